@@ -1,0 +1,45 @@
+//! Prefixed, sortable ids: `prj_01J...`. The ULID part is monotonic within a
+//! process, so ids made in the same millisecond still sort by creation.
+
+use std::sync::{Mutex, OnceLock};
+
+use ulid::Generator;
+
+fn generator() -> &'static Mutex<Generator> {
+    static GENERATOR: OnceLock<Mutex<Generator>> = OnceLock::new();
+    GENERATOR.get_or_init(|| Mutex::new(Generator::new()))
+}
+
+/// A new id with `prefix` (without the underscore), e.g. `new_id("prj")`.
+pub fn new_id(prefix: &str) -> String {
+    let ulid = {
+        let mut generator = generator().lock().unwrap_or_else(|e| e.into_inner());
+        // Overflow needs 2^80 ids in one millisecond; fall back to a fresh one.
+        generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
+    };
+    format!("{prefix}_{ulid}")
+}
+
+/// Whether `id` has the shape `<prefix>_<26 Crockford base32 chars>`.
+pub fn is_valid_id(prefix: &str, id: &str) -> bool {
+    id.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|ulid| ulid.len() == 26 && ulid::Ulid::from_string(ulid).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_prefixed_valid_and_sorted() {
+        let a = new_id("prj");
+        let b = new_id("prj");
+        assert!(a.starts_with("prj_"));
+        assert!(is_valid_id("prj", &a));
+        assert!(a < b, "{a} should sort before {b}");
+        assert!(!is_valid_id("key", &a));
+        assert!(!is_valid_id("prj", "prj_short"));
+        assert!(!is_valid_id("prj", "prj_01J!!!!!!!!!!!!!!!!!!!!!!!"));
+    }
+}

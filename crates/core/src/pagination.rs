@@ -1,0 +1,198 @@
+//! Cursor pagination. Every list is keyset-paginated on a stable sort key;
+//! the cursor carries the last key seen, bound to the list and the project
+//! by an HMAC so a tampered cursor, or one from another list or project, is
+//! refused as an invalid argument.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use schemars::JsonSchema;
+use serde::Serialize;
+use sha2::Sha256;
+
+use crate::ToolError;
+
+pub const DEFAULT_LIMIT: u32 = 20;
+pub const MAX_LIMIT: u32 = 100;
+const TAG_LEN: usize = 16;
+
+/// One page of a list: `{"data": [...], "next_cursor": ..., "has_more": ...}`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    pub has_more: bool,
+}
+
+/// What a list query needs: how many rows, and the key to start after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub after: Option<String>,
+    list: &'static str,
+}
+
+impl PageRequest {
+    /// How many rows to fetch: one more than the page, to learn `has_more`.
+    pub fn fetch_limit(&self) -> i64 {
+        i64::from(self.limit) + 1
+    }
+}
+
+/// Signs and checks cursors with a server key.
+#[derive(Clone)]
+pub struct CursorCodec {
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for CursorCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CursorCodec")
+    }
+}
+
+impl CursorCodec {
+    pub fn new(key: [u8; 32]) -> Self {
+        Self { key }
+    }
+
+    fn tag(&self, list: &str, project_id: &str, position: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        for part in [list, project_id, position] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    pub fn encode(&self, list: &str, project_id: &str, position: &str) -> String {
+        let tag = self.tag(list, project_id, position);
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(position),
+            URL_SAFE_NO_PAD.encode(&tag[..TAG_LEN])
+        )
+    }
+
+    pub fn decode(&self, list: &str, project_id: &str, cursor: &str) -> Result<String, ToolError> {
+        let bad = || {
+            ToolError::invalid("cursor", "cursor is not valid for this list")
+                .with_hint("pass the next_cursor value from the previous page of the same list unchanged, or omit cursor to start from the first page")
+        };
+        let (pos, tag) = cursor.split_once('.').ok_or_else(bad)?;
+        let pos = URL_SAFE_NO_PAD.decode(pos).map_err(|_| bad())?;
+        let pos = String::from_utf8(pos).map_err(|_| bad())?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| bad())?;
+        let expected = self.tag(list, project_id, &pos);
+        if tag.len() != TAG_LEN
+            || !bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..TAG_LEN], &tag[..]))
+        {
+            return Err(bad());
+        }
+        Ok(pos)
+    }
+
+    /// Validates `limit` (1–100, default 20) and decodes `cursor`.
+    pub fn request(
+        &self,
+        list: &'static str,
+        project_id: &str,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<PageRequest, ToolError> {
+        let limit = limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ToolError::invalid(
+                "limit",
+                format!("limit must be between 1 and {MAX_LIMIT}, got {limit}"),
+            )
+            .with_hint("omit limit for pages of 20"));
+        }
+        let after = cursor
+            .map(|c| self.decode(list, project_id, c))
+            .transpose()?;
+        Ok(PageRequest { limit, after, list })
+    }
+
+    /// Turns `limit + 1` fetched rows into a page; `position` gives the sort
+    /// key of a row, which the next page starts after.
+    pub fn page<T>(
+        &self,
+        request: &PageRequest,
+        project_id: &str,
+        mut rows: Vec<T>,
+        position: impl Fn(&T) -> String,
+    ) -> Page<T> {
+        let has_more = rows.len() > request.limit as usize;
+        rows.truncate(request.limit as usize);
+        let next_cursor = if has_more {
+            rows.last()
+                .map(|last| self.encode(request.list, project_id, &position(last)))
+        } else {
+            None
+        };
+        Page {
+            data: rows,
+            next_cursor,
+            has_more,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codec() -> CursorCodec {
+        CursorCodec::new([7; 32])
+    }
+
+    #[test]
+    fn cursors_round_trip_and_are_bound_to_list_and_project() {
+        let c = codec().encode("callbacks", "prj_a", "cb_1");
+        assert_eq!(codec().decode("callbacks", "prj_a", &c).expect("valid"), "cb_1");
+        assert_eq!(
+            codec().decode("api_keys", "prj_a", &c).expect_err("other list").field.as_deref(),
+            Some("cursor")
+        );
+        assert!(codec().decode("callbacks", "prj_b", &c).is_err());
+        assert!(CursorCodec::new([8; 32]).decode("callbacks", "prj_a", &c).is_err());
+    }
+
+    #[test]
+    fn tampered_cursors_are_refused() {
+        let c = codec().encode("callbacks", "prj_a", "cb_1");
+        let (_, tag) = c.split_once('.').expect("has a tag");
+        let forged = format!("{}.{}", URL_SAFE_NO_PAD.encode("cb_0"), tag);
+        assert!(codec().decode("callbacks", "prj_a", &forged).is_err());
+        assert!(codec().decode("callbacks", "prj_a", "garbage").is_err());
+        assert!(codec().decode("callbacks", "prj_a", "").is_err());
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        let codec = codec();
+        assert_eq!(codec.request("x", "p", None, None).expect("default").limit, 20);
+        assert_eq!(codec.request("x", "p", Some(100), None).expect("max").limit, 100);
+        for bad in [0, 101] {
+            let err = codec.request("x", "p", Some(bad), None).expect_err("out of range");
+            assert_eq!(err.field.as_deref(), Some("limit"));
+        }
+    }
+
+    #[test]
+    fn pages_report_more_and_a_cursor() {
+        let codec = codec();
+        let req = codec.request("x", "p", Some(2), None).expect("valid");
+        let page = codec.page(&req, "p", vec!["a", "b", "c"], |s| s.to_string());
+        assert_eq!(page.data, vec!["a", "b"]);
+        assert!(page.has_more);
+        let next = page.next_cursor.expect("has a next page");
+        assert_eq!(codec.decode("x", "p", &next).expect("valid"), "b");
+        let last = codec.page(&req, "p", vec!["c"], |s| s.to_string());
+        assert!(!last.has_more);
+        assert!(last.next_cursor.is_none());
+    }
+}

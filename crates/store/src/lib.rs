@@ -1,0 +1,323 @@
+//! Storage for AuthGate. Owns the diesel schema, the pooled connections to
+//! SQLite (embedded default) and PostgreSQL (production and scale-out), the
+//! embedded migrations of both backends, and the one conversion of database
+//! errors into [`StoreError`].
+//!
+//! Queries are written once: [`with_conn!`] and [`write_tx!`] expand a block
+//! for each backend, so the same diesel DSL is compiled against
+//! `AsyncPgConnection` and `SyncConnectionWrapper<SqliteConnection>`.
+
+pub mod schema;
+pub mod testing;
+
+use std::time::Duration;
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::{Connection, SqliteConnection};
+use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures::FutureExt;
+
+pub use diesel;
+pub use diesel_async;
+
+pub type PgConn = AsyncPgConnection;
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// How long a SQLite writer waits for the lock before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Storage failures, already classified; never carries SQL text to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("record not found")]
+    NotFound,
+    /// A unique constraint refused the write; carries the constraint (or
+    /// `table.column` on SQLite) so callers can say which value is taken.
+    #[error("unique constraint violated: {0}")]
+    UniqueViolation(String),
+    #[error("foreign key constraint violated")]
+    ForeignKeyViolation,
+    /// The pool or the connection is unavailable; retrying later may work.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("invalid database url: {0}")]
+    InvalidUrl(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl StoreError {
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::UniqueViolation(_))
+    }
+}
+
+impl From<DieselError> for StoreError {
+    fn from(err: DieselError) -> Self {
+        match err {
+            DieselError::NotFound => StoreError::NotFound,
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                let name = info
+                    .constraint_name()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| info.message().to_owned());
+                StoreError::UniqueViolation(name)
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                StoreError::ForeignKeyViolation
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                StoreError::Unavailable(info.message().to_owned())
+            }
+            DieselError::BrokenTransactionManager => {
+                StoreError::Unavailable("broken transaction manager".into())
+            }
+            other => StoreError::Other(other.to_string()),
+        }
+    }
+}
+
+/// A pool of connections to one database, of either backend.
+#[derive(Clone)]
+pub enum Store {
+    Postgres(Pool<PgConn>),
+    Sqlite(Pool<SqliteConn>),
+}
+
+/// One pooled connection. Match it with [`with_conn!`] or [`write_tx!`].
+pub enum DbConn {
+    Postgres(Object<PgConn>),
+    Sqlite(Object<SqliteConn>),
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: usize,
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where a `sqlite://PATH` URL points, or `None` for another scheme.
+pub fn sqlite_path(url: &str) -> Option<&str> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+}
+
+impl Store {
+    /// Opens a pool for `url` (`sqlite://PATH` or `postgres://...`) and runs
+    /// the pending migrations of that backend.
+    pub async fn open(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
+        let store = Self::connect(url, options)?;
+        store.migrate(url).await?;
+        Ok(store)
+    }
+
+    /// Opens a pool without touching the schema.
+    pub fn connect(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
+        if let Some(path) = sqlite_path(url) {
+            if path.is_empty() {
+                return Err(StoreError::InvalidUrl(
+                    "sqlite URL has no path; use sqlite://./data/authgate.db".into(),
+                ));
+            }
+            if let Some(dir) = std::path::Path::new(path).parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            let mut config = ManagerConfig::<SqliteConn>::default();
+            config.custom_setup = Box::new(|url| {
+                async move {
+                    let mut conn = <SqliteConn as diesel_async::AsyncConnection>::establish(url).await?;
+                    conn.batch_execute(&sqlite_pragmas()).await.map_err(|e| {
+                        diesel::ConnectionError::BadConnection(e.to_string())
+                    })?;
+                    Ok(conn)
+                }
+                .boxed()
+            });
+            config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
+            let manager = AsyncDieselConnectionManager::new_with_config(path, config);
+            let pool = Pool::builder(manager)
+                .max_size(options.max_connections)
+                .wait_timeout(Some(options.connect_timeout))
+                .create_timeout(Some(options.connect_timeout))
+                .runtime(deadpool::Runtime::Tokio1)
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            Ok(Store::Sqlite(pool))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let mut config = ManagerConfig::<PgConn>::default();
+            config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
+            let manager = AsyncDieselConnectionManager::new_with_config(url, config);
+            let pool = Pool::builder(manager)
+                .max_size(options.max_connections)
+                .wait_timeout(Some(options.connect_timeout))
+                .create_timeout(Some(options.connect_timeout))
+                .runtime(deadpool::Runtime::Tokio1)
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            Ok(Store::Postgres(pool))
+        } else {
+            Err(StoreError::InvalidUrl(
+                "DATABASE_URL must start with sqlite:// or postgres://".into(),
+            ))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Store::Postgres(_) => Backend::Postgres,
+            Store::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Takes a connection from the pool.
+    pub async fn conn(&self) -> Result<DbConn, StoreError> {
+        match self {
+            Store::Postgres(pool) => pool
+                .get()
+                .await
+                .map(DbConn::Postgres)
+                .map_err(|e| StoreError::Unavailable(e.to_string())),
+            Store::Sqlite(pool) => pool
+                .get()
+                .await
+                .map(DbConn::Sqlite)
+                .map_err(|e| StoreError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Runs the embedded migrations of this backend. Blocking work runs on
+    /// the blocking pool (diesel's harness is synchronous); on PostgreSQL an
+    /// advisory lock keeps several gateways starting at once from racing.
+    pub async fn migrate(&self, url: &str) -> Result<(), StoreError> {
+        let url = url.to_owned();
+        let backend = self.backend();
+        tokio::task::spawn_blocking(move || run_migrations(backend, &url))
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?
+    }
+
+    /// `SELECT 1` through the pool, for readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        with_conn!(&mut conn, c => {
+            diesel::sql_query("SELECT 1").execute(c).await?;
+        });
+        Ok(())
+    }
+}
+
+fn sqlite_pragmas() -> String {
+    format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};"
+    )
+}
+
+fn run_migrations(backend: Backend, url: &str) -> Result<(), StoreError> {
+    let migration_err = |e: Box<dyn std::error::Error + Send + Sync>| {
+        StoreError::Migration(e.to_string())
+    };
+    match backend {
+        Backend::Sqlite => {
+            let path = sqlite_path(url).unwrap_or(url);
+            let mut conn = SqliteConnection::establish(path)
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            diesel::connection::SimpleConnection::batch_execute(&mut conn, &sqlite_pragmas())?;
+            conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(migration_err)?;
+        }
+        Backend::Postgres => {
+            let mut conn = diesel_async::async_connection_wrapper::AsyncConnectionWrapper::<
+                PgConn,
+            >::establish(url)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            // Any constant works; it only has to be the same in every gateway.
+            diesel::RunQueryDsl::execute(diesel::sql_query("SELECT pg_advisory_lock(7243011)"), &mut conn)?;
+            let result = conn
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|_| ())
+                .map_err(migration_err);
+            diesel::RunQueryDsl::execute(diesel::sql_query("SELECT pg_advisory_unlock(7243011)"), &mut conn)?;
+            result?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs a block once against whichever backend the connection is, with the
+/// connection bound to `$c` as `&mut PgConn` or `&mut SqliteConn`.
+#[macro_export]
+macro_rules! with_conn {
+    ($conn:expr, $c:ident => $body:block) => {
+        match $conn {
+            $crate::DbConn::Postgres(pooled) => {
+                let $c: &mut $crate::PgConn = &mut **pooled;
+                $body
+            }
+            $crate::DbConn::Sqlite(pooled) => {
+                let $c: &mut $crate::SqliteConn = &mut **pooled;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs a block in a write transaction: `BEGIN` on PostgreSQL, `BEGIN
+/// IMMEDIATE` on SQLite (a deferred read-then-write transaction fails with
+/// "database is locked" under concurrency). The block evaluates to a
+/// `Result<T, E>` with `E: From<diesel::result::Error>`; an `Err` rolls back.
+#[macro_export]
+macro_rules! write_tx {
+    ($conn:expr, $c:ident => $body:block) => {
+        match $conn {
+            $crate::DbConn::Postgres(pooled) => {
+                use $crate::diesel_async::AsyncConnection as _;
+                let conn: &mut $crate::PgConn = &mut **pooled;
+                conn.transaction(async |$c: &mut $crate::PgConn| $body).await
+            }
+            $crate::DbConn::Sqlite(pooled) => {
+                let conn: &mut $crate::SqliteConn = &mut **pooled;
+                conn.immediate_transaction(async |$c: &mut $crate::SqliteConn| $body)
+                    .await
+            }
+        }
+    };
+}

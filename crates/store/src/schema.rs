@@ -1,0 +1,80 @@
+//! The diesel schema, written once for both backends. Times are `BigInt`
+//! microseconds since the Unix epoch (UTC); JSON documents are `Text`.
+
+diesel::table! {
+    projects (id) {
+        id -> Text,
+        name -> Text,
+        environment -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        project_id -> Text,
+        name -> Nullable<Text>,
+        prefix -> Text,
+        key_hash -> Text,
+        scopes -> Text,
+        tools -> Nullable<Text>,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    auth_providers (project_id, provider) {
+        project_id -> Text,
+        provider -> Text,
+        enabled -> Bool,
+        client_id -> Nullable<Text>,
+        client_secret_enc -> Nullable<Text>,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    callback_urls (id) {
+        id -> Text,
+        project_id -> Text,
+        url -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> Text,
+        project_id -> Text,
+        event_type -> Text,
+        actor_type -> Text,
+        actor_id -> Nullable<Text>,
+        client_name -> Nullable<Text>,
+        client_version -> Nullable<Text>,
+        tool -> Nullable<Text>,
+        targets -> Text,
+        arguments_hash -> Nullable<Text>,
+        outcome -> Text,
+        error_code -> Nullable<Text>,
+        latency_ms -> Nullable<BigInt>,
+        request_id -> Nullable<Text>,
+        metadata -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(api_keys -> projects (project_id));
+diesel::joinable!(auth_providers -> projects (project_id));
+diesel::joinable!(callback_urls -> projects (project_id));
+diesel::joinable!(audit_events -> projects (project_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    projects,
+    api_keys,
+    auth_providers,
+    callback_urls,
+    audit_events,
+);

@@ -1,1 +1,197 @@
-fn main() {}
+//! `authgate serve | migrate | project create | key create`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use authgate_core::{Clock, Scope, SystemClock};
+use authgate_gateway::config::{Config, LogFormat};
+use authgate_gateway::server::{Server, ensure_first_project, open_store};
+
+#[derive(Parser)]
+#[command(name = "authgate", version, about = "Self-hostable auth platform with an MCP control plane")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run migrations, create a first project on an empty database, and serve.
+    Serve,
+    /// Run the database migrations and exit.
+    Migrate,
+    /// Manage projects.
+    Project {
+        #[command(subcommand)]
+        command: ProjectCommand,
+    },
+    /// Manage API keys.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectCommand {
+    /// Create a project and print its id and admin API key.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// live or test (decides the key prefix ag_live_ / ag_test_).
+        #[arg(long, default_value = "live")]
+        environment: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an API key for a project and print it once.
+    Create {
+        #[arg(long)]
+        project: String,
+        /// Comma-separated: read, write, admin.
+        #[arg(long, default_value = "read", value_delimiter = ',')]
+        scopes: Vec<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Comma-separated tool names or group:<name> entries.
+        #[arg(long, value_delimiter = ',')]
+        tools: Option<Vec<String>>,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn print_connect(config: &Config, key: &str) {
+    println!("Connect Claude Code:");
+    println!(
+        "  claude mcp add --transport http authgate {}/api/mcp --header \"Authorization: Bearer {key}\"",
+        config.public_url
+    );
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let config = Config::from_env()?;
+    init_logging(config.log_format);
+    match cli.command {
+        Command::Migrate => {
+            open_store(&config).await?;
+            println!("migrations are up to date");
+        }
+        Command::Serve => {
+            let store = open_store(&config).await?;
+            let secret = config.resolve_secret()?;
+            if let Some((project, key)) = ensure_first_project(&store).await? {
+                println!("Created project {} ({}).", project.id, project.name);
+                println!("Its admin API key, shown this once:");
+                println!("  {}", key.key);
+                print_connect(&config, &key.key);
+            }
+            let server = Server::start(config.clone(), store, &secret, Arc::new(SystemClock))
+                .await
+                .map_err(|e| format!("binding {}: {e}", config.bind))?;
+            tracing::info!(addr = %server.addr, stateless = config.stateless, "AuthGate is serving MCP at {}/api/mcp", config.public_url);
+            server
+                .wait(shutdown_signal())
+                .await
+                .map_err(|e| format!("server failed: {e}"))?;
+        }
+        Command::Project {
+            command: ProjectCommand::Create { name, environment },
+        } => {
+            let store = open_store(&config).await?;
+            let (project, key) =
+                authgate_project::create_project(&store, &name, &environment, SystemClock.now())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            println!("project: {}", project.id);
+            println!("admin key (shown once): {}", key.key);
+            print_connect(&config, &key.key);
+        }
+        Command::Key {
+            command:
+                KeyCommand::Create {
+                    project,
+                    scopes,
+                    name,
+                    tools,
+                },
+        } => {
+            let scopes = scopes
+                .iter()
+                .map(|s| {
+                    Scope::parse(s.trim())
+                        .ok_or_else(|| format!("--scopes: '{s}' is not read, write or admin"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let catalog = authgate_gateway::registry().catalog();
+            if let Some(tools) = &tools
+                && let Some(bad) = tools.iter().find(|t| !catalog.knows(t))
+            {
+                return Err(format!("--tools: '{bad}' is not a tool name or group:<name>"));
+            }
+            let store = open_store(&config).await?;
+            let key = authgate_project::create_api_key(
+                &store,
+                &project,
+                authgate_project::NewApiKey {
+                    name,
+                    scopes,
+                    tools,
+                },
+                SystemClock.now(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            println!("key id: {}", key.id);
+            println!("key (shown once): {}", key.key);
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("authgate: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

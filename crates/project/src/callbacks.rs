@@ -1,0 +1,262 @@
+//! Callback (redirect) URLs a project allows after sign-in, password reset
+//! and magic links. Absolute http(s) only; plain http only to loopback; no
+//! fragments and no credentials.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use authgate_core::pagination::CursorCodec;
+use authgate_core::time::{from_micros, to_micros};
+use authgate_core::{Page, PageRequest, ToolError, new_id};
+use authgate_store::schema::callback_urls;
+use authgate_store::{Store, with_conn};
+
+const MAX_URL_LEN: usize = 2048;
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Callback {
+    pub id: String,
+    pub url: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = callback_urls)]
+struct CallbackRow {
+    id: String,
+    project_id: String,
+    url: String,
+    created_at: i64,
+}
+
+impl From<CallbackRow> for Callback {
+    fn from(r: CallbackRow) -> Self {
+        Callback {
+            id: r.id,
+            url: r.url,
+            created_at: from_micros(r.created_at),
+        }
+    }
+}
+
+fn is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(d) => *d == "localhost" || d.ends_with(".localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
+/// Checks a callback URL and returns its normalised form.
+pub fn validate_callback_url(raw: &str) -> Result<String, ToolError> {
+    let example = "pass an absolute URL such as https://app.example.com/auth/callback";
+    if raw.len() > MAX_URL_LEN {
+        return Err(ToolError::invalid(
+            "url",
+            format!("url is longer than {MAX_URL_LEN} characters"),
+        ));
+    }
+    let parsed = url::Url::parse(raw.trim()).map_err(|e| {
+        ToolError::invalid("url", format!("url is not an absolute URL ({e})")).with_hint(example)
+    })?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" => {
+            let loopback = parsed.host().as_ref().is_some_and(is_loopback);
+            if !loopback {
+                return Err(ToolError::invalid(
+                    "url",
+                    "plain http is allowed only for localhost; use https for other hosts",
+                )
+                .with_hint("change the scheme to https"));
+            }
+        }
+        other => {
+            return Err(ToolError::invalid(
+                "url",
+                format!("url scheme '{other}' is not allowed; only http(s) URLs are callbacks"),
+            )
+            .with_hint(example));
+        }
+    }
+    if parsed.host().is_none() {
+        return Err(ToolError::invalid("url", "url has no host").with_hint(example));
+    }
+    if parsed.fragment().is_some() {
+        return Err(ToolError::invalid("url", "url must not contain a #fragment")
+            .with_hint("remove the part from # on"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(ToolError::invalid("url", "url must not contain credentials")
+            .with_hint("remove the user:password@ part"));
+    }
+    Ok(parsed.to_string())
+}
+
+pub async fn list_callbacks(
+    store: &Store,
+    project_id: &str,
+    page: &PageRequest,
+    codec: &CursorCodec,
+) -> Result<Page<Callback>, ToolError> {
+    let mut conn = store.conn().await?;
+    let rows: Vec<CallbackRow> = with_conn!(&mut conn, c => {
+        let mut q = callback_urls::table
+            .filter(callback_urls::project_id.eq(project_id))
+            .select(CallbackRow::as_select())
+            .order(callback_urls::id.asc())
+            .limit(page.fetch_limit())
+            .into_boxed();
+        if let Some(after) = &page.after {
+            q = q.filter(callback_urls::id.gt(after.clone()));
+        }
+        q.load(c).await?
+    });
+    let items = rows.into_iter().map(Callback::from).collect();
+    Ok(codec.page(page, project_id, items, |c: &Callback| c.id.clone()))
+}
+
+pub async fn count_callbacks(store: &Store, project_id: &str) -> Result<i64, ToolError> {
+    let mut conn = store.conn().await?;
+    Ok(with_conn!(&mut conn, c => {
+        callback_urls::table
+            .filter(callback_urls::project_id.eq(project_id))
+            .count()
+            .get_result::<i64>(c)
+            .await?
+    }))
+}
+
+/// Adds a URL; the unique constraint, not a prior read, decides duplicates.
+pub async fn add_callback(
+    store: &Store,
+    project_id: &str,
+    url: &str,
+    now: DateTime<Utc>,
+) -> Result<Callback, ToolError> {
+    let url = validate_callback_url(url)?;
+    let row = CallbackRow {
+        id: new_id("cb"),
+        project_id: project_id.to_owned(),
+        url,
+        created_at: to_micros(now),
+    };
+    let mut conn = store.conn().await?;
+    let inserted = with_conn!(&mut conn, c => {
+        diesel::insert_into(callback_urls::table).values(&row).execute(c).await
+    });
+    match inserted {
+        Ok(_) => Ok(row.into()),
+        Err(e) => {
+            let e = authgate_store::StoreError::from(e);
+            if e.is_unique_violation() {
+                let existing: Option<String> = with_conn!(&mut conn, c => {
+                    callback_urls::table
+                        .filter(callback_urls::project_id.eq(project_id))
+                        .filter(callback_urls::url.eq(&row.url))
+                        .select(callback_urls::id)
+                        .first(c)
+                        .await
+                        .optional()?
+                });
+                Err(ToolError::conflict(format!(
+                    "this URL is already a callback ({})",
+                    existing.unwrap_or_default()
+                ))
+                .with_field("url")
+                .with_hint("nothing to do: the URL is already allowed"))
+            } else {
+                Err(e.into())
+            }
+        }
+    }
+}
+
+pub async fn get_callback(
+    store: &Store,
+    project_id: &str,
+    callback_id: &str,
+) -> Result<Callback, ToolError> {
+    let mut conn = store.conn().await?;
+    let row: Option<CallbackRow> = with_conn!(&mut conn, c => {
+        callback_urls::table
+            .filter(callback_urls::project_id.eq(project_id))
+            .filter(callback_urls::id.eq(callback_id))
+            .select(CallbackRow::as_select())
+            .first(c)
+            .await
+            .optional()?
+    });
+    row.map(Callback::from).ok_or_else(|| {
+        ToolError::not_found(format!("callback {callback_id} not found in this project"))
+            .with_field("callback_id")
+            .with_hint("list_callbacks shows the callbacks of this project")
+    })
+}
+
+pub async fn remove_callback(
+    store: &Store,
+    project_id: &str,
+    callback_id: &str,
+    dry_run: bool,
+) -> Result<Callback, ToolError> {
+    let callback = get_callback(store, project_id, callback_id).await?;
+    if dry_run {
+        return Ok(callback);
+    }
+    let mut conn = store.conn().await?;
+    let deleted = with_conn!(&mut conn, c => {
+        diesel::delete(
+            callback_urls::table
+                .filter(callback_urls::project_id.eq(project_id))
+                .filter(callback_urls::id.eq(callback_id)),
+        )
+        .execute(c)
+        .await?
+    });
+    if deleted == 0 {
+        return Err(ToolError::not_found(format!(
+            "callback {callback_id} was removed meanwhile"
+        ))
+        .with_field("callback_id"));
+    }
+    Ok(callback)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_callback_url;
+
+    #[test]
+    fn accepts_https_and_loopback_http() {
+        for ok in [
+            "https://app.example.com/cb",
+            "http://localhost:3000/cb",
+            "http://127.0.0.1/cb",
+            "http://[::1]:8080/",
+            "https://app.example.com/cb?next=1",
+        ] {
+            assert!(validate_callback_url(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn refuses_unsafe_urls_naming_the_field() {
+        for bad in [
+            "javascript:alert(1)",
+            "/relative/path",
+            "http://example.com/cb",
+            "https://app.example.com/cb#frag",
+            "ftp://example.com/x",
+            "https://user:pw@example.com/",
+            "data:text/html,hi",
+            "",
+        ] {
+            let err = validate_callback_url(bad).expect_err(bad);
+            assert_eq!(err.field.as_deref(), Some("url"), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Assembles the HTTP server: the MCP endpoints behind the auth layer,
+//! health checks, and the listener with `TCP_NODELAY` on every socket
+//! (without it each SSE-framed answer waits ~43 ms on Nagle + delayed ACK).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
+use http::StatusCode;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use authgate_core::{Clock, SystemClock};
+use authgate_project::{CreatedApiKey, Project};
+use authgate_store::{Store, StoreOptions};
+
+use crate::app::AppState;
+use crate::config::{Config, MAX_BODY_BYTES};
+use crate::mcp::McpHandler;
+
+/// Opens the configured database and runs its migrations.
+pub async fn open_store(config: &Config) -> Result<Store, String> {
+    Store::open(&config.database_url, StoreOptions::default())
+        .await
+        .map_err(|e| format!("opening {}: {e}", crate::config::redact_url(&config.database_url)))
+}
+
+/// On a database with no project, creates one and its admin key.
+pub async fn ensure_first_project(
+    store: &Store,
+) -> Result<Option<(Project, CreatedApiKey)>, String> {
+    let projects = authgate_project::list_projects(store)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !projects.is_empty() {
+        return Ok(None);
+    }
+    let created = authgate_project::create_project(store, "My project", "live", SystemClock.now())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Some(created))
+}
+
+pub fn router(app: Arc<AppState>) -> Router {
+    let base = StreamableHttpServerConfig::default()
+        .with_max_request_body_bytes(MAX_BODY_BYTES)
+        .with_cancellation_token(CancellationToken::new());
+    let mcp_config = if app.config.allowed_hosts.iter().any(|h| h == "*") {
+        base.disable_allowed_hosts()
+    } else {
+        base.with_allowed_hosts(app.config.allowed_hosts.clone())
+    };
+    let factory_app = app.clone();
+    let factory = move || Ok(McpHandler::new(factory_app.clone()));
+    let mcp_routes = if app.config.stateless {
+        let service = StreamableHttpService::new(
+            factory,
+            Arc::new(NeverSessionManager::default()),
+            mcp_config.with_legacy_session_mode(false).with_json_response(true),
+        );
+        Router::new().route_service("/api/mcp", service)
+    } else {
+        let service = StreamableHttpService::new(
+            factory,
+            Arc::new(LocalSessionManager::default()),
+            mcp_config,
+        );
+        Router::new().route_service("/api/mcp", service)
+    };
+    let authenticated = mcp_routes
+        .route("/api/sse", get(crate::sse::open))
+        .route("/api/sse/messages", post(crate::sse::post))
+        .route_layer(from_fn_with_state(app.clone(), crate::http::authenticate));
+    Router::new()
+        .merge(authenticated)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .layer(from_fn(crate::http::limit_body))
+        .layer(from_fn(crate::http::log_requests))
+        .with_state(app)
+}
+
+async fn readyz(State(app): State<Arc<AppState>>) -> impl IntoResponse {
+    match app.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+        }
+    }
+}
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub app: Arc<AppState>,
+    shutdown: CancellationToken,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Binds `config.bind` (port 0 picks a free one) and serves.
+    pub async fn start(
+        config: Config,
+        store: Store,
+        secret: &[u8],
+        clock: Arc<dyn Clock>,
+    ) -> std::io::Result<Server> {
+        let listener = tokio::net::TcpListener::bind(config.bind).await?;
+        let addr = listener.local_addr()?;
+        let app = AppState::new(config, store, secret, clock);
+        let router = router(app.clone());
+        let shutdown = CancellationToken::new();
+        let token = shutdown.clone();
+        let listener = listener.tap_io(|stream| {
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::debug!(error = %err, "could not set TCP_NODELAY");
+            }
+        });
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await
+        });
+        Ok(Server {
+            addr,
+            app,
+            shutdown,
+            task,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting and waits for the server task.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+
+    /// Serves until the task ends (or `shutdown` is cancelled).
+    pub async fn wait(self, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+        let token = self.shutdown.clone();
+        let mut task = self.task;
+        tokio::select! {
+            r = &mut task => r.map_err(std::io::Error::other)?,
+            () = shutdown => {
+                token.cancel();
+                task.await.map_err(std::io::Error::other)?
+            }
+        }
+    }
+}

@@ -82,6 +82,9 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub sessions: SessionBindings,
     pub sse: crate::sse::SseSessions,
+    /// Cancelled when the server stops: ends MCP sessions and SSE streams,
+    /// which graceful shutdown would otherwise wait on forever.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -103,6 +106,7 @@ impl AppState {
             clock,
             sessions: SessionBindings::default(),
             sse: crate::sse::SseSessions::default(),
+            shutdown: tokio_util::sync::CancellationToken::new(),
         })
     }
 }

@@ -77,9 +77,28 @@ pub async fn limit_body(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        drain(req.into_body()).await;
         return too_large();
     }
     next.run(req).await
+}
+
+/// Reads and drops (a bounded amount of) a refused body, so the client,
+/// still sending, reads the 413 instead of a reset connection.
+pub async fn drain(body: axum::body::Body) {
+    use http_body_util::BodyExt as _;
+    const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+    let mut body = body;
+    let mut seen = 0usize;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map(|d| d.len()).unwrap_or(0);
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 pub fn too_large() -> Response {
@@ -210,7 +229,7 @@ pub async fn authenticate(
         request_id,
     });
     let is_delete = req.method() == http::Method::DELETE;
-    let mut resp = next.run(req).await;
+    let resp = next.run(req).await;
     if let Some(new_session) = resp
         .headers()
         .get(SESSION_HEADER)
@@ -224,8 +243,46 @@ pub async fn authenticate(
     {
         app.sessions.unbind(session);
     }
+    let mut resp = as_jsonrpc_error(resp).await;
     resp.extensions_mut().insert(LoggedKey(key_id));
     resp
+}
+
+/// rmcp answers transport faults (a body that is not JSON-RPC, a missing
+/// header) with plain text; SDKs show a JSON-RPC error body far better.
+async fn as_jsonrpc_error(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/event-stream"));
+    if !status.is_client_error() || is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = match axum::body::to_bytes(body, 64 * 1024).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::new(),
+    };
+    let (status, code, message) = if text.contains("deserialize") {
+        (
+            StatusCode::BAD_REQUEST,
+            -32700,
+            format!("Parse error: the body is not a JSON-RPC message ({text})"),
+        )
+    } else {
+        let reason = status.canonical_reason().unwrap_or("Bad request");
+        let detail = if text.is_empty() { reason.to_owned() } else { text };
+        (status, -32600, format!("Invalid request: {detail}"))
+    };
+    let mut out = jsonrpc_error(status, code, &message);
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 async fn audit_refusal(

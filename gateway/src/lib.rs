@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod config;
+pub mod docs;
 pub mod http;
 pub mod mcp;
 pub mod ratelimit;

@@ -52,7 +52,7 @@ pub async fn ensure_first_project(
 pub fn router(app: Arc<AppState>) -> Router {
     let base = StreamableHttpServerConfig::default()
         .with_max_request_body_bytes(MAX_BODY_BYTES)
-        .with_cancellation_token(CancellationToken::new());
+        .with_cancellation_token(app.shutdown.child_token());
     let mcp_config = if app.config.allowed_hosts.iter().any(|h| h == "*") {
         base.disable_allowed_hosts()
     } else {
@@ -98,6 +98,9 @@ async fn readyz(State(app): State<Arc<AppState>>) -> impl IntoResponse {
     }
 }
 
+/// How long shutdown waits for requests in flight.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
@@ -118,7 +121,7 @@ impl Server {
         let addr = listener.local_addr()?;
         let app = AppState::new(config, store, secret, clock);
         let router = router(app.clone());
-        let shutdown = CancellationToken::new();
+        let shutdown = app.shutdown.clone();
         let token = shutdown.clone();
         let listener = listener.tap_io(|stream| {
             if let Err(err) = stream.set_nodelay(true) {
@@ -142,10 +145,14 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting and waits for the server task.
+    /// Stops accepting, ends open sessions and streams, and waits (at most
+    /// a few seconds) for requests in flight.
     pub async fn stop(self) {
         self.shutdown.cancel();
-        let _ = self.task.await;
+        let mut task = self.task;
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await.is_err() {
+            task.abort();
+        }
     }
 
     /// Serves until the task ends (or `shutdown` is cancelled).
@@ -156,7 +163,13 @@ impl Server {
             r = &mut task => r.map_err(std::io::Error::other)?,
             () = shutdown => {
                 token.cancel();
-                task.await.map_err(std::io::Error::other)?
+                match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
+                    Ok(r) => r.map_err(std::io::Error::other)?,
+                    Err(_) => {
+                        task.abort();
+                        Ok(())
+                    }
+                }
             }
         }
     }

@@ -102,7 +102,7 @@ pub async fn open(State(app): State<Arc<AppState>>, req: Request) -> Response {
     let id = ulid::Ulid::new().to_string().to_lowercase();
     let (in_tx, in_rx) = mpsc::channel(64);
     let (out_tx, out_rx) = mpsc::channel::<ServerJsonRpcMessage>(64);
-    let ct = CancellationToken::new();
+    let ct = app.shutdown.child_token();
     app.sse.map.lock().unwrap_or_else(|e| e.into_inner()).insert(
         id.clone(),
         SseSession {
@@ -137,7 +137,10 @@ pub async fn open(State(app): State<Arc<AppState>>, req: Request) -> Response {
         let data = serde_json::to_string(&msg).unwrap_or_default();
         Ok::<_, Infallible>(Event::default().event("message").data(data))
     });
-    let stream = futures::stream::once(async move { Ok::<_, Infallible>(endpoint) }).chain(messages);
+    let stopped = app.shutdown.clone().cancelled_owned();
+    let stream = futures::stream::once(async move { Ok::<_, Infallible>(endpoint) })
+        .chain(messages)
+        .take_until(stopped);
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
 

@@ -1,1 +1,39 @@
-fn main() {}
+//! `cargo xtask schemas` writes the generated tool reference (docs/tools.md
+//! and docs/tools/*.json); `cargo xtask check` fails when it is stale.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn main() -> ExitCode {
+    let command = std::env::args().nth(1).unwrap_or_default();
+    match command.as_str() {
+        "schemas" | "docs" => match authgate_gateway::docs::write(&root()) {
+            Ok(n) => {
+                println!("wrote {n} files under docs/");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("xtask: writing docs: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        "check" => {
+            let stale = authgate_gateway::docs::stale_files(&root());
+            if stale.is_empty() {
+                println!("docs are fresh");
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("stale generated docs: {stale:?}\nrun `cargo xtask schemas` and commit docs/");
+                ExitCode::FAILURE
+            }
+        }
+        _ => {
+            eprintln!("usage: cargo xtask schemas|docs|check");
+            ExitCode::FAILURE
+        }
+    }
+}

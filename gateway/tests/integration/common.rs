@@ -1,0 +1,240 @@
+//! The test harness: a real gateway on an ephemeral loopback port, a fresh
+//! database per backend, a real rmcp client over Streamable HTTP, and a
+//! capture of every log line the test binary writes.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
+    ProtocolVersion,
+};
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{RoleClient, ServiceExt as _};
+use serde_json::{Value, json};
+
+use authgate_core::{Clock, SystemClock};
+use authgate_gateway::{Config, Server};
+use authgate_store::testing::{self, TestDb};
+
+pub const SECRET: &str = "test-secret-key-0123456789abcdef-0123456789";
+
+// ------------------------------------------------------------- log capture
+
+#[derive(Clone, Default)]
+pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every log line written so far by this test binary (all levels from
+/// debug for AuthGate's crates, info for the rest).
+pub fn logs() -> String {
+    let buffer = log_buffer();
+    let bytes = buffer.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn log_buffer() -> &'static LogBuffer {
+    static BUFFER: OnceLock<LogBuffer> = OnceLock::new();
+    BUFFER.get_or_init(|| {
+        let buffer = LogBuffer::default();
+        let writer = buffer.clone();
+        let filter = tracing_subscriber::EnvFilter::new("info,authgate_gateway=debug,authgate_core=debug,authgate_project=debug,authgate_audit=debug");
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init();
+        buffer
+    })
+}
+
+// ----------------------------------------------------------------- servers
+
+pub struct Gateway {
+    pub server: Server,
+    pub admin_key: String,
+    pub project_id: String,
+    pub backend: &'static str,
+}
+
+impl Gateway {
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+    pub fn mcp_url(&self) -> String {
+        format!("{}/api/mcp", self.server.url())
+    }
+    pub fn store(&self) -> &authgate_store::Store {
+        &self.server.app.store
+    }
+}
+
+/// A config for tests, with `overrides` applied over the environment the
+/// test would otherwise get.
+pub fn config(db: &TestDb, overrides: &[(&str, &str)]) -> Config {
+    let mut env: Vec<(String, String)> = vec![
+        ("AUTHGATE_BIND".into(), "127.0.0.1:0".into()),
+        ("DATABASE_URL".into(), db.url.clone()),
+        ("AUTHGATE_SECRET_KEY".into(), SECRET.into()),
+        ("AUTHGATE_RATE_LIMIT".into(), "10000/s burst 10000".into()),
+    ];
+    for (k, v) in overrides {
+        env.retain(|(ek, _)| ek != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    Config::load(None, move |k| {
+        env.iter().find(|(ek, _)| ek == k).map(|(_, v)| v.clone())
+    })
+    .expect("test config loads")
+}
+
+/// Starts a gateway on `db` with a first project and its admin key.
+pub async fn start(db: &TestDb, overrides: &[(&str, &str)]) -> Gateway {
+    log_buffer();
+    let store = db.store().await;
+    let (project, key) =
+        authgate_project::create_project(&store, "Project A", "live", SystemClock.now())
+            .await
+            .expect("first project");
+    let server = Server::start(config(db, overrides), store, SECRET.as_bytes(), Arc::new(SystemClock))
+        .await
+        .expect("gateway starts");
+    Gateway {
+        server,
+        admin_key: key.key,
+        project_id: project.id,
+        backend: db.backend.name(),
+    }
+}
+
+/// One fresh database per backend under test.
+pub async fn databases() -> Vec<TestDb> {
+    testing::databases().await
+}
+
+/// Another project on the same server, with its admin key.
+pub async fn second_project(gw: &Gateway, name: &str) -> (String, String) {
+    let (project, key) = authgate_project::create_project(gw.store(), name, "test", SystemClock.now())
+        .await
+        .expect("second project");
+    (project.id, key.key)
+}
+
+// ------------------------------------------------------------------ client
+
+pub type Client = RunningService<RoleClient, ClientConfig>;
+
+pub fn client_info(version: ProtocolVersion) -> ClientConfig {
+    ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("authgate-tests", "9.9.9"),
+    )
+    .with_protocol_version(version)
+}
+
+/// A real rmcp client over Streamable HTTP, with a session (2025-11-25).
+pub async fn connect(url: &str, key: &str) -> Client {
+    connect_with(url, key, ProtocolVersion::LATEST_WITH_INITIALIZE).await
+}
+
+pub async fn connect_with(url: &str, key: &str, version: ProtocolVersion) -> Client {
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(url.to_owned()).auth_header(key.to_owned()),
+    );
+    client_info(version)
+        .serve(transport)
+        .await
+        .unwrap_or_else(|e| panic!("MCP client connects to {url}: {e}"))
+}
+
+pub async fn call_raw(client: &Client, name: &str, args: Value) -> CallToolResult {
+    let mut params = CallToolRequestParams::new(name.to_owned());
+    if let Value::Object(map) = args {
+        params = params.with_arguments(map);
+    }
+    client
+        .call_tool(params)
+        .await
+        .unwrap_or_else(|e| panic!("tools/call {name} answered a protocol error: {e}"))
+}
+
+/// Calls a tool that must succeed; returns its structured content, after
+/// checking that the text block carries the same JSON.
+pub async fn ok(client: &Client, name: &str, args: Value) -> Value {
+    let result = call_raw(client, name, args.clone()).await;
+    let structured = result.structured_content.clone().unwrap_or(Value::Null);
+    assert_ne!(
+        result.is_error,
+        Some(true),
+        "{name}({args}) failed: {structured}"
+    );
+    assert!(structured.is_object(), "{name} returned non-object {structured}");
+    let text = result
+        .content
+        .first()
+        .and_then(|c| c.as_text())
+        .map(|t| t.text.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).expect("text block is JSON"),
+        structured,
+        "text block and structuredContent differ for {name}"
+    );
+    structured
+}
+
+/// Calls a tool that must fail with `code`; returns the `error` object.
+pub async fn err(client: &Client, name: &str, args: Value, code: &str) -> Value {
+    let result = call_raw(client, name, args.clone()).await;
+    let structured = result.structured_content.clone().unwrap_or(Value::Null);
+    assert_eq!(result.is_error, Some(true), "{name}({args}) should fail: {structured}");
+    let error = structured["error"].clone();
+    assert_eq!(error["code"], json!(code), "{name}({args}): {error}");
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(error["request_id"].as_str().is_some_and(|r| r.starts_with("req_")));
+    assert_eq!(error["status"].as_u64().is_some(), true);
+    error
+}
+
+/// Raw JSON-RPC over HTTP, for what an SDK client will not send.
+pub async fn post_raw(
+    url: &str,
+    key: Option<&str>,
+    body: impl Into<reqwest::Body>,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body);
+    if let Some(k) = key {
+        req = req.header("authorization", format!("Bearer {k}"));
+    }
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    req.send().await.expect("HTTP request is answered")
+}
+
+pub fn initialize_body() -> String {
+    json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "raw-http", "version": "1.0"}
+        }
+    })
+    .to_string()
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real gateway on loopback, driven by a real MCP
+//! client, on SQLite and (when AUTHGATE_TEST_DATABASE_URL is set) on
+//! PostgreSQL.
+
+mod common;
+mod docs;
+mod security;
+mod sse;
+mod tools;

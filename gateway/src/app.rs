@@ -93,7 +93,12 @@ impl AppState {
         let catalog = Arc::new(registry.catalog());
         let tool_defs = registry
             .iter()
-            .map(|t| (t.meta().name.to_owned(), crate::mcp::tool_definition(t.as_ref())))
+            .map(|t| {
+                (
+                    t.meta().name.to_owned(),
+                    crate::mcp::tool_definition(t.as_ref()),
+                )
+            })
             .collect();
         Arc::new(AppState {
             limiter: RateLimiter::new(config.rate_limit),

@@ -30,7 +30,8 @@ pub struct RateLimit {
 impl RateLimit {
     /// Parses `50/s burst 100` (or `50/s`, burst then equals the rate).
     pub fn parse(s: &str) -> Result<RateLimit, String> {
-        let err = || format!("AUTHGATE_RATE_LIMIT must look like '{DEFAULT_RATE_LIMIT}', got '{s}'");
+        let err =
+            || format!("AUTHGATE_RATE_LIMIT must look like '{DEFAULT_RATE_LIMIT}', got '{s}'");
         let mut words = s.split_whitespace();
         let rate = words.next().ok_or_else(err)?;
         let per_second: u32 = rate
@@ -78,7 +79,10 @@ impl std::fmt::Debug for Config {
             .field("stateless", &self.stateless)
             .field("rate_limit", &self.rate_limit)
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
-            .field("stripe_secret_key", &self.stripe_secret_key.as_ref().map(|_| "<set>"))
+            .field(
+                "stripe_secret_key",
+                &self.stripe_secret_key.as_ref().map(|_| "<set>"),
+            )
             .field("log_format", &self.log_format)
             .finish()
     }
@@ -136,26 +140,37 @@ impl Config {
         let pick = |var: &str, file: Option<String>| env(var).filter(|v| !v.is_empty()).or(file);
 
         let bind_text = pick("AUTHGATE_BIND", fc.bind).unwrap_or_else(|| DEFAULT_BIND.into());
-        let bind: SocketAddr = bind_text
-            .parse()
-            .map_err(|_| format!("AUTHGATE_BIND must be host:port such as {DEFAULT_BIND}, got '{bind_text}'"))?;
+        let bind: SocketAddr = bind_text.parse().map_err(|_| {
+            format!("AUTHGATE_BIND must be host:port such as {DEFAULT_BIND}, got '{bind_text}'")
+        })?;
         let database_url =
             pick("DATABASE_URL", fc.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
         let public_url = pick("AUTHGATE_PUBLIC_URL", fc.public_url)
             .unwrap_or_else(|| format!("http://{bind}"))
             .trim_end_matches('/')
             .to_owned();
-        url::Url::parse(&public_url)
-            .map_err(|_| format!("AUTHGATE_PUBLIC_URL must be an absolute URL, got '{public_url}'"))?;
+        url::Url::parse(&public_url).map_err(|_| {
+            format!("AUTHGATE_PUBLIC_URL must be an absolute URL, got '{public_url}'")
+        })?;
         let mut allowed_hosts = match env("AUTHGATE_ALLOWED_HOSTS").filter(|v| !v.is_empty()) {
-            Some(v) => v.split(',').map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()).collect(),
+            Some(v) => v
+                .split(',')
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .collect(),
             None => fc
                 .allowed_hosts
                 .unwrap_or_else(|| vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]),
         };
         // The public URL's own host is always acceptable.
-        if let Some(host) = url::Url::parse(&public_url).ok().and_then(|u| u.host_str().map(str::to_owned)) {
-            let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        if let Some(host) = url::Url::parse(&public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+        {
+            let host = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned();
             if !allowed_hosts.contains(&host) {
                 allowed_hosts.push(host);
             }
@@ -165,7 +180,8 @@ impl Config {
             None => fc.stateless.unwrap_or(false),
         };
         let rate_limit = RateLimit::parse(
-            &pick("AUTHGATE_RATE_LIMIT", fc.rate_limit).unwrap_or_else(|| DEFAULT_RATE_LIMIT.into()),
+            &pick("AUTHGATE_RATE_LIMIT", fc.rate_limit)
+                .unwrap_or_else(|| DEFAULT_RATE_LIMIT.into()),
         )?;
         let log_format = match pick("LOG_FORMAT", fc.log_format).as_deref() {
             None | Some("text") => LogFormat::Text,
@@ -222,7 +238,7 @@ impl Config {
                 .map_err(|e| format!("reading {}: {e}", path.display()))?;
             return Ok(text.trim().as_bytes().to_vec());
         }
-        if !authgate_store::sqlite_path(&self.database_url).is_some() {
+        if authgate_store::sqlite_path(&self.database_url).is_none() {
             tracing::warn!(
                 "AUTHGATE_SECRET_KEY is not set; generating one in {}. Several gateways on one PostgreSQL must share one AUTHGATE_SECRET_KEY",
                 path.display()
@@ -260,8 +276,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -273,7 +291,13 @@ mod tests {
         assert_eq!(c.public_url, "http://127.0.0.1:8080");
         assert!(c.allowed_hosts.contains(&"localhost".to_string()));
         assert!(!c.stateless);
-        assert_eq!(c.rate_limit, RateLimit { per_second: 50, burst: 100 });
+        assert_eq!(
+            c.rate_limit,
+            RateLimit {
+                per_second: 50,
+                burst: 100
+            }
+        );
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.smtp_url.is_none());
     }
@@ -284,14 +308,31 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("authgate.toml");
         std::fs::write(&file, "bind = \"127.0.0.1:9000\"\nstateless = true\nrate_limit = \"5/s burst 7\"\nallowed_hosts = [\"auth.example.com\"]\n").expect("write");
-        let c = Config::load(Some(&file), env(&[("AUTHGATE_BIND", "127.0.0.1:9100")])).expect("loads");
+        let c =
+            Config::load(Some(&file), env(&[("AUTHGATE_BIND", "127.0.0.1:9100")])).expect("loads");
         assert_eq!(c.bind.port(), 9100);
         assert!(c.stateless);
-        assert_eq!(c.rate_limit, RateLimit { per_second: 5, burst: 7 });
+        assert_eq!(
+            c.rate_limit,
+            RateLimit {
+                per_second: 5,
+                burst: 7
+            }
+        );
         assert!(c.allowed_hosts.contains(&"auth.example.com".to_string()));
-        let c = Config::load(Some(&file), env(&[("AUTHGATE_STATELESS", "false"), ("AUTHGATE_ALLOWED_HOSTS", "a.example, b.example")])).expect("loads");
+        let c = Config::load(
+            Some(&file),
+            env(&[
+                ("AUTHGATE_STATELESS", "false"),
+                ("AUTHGATE_ALLOWED_HOSTS", "a.example, b.example"),
+            ]),
+        )
+        .expect("loads");
         assert!(!c.stateless);
-        assert!(c.allowed_hosts.starts_with(&["a.example".to_string(), "b.example".to_string()]));
+        assert!(
+            c.allowed_hosts
+                .starts_with(&["a.example".to_string(), "b.example".to_string()])
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 
@@ -311,19 +352,41 @@ mod tests {
 
     #[test]
     fn rate_limits_parse() {
-        assert_eq!(RateLimit::parse("50/s burst 100"), Ok(RateLimit { per_second: 50, burst: 100 }));
-        assert_eq!(RateLimit::parse("3/s"), Ok(RateLimit { per_second: 3, burst: 3 }));
+        assert_eq!(
+            RateLimit::parse("50/s burst 100"),
+            Ok(RateLimit {
+                per_second: 50,
+                burst: 100
+            })
+        );
+        assert_eq!(
+            RateLimit::parse("3/s"),
+            Ok(RateLimit {
+                per_second: 3,
+                burst: 3
+            })
+        );
         assert!(RateLimit::parse("0/s").is_err());
         assert!(RateLimit::parse("5/s burst").is_err());
     }
 
     #[test]
     fn debug_output_hides_secrets() {
-        let c = Config::load(None, env(&[
-            ("AUTHGATE_SECRET_KEY", "0123456789abcdef0123456789abcdef-secret"),
-            ("DATABASE_URL", "postgres://u:hunter2@db/authgate"),
-        ])).expect("loads");
+        let c = Config::load(
+            None,
+            env(&[
+                (
+                    "AUTHGATE_SECRET_KEY",
+                    "0123456789abcdef0123456789abcdef-secret",
+                ),
+                ("DATABASE_URL", "postgres://u:hunter2@db/authgate"),
+            ]),
+        )
+        .expect("loads");
         let text = format!("{c:?}");
-        assert!(!text.contains("hunter2") && !text.contains("abcdef-secret"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("abcdef-secret"),
+            "{text}"
+        );
     }
 }

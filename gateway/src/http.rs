@@ -29,7 +29,10 @@ pub fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
     });
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body.to_string(),
     )
         .into_response()
@@ -170,7 +173,15 @@ pub async fn authenticate(
         Ok(Ok(caller)) => caller,
         Ok(Err(failure)) => {
             if let AuthFailure::Revoked { key_id, project_id } = &failure {
-                audit_refusal(&app, project_id, key_id, "api_key.revoked_key_used", &request_id, "unauthenticated").await;
+                audit_refusal(
+                    &app,
+                    project_id,
+                    key_id,
+                    "api_key.revoked_key_used",
+                    &request_id,
+                    "unauthenticated",
+                )
+                .await;
             }
             return unauthorized(failure.reason());
         }
@@ -187,13 +198,25 @@ pub async fn authenticate(
         Decision::Allowed { remaining } => remaining,
         Decision::Limited { retry_after, audit } => {
             if audit {
-                audit_refusal(&app, &caller.project_id, &caller.key_id, "api_key.rate_limited", &request_id, "rate_limited").await;
+                audit_refusal(
+                    &app,
+                    &caller.project_id,
+                    &caller.key_id,
+                    "api_key.rate_limited",
+                    &request_id,
+                    "rate_limited",
+                )
+                .await;
             }
             let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
             let mut resp = jsonrpc_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 -32029,
-                &format!("Rate limited: this key may make {} requests/s (burst {}); retry after {secs} s", app.limiter.limit().per_second, app.limiter.limit().burst),
+                &format!(
+                    "Rate limited: this key may make {} requests/s (burst {}); retry after {secs} s",
+                    app.limiter.limit().per_second,
+                    app.limiter.limit().burst
+                ),
             );
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -209,7 +232,15 @@ pub async fn authenticate(
         && let Some(bound) = app.sessions.project_of(session)
         && bound != caller.project_id
     {
-        audit_refusal(&app, &caller.project_id, &caller.key_id, "mcp.session_refused", &request_id, "permission_denied").await;
+        audit_refusal(
+            &app,
+            &caller.project_id,
+            &caller.key_id,
+            "mcp.session_refused",
+            &request_id,
+            "permission_denied",
+        )
+        .await;
         return jsonrpc_error(
             StatusCode::FORBIDDEN,
             -32001,
@@ -273,7 +304,11 @@ async fn as_jsonrpc_error(resp: Response) -> Response {
         )
     } else {
         let reason = status.canonical_reason().unwrap_or("Bad request");
-        let detail = if text.is_empty() { reason.to_owned() } else { text };
+        let detail = if text.is_empty() {
+            reason.to_owned()
+        } else {
+            text
+        };
         (status, -32600, format!("Invalid request: {detail}"))
     };
     let mut out = jsonrpc_error(status, code, &message);
@@ -308,4 +343,3 @@ async fn audit_refusal(
         tracing::warn!(request_id, error = %err, "could not write audit event");
     }
 }
-

@@ -10,7 +10,11 @@ use authgate_gateway::config::{Config, LogFormat};
 use authgate_gateway::server::{Server, ensure_first_project, open_store};
 
 #[derive(Parser)]
-#[command(name = "authgate", version, about = "Self-hostable auth platform with an MCP control plane")]
+#[command(
+    name = "authgate",
+    version,
+    about = "Self-hostable auth platform with an MCP control plane"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -141,7 +145,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             if let Some(tools) = &tools
                 && let Some(bad) = tools.iter().find(|t| !catalog.knows(t))
             {
-                return Err(format!("--tools: '{bad}' is not a tool name or group:<name>"));
+                return Err(format!(
+                    "--tools: '{bad}' is not a tool name or group:<name>"
+                ));
             }
             let store = open_store(&config).await?;
             let key = authgate_project::create_api_key(

@@ -85,7 +85,13 @@ fn canonical_json(value: &Value) -> String {
             keys.sort();
             let parts: Vec<String> = keys
                 .iter()
-                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical_json(&map[*k])))
+                .map(|k| {
+                    format!(
+                        "{}:{}",
+                        Value::String((*k).clone()),
+                        canonical_json(&map[*k])
+                    )
+                })
                 .collect();
             format!("{{{}}}", parts.join(","))
         }
@@ -179,7 +185,10 @@ impl ServerHandler for McpHandler {
         let name = request.name.to_string();
         let Some(tool) = self.app.registry.get(&name).cloned() else {
             return Err(ErrorData::invalid_params(
-                format!("Unknown tool '{}'; tools/list shows the tools this key may call", authgate_core::truncate(&name, 64)),
+                format!(
+                    "Unknown tool '{}'; tools/list shows the tools this key may call",
+                    authgate_core::truncate(&name, 64)
+                ),
                 None,
             ));
         };
@@ -216,7 +225,8 @@ impl ServerHandler for McpHandler {
             }
         };
 
-        let denied = matches!(&outcome, Err(e) if e.code == authgate_core::ErrorCode::PermissionDenied);
+        let denied =
+            matches!(&outcome, Err(e) if e.code == authgate_core::ErrorCode::PermissionDenied);
         if kind != ToolKind::Read || denied {
             let (outcome_name, error_code) = match &outcome {
                 Ok(_) => ("success", None),
@@ -239,7 +249,9 @@ impl ServerHandler for McpHandler {
                 request_id: Some(auth.request_id.clone()),
                 ..NewAuditEvent::default()
             };
-            if let Err(err) = authgate_audit::record(&self.app.store, event, self.app.clock.now()).await {
+            if let Err(err) =
+                authgate_audit::record(&self.app.store, event, self.app.clock.now()).await
+            {
                 tracing::warn!(request_id = %auth.request_id, error = %err, "could not write audit event");
             }
         }
@@ -271,7 +283,10 @@ mod tests {
             arguments_hash(&k, &json!({"a": 1, "b": 2})),
             arguments_hash(&k, &json!({"b": 2, "a": 1}))
         );
-        assert_ne!(arguments_hash(&k, &json!({"a": 1})), arguments_hash(&k, &json!({"a": 2})));
+        assert_ne!(
+            arguments_hash(&k, &json!({"a": 1})),
+            arguments_hash(&k, &json!({"a": 2}))
+        );
     }
 
     #[test]

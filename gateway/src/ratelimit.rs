@@ -22,9 +22,14 @@ pub struct RateLimiter {
 /// The answer for one request.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Decision {
-    Allowed { remaining: u32 },
+    Allowed {
+        remaining: u32,
+    },
     /// Refused; retry after this long. `audit` is true once per window.
-    Limited { retry_after: Duration, audit: bool },
+    Limited {
+        retry_after: Duration,
+        audit: bool,
+    },
 }
 
 const AUDIT_WINDOW: Duration = Duration::from_secs(10);
@@ -85,10 +90,18 @@ mod tests {
 
     #[test]
     fn bursts_then_refills() {
-        let limiter = RateLimiter::new(RateLimit { per_second: 2, burst: 3 });
+        let limiter = RateLimiter::new(RateLimit {
+            per_second: 2,
+            burst: 3,
+        });
         let t0 = Instant::now();
         for expected in [2, 1, 0] {
-            assert_eq!(limiter.check("k", t0), Decision::Allowed { remaining: expected });
+            assert_eq!(
+                limiter.check("k", t0),
+                Decision::Allowed {
+                    remaining: expected
+                }
+            );
         }
         match limiter.check("k", t0) {
             Decision::Limited { retry_after, audit } => {
@@ -98,9 +111,15 @@ mod tests {
             other => panic!("expected a refusal, got {other:?}"),
         }
         // Only the first refusal in a window is audited.
-        assert!(matches!(limiter.check("k", t0), Decision::Limited { audit: false, .. }));
+        assert!(matches!(
+            limiter.check("k", t0),
+            Decision::Limited { audit: false, .. }
+        ));
         // Another key has its own bucket.
-        assert!(matches!(limiter.check("other", t0), Decision::Allowed { .. }));
+        assert!(matches!(
+            limiter.check("other", t0),
+            Decision::Allowed { .. }
+        ));
         // Half a second refills one token at 2/s.
         assert!(matches!(
             limiter.check("k", t0 + Duration::from_millis(500)),

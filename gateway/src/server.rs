@@ -30,7 +30,12 @@ use crate::mcp::McpHandler;
 pub async fn open_store(config: &Config) -> Result<Store, String> {
     Store::open(&config.database_url, StoreOptions::default())
         .await
-        .map_err(|e| format!("opening {}: {e}", crate::config::redact_url(&config.database_url)))
+        .map_err(|e| {
+            format!(
+                "opening {}: {e}",
+                crate::config::redact_url(&config.database_url)
+            )
+        })
 }
 
 /// On a database with no project, creates one and its admin key.
@@ -64,7 +69,9 @@ pub fn router(app: Arc<AppState>) -> Router {
         let service = StreamableHttpService::new(
             factory,
             Arc::new(NeverSessionManager::default()),
-            mcp_config.with_legacy_session_mode(false).with_json_response(true),
+            mcp_config
+                .with_legacy_session_mode(false)
+                .with_json_response(true),
         );
         Router::new().route_service("/api/mcp", service)
     } else {
@@ -150,7 +157,10 @@ impl Server {
     pub async fn stop(self) {
         self.shutdown.cancel();
         let mut task = self.task;
-        if tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut task)
+            .await
+            .is_err()
+        {
             task.abort();
         }
     }

@@ -14,9 +14,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
 use http::StatusCode;
+use rmcp::RoleServer;
 use rmcp::model::{ClientJsonRpcMessage, GetExtensions as _, ServerJsonRpcMessage};
 use rmcp::transport::Transport;
-use rmcp::RoleServer;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -88,7 +88,11 @@ impl Drop for SessionGuard {
 }
 
 fn forbidden_host() -> Response {
-    jsonrpc_error(StatusCode::FORBIDDEN, -32001, "Forbidden: Host header is not allowed")
+    jsonrpc_error(
+        StatusCode::FORBIDDEN,
+        -32001,
+        "Forbidden: Host header is not allowed",
+    )
 }
 
 /// `GET /api/sse`: opens a session and its event stream.
@@ -97,19 +101,27 @@ pub async fn open(State(app): State<Arc<AppState>>, req: Request) -> Response {
         return forbidden_host();
     }
     let Some(auth) = req.extensions().get::<AuthContext>().cloned() else {
-        return jsonrpc_error(StatusCode::UNAUTHORIZED, -32001, "Unauthorized: missing API key");
+        return jsonrpc_error(
+            StatusCode::UNAUTHORIZED,
+            -32001,
+            "Unauthorized: missing API key",
+        );
     };
     let id = ulid::Ulid::new().to_string().to_lowercase();
     let (in_tx, in_rx) = mpsc::channel(64);
     let (out_tx, out_rx) = mpsc::channel::<ServerJsonRpcMessage>(64);
     let ct = app.shutdown.child_token();
-    app.sse.map.lock().unwrap_or_else(|e| e.into_inner()).insert(
-        id.clone(),
-        SseSession {
-            project_id: auth.caller.project_id.clone(),
-            inbound: in_tx,
-        },
-    );
+    app.sse
+        .map
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(
+            id.clone(),
+            SseSession {
+                project_id: auth.caller.project_id.clone(),
+                inbound: in_tx,
+            },
+        );
     let transport = ChannelTransport {
         inbound: in_rx,
         outbound: out_tx,
@@ -141,7 +153,9 @@ pub async fn open(State(app): State<Arc<AppState>>, req: Request) -> Response {
     let stream = futures::stream::once(async move { Ok::<_, Infallible>(endpoint) })
         .chain(messages)
         .take_until(stopped);
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -159,7 +173,11 @@ pub async fn post(
         return forbidden_host();
     }
     let Some(auth) = req.extensions().get::<AuthContext>().cloned() else {
-        return jsonrpc_error(StatusCode::UNAUTHORIZED, -32001, "Unauthorized: missing API key");
+        return jsonrpc_error(
+            StatusCode::UNAUTHORIZED,
+            -32001,
+            "Unauthorized: missing API key",
+        );
     };
     let inbound = {
         let map = app.sse.map.lock().unwrap_or_else(|e| e.into_inner());
@@ -207,7 +225,11 @@ pub async fn post(
         _ => {}
     }
     if inbound.send(message).await.is_err() {
-        return jsonrpc_error(StatusCode::GONE, -32001, "Session closed: open a new stream with GET /api/sse");
+        return jsonrpc_error(
+            StatusCode::GONE,
+            -32001,
+            "Session closed: open a new stream with GET /api/sse",
+        );
     }
     StatusCode::ACCEPTED.into_response()
 }

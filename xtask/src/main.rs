@@ -27,7 +27,9 @@ fn main() -> ExitCode {
                 println!("docs are fresh");
                 ExitCode::SUCCESS
             } else {
-                eprintln!("stale generated docs: {stale:?}\nrun `cargo xtask schemas` and commit docs/");
+                eprintln!(
+                    "stale generated docs: {stale:?}\nrun `cargo xtask schemas` and commit docs/"
+                );
                 ExitCode::FAILURE
             }
         }

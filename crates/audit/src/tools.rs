@@ -9,7 +9,9 @@ use authgate_core::{Page, Tool, ToolContext, ToolError, ToolKind, ToolMeta, Tool
 use crate::{AuditEvent, EventFilter};
 
 pub fn register(registry: &mut ToolRegistry) {
-    registry.register(ListAuditEvents).register(ListAuditEventTypes);
+    registry
+        .register(ListAuditEvents)
+        .register(ListAuditEventTypes);
 }
 
 pub struct ListAuditEvents;
@@ -63,7 +65,11 @@ impl Tool for ListAuditEvents {
         example: r#"{"event_type": "tool.revoke_api_key", "since": "2026-11-01T00:00:00Z", "limit": 50}"#,
     };
 
-    async fn call(&self, ctx: &ToolContext, args: ListAuditEventsArgs) -> Result<Page<AuditEvent>, ToolError> {
+    async fn call(
+        &self,
+        ctx: &ToolContext,
+        args: ListAuditEventsArgs,
+    ) -> Result<Page<AuditEvent>, ToolError> {
         for (field, value) in [
             ("event_type", &args.event_type),
             ("actor_id", &args.actor_id),
@@ -73,8 +79,16 @@ impl Tool for ListAuditEvents {
                 check_token(field, v)?;
             }
         }
-        let since = args.since.as_deref().map(|s| parse_rfc3339("since", s)).transpose()?;
-        let until = args.until.as_deref().map(|s| parse_rfc3339("until", s)).transpose()?;
+        let since = args
+            .since
+            .as_deref()
+            .map(|s| parse_rfc3339("since", s))
+            .transpose()?;
+        let until = args
+            .until
+            .as_deref()
+            .map(|s| parse_rfc3339("until", s))
+            .transpose()?;
         if let (Some(s), Some(u)) = (since, until)
             && s >= u
         {
@@ -117,7 +131,11 @@ impl Tool for ListAuditEventTypes {
         example: "{}",
     };
 
-    async fn call(&self, ctx: &ToolContext, args: ListTypesArgs) -> Result<Page<String>, ToolError> {
+    async fn call(
+        &self,
+        ctx: &ToolContext,
+        args: ListTypesArgs,
+    ) -> Result<Page<String>, ToolError> {
         let page = ctx.page_request("audit_event_types", args.limit, args.cursor.as_deref())?;
         crate::list_event_types(&ctx.store, &ctx.project_id, &page, &ctx.cursors()).await
     }

@@ -78,9 +78,9 @@ impl Caller {
     fn allow_list_covers(&self, name: &str, group: &str) -> bool {
         match &self.tools {
             None => true,
-            Some(entries) => entries.iter().any(|e| {
-                e == name || e.strip_prefix("group:").is_some_and(|g| g == group)
-            }),
+            Some(entries) => entries
+                .iter()
+                .any(|e| e == name || e.strip_prefix("group:").is_some_and(|g| g == group)),
         }
     }
 
@@ -111,7 +111,9 @@ impl Caller {
                 "this key's tool allow-list does not include {} (group:{})",
                 meta.name, meta.group
             ))
-            .with_hint("use a key whose allow-list includes this tool, or one without an allow-list"));
+            .with_hint(
+                "use a key whose allow-list includes this tool, or one without an allow-list",
+            ));
         }
         Ok(())
     }
@@ -209,7 +211,8 @@ impl ToolContext {
         limit: Option<u32>,
         cursor: Option<&str>,
     ) -> Result<PageRequest, ToolError> {
-        self.cursors().request(list, &self.project_id, limit, cursor)
+        self.cursors()
+            .request(list, &self.project_id, limit, cursor)
     }
 }
 

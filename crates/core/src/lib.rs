@@ -26,7 +26,9 @@ pub fn require_id(field: &str, prefix: &str, value: &str) -> Result<(), ToolErro
     } else {
         Err(ToolError::invalid(
             field,
-            format!("{field} must be an id like {prefix}_01J... (the prefix and a 26-character ULID)"),
+            format!(
+                "{field} must be an id like {prefix}_01J... (the prefix and a 26-character ULID)"
+            ),
         ))
     }
 }

@@ -87,7 +87,10 @@ impl CursorCodec {
         let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| bad())?;
         let expected = self.tag(list, project_id, &pos);
         if tag.len() != TAG_LEN
-            || !bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..TAG_LEN], &tag[..]))
+            || !bool::from(subtle::ConstantTimeEq::ct_eq(
+                &expected[..TAG_LEN],
+                &tag[..],
+            ))
         {
             return Err(bad());
         }
@@ -152,13 +155,24 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_are_bound_to_list_and_project() {
         let c = codec().encode("callbacks", "prj_a", "cb_1");
-        assert_eq!(codec().decode("callbacks", "prj_a", &c).expect("valid"), "cb_1");
         assert_eq!(
-            codec().decode("api_keys", "prj_a", &c).expect_err("other list").field.as_deref(),
+            codec().decode("callbacks", "prj_a", &c).expect("valid"),
+            "cb_1"
+        );
+        assert_eq!(
+            codec()
+                .decode("api_keys", "prj_a", &c)
+                .expect_err("other list")
+                .field
+                .as_deref(),
             Some("cursor")
         );
         assert!(codec().decode("callbacks", "prj_b", &c).is_err());
-        assert!(CursorCodec::new([8; 32]).decode("callbacks", "prj_a", &c).is_err());
+        assert!(
+            CursorCodec::new([8; 32])
+                .decode("callbacks", "prj_a", &c)
+                .is_err()
+        );
     }
 
     #[test]
@@ -174,10 +188,18 @@ mod tests {
     #[test]
     fn limits_are_checked() {
         let codec = codec();
-        assert_eq!(codec.request("x", "p", None, None).expect("default").limit, 20);
-        assert_eq!(codec.request("x", "p", Some(100), None).expect("max").limit, 100);
+        assert_eq!(
+            codec.request("x", "p", None, None).expect("default").limit,
+            20
+        );
+        assert_eq!(
+            codec.request("x", "p", Some(100), None).expect("max").limit,
+            100
+        );
         for bad in [0, 101] {
-            let err = codec.request("x", "p", Some(bad), None).expect_err("out of range");
+            let err = codec
+                .request("x", "p", Some(bad), None)
+                .expect_err("out of range");
             assert_eq!(err.field.as_deref(), Some("limit"));
         }
     }

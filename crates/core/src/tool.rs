@@ -158,7 +158,7 @@ pub fn parse_arguments<T: DeserializeOwned>(args: Value) -> Result<T, ToolError>
             // serde_path_to_error's path already ends in the unknown name.
             let field = if parent.is_empty() { quoted } else { parent };
             ToolError::invalid(field.clone(), format!("unknown argument '{field}'"))
-            .with_hint(format!("remove it; this accepts {accepted}"))
+                .with_hint(format!("remove it; this accepts {accepted}"))
         } else if inner.starts_with("missing field") {
             ToolError::invalid(
                 join(&quoted),
@@ -168,7 +168,10 @@ pub fn parse_arguments<T: DeserializeOwned>(args: Value) -> Result<T, ToolError>
         } else if parent.is_empty() {
             ToolError::invalid("arguments", format!("invalid arguments: {inner}"))
         } else {
-            ToolError::invalid(parent.clone(), format!("invalid value for '{parent}': {inner}"))
+            ToolError::invalid(
+                parent.clone(),
+                format!("invalid value for '{parent}': {inner}"),
+            )
         }
     })
 }
@@ -305,10 +308,9 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("evil"));
         assert!(err.hint.as_deref().unwrap_or_default().contains("url"));
 
-        let err = parse_arguments::<Args>(
-            serde_json::json!({"url": "x", "nested": {"enabled": "yes"}}),
-        )
-        .expect_err("nested type");
+        let err =
+            parse_arguments::<Args>(serde_json::json!({"url": "x", "nested": {"enabled": "yes"}}))
+                .expect_err("nested type");
         assert_eq!(err.field.as_deref(), Some("nested.enabled"));
 
         let err = parse_arguments::<Args>(serde_json::json!([1])).expect_err("not an object");

@@ -86,12 +86,16 @@ pub fn validate_callback_url(raw: &str) -> Result<String, ToolError> {
         return Err(ToolError::invalid("url", "url has no host").with_hint(example));
     }
     if parsed.fragment().is_some() {
-        return Err(ToolError::invalid("url", "url must not contain a #fragment")
-            .with_hint("remove the part from # on"));
+        return Err(
+            ToolError::invalid("url", "url must not contain a #fragment")
+                .with_hint("remove the part from # on"),
+        );
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(ToolError::invalid("url", "url must not contain credentials")
-            .with_hint("remove the user:password@ part"));
+        return Err(
+            ToolError::invalid("url", "url must not contain credentials")
+                .with_hint("remove the user:password@ part"),
+        );
     }
     Ok(parsed.to_string())
 }
@@ -218,10 +222,10 @@ pub async fn remove_callback(
         .await?
     });
     if deleted == 0 {
-        return Err(ToolError::not_found(format!(
-            "callback {callback_id} was removed meanwhile"
-        ))
-        .with_field("callback_id"));
+        return Err(
+            ToolError::not_found(format!("callback {callback_id} was removed meanwhile"))
+                .with_field("callback_id"),
+        );
     }
     Ok(callback)
 }

@@ -60,9 +60,15 @@ mod tests {
         let key = [3u8; 32];
         let sealed = encrypt(&key, "prj_a/google", "s3cret").expect("encrypts");
         assert!(!sealed.contains("s3cret"));
-        assert_eq!(decrypt(&key, "prj_a/google", &sealed).expect("decrypts"), "s3cret");
+        assert_eq!(
+            decrypt(&key, "prj_a/google", &sealed).expect("decrypts"),
+            "s3cret"
+        );
         assert!(decrypt(&key, "prj_b/google", &sealed).is_err());
         assert!(decrypt(&[4u8; 32], "prj_a/google", &sealed).is_err());
-        assert_ne!(sealed, encrypt(&key, "prj_a/google", "s3cret").expect("encrypts"));
+        assert_ne!(
+            sealed,
+            encrypt(&key, "prj_a/google", "s3cret").expect("encrypts")
+        );
     }
 }

@@ -362,7 +362,9 @@ pub async fn revoke_api_key(
         .await?
     });
     if changed == 0 {
-        return Err(ToolError::conflict(format!("API key {key_id} was revoked meanwhile")));
+        return Err(ToolError::conflict(format!(
+            "API key {key_id} was revoked meanwhile"
+        )));
     }
     Ok(ApiKeyInfo {
         revoked_at: Some(from_micros(at)),
@@ -452,7 +454,8 @@ fn well_formed(key: &str) -> bool {
     let random = key
         .strip_prefix("ag_live_")
         .or_else(|| key.strip_prefix("ag_test_"));
-    random.is_some_and(|r| r.len() == KEY_RANDOM_LEN && r.bytes().all(|b| b.is_ascii_alphanumeric()))
+    random
+        .is_some_and(|r| r.len() == KEY_RANDOM_LEN && r.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// Resolves a presented key to its caller. Looks the key up by hash, then

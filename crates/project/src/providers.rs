@@ -9,8 +9,8 @@ use diesel_async::RunQueryDsl;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use authgate_core::time::{from_micros, to_micros};
 use authgate_core::ToolError;
+use authgate_core::time::{from_micros, to_micros};
 use authgate_store::schema::auth_providers;
 use authgate_store::{DbConn, Store, with_conn, write_tx};
 
@@ -138,7 +138,12 @@ fn merge(rows: Vec<ProviderRow>) -> Vec<ProviderState> {
         rows.into_iter().map(|r| (r.provider.clone(), r)).collect();
     PROVIDERS
         .iter()
-        .map(|p| by_name.get(*p).map(state_of).unwrap_or_else(|| default_state(p)))
+        .map(|p| {
+            by_name
+                .get(*p)
+                .map(state_of)
+                .unwrap_or_else(|| default_state(p))
+        })
         .collect()
 }
 
@@ -163,7 +168,8 @@ fn aad(project_id: &str, provider: &str) -> String {
 }
 
 fn check_text(field: &str, value: &str, max: usize) -> Result<(), ToolError> {
-    if value.trim().is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+    if value.trim().is_empty() || value.chars().count() > max || value.chars().any(char::is_control)
+    {
         return Err(ToolError::invalid(
             field,
             format!("{field} must be 1 to {max} printable characters"),
@@ -190,11 +196,8 @@ pub async fn configure_providers(
     for (i, change) in changes.iter().enumerate() {
         let field = |name: &str| format!("providers[{i}].{name}");
         let Some(k) = kind(&change.provider) else {
-            return Err(ToolError::invalid(
-                field("provider"),
-                "unknown provider",
-            )
-            .with_hint(format!("use one of: {}", PROVIDERS.join(", "))));
+            return Err(ToolError::invalid(field("provider"), "unknown provider")
+                .with_hint(format!("use one of: {}", PROVIDERS.join(", "))));
         };
         if !seen.insert(change.provider.as_str()) {
             return Err(ToolError::invalid(
@@ -202,8 +205,14 @@ pub async fn configure_providers(
                 format!("provider {} is listed twice", change.provider),
             ));
         }
-        if k != ProviderKind::OAuth && (change.client_id.is_some() || change.client_secret.is_some()) {
-            let f = if change.client_id.is_some() { "client_id" } else { "client_secret" };
+        if k != ProviderKind::OAuth
+            && (change.client_id.is_some() || change.client_secret.is_some())
+        {
+            let f = if change.client_id.is_some() {
+                "client_id"
+            } else {
+                "client_secret"
+            };
             return Err(ToolError::invalid(
                 field(f),
                 format!("{} takes no OAuth credentials", change.provider),
@@ -277,7 +286,11 @@ fn plan_rows(
             && change.enabled
             && (client_id.is_none() || client_secret_enc.is_none())
         {
-            let missing = if client_id.is_none() { "client_id" } else { "client_secret" };
+            let missing = if client_id.is_none() {
+                "client_id"
+            } else {
+                "client_secret"
+            };
             return Err(ToolError::precondition(format!(
                 "{} cannot be enabled without a {missing}",
                 change.provider

@@ -191,7 +191,11 @@ impl Tool for ListAuthProviders {
         example: "{}",
     };
 
-    async fn call(&self, ctx: &ToolContext, args: ListArgs) -> Result<Page<ProviderState>, ToolError> {
+    async fn call(
+        &self,
+        ctx: &ToolContext,
+        args: ListArgs,
+    ) -> Result<Page<ProviderState>, ToolError> {
         let page = ctx.page_request("auth_providers", args.limit, args.cursor.as_deref())?;
         let all = providers::list_providers(&ctx.store, &ctx.project_id).await?;
         // A fixed, ordered set: keyset on the position in that order.
@@ -349,9 +353,13 @@ impl Tool for RemoveCallback {
         args: RemoveCallbackArgs,
     ) -> Result<RemoveCallbackOutput, ToolError> {
         require_id("callback_id", "cb", &args.callback_id)?;
-        let removed =
-            callbacks::remove_callback(&ctx.store, &ctx.project_id, &args.callback_id, args.dry_run)
-                .await?;
+        let removed = callbacks::remove_callback(
+            &ctx.store,
+            &ctx.project_id,
+            &args.callback_id,
+            args.dry_run,
+        )
+        .await?;
         Ok(RemoveCallbackOutput {
             dry_run: args.dry_run,
             removed,
@@ -408,7 +416,11 @@ impl Tool for CreateApiKey {
         example: r#"{"name": "CI read-only", "scopes": ["read"], "tools": ["group:audit", "whoami"]}"#,
     };
 
-    async fn call(&self, ctx: &ToolContext, args: CreateApiKeyArgs) -> Result<CreatedApiKey, ToolError> {
+    async fn call(
+        &self,
+        ctx: &ToolContext,
+        args: CreateApiKeyArgs,
+    ) -> Result<CreatedApiKey, ToolError> {
         let new = validate_new_key(ctx, args)?;
         keys::create_api_key(&ctx.store, &ctx.project_id, new, ctx.now()).await
     }
@@ -475,7 +487,10 @@ fn validate_new_key(ctx: &ToolContext, args: CreateApiKeyArgs) -> Result<NewApiK
                         format!("tools[{i}]"),
                         "not a tool name or tool group",
                     )
-                    .with_hint(format!("use tool names from tools/list or one of {}", groups.join(", "))));
+                    .with_hint(format!(
+                        "use tool names from tools/list or one of {}",
+                        groups.join(", ")
+                    )));
                 }
                 if !ctx.caller.covers_entry(&ctx.catalog, &entry) {
                     return Err(ToolError::permission_denied(format!(
@@ -530,7 +545,11 @@ impl Tool for RegenerateApiKey {
         example: r#"{"dry_run": true}"#,
     };
 
-    async fn call(&self, ctx: &ToolContext, args: DryRunArgs) -> Result<RegenerateOutput, ToolError> {
+    async fn call(
+        &self,
+        ctx: &ToolContext,
+        args: DryRunArgs,
+    ) -> Result<RegenerateOutput, ToolError> {
         if args.dry_run {
             let active = keys::active_keys(&ctx.store, &ctx.project_id).await?;
             return Ok(RegenerateOutput {
@@ -580,7 +599,11 @@ impl Tool for RevokeApiKey {
         example: r#"{"key_id": "key_01JD8X3V9Q4K7M2N5P6R8S0T1W", "dry_run": true}"#,
     };
 
-    async fn call(&self, ctx: &ToolContext, args: RevokeApiKeyArgs) -> Result<RevokeApiKeyOutput, ToolError> {
+    async fn call(
+        &self,
+        ctx: &ToolContext,
+        args: RevokeApiKeyArgs,
+    ) -> Result<RevokeApiKeyOutput, ToolError> {
         require_id("key_id", "key", &args.key_id)?;
         let revoked = keys::revoke_api_key(
             &ctx.store,

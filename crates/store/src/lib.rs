@@ -110,6 +110,9 @@ pub enum Store {
 }
 
 /// One pooled connection. Match it with [`with_conn!`] or [`write_tx!`].
+// Short-lived and on the stack: boxing the larger variant would cost an
+// allocation per checkout for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum DbConn {
     Postgres(Object<PgConn>),
     Sqlite(Object<SqliteConn>),
@@ -163,10 +166,11 @@ impl Store {
             let mut config = ManagerConfig::<SqliteConn>::default();
             config.custom_setup = Box::new(|url| {
                 async move {
-                    let mut conn = <SqliteConn as diesel_async::AsyncConnection>::establish(url).await?;
-                    conn.batch_execute(&sqlite_pragmas()).await.map_err(|e| {
-                        diesel::ConnectionError::BadConnection(e.to_string())
-                    })?;
+                    let mut conn =
+                        <SqliteConn as diesel_async::AsyncConnection>::establish(url).await?;
+                    conn.batch_execute(&sqlite_pragmas())
+                        .await
+                        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
                     Ok(conn)
                 }
                 .boxed()
@@ -253,9 +257,8 @@ fn sqlite_pragmas() -> String {
 }
 
 fn run_migrations(backend: Backend, url: &str) -> Result<(), StoreError> {
-    let migration_err = |e: Box<dyn std::error::Error + Send + Sync>| {
-        StoreError::Migration(e.to_string())
-    };
+    let migration_err =
+        |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
     match backend {
         Backend::Sqlite => {
             let path = sqlite_path(url).unwrap_or(url);
@@ -271,12 +274,18 @@ fn run_migrations(backend: Backend, url: &str) -> Result<(), StoreError> {
             >::establish(url)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             // Any constant works; it only has to be the same in every gateway.
-            diesel::RunQueryDsl::execute(diesel::sql_query("SELECT pg_advisory_lock(7243011)"), &mut conn)?;
+            diesel::RunQueryDsl::execute(
+                diesel::sql_query("SELECT pg_advisory_lock(7243011)"),
+                &mut conn,
+            )?;
             let result = conn
                 .run_pending_migrations(POSTGRES_MIGRATIONS)
                 .map(|_| ())
                 .map_err(migration_err);
-            diesel::RunQueryDsl::execute(diesel::sql_query("SELECT pg_advisory_unlock(7243011)"), &mut conn)?;
+            diesel::RunQueryDsl::execute(
+                diesel::sql_query("SELECT pg_advisory_unlock(7243011)"),
+                &mut conn,
+            )?;
             result?;
         }
     }
@@ -312,7 +321,8 @@ macro_rules! write_tx {
             $crate::DbConn::Postgres(pooled) => {
                 use $crate::diesel_async::AsyncConnection as _;
                 let conn: &mut $crate::PgConn = &mut **pooled;
-                conn.transaction(async |$c: &mut $crate::PgConn| $body).await
+                conn.transaction(async |$c: &mut $crate::PgConn| $body)
+                    .await
             }
             $crate::DbConn::Sqlite(pooled) => {
                 let conn: &mut $crate::SqliteConn = &mut **pooled;

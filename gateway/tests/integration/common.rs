@@ -27,7 +27,10 @@ pub struct LogBuffer(Arc<Mutex<Vec<u8>>>);
 
 impl std::io::Write for LogBuffer {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -106,9 +109,14 @@ pub async fn start(db: &TestDb, overrides: &[(&str, &str)]) -> Gateway {
         authgate_project::create_project(&store, "Project A", "live", SystemClock.now())
             .await
             .expect("first project");
-    let server = Server::start(config(db, overrides), store, SECRET.as_bytes(), Arc::new(SystemClock))
-        .await
-        .expect("gateway starts");
+    let server = Server::start(
+        config(db, overrides),
+        store,
+        SECRET.as_bytes(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .expect("gateway starts");
     Gateway {
         server,
         admin_key: key.key,
@@ -124,9 +132,10 @@ pub async fn databases() -> Vec<TestDb> {
 
 /// Another project on the same server, with its admin key.
 pub async fn second_project(gw: &Gateway, name: &str) -> (String, String) {
-    let (project, key) = authgate_project::create_project(gw.store(), name, "test", SystemClock.now())
-        .await
-        .expect("second project");
+    let (project, key) =
+        authgate_project::create_project(gw.store(), name, "test", SystemClock.now())
+            .await
+            .expect("second project");
     (project.id, key.key)
 }
 
@@ -178,7 +187,10 @@ pub async fn ok(client: &Client, name: &str, args: Value) -> Value {
         Some(true),
         "{name}({args}) failed: {structured}"
     );
-    assert!(structured.is_object(), "{name} returned non-object {structured}");
+    assert!(
+        structured.is_object(),
+        "{name} returned non-object {structured}"
+    );
     let text = result
         .content
         .first()
@@ -197,12 +209,29 @@ pub async fn ok(client: &Client, name: &str, args: Value) -> Value {
 pub async fn err(client: &Client, name: &str, args: Value, code: &str) -> Value {
     let result = call_raw(client, name, args.clone()).await;
     let structured = result.structured_content.clone().unwrap_or(Value::Null);
-    assert_eq!(result.is_error, Some(true), "{name}({args}) should fail: {structured}");
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "{name}({args}) should fail: {structured}"
+    );
     let error = structured["error"].clone();
     assert_eq!(error["code"], json!(code), "{name}({args}): {error}");
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
-    assert!(error["request_id"].as_str().is_some_and(|r| r.starts_with("req_")));
-    assert_eq!(error["status"].as_u64().is_some(), true);
+    assert!(
+        error["request_id"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("req_"))
+    );
+    let status = match code {
+        "invalid_argument" => 400,
+        "permission_denied" => 403,
+        "not_found" => 404,
+        "conflict" => 409,
+        "precondition_failed" => 412,
+        "limit_exceeded" => 422,
+        other => panic!("unexpected code {other}"),
+    };
+    assert_eq!(error["status"], json!(status), "{error}");
     error
 }
 

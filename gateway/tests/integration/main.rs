@@ -2,6 +2,7 @@
 //! client, on SQLite and (when AUTHGATE_TEST_DATABASE_URL is set) on
 //! PostgreSQL.
 
+mod cli;
 mod common;
 mod docs;
 mod security;

@@ -19,7 +19,10 @@ async fn assert_401(resp: reqwest::Response, reason: &str) {
     assert_eq!(body["id"], Value::Null);
     assert_eq!(body["error"]["code"], -32001);
     let message = body["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.starts_with("Unauthorized: ") && message.contains(reason), "{message}");
+    assert!(
+        message.starts_with("Unauthorized: ") && message.contains(reason),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,16 +30,34 @@ async fn requests_without_a_valid_key_get_401_with_a_readable_reason() {
     for db in common::databases().await {
         let gw = common::start(&db, &[]).await;
         let url = gw.mcp_url();
-        assert_401(post_raw(&url, None, common::initialize_body(), &[]).await, "missing API key").await;
-        assert_401(post_raw(&url, Some("not-a-key"), common::initialize_body(), &[]).await, "malformed").await;
+        assert_401(
+            post_raw(&url, None, common::initialize_body(), &[]).await,
+            "missing API key",
+        )
+        .await;
+        assert_401(
+            post_raw(&url, Some("not-a-key"), common::initialize_body(), &[]).await,
+            "malformed",
+        )
+        .await;
         let unknown = format!("ag_live_{}", "A".repeat(40));
-        assert_401(post_raw(&url, Some(&unknown), common::initialize_body(), &[]).await, "unknown API key").await;
-        let sse = reqwest::get(format!("{}/api/sse", gw.url())).await.expect("answered");
+        assert_401(
+            post_raw(&url, Some(&unknown), common::initialize_body(), &[]).await,
+            "unknown API key",
+        )
+        .await;
+        let sse = reqwest::get(format!("{}/api/sse", gw.url()))
+            .await
+            .expect("answered");
         assert_401(sse, "missing API key").await;
         // The health endpoints need no key.
-        let health = reqwest::get(format!("{}/healthz", gw.url())).await.expect("answered");
+        let health = reqwest::get(format!("{}/healthz", gw.url()))
+            .await
+            .expect("answered");
         assert_eq!(health.status(), 200);
-        let ready = reqwest::get(format!("{}/readyz", gw.url())).await.expect("answered");
+        let ready = reqwest::get(format!("{}/readyz", gw.url()))
+            .await
+            .expect("answered");
         assert_eq!(ready.status(), 200);
         assert_eq!(ready.text().await.expect("body"), "ready");
         gw.server.stop().await;
@@ -48,45 +69,134 @@ async fn scopes_and_allow_lists_decide_what_a_key_sees_and_calls() {
     for db in common::databases().await {
         let gw = common::start(&db, &[]).await;
         let admin = common::connect(&gw.mcp_url(), &gw.admin_key).await;
-        let read_key = ok(&admin, "create_api_key", json!({"name": "reader", "scopes": ["read"]})).await;
-        let write_key = ok(&admin, "create_api_key", json!({"name": "writer", "scopes": ["write"]})).await;
-        let listed_key = ok(&admin, "create_api_key", json!({"scopes": ["admin"], "tools": ["whoami", "group:audit"]})).await;
+        let read_key = ok(
+            &admin,
+            "create_api_key",
+            json!({"name": "reader", "scopes": ["read"]}),
+        )
+        .await;
+        let write_key = ok(
+            &admin,
+            "create_api_key",
+            json!({"name": "writer", "scopes": ["write"]}),
+        )
+        .await;
+        let listed_key = ok(
+            &admin,
+            "create_api_key",
+            json!({"scopes": ["admin"], "tools": ["whoami", "group:audit"]}),
+        )
+        .await;
 
         let reader = common::connect(&gw.mcp_url(), read_key["key"].as_str().expect("key")).await;
         let tools = reader.list_all_tools().await.expect("tools/list");
         assert_eq!(tools.len(), 7, "only read tools");
-        assert!(tools.iter().all(|t| t.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true)));
-        let denied = err(&reader, "add_callback", json!({"url": "https://a.example.com/cb"}), "permission_denied").await;
-        assert!(denied["message"].as_str().unwrap_or_default().contains("'write' scope"));
-        err(&reader, "revoke_api_key", json!({"key_id": read_key["id"]}), "permission_denied").await;
+        assert!(
+            tools
+                .iter()
+                .all(|t| t.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true))
+        );
+        let denied = err(
+            &reader,
+            "add_callback",
+            json!({"url": "https://a.example.com/cb"}),
+            "permission_denied",
+        )
+        .await;
+        assert!(
+            denied["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("'write' scope")
+        );
+        err(
+            &reader,
+            "revoke_api_key",
+            json!({"key_id": read_key["id"]}),
+            "permission_denied",
+        )
+        .await;
         err(&reader, "create_api_key", json!({}), "permission_denied").await;
         ok(&reader, "list_callbacks", json!({})).await;
 
         let writer = common::connect(&gw.mcp_url(), write_key["key"].as_str().expect("key")).await;
-        assert_eq!(writer.list_all_tools().await.expect("tools/list").len(), 10, "read and write tools");
-        ok(&writer, "add_callback", json!({"url": "https://a.example.com/cb"})).await;
-        err(&writer, "regenerate_api_key", json!({"dry_run": true}), "permission_denied").await;
-        let wider = err(&writer, "create_api_key", json!({"scopes": ["admin"]}), "permission_denied").await;
+        assert_eq!(
+            writer.list_all_tools().await.expect("tools/list").len(),
+            10,
+            "read and write tools"
+        );
+        ok(
+            &writer,
+            "add_callback",
+            json!({"url": "https://a.example.com/cb"}),
+        )
+        .await;
+        err(
+            &writer,
+            "regenerate_api_key",
+            json!({"dry_run": true}),
+            "permission_denied",
+        )
+        .await;
+        let wider = err(
+            &writer,
+            "create_api_key",
+            json!({"scopes": ["admin"]}),
+            "permission_denied",
+        )
+        .await;
         assert_eq!(wider["field"], "scopes");
         ok(&writer, "create_api_key", json!({"scopes": ["write"]})).await;
 
-        let limited = common::connect(&gw.mcp_url(), listed_key["key"].as_str().expect("key")).await;
-        let mut names: Vec<String> = limited.list_all_tools().await.expect("tools/list")
-            .iter().map(|t| t.name.to_string()).collect();
+        let limited =
+            common::connect(&gw.mcp_url(), listed_key["key"].as_str().expect("key")).await;
+        let mut names: Vec<String> = limited
+            .list_all_tools()
+            .await
+            .expect("tools/list")
+            .iter()
+            .map(|t| t.name.to_string())
+            .collect();
         names.sort();
-        assert_eq!(names, ["list_audit_event_types", "list_audit_events", "whoami"]);
+        assert_eq!(
+            names,
+            ["list_audit_event_types", "list_audit_events", "whoami"]
+        );
         err(&limited, "list_callbacks", json!({}), "permission_denied").await;
         ok(&limited, "list_audit_events", json!({})).await;
         // Its allow-list also bounds what it can hand on (create_api_key is not even callable).
-        err(&limited, "create_api_key", json!({"tools": ["whoami"]}), "permission_denied").await;
+        err(
+            &limited,
+            "create_api_key",
+            json!({"tools": ["whoami"]}),
+            "permission_denied",
+        )
+        .await;
 
         // Refusals are audited with the refused key as actor.
-        let denied_events = ok(&admin, "list_audit_events", json!({"actor_id": read_key["id"], "limit": 100})).await;
-        let outcomes: Vec<&str> = denied_events["data"].as_array().expect("data").iter()
-            .filter_map(|e| e["outcome"].as_str()).collect();
+        let denied_events = ok(
+            &admin,
+            "list_audit_events",
+            json!({"actor_id": read_key["id"], "limit": 100}),
+        )
+        .await;
+        let outcomes: Vec<&str> = denied_events["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter_map(|e| e["outcome"].as_str())
+            .collect();
         assert_eq!(outcomes, ["denied", "denied", "denied"], "{denied_events}");
-        let denied_list = ok(&admin, "list_audit_events", json!({"event_type": "tool.list_callbacks"})).await;
-        assert_eq!(denied_list["data"][0]["outcome"], "denied", "a refused read call is audited too");
+        let denied_list = ok(
+            &admin,
+            "list_audit_events",
+            json!({"event_type": "tool.list_callbacks"}),
+        )
+        .await;
+        assert_eq!(
+            denied_list["data"][0]["outcome"], "denied",
+            "a refused read call is audited too"
+        );
         gw.server.stop().await;
     }
 }
@@ -96,11 +206,28 @@ async fn a_key_limited_by_allow_list_creates_only_narrower_keys() {
     for db in common::databases().await {
         let gw = common::start(&db, &[]).await;
         let admin = common::connect(&gw.mcp_url(), &gw.admin_key).await;
-        let key = ok(&admin, "create_api_key", json!({"scopes": ["write"], "tools": ["group:auth_config"]})).await;
+        let key = ok(
+            &admin,
+            "create_api_key",
+            json!({"scopes": ["write"], "tools": ["group:auth_config"]}),
+        )
+        .await;
         let c = common::connect(&gw.mcp_url(), key["key"].as_str().expect("key")).await;
-        let e = err(&c, "create_api_key", json!({"scopes": ["read"]}), "permission_denied").await;
+        let e = err(
+            &c,
+            "create_api_key",
+            json!({"scopes": ["read"]}),
+            "permission_denied",
+        )
+        .await;
         assert_eq!(e["field"], "tools");
-        let e = err(&c, "create_api_key", json!({"tools": ["whoami"]}), "permission_denied").await;
+        let e = err(
+            &c,
+            "create_api_key",
+            json!({"tools": ["whoami"]}),
+            "permission_denied",
+        )
+        .await;
         assert_eq!(e["field"], "tools[0]");
         let narrower = ok(&c, "create_api_key", json!({"tools": ["list_callbacks"]})).await;
         assert_eq!(narrower["tools"], json!(["list_callbacks"]));
@@ -120,9 +247,21 @@ async fn a_revoked_key_gets_401_on_its_next_request() {
         ok(&admin, "revoke_api_key", json!({"key_id": created["id"]})).await;
         let mut params = rmcp::model::CallToolRequestParams::new("whoami");
         params = params.with_arguments(serde_json::Map::new());
-        assert!(victim.call_tool(params).await.is_err(), "the revoked key's next call fails");
-        assert_401(post_raw(&gw.mcp_url(), Some(&key), common::initialize_body(), &[]).await, "revoked").await;
-        let events = ok(&admin, "list_audit_events", json!({"event_type": "api_key.revoked_key_used"})).await;
+        assert!(
+            victim.call_tool(params).await.is_err(),
+            "the revoked key's next call fails"
+        );
+        assert_401(
+            post_raw(&gw.mcp_url(), Some(&key), common::initialize_body(), &[]).await,
+            "revoked",
+        )
+        .await;
+        let events = ok(
+            &admin,
+            "list_audit_events",
+            json!({"event_type": "api_key.revoked_key_used"}),
+        )
+        .await;
         assert_eq!(events["data"][0]["actor"]["id"], created["id"]);
         assert_eq!(events["data"][0]["outcome"], "denied");
         gw.server.stop().await;
@@ -137,8 +276,18 @@ async fn projects_cannot_see_or_touch_each_other() {
         let a = common::connect(&gw.mcp_url(), &gw.admin_key).await;
         let b = common::connect(&gw.mcp_url(), &b_key).await;
 
-        let b_cb = ok(&b, "add_callback", json!({"url": "https://b.example.com/cb"})).await;
-        let b_cb2 = ok(&b, "add_callback", json!({"url": "https://b.example.com/cb2"})).await;
+        let b_cb = ok(
+            &b,
+            "add_callback",
+            json!({"url": "https://b.example.com/cb"}),
+        )
+        .await;
+        let b_cb2 = ok(
+            &b,
+            "add_callback",
+            json!({"url": "https://b.example.com/cb2"}),
+        )
+        .await;
         let b_new_key = ok(&b, "create_api_key", json!({"name": "b key"})).await;
         ok(&b, "configure_auth_providers", json!({"providers": [{"provider": "google", "enabled": true, "client_id": "b-id", "client_secret": "b-secret"}]})).await;
         let b_me = ok(&b, "whoami", json!({})).await;
@@ -149,15 +298,43 @@ async fn projects_cannot_see_or_touch_each_other() {
             b_me["id"].as_str().expect("id").to_owned(),
             b_project.clone(),
         ];
-        ok(&a, "add_callback", json!({"url": "https://b.example.com/cb"})).await;
+        ok(
+            &a,
+            "add_callback",
+            json!({"url": "https://b.example.com/cb"}),
+        )
+        .await;
 
         // Acting on B's ids with A's key: not found, and nothing changes.
         for dry_run in [true, false] {
-            err(&a, "remove_callback", json!({"callback_id": b_ids[0], "dry_run": dry_run}), "not_found").await;
-            err(&a, "revoke_api_key", json!({"key_id": b_ids[2], "dry_run": dry_run}), "not_found").await;
-            err(&a, "revoke_api_key", json!({"key_id": b_ids[3], "dry_run": dry_run}), "not_found").await;
+            err(
+                &a,
+                "remove_callback",
+                json!({"callback_id": b_ids[0], "dry_run": dry_run}),
+                "not_found",
+            )
+            .await;
+            err(
+                &a,
+                "revoke_api_key",
+                json!({"key_id": b_ids[2], "dry_run": dry_run}),
+                "not_found",
+            )
+            .await;
+            err(
+                &a,
+                "revoke_api_key",
+                json!({"key_id": b_ids[3], "dry_run": dry_run}),
+                "not_found",
+            )
+            .await;
         }
-        assert_eq!(ok(&b, "list_callbacks", json!({})).await["data"].as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            ok(&b, "list_callbacks", json!({})).await["data"]
+                .as_array()
+                .map(Vec::len),
+            Some(2)
+        );
         ok(&b, "whoami", json!({})).await;
 
         // A's lists show none of B's rows.
@@ -180,26 +357,71 @@ async fn projects_cannot_see_or_touch_each_other() {
         // B's ids as their targets, which is what an investigator needs).
         let a_me = ok(&a, "whoami", json!({})).await;
         let a_events = ok(&a, "list_audit_events", json!({"limit": 100})).await;
-        assert!(a_events["data"].as_array().expect("data").iter().all(|e| e["actor"]["id"] == a_me["id"]), "{a_events}");
+        assert!(
+            a_events["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .all(|e| e["actor"]["id"] == a_me["id"]),
+            "{a_events}"
+        );
         let b_events = ok(&b, "list_audit_events", json!({"limit": 100})).await;
-        assert!(b_events["data"].as_array().expect("data").iter().all(|e| e["actor"]["id"] == b_me["id"]), "{b_events}");
+        assert!(
+            b_events["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .all(|e| e["actor"]["id"] == b_me["id"]),
+            "{b_events}"
+        );
         assert!(!a_all.contains("b-id"), "A sees B's provider config");
-        assert_eq!(ok(&a, "list_callbacks", json!({})).await["data"].as_array().map(Vec::len), Some(1));
-        assert_eq!(ok(&a, "get_project_status", json!({})).await["counts"]["callbacks"], 1);
+        assert_eq!(
+            ok(&a, "list_callbacks", json!({})).await["data"]
+                .as_array()
+                .map(Vec::len),
+            Some(1)
+        );
+        assert_eq!(
+            ok(&a, "get_project_status", json!({})).await["counts"]["callbacks"],
+            1
+        );
         let a_google = ok(&a, "list_auth_providers", json!({})).await["data"][0].clone();
-        assert_eq!((a_google["enabled"].clone(), a_google["configured"].clone()), (json!(false), json!(false)));
+        assert_eq!(
+            (a_google["enabled"].clone(), a_google["configured"].clone()),
+            (json!(false), json!(false))
+        );
         let a_events = ok(&a, "list_audit_events", json!({"target_id": b_ids[0]})).await;
-        assert_eq!(a_events["data"].as_array().map(Vec::len), Some(2), "only A's own refused attempts on that id");
+        assert_eq!(
+            a_events["data"].as_array().map(Vec::len),
+            Some(2),
+            "only A's own refused attempts on that id"
+        );
 
         // A cursor from B's list is refused in A.
         let b_page = ok(&b, "list_callbacks", json!({"limit": 1})).await;
-        let e = err(&a, "list_callbacks", json!({"cursor": b_page["next_cursor"]}), "invalid_argument").await;
+        let e = err(
+            &a,
+            "list_callbacks",
+            json!({"cursor": b_page["next_cursor"]}),
+            "invalid_argument",
+        )
+        .await;
         assert_eq!(e["field"], "cursor");
         // And one from another list of the same project.
         let a_keys_page = ok(&a, "list_api_keys", json!({"limit": 1})).await;
         ok(&a, "create_api_key", json!({})).await;
-        let a_keys_page = if a_keys_page["next_cursor"].is_null() { ok(&a, "list_api_keys", json!({"limit": 1})).await } else { a_keys_page };
-        err(&a, "list_callbacks", json!({"cursor": a_keys_page["next_cursor"]}), "invalid_argument").await;
+        let a_keys_page = if a_keys_page["next_cursor"].is_null() {
+            ok(&a, "list_api_keys", json!({"limit": 1})).await
+        } else {
+            a_keys_page
+        };
+        err(
+            &a,
+            "list_callbacks",
+            json!({"cursor": a_keys_page["next_cursor"]}),
+            "invalid_argument",
+        )
+        .await;
         gw.server.stop().await;
     }
 }
@@ -216,7 +438,12 @@ async fn secrets_never_appear_in_outputs_audit_events_or_logs() {
         let regen = ok(&admin, "regenerate_api_key", json!({})).await;
         let regen_key = regen["key"].as_str().expect("key").to_owned();
         let fresh = common::connect(&gw.mcp_url(), &regen_key).await;
-        ok(&fresh, "add_callback", json!({"url": "https://secrets.example.com/cb"})).await;
+        ok(
+            &fresh,
+            "add_callback",
+            json!({"url": "https://secrets.example.com/cb"}),
+        )
+        .await;
 
         let secrets = [
             gw.admin_key.clone(),
@@ -241,23 +468,49 @@ async fn secrets_never_appear_in_outputs_audit_events_or_logs() {
         let logs = common::logs();
         assert!(logs.contains("request"), "the log capture works");
         for secret in &secrets {
-            assert!(!outputs.contains(secret.as_str()), "a secret appears in a tool output");
-            assert!(!logs.contains(secret.as_str()), "a secret appears in the logs");
+            assert!(
+                !outputs.contains(secret.as_str()),
+                "a secret appears in a tool output"
+            );
+            assert!(
+                !logs.contains(secret.as_str()),
+                "a secret appears in the logs"
+            );
         }
         // The stored audit rows themselves, read past the tools.
         let mut page_cursor: Option<String> = None;
         let mut stored = String::new();
         loop {
             let codec = authgate_core::pagination::CursorCodec::new(gw.server.app.keys.cursor);
-            let req = codec.request("audit_events", &gw.project_id, Some(100), page_cursor.as_deref()).expect("page");
-            let page = authgate_audit::list_events(gw.store(), &gw.project_id, &Default::default(), &req, &codec).await.expect("events");
+            let req = codec
+                .request(
+                    "audit_events",
+                    &gw.project_id,
+                    Some(100),
+                    page_cursor.as_deref(),
+                )
+                .expect("page");
+            let page = authgate_audit::list_events(
+                gw.store(),
+                &gw.project_id,
+                &Default::default(),
+                &req,
+                &codec,
+            )
+            .await
+            .expect("events");
             stored.push_str(&serde_json::to_string(&page.data).expect("json"));
-            if !page.has_more { break; }
+            if !page.has_more {
+                break;
+            }
             page_cursor = page.next_cursor;
         }
         assert!(stored.contains("tool.create_api_key"));
         for secret in &secrets {
-            assert!(!stored.contains(secret.as_str()), "a secret appears in an audit event");
+            assert!(
+                !stored.contains(secret.as_str()),
+                "a secret appears in an audit event"
+            );
         }
         gw.server.stop().await;
     }
@@ -271,32 +524,157 @@ async fn bad_input_names_the_field_and_writes_nothing() {
         let cases: Vec<(&str, Value, &str, &str)> = vec![
             ("add_callback", json!({"url": 5}), "invalid_argument", "url"),
             ("add_callback", json!({}), "invalid_argument", "url"),
-            ("add_callback", json!({"url": "https://ok.example.com/cb", "note": "x"}), "invalid_argument", "note"),
-            ("add_callback", json!({"url": "javascript:alert(1)"}), "invalid_argument", "url"),
-            ("add_callback", json!({"url": "/relative/callback"}), "invalid_argument", "url"),
-            ("add_callback", json!({"url": "http://public.example.com/cb"}), "invalid_argument", "url"),
-            ("add_callback", json!({"url": "https://app.example.com/cb#x"}), "invalid_argument", "url"),
-            ("create_api_key", json!({"scopes": ["superuser"]}), "invalid_argument", "scopes[0]"),
-            ("create_api_key", json!({"scopes": []}), "invalid_argument", "scopes"),
-            ("create_api_key", json!({"tools": ["drop_database"]}), "invalid_argument", "tools[0]"),
-            ("create_api_key", json!({"name": ""}), "invalid_argument", "name"),
-            ("create_api_key", json!({"name": 42}), "invalid_argument", "name"),
-            ("configure_auth_providers", json!({"providers": [{"provider": "myspace", "enabled": true}]}), "invalid_argument", "providers[0].provider"),
-            ("configure_auth_providers", json!({"providers": [{"provider": "email", "enabled": "yes"}]}), "invalid_argument", "providers[0].enabled"),
-            ("configure_auth_providers", json!({"providers": [{"provider": "email", "enabled": true, "client_secret": "x"}]}), "invalid_argument", "providers[0].client_secret"),
-            ("configure_auth_providers", json!({"providers": [{"provider": "email", "enabled": false}, {"provider": "github", "enabled": true, "client_id": "x"}]}), "precondition_failed", "providers[1].client_secret"),
-            ("configure_auth_providers", json!({"providers": [{"provider": "sms", "enabled": true}]}), "precondition_failed", "providers[0].enabled"),
-            ("configure_auth_providers", json!({"providers": []}), "invalid_argument", "providers"),
-            ("list_callbacks", json!({"limit": 0}), "invalid_argument", "limit"),
-            ("list_callbacks", json!({"limit": 101}), "invalid_argument", "limit"),
-            ("list_callbacks", json!({"limit": -1}), "invalid_argument", "limit"),
-            ("list_callbacks", json!({"cursor": "garbage"}), "invalid_argument", "cursor"),
-            ("list_audit_events", json!({"since": "yesterday"}), "invalid_argument", "since"),
-            ("list_audit_events", json!({"target_id": "x' OR 1=1 --"}), "invalid_argument", "target_id"),
-            ("revoke_api_key", json!({"key_id": "nope"}), "invalid_argument", "key_id"),
+            (
+                "add_callback",
+                json!({"url": "https://ok.example.com/cb", "note": "x"}),
+                "invalid_argument",
+                "note",
+            ),
+            (
+                "add_callback",
+                json!({"url": "javascript:alert(1)"}),
+                "invalid_argument",
+                "url",
+            ),
+            (
+                "add_callback",
+                json!({"url": "/relative/callback"}),
+                "invalid_argument",
+                "url",
+            ),
+            (
+                "add_callback",
+                json!({"url": "http://public.example.com/cb"}),
+                "invalid_argument",
+                "url",
+            ),
+            (
+                "add_callback",
+                json!({"url": "https://app.example.com/cb#x"}),
+                "invalid_argument",
+                "url",
+            ),
+            (
+                "create_api_key",
+                json!({"scopes": ["superuser"]}),
+                "invalid_argument",
+                "scopes[0]",
+            ),
+            (
+                "create_api_key",
+                json!({"scopes": []}),
+                "invalid_argument",
+                "scopes",
+            ),
+            (
+                "create_api_key",
+                json!({"tools": ["drop_database"]}),
+                "invalid_argument",
+                "tools[0]",
+            ),
+            (
+                "create_api_key",
+                json!({"name": ""}),
+                "invalid_argument",
+                "name",
+            ),
+            (
+                "create_api_key",
+                json!({"name": 42}),
+                "invalid_argument",
+                "name",
+            ),
+            (
+                "configure_auth_providers",
+                json!({"providers": [{"provider": "myspace", "enabled": true}]}),
+                "invalid_argument",
+                "providers[0].provider",
+            ),
+            (
+                "configure_auth_providers",
+                json!({"providers": [{"provider": "email", "enabled": "yes"}]}),
+                "invalid_argument",
+                "providers[0].enabled",
+            ),
+            (
+                "configure_auth_providers",
+                json!({"providers": [{"provider": "email", "enabled": true, "client_secret": "x"}]}),
+                "invalid_argument",
+                "providers[0].client_secret",
+            ),
+            (
+                "configure_auth_providers",
+                json!({"providers": [{"provider": "email", "enabled": false}, {"provider": "github", "enabled": true, "client_id": "x"}]}),
+                "precondition_failed",
+                "providers[1].client_secret",
+            ),
+            (
+                "configure_auth_providers",
+                json!({"providers": [{"provider": "sms", "enabled": true}]}),
+                "precondition_failed",
+                "providers[0].enabled",
+            ),
+            (
+                "configure_auth_providers",
+                json!({"providers": []}),
+                "invalid_argument",
+                "providers",
+            ),
+            (
+                "list_callbacks",
+                json!({"limit": 0}),
+                "invalid_argument",
+                "limit",
+            ),
+            (
+                "list_callbacks",
+                json!({"limit": 101}),
+                "invalid_argument",
+                "limit",
+            ),
+            (
+                "list_callbacks",
+                json!({"limit": -1}),
+                "invalid_argument",
+                "limit",
+            ),
+            (
+                "list_callbacks",
+                json!({"cursor": "garbage"}),
+                "invalid_argument",
+                "cursor",
+            ),
+            (
+                "list_audit_events",
+                json!({"since": "yesterday"}),
+                "invalid_argument",
+                "since",
+            ),
+            (
+                "list_audit_events",
+                json!({"target_id": "x' OR 1=1 --"}),
+                "invalid_argument",
+                "target_id",
+            ),
+            (
+                "revoke_api_key",
+                json!({"key_id": "nope"}),
+                "invalid_argument",
+                "key_id",
+            ),
             ("revoke_api_key", json!({}), "invalid_argument", "key_id"),
-            ("remove_callback", json!({"callback_id": "cb_x", "dry_run": "no"}), "invalid_argument", "dry_run"),
-            ("whoami", json!({"project_id": "prj_other"}), "invalid_argument", "project_id"),
+            (
+                "remove_callback",
+                json!({"callback_id": "cb_x", "dry_run": "no"}),
+                "invalid_argument",
+                "dry_run",
+            ),
+            (
+                "whoami",
+                json!({"project_id": "prj_other"}),
+                "invalid_argument",
+                "project_id",
+            ),
         ];
         for (tool, args, code, field) in cases {
             let e = err(&c, tool, args.clone(), code).await;
@@ -304,9 +682,21 @@ async fn bad_input_names_the_field_and_writes_nothing() {
         }
         // Nothing was written by any of them.
         assert_eq!(ok(&c, "list_callbacks", json!({})).await["data"], json!([]));
-        assert_eq!(ok(&c, "list_api_keys", json!({})).await["data"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            ok(&c, "list_api_keys", json!({})).await["data"]
+                .as_array()
+                .map(Vec::len),
+            Some(1)
+        );
         let providers = ok(&c, "list_auth_providers", json!({})).await;
-        assert!(providers["data"].as_array().expect("data").iter().all(|p| p["updated_at"].is_null()), "{providers}");
+        assert!(
+            providers["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .all(|p| p["updated_at"].is_null()),
+            "{providers}"
+        );
 
         // Protocol-level faults are JSON-RPC errors.
         let mut params = rmcp::model::CallToolRequestParams::new("no_such_tool");
@@ -318,14 +708,26 @@ async fn bad_input_names_the_field_and_writes_nothing() {
         let malformed = post_raw(&gw.mcp_url(), Some(&gw.admin_key), "{not json", &[]).await;
         let status = malformed.status().as_u16();
         let body: Value = malformed.json().await.unwrap_or(Value::Null);
-        assert!((400..500).contains(&status), "malformed JSON-RPC gets a 4xx, got {status}");
+        assert!(
+            (400..500).contains(&status),
+            "malformed JSON-RPC gets a 4xx, got {status}"
+        );
         assert_eq!(body["error"]["code"], -32700, "{body}");
-        let big = format!("{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{{\"pad\":\"{}\"}}}}", "x".repeat(2 * 1024 * 1024));
+        let big = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{{\"pad\":\"{}\"}}}}",
+            "x".repeat(2 * 1024 * 1024)
+        );
         let too_big = post_raw(&gw.mcp_url(), Some(&gw.admin_key), big.clone(), &[]).await;
         assert_eq!(too_big.status(), 413);
         // Chunked (no Content-Length) is limited too.
         let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(big.into_bytes())]);
-        let chunked = post_raw(&gw.mcp_url(), Some(&gw.admin_key), reqwest::Body::wrap_stream(stream), &[]).await;
+        let chunked = post_raw(
+            &gw.mcp_url(),
+            Some(&gw.admin_key),
+            reqwest::Body::wrap_stream(stream),
+            &[],
+        )
+        .await;
         assert_eq!(chunked.status(), 413);
         gw.server.stop().await;
     }
@@ -338,26 +740,58 @@ async fn over_the_rate_limit_gets_429_with_retry_after() {
         let mut statuses = Vec::new();
         let mut retry_after = None;
         for _ in 0..4 {
-            let resp = post_raw(&gw.mcp_url(), Some(&gw.admin_key), common::initialize_body(), &[]).await;
+            let resp = post_raw(
+                &gw.mcp_url(),
+                Some(&gw.admin_key),
+                common::initialize_body(),
+                &[],
+            )
+            .await;
             statuses.push(resp.status().as_u16());
             if resp.status() == 429 {
-                retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
                 let body: Value = resp.json().await.expect("JSON body");
-                assert!(body["error"]["message"].as_str().is_some_and(|m| m.starts_with("Rate limited")));
+                assert!(
+                    body["error"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with("Rate limited"))
+                );
             }
         }
         assert_eq!(&statuses[..2], &[200, 200], "{statuses:?}");
         assert_eq!(statuses[3], 429, "{statuses:?}");
-        assert!(retry_after.and_then(|r| r.parse::<u64>().ok()).is_some_and(|s| s >= 1));
+        assert!(
+            retry_after
+                .and_then(|r| r.parse::<u64>().ok())
+                .is_some_and(|s| s >= 1)
+        );
         let codec = authgate_core::pagination::CursorCodec::new(gw.server.app.keys.cursor);
-        let page = codec.request("audit_events", &gw.project_id, None, None).expect("page");
-        let filter = authgate_audit::EventFilter { event_type: Some("api_key.rate_limited".into()), ..Default::default() };
-        let events = authgate_audit::list_events(gw.store(), &gw.project_id, &filter, &page, &codec).await.expect("events");
+        let page = codec
+            .request("audit_events", &gw.project_id, None, None)
+            .expect("page");
+        let filter = authgate_audit::EventFilter {
+            event_type: Some("api_key.rate_limited".into()),
+            ..Default::default()
+        };
+        let events =
+            authgate_audit::list_events(gw.store(), &gw.project_id, &filter, &page, &codec)
+                .await
+                .expect("events");
         assert_eq!(events.data.len(), 1, "one audit event per window");
         assert_eq!(events.data[0].outcome, "denied");
         // The bucket refills: after a second the key is served again.
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-        let again = post_raw(&gw.mcp_url(), Some(&gw.admin_key), common::initialize_body(), &[]).await;
+        let again = post_raw(
+            &gw.mcp_url(),
+            Some(&gw.admin_key),
+            common::initialize_body(),
+            &[],
+        )
+        .await;
         assert_eq!(again.status(), 200);
         gw.server.stop().await;
     }
@@ -368,16 +802,36 @@ async fn a_session_is_bound_to_the_project_that_opened_it() {
     for db in common::databases().await {
         let gw = common::start(&db, &[]).await;
         let (_, b_key) = common::second_project(&gw, "Project B").await;
-        let init = post_raw(&gw.mcp_url(), Some(&gw.admin_key), common::initialize_body(), &[]).await;
+        let init = post_raw(
+            &gw.mcp_url(),
+            Some(&gw.admin_key),
+            common::initialize_body(),
+            &[],
+        )
+        .await;
         assert_eq!(init.status(), 200);
-        let session = init.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).expect("session id").to_owned();
+        let session = init
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("session id")
+            .to_owned();
         let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string();
-        let headers = [("mcp-session-id", session.as_str()), ("mcp-protocol-version", "2025-06-18")];
+        let headers = [
+            ("mcp-session-id", session.as_str()),
+            ("mcp-protocol-version", "2025-06-18"),
+        ];
         let replay = post_raw(&gw.mcp_url(), Some(&b_key), list.clone(), &headers).await;
         assert_eq!(replay.status(), 403);
         let body: Value = replay.json().await.expect("JSON");
-        assert!(body["error"]["message"].as_str().unwrap_or_default().contains("another project"));
-        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string();
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("another project")
+        );
+        let initialized =
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string();
         post_raw(&gw.mcp_url(), Some(&gw.admin_key), initialized, &headers).await;
         let own = post_raw(&gw.mcp_url(), Some(&gw.admin_key), list, &headers).await;
         assert_eq!(own.status(), 200);
@@ -397,13 +851,31 @@ async fn stateless_mode_serves_clients_of_every_protocol_generation() {
             rmcp::model::ProtocolVersion::LATEST,
         ] {
             let c = common::connect_with(&gw.mcp_url(), &gw.admin_key, version.clone()).await;
-            assert_eq!(c.list_all_tools().await.expect("tools/list").len(), 13, "{version}");
+            assert_eq!(
+                c.list_all_tools().await.expect("tools/list").len(),
+                13,
+                "{version}"
+            );
             let me = ok(&c, "whoami", json!({})).await;
             assert_eq!(me["project"]["id"], json!(gw.project_id));
-            ok(&c, "add_callback", json!({"url": format!("https://s.example.com/{}", version)})).await;
+            ok(
+                &c,
+                "add_callback",
+                json!({"url": format!("https://s.example.com/{}", version)}),
+            )
+            .await;
         }
-        let init = post_raw(&gw.mcp_url(), Some(&gw.admin_key), common::initialize_body(), &[]).await;
-        assert!(init.headers().get("mcp-session-id").is_none(), "no sessions when stateless");
+        let init = post_raw(
+            &gw.mcp_url(),
+            Some(&gw.admin_key),
+            common::initialize_body(),
+            &[],
+        )
+        .await;
+        assert!(
+            init.headers().get("mcp-session-id").is_none(),
+            "no sessions when stateless"
+        );
         gw.server.stop().await;
     }
 }
@@ -412,13 +884,38 @@ async fn stateless_mode_serves_clients_of_every_protocol_generation() {
 async fn hosts_outside_the_allow_list_are_refused() {
     for db in common::databases().await {
         let gw = common::start(&db, &[]).await;
-        let evil = post_raw(&gw.mcp_url(), Some(&gw.admin_key), common::initialize_body(), &[("host", "evil.example.com")]).await;
+        let evil = post_raw(
+            &gw.mcp_url(),
+            Some(&gw.admin_key),
+            common::initialize_body(),
+            &[("host", "evil.example.com")],
+        )
+        .await;
         assert_eq!(evil.status(), 403);
         gw.server.stop().await;
-        let open = common::start(&db, &[("AUTHGATE_ALLOWED_HOSTS", "auth.example.com"), ("AUTHGATE_PUBLIC_URL", "https://auth.example.com")]).await;
-        let allowed = post_raw(&open.mcp_url(), Some(&open.admin_key), common::initialize_body(), &[("host", "auth.example.com")]).await;
+        let open = common::start(
+            &db,
+            &[
+                ("AUTHGATE_ALLOWED_HOSTS", "auth.example.com"),
+                ("AUTHGATE_PUBLIC_URL", "https://auth.example.com"),
+            ],
+        )
+        .await;
+        let allowed = post_raw(
+            &open.mcp_url(),
+            Some(&open.admin_key),
+            common::initialize_body(),
+            &[("host", "auth.example.com")],
+        )
+        .await;
         assert_eq!(allowed.status(), 200);
-        let local = post_raw(&open.mcp_url(), Some(&open.admin_key), common::initialize_body(), &[]).await;
+        let local = post_raw(
+            &open.mcp_url(),
+            Some(&open.admin_key),
+            common::initialize_body(),
+            &[],
+        )
+        .await;
         assert_eq!(local.status(), 403, "only the configured hosts");
         open.server.stop().await;
     }

@@ -56,12 +56,16 @@ async fn open_sse(base: &str, key: &str) -> Result<SseClientTransport, reqwest::
     });
     let (event, endpoint) = rx_events.recv().await.expect("first event");
     assert_eq!(event, "endpoint");
-    assert!(endpoint.starts_with("/api/sse/messages?session_id="), "{endpoint}");
+    assert!(
+        endpoint.starts_with("/api/sse/messages?session_id="),
+        "{endpoint}"
+    );
     let (msg_tx, incoming) = mpsc::channel(64);
     tokio::spawn(async move {
         while let Some((event, data)) = rx_events.recv().await {
             if event == "message" {
-                let msg: ServerJsonRpcMessage = serde_json::from_str(&data).expect("server message");
+                let msg: ServerJsonRpcMessage =
+                    serde_json::from_str(&data).expect("server message");
                 if msg_tx.send(msg).await.is_err() {
                     return;
                 }
@@ -94,7 +98,10 @@ impl Transport<RoleClient> for SseClientTransport {
             if resp.status() == 202 {
                 Ok(())
             } else {
-                Err(std::io::Error::other(format!("POST answered {}", resp.status())))
+                Err(std::io::Error::other(format!(
+                    "POST answered {}",
+                    resp.status()
+                )))
             }
         }
     }
@@ -113,7 +120,9 @@ impl Transport<RoleClient> for SseClientTransport {
 async fn the_legacy_sse_transport_serves_the_same_tools() {
     for db in common::databases().await {
         let gw = common::start(&db, &[]).await;
-        let transport = open_sse(&gw.url(), &gw.admin_key).await.unwrap_or_else(|_| panic!("SSE opens"));
+        let transport = open_sse(&gw.url(), &gw.admin_key)
+            .await
+            .unwrap_or_else(|_| panic!("SSE opens"));
         let client = common::client_info(rmcp::model::ProtocolVersion::V_2024_11_05)
             .serve(transport)
             .await
@@ -122,36 +131,96 @@ async fn the_legacy_sse_transport_serves_the_same_tools() {
         assert_eq!(tools.len(), 13);
         let me = ok(&client, "whoami", json!({})).await;
         assert_eq!(me["project"]["id"], json!(gw.project_id));
-        let cb = ok(&client, "add_callback", json!({"url": "https://sse.example.com/cb"})).await;
-        err(&client, "add_callback", json!({"url": "https://sse.example.com/cb"}), "conflict").await;
-        err(&client, "add_callback", json!({"url": "javascript:alert(1)"}), "invalid_argument").await;
+        let cb = ok(
+            &client,
+            "add_callback",
+            json!({"url": "https://sse.example.com/cb"}),
+        )
+        .await;
+        err(
+            &client,
+            "add_callback",
+            json!({"url": "https://sse.example.com/cb"}),
+            "conflict",
+        )
+        .await;
+        err(
+            &client,
+            "add_callback",
+            json!({"url": "javascript:alert(1)"}),
+            "invalid_argument",
+        )
+        .await;
         let list = ok(&client, "list_callbacks", json!({})).await;
         assert_eq!(list["data"][0]["id"], cb["id"]);
-        for tool in ["get_project_status", "list_auth_providers", "list_api_keys", "list_audit_events", "list_audit_event_types"] {
+        for tool in [
+            "get_project_status",
+            "list_auth_providers",
+            "list_api_keys",
+            "list_audit_events",
+            "list_audit_event_types",
+        ] {
             ok(&client, tool, json!({})).await;
         }
         let created = ok(&client, "create_api_key", json!({"scopes": ["read"]})).await;
-        ok(&client, "configure_auth_providers", json!({"providers": [{"provider": "magic_link", "enabled": true}]})).await;
-        ok(&client, "revoke_api_key", json!({"key_id": created["id"], "dry_run": true})).await;
-        ok(&client, "remove_callback", json!({"callback_id": cb["id"], "dry_run": true})).await;
+        ok(
+            &client,
+            "configure_auth_providers",
+            json!({"providers": [{"provider": "magic_link", "enabled": true}]}),
+        )
+        .await;
+        ok(
+            &client,
+            "revoke_api_key",
+            json!({"key_id": created["id"], "dry_run": true}),
+        )
+        .await;
+        ok(
+            &client,
+            "remove_callback",
+            json!({"callback_id": cb["id"], "dry_run": true}),
+        )
+        .await;
         ok(&client, "regenerate_api_key", json!({"dry_run": true})).await;
         // The audit names the SSE client.
-        let events = ok(&client, "list_audit_events", json!({"event_type": "tool.add_callback", "limit": 1})).await;
+        let events = ok(
+            &client,
+            "list_audit_events",
+            json!({"event_type": "tool.add_callback", "limit": 1}),
+        )
+        .await;
         assert_eq!(events["data"][0]["client"]["name"], "authgate-tests");
         let _ = client.cancel().await;
 
         // Unauthenticated, other project's, unknown session and malformed posts.
-        let unauth = open_sse(&gw.url(), "ag_live_nope").await.err().expect("refused");
+        let unauth = open_sse(&gw.url(), "ag_live_nope")
+            .await
+            .err()
+            .expect("refused");
         assert_eq!(unauth.status(), 401);
         let (_, b_key) = common::second_project(&gw, "B").await;
-        let a_stream = open_sse(&gw.url(), &gw.admin_key).await.unwrap_or_else(|_| panic!("opens"));
-        let hijack = common::post_raw(&a_stream.endpoint, Some(&b_key), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string(), &[]).await;
+        let a_stream = open_sse(&gw.url(), &gw.admin_key)
+            .await
+            .unwrap_or_else(|_| panic!("opens"));
+        let hijack = common::post_raw(
+            &a_stream.endpoint,
+            Some(&b_key),
+            json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string(),
+            &[],
+        )
+        .await;
         assert_eq!(hijack.status(), 403);
         let garbage = common::post_raw(&a_stream.endpoint, Some(&gw.admin_key), "{nope", &[]).await;
         assert_eq!(garbage.status(), 400);
         let body: Value = garbage.json().await.expect("JSON");
         assert_eq!(body["error"]["code"], -32700);
-        let unknown = common::post_raw(&format!("{}/api/sse/messages?session_id=nope", gw.url()), Some(&gw.admin_key), "{}", &[]).await;
+        let unknown = common::post_raw(
+            &format!("{}/api/sse/messages?session_id=nope", gw.url()),
+            Some(&gw.admin_key),
+            "{}",
+            &[],
+        )
+        .await;
         assert_eq!(unknown.status(), 404);
         let big = "x".repeat(2 * 1024 * 1024);
         let too_big = common::post_raw(&a_stream.endpoint, Some(&gw.admin_key), big, &[]).await;

@@ -28,7 +28,10 @@ async fn tools_list_shows_13_tools_with_annotations_and_clean_schemas() {
         let gw = common::start(&db, &[]).await;
         let client = common::connect(&gw.mcp_url(), &gw.admin_key).await;
         let info = client.peer_info().expect("server info after initialize");
-        assert_eq!(info.server_info.as_ref().map(|s| s.name.as_str()), Some("authgate"));
+        assert_eq!(
+            info.server_info.as_ref().map(|s| s.name.as_str()),
+            Some("authgate")
+        );
         let tools = client.list_all_tools().await.expect("tools/list");
         let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
         names.sort();
@@ -49,25 +52,54 @@ async fn tools_list_shows_13_tools_with_annotations_and_clean_schemas() {
                 }
                 _ => assert_eq!(a.destructive_hint, Some(true), "{}", tool.name),
             }
-            assert!(tool.title.as_deref().is_some_and(|t| !t.is_empty()), "{} has a title", tool.name);
+            assert!(
+                tool.title.as_deref().is_some_and(|t| !t.is_empty()),
+                "{} has a title",
+                tool.name
+            );
             let description = tool.description.as_deref().unwrap_or_default();
-            assert!(description.starts_with(&format!("[{kind}]")), "{}: {description}", tool.name);
+            assert!(
+                description.starts_with(&format!("[{kind}]")),
+                "{}: {description}",
+                tool.name
+            );
             let input = Value::Object((*tool.input_schema).clone());
             assert_eq!(input["type"], "object", "{}", tool.name);
-            assert_eq!(input["additionalProperties"], false, "{} rejects unknown arguments", tool.name);
-            let output = Value::Object((**tool.output_schema.as_ref().expect("output schema")).clone());
+            assert_eq!(
+                input["additionalProperties"], false,
+                "{} rejects unknown arguments",
+                tool.name
+            );
+            let output =
+                Value::Object((**tool.output_schema.as_ref().expect("output schema")).clone());
             assert_eq!(output["type"], "object", "{}", tool.name);
             for schema in [&input, &output] {
                 for format in formats_in(schema) {
-                    assert!(is_standard_format(&format), "{} has format {format}", tool.name);
+                    assert!(
+                        is_standard_format(&format),
+                        "{} has format {format}",
+                        tool.name
+                    );
                 }
             }
             if kind == "danger" {
-                assert!(input["properties"]["dry_run"].is_object(), "{} takes dry_run", tool.name);
+                assert!(
+                    input["properties"]["dry_run"].is_object(),
+                    "{} takes dry_run",
+                    tool.name
+                );
             }
             if tool.name.starts_with("list_") {
-                assert!(input["properties"]["limit"].is_object(), "{} takes limit", tool.name);
-                assert!(input["properties"]["cursor"].is_object(), "{} takes cursor", tool.name);
+                assert!(
+                    input["properties"]["limit"].is_object(),
+                    "{} takes limit",
+                    tool.name
+                );
+                assert!(
+                    input["properties"]["cursor"].is_object(),
+                    "{} takes cursor",
+                    tool.name
+                );
             }
         }
         client.cancel().await.expect("client closes");
@@ -89,7 +121,11 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         assert_eq!(me["scopes"], json!(["admin"]));
         assert_eq!(me["tools"], Value::Null);
         assert_eq!(me["rate_limit"]["per_second"], 10000);
-        assert!(me["prefix"].as_str().is_some_and(|p| p.len() == 12 && gw.admin_key.starts_with(p)));
+        assert!(
+            me["prefix"]
+                .as_str()
+                .is_some_and(|p| p.len() == 12 && gw.admin_key.starts_with(p))
+        );
         let admin_key_id = me["id"].as_str().expect("id").to_owned();
 
         // get_project_status on a fresh project
@@ -100,20 +136,46 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         assert_eq!(status["organizations"], json!({"count": 0, "newest": []}));
         assert_eq!(status["counts"]["callbacks"], 0);
         assert_eq!(status["counts"]["active_api_keys"], 1);
-        let email = status["auth_providers"].as_array().expect("providers")
-            .iter().find(|p| p["provider"] == "email").expect("email listed").clone();
+        let email = status["auth_providers"]
+            .as_array()
+            .expect("providers")
+            .iter()
+            .find(|p| p["provider"] == "email")
+            .expect("email listed")
+            .clone();
         assert_eq!(email["enabled"], true);
 
         // auth providers
         let providers = ok(&c, "list_auth_providers", json!({})).await;
-        let names: Vec<&str> = providers["data"].as_array().expect("data").iter()
-            .map(|p| p["provider"].as_str().expect("name")).collect();
-        assert_eq!(names, ["google", "github", "discord", "azure", "apple", "email", "magic_link", "sms"]);
+        let names: Vec<&str> = providers["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|p| p["provider"].as_str().expect("name"))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "google",
+                "github",
+                "discord",
+                "azure",
+                "apple",
+                "email",
+                "magic_link",
+                "sms"
+            ]
+        );
         assert_eq!(providers["has_more"], false);
         let page1 = ok(&c, "list_auth_providers", json!({"limit": 3})).await;
         assert_eq!(page1["data"].as_array().map(Vec::len), Some(3));
         assert_eq!(page1["has_more"], true);
-        let page2 = ok(&c, "list_auth_providers", json!({"limit": 5, "cursor": page1["next_cursor"]})).await;
+        let page2 = ok(
+            &c,
+            "list_auth_providers",
+            json!({"limit": 5, "cursor": page1["next_cursor"]}),
+        )
+        .await;
         assert_eq!(page2["data"][0]["provider"], "azure");
         assert_eq!(page2["data"].as_array().map(Vec::len), Some(5));
         assert_eq!(page2["has_more"], false);
@@ -122,48 +184,122 @@ async fn every_tool_succeeds_through_the_mcp_client() {
             {"provider": "github", "enabled": true, "client_id": "Iv1.abc", "client_secret": "gh-secret-value-123"},
             {"provider": "magic_link", "enabled": true}
         ]})).await;
-        let github = configured["providers"].as_array().expect("list").iter()
-            .find(|p| p["provider"] == "github").expect("github").clone();
+        let github = configured["providers"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|p| p["provider"] == "github")
+            .expect("github")
+            .clone();
         assert_eq!(github["enabled"], true);
         assert_eq!(github["configured"], true);
         assert_eq!(github["has_client_secret"], true);
         assert_eq!(github["client_id"], "Iv1.abc");
         assert!(!configured.to_string().contains("gh-secret-value-123"));
         // Disabling keeps the stored credentials.
-        let disabled = ok(&c, "configure_auth_providers", json!({"providers": [{"provider": "github", "enabled": false}]})).await;
-        let github = disabled["providers"].as_array().expect("list").iter()
-            .find(|p| p["provider"] == "github").expect("github").clone();
-        assert_eq!((github["enabled"].clone(), github["configured"].clone()), (json!(false), json!(true)));
+        let disabled = ok(
+            &c,
+            "configure_auth_providers",
+            json!({"providers": [{"provider": "github", "enabled": false}]}),
+        )
+        .await;
+        let github = disabled["providers"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|p| p["provider"] == "github")
+            .expect("github")
+            .clone();
+        assert_eq!(
+            (github["enabled"].clone(), github["configured"].clone()),
+            (json!(false), json!(true))
+        );
         let secret = authgate_project::providers::client_secret(
-            gw.store(), &gw.server.app.keys.encryption, &gw.project_id, "github").await.expect("reads");
-        assert_eq!(secret.as_deref(), Some("gh-secret-value-123"), "secret decrypts server-side");
+            gw.store(),
+            &gw.server.app.keys.encryption,
+            &gw.project_id,
+            "github",
+        )
+        .await
+        .expect("reads");
+        assert_eq!(
+            secret.as_deref(),
+            Some("gh-secret-value-123"),
+            "secret decrypts server-side"
+        );
 
         // callbacks
-        let cb = ok(&c, "add_callback", json!({"url": "https://app.example.com/auth/callback"})).await;
+        let cb = ok(
+            &c,
+            "add_callback",
+            json!({"url": "https://app.example.com/auth/callback"}),
+        )
+        .await;
         let cb_id = cb["id"].as_str().expect("id").to_owned();
         assert!(cb_id.starts_with("cb_"));
         assert_eq!(cb["url"], "https://app.example.com/auth/callback");
         assert!(cb["created_at"].as_str().is_some_and(|t| t.ends_with('Z')));
-        ok(&c, "add_callback", json!({"url": "http://localhost:3000/cb"})).await;
-        ok(&c, "add_callback", json!({"url": "https://app.example.com/other"})).await;
+        ok(
+            &c,
+            "add_callback",
+            json!({"url": "http://localhost:3000/cb"}),
+        )
+        .await;
+        ok(
+            &c,
+            "add_callback",
+            json!({"url": "https://app.example.com/other"}),
+        )
+        .await;
         let page = ok(&c, "list_callbacks", json!({"limit": 2})).await;
         assert_eq!(page["data"].as_array().map(Vec::len), Some(2));
         assert_eq!(page["data"][0]["id"], json!(cb_id));
         assert_eq!(page["has_more"], true);
-        let rest = ok(&c, "list_callbacks", json!({"limit": 2, "cursor": page["next_cursor"]})).await;
+        let rest = ok(
+            &c,
+            "list_callbacks",
+            json!({"limit": 2, "cursor": page["next_cursor"]}),
+        )
+        .await;
         assert_eq!(rest["data"].as_array().map(Vec::len), Some(1));
         assert_eq!(rest["next_cursor"], Value::Null);
-        let dry = ok(&c, "remove_callback", json!({"callback_id": cb_id, "dry_run": true})).await;
+        let dry = ok(
+            &c,
+            "remove_callback",
+            json!({"callback_id": cb_id, "dry_run": true}),
+        )
+        .await;
         assert_eq!(dry["dry_run"], true);
         assert_eq!(dry["removed"]["id"], json!(cb_id));
-        assert_eq!(ok(&c, "list_callbacks", json!({})).await["data"].as_array().map(Vec::len), Some(3));
+        assert_eq!(
+            ok(&c, "list_callbacks", json!({})).await["data"]
+                .as_array()
+                .map(Vec::len),
+            Some(3)
+        );
         let removed = ok(&c, "remove_callback", json!({"callback_id": cb_id})).await;
         assert_eq!(removed["dry_run"], false);
-        assert_eq!(ok(&c, "list_callbacks", json!({})).await["data"].as_array().map(Vec::len), Some(2));
-        err(&c, "remove_callback", json!({"callback_id": cb_id}), "not_found").await;
+        assert_eq!(
+            ok(&c, "list_callbacks", json!({})).await["data"]
+                .as_array()
+                .map(Vec::len),
+            Some(2)
+        );
+        err(
+            &c,
+            "remove_callback",
+            json!({"callback_id": cb_id}),
+            "not_found",
+        )
+        .await;
 
         // API keys
-        let created = ok(&c, "create_api_key", json!({"name": "ci", "scopes": ["read"], "tools": ["group:audit", "whoami"]})).await;
+        let created = ok(
+            &c,
+            "create_api_key",
+            json!({"name": "ci", "scopes": ["read"], "tools": ["group:audit", "whoami"]}),
+        )
+        .await;
         let new_key = created["key"].as_str().expect("key").to_owned();
         let new_id = created["id"].as_str().expect("id").to_owned();
         assert!(new_key.starts_with("ag_live_"));
@@ -176,14 +312,29 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         let keys = ok(&c, "list_api_keys", json!({})).await;
         let listed: Vec<&Value> = keys["data"].as_array().expect("data").iter().collect();
         assert_eq!(listed.len(), 3);
-        assert!(!keys.to_string().contains(&new_key), "list_api_keys never shows a key");
-        assert!(listed.iter().all(|k| k.get("key").is_none() && k.get("key_hash").is_none()));
+        assert!(
+            !keys.to_string().contains(&new_key),
+            "list_api_keys never shows a key"
+        );
+        assert!(
+            listed
+                .iter()
+                .all(|k| k.get("key").is_none() && k.get("key_hash").is_none())
+        );
         let paged = ok(&c, "list_api_keys", json!({"limit": 1})).await;
         assert_eq!(paged["data"][0]["id"], json!(admin_key_id));
         assert_eq!(paged["has_more"], true);
 
-        let dry = ok(&c, "revoke_api_key", json!({"key_id": new_id, "dry_run": true})).await;
-        assert_eq!((dry["dry_run"].clone(), dry["revoked"]["revoked_at"].clone()), (json!(true), Value::Null));
+        let dry = ok(
+            &c,
+            "revoke_api_key",
+            json!({"key_id": new_id, "dry_run": true}),
+        )
+        .await;
+        assert_eq!(
+            (dry["dry_run"].clone(), dry["revoked"]["revoked_at"].clone()),
+            (json!(true), Value::Null)
+        );
         let revoked = ok(&c, "revoke_api_key", json!({"key_id": new_id})).await;
         assert!(revoked["revoked"]["revoked_at"].is_string());
         err(&c, "revoke_api_key", json!({"key_id": new_id}), "conflict").await;
@@ -194,27 +345,91 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         assert_eq!(data[0]["type"], "tool.revoke_api_key", "newest first");
         assert_eq!(data[0]["outcome"], "error");
         assert_eq!(data[0]["error_code"], "conflict");
-        let success = ok(&c, "list_audit_events", json!({"event_type": "tool.revoke_api_key", "target_id": new_id})).await;
+        let success = ok(
+            &c,
+            "list_audit_events",
+            json!({"event_type": "tool.revoke_api_key", "target_id": new_id}),
+        )
+        .await;
         let success_events = success["data"].as_array().expect("data");
-        assert_eq!(success_events.len(), 3, "dry run, revoke and the refused repeat");
-        let applied = success_events.iter().find(|e| e["outcome"] == "success" && e["arguments_hash"] != data[0]["arguments_hash"]).expect("a success");
-        assert_eq!(applied["actor"], json!({"type": "api_key", "id": admin_key_id}));
-        assert_eq!(applied["client"], json!({"name": "authgate-tests", "version": "9.9.9"}));
+        assert_eq!(
+            success_events.len(),
+            3,
+            "dry run, revoke and the refused repeat"
+        );
+        let applied = success_events
+            .iter()
+            .find(|e| e["outcome"] == "success" && e["arguments_hash"] != data[0]["arguments_hash"])
+            .expect("a success");
+        assert_eq!(
+            applied["actor"],
+            json!({"type": "api_key", "id": admin_key_id})
+        );
+        assert_eq!(
+            applied["client"],
+            json!({"name": "authgate-tests", "version": "9.9.9"})
+        );
         assert_eq!(applied["tool"], "revoke_api_key");
         assert!(applied["latency_ms"].is_number());
-        assert!(applied["arguments_hash"].as_str().is_some_and(|h| h.len() == 64));
-        let by_actor = ok(&c, "list_audit_events", json!({"actor_id": admin_key_id, "limit": 100})).await;
+        assert!(
+            applied["arguments_hash"]
+                .as_str()
+                .is_some_and(|h| h.len() == 64)
+        );
+        let by_actor = ok(
+            &c,
+            "list_audit_events",
+            json!({"actor_id": admin_key_id, "limit": 100}),
+        )
+        .await;
         assert!(by_actor["data"].as_array().is_some_and(|d| d.len() >= 10));
-        assert!(by_actor["data"].as_array().expect("data").iter().all(|e| e["type"].as_str().is_some_and(|t| t.starts_with("tool."))));
-        assert!(by_actor["data"].as_array().expect("data").iter().all(|e| e["tool"] != "whoami"), "read calls are not audited");
-        let future = ok(&c, "list_audit_events", json!({"since": "2999-01-01T00:00:00Z"})).await;
+        assert!(
+            by_actor["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .all(|e| e["type"].as_str().is_some_and(|t| t.starts_with("tool.")))
+        );
+        assert!(
+            by_actor["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .all(|e| e["tool"] != "whoami"),
+            "read calls are not audited"
+        );
+        let future = ok(
+            &c,
+            "list_audit_events",
+            json!({"since": "2999-01-01T00:00:00Z"}),
+        )
+        .await;
         assert_eq!(future["data"], json!([]));
         let first = ok(&c, "list_audit_events", json!({"limit": 2})).await;
-        let second = ok(&c, "list_audit_events", json!({"limit": 2, "cursor": first["next_cursor"]})).await;
-        assert!(first["data"][1]["id"].as_str() > second["data"][0]["id"].as_str(), "pages continue strictly older");
+        let second = ok(
+            &c,
+            "list_audit_events",
+            json!({"limit": 2, "cursor": first["next_cursor"]}),
+        )
+        .await;
+        assert!(
+            first["data"][1]["id"].as_str() > second["data"][0]["id"].as_str(),
+            "pages continue strictly older"
+        );
         let types = ok(&c, "list_audit_event_types", json!({})).await;
-        let types: Vec<&str> = types["data"].as_array().expect("data").iter().filter_map(Value::as_str).collect();
-        for t in ["tool.add_callback", "tool.configure_auth_providers", "tool.create_api_key", "tool.remove_callback", "tool.revoke_api_key"] {
+        let types: Vec<&str> = types["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for t in [
+            "tool.add_callback",
+            "tool.configure_auth_providers",
+            "tool.create_api_key",
+            "tool.remove_callback",
+            "tool.revoke_api_key",
+        ] {
             assert!(types.contains(&t), "{t} in {types:?}");
         }
         let mut sorted = types.clone();
@@ -228,12 +443,22 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         assert_eq!(dry["revoked_key_ids"].as_array().map(Vec::len), Some(2));
         let regen = ok(&c, "regenerate_api_key", json!({})).await;
         let fresh = regen["key"].as_str().expect("new key").to_owned();
-        assert!(regen["revoked_key_ids"].as_array().expect("ids").contains(&json!(admin_key_id)));
+        assert!(
+            regen["revoked_key_ids"]
+                .as_array()
+                .expect("ids")
+                .contains(&json!(admin_key_id))
+        );
         assert_eq!(regen["scopes"], json!(["admin"]));
         let c2 = common::connect(&gw.mcp_url(), &fresh).await;
         let me2 = ok(&c2, "whoami", json!({})).await;
         assert_eq!(me2["id"], regen["id"]);
-        let regen_events = ok(&c2, "list_audit_events", json!({"event_type": "tool.regenerate_api_key", "limit": 1})).await;
+        let regen_events = ok(
+            &c2,
+            "list_audit_events",
+            json!({"event_type": "tool.regenerate_api_key", "limit": 1}),
+        )
+        .await;
         assert_eq!(regen_events["data"][0]["outcome"], "success");
         c2.cancel().await.expect("closes");
         let _ = c.cancel().await;

@@ -1,0 +1,216 @@
+//! The `authgate` binary as a user runs it: first run on an empty database
+//! prints a project's admin key once and the `claude mcp add` line that
+//! works; `migrate`, `project create` and `key create` do what they say.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::{self, ok};
+
+const BIN: &str = env!("CARGO_BIN_EXE_authgate");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn command(dir: &Path, env: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("AUTHGATE_SECRET_KEY")
+        .env_remove("AUTHGATE_CONFIG")
+        .env("RUST_LOG", "debug");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `authgate serve` and reads stdout up to the readiness of the port.
+fn serve(dir: &Path, env: &[(&str, String)], port: u16) -> (Running, Vec<String>) {
+    let mut child = command(dir, env)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("authgate serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let running = Running(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    std::thread::spawn(move || {
+        let mut log = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            log.push_str(&line);
+            log.push('\n');
+        }
+        let _ = std::fs::write(
+            std::env::temp_dir().join(format!("authgate-cli-{port}.log")),
+            log,
+        );
+    });
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Everything printed before the port opened, and whatever follows soon.
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+        lines.push(line);
+    }
+    (running, lines)
+}
+
+fn extract_key(line: &str) -> String {
+    let start = line.find("Bearer ").expect("Bearer in the line") + "Bearer ".len();
+    line[start..].trim_end_matches('"').to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_prints_a_working_claude_mcp_add_line() {
+    for db in common::databases().await {
+        let dir = std::env::temp_dir().join(format!("authgate-cli-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let port = free_port();
+        let mut env = vec![("AUTHGATE_BIND", format!("127.0.0.1:{port}"))];
+        if db.backend == authgate_store::Backend::Postgres {
+            env.push(("DATABASE_URL", db.url.clone()));
+            env.push(("AUTHGATE_SECRET_KEY", common::SECRET.to_owned()));
+        }
+        let (running, lines) = serve(&dir, &env, port);
+        let text = lines.join("\n");
+        let add = lines
+            .iter()
+            .find(|l| l.contains("claude mcp add --transport http authgate"))
+            .unwrap_or_else(|| panic!("no claude line in: {text}"));
+        let url = format!("http://127.0.0.1:{port}/api/mcp");
+        assert!(
+            add.contains(&format!(
+                "authgate {url} --header \"Authorization: Bearer ag_live_"
+            )),
+            "{add}"
+        );
+        let key = extract_key(add);
+        assert_eq!(
+            text.matches(&key).count(),
+            2,
+            "the key is printed once, and once in the command"
+        );
+        if db.backend == authgate_store::Backend::Sqlite {
+            assert!(
+                dir.join("data/authgate.db").exists(),
+                "default database path"
+            );
+            assert!(dir.join("data/secret.key").exists(), "generated secret key");
+        }
+        let client = common::connect(&url, &key).await;
+        let me = ok(&client, "whoami", json!({})).await;
+        assert_eq!(me["scopes"], json!(["admin"]));
+        let project_id = me["project"]["id"].as_str().expect("project").to_owned();
+        let _ = client.cancel().await;
+        drop(running);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let log =
+            std::fs::read_to_string(std::env::temp_dir().join(format!("authgate-cli-{port}.log")))
+                .unwrap_or_default();
+        assert!(log.contains("request"), "request lines are logged: {log}");
+        assert!(!log.contains(&key), "the key is never logged");
+
+        // A second start finds the project and prints no key.
+        let port2 = free_port();
+        env[0] = ("AUTHGATE_BIND", format!("127.0.0.1:{port2}"));
+        let (second, lines2) = serve(&dir, &env, port2);
+        assert!(!lines2.iter().any(|l| l.contains("ag_live_")), "{lines2:?}");
+        drop(second);
+
+        let migrate = command(&dir, &env)
+            .arg("migrate")
+            .output()
+            .expect("migrate runs");
+        assert!(migrate.status.success());
+        let created = command(&dir, &env)
+            .args(["project", "create", "--name", "Second app"])
+            .output()
+            .expect("project create runs");
+        assert!(
+            created.status.success(),
+            "{}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        let out = String::from_utf8_lossy(&created.stdout).into_owned();
+        assert!(
+            out.contains("project: prj_") && out.contains("ag_live_"),
+            "{out}"
+        );
+        let key_out = command(&dir, &env)
+            .args([
+                "key",
+                "create",
+                "--project",
+                &project_id,
+                "--scopes",
+                "read,write",
+                "--name",
+                "ci",
+            ])
+            .output()
+            .expect("key create runs");
+        assert!(
+            key_out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&key_out.stderr)
+        );
+        let key_text = String::from_utf8_lossy(&key_out.stdout).into_owned();
+        let new_key = key_text
+            .lines()
+            .find_map(|l| l.strip_prefix("key (shown once): "))
+            .expect("key printed")
+            .to_owned();
+        let bad = command(&dir, &env)
+            .args([
+                "key",
+                "create",
+                "--project",
+                &project_id,
+                "--scopes",
+                "root",
+            ])
+            .output()
+            .expect("runs");
+        assert!(!bad.status.success());
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("--scopes"));
+
+        let port3 = free_port();
+        env[0] = ("AUTHGATE_BIND", format!("127.0.0.1:{port3}"));
+        let (_third, _) = serve(&dir, &env, port3);
+        let client = common::connect(&format!("http://127.0.0.1:{port3}/api/mcp"), &new_key).await;
+        let me = ok(&client, "whoami", json!({})).await;
+        assert_eq!(me["scopes"], json!(["read", "write"]));
+        assert_eq!(me["name"], "ci");
+        let _ = client.cancel().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -139,9 +139,12 @@ fn targets(args: &Value, output: Option<&Value>) -> Vec<String> {
     out
 }
 
+/// A failed call: `isError: true` with the error body as JSON text. No
+/// structuredContent: the TypeScript SDK checks it against the tool's
+/// outputSchema even on errors, and an error body does not match it.
 fn error_result(err: &ToolError, request_id: &str) -> CallToolResult {
     let body = serde_json::to_value(err.body(Some(request_id))).unwrap_or(Value::Null);
-    CallToolResult::structured_error(body)
+    CallToolResult::error(vec![rmcp::model::ContentBlock::text(body.to_string())])
 }
 
 impl ServerHandler for McpHandler {

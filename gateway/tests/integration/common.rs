@@ -208,13 +208,19 @@ pub async fn ok(client: &Client, name: &str, args: Value) -> Value {
 /// Calls a tool that must fail with `code`; returns the `error` object.
 pub async fn err(client: &Client, name: &str, args: Value, code: &str) -> Value {
     let result = call_raw(client, name, args.clone()).await;
-    let structured = result.structured_content.clone().unwrap_or(Value::Null);
-    assert_eq!(
-        result.is_error,
-        Some(true),
-        "{name}({args}) should fail: {structured}"
+    assert!(
+        result.structured_content.is_none(),
+        "an error carries no structuredContent (clients check it against the output schema)"
     );
-    let error = structured["error"].clone();
+    let text = result
+        .content
+        .first()
+        .and_then(|c| c.as_text())
+        .map(|t| t.text.clone())
+        .unwrap_or_default();
+    assert_eq!(result.is_error, Some(true), "{name}({args}) should fail: {text}");
+    let body: Value = serde_json::from_str(&text).expect("the error text is JSON");
+    let error = body["error"].clone();
     assert_eq!(error["code"], json!(code), "{name}({args}): {error}");
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
     assert!(

@@ -218,7 +218,11 @@ pub async fn err(client: &Client, name: &str, args: Value, code: &str) -> Value 
         .and_then(|c| c.as_text())
         .map(|t| t.text.clone())
         .unwrap_or_default();
-    assert_eq!(result.is_error, Some(true), "{name}({args}) should fail: {text}");
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "{name}({args}) should fail: {text}"
+    );
     let body: Value = serde_json::from_str(&text).expect("the error text is JSON");
     let error = body["error"].clone();
     assert_eq!(error["code"], json!(code), "{name}({args}): {error}");

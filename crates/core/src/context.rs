@@ -58,7 +58,7 @@ impl Scope {
 }
 
 /// The API key a call is made with, as resolved by the gateway.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub key_id: String,
     pub key_name: Option<String>,

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq as _;
 use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{Caller, Page, PageRequest, Scope, ToolError, new_id};
 use authgate_store::schema::{api_keys, projects};
-use authgate_store::{Store, with_conn, write_tx};
+use authgate_store::{ProjectLock as _, Store, with_conn, write_tx};
 
 /// Characters of the random part of a key.
 const KEY_RANDOM_LEN: usize = 40;
@@ -404,6 +404,7 @@ pub async fn regenerate_api_keys(
     let at = to_micros(now);
     let mut conn = store.conn().await?;
     let revoked: Vec<String> = write_tx!(&mut conn, c => {
+        c.lock_project(project_id).await?;
         let ids: Vec<String> = api_keys::table
             .filter(api_keys::project_id.eq(project_id))
             .filter(api_keys::revoked_at.is_null())

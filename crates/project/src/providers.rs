@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use authgate_core::ToolError;
 use authgate_core::time::{from_micros, to_micros};
 use authgate_store::schema::auth_providers;
-use authgate_store::{DbConn, Store, with_conn, write_tx};
+use authgate_store::{DbConn, ProjectLock as _, Store, with_conn, write_tx};
 
 use crate::crypto;
 
@@ -235,6 +235,7 @@ pub async fn configure_providers(
     let at = to_micros(now);
     let mut conn = store.conn().await?;
     write_tx!(&mut conn, c => {
+        c.lock_project(project_id).await?;
         let existing: Vec<ProviderRow> = auth_providers::table
             .filter(auth_providers::project_id.eq(project_id))
             .select(ProviderRow::as_select())

@@ -292,6 +292,36 @@ fn run_migrations(backend: Backend, url: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Serialises a project's read-then-write transactions. SQLite's `BEGIN
+/// IMMEDIATE` already holds the database's one write lock; PostgreSQL's
+/// READ COMMITTED needs the project row locked (`FOR UPDATE`) before the
+/// reads a write depends on.
+pub trait ProjectLock {
+    fn lock_project(
+        &mut self,
+        project_id: &str,
+    ) -> impl Future<Output = diesel::QueryResult<()>> + Send;
+}
+
+impl ProjectLock for PgConn {
+    async fn lock_project(&mut self, project_id: &str) -> diesel::QueryResult<()> {
+        use diesel::{ExpressionMethods as _, QueryDsl as _};
+        schema::projects::table
+            .filter(schema::projects::id.eq(project_id))
+            .select(schema::projects::id)
+            .for_update()
+            .load::<String>(self)
+            .await
+            .map(|_| ())
+    }
+}
+
+impl ProjectLock for SqliteConn {
+    async fn lock_project(&mut self, _project_id: &str) -> diesel::QueryResult<()> {
+        Ok(())
+    }
+}
+
 /// Runs a block once against whichever backend the connection is, with the
 /// connection bound to `$c` as `&mut PgConn` or `&mut SqliteConn`.
 #[macro_export]

@@ -675,6 +675,42 @@ async fn bad_input_names_the_field_and_writes_nothing() {
                 "invalid_argument",
                 "project_id",
             ),
+            (
+                "get_project_status",
+                json!({"verbose": true}),
+                "invalid_argument",
+                "verbose",
+            ),
+            (
+                "list_auth_providers",
+                json!({"limit": 0}),
+                "invalid_argument",
+                "limit",
+            ),
+            (
+                "list_api_keys",
+                json!({"cursor": "eyJ4IjoxfQ.AAAA"}),
+                "invalid_argument",
+                "cursor",
+            ),
+            (
+                "list_audit_event_types",
+                json!({"limit": 500}),
+                "invalid_argument",
+                "limit",
+            ),
+            (
+                "list_audit_events",
+                json!({"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}),
+                "invalid_argument",
+                "until",
+            ),
+            (
+                "regenerate_api_key",
+                json!({"dry_run": "yes"}),
+                "invalid_argument",
+                "dry_run",
+            ),
         ];
         for (tool, args, code, field) in cases {
             let e = err(&c, tool, args.clone(), code).await;

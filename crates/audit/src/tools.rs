@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use authgate_core::args::ListArgs;
 use authgate_core::time::parse_rfc3339;
 use authgate_core::{Page, Tool, ToolContext, ToolError, ToolKind, ToolMeta, ToolRegistry, groups};
 
@@ -108,18 +109,8 @@ impl Tool for ListAuditEvents {
 
 pub struct ListAuditEventTypes;
 
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ListTypesArgs {
-    /// Page size, 1 to 100 (default 20).
-    #[schemars(range(min = 1, max = 100))]
-    pub limit: Option<u32>,
-    /// next_cursor from the previous page.
-    pub cursor: Option<String>,
-}
-
 impl Tool for ListAuditEventTypes {
-    type Input = ListTypesArgs;
+    type Input = ListArgs;
     type Output = Page<String>;
     const META: ToolMeta = ToolMeta {
         name: "list_audit_event_types",
@@ -131,11 +122,7 @@ impl Tool for ListAuditEventTypes {
         example: "{}",
     };
 
-    async fn call(
-        &self,
-        ctx: &ToolContext,
-        args: ListTypesArgs,
-    ) -> Result<Page<String>, ToolError> {
+    async fn call(&self, ctx: &ToolContext, args: ListArgs) -> Result<Page<String>, ToolError> {
         let page = ctx.page_request("audit_event_types", args.limit, args.cursor.as_deref())?;
         crate::list_event_types(&ctx.store, &ctx.project_id, &page, &ctx.cursors()).await
     }

@@ -3,6 +3,7 @@
 //! with, the one [`ToolError`] with the stable codes of SPEC section 4,
 //! prefixed ids, cursor pagination, and the generated tool reference.
 
+pub mod args;
 pub mod context;
 pub mod docs;
 pub mod error;

@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use authgate_core::args::{DryRunArgs, ListArgs, NoArgs};
 use authgate_core::{
     Page, RateBudget, Scope, Tool, ToolContext, ToolError, ToolKind, ToolMeta, ToolRegistry,
     groups, require_id,
@@ -25,22 +26,6 @@ pub fn register(registry: &mut ToolRegistry) {
         .register(CreateApiKey)
         .register(RegenerateApiKey)
         .register(RevokeApiKey);
-}
-
-/// No arguments.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoArgs {}
-
-/// Arguments of a list: page size and where to continue.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ListArgs {
-    /// Page size, 1 to 100 (default 20).
-    #[schemars(range(min = 1, max = 100))]
-    pub limit: Option<u32>,
-    /// next_cursor from the previous page.
-    pub cursor: Option<String>,
 }
 
 // ---------------------------------------------------------------- whoami
@@ -513,14 +498,6 @@ fn validate_new_key(ctx: &ToolContext, args: CreateApiKeyArgs) -> Result<NewApiK
 }
 
 pub struct RegenerateApiKey;
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DryRunArgs {
-    /// Show what would change without changing it.
-    #[serde(default)]
-    pub dry_run: bool,
-}
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct RegenerateOutput {

@@ -177,6 +177,16 @@ pub async fn call_raw(client: &Client, name: &str, args: Value) -> CallToolResul
         .unwrap_or_else(|e| panic!("tools/call {name} answered a protocol error: {e}"))
 }
 
+/// The text of a result's first content block.
+fn text_of(result: &CallToolResult) -> String {
+    result
+        .content
+        .first()
+        .and_then(|c| c.as_text())
+        .map(|t| t.text.clone())
+        .unwrap_or_default()
+}
+
 /// Calls a tool that must succeed; returns its structured content, after
 /// checking that the text block carries the same JSON.
 pub async fn ok(client: &Client, name: &str, args: Value) -> Value {
@@ -191,12 +201,7 @@ pub async fn ok(client: &Client, name: &str, args: Value) -> Value {
         structured.is_object(),
         "{name} returned non-object {structured}"
     );
-    let text = result
-        .content
-        .first()
-        .and_then(|c| c.as_text())
-        .map(|t| t.text.clone())
-        .unwrap_or_default();
+    let text = text_of(&result);
     assert_eq!(
         serde_json::from_str::<Value>(&text).expect("text block is JSON"),
         structured,
@@ -212,12 +217,7 @@ pub async fn err(client: &Client, name: &str, args: Value, code: &str) -> Value 
         result.structured_content.is_none(),
         "an error carries no structuredContent (clients check it against the output schema)"
     );
-    let text = result
-        .content
-        .first()
-        .and_then(|c| c.as_text())
-        .map(|t| t.text.clone())
-        .unwrap_or_default();
+    let text = text_of(&result);
     assert_eq!(
         result.is_error,
         Some(true),

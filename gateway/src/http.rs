@@ -172,7 +172,15 @@ pub async fn authenticate(
     let caller = match authgate_project::authenticate(&app.store, token, now).await {
         Ok(Ok(caller)) => caller,
         Ok(Err(failure)) => {
-            if let AuthFailure::Revoked { key_id, project_id } = &failure {
+            // A revoked key in a loop must not flood the audit log: its
+            // bucket decides, as for a live key (once over its rate, one
+            // event per window).
+            if let AuthFailure::Revoked { key_id, project_id } = &failure
+                && !matches!(
+                    app.limiter.check(key_id, Instant::now()),
+                    Decision::Limited { audit: false, .. }
+                )
+            {
                 audit_refusal(
                     &app,
                     project_id,

@@ -16,6 +16,7 @@ pub fn registry() -> ToolRegistry {
     let mut registry = ToolRegistry::new();
     authgate_project::register(&mut registry);
     authgate_audit::register(&mut registry);
+    authgate_email::register(&mut registry);
     registry
 }
 
@@ -85,6 +86,8 @@ pub struct AppState {
     /// Cancelled when the server stops: ends MCP sessions and SSE streams,
     /// which graceful shutdown would otherwise wait on forever.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Wakes the email delivery worker when mail is queued here.
+    pub mail_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -112,6 +115,7 @@ impl AppState {
             sessions: SessionBindings::default(),
             sse: crate::sse::SseSessions::default(),
             shutdown: tokio_util::sync::CancellationToken::new(),
+            mail_wake: Arc::new(tokio::sync::Notify::new()),
         })
     }
 }

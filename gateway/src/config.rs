@@ -63,6 +63,8 @@ pub struct Config {
     pub stateless: bool,
     pub rate_limit: RateLimit,
     pub smtp_url: Option<String>,
+    /// The sender of AuthGate's mail.
+    pub email_from: String,
     pub stripe_secret_key: Option<String>,
     pub log_format: LogFormat,
 }
@@ -79,6 +81,7 @@ impl std::fmt::Debug for Config {
             .field("stateless", &self.stateless)
             .field("rate_limit", &self.rate_limit)
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("email_from", &self.email_from)
             .field(
                 "stripe_secret_key",
                 &self.stripe_secret_key.as_ref().map(|_| "<set>"),
@@ -111,6 +114,7 @@ struct FileConfig {
     stateless: Option<bool>,
     rate_limit: Option<String>,
     smtp_url: Option<String>,
+    email_from: Option<String>,
     stripe_secret_key: Option<String>,
     log_format: Option<String>,
 }
@@ -194,7 +198,16 @@ impl Config {
         {
             return Err("AUTHGATE_SECRET_KEY must be at least 32 characters".into());
         }
+        let email_from = pick("AUTHGATE_EMAIL_FROM", fc.email_from).unwrap_or_else(|| {
+            let host = url::Url::parse(&public_url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .filter(|h| h.contains('.') && h.parse::<std::net::IpAddr>().is_err())
+                .unwrap_or_else(|| "localhost".into());
+            format!("no-reply@{host}")
+        });
         Ok(Config {
+            email_from,
             bind,
             database_url,
             secret_key,

@@ -127,6 +127,19 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let app = AppState::new(config, store, secret, clock);
+        if let Some(url) = &app.config.smtp_url {
+            let mailer = authgate_email::Mailer::from_url(url, &app.config.email_from)
+                .map_err(std::io::Error::other)?;
+            tokio::spawn(authgate_email::run_worker(
+                app.store.clone(),
+                mailer,
+                authgate_email::DeliveryOptions::default(),
+                app.mail_wake.clone(),
+                app.shutdown.clone(),
+            ));
+        } else {
+            tracing::info!("SMTP_URL is not set: mail stays in the outbox");
+        }
         let router = router(app.clone());
         let shutdown = app.shutdown.clone();
         let token = shutdown.clone();

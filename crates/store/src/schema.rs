@@ -78,3 +78,36 @@ diesel::allow_tables_to_appear_in_same_query!(
     callback_urls,
     audit_events,
 );
+
+diesel::table! {
+    email_templates (project_id, kind) {
+        project_id -> Text,
+        kind -> Text,
+        subject -> Text,
+        content -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    email_outbox (id) {
+        id -> Text,
+        project_id -> Text,
+        kind -> Text,
+        to_address -> Text,
+        subject -> Text,
+        html_body -> Text,
+        text_body -> Text,
+        status -> Text,
+        attempts -> BigInt,
+        last_error -> Nullable<Text>,
+        next_attempt_at -> BigInt,
+        claimed_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        sent_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(email_templates -> projects (project_id));
+diesel::joinable!(email_outbox -> projects (project_id));
+diesel::allow_tables_to_appear_in_same_query!(projects, email_templates, email_outbox);

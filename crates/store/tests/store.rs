@@ -150,6 +150,8 @@ async fn every_project_id_column_cascades_from_projects() {
             "auth_providers",
             "callback_urls",
             "audit_events",
+            "email_templates",
+            "email_outbox",
         ];
         let rows: Vec<FkRow> = match db.backend {
             Backend::Postgres => with_conn!(&mut conn, c => {

@@ -1,0 +1,438 @@
+//! The outbox: mail is a row written in the transaction of the change that
+//! causes it, and a worker delivers it through SMTP. The worker claims a
+//! row (`sending`) before it talks to the server and records the outcome
+//! after; a row left `sending` by a crash is marked failed, not retried, so
+//! no mail is ever sent twice. Failures are retried with exponential backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use futures::future::BoxFuture;
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use authgate_core::time::{from_micros, to_micros};
+use authgate_core::{ToolError, new_id};
+use authgate_store::schema::{email_outbox, email_templates, projects};
+use authgate_store::{PgConn, SqliteConn, Store, with_conn};
+
+use crate::defaults::default_template;
+use crate::kinds::{EmailKind, merge};
+use crate::templates::{TemplateRow, render};
+
+/// A message in the outbox. Bodies are cleared once sent.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct OutboxMessage {
+    pub id: String,
+    pub kind: String,
+    pub to: String,
+    pub subject: String,
+    /// pending, sending, sent or failed.
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = email_outbox)]
+struct OutboxRow {
+    id: String,
+    project_id: String,
+    kind: String,
+    to_address: String,
+    subject: String,
+    html_body: String,
+    text_body: String,
+    status: String,
+    attempts: i64,
+    last_error: Option<String>,
+    next_attempt_at: i64,
+    claimed_at: Option<i64>,
+    created_at: i64,
+    sent_at: Option<i64>,
+}
+
+impl OutboxRow {
+    fn message(&self) -> OutboxMessage {
+        OutboxMessage {
+            id: self.id.clone(),
+            kind: self.kind.clone(),
+            to: self.to_address.clone(),
+            subject: self.subject.clone(),
+            status: self.status.clone(),
+            attempts: self.attempts,
+            last_error: self.last_error.clone(),
+            next_attempt_at: from_micros(self.next_attempt_at),
+            created_at: from_micros(self.created_at),
+            sent_at: self.sent_at.map(from_micros),
+        }
+    }
+}
+
+fn parse_address(to: &str) -> Result<lettre::Address, ToolError> {
+    to.trim()
+        .parse::<lettre::Address>()
+        .map_err(|_| ToolError::invalid("to", "not a valid email address"))
+}
+
+/// A connection that can put mail in the outbox, inside whatever
+/// transaction it is in. Implemented for both backends' connections.
+pub trait OutboxConn: Send {
+    fn enqueue_email<'a>(
+        &'a mut self,
+        project_id: &'a str,
+        kind: EmailKind,
+        to: &'a str,
+        vars: Value,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<String, ToolError>>;
+}
+
+macro_rules! impl_outbox_conn {
+    ($conn:ty) => {
+        impl OutboxConn for $conn {
+            fn enqueue_email<'a>(
+                &'a mut self,
+                project_id: &'a str,
+                kind: EmailKind,
+                to: &'a str,
+                vars: Value,
+                now: DateTime<Utc>,
+            ) -> BoxFuture<'a, Result<String, ToolError>> {
+                Box::pin(async move {
+                    let address = parse_address(to)?;
+                    let project_name: String = projects::table
+                        .filter(projects::id.eq(project_id))
+                        .select(projects::name)
+                        .first(self)
+                        .await?;
+                    let custom: Option<TemplateRow> = email_templates::table
+                        .filter(email_templates::project_id.eq(project_id))
+                        .filter(email_templates::kind.eq(kind.as_str()))
+                        .select(TemplateRow::as_select())
+                        .first(self)
+                        .await
+                        .optional()?;
+                    let (subject, content) = match custom {
+                        Some(row) => (
+                            row.subject,
+                            serde_json::from_str(&row.content).map_err(ToolError::internal)?,
+                        ),
+                        None => {
+                            let (s, c) = default_template(kind);
+                            (s.to_owned(), c)
+                        }
+                    };
+                    let mut values = serde_json::json!({"project": {"name": project_name}});
+                    merge(&mut values, &vars);
+                    let rendered = render(kind, &subject, &content, &values)?;
+                    let at = to_micros(now);
+                    let row = OutboxRow {
+                        id: new_id("eml"),
+                        project_id: project_id.to_owned(),
+                        kind: kind.as_str().to_owned(),
+                        to_address: address.to_string(),
+                        subject: rendered.subject,
+                        html_body: rendered.html,
+                        text_body: rendered.text,
+                        status: "pending".into(),
+                        attempts: 0,
+                        last_error: None,
+                        next_attempt_at: at,
+                        claimed_at: None,
+                        created_at: at,
+                        sent_at: None,
+                    };
+                    diesel::insert_into(email_outbox::table)
+                        .values(&row)
+                        .execute(self)
+                        .await?;
+                    // One line per message; never the body, which may hold a code or link.
+                    tracing::info!(email_id = %row.id, kind = kind.as_str(), project_id, "email queued in the outbox");
+                    Ok(row.id)
+                })
+            }
+        }
+    };
+}
+
+impl_outbox_conn!(PgConn);
+impl_outbox_conn!(SqliteConn);
+
+/// Puts a mail of `kind` to `to` in the outbox, in the caller's transaction.
+/// `vars` are the kind's variables (`project.name` is filled in).
+pub async fn enqueue<C: OutboxConn>(
+    conn: &mut C,
+    project_id: &str,
+    kind: EmailKind,
+    to: &str,
+    vars: Value,
+    now: DateTime<Utc>,
+) -> Result<String, ToolError> {
+    conn.enqueue_email(project_id, kind, to, vars, now).await
+}
+
+pub async fn get_message(
+    store: &Store,
+    project_id: &str,
+    id: &str,
+) -> Result<OutboxMessage, ToolError> {
+    let mut conn = store.conn().await?;
+    let row: Option<OutboxRow> = with_conn!(&mut conn, c => {
+        email_outbox::table
+            .filter(email_outbox::project_id.eq(project_id))
+            .filter(email_outbox::id.eq(id))
+            .select(OutboxRow::as_select())
+            .first(c)
+            .await
+            .optional()?
+    });
+    row.map(|r| r.message())
+        .ok_or_else(|| ToolError::not_found(format!("email {id} not found")))
+}
+
+/// SMTP delivery settings.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl Mailer {
+    /// `smtp://host:port`, `smtp://host?tls=required` or `smtps://host`.
+    pub fn from_url(url: &str, from: &str) -> Result<Mailer, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| format!("SMTP_URL is not usable: {e}"))?
+            .timeout(Some(Duration::from_secs(30)))
+            .build();
+        let from = from
+            .parse::<Mailbox>()
+            .map_err(|e| format!("the sender address '{from}' is not valid: {e}"))?;
+        Ok(Mailer { transport, from })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryOptions {
+    pub poll_interval: Duration,
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    pub max_attempts: i64,
+    /// A claim older than this belongs to a worker that died mid-delivery.
+    pub stale_claim: Duration,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(2),
+            base_backoff: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(3600),
+            max_attempts: 10,
+            stale_claim: Duration::from_secs(300),
+        }
+    }
+}
+
+fn backoff(options: &DeliveryOptions, attempts: i64) -> Duration {
+    let factor = 2u32.saturating_pow(
+        u32::try_from(attempts.saturating_sub(1))
+            .unwrap_or(u32::MAX)
+            .min(20),
+    );
+    options
+        .base_backoff
+        .saturating_mul(factor)
+        .min(options.max_backoff)
+}
+
+fn build_message(mailer: &Mailer, row: &OutboxRow) -> Result<Message, String> {
+    let to: Mailbox = row
+        .to_address
+        .parse()
+        .map_err(|e| format!("bad recipient: {e}"))?;
+    Message::builder()
+        .from(mailer.from.clone())
+        .to(to)
+        .subject(row.subject.clone())
+        .message_id(Some(format!("<{}@authgate>", row.id)))
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .header(ContentTransferEncoding::Base64)
+                        .body(row.text_body.clone()),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .header(ContentTransferEncoding::Base64)
+                        .body(row.html_body.clone()),
+                ),
+        )
+        .map_err(|e| format!("cannot build the message: {e}"))
+}
+
+/// Marks rows a dead worker left `sending` as failed: whether the server
+/// took them is unknown, and sending again could send twice.
+pub async fn recover_interrupted(
+    store: &Store,
+    options: &DeliveryOptions,
+) -> Result<usize, ToolError> {
+    let cutoff = to_micros(Utc::now()) - options.stale_claim.as_micros() as i64;
+    let mut conn = store.conn().await?;
+    Ok(with_conn!(&mut conn, c => {
+        diesel::update(
+            email_outbox::table
+                .filter(email_outbox::status.eq("sending"))
+                .filter(email_outbox::claimed_at.lt(cutoff)),
+        )
+        .set((
+            email_outbox::status.eq("failed"),
+            email_outbox::last_error.eq("delivery was interrupted; not retried so that no mail is sent twice"),
+        ))
+        .execute(c)
+        .await?
+    }))
+}
+
+/// Delivers up to `batch` due messages; returns how many were attempted.
+pub async fn deliver_due(
+    store: &Store,
+    mailer: &Mailer,
+    options: &DeliveryOptions,
+    batch: i64,
+) -> Result<usize, ToolError> {
+    let now = to_micros(Utc::now());
+    let mut conn = store.conn().await?;
+    let due: Vec<String> = with_conn!(&mut conn, c => {
+        email_outbox::table
+            .filter(email_outbox::status.eq("pending"))
+            .filter(email_outbox::next_attempt_at.le(now))
+            .order(email_outbox::next_attempt_at.asc())
+            .select(email_outbox::id)
+            .limit(batch)
+            .load(c)
+            .await?
+    });
+    let mut attempted = 0;
+    for id in due {
+        // The claim: only one worker flips a row from pending to sending.
+        let claimed = with_conn!(&mut conn, c => {
+            diesel::update(
+                email_outbox::table
+                    .filter(email_outbox::id.eq(&id))
+                    .filter(email_outbox::status.eq("pending")),
+            )
+            .set((email_outbox::status.eq("sending"), email_outbox::claimed_at.eq(Some(now))))
+            .execute(c)
+            .await?
+        });
+        if claimed != 1 {
+            continue;
+        }
+        attempted += 1;
+        let row: OutboxRow = with_conn!(&mut conn, c => {
+            email_outbox::table
+                .filter(email_outbox::id.eq(&id))
+                .select(OutboxRow::as_select())
+                .first(c)
+                .await?
+        });
+        let outcome = match build_message(mailer, &row) {
+            Ok(message) => mailer
+                .transport
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| (e.to_string(), e.is_permanent())),
+            Err(e) => Err((e, true)),
+        };
+        let done = to_micros(Utc::now());
+        match outcome {
+            Ok(()) => {
+                with_conn!(&mut conn, c => {
+                    diesel::update(email_outbox::table.filter(email_outbox::id.eq(&id)))
+                        .set((
+                            email_outbox::status.eq("sent"),
+                            email_outbox::sent_at.eq(Some(done)),
+                            email_outbox::attempts.eq(row.attempts + 1),
+                            email_outbox::last_error.eq(None::<String>),
+                            // The bodies may hold one-time codes: drop them once delivered.
+                            email_outbox::html_body.eq(""),
+                            email_outbox::text_body.eq(""),
+                        ))
+                        .execute(c)
+                        .await?;
+                });
+                tracing::info!(email_id = %id, "email delivered");
+            }
+            Err((error, permanent)) => {
+                let attempts = row.attempts + 1;
+                let give_up = permanent || attempts >= options.max_attempts;
+                let next = done + backoff(options, attempts).as_micros() as i64;
+                let error: String = error.chars().take(500).collect();
+                with_conn!(&mut conn, c => {
+                    diesel::update(email_outbox::table.filter(email_outbox::id.eq(&id)))
+                        .set((
+                            email_outbox::status.eq(if give_up { "failed" } else { "pending" }),
+                            email_outbox::attempts.eq(attempts),
+                            email_outbox::last_error.eq(Some(&error)),
+                            email_outbox::next_attempt_at.eq(next),
+                            email_outbox::claimed_at.eq(None::<i64>),
+                        ))
+                        .execute(c)
+                        .await?;
+                });
+                tracing::warn!(email_id = %id, attempts, give_up, error = %error, "email delivery failed");
+            }
+        }
+    }
+    Ok(attempted)
+}
+
+/// Runs the delivery loop until `shutdown`: wakes on `wake` (a message was
+/// queued here) or every poll interval (queued by another gateway, or due
+/// for a retry).
+pub async fn run_worker(
+    store: Store,
+    mailer: Mailer,
+    options: DeliveryOptions,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    if let Err(e) = recover_interrupted(&store, &options).await {
+        tracing::warn!(error = %e, "could not recover interrupted deliveries");
+    }
+    const BATCH: i64 = 20;
+    loop {
+        let attempted = match deliver_due(&store, &mailer, &options, BATCH).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "email delivery pass failed");
+                0
+            }
+        };
+        if attempted as i64 == BATCH {
+            continue;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = wake.notified() => {}
+            () = tokio::time::sleep(options.poll_interval) => {}
+        }
+    }
+}

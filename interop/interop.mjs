@@ -46,7 +46,7 @@ console.warn = (...args) => { warnings.push(args.join(" ")); originalWarn(...arg
 await check("streamable HTTP: connect, list, call, tool error", async () => {
   const client = await connectHttp(key);
   const { tools } = await client.listTools();
-  assert(tools.length === 13, `13 tools, got ${tools.length}`);
+  assert(tools.length === 18, `18 tools, got ${tools.length}`);
   const whoami = tools.find((t) => t.name === "whoami");
   assert(whoami?.annotations?.readOnlyHint === true, "whoami is read-only");
   const revoke = tools.find((t) => t.name === "revoke_api_key");
@@ -106,7 +106,7 @@ await check("legacy SSE transport", async () => {
   const client = new Client({ name: "ts-sdk-interop-sse", version: "1.0.0" });
   await client.connect(new SSEClientTransport(new URL(`${base}/api/sse`), auth(key)));
   const { tools } = await client.listTools();
-  assert(tools.length === 13, `13 tools over SSE, got ${tools.length}`);
+  assert(tools.length === 18, `18 tools over SSE, got ${tools.length}`);
   const status = await client.callTool({ name: "get_project_status", arguments: {} });
   assert(!status.isError && status.structuredContent.project.id.startsWith("prj_"), JSON.stringify(status));
   const bad = await client.callTool({ name: "list_callbacks", arguments: { limit: 1000 } });

@@ -5,6 +5,7 @@
 mod cli;
 mod common;
 mod docs;
+mod email;
 mod security;
 mod sse;
 mod tools;

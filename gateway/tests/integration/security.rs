@@ -90,7 +90,7 @@ async fn scopes_and_allow_lists_decide_what_a_key_sees_and_calls() {
 
         let reader = common::connect(&gw.mcp_url(), read_key["key"].as_str().expect("key")).await;
         let tools = reader.list_all_tools().await.expect("tools/list");
-        assert_eq!(tools.len(), 7, "only read tools");
+        assert_eq!(tools.len(), 10, "only read tools");
         assert!(
             tools
                 .iter()
@@ -122,7 +122,7 @@ async fn scopes_and_allow_lists_decide_what_a_key_sees_and_calls() {
         let writer = common::connect(&gw.mcp_url(), write_key["key"].as_str().expect("key")).await;
         assert_eq!(
             writer.list_all_tools().await.expect("tools/list").len(),
-            10,
+            15,
             "read and write tools"
         );
         ok(
@@ -889,7 +889,7 @@ async fn stateless_mode_serves_clients_of_every_protocol_generation() {
             let c = common::connect_with(&gw.mcp_url(), &gw.admin_key, version.clone()).await;
             assert_eq!(
                 c.list_all_tools().await.expect("tools/list").len(),
-                13,
+                18,
                 "{version}"
             );
             let me = ok(&c, "whoami", json!({})).await;

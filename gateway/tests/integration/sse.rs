@@ -128,7 +128,7 @@ async fn the_legacy_sse_transport_serves_the_same_tools() {
             .await
             .expect("initialize over SSE");
         let tools = client.list_all_tools().await.expect("tools/list over SSE");
-        assert_eq!(tools.len(), 13);
+        assert_eq!(tools.len(), 18);
         let me = ok(&client, "whoami", json!({})).await;
         assert_eq!(me["project"]["id"], json!(gw.project_id));
         let cb = ok(
@@ -162,6 +162,28 @@ async fn the_legacy_sse_transport_serves_the_same_tools() {
         ] {
             ok(&client, tool, json!({})).await;
         }
+        let template = ok(&client, "get_email_template", json!({"type": "welcome"})).await;
+        ok(&client, "list_email_templates", json!({})).await;
+        ok(
+            &client,
+            "upsert_email_template",
+            json!({"type": "welcome", "subject": "Hi", "content": template["content"]}),
+        )
+        .await;
+        ok(
+            &client,
+            "preview_email_template",
+            json!({"type": "welcome"}),
+        )
+        .await;
+        ok(&client, "reset_email_template", json!({"type": "welcome"})).await;
+        err(
+            &client,
+            "preview_email_template",
+            json!({"type": "welcome", "variables": {"code": "1"}}),
+            "invalid_argument",
+        )
+        .await;
         let created = ok(&client, "create_api_key", json!({"scopes": ["read"]})).await;
         ok(
             &client,

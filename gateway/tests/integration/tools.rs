@@ -10,20 +10,25 @@ const EXPECTED_TOOLS: &[(&str, &str)] = &[
     ("add_callback", "write"),
     ("configure_auth_providers", "write"),
     ("create_api_key", "write"),
+    ("get_email_template", "read"),
     ("get_project_status", "read"),
     ("list_api_keys", "read"),
     ("list_audit_event_types", "read"),
     ("list_audit_events", "read"),
     ("list_auth_providers", "read"),
     ("list_callbacks", "read"),
+    ("list_email_templates", "read"),
+    ("preview_email_template", "read"),
     ("regenerate_api_key", "danger"),
     ("remove_callback", "danger"),
+    ("reset_email_template", "write"),
     ("revoke_api_key", "danger"),
+    ("upsert_email_template", "write"),
     ("whoami", "read"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tools_list_shows_13_tools_with_annotations_and_clean_schemas() {
+async fn tools_list_shows_every_tool_with_annotations_and_clean_schemas() {
     for db in common::databases().await {
         let gw = common::start(&db, &[]).await;
         let client = common::connect(&gw.mcp_url(), &gw.admin_key).await;

@@ -1,0 +1,234 @@
+//! The email template tools through the MCP client, on every backend.
+
+use serde_json::{Value, json};
+
+use crate::common::{self, err, ok};
+
+fn doc(text: &str) -> Value {
+    json!({"type": "doc", "content": [
+        {"type": "heading", "attrs": {"level": 2}, "content": [{"type": "text", "text": "Hello {{user.name}}"}]},
+        {"type": "paragraph", "content": [
+            {"type": "text", "text": text},
+            {"type": "hardBreak"},
+            {"type": "text", "text": "docs", "marks": [{"type": "link", "attrs": {"href": "https://docs.example.com"}}, {"type": "underline"}]}
+        ]},
+        {"type": "orderedList", "content": [{"type": "listItem", "content": [{"type": "paragraph", "content": [{"type": "text", "text": "step one"}]}]}]},
+        {"type": "blockquote", "content": [{"type": "paragraph", "content": [{"type": "text", "text": "quoted"}]}]},
+        {"type": "horizontalRule"},
+        {"type": "image", "attrs": {"src": "https://cdn.example.com/logo.png", "alt": "Logo"}}
+    ]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_template_tools_work_and_stay_in_their_project() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let (_, b_key) = common::second_project(&gw, "Project B").await;
+        let a = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        let b = common::connect(&gw.mcp_url(), &b_key).await;
+
+        let list = ok(&a, "list_email_templates", json!({})).await;
+        let types: Vec<&str> = list["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter_map(|t| t["type"].as_str())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "verification_otp",
+                "password_reset",
+                "magic_link",
+                "org_invitation",
+                "welcome"
+            ]
+        );
+        assert!(
+            list["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .all(|t| t["custom"] == false)
+        );
+        let page = ok(&a, "list_email_templates", json!({"limit": 2})).await;
+        let rest = ok(
+            &a,
+            "list_email_templates",
+            json!({"limit": 5, "cursor": page["next_cursor"]}),
+        )
+        .await;
+        assert_eq!(rest["data"][0]["type"], "magic_link");
+        assert_eq!(rest["has_more"], false);
+
+        let default = ok(&a, "get_email_template", json!({"type": "welcome"})).await;
+        assert_eq!(default["custom"], false);
+        assert_eq!(default["content"]["type"], "doc");
+        assert!(
+            default["variables"]
+                .as_array()
+                .expect("variables")
+                .contains(&json!("user.name"))
+        );
+
+        let preview = ok(
+            &a,
+            "preview_email_template",
+            json!({"type": "verification_otp", "variables": {"code": "777111"}}),
+        )
+        .await;
+        assert_eq!(
+            preview["subject"],
+            "Your Project A verification code: 777111"
+        );
+        assert!(
+            preview["html"]
+                .as_str()
+                .is_some_and(|h| h.contains("777111") && h.contains("<h1"))
+        );
+        assert!(
+            preview["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("777111"))
+        );
+        let escaped = ok(
+            &a,
+            "preview_email_template",
+            json!({"type": "welcome", "variables": {"user": {"name": "<script>x</script>"}}}),
+        )
+        .await;
+        assert!(
+            !escaped["html"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("<script>")
+        );
+        assert!(
+            escaped["html"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("&lt;script&gt;")
+        );
+
+        let saved = ok(&a, "upsert_email_template", json!({"type": "welcome", "subject": "Hi from {{project.name}}", "content": doc("Welcome aboard.")})).await;
+        assert_eq!(saved["custom"], true);
+        assert!(saved["updated_at"].is_string());
+        // Content may also come as a JSON string.
+        ok(&a, "upsert_email_template", json!({"type": "magic_link", "subject": "Sign in", "content": doc("Use {{link}}").to_string()})).await;
+        let custom = ok(&a, "preview_email_template", json!({"type": "welcome"})).await;
+        assert_eq!(custom["subject"], "Hi from Project A");
+        let html = custom["html"].as_str().expect("html");
+        for piece in [
+            "<h2",
+            "Hello Ada Lovelace",
+            "<br>",
+            "href=\"https://docs.example.com\"",
+            "<u>docs</u>",
+            "<ol",
+            "<blockquote",
+            "<hr",
+            "src=\"https://cdn.example.com/logo.png\"",
+        ] {
+            assert!(html.contains(piece), "{piece} in {html}");
+        }
+        let text = custom["text"].as_str().expect("text");
+        assert!(
+            text.contains("docs (https://docs.example.com)")
+                && text.contains("1. step one")
+                && text.contains("> quoted"),
+            "{text}"
+        );
+        let listed = ok(&a, "list_email_templates", json!({})).await;
+        let welcome = listed["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .find(|t| t["type"] == "welcome")
+            .expect("welcome")
+            .clone();
+        assert_eq!(welcome["custom"], true);
+
+        // B sees only its own (default) templates.
+        let b_welcome = ok(&b, "get_email_template", json!({"type": "welcome"})).await;
+        assert_eq!(b_welcome["custom"], false);
+        let b_preview = ok(&b, "preview_email_template", json!({"type": "welcome"})).await;
+        assert_eq!(b_preview["subject"], "Welcome to Project B");
+        let b_list = ok(&b, "list_email_templates", json!({})).await;
+        assert!(
+            b_list["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .all(|t| t["custom"] == false)
+        );
+        // B resetting its welcome does not touch A's.
+        ok(&b, "reset_email_template", json!({"type": "welcome"})).await;
+        assert_eq!(
+            ok(&a, "get_email_template", json!({"type": "welcome"})).await["custom"],
+            true
+        );
+
+        // Refusals name the field and save nothing.
+        let cases = vec![
+            (
+                "upsert_email_template",
+                json!({"type": "welcome", "subject": "x", "content": {"type": "doc", "content": [{"type": "paragraph"}, {"type": "paragraph", "content": [{"type": "video"}]}]}}),
+                "content[1].content[0].type",
+            ),
+            (
+                "upsert_email_template",
+                json!({"type": "welcome", "subject": "x", "content": {"type": "doc", "content": [{"type": "paragraph", "content": [{"type": "text", "text": "go", "marks": [{"type": "link", "attrs": {"href": "javascript:alert(1)"}}]}]}]}}),
+                "content[0].content[0].marks[0].attrs.href",
+            ),
+            (
+                "upsert_email_template",
+                json!({"type": "welcome", "subject": "Your code {{code}}", "content": {"type": "doc", "content": []}}),
+                "subject",
+            ),
+            (
+                "upsert_email_template",
+                json!({"type": "welcome", "subject": "x", "content": "{not json"}),
+                "content",
+            ),
+            (
+                "upsert_email_template",
+                json!({"type": "newsletter", "subject": "x", "content": {"type": "doc"}}),
+                "type",
+            ),
+            (
+                "upsert_email_template",
+                json!({"type": "welcome", "subject": "", "content": {"type": "doc"}}),
+                "subject",
+            ),
+            ("get_email_template", json!({}), "type"),
+            (
+                "preview_email_template",
+                json!({"type": "welcome", "variables": {"code": "1"}}),
+                "variables.code",
+            ),
+            ("reset_email_template", json!({"type": 5}), "type"),
+            ("list_email_templates", json!({"limit": 0}), "limit"),
+        ];
+        for (tool, args, field) in cases {
+            let e = err(&a, tool, args.clone(), "invalid_argument").await;
+            assert_eq!(e["field"], json!(field), "{tool}({args}): {e}");
+        }
+        let still = ok(&a, "get_email_template", json!({"type": "welcome"})).await;
+        assert_eq!(
+            still["subject"], "Hi from {{project.name}}",
+            "a refused upsert saved nothing"
+        );
+
+        let reset = ok(&a, "reset_email_template", json!({"type": "welcome"})).await;
+        assert_eq!(reset["custom"], false);
+        assert_eq!(reset["subject"], default["subject"]);
+        let events = ok(&a, "list_audit_event_types", json!({})).await;
+        assert!(
+            events["data"]
+                .as_array()
+                .expect("data")
+                .contains(&json!("tool.upsert_email_template"))
+        );
+        gw.server.stop().await;
+    }
+}

@@ -106,7 +106,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             let server = Server::start(config.clone(), store, &secret, Arc::new(SystemClock))
                 .await
-                .map_err(|e| format!("binding {}: {e}", config.bind))?;
+                .map_err(|e| format!("starting the server on {}: {e}", config.bind))?;
             tracing::info!(addr = %server.addr, stateless = config.stateless, "AuthGate is serving MCP at {}/api/mcp", config.public_url);
             server
                 .wait(shutdown_signal())

@@ -144,6 +144,33 @@ impl CursorCodec {
     }
 }
 
+impl CursorCodec {
+    /// Pages a small list held in memory in a fixed order, keyed by
+    /// `key` (unique within the list).
+    pub fn page_fixed<T>(
+        &self,
+        request: &PageRequest,
+        project_id: &str,
+        all: Vec<T>,
+        key: impl Fn(&T) -> String,
+    ) -> Result<Page<T>, ToolError> {
+        let start = match &request.after {
+            Some(after) => all
+                .iter()
+                .position(|item| key(item) == *after)
+                .map(|i| i + 1)
+                .ok_or_else(|| ToolError::invalid("cursor", "cursor is not valid for this list"))?,
+            None => 0,
+        };
+        let rows = all
+            .into_iter()
+            .skip(start)
+            .take(request.fetch_limit() as usize)
+            .collect();
+        Ok(self.page(request, project_id, rows, key))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use serde_json::Value;
 use authgate_core::args::ListArgs;
 use authgate_core::{Page, Tool, ToolContext, ToolError, ToolKind, ToolMeta, ToolRegistry, groups};
 
-use crate::kinds::{ALL_KINDS, EmailKind};
+use crate::kinds::EmailKind;
 use crate::templates::{self, Rendered, Template};
 
 pub fn register(registry: &mut ToolRegistry) {
@@ -51,18 +51,8 @@ impl Tool for ListEmailTemplates {
     ) -> Result<Page<TemplateSummary>, ToolError> {
         let page = ctx.page_request("email_templates", args.limit, args.cursor.as_deref())?;
         let all = templates::list_templates(&ctx.store, &ctx.project_id).await?;
-        let start = match &page.after {
-            Some(after) => ALL_KINDS
-                .iter()
-                .position(|k| k.as_str() == after)
-                .map(|i| i + 1)
-                .ok_or_else(|| ToolError::invalid("cursor", "cursor is not valid for this list"))?,
-            None => 0,
-        };
         let rows = all
             .into_iter()
-            .skip(start)
-            .take(page.fetch_limit() as usize)
             .map(|t| TemplateSummary {
                 kind: t.kind,
                 subject: t.subject,
@@ -70,9 +60,8 @@ impl Tool for ListEmailTemplates {
                 updated_at: t.updated_at,
             })
             .collect();
-        Ok(ctx
-            .cursors()
-            .page(&page, &ctx.project_id, rows, |t| t.kind.as_str().to_owned()))
+        ctx.cursors()
+            .page_fixed(&page, &ctx.project_id, rows, |t| t.kind.as_str().to_owned())
     }
 }
 

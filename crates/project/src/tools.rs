@@ -183,23 +183,8 @@ impl Tool for ListAuthProviders {
     ) -> Result<Page<ProviderState>, ToolError> {
         let page = ctx.page_request("auth_providers", args.limit, args.cursor.as_deref())?;
         let all = providers::list_providers(&ctx.store, &ctx.project_id).await?;
-        // A fixed, ordered set: keyset on the position in that order.
-        let start = match &page.after {
-            Some(after) => providers::PROVIDERS
-                .iter()
-                .position(|p| p == after)
-                .map(|i| i + 1)
-                .ok_or_else(|| ToolError::invalid("cursor", "cursor is not valid for this list"))?,
-            None => 0,
-        };
-        let rows: Vec<ProviderState> = all
-            .into_iter()
-            .skip(start)
-            .take(page.fetch_limit() as usize)
-            .collect();
-        Ok(ctx
-            .cursors()
-            .page(&page, &ctx.project_id, rows, |p| p.provider.clone()))
+        ctx.cursors()
+            .page_fixed(&page, &ctx.project_id, all, |p| p.provider.clone())
     }
 }
 

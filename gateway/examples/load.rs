@@ -9,6 +9,8 @@
 //! and a fresh database that is dropped afterwards. Every loop is bounded by
 //! --seconds and only loopback is contacted.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -129,14 +131,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "load-test-secret-0123456789abcdef0123".to_string(),
         ),
         ("AUTHGATE_RATE_LIMIT", "1000000/s burst 1000000".to_string()),
+        (
+            "AUTHGATE_PROJECT_RATE_LIMIT",
+            "1000000/s burst 1000000".to_string(),
+        ),
         ("AUTHGATE_STATELESS", stateless.to_string()),
     ];
     let config = Config::load(None, |k| {
         env.iter().find(|(ek, _)| *ek == k).map(|(_, v)| v.clone())
     })?;
     let store = db.store().await;
-    let (_, key) =
-        authgate_project::create_project(&store, "Load", "live", SystemClock.now()).await?;
+    let now = SystemClock.now();
+    let (_, key) = store
+        .write(async |c| authgate_project::create_project(c, "Load", "live", now).await)
+        .await?;
     let server = Server::start(
         config,
         store,

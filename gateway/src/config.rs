@@ -12,6 +12,10 @@ use serde::Deserialize;
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/authgate.db";
 pub const DEFAULT_RATE_LIMIT: &str = "50/s burst 100";
+pub const DEFAULT_PROJECT_RATE_LIMIT: &str = "200/s burst 400";
+pub const DEFAULT_AUTH_FAILURE_LIMIT: &str = "10/s burst 50";
+pub const DEFAULT_MAX_ACTIVE_KEYS: u32 = 100;
+pub const DEFAULT_OUTBOX_RETENTION: &str = "7d";
 /// Request bodies over this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -28,10 +32,10 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// Parses `50/s burst 100` (or `50/s`, burst then equals the rate).
-    pub fn parse(s: &str) -> Result<RateLimit, String> {
-        let err =
-            || format!("AUTHGATE_RATE_LIMIT must look like '{DEFAULT_RATE_LIMIT}', got '{s}'");
+    /// Parses `50/s burst 100` (or `50/s`, burst then equals the rate);
+    /// errors name `var`.
+    pub fn parse_var(var: &str, s: &str) -> Result<RateLimit, String> {
+        let err = || format!("{var} must look like '{DEFAULT_RATE_LIMIT}', got '{s}'");
         let mut words = s.split_whitespace();
         let rate = words.next().ok_or_else(err)?;
         let per_second: u32 = rate
@@ -49,6 +53,29 @@ impl RateLimit {
         }
         Ok(RateLimit { per_second, burst })
     }
+
+    pub fn parse(s: &str) -> Result<RateLimit, String> {
+        Self::parse_var("AUTHGATE_RATE_LIMIT", s)
+    }
+}
+
+/// Parses a duration such as `7d`, `12h`, `30m` or `45s`; errors name `var`.
+pub fn parse_duration(var: &str, s: &str) -> Result<std::time::Duration, String> {
+    let err = || format!("{var} must be a number and a unit (d, h, m or s) such as 7d, got '{s}'");
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| err())?;
+    let secs = match unit {
+        "d" => n.checked_mul(86_400),
+        "h" => n.checked_mul(3_600),
+        "m" => n.checked_mul(60),
+        "s" => Some(n),
+        _ => None,
+    }
+    .filter(|s| *s > 0)
+    .ok_or_else(err)?;
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 #[derive(Clone)]
@@ -61,7 +88,14 @@ pub struct Config {
     /// Host headers the MCP endpoints accept; `*` accepts any.
     pub allowed_hosts: Vec<String>,
     pub stateless: bool,
+    /// Per API key.
     pub rate_limit: RateLimit,
+    /// Per project, all its keys together.
+    pub project_rate_limit: RateLimit,
+    /// Failed authentications per client IP.
+    pub auth_failure_limit: RateLimit,
+    pub max_active_keys: u32,
+    pub outbox_retention: std::time::Duration,
     pub smtp_url: Option<String>,
     /// The sender of AuthGate's mail.
     pub email_from: String,
@@ -80,6 +114,10 @@ impl std::fmt::Debug for Config {
             .field("allowed_hosts", &self.allowed_hosts)
             .field("stateless", &self.stateless)
             .field("rate_limit", &self.rate_limit)
+            .field("project_rate_limit", &self.project_rate_limit)
+            .field("auth_failure_limit", &self.auth_failure_limit)
+            .field("max_active_keys", &self.max_active_keys)
+            .field("outbox_retention", &self.outbox_retention)
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
             .field("email_from", &self.email_from)
             .field(
@@ -113,6 +151,10 @@ struct FileConfig {
     allowed_hosts: Option<Vec<String>>,
     stateless: Option<bool>,
     rate_limit: Option<String>,
+    project_rate_limit: Option<String>,
+    auth_failure_limit: Option<String>,
+    max_active_keys: Option<u32>,
+    outbox_retention: Option<String>,
     smtp_url: Option<String>,
     email_from: Option<String>,
     stripe_secret_key: Option<String>,
@@ -187,6 +229,32 @@ impl Config {
             &pick("AUTHGATE_RATE_LIMIT", fc.rate_limit)
                 .unwrap_or_else(|| DEFAULT_RATE_LIMIT.into()),
         )?;
+        let project_rate_limit = RateLimit::parse_var(
+            "AUTHGATE_PROJECT_RATE_LIMIT",
+            &pick("AUTHGATE_PROJECT_RATE_LIMIT", fc.project_rate_limit)
+                .unwrap_or_else(|| DEFAULT_PROJECT_RATE_LIMIT.into()),
+        )?;
+        let auth_failure_limit = RateLimit::parse_var(
+            "AUTHGATE_AUTH_FAILURE_LIMIT",
+            &pick("AUTHGATE_AUTH_FAILURE_LIMIT", fc.auth_failure_limit)
+                .unwrap_or_else(|| DEFAULT_AUTH_FAILURE_LIMIT.into()),
+        )?;
+        let max_active_keys = match env("AUTHGATE_MAX_ACTIVE_KEYS").filter(|v| !v.is_empty()) {
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    format!("AUTHGATE_MAX_ACTIVE_KEYS must be a positive whole number, got '{v}'")
+                })?,
+            None => fc.max_active_keys.unwrap_or(DEFAULT_MAX_ACTIVE_KEYS),
+        };
+        let outbox_retention = parse_duration(
+            "AUTHGATE_OUTBOX_RETENTION",
+            &pick("AUTHGATE_OUTBOX_RETENTION", fc.outbox_retention)
+                .unwrap_or_else(|| DEFAULT_OUTBOX_RETENTION.into()),
+        )?;
         let log_format = match pick("LOG_FORMAT", fc.log_format).as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -215,6 +283,10 @@ impl Config {
             allowed_hosts,
             stateless,
             rate_limit,
+            project_rate_limit,
+            auth_failure_limit,
+            max_active_keys,
+            outbox_retention,
             smtp_url: pick("SMTP_URL", fc.smtp_url),
             stripe_secret_key: pick("STRIPE_SECRET_KEY", fc.stripe_secret_key),
             log_format,
@@ -313,6 +385,38 @@ mod tests {
         );
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.smtp_url.is_none());
+        assert_eq!(
+            (c.project_rate_limit.per_second, c.project_rate_limit.burst),
+            (200, 400)
+        );
+        assert_eq!(
+            (c.auth_failure_limit.per_second, c.auth_failure_limit.burst),
+            (10, 50)
+        );
+        assert_eq!(c.max_active_keys, 100);
+        assert_eq!(
+            c.outbox_retention,
+            std::time::Duration::from_secs(7 * 86_400)
+        );
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(
+            parse_duration("X", "7d"),
+            Ok(std::time::Duration::from_secs(604_800))
+        );
+        assert_eq!(
+            parse_duration("X", "90s"),
+            Ok(std::time::Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse_duration("X", "2h"),
+            Ok(std::time::Duration::from_secs(7_200))
+        );
+        for bad in ["", "7", "d", "0d", "3w", "-1d"] {
+            assert!(parse_duration("X", bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -357,6 +461,10 @@ mod tests {
             ("AUTHGATE_STATELESS", "maybe"),
             ("LOG_FORMAT", "xml"),
             ("AUTHGATE_SECRET_KEY", "short"),
+            ("AUTHGATE_PROJECT_RATE_LIMIT", "lots"),
+            ("AUTHGATE_AUTH_FAILURE_LIMIT", "0/s"),
+            ("AUTHGATE_MAX_ACTIVE_KEYS", "-3"),
+            ("AUTHGATE_OUTBOX_RETENTION", "a week"),
         ] {
             let err = Config::load(None, env(&[(k, v)])).expect_err(k);
             assert!(err.contains(k), "{err}");

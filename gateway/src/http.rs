@@ -1,24 +1,17 @@
-//! HTTP layers in front of the MCP endpoints: request ids and the one log
-//! line per request, the body limit, API-key authentication, per-key rate
-//! limits and the binding of MCP sessions to projects.
+//! HTTP layers in front of every endpoint: request ids and the one log line
+//! per request, the body limit, the Host check, and JSON-RPC error bodies.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use authgate_audit::NewAuditEvent;
-use authgate_core::{RateBudget, new_id};
-use authgate_project::AuthFailure;
+use authgate_core::new_id;
 
-use crate::app::{AppState, AuthContext, RequestId};
+use crate::app::{AppState, RequestId};
 use crate::config::MAX_BODY_BYTES;
-use crate::ratelimit::Decision;
-
-pub const SESSION_HEADER: &str = "mcp-session-id";
 
 /// A JSON-RPC error body with no request id, as SDKs show it.
 pub fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
@@ -69,7 +62,7 @@ pub async fn log_requests(mut req: Request, next: Next) -> Response {
 
 /// The key id a response was served for, for the request log line.
 #[derive(Clone)]
-struct LoggedKey(String);
+pub struct LoggedKey(pub String);
 
 /// Refuses bodies whose declared length is over the limit; rmcp and the
 /// SSE bridge enforce the same limit while reading undeclared bodies.
@@ -112,30 +105,7 @@ pub fn too_large() -> Response {
     )
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-fn unauthorized(reason: &str) -> Response {
-    let mut resp = jsonrpc_error(
-        StatusCode::UNAUTHORIZED,
-        -32001,
-        &format!("Unauthorized: {reason}"),
-    );
-    let challenge = format!(
-        "Bearer realm=\"authgate\", error=\"invalid_token\", error_description=\"{}\"",
-        reason.replace('"', "'")
-    );
-    if let Ok(v) = HeaderValue::from_str(&challenge) {
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-    }
-    resp
-}
-
-/// Checks the Host header against the allowed hosts (for the SSE bridge;
-/// rmcp checks `/api/mcp` itself).
+/// Checks the Host header against the allowed hosts.
 pub fn host_allowed(app: &AppState, headers: &HeaderMap) -> bool {
     if app.config.allowed_hosts.iter().any(|h| h == "*") {
         return true;
@@ -153,143 +123,9 @@ pub fn host_allowed(app: &AppState, headers: &HeaderMap) -> bool {
         .any(|allowed| allowed == host || allowed == bare)
 }
 
-/// Authenticates the API key, applies the key's rate limit, enforces the
-/// session binding, and hands the caller to the MCP handler.
-pub async fn authenticate(
-    State(app): State<Arc<AppState>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_else(|| new_id("req"));
-    let Some(token) = bearer(req.headers()) else {
-        return unauthorized(AuthFailure::Missing.reason());
-    };
-    let now = app.clock.now();
-    let caller = match authgate_project::authenticate(&app.store, token, now).await {
-        Ok(Ok(caller)) => caller,
-        Ok(Err(failure)) => {
-            // A revoked key in a loop must not flood the audit log: its
-            // bucket decides, as for a live key (once over its rate, one
-            // event per window).
-            if let AuthFailure::Revoked { key_id, project_id } = &failure
-                && !matches!(
-                    app.limiter.check(key_id, Instant::now()),
-                    Decision::Limited { audit: false, .. }
-                )
-            {
-                audit_refusal(
-                    &app,
-                    project_id,
-                    key_id,
-                    "api_key.revoked_key_used",
-                    &request_id,
-                    "unauthenticated",
-                )
-                .await;
-            }
-            return unauthorized(failure.reason());
-        }
-        Err(err) => {
-            tracing::warn!(request_id = %request_id, error = %err, "authentication unavailable");
-            return jsonrpc_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                -32603,
-                "Authentication is unavailable right now; retry shortly",
-            );
-        }
-    };
-    let remaining = match app.limiter.check(&caller.key_id, Instant::now()) {
-        Decision::Allowed { remaining } => remaining,
-        Decision::Limited { retry_after, audit } => {
-            if audit {
-                audit_refusal(
-                    &app,
-                    &caller.project_id,
-                    &caller.key_id,
-                    "api_key.rate_limited",
-                    &request_id,
-                    "rate_limited",
-                )
-                .await;
-            }
-            let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-            let mut resp = jsonrpc_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                -32029,
-                &format!(
-                    "Rate limited: this key may make {} requests/s (burst {}); retry after {secs} s",
-                    app.limiter.limit().per_second,
-                    app.limiter.limit().burst
-                ),
-            );
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            return resp;
-        }
-    };
-    let session = req
-        .headers()
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    if let Some(session) = &session
-        && let Some(bound) = app.sessions.project_of(session)
-        && bound != caller.project_id
-    {
-        audit_refusal(
-            &app,
-            &caller.project_id,
-            &caller.key_id,
-            "mcp.session_refused",
-            &request_id,
-            "permission_denied",
-        )
-        .await;
-        return jsonrpc_error(
-            StatusCode::FORBIDDEN,
-            -32001,
-            "Forbidden: this MCP session was opened with another project's key; initialize a new session",
-        );
-    }
-    let project_id = caller.project_id.clone();
-    let key_id = caller.key_id.clone();
-    let limit = app.limiter.limit();
-    req.extensions_mut().insert(AuthContext {
-        caller,
-        budget: RateBudget {
-            per_second: limit.per_second,
-            burst: limit.burst,
-            remaining,
-        },
-        request_id,
-    });
-    let is_delete = req.method() == http::Method::DELETE;
-    let resp = next.run(req).await;
-    if let Some(new_session) = resp
-        .headers()
-        .get(SESSION_HEADER)
-        .and_then(|v| v.to_str().ok())
-    {
-        app.sessions.bind(new_session, &project_id);
-    }
-    if is_delete
-        && resp.status().is_success()
-        && let Some(session) = &session
-    {
-        app.sessions.unbind(session);
-    }
-    let mut resp = as_jsonrpc_error(resp).await;
-    resp.extensions_mut().insert(LoggedKey(key_id));
-    resp
-}
-
 /// rmcp answers transport faults (a body that is not JSON-RPC, a missing
 /// header) with plain text; SDKs show a JSON-RPC error body far better.
-async fn as_jsonrpc_error(resp: Response) -> Response {
+pub async fn as_jsonrpc_error(resp: Response) -> Response {
     let status = resp.status();
     let is_json = resp
         .headers()
@@ -326,28 +162,4 @@ async fn as_jsonrpc_error(resp: Response) -> Response {
         }
     }
     out
-}
-
-async fn audit_refusal(
-    app: &AppState,
-    project_id: &str,
-    key_id: &str,
-    event_type: &str,
-    request_id: &str,
-    error_code: &str,
-) {
-    let event = NewAuditEvent {
-        project_id: project_id.to_owned(),
-        event_type: event_type.to_owned(),
-        actor_type: "api_key".into(),
-        actor_id: Some(key_id.to_owned()),
-        targets: vec![key_id.to_owned()],
-        outcome: "denied".into(),
-        error_code: Some(error_code.to_owned()),
-        request_id: Some(request_id.to_owned()),
-        ..NewAuditEvent::default()
-    };
-    if let Err(err) = authgate_audit::record(&app.store, event, app.clock.now()).await {
-        tracing::warn!(request_id, error = %err, "could not write audit event");
-    }
 }

@@ -4,9 +4,11 @@
 //! come from the domain crates' registries.
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod docs;
 pub mod http;
+pub mod logging;
 pub mod mcp;
 pub mod ratelimit;
 pub mod server;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use authgate_core::{Clock, Scope, SystemClock};
-use authgate_gateway::config::{Config, LogFormat};
+use authgate_gateway::config::Config;
 use authgate_gateway::server::{Server, ensure_first_project, open_store};
 
 #[derive(Parser)]
@@ -67,18 +67,6 @@ enum KeyCommand {
     },
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
 fn print_connect(config: &Config, key: &str) {
     println!("Connect Claude Code:");
     println!(
@@ -89,7 +77,7 @@ fn print_connect(config: &Config, key: &str) {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let config = Config::from_env()?;
-    init_logging(config.log_format);
+    authgate_gateway::logging::init(config.log_format);
     match cli.command {
         Command::Migrate => {
             open_store(&config).await?;
@@ -117,10 +105,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             command: ProjectCommand::Create { name, environment },
         } => {
             let store = open_store(&config).await?;
-            let (project, key) =
-                authgate_project::create_project(&store, &name, &environment, SystemClock.now())
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let now = SystemClock.now();
+            let (project, key) = store
+                .write(async |conn| {
+                    authgate_project::create_project(conn, &name, &environment, now).await
+                })
+                .await
+                .map_err(|e| e.to_string())?;
             println!("project: {}", project.id);
             println!("admin key (shown once): {}", key.key);
             print_connect(&config, &key.key);
@@ -141,27 +132,31 @@ async fn run(cli: Cli) -> Result<(), String> {
                         .ok_or_else(|| format!("--scopes: '{s}' is not read, write or admin"))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let catalog = authgate_gateway::registry().catalog();
-            if let Some(tools) = &tools
-                && let Some(bad) = tools.iter().find(|t| !catalog.knows(t))
-            {
-                return Err(format!(
-                    "--tools: '{bad}' is not a tool name or group:<name>"
-                ));
-            }
-            let store = open_store(&config).await?;
-            let key = authgate_project::create_api_key(
-                &store,
-                &project,
-                authgate_project::NewApiKey {
+            let registry = authgate_gateway::registry()?;
+            let new = authgate_project::validate_new_key(
+                authgate_project::Issuer::Operator,
+                registry.catalog(),
+                authgate_project::KeyRequest {
                     name,
-                    scopes,
+                    scopes: Some(scopes),
                     tools,
                 },
-                SystemClock.now(),
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| {
+                let field = e.field.as_deref().unwrap_or("key");
+                format!("--{field}: {}", e.message)
+            })?;
+            let store = open_store(&config).await?;
+            let settings = authgate_project::KeySettings {
+                max_active_keys: config.max_active_keys,
+            };
+            let now = SystemClock.now();
+            let key = store
+                .write(async |conn| {
+                    authgate_project::create_api_key(conn, &project, new, settings, now).await
+                })
+                .await
+                .map_err(|e| e.to_string())?;
             println!("key id: {}", key.id);
             println!("key (shown once): {}", key.key);
         }

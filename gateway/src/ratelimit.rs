@@ -1,22 +1,25 @@
-//! Per-key token buckets. Each gateway keeps its own buckets, so behind a
-//! load balancer a key's budget is per gateway.
+//! Token buckets: per API key, per project (all its keys together) and, for
+//! failed authentications, per client IP. Buckets live in a sharded map (no
+//! global lock on the request path) and idle ones are swept by a timer, not
+//! by a scan inside `check`. Each gateway keeps its own buckets, so behind a
+//! load balancer the effective limit is up to N times the setting.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::hash::Hash;
 use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
 
 use crate::config::RateLimit;
 
 struct Bucket {
     tokens: f64,
     last: Instant,
-    /// When a refusal was last audited, so a flood makes one event per window.
-    last_audited: Option<Instant>,
 }
 
-pub struct RateLimiter {
+/// One kind of bucket, keyed by `K`.
+pub struct Buckets<K: Hash + Eq> {
     limit: RateLimit,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    map: DashMap<K, Bucket>,
 }
 
 /// The answer for one request.
@@ -25,22 +28,17 @@ pub enum Decision {
     Allowed {
         remaining: u32,
     },
-    /// Refused; retry after this long. `audit` is true once per window.
+    /// Refused; retry after this long.
     Limited {
         retry_after: Duration,
-        audit: bool,
     },
 }
 
-const AUDIT_WINDOW: Duration = Duration::from_secs(10);
-/// Buckets idle this long are full again and can be forgotten.
-const IDLE_FORGET: Duration = Duration::from_secs(600);
-
-impl RateLimiter {
+impl<K: Hash + Eq + Clone> Buckets<K> {
     pub fn new(limit: RateLimit) -> Self {
         Self {
             limit,
-            buckets: Mutex::new(HashMap::new()),
+            map: DashMap::new(),
         }
     }
 
@@ -48,39 +46,101 @@ impl RateLimiter {
         self.limit
     }
 
-    pub fn check(&self, key: &str, now: Instant) -> Decision {
-        let rate = f64::from(self.limit.per_second);
-        let burst = f64::from(self.limit.burst);
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() > 10_000 {
-            buckets.retain(|_, b| now.duration_since(b.last) < IDLE_FORGET);
-        }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: burst,
-            last: now,
-            last_audited: None,
-        });
+    fn refill(&self, bucket: &mut Bucket, now: Instant) {
         let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * rate).min(burst);
+        bucket.tokens = (bucket.tokens + elapsed * f64::from(self.limit.per_second))
+            .min(f64::from(self.limit.burst));
         bucket.last = now;
+    }
+
+    fn wait(&self, tokens: f64) -> Duration {
+        Duration::from_secs_f64((1.0 - tokens).max(0.0) / f64::from(self.limit.per_second))
+    }
+
+    /// Takes one token from `key`'s bucket.
+    pub fn take(&self, key: &K, now: Instant) -> Decision {
+        let mut bucket = self.map.entry(key.clone()).or_insert_with(|| Bucket {
+            tokens: f64::from(self.limit.burst),
+            last: now,
+        });
+        self.refill(&mut bucket, now);
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
             Decision::Allowed {
                 remaining: bucket.tokens.floor() as u32,
             }
         } else {
-            let wait = (1.0 - bucket.tokens) / rate;
-            let audit = bucket
-                .last_audited
-                .is_none_or(|t| now.duration_since(t) >= AUDIT_WINDOW);
-            if audit {
-                bucket.last_audited = Some(now);
-            }
             Decision::Limited {
-                retry_after: Duration::from_secs_f64(wait),
-                audit,
+                retry_after: self.wait(bucket.tokens),
             }
         }
+    }
+
+    /// Whether `key`'s bucket is empty, without taking a token: how long to
+    /// wait, if it is.
+    pub fn exhausted(&self, key: &K, now: Instant) -> Option<Duration> {
+        let mut bucket = self.map.get_mut(key)?;
+        self.refill(&mut bucket, now);
+        (bucket.tokens < 1.0).then(|| self.wait(bucket.tokens))
+    }
+
+    /// Tokens left in `key`'s bucket (a full bucket when unknown).
+    pub fn remaining(&self, key: &K, now: Instant) -> u32 {
+        match self.map.get_mut(key) {
+            Some(mut bucket) => {
+                self.refill(&mut bucket, now);
+                bucket.tokens.floor() as u32
+            }
+            None => self.limit.burst,
+        }
+    }
+
+    /// Forgets buckets that have refilled: they equal a new one.
+    pub fn sweep(&self, now: Instant) {
+        let full = f64::from(self.limit.burst);
+        let rate = f64::from(self.limit.per_second);
+        self.map.retain(|_, b| {
+            b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate < full
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// Refusals written to the audit log at most once per key and kind per
+/// window, so a flood (a revoked key in a loop, a client over its rate)
+/// cannot flood the table.
+#[derive(Default)]
+pub struct RefusalLog {
+    last: DashMap<(String, &'static str), Instant>,
+}
+
+const REFUSAL_WINDOW: Duration = Duration::from_secs(10);
+
+impl RefusalLog {
+    /// Whether this refusal should be recorded now.
+    pub fn should_record(&self, key: &str, kind: &'static str, now: Instant) -> bool {
+        let mut entry = self
+            .last
+            .entry((key.to_owned(), kind))
+            .or_insert(now - REFUSAL_WINDOW * 2);
+        if now.saturating_duration_since(*entry) >= REFUSAL_WINDOW {
+            *entry = now;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn sweep(&self, now: Instant) {
+        self.last
+            .retain(|_, t| now.saturating_duration_since(*t) < REFUSAL_WINDOW);
     }
 }
 
@@ -90,40 +150,61 @@ mod tests {
 
     #[test]
     fn bursts_then_refills() {
-        let limiter = RateLimiter::new(RateLimit {
+        let buckets = Buckets::new(RateLimit {
             per_second: 2,
             burst: 3,
         });
         let t0 = Instant::now();
+        let k = "k".to_owned();
         for expected in [2, 1, 0] {
             assert_eq!(
-                limiter.check("k", t0),
+                buckets.take(&k, t0),
                 Decision::Allowed {
                     remaining: expected
                 }
             );
         }
-        match limiter.check("k", t0) {
-            Decision::Limited { retry_after, audit } => {
-                assert!(audit);
+        match buckets.take(&k, t0) {
+            Decision::Limited { retry_after } => {
                 assert!(retry_after <= Duration::from_millis(500));
             }
             other => panic!("expected a refusal, got {other:?}"),
         }
-        // Only the first refusal in a window is audited.
-        assert!(matches!(
-            limiter.check("k", t0),
-            Decision::Limited { audit: false, .. }
-        ));
+        assert!(buckets.exhausted(&k, t0).is_some());
         // Another key has its own bucket.
         assert!(matches!(
-            limiter.check("other", t0),
+            buckets.take(&"other".to_owned(), t0),
             Decision::Allowed { .. }
         ));
         // Half a second refills one token at 2/s.
         assert!(matches!(
-            limiter.check("k", t0 + Duration::from_millis(500)),
+            buckets.take(&k, t0 + Duration::from_millis(500)),
             Decision::Allowed { .. }
         ));
+    }
+
+    #[test]
+    fn sweeping_forgets_only_refilled_buckets() {
+        let buckets = Buckets::new(RateLimit {
+            per_second: 1,
+            burst: 2,
+        });
+        let t0 = Instant::now();
+        buckets.take(&"a".to_owned(), t0);
+        buckets.take(&"b".to_owned(), t0);
+        buckets.take(&"b".to_owned(), t0);
+        buckets.sweep(t0 + Duration::from_millis(1500));
+        assert_eq!(buckets.len(), 1, "a refilled, b did not");
+        assert_eq!(buckets.remaining(&"a".to_owned(), t0), 2);
+    }
+
+    #[test]
+    fn refusals_are_recorded_once_per_window() {
+        let log = RefusalLog::default();
+        let t0 = Instant::now();
+        assert!(log.should_record("key_1", "rate_limited", t0));
+        assert!(!log.should_record("key_1", "rate_limited", t0 + Duration::from_secs(1)));
+        assert!(log.should_record("key_1", "revoked", t0 + Duration::from_secs(1)));
+        assert!(log.should_record("key_1", "rate_limited", t0 + REFUSAL_WINDOW));
     }
 }

@@ -38,20 +38,16 @@ pub async fn open_store(config: &Config) -> Result<Store, String> {
         })
 }
 
-/// On a database with no project, creates one and its admin key.
+/// On a database with no project, creates one and its admin key, under
+/// the start-up lock: gateways starting together make one project.
 pub async fn ensure_first_project(
     store: &Store,
 ) -> Result<Option<(Project, CreatedApiKey)>, String> {
-    let projects = authgate_project::list_projects(store)
+    let now = SystemClock.now();
+    store
+        .write(async |conn| authgate_project::ensure_first_project(conn, now).await)
         .await
-        .map_err(|e| e.to_string())?;
-    if !projects.is_empty() {
-        return Ok(None);
-    }
-    let created = authgate_project::create_project(store, "My project", "live", SystemClock.now())
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(Some(created))
+        .map_err(|e| e.to_string())
 }
 
 pub fn router(app: Arc<AppState>) -> Router {
@@ -85,7 +81,7 @@ pub fn router(app: Arc<AppState>) -> Router {
     let authenticated = mcp_routes
         .route("/api/sse", get(crate::sse::open))
         .route("/api/sse/messages", post(crate::sse::post))
-        .route_layer(from_fn_with_state(app.clone(), crate::http::authenticate));
+        .route_layer(from_fn_with_state(app.clone(), crate::auth::authenticate));
     Router::new()
         .merge(authenticated)
         .route("/healthz", get(|| async { "ok" }))
@@ -104,6 +100,9 @@ async fn readyz(State(app): State<Arc<AppState>>) -> impl IntoResponse {
         }
     }
 }
+
+/// How often idle buckets and bindings are swept and key uses written.
+const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -126,15 +125,18 @@ impl Server {
     ) -> std::io::Result<Server> {
         let listener = tokio::net::TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
-        let app = AppState::new(config, store, secret, clock);
+        let app = AppState::new(config, store, secret, clock).map_err(std::io::Error::other)?;
+        tokio::spawn(app.clone().run_housekeeping(HOUSEKEEPING_EVERY));
         if let Some(url) = &app.config.smtp_url {
             let mailer = authgate_email::Mailer::from_url(url, &app.config.email_from)
                 .map_err(std::io::Error::other)?;
             tokio::spawn(authgate_email::run_worker(
                 app.store.clone(),
                 mailer,
-                authgate_email::DeliveryOptions::default(),
-                app.mail_wake.clone(),
+                authgate_email::DeliveryOptions {
+                    retention: app.config.outbox_retention,
+                    ..Default::default()
+                },
                 app.shutdown.clone(),
             ));
         } else {
@@ -149,9 +151,12 @@ impl Server {
             }
         });
         let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { token.cancelled().await })
-                .await
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await
         });
         Ok(Server {
             addr,

@@ -5,9 +5,8 @@
 //! `Transport`, so the same handler serves both transports, with the same
 //! auth contract (the POST's request parts ride in the message extensions).
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{Query, Request, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -21,20 +20,19 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{AppState, AuthContext};
+use crate::app::{AppState, AuthContext, SessionOwner};
 use crate::config::MAX_BODY_BYTES;
-use crate::http::{host_allowed, jsonrpc_error, too_large};
+use crate::http::{jsonrpc_error, too_large};
 use crate::mcp::McpHandler;
 
 struct SseSession {
-    project_id: String,
     inbound: mpsc::Sender<ClientJsonRpcMessage>,
 }
 
 /// Open SSE sessions by id.
 #[derive(Default)]
 pub struct SseSessions {
-    map: Mutex<HashMap<String, SseSession>>,
+    map: dashmap::DashMap<String, SseSession>,
 }
 
 /// One side of the bridge, handed to rmcp as its transport.
@@ -78,28 +76,13 @@ struct SessionGuard {
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         self.ct.cancel();
-        self.app
-            .sse
-            .map
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
+        self.app.sessions.unbind(&self.id);
+        self.app.sse.map.remove(&self.id);
     }
-}
-
-fn forbidden_host() -> Response {
-    jsonrpc_error(
-        StatusCode::FORBIDDEN,
-        -32001,
-        "Forbidden: Host header is not allowed",
-    )
 }
 
 /// `GET /api/sse`: opens a session and its event stream.
 pub async fn open(State(app): State<Arc<AppState>>, req: Request) -> Response {
-    if !host_allowed(&app, req.headers()) {
-        return forbidden_host();
-    }
     let Some(auth) = req.extensions().get::<AuthContext>().cloned() else {
         return jsonrpc_error(
             StatusCode::UNAUTHORIZED,
@@ -113,15 +96,15 @@ pub async fn open(State(app): State<Arc<AppState>>, req: Request) -> Response {
     let ct = app.shutdown.child_token();
     app.sse
         .map
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(
-            id.clone(),
-            SseSession {
-                project_id: auth.caller.project_id.clone(),
-                inbound: in_tx,
-            },
-        );
+        .insert(id.clone(), SseSession { inbound: in_tx });
+    // The auth layer refuses POSTs to this session with any other key.
+    app.sessions.bind(
+        &id,
+        SessionOwner {
+            key_id: auth.caller.key_id.clone(),
+            project_id: auth.caller.project.id.clone(),
+        },
+    );
     let transport = ChannelTransport {
         inbound: in_rx,
         outbound: out_tx,
@@ -169,30 +152,19 @@ pub async fn post(
     Query(query): Query<MessageQuery>,
     req: Request,
 ) -> Response {
-    if !host_allowed(&app, req.headers()) {
-        return forbidden_host();
-    }
-    let Some(auth) = req.extensions().get::<AuthContext>().cloned() else {
+    if req.extensions().get::<AuthContext>().is_none() {
         return jsonrpc_error(
             StatusCode::UNAUTHORIZED,
             -32001,
             "Unauthorized: missing API key",
         );
-    };
-    let inbound = {
-        let map = app.sse.map.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(&query.session_id) {
-            None => None,
-            Some(s) if s.project_id != auth.caller.project_id => {
-                return jsonrpc_error(
-                    StatusCode::FORBIDDEN,
-                    -32001,
-                    "Forbidden: this SSE session was opened with another project's key",
-                );
-            }
-            Some(s) => Some(s.inbound.clone()),
-        }
-    };
+    }
+    // The session's owner was checked by the auth layer.
+    let inbound = app
+        .sse
+        .map
+        .get(&query.session_id)
+        .map(|s| s.inbound.clone());
     let Some(inbound) = inbound else {
         return jsonrpc_error(
             StatusCode::NOT_FOUND,

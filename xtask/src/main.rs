@@ -22,7 +22,13 @@ fn main() -> ExitCode {
             }
         },
         "check" => {
-            let stale = authgate_gateway::docs::stale_files(&root());
+            let stale = match authgate_gateway::docs::stale_files(&root()) {
+                Ok(stale) => stale,
+                Err(e) => {
+                    eprintln!("xtask: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             if stale.is_empty() {
                 println!("docs are fresh");
                 ExitCode::SUCCESS

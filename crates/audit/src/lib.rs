@@ -1,6 +1,9 @@
 //! The audit log: one append-only table of events per project, written for
-//! every write and danger tool call, every refused call, and (later) every
-//! end-user auth event; read newest first through the audit tools.
+//! every write and danger tool call (inside the call's transaction), every
+//! refused call, and every end-user auth event; read newest first through
+//! the audit tools. Rows are bounded: targets are well-formed ids only (at
+//! most 20), client names and versions at most 100 characters, and no
+//! argument value or secret is stored.
 
 pub mod tools;
 
@@ -12,11 +15,14 @@ use diesel_async::RunQueryDsl;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use authgate_core::pagination::CursorCodec;
+use futures::future::BoxFuture;
+
 use authgate_core::time::{from_micros, to_micros};
-use authgate_core::{Page, PageRequest, ToolError, new_id};
-use authgate_store::schema::audit_events;
-use authgate_store::{Store, with_conn};
+use authgate_core::{
+    CallRecord, CallRecorder, Conn, Page, PageRequest, ToolContext, ToolError, is_well_formed_id,
+    new_id, with_conn,
+};
+use authgate_store::schema::{audit_event_targets, audit_events};
 
 pub use tools::register;
 
@@ -125,35 +131,64 @@ impl From<AuditRow> for AuditEvent {
     }
 }
 
-/// Appends one event.
+/// Appends one event, in the caller's unit of work: with the change it
+/// records, so the two commit or roll back together.
 pub async fn record(
-    store: &Store,
+    conn: &mut Conn<'_>,
     event: NewAuditEvent,
     now: DateTime<Utc>,
 ) -> Result<String, ToolError> {
+    let mut targets = event.targets;
+    targets.retain(|t| is_well_formed_id(t));
+    targets.dedup();
+    targets.truncate(authgate_core::dispatch::MAX_TARGETS);
+    let cut = |s: Option<String>| s.map(|v| v.chars().take(100).collect::<String>());
     let row = AuditRow {
         id: new_id("evt"),
         project_id: event.project_id,
         event_type: event.event_type,
         actor_type: event.actor_type,
-        actor_id: event.actor_id,
-        client_name: event.client_name,
-        client_version: event.client_version,
-        tool: event.tool,
-        targets: serde_json::Value::from(event.targets).to_string(),
+        actor_id: cut(event.actor_id),
+        client_name: cut(event.client_name),
+        client_version: cut(event.client_version),
+        tool: cut(event.tool),
+        targets: serde_json::Value::from(targets.clone()).to_string(),
         arguments_hash: event.arguments_hash,
         outcome: event.outcome,
         error_code: event.error_code,
         latency_ms: event.latency_ms,
-        request_id: event.request_id,
+        request_id: cut(event.request_id),
         metadata: serde_json::to_string(&event.metadata).unwrap_or_else(|_| "{}".into()),
         created_at: to_micros(now),
     };
-    let mut conn = store.conn().await?;
-    with_conn!(&mut conn, c => {
+    let target_rows: Vec<TargetRow> = targets
+        .into_iter()
+        .map(|target_id| TargetRow {
+            project_id: row.project_id.clone(),
+            target_id,
+            event_id: row.id.clone(),
+        })
+        .collect();
+    with_conn!(conn, c => {
         diesel::insert_into(audit_events::table).values(&row).execute(c).await?;
+        // One statement per target (at most 20): diesel has no multi-row
+        // insert for SQLite behind the async wrapper.
+        for target in &target_rows {
+            diesel::insert_into(audit_event_targets::table)
+                .values(target)
+                .execute(c)
+                .await?;
+        }
     });
     Ok(row.id)
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = audit_event_targets)]
+struct TargetRow {
+    project_id: String,
+    target_id: String,
+    event_id: String,
 }
 
 /// Filters of [`list_events`]; all optional.
@@ -161,27 +196,37 @@ pub async fn record(
 pub struct EventFilter {
     pub event_type: Option<String>,
     pub actor_id: Option<String>,
+    /// Exact match on one of the event's targets.
     pub target_id: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
 }
 
-/// Events newest first, keyset-paginated on the (time-ordered) id.
+/// Where a page of events continues: the last (created_at, id) seen.
+fn position(e: &AuditEvent) -> String {
+    format!("{}:{}", to_micros(e.created_at), e.id)
+}
+
+fn parse_position(pos: &str) -> Result<(i64, String), ToolError> {
+    pos.split_once(':')
+        .and_then(|(t, id)| Some((t.parse().ok()?, id.to_owned())))
+        .ok_or_else(|| ToolError::invalid("cursor", "cursor is not valid for this list"))
+}
+
+/// Events newest first, keyset-paginated on (created_at, id), which the
+/// `(project_id, created_at, id)` index serves, time filters included.
 pub async fn list_events(
-    store: &Store,
+    conn: &mut Conn<'_>,
     project_id: &str,
     filter: &EventFilter,
     page: &PageRequest,
-    codec: &CursorCodec,
 ) -> Result<Page<AuditEvent>, ToolError> {
-    // Ids are [A-Za-z0-9_] only (checked by the tool), so the pattern needs no escaping.
-    let target_pattern = filter.target_id.as_ref().map(|t| format!("%\"{t}\"%"));
-    let mut conn = store.conn().await?;
-    let rows: Vec<AuditRow> = with_conn!(&mut conn, c => {
+    let after = page.after.as_deref().map(parse_position).transpose()?;
+    let rows: Vec<AuditRow> = with_conn!(conn, c => {
         let mut q = audit_events::table
             .filter(audit_events::project_id.eq(project_id))
             .select(AuditRow::as_select())
-            .order(audit_events::id.desc())
+            .order((audit_events::created_at.desc(), audit_events::id.desc()))
             .limit(page.fetch_limit())
             .into_boxed();
         if let Some(t) = &filter.event_type {
@@ -190,8 +235,15 @@ pub async fn list_events(
         if let Some(a) = &filter.actor_id {
             q = q.filter(audit_events::actor_id.eq(a.clone()));
         }
-        if let Some(p) = &target_pattern {
-            q = q.filter(audit_events::targets.like(p.clone()));
+        if let Some(t) = &filter.target_id {
+            q = q.filter(
+                audit_events::id.eq_any(
+                    audit_event_targets::table
+                        .filter(audit_event_targets::project_id.eq(project_id))
+                        .filter(audit_event_targets::target_id.eq(t.clone()))
+                        .select(audit_event_targets::event_id),
+                ),
+            );
         }
         if let Some(s) = filter.since {
             q = q.filter(audit_events::created_at.ge(to_micros(s)));
@@ -199,24 +251,26 @@ pub async fn list_events(
         if let Some(u) = filter.until {
             q = q.filter(audit_events::created_at.lt(to_micros(u)));
         }
-        if let Some(after) = &page.after {
-            q = q.filter(audit_events::id.lt(after.clone()));
+        if let Some((at, id)) = &after {
+            q = q.filter(
+                audit_events::created_at
+                    .lt(*at)
+                    .or(audit_events::created_at.eq(*at).and(audit_events::id.lt(id.clone()))),
+            );
         }
         q.load(c).await?
     });
     let events = rows.into_iter().map(AuditEvent::from).collect();
-    Ok(codec.page(page, project_id, events, |e: &AuditEvent| e.id.clone()))
+    Ok(page.page(events, position))
 }
 
 /// The distinct event types recorded in the project, in name order.
 pub async fn list_event_types(
-    store: &Store,
+    conn: &mut Conn<'_>,
     project_id: &str,
     page: &PageRequest,
-    codec: &CursorCodec,
 ) -> Result<Page<String>, ToolError> {
-    let mut conn = store.conn().await?;
-    let rows: Vec<String> = with_conn!(&mut conn, c => {
+    let rows: Vec<String> = with_conn!(conn, c => {
         let mut q = audit_events::table
             .filter(audit_events::project_id.eq(project_id))
             .select(audit_events::event_type)
@@ -229,5 +283,38 @@ pub async fn list_event_types(
         }
         q.load(c).await?
     });
-    Ok(codec.page(page, project_id, rows, |t: &String| t.clone()))
+    Ok(page.page(rows, |t: &String| t.clone()))
+}
+
+/// Records every tool call for the registry: the audit log is where agent
+/// activity shows.
+pub struct AuditRecorder;
+
+impl CallRecorder for AuditRecorder {
+    fn record<'a>(
+        &'a self,
+        conn: &'a mut Conn<'_>,
+        call: &'a CallRecord,
+        ctx: &'a ToolContext,
+    ) -> BoxFuture<'a, Result<(), ToolError>> {
+        Box::pin(async move {
+            let event = NewAuditEvent {
+                project_id: call.project_id.clone(),
+                event_type: call.event_type.to_string(),
+                actor_type: "api_key".into(),
+                actor_id: Some(call.key_id.clone()),
+                client_name: call.client.as_ref().map(|c| c.name.clone()),
+                client_version: call.client.as_ref().map(|c| c.version.clone()),
+                tool: Some(call.tool.clone()),
+                targets: call.targets.clone(),
+                arguments_hash: Some(call.arguments_hash.clone()),
+                outcome: call.outcome.as_str().into(),
+                error_code: call.error_code.map(|c| c.as_str().to_owned()),
+                latency_ms: Some(call.latency_ms),
+                request_id: Some(call.request_id.clone()),
+                metadata: BTreeMap::new(),
+            };
+            record(conn, event, ctx.now()).await.map(|_| ())
+        })
+    }
 }

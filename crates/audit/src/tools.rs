@@ -5,17 +5,22 @@ use serde::Deserialize;
 
 use authgate_core::args::ListArgs;
 use authgate_core::time::parse_rfc3339;
-use authgate_core::{Page, Tool, ToolContext, ToolError, ToolKind, ToolMeta, ToolRegistry, groups};
+use authgate_core::{Conn, Page, ToolContext, ToolError, ToolGroup, ToolRegistry, tool};
 
-use crate::{AuditEvent, EventFilter};
+use crate::{AuditEvent, AuditRecorder, EventFilter};
+
+pub const AUDIT: &str = "audit";
 
 pub fn register(registry: &mut ToolRegistry) {
     registry
+        .group(ToolGroup {
+            name: AUDIT,
+            summary: "the audit log of agent calls and end-user auth events, security alerts and data export",
+        })
+        .call_recorder(std::sync::Arc::new(AuditRecorder))
         .register(ListAuditEvents)
         .register(ListAuditEventTypes);
 }
-
-pub struct ListAuditEvents;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -24,7 +29,7 @@ pub struct ListAuditEventsArgs {
     pub event_type: Option<String>,
     /// Only events by this actor (an API key id or user id).
     pub actor_id: Option<String>,
-    /// Only events that concern this id.
+    /// Only events that concern this id (exact match).
     pub target_id: Option<String>,
     /// Only events at or after this RFC 3339 time.
     pub since: Option<String>,
@@ -53,77 +58,64 @@ fn check_token(field: &str, value: &str) -> Result<(), ToolError> {
     }
 }
 
-impl Tool for ListAuditEvents {
-    type Input = ListAuditEventsArgs;
-    type Output = Page<AuditEvent>;
-    const META: ToolMeta = ToolMeta {
-        name: "list_audit_events",
-        title: "List audit events",
-        description: "List audit events, newest first: every write and danger tool call and every refused call (with the API key, MCP client, tool, targets, argument hash, outcome and latency), filtered by type, actor, target or time.",
-        kind: ToolKind::Read,
-        group: groups::AUDIT,
-        idempotent: true,
-        example: r#"{"event_type": "tool.revoke_api_key", "since": "2026-11-01T00:00:00Z", "limit": 50}"#,
-    };
-
-    async fn call(
-        &self,
-        ctx: &ToolContext,
-        args: ListAuditEventsArgs,
-    ) -> Result<Page<AuditEvent>, ToolError> {
-        for (field, value) in [
-            ("event_type", &args.event_type),
-            ("actor_id", &args.actor_id),
-            ("target_id", &args.target_id),
-        ] {
-            if let Some(v) = value {
-                check_token(field, v)?;
-            }
+/// List audit events, newest first: every write and danger tool call and
+/// every refused call (with the API key, MCP client, tool, targets,
+/// argument hash, outcome and latency), and every end-user auth event,
+/// filtered by type, actor, target or time.
+#[tool(
+    read,
+    group = AUDIT,
+    title = "List audit events",
+    example = r#"{"event_type": "tool.revoke_api_key", "since": "2026-11-01T00:00:00Z", "limit": 50}"#
+)]
+pub async fn list_audit_events(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: ListAuditEventsArgs,
+) -> Result<Page<AuditEvent>, ToolError> {
+    for (field, value) in [
+        ("event_type", &args.event_type),
+        ("actor_id", &args.actor_id),
+        ("target_id", &args.target_id),
+    ] {
+        if let Some(v) = value {
+            check_token(field, v)?;
         }
-        let since = args
-            .since
-            .as_deref()
-            .map(|s| parse_rfc3339("since", s))
-            .transpose()?;
-        let until = args
-            .until
-            .as_deref()
-            .map(|s| parse_rfc3339("until", s))
-            .transpose()?;
-        if let (Some(s), Some(u)) = (since, until)
-            && s >= u
-        {
-            return Err(ToolError::invalid("until", "until must be after since"));
-        }
-        let page = ctx.page_request("audit_events", args.limit, args.cursor.as_deref())?;
-        let filter = EventFilter {
-            event_type: args.event_type,
-            actor_id: args.actor_id,
-            target_id: args.target_id,
-            since,
-            until,
-        };
-        crate::list_events(&ctx.store, &ctx.project_id, &filter, &page, &ctx.cursors()).await
     }
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| parse_rfc3339("since", s))
+        .transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|s| parse_rfc3339("until", s))
+        .transpose()?;
+    if let (Some(s), Some(u)) = (since, until)
+        && s >= u
+    {
+        return Err(ToolError::invalid("until", "until must be after since"));
+    }
+    let page = ctx.page(args.limit, args.cursor.as_deref())?;
+    let filter = EventFilter {
+        event_type: args.event_type,
+        actor_id: args.actor_id,
+        target_id: args.target_id,
+        since,
+        until,
+    };
+    crate::list_events(conn, ctx.project_id(), &filter, &page).await
 }
 
-pub struct ListAuditEventTypes;
-
-impl Tool for ListAuditEventTypes {
-    type Input = ListArgs;
-    type Output = Page<String>;
-    const META: ToolMeta = ToolMeta {
-        name: "list_audit_event_types",
-        title: "List audit event types",
-        description: "List the distinct audit event types recorded in this project, to filter list_audit_events by.",
-        kind: ToolKind::Read,
-        group: groups::AUDIT,
-        idempotent: true,
-        example: "{}",
-    };
-
-    async fn call(&self, ctx: &ToolContext, args: ListArgs) -> Result<Page<String>, ToolError> {
-        let page = ctx.page_request("audit_event_types", args.limit, args.cursor.as_deref())?;
-        crate::list_event_types(&ctx.store, &ctx.project_id, &page, &ctx.cursors()).await
-    }
+/// List the distinct audit event types recorded in this project, to filter
+/// list_audit_events by.
+#[tool(read, group = AUDIT, title = "List audit event types")]
+pub async fn list_audit_event_types(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: ListArgs,
+) -> Result<Page<String>, ToolError> {
+    let page = ctx.page(args.limit, args.cursor.as_deref())?;
+    crate::list_event_types(conn, ctx.project_id(), &page).await
 }

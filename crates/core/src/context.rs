@@ -9,10 +9,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use authgate_store::{DbConn, Store};
+use authgate_store::Store;
 
 use crate::pagination::{CursorCodec, PageRequest};
-use crate::tool::{Catalog, ToolKind, ToolMeta};
+use crate::settings::Settings;
+use crate::tool::{Catalog, Registry, ToolKind, ToolMeta};
 use crate::{Clock, ToolError};
 
 /// An API key's scope. Each includes the ones before it.
@@ -57,17 +58,56 @@ impl Scope {
     }
 }
 
-/// The API key a call is made with, as resolved by the gateway.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The project a key belongs to, as tools show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    /// `live` or `test`; the project's keys start `ag_live_` or `ag_test_`.
+    pub environment: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The API key a call is made with, as resolved by the gateway. It carries
+/// what tools keep needing (the project), so they need not read it again.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Caller {
     pub key_id: String,
     pub key_name: Option<String>,
     pub key_prefix: String,
-    pub project_id: String,
-    pub environment: String,
+    pub project: Project,
     pub scopes: Vec<Scope>,
     /// Tool names and `group:<name>` entries; `None` allows every tool.
     pub tools: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("key_id", &self.key_id)
+            .field("project_id", &self.project.id)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The MCP client a call comes from, as it named itself in `initialize`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// At most 100 characters.
+    pub name: String,
+    /// At most 100 characters.
+    pub version: String,
+}
+
+impl ClientInfo {
+    /// Cuts what the client sent to a bounded size.
+    pub fn new(name: &str, version: &str) -> Self {
+        Self {
+            name: name.chars().take(100).collect(),
+            version: version.chars().take(100).collect(),
+        }
+    }
 }
 
 impl Caller {
@@ -167,9 +207,9 @@ impl ServerKeys {
     }
 }
 
-/// The rate-limit budget of the calling key, when the gateway knows it.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct RateBudget {
+/// A token bucket's budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Budget {
     /// Sustained requests per second.
     pub per_second: u32,
     pub burst: u32,
@@ -177,49 +217,72 @@ pub struct RateBudget {
     pub remaining: u32,
 }
 
+/// The rate-limit budget of the calling key, when the gateway knows it:
+/// the key's own, and the project's, which all its keys share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct RateBudget {
+    /// Sustained requests per second for this key.
+    pub per_second: u32,
+    pub burst: u32,
+    /// Requests this key may make right now before being limited.
+    pub remaining: u32,
+    /// The budget all of the project's keys share on this gateway.
+    pub project: Budget,
+}
+
 /// Everything a tool call runs with. Cheap to clone.
 #[derive(Clone)]
 pub struct ToolContext {
-    pub project_id: String,
     pub caller: Caller,
+    pub client: Option<ClientInfo>,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub keys: Arc<ServerKeys>,
-    pub catalog: Arc<Catalog>,
+    pub registry: Arc<Registry>,
+    pub settings: Settings,
     pub rate_budget: Option<RateBudget>,
     pub request_id: String,
+    /// The tool being called; set by [`Registry::call`]. It names the
+    /// call's cursors, so a cursor of one list is refused by another.
+    pub tool: &'static str,
 }
 
 impl ToolContext {
+    pub fn project_id(&self) -> &str {
+        &self.caller.project.id
+    }
+
     /// Now, truncated to microseconds (what PostgreSQL keeps).
     pub fn now(&self) -> DateTime<Utc> {
         crate::time::from_micros(crate::time::to_micros(self.clock.now()))
     }
 
-    pub async fn conn(&self) -> Result<DbConn, ToolError> {
-        Ok(self.store.conn().await?)
+    /// Validates `limit` and `cursor` for this tool's list in this project.
+    pub fn page(&self, limit: Option<u32>, cursor: Option<&str>) -> Result<PageRequest, ToolError> {
+        PageRequest::new(
+            CursorCodec::new(self.keys.cursor),
+            self.tool,
+            self.project_id(),
+            limit,
+            cursor,
+        )
     }
 
-    pub fn cursors(&self) -> CursorCodec {
-        CursorCodec::new(self.keys.cursor)
-    }
-
-    /// Validates `limit` and `cursor` for the list `list` of this project.
-    pub fn page_request(
-        &self,
-        list: &'static str,
-        limit: Option<u32>,
-        cursor: Option<&str>,
-    ) -> Result<PageRequest, ToolError> {
-        self.cursors()
-            .request(list, &self.project_id, limit, cursor)
+    /// A domain's setting (see [`Settings`]).
+    pub fn setting<T: Clone + Default + Send + Sync + 'static>(&self) -> T {
+        self.settings.get::<T>()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tool::groups;
+
+    mod groups {
+        pub const PROJECT: &str = "project";
+        pub const AUTH_CONFIG: &str = "auth_config";
+        pub const AUDIT: &str = "audit";
+    }
 
     fn meta(name: &'static str, kind: ToolKind, group: &'static str) -> ToolMeta {
         ToolMeta {
@@ -230,6 +293,7 @@ mod tests {
             group,
             idempotent: false,
             example: "{}",
+            uses_db: false,
         }
     }
 
@@ -238,8 +302,12 @@ mod tests {
             key_id: "key_1".into(),
             key_name: None,
             key_prefix: "ag_live_abcd".into(),
-            project_id: "prj_1".into(),
-            environment: "live".into(),
+            project: Project {
+                id: "prj_1".into(),
+                name: "P".into(),
+                environment: "live".into(),
+                created_at: DateTime::<Utc>::UNIX_EPOCH,
+            },
             scopes: scopes.to_vec(),
             tools: tools.map(|t| t.iter().map(|s| s.to_string()).collect()),
         }

@@ -27,6 +27,17 @@ pub fn is_valid_id(prefix: &str, id: &str) -> bool {
         .is_some_and(|ulid| ulid.len() == 26 && ulid::Ulid::from_string(ulid).is_ok())
 }
 
+/// Whether `id` looks like any AuthGate id: a short lowercase prefix, `_`,
+/// and a ULID.
+pub fn is_well_formed_id(id: &str) -> bool {
+    id.split_once('_').is_some_and(|(prefix, ulid)| {
+        (2..=6).contains(&prefix.len())
+            && prefix.bytes().all(|b| b.is_ascii_lowercase())
+            && ulid.len() == 26
+            && ulid::Ulid::from_string(ulid).is_ok()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +52,9 @@ mod tests {
         assert!(!is_valid_id("key", &a));
         assert!(!is_valid_id("prj", "prj_short"));
         assert!(!is_valid_id("prj", "prj_01J!!!!!!!!!!!!!!!!!!!!!!!"));
+        assert!(is_well_formed_id(&a));
+        assert!(!is_well_formed_id("prj_short"));
+        assert!(!is_well_formed_id(&format!("PRJ{}", &a[3..])));
+        assert!(!is_well_formed_id(&format!("toolongprefix{}", &a[3..])));
     }
 }

@@ -1,24 +1,37 @@
-//! AuthGate foundations shared by every domain: the [`Tool`] trait and the
-//! [`ToolRegistry`] the gateway serves, the [`ToolContext`] a call runs
-//! with, the one [`ToolError`] with the stable codes of SPEC section 4,
-//! prefixed ids, cursor pagination, and the generated tool reference.
+//! AuthGate foundations shared by every domain: the [`Tool`] trait (usually
+//! written with the [`tool`] attribute), the [`ToolRegistry`] the domains
+//! register tools, groups and status sections into, the [`Registry`] the
+//! gateway serves and runs calls through (one unit of work per call, the
+//! audit record inside it), the [`ToolContext`] a call runs with, the one
+//! [`ToolError`] with the stable codes of SPEC section 4, prefixed ids,
+//! cursor pagination, and the generated tool reference.
 
 pub mod args;
 pub mod context;
+pub mod dispatch;
 pub mod docs;
 pub mod error;
 pub mod ids;
 pub mod pagination;
 pub mod schema;
+pub mod settings;
+pub mod status;
 pub mod time;
 pub mod tool;
 
-pub use context::{Caller, RateBudget, Scope, ServerKeys, ToolContext};
+pub use authgate_macros::tool;
+pub use authgate_store::{Conn, with_conn};
+pub use context::{
+    Budget, Caller, ClientInfo, Project, RateBudget, Scope, ServerKeys, ToolContext,
+};
+pub use dispatch::{CallRecord, CallRecorder, Outcome};
 pub use error::{ErrorCode, ToolError};
-pub use ids::{is_valid_id, new_id};
+pub use ids::{is_valid_id, is_well_formed_id, new_id};
 pub use pagination::{Page, PageRequest};
+pub use settings::Settings;
+pub use status::StatusSection;
 pub use time::{Clock, SystemClock};
-pub use tool::{Catalog, DynTool, Tool, ToolKind, ToolMeta, ToolRegistry, groups};
+pub use tool::{Catalog, DynTool, Registry, Tool, ToolGroup, ToolKind, ToolMeta, ToolRegistry};
 
 /// Checks that `value` is an id with `prefix`, naming `field` when not.
 pub fn require_id(field: &str, prefix: &str, value: &str) -> Result<(), ToolError> {

@@ -25,18 +25,93 @@ pub struct Page<T> {
     pub has_more: bool,
 }
 
-/// What a list query needs: how many rows, and the key to start after.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a list query needs: how many rows and the key to start after; it
+/// also turns the rows fetched into a [`Page`] whose cursor is bound to
+/// this list (the tool) and project.
+#[derive(Debug, Clone)]
 pub struct PageRequest {
     pub limit: u32,
     pub after: Option<String>,
+    codec: CursorCodec,
     list: &'static str,
+    project_id: String,
 }
 
 impl PageRequest {
+    /// Validates `limit` (1–100, default 20) and decodes `cursor`.
+    pub fn new(
+        codec: CursorCodec,
+        list: &'static str,
+        project_id: &str,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<PageRequest, ToolError> {
+        let limit = limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ToolError::invalid(
+                "limit",
+                format!("limit must be between 1 and {MAX_LIMIT}, got {limit}"),
+            )
+            .with_hint("omit limit for pages of 20"));
+        }
+        let after = cursor
+            .map(|c| codec.decode(list, project_id, c))
+            .transpose()?;
+        Ok(PageRequest {
+            limit,
+            after,
+            codec,
+            list,
+            project_id: project_id.to_owned(),
+        })
+    }
+
     /// How many rows to fetch: one more than the page, to learn `has_more`.
     pub fn fetch_limit(&self) -> i64 {
         i64::from(self.limit) + 1
+    }
+
+    /// Turns `limit + 1` fetched rows into a page; `position` gives the sort
+    /// key of a row, which the next page starts after.
+    pub fn page<T>(&self, mut rows: Vec<T>, position: impl Fn(&T) -> String) -> Page<T> {
+        let has_more = rows.len() > self.limit as usize;
+        rows.truncate(self.limit as usize);
+        let next_cursor = if has_more {
+            rows.last().map(|last| {
+                self.codec
+                    .encode(self.list, &self.project_id, &position(last))
+            })
+        } else {
+            None
+        };
+        Page {
+            data: rows,
+            next_cursor,
+            has_more,
+        }
+    }
+
+    /// Pages a small list held in memory in a fixed order, keyed by `key`
+    /// (unique within the list).
+    pub fn page_fixed<T>(
+        &self,
+        all: Vec<T>,
+        key: impl Fn(&T) -> String,
+    ) -> Result<Page<T>, ToolError> {
+        let start = match &self.after {
+            Some(after) => all
+                .iter()
+                .position(|item| key(item) == *after)
+                .map(|i| i + 1)
+                .ok_or_else(|| ToolError::invalid("cursor", "cursor is not valid for this list"))?,
+            None => 0,
+        };
+        let rows = all
+            .into_iter()
+            .skip(start)
+            .take(self.fetch_limit() as usize)
+            .collect();
+        Ok(self.page(rows, key))
     }
 }
 
@@ -96,79 +171,6 @@ impl CursorCodec {
         }
         Ok(pos)
     }
-
-    /// Validates `limit` (1–100, default 20) and decodes `cursor`.
-    pub fn request(
-        &self,
-        list: &'static str,
-        project_id: &str,
-        limit: Option<u32>,
-        cursor: Option<&str>,
-    ) -> Result<PageRequest, ToolError> {
-        let limit = limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ToolError::invalid(
-                "limit",
-                format!("limit must be between 1 and {MAX_LIMIT}, got {limit}"),
-            )
-            .with_hint("omit limit for pages of 20"));
-        }
-        let after = cursor
-            .map(|c| self.decode(list, project_id, c))
-            .transpose()?;
-        Ok(PageRequest { limit, after, list })
-    }
-
-    /// Turns `limit + 1` fetched rows into a page; `position` gives the sort
-    /// key of a row, which the next page starts after.
-    pub fn page<T>(
-        &self,
-        request: &PageRequest,
-        project_id: &str,
-        mut rows: Vec<T>,
-        position: impl Fn(&T) -> String,
-    ) -> Page<T> {
-        let has_more = rows.len() > request.limit as usize;
-        rows.truncate(request.limit as usize);
-        let next_cursor = if has_more {
-            rows.last()
-                .map(|last| self.encode(request.list, project_id, &position(last)))
-        } else {
-            None
-        };
-        Page {
-            data: rows,
-            next_cursor,
-            has_more,
-        }
-    }
-}
-
-impl CursorCodec {
-    /// Pages a small list held in memory in a fixed order, keyed by
-    /// `key` (unique within the list).
-    pub fn page_fixed<T>(
-        &self,
-        request: &PageRequest,
-        project_id: &str,
-        all: Vec<T>,
-        key: impl Fn(&T) -> String,
-    ) -> Result<Page<T>, ToolError> {
-        let start = match &request.after {
-            Some(after) => all
-                .iter()
-                .position(|item| key(item) == *after)
-                .map(|i| i + 1)
-                .ok_or_else(|| ToolError::invalid("cursor", "cursor is not valid for this list"))?,
-            None => 0,
-        };
-        let rows = all
-            .into_iter()
-            .skip(start)
-            .take(request.fetch_limit() as usize)
-            .collect();
-        Ok(self.page(request, project_id, rows, key))
-    }
 }
 
 #[cfg(test)]
@@ -214,34 +216,32 @@ mod tests {
 
     #[test]
     fn limits_are_checked() {
-        let codec = codec();
-        assert_eq!(
-            codec.request("x", "p", None, None).expect("default").limit,
-            20
-        );
-        assert_eq!(
-            codec.request("x", "p", Some(100), None).expect("max").limit,
-            100
-        );
+        let req = |limit| PageRequest::new(codec(), "x", "p", limit, None);
+        assert_eq!(req(None).expect("default").limit, 20);
+        assert_eq!(req(Some(100)).expect("max").limit, 100);
         for bad in [0, 101] {
-            let err = codec
-                .request("x", "p", Some(bad), None)
-                .expect_err("out of range");
+            let err = req(Some(bad)).expect_err("out of range");
             assert_eq!(err.field.as_deref(), Some("limit"));
         }
     }
 
     #[test]
     fn pages_report_more_and_a_cursor() {
-        let codec = codec();
-        let req = codec.request("x", "p", Some(2), None).expect("valid");
-        let page = codec.page(&req, "p", vec!["a", "b", "c"], |s| s.to_string());
+        let req = PageRequest::new(codec(), "x", "p", Some(2), None).expect("valid");
+        let page = req.page(vec!["a", "b", "c"], |s| s.to_string());
         assert_eq!(page.data, vec!["a", "b"]);
         assert!(page.has_more);
         let next = page.next_cursor.expect("has a next page");
-        assert_eq!(codec.decode("x", "p", &next).expect("valid"), "b");
-        let last = codec.page(&req, "p", vec!["c"], |s| s.to_string());
+        assert_eq!(codec().decode("x", "p", &next).expect("valid"), "b");
+        let after = PageRequest::new(codec(), "x", "p", Some(2), Some(&next)).expect("valid");
+        assert_eq!(after.after.as_deref(), Some("b"));
+        let last = after.page(vec!["c"], |s| s.to_string());
         assert!(!last.has_more);
         assert!(last.next_cursor.is_none());
+        let fixed = after
+            .page_fixed(vec!["a", "b", "c"], |s| s.to_string())
+            .expect("pages");
+        assert_eq!(fixed.data, vec!["c"]);
+        assert!(PageRequest::new(codec(), "y", "p", None, Some(&next)).is_err());
     }
 }

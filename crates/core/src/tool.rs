@@ -1,7 +1,8 @@
-//! The `Tool` trait that every domain implements, and the registry the
-//! gateway serves. A tool is a thin adapter: typed arguments in, the domain
-//! API called, a typed result out. Its schemas come from the same types, so
-//! what clients see and what the server parses cannot drift apart.
+//! The `Tool` trait that every domain implements (usually through the
+//! `#[tool]` attribute), and the registry the gateway serves. A tool is a
+//! thin adapter: typed arguments in, the domain API called, a typed result
+//! out. Its schemas come from the same types, so what clients see and what
+//! the server parses cannot drift apart.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -14,7 +15,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use authgate_store::Conn;
+
+use crate::dispatch::CallRecorder;
 use crate::schema::{JsonObject, object_schema_for};
+use crate::status::{DynStatusSection, StatusSection};
 use crate::{ToolContext, ToolError};
 
 /// What a tool may do, shown in its description and as MCP annotations.
@@ -39,34 +44,33 @@ impl ToolKind {
     }
 }
 
-/// The tool groups usable in key allow-lists as `group:<name>`; one per
-/// domain heading of the tool catalogue.
-pub mod groups {
-    pub const PROJECT: &str = "project";
-    pub const AUTH_CONFIG: &str = "auth_config";
-    pub const AUDIT: &str = "audit";
-    pub const EMAIL: &str = "email";
-}
-
-/// The fixed description of a tool.
+/// The fixed description of a tool; `#[tool]` fills it in.
 #[derive(Debug, Clone, Copy)]
 pub struct ToolMeta {
     pub name: &'static str,
     pub title: &'static str,
+    /// The function's doc comment.
     pub description: &'static str,
     pub kind: ToolKind,
+    /// A group declared with [`ToolRegistry::group`].
     pub group: &'static str,
     /// Whether calling twice with the same arguments changes nothing more.
     pub idempotent: bool,
-    /// An example `arguments` object, as JSON text, for the docs.
+    /// An example `arguments` object, as JSON text; checked against the
+    /// input type when the registry is built.
     pub example: &'static str,
+    /// Whether the tool runs on a connection inside the call's unit of
+    /// work; a tool that answers from the context alone needs none.
+    pub uses_db: bool,
 }
 
 impl ToolMeta {
     /// The description as clients see it, with the kind in front.
     pub fn full_description(&self) -> String {
         let extra = match self.kind {
-            ToolKind::Danger => " Pass dry_run: true to see what would change without changing it.",
+            ToolKind::Danger => {
+                " Pass dry_run: true to see what would change, with the same counts, without changing it."
+            }
             _ => "",
         };
         format!("[{}] {}{}", self.kind.as_str(), self.description, extra)
@@ -78,11 +82,20 @@ pub trait Tool: Send + Sync + 'static {
     type Output: Serialize + JsonSchema + Send + 'static;
     const META: ToolMeta;
 
-    fn call(
-        &self,
-        ctx: &ToolContext,
+    /// Runs the tool; `conn` is the call's unit of work when
+    /// `META.uses_db`.
+    fn call<'a>(
+        &'a self,
+        ctx: &'a ToolContext,
+        conn: Option<&'a mut Conn<'_>>,
         input: Self::Input,
     ) -> impl Future<Output = Result<Self::Output, ToolError>> + Send;
+
+    /// The output schema; by default that of `Output`. A tool whose result
+    /// other domains contribute to computes it from the registry.
+    fn output_schema(_registry: &ToolRegistry) -> JsonObject {
+        object_schema_for::<Self::Output>()
+    }
 }
 
 /// A tool with its types erased, as the registry holds it.
@@ -90,24 +103,30 @@ pub trait DynTool: Send + Sync {
     fn meta(&self) -> &ToolMeta;
     fn input_schema(&self) -> &Arc<JsonObject>;
     fn output_schema(&self) -> &Arc<JsonObject>;
+    /// Input properties that hold ids (`*_id`, `*_ids`): the call's audit
+    /// targets come from these only.
+    fn id_arguments(&self) -> &[String];
+    /// Parses `args` against the input type without running anything.
+    fn check_arguments(&self, args: Value) -> Result<(), ToolError>;
     /// Parses `args` against the input type, then calls the tool.
     fn call_json<'a>(
         &'a self,
         ctx: &'a ToolContext,
+        conn: Option<&'a mut Conn<'_>>,
         args: Value,
     ) -> BoxFuture<'a, Result<Value, ToolError>>;
 }
 
 struct Erased<T: Tool> {
     tool: T,
-    meta: ToolMeta,
     input: Arc<JsonObject>,
     output: Arc<JsonObject>,
+    id_arguments: Vec<String>,
 }
 
 impl<T: Tool> DynTool for Erased<T> {
     fn meta(&self) -> &ToolMeta {
-        &self.meta
+        &T::META
     }
     fn input_schema(&self) -> &Arc<JsonObject> {
         &self.input
@@ -115,14 +134,21 @@ impl<T: Tool> DynTool for Erased<T> {
     fn output_schema(&self) -> &Arc<JsonObject> {
         &self.output
     }
+    fn id_arguments(&self) -> &[String] {
+        &self.id_arguments
+    }
+    fn check_arguments(&self, args: Value) -> Result<(), ToolError> {
+        parse_arguments::<T::Input>(args).map(|_| ())
+    }
     fn call_json<'a>(
         &'a self,
         ctx: &'a ToolContext,
+        conn: Option<&'a mut Conn<'_>>,
         args: Value,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         async move {
             let input: T::Input = parse_arguments(args)?;
-            let output = self.tool.call(ctx, input).await?;
+            let output = self.tool.call(ctx, conn, input).await?;
             serde_json::to_value(output).map_err(ToolError::internal)
         }
         .boxed()
@@ -176,10 +202,46 @@ pub fn parse_arguments<T: DeserializeOwned>(args: Value) -> Result<T, ToolError>
     })
 }
 
-/// Every tool the server offers, by name.
-#[derive(Default, Clone)]
+/// A tool group, usable in key allow-lists as `group:<name>`; one per
+/// domain heading of the catalogue, declared by the domain that owns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ToolGroup {
+    pub name: &'static str,
+    /// What the group manages, for the server's instructions.
+    pub summary: &'static str,
+}
+
+/// Input properties that name ids: `*_id` strings and `*_ids` lists.
+fn id_arguments_of(input: &JsonObject) -> Vec<String> {
+    input
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|props| {
+            props
+                .keys()
+                .filter(|k| k.ends_with("_id") || k.ends_with("_ids"))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Where the domains register their tools, groups and status sections;
+/// [`ToolRegistry::build`] checks it and freezes it into a [`Registry`].
+#[derive(Default)]
 pub struct ToolRegistry {
-    tools: BTreeMap<&'static str, Arc<dyn DynTool>>,
+    pending: Vec<PendingTool>,
+    groups: Vec<ToolGroup>,
+    sections: Vec<Arc<dyn DynStatusSection>>,
+    recorder: Option<Arc<dyn CallRecorder>>,
+}
+
+/// Makes a tool once the whole registry is known (its output schema may
+/// depend on it).
+type BuildTool = Box<dyn FnOnce(&ToolRegistry) -> Arc<dyn DynTool> + Send>;
+
+struct PendingTool {
+    build: BuildTool,
 }
 
 impl ToolRegistry {
@@ -187,20 +249,162 @@ impl ToolRegistry {
         Self::default()
     }
 
-    /// Adds a tool. Two tools with one name is a programming error.
-    pub fn register<T: Tool>(&mut self, tool: T) -> &mut Self {
-        let meta = T::META;
-        let erased = Erased {
-            tool,
-            meta,
-            input: Arc::new(object_schema_for::<T::Input>()),
-            output: Arc::new(object_schema_for::<T::Output>()),
-        };
-        let previous = self.tools.insert(meta.name, Arc::new(erased));
-        assert!(previous.is_none(), "tool {} registered twice", meta.name);
+    /// Declares a tool group.
+    pub fn group(&mut self, group: ToolGroup) -> &mut Self {
+        self.groups.push(group);
         self
     }
 
+    /// Adds a tool. Its output schema is computed when the registry is
+    /// built, so it may depend on what other domains registered.
+    pub fn register<T: Tool>(&mut self, tool: T) -> &mut Self {
+        self.pending.push(PendingTool {
+            build: Box::new(move |registry: &ToolRegistry| {
+                let input = object_schema_for::<T::Input>();
+                Arc::new(Erased {
+                    id_arguments: id_arguments_of(&input),
+                    input: Arc::new(input),
+                    output: Arc::new(T::output_schema(registry)),
+                    tool,
+                }) as Arc<dyn DynTool>
+            }),
+        });
+        self
+    }
+
+    /// Adds a section of get_project_status.
+    pub fn status_section<S: StatusSection>(&mut self, section: S) -> &mut Self {
+        self.sections.push(crate::status::erase(section));
+        self
+    }
+
+    /// Sets what records every tool call (the audit domain does).
+    pub fn call_recorder(&mut self, recorder: Arc<dyn CallRecorder>) -> &mut Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// The status sections registered so far, in order.
+    pub fn status_sections(&self) -> &[Arc<dyn DynStatusSection>] {
+        &self.sections
+    }
+
+    /// Checks every declaration and freezes the registry. Each problem is
+    /// named, so a mistake in a domain's registration fails start-up (and
+    /// the registry tests) with a message, never a panic.
+    pub fn build(mut self) -> Result<Registry, Vec<String>> {
+        let pending = std::mem::take(&mut self.pending);
+        let built: Vec<Arc<dyn DynTool>> = pending.into_iter().map(|p| (p.build)(&self)).collect();
+        let mut problems = Vec::new();
+        let mut tools: BTreeMap<&'static str, Arc<dyn DynTool>> = BTreeMap::new();
+        let mut group_names: BTreeMap<&'static str, ToolGroup> = BTreeMap::new();
+        for g in &self.groups {
+            if group_names.insert(g.name, *g).is_some() {
+                problems.push(format!("group {} is declared twice", g.name));
+            }
+        }
+        for tool in &built {
+            let meta = tool.meta();
+            problems.extend(check_tool(tool.as_ref(), &group_names));
+            if tools.insert(meta.name, tool.clone()).is_some() {
+                problems.push(format!("tool {} is registered twice", meta.name));
+            }
+        }
+        for g in group_names.keys() {
+            if !tools.values().any(|t| t.meta().group == *g) {
+                problems.push(format!("group {g} has no tools"));
+            }
+        }
+        let status_schema = crate::status::merged_schema(&self.sections, &mut problems);
+        let Some(recorder) = self.recorder.clone() else {
+            problems.push("no call recorder: register the audit domain".into());
+            return Err(problems);
+        };
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let catalog = Catalog {
+            tools: tools
+                .values()
+                .map(|t| (t.meta().name, t.meta().group))
+                .collect(),
+        };
+        Ok(Registry {
+            tools,
+            groups: self.groups,
+            sections: self.sections,
+            status_schema,
+            catalog,
+            recorder,
+        })
+    }
+}
+
+/// What is wrong with one tool's declaration.
+fn check_tool(tool: &dyn DynTool, groups: &BTreeMap<&'static str, ToolGroup>) -> Vec<String> {
+    let meta = tool.meta();
+    let mut problems = Vec::new();
+    let name = meta.name;
+    if !groups.contains_key(meta.group) {
+        problems.push(format!("{name}: group {} is not declared", meta.group));
+    }
+    if meta.title.trim().is_empty() || meta.description.trim().is_empty() {
+        problems.push(format!("{name}: needs a title and a description"));
+    }
+    match serde_json::from_str::<Value>(meta.example) {
+        Ok(example) => {
+            if let Err(e) = tool.check_arguments(example) {
+                problems.push(format!("{name}: example does not parse: {e}"));
+            }
+        }
+        Err(e) => problems.push(format!("{name}: example is not JSON: {e}")),
+    }
+    let props = |schema: &JsonObject| -> Vec<String> {
+        schema
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let input = props(tool.input_schema());
+    let output = props(tool.output_schema());
+    if tool.input_schema().get("additionalProperties") != Some(&Value::Bool(false)) {
+        problems.push(format!(
+            "{name}: input must refuse unknown arguments (serde deny_unknown_fields)"
+        ));
+    }
+    if tool.output_schema().get("type") != Some(&Value::String("object".into())) {
+        problems.push(format!("{name}: output must be a JSON object"));
+    }
+    if meta.kind == ToolKind::Danger {
+        if !input.iter().any(|p| p == "dry_run") {
+            problems.push(format!("{name}: a danger tool takes dry_run"));
+        }
+        if !(output.iter().any(|p| p == "dry_run") && output.iter().any(|p| p == "cascade")) {
+            problems.push(format!(
+                "{name}: a danger tool returns DangerResult ({{dry_run, <target>, cascade}})"
+            ));
+        }
+    }
+    if name.starts_with("list_")
+        && !(input.iter().any(|p| p == "limit") && input.iter().any(|p| p == "cursor"))
+    {
+        problems.push(format!("{name}: a list takes limit and cursor"));
+    }
+    problems
+}
+
+/// The frozen set of tools, groups and status sections a server serves.
+pub struct Registry {
+    tools: BTreeMap<&'static str, Arc<dyn DynTool>>,
+    groups: Vec<ToolGroup>,
+    sections: Vec<Arc<dyn DynStatusSection>>,
+    status_schema: JsonObject,
+    catalog: Catalog,
+    pub(crate) recorder: Arc<dyn CallRecorder>,
+}
+
+impl Registry {
     pub fn get(&self, name: &str) -> Option<&Arc<dyn DynTool>> {
         self.tools.get(name)
     }
@@ -218,15 +422,51 @@ impl ToolRegistry {
         self.tools.is_empty()
     }
 
+    pub fn groups(&self) -> &[ToolGroup] {
+        &self.groups
+    }
+
+    pub fn status_sections(&self) -> &[Arc<dyn DynStatusSection>] {
+        &self.sections
+    }
+
+    /// The schema of get_project_status's result: every section merged.
+    pub fn status_schema(&self) -> &JsonObject {
+        &self.status_schema
+    }
+
     /// Names and groups, for validating key allow-lists.
-    pub fn catalog(&self) -> Catalog {
-        Catalog {
-            tools: self
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The server's instructions for clients, built from the groups.
+    pub fn instructions(&self) -> String {
+        let mut out = String::from(
+            "AuthGate manages one project's authentication through these tool groups \
+             (a key may be limited to some; tools/list shows what this key may call):\n",
+        );
+        for g in &self.groups {
+            let names: Vec<&str> = self
                 .tools
                 .values()
-                .map(|t| (t.meta().name, t.meta().group))
-                .collect(),
+                .filter(|t| t.meta().group == g.name)
+                .map(|t| t.meta().name)
+                .collect();
+            out.push_str(&format!(
+                "- {}: {} ({})\n",
+                g.name,
+                g.summary,
+                names.join(", ")
+            ));
         }
+        out.push_str(
+            "Call whoami first to see what this key may do, and get_project_status for an \
+             overview. Danger tools delete or revoke: call them with dry_run: true first; the \
+             result lists what would change with the same counts. Lists take limit and cursor \
+             and return next_cursor. Errors carry a code, the argument at fault and a hint.",
+        );
+        out
     }
 }
 
@@ -315,5 +555,20 @@ mod tests {
 
         let err = parse_arguments::<Args>(serde_json::json!([1])).expect_err("not an object");
         assert_eq!(err.field.as_deref(), Some("arguments"));
+    }
+
+    #[test]
+    fn id_arguments_are_the_id_properties() {
+        let schema = object_schema_for::<IdArgs>();
+        assert_eq!(id_arguments_of(&schema), vec!["key_id", "user_ids"]);
+    }
+
+    #[derive(Debug, serde::Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct IdArgs {
+        key_id: String,
+        user_ids: Vec<String>,
+        idle: bool,
     }
 }

@@ -11,8 +11,6 @@ pub mod tiptap;
 pub mod tools;
 
 pub use kinds::EmailKind;
-pub use outbox::{
-    DeliveryOptions, Mailer, OutboxConn, OutboxMessage, enqueue, get_message, run_worker,
-};
+pub use outbox::{DeliveryOptions, Mailer, OutboxMessage, enqueue, get_message, run_worker};
 pub use templates::{Rendered, Template, render};
 pub use tools::register;

@@ -1,29 +1,31 @@
 //! The outbox: mail is a row written in the transaction of the change that
 //! causes it, and a worker delivers it through SMTP. The worker claims a
 //! row (`sending`) before it talks to the server and records the outcome
-//! after; a row left `sending` by a crash is marked failed, not retried, so
-//! no mail is ever sent twice. Failures are retried with exponential backoff.
+//! after, only while its claim stands; a row left `sending` by a crash is
+//! marked failed, not retried, so no mail is ever sent twice. Failures are
+//! retried with exponential backoff. Once a row is settled (sent or failed)
+//! its subject and bodies, which may hold one-time codes, are cleared, and
+//! the row itself is purged after the retention.
 
-use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use futures::future::BoxFuture;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::Notify;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{ToolError, new_id};
 use authgate_store::schema::{email_outbox, email_templates, projects};
-use authgate_store::{PgConn, SqliteConn, Store, with_conn};
+use authgate_store::{Conn, Store, with_conn};
 
 use crate::defaults::default_template;
 use crate::kinds::{EmailKind, merge};
@@ -87,110 +89,90 @@ fn parse_address(to: &str) -> Result<lettre::Address, ToolError> {
         .map_err(|_| ToolError::invalid("to", "not a valid email address"))
 }
 
-/// A connection that can put mail in the outbox, inside whatever
-/// transaction it is in. Implemented for both backends' connections.
-pub trait OutboxConn: Send {
-    fn enqueue_email<'a>(
-        &'a mut self,
-        project_id: &'a str,
-        kind: EmailKind,
-        to: &'a str,
-        vars: Value,
-        now: DateTime<Utc>,
-    ) -> BoxFuture<'a, Result<String, ToolError>>;
+/// Rings when mail is queued (after its transaction commits), so a worker
+/// in this process delivers it at once rather than at its next poll.
+fn wake() -> &'static watch::Sender<u64> {
+    static WAKE: OnceLock<watch::Sender<u64>> = OnceLock::new();
+    WAKE.get_or_init(|| watch::channel(0).0)
 }
 
-macro_rules! impl_outbox_conn {
-    ($conn:ty) => {
-        impl OutboxConn for $conn {
-            fn enqueue_email<'a>(
-                &'a mut self,
-                project_id: &'a str,
-                kind: EmailKind,
-                to: &'a str,
-                vars: Value,
-                now: DateTime<Utc>,
-            ) -> BoxFuture<'a, Result<String, ToolError>> {
-                Box::pin(async move {
-                    let address = parse_address(to)?;
-                    let project_name: String = projects::table
-                        .filter(projects::id.eq(project_id))
-                        .select(projects::name)
-                        .first(self)
-                        .await?;
-                    let custom: Option<TemplateRow> = email_templates::table
-                        .filter(email_templates::project_id.eq(project_id))
-                        .filter(email_templates::kind.eq(kind.as_str()))
-                        .select(TemplateRow::as_select())
-                        .first(self)
-                        .await
-                        .optional()?;
-                    let (subject, content) = match custom {
-                        Some(row) => (
-                            row.subject,
-                            serde_json::from_str(&row.content).map_err(ToolError::internal)?,
-                        ),
-                        None => {
-                            let (s, c) = default_template(kind);
-                            (s.to_owned(), c)
-                        }
-                    };
-                    let mut values = serde_json::json!({"project": {"name": project_name}});
-                    merge(&mut values, &vars);
-                    let rendered = render(kind, &subject, &content, &values)?;
-                    let at = to_micros(now);
-                    let row = OutboxRow {
-                        id: new_id("eml"),
-                        project_id: project_id.to_owned(),
-                        kind: kind.as_str().to_owned(),
-                        to_address: address.to_string(),
-                        subject: rendered.subject,
-                        html_body: rendered.html,
-                        text_body: rendered.text,
-                        status: "pending".into(),
-                        attempts: 0,
-                        last_error: None,
-                        next_attempt_at: at,
-                        claimed_at: None,
-                        created_at: at,
-                        sent_at: None,
-                    };
-                    diesel::insert_into(email_outbox::table)
-                        .values(&row)
-                        .execute(self)
-                        .await?;
-                    // One line per message; never the body, which may hold a code or link.
-                    tracing::info!(email_id = %row.id, kind = kind.as_str(), project_id, "email queued in the outbox");
-                    Ok(row.id)
-                })
-            }
-        }
-    };
-}
-
-impl_outbox_conn!(PgConn);
-impl_outbox_conn!(SqliteConn);
-
-/// Puts a mail of `kind` to `to` in the outbox, in the caller's transaction.
-/// `vars` are the kind's variables (`project.name` is filled in).
-pub async fn enqueue<C: OutboxConn>(
-    conn: &mut C,
+/// Puts a mail of `kind` to `to` in the outbox, in the caller's unit of
+/// work: it is sent only if that commits. `vars` are the kind's variables
+/// (`project.name` is filled in).
+pub async fn enqueue(
+    conn: &mut Conn<'_>,
     project_id: &str,
     kind: EmailKind,
     to: &str,
     vars: Value,
     now: DateTime<Utc>,
 ) -> Result<String, ToolError> {
-    conn.enqueue_email(project_id, kind, to, vars, now).await
+    let address = parse_address(to)?;
+    let (project_name, custom): (String, Option<TemplateRow>) = with_conn!(conn, c => {
+        let name = projects::table
+            .filter(projects::id.eq(project_id))
+            .select(projects::name)
+            .first(c)
+            .await?;
+        let custom = email_templates::table
+            .filter(email_templates::project_id.eq(project_id))
+            .filter(email_templates::kind.eq(kind.as_str()))
+            .select(TemplateRow::as_select())
+            .first(c)
+            .await
+            .optional()?;
+        (name, custom)
+    });
+    let (subject, content) = match custom {
+        Some(row) => (
+            row.subject,
+            serde_json::from_str(&row.content).map_err(ToolError::internal)?,
+        ),
+        None => {
+            let (s, c) = default_template(kind);
+            (s.to_owned(), c)
+        }
+    };
+    let mut values = serde_json::json!({"project": {"name": project_name}});
+    merge(&mut values, &vars);
+    let rendered = render(kind, &subject, &content, &values)?;
+    let at = to_micros(now);
+    let row = OutboxRow {
+        id: new_id("eml"),
+        project_id: project_id.to_owned(),
+        kind: kind.as_str().to_owned(),
+        to_address: address.to_string(),
+        subject: rendered.subject,
+        html_body: rendered.html,
+        text_body: rendered.text,
+        status: "pending".into(),
+        attempts: 0,
+        last_error: None,
+        next_attempt_at: at,
+        claimed_at: None,
+        created_at: at,
+        sent_at: None,
+    };
+    with_conn!(conn, c => {
+        diesel::insert_into(email_outbox::table)
+            .values(&row)
+            .execute(c)
+            .await?;
+    });
+    conn.after_commit(|| {
+        wake().send_modify(|n| *n = n.wrapping_add(1));
+    });
+    // One line per message; never the body, which may hold a code or link.
+    tracing::info!(email_id = %row.id, kind = kind.as_str(), project_id, "email queued in the outbox");
+    Ok(row.id)
 }
 
 pub async fn get_message(
-    store: &Store,
+    conn: &mut Conn<'_>,
     project_id: &str,
     id: &str,
 ) -> Result<OutboxMessage, ToolError> {
-    let mut conn = store.conn().await?;
-    let row: Option<OutboxRow> = with_conn!(&mut conn, c => {
+    let row: Option<OutboxRow> = with_conn!(conn, c => {
         email_outbox::table
             .filter(email_outbox::project_id.eq(project_id))
             .filter(email_outbox::id.eq(id))
@@ -232,6 +214,9 @@ pub struct DeliveryOptions {
     pub max_attempts: i64,
     /// A claim older than this belongs to a worker that died mid-delivery.
     pub stale_claim: Duration,
+    /// Sent and failed rows are purged this long after they were queued
+    /// (`AUTHGATE_OUTBOX_RETENTION`).
+    pub retention: Duration,
 }
 
 impl Default for DeliveryOptions {
@@ -242,6 +227,7 @@ impl Default for DeliveryOptions {
             max_backoff: Duration::from_secs(3600),
             max_attempts: 10,
             stale_claim: Duration::from_secs(300),
+            retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -256,6 +242,10 @@ fn backoff(options: &DeliveryOptions, attempts: i64) -> Duration {
         .base_backoff
         .saturating_mul(factor)
         .min(options.max_backoff)
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
 fn build_message(mailer: &Mailer, row: &OutboxRow) -> Result<Message, String> {
@@ -287,26 +277,81 @@ fn build_message(mailer: &Mailer, row: &OutboxRow) -> Result<Message, String> {
 }
 
 /// Marks rows a dead worker left `sending` as failed: whether the server
-/// took them is unknown, and sending again could send twice.
+/// took them is unknown, and sending again could send twice. Runs on every
+/// pass of every worker, so a crash on any replica is recovered.
 pub async fn recover_interrupted(
     store: &Store,
     options: &DeliveryOptions,
 ) -> Result<usize, ToolError> {
-    let cutoff = to_micros(Utc::now()) - options.stale_claim.as_micros() as i64;
-    let mut conn = store.conn().await?;
-    Ok(with_conn!(&mut conn, c => {
-        diesel::update(
-            email_outbox::table
-                .filter(email_outbox::status.eq("sending"))
-                .filter(email_outbox::claimed_at.lt(cutoff)),
-        )
-        .set((
-            email_outbox::status.eq("failed"),
-            email_outbox::last_error.eq("delivery was interrupted; not retried so that no mail is sent twice"),
-        ))
-        .execute(c)
-        .await?
-    }))
+    let cutoff = to_micros(Utc::now()) - micros(options.stale_claim);
+    store
+        .autocommit(async |conn| {
+            Ok(with_conn!(conn, c => {
+                diesel::update(
+                    email_outbox::table
+                        .filter(email_outbox::status.eq("sending"))
+                        .filter(email_outbox::claimed_at.lt(cutoff)),
+                )
+                .set((
+                    email_outbox::status.eq("failed"),
+                    email_outbox::last_error.eq("delivery was interrupted; not retried so that no mail is sent twice"),
+                    // What a message held (codes, links) is not kept once it is settled.
+                    email_outbox::subject.eq(""),
+                    email_outbox::html_body.eq(""),
+                    email_outbox::text_body.eq(""),
+                ))
+                .execute(c)
+                .await?
+            }))
+        })
+        .await
+}
+
+/// Deletes sent and failed rows queued longer ago than the retention.
+pub async fn purge_settled(store: &Store, options: &DeliveryOptions) -> Result<usize, ToolError> {
+    let cutoff = to_micros(Utc::now()) - micros(options.retention);
+    store
+        .autocommit(async |conn| {
+            Ok(with_conn!(conn, c => {
+                diesel::delete(
+                    email_outbox::table
+                        .filter(email_outbox::status.eq_any(["sent", "failed"]))
+                        .filter(email_outbox::created_at.lt(cutoff)),
+                )
+                .execute(c)
+                .await?
+            }))
+        })
+        .await
+}
+
+/// Flips one row from `pending` to `sending`; only one worker wins.
+async fn claim(store: &Store, id: &str, at: i64) -> Result<Option<OutboxRow>, ToolError> {
+    store
+        .autocommit(async |conn| {
+            let claimed = with_conn!(conn, c => {
+                diesel::update(
+                    email_outbox::table
+                        .filter(email_outbox::id.eq(id))
+                        .filter(email_outbox::status.eq("pending")),
+                )
+                .set((email_outbox::status.eq("sending"), email_outbox::claimed_at.eq(Some(at))))
+                .execute(c)
+                .await?
+            });
+            if claimed != 1 {
+                return Ok(None);
+            }
+            let row = with_conn!(conn, c => {
+                email_outbox::table
+                    .filter(email_outbox::id.eq(id))
+                    .select(OutboxRow::as_select())
+                    .first(c)
+                    .await?
+            });
+            Ok(Some(row))
+        })
+        .await
 }
 
 /// Delivers up to `batch` due messages; returns how many were attempted.
@@ -317,41 +362,26 @@ pub async fn deliver_due(
     batch: i64,
 ) -> Result<usize, ToolError> {
     let now = to_micros(Utc::now());
-    let mut conn = store.conn().await?;
-    let due: Vec<String> = with_conn!(&mut conn, c => {
-        email_outbox::table
-            .filter(email_outbox::status.eq("pending"))
-            .filter(email_outbox::next_attempt_at.le(now))
-            .order(email_outbox::next_attempt_at.asc())
-            .select(email_outbox::id)
-            .limit(batch)
-            .load(c)
-            .await?
-    });
+    let due: Vec<String> = store
+        .autocommit(async |conn| {
+            Ok::<_, ToolError>(with_conn!(conn, c => {
+                email_outbox::table
+                    .filter(email_outbox::status.eq("pending"))
+                    .filter(email_outbox::next_attempt_at.le(now))
+                    .order(email_outbox::next_attempt_at.asc())
+                    .select(email_outbox::id)
+                    .limit(batch)
+                    .load(c)
+                    .await?
+            }))
+        })
+        .await?;
     let mut attempted = 0;
     for id in due {
-        // The claim: only one worker flips a row from pending to sending.
-        let claimed = with_conn!(&mut conn, c => {
-            diesel::update(
-                email_outbox::table
-                    .filter(email_outbox::id.eq(&id))
-                    .filter(email_outbox::status.eq("pending")),
-            )
-            .set((email_outbox::status.eq("sending"), email_outbox::claimed_at.eq(Some(now))))
-            .execute(c)
-            .await?
-        });
-        if claimed != 1 {
+        let Some(row) = claim(store, &id, now).await? else {
             continue;
-        }
+        };
         attempted += 1;
-        let row: OutboxRow = with_conn!(&mut conn, c => {
-            email_outbox::table
-                .filter(email_outbox::id.eq(&id))
-                .select(OutboxRow::as_select())
-                .first(c)
-                .await?
-        });
         let outcome = match build_message(mailer, &row) {
             Ok(message) => mailer
                 .transport
@@ -361,64 +391,123 @@ pub async fn deliver_due(
                 .map_err(|e| (e.to_string(), e.is_permanent())),
             Err(e) => Err((e, true)),
         };
-        let done = to_micros(Utc::now());
-        match outcome {
-            Ok(()) => {
-                with_conn!(&mut conn, c => {
-                    diesel::update(email_outbox::table.filter(email_outbox::id.eq(&id)))
-                        .set((
-                            email_outbox::status.eq("sent"),
-                            email_outbox::sent_at.eq(Some(done)),
-                            email_outbox::attempts.eq(row.attempts + 1),
-                            email_outbox::last_error.eq(None::<String>),
-                            // The bodies may hold one-time codes: drop them once delivered.
-                            email_outbox::html_body.eq(""),
-                            email_outbox::text_body.eq(""),
-                        ))
-                        .execute(c)
-                        .await?;
-                });
-                tracing::info!(email_id = %id, "email delivered");
-            }
-            Err((error, permanent)) => {
-                let attempts = row.attempts + 1;
-                let give_up = permanent || attempts >= options.max_attempts;
-                let next = done + backoff(options, attempts).as_micros() as i64;
-                let error: String = error.chars().take(500).collect();
-                with_conn!(&mut conn, c => {
-                    diesel::update(email_outbox::table.filter(email_outbox::id.eq(&id)))
-                        .set((
-                            email_outbox::status.eq(if give_up { "failed" } else { "pending" }),
-                            email_outbox::attempts.eq(attempts),
-                            email_outbox::last_error.eq(Some(&error)),
-                            email_outbox::next_attempt_at.eq(next),
-                            email_outbox::claimed_at.eq(None::<i64>),
-                        ))
-                        .execute(c)
-                        .await?;
-                });
-                tracing::warn!(email_id = %id, attempts, give_up, error = %error, "email delivery failed");
-            }
+        let settled = settle(store, options, &row, now, outcome).await?;
+        if !settled {
+            // Recovery marked it failed meanwhile (this worker looked dead).
+            tracing::warn!(email_id = %id, "email outcome arrived after its claim was recovered");
         }
     }
     Ok(attempted)
 }
 
-/// Runs the delivery loop until `shutdown`: wakes on `wake` (a message was
-/// queued here) or every poll interval (queued by another gateway, or due
-/// for a retry).
+/// Records the outcome of one attempt, only if this worker's claim still
+/// stands (`status = 'sending'` with its claim time).
+async fn settle(
+    store: &Store,
+    options: &DeliveryOptions,
+    row: &OutboxRow,
+    claimed_at: i64,
+    outcome: Result<(), (String, bool)>,
+) -> Result<bool, ToolError> {
+    let done = to_micros(Utc::now());
+    let attempts = row.attempts + 1;
+    let id = row.id.as_str();
+    let changed = store
+        .autocommit(async |conn| {
+            let mine = email_outbox::table
+                .filter(email_outbox::id.eq(id))
+                .filter(email_outbox::status.eq("sending"))
+                .filter(email_outbox::claimed_at.eq(Some(claimed_at)));
+            Ok::<_, ToolError>(match &outcome {
+                Ok(()) => with_conn!(conn, c => {
+                    diesel::update(mine)
+                        .set((
+                            email_outbox::status.eq("sent"),
+                            email_outbox::sent_at.eq(Some(done)),
+                            email_outbox::attempts.eq(attempts),
+                            email_outbox::last_error.eq(None::<String>),
+                            // The message may hold one-time codes: keep none of it.
+                            email_outbox::subject.eq(""),
+                            email_outbox::html_body.eq(""),
+                            email_outbox::text_body.eq(""),
+                        ))
+                        .execute(c)
+                        .await?
+                }),
+                Err((error, permanent)) => {
+                    let give_up = *permanent || attempts >= options.max_attempts;
+                    let next = done + micros(backoff(options, attempts));
+                    let error: String = error.chars().take(500).collect();
+                    with_conn!(conn, c => {
+                        if give_up {
+                            diesel::update(mine)
+                                .set((
+                                    email_outbox::status.eq("failed"),
+                                    email_outbox::attempts.eq(attempts),
+                                    email_outbox::last_error.eq(Some(&error)),
+                                    email_outbox::claimed_at.eq(None::<i64>),
+                                    email_outbox::subject.eq(""),
+                                    email_outbox::html_body.eq(""),
+                                    email_outbox::text_body.eq(""),
+                                ))
+                                .execute(c)
+                                .await?
+                        } else {
+                            diesel::update(mine)
+                                .set((
+                                    email_outbox::status.eq("pending"),
+                                    email_outbox::attempts.eq(attempts),
+                                    email_outbox::last_error.eq(Some(&error)),
+                                    email_outbox::next_attempt_at.eq(next),
+                                    email_outbox::claimed_at.eq(None::<i64>),
+                                ))
+                                .execute(c)
+                                .await?
+                        }
+                    })
+                }
+            })
+        })
+        .await?;
+    match &outcome {
+        Ok(()) => tracing::info!(email_id = %id, "email delivered"),
+        Err((error, _)) => {
+            tracing::warn!(email_id = %id, attempts, error = %error, "email delivery failed")
+        }
+    }
+    Ok(changed == 1)
+}
+
+/// How often a worker purges settled rows.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+/// Runs the delivery loop until `shutdown`: each pass recovers claims of
+/// dead workers, purges settled rows past the retention (at most once a
+/// minute) and delivers what is due; between passes it waits for mail
+/// queued in this process, or the poll interval (mail queued by another
+/// gateway, or due for a retry).
 pub async fn run_worker(
     store: Store,
     mailer: Mailer,
     options: DeliveryOptions,
-    wake: Arc<Notify>,
     shutdown: CancellationToken,
 ) {
-    if let Err(e) = recover_interrupted(&store, &options).await {
-        tracing::warn!(error = %e, "could not recover interrupted deliveries");
-    }
     const BATCH: i64 = 20;
+    let mut queued = wake().subscribe();
+    let mut last_purge: Option<std::time::Instant> = None;
     loop {
+        queued.mark_unchanged();
+        if let Err(e) = recover_interrupted(&store, &options).await {
+            tracing::warn!(error = %e, "could not recover interrupted deliveries");
+        }
+        if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) {
+            last_purge = Some(std::time::Instant::now());
+            match purge_settled(&store, &options).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "purged settled outbox rows"),
+                Err(e) => tracing::warn!(error = %e, "could not purge the outbox"),
+            }
+        }
         let attempted = match deliver_due(&store, &mailer, &options, BATCH).await {
             Ok(n) => n,
             Err(e) => {
@@ -431,7 +520,7 @@ pub async fn run_worker(
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = wake.notified() => {}
+            _ = queued.changed() => {}
             () = tokio::time::sleep(options.poll_interval) => {}
         }
     }

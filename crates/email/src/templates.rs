@@ -12,7 +12,7 @@ use serde_json::Value;
 use authgate_core::ToolError;
 use authgate_core::time::{from_micros, to_micros};
 use authgate_store::schema::email_templates;
-use authgate_store::{Store, with_conn};
+use authgate_store::{Conn, with_conn};
 
 use crate::defaults::default_template;
 use crate::kinds::{EmailKind, merge};
@@ -65,6 +65,9 @@ impl<'a> Vars<'a> {
     fn new(kind: EmailKind, values: &'a Value) -> Self {
         let mut hb = Handlebars::new();
         hb.set_strict_mode(true);
+        // `{{log}}` would let a template's author write every code and link
+        // it renders into the server log; it is an unknown helper here.
+        hb.unregister_helper("log");
         // Escaping happens once, in the HTML renderer; the text part is plain.
         hb.register_escape_fn(handlebars::no_escape);
         Vars { hb, values, kind }
@@ -141,12 +144,11 @@ fn template_from(kind: EmailKind, row: Option<TemplateRow>) -> Template {
 
 /// A project's template of `kind`: its custom one, else the default.
 pub async fn get_template(
-    store: &Store,
+    conn: &mut Conn<'_>,
     project_id: &str,
     kind: EmailKind,
 ) -> Result<Template, ToolError> {
-    let mut conn = store.conn().await?;
-    let row: Option<TemplateRow> = with_conn!(&mut conn, c => {
+    let row: Option<TemplateRow> = with_conn!(conn, c => {
         email_templates::table
             .filter(email_templates::project_id.eq(project_id))
             .filter(email_templates::kind.eq(kind.as_str()))
@@ -159,9 +161,11 @@ pub async fn get_template(
 }
 
 /// Every kind's template for the project, in kind order.
-pub async fn list_templates(store: &Store, project_id: &str) -> Result<Vec<Template>, ToolError> {
-    let mut conn = store.conn().await?;
-    let rows: Vec<TemplateRow> = with_conn!(&mut conn, c => {
+pub async fn list_templates(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+) -> Result<Vec<Template>, ToolError> {
+    let rows: Vec<TemplateRow> = with_conn!(conn, c => {
         email_templates::table
             .filter(email_templates::project_id.eq(project_id))
             .select(TemplateRow::as_select())
@@ -194,7 +198,7 @@ pub fn content_value(content: Value) -> Result<Value, ToolError> {
 
 /// Validates by rendering with the kind's sample variables, then saves.
 pub async fn upsert_template(
-    store: &Store,
+    conn: &mut Conn<'_>,
     project_id: &str,
     kind: EmailKind,
     subject: &str,
@@ -224,8 +228,7 @@ pub async fn upsert_template(
         content: stored,
         updated_at: to_micros(now),
     };
-    let mut conn = store.conn().await?;
-    with_conn!(&mut conn, c => {
+    with_conn!(conn, c => {
         diesel::insert_into(email_templates::table)
             .values(&row)
             .on_conflict((email_templates::project_id, email_templates::kind))
@@ -243,12 +246,11 @@ pub async fn upsert_template(
 
 /// Drops the project's custom template: the default applies again.
 pub async fn reset_template(
-    store: &Store,
+    conn: &mut Conn<'_>,
     project_id: &str,
     kind: EmailKind,
 ) -> Result<Template, ToolError> {
-    let mut conn = store.conn().await?;
-    with_conn!(&mut conn, c => {
+    with_conn!(conn, c => {
         diesel::delete(
             email_templates::table
                 .filter(email_templates::project_id.eq(project_id))
@@ -262,13 +264,13 @@ pub async fn reset_template(
 
 /// Renders the project's template with sample variables overlaid by `overrides`.
 pub async fn preview(
-    store: &Store,
+    conn: &mut Conn<'_>,
     project_id: &str,
     project_name: &str,
     kind: EmailKind,
     overrides: Option<&Value>,
 ) -> Result<Rendered, ToolError> {
-    let template = get_template(store, project_id, kind).await?;
+    let template = get_template(conn, project_id, kind).await?;
     let mut vars = kind.sample_variables();
     merge(
         &mut vars,
@@ -279,19 +281,4 @@ pub async fn preview(
         merge(&mut vars, o);
     }
     render(kind, &template.subject, &template.content, &vars)
-}
-
-/// The project's name, for the `project.name` variable.
-pub async fn project_name(store: &Store, project_id: &str) -> Result<String, ToolError> {
-    use authgate_store::schema::projects;
-    let mut conn = store.conn().await?;
-    let name: Option<String> = with_conn!(&mut conn, c => {
-        projects::table
-            .filter(projects::id.eq(project_id))
-            .select(projects::name)
-            .first(c)
-            .await
-            .optional()?
-    });
-    name.ok_or_else(|| ToolError::not_found(format!("project {project_id} not found")))
 }

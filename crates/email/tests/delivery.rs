@@ -2,6 +2,8 @@
 //! test, lettre speaks to it. Down server → pending with the error
 //! recorded → delivered once it is back; never twice.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,13 +14,14 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 use authgate_core::{Clock as _, SystemClock, ToolError};
-use authgate_email::outbox::{deliver_due, recover_interrupted};
+use authgate_email::outbox::{deliver_due, purge_settled, recover_interrupted};
 use authgate_email::{DeliveryOptions, EmailKind, Mailer, enqueue, get_message};
-use authgate_store::{Store, testing, write_tx};
+use authgate_store::{Store, testing, with_conn};
 
-/// Every message the sink accepted, as raw DATA.
+/// Every message the sink accepted, as raw DATA; `delay` holds the answer
+/// to each DATA this long (a slow server).
 #[derive(Clone, Default)]
-struct Inbox(Arc<Mutex<Vec<String>>>);
+struct Inbox(Arc<Mutex<Vec<String>>>, Duration);
 
 impl Inbox {
     fn messages(&self) -> Vec<String> {
@@ -59,6 +62,7 @@ async fn serve_smtp(listener: TcpListener, inbox: Inbox) {
                             }
                             data.push_str(&l);
                         }
+                        tokio::time::sleep(inbox.1).await;
                         inbox.0.lock().unwrap_or_else(|e| e.into_inner()).push(data);
                         b"250 queued\r\n"
                     }
@@ -100,26 +104,117 @@ fn options() -> DeliveryOptions {
         max_backoff: Duration::from_millis(200),
         max_attempts: 10,
         stale_claim: Duration::from_millis(0),
+        retention: Duration::from_secs(7 * 86_400),
     }
 }
 
 async fn queue(store: &Store, project: &str, to: &str, code: &str) -> Result<String, ToolError> {
-    let mut conn = store.conn().await?;
-    write_tx!(&mut conn, c => {
-        enqueue(c, project, EmailKind::VerificationOtp, to, json!({
-            "user": {"name": "Ada", "email": to}, "code": code, "expires_in": "15 minutes"
-        }), Utc::now()).await
-    })
+    store
+        .write(async |c| {
+            enqueue(
+                c,
+                project,
+                EmailKind::VerificationOtp,
+                to,
+                json!({
+                    "user": {"name": "Ada", "email": to}, "code": code, "expires_in": "15 minutes"
+                }),
+                Utc::now(),
+            )
+            .await
+        })
+        .await
+}
+
+async fn message(
+    store: &Store,
+    project: &str,
+    id: &str,
+) -> Result<authgate_email::OutboxMessage, ToolError> {
+    store
+        .read(async |c| get_message(c, project, id).await)
+        .await
+}
+
+async fn new_project(store: &Store) -> String {
+    store
+        .write(async |c| {
+            authgate_project::create_project(c, "Acme", "live", SystemClock.now()).await
+        })
+        .await
+        .expect("project")
+        .0
+        .id
+}
+
+/// Every text column of a stored outbox row, joined.
+async fn stored_row(store: &Store, id: &str) -> Option<String> {
+    use authgate_store::schema::email_outbox;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    store
+        .read(async |c| {
+            let row: Option<(String, String, String, String, Option<String>)> = with_conn!(c, c => {
+                email_outbox::table
+                    .filter(email_outbox::id.eq(id))
+                    .select((
+                        email_outbox::to_address,
+                        email_outbox::subject,
+                        email_outbox::html_body,
+                        email_outbox::text_body,
+                        email_outbox::last_error,
+                    ))
+                    .first(c)
+                    .await
+                    .optional()?
+            });
+            Ok::<_, ToolError>(
+                row.map(|(a, b, c, d, e)| format!("{a}\n{b}\n{c}\n{d}\n{}", e.unwrap_or_default())),
+            )
+        })
+        .await
+        .expect("row")
+}
+
+async fn mark_sending(store: &Store, id: &str, claimed_at: i64) {
+    use authgate_store::schema::email_outbox;
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    store
+        .write(async |c| {
+            with_conn!(c, c => {
+                diesel::update(email_outbox::table.filter(email_outbox::id.eq(id)))
+                    .set((email_outbox::status.eq("sending"), email_outbox::claimed_at.eq(Some(claimed_at))))
+                    .execute(c)
+                    .await?;
+            });
+            Ok::<_, ToolError>(())
+        })
+        .await
+        .expect("simulate a crash mid-delivery");
+}
+
+async fn sink(delay: Duration) -> (Inbox, u16, tokio::task::JoinHandle<()>) {
+    let inbox = Inbox(Arc::default(), delay);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("sink");
+    let port = listener.local_addr().expect("addr").port();
+    let task = tokio::spawn(serve_smtp(listener, inbox.clone()));
+    (inbox, port, task)
+}
+
+fn mailer(port: u16) -> Mailer {
+    Mailer::from_url(
+        &format!("smtp://127.0.0.1:{port}"),
+        "Acme <no-reply@example.com>",
+    )
+    .expect("mailer")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_waits_while_smtp_is_down_and_arrives_once_when_it_is_back() {
     for db in testing::databases().await {
         let store = db.store().await;
-        let (project, _) =
-            authgate_project::create_project(&store, "Acme", "live", SystemClock.now())
-                .await
-                .expect("project");
+        let project = new_project(&store).await;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("port")
@@ -129,7 +224,7 @@ async fn a_message_waits_while_smtp_is_down_and_arrives_once_when_it_is_back() {
             "Acme <no-reply@example.com>",
         )
         .expect("mailer");
-        let id = queue(&store, &project.id, "ada@example.com", "918273")
+        let id = queue(&store, &project, "ada@example.com", "918273")
             .await
             .expect("queued");
 
@@ -140,9 +235,7 @@ async fn a_message_waits_while_smtp_is_down_and_arrives_once_when_it_is_back() {
                 .expect("pass"),
             1
         );
-        let m = get_message(&store, &project.id, &id)
-            .await
-            .expect("message");
+        let m = message(&store, &project, &id).await.expect("message");
         assert_eq!(m.status, "pending");
         assert_eq!(m.attempts, 1);
         assert!(
@@ -165,7 +258,7 @@ async fn a_message_waits_while_smtp_is_down_and_arrives_once_when_it_is_back() {
             deliver_due(&store, &mailer, &options(), 10)
                 .await
                 .expect("pass");
-            if get_message(&store, &project.id, &id)
+            if message(&store, &project, &id)
                 .await
                 .expect("message")
                 .status
@@ -174,9 +267,7 @@ async fn a_message_waits_while_smtp_is_down_and_arrives_once_when_it_is_back() {
                 break;
             }
         }
-        let m = get_message(&store, &project.id, &id)
-            .await
-            .expect("message");
+        let m = message(&store, &project, &id).await.expect("message");
         assert_eq!(m.status, "sent", "{m:?}");
         assert_eq!(m.attempts, 2);
         assert!(m.last_error.is_none());
@@ -212,17 +303,24 @@ async fn a_message_waits_while_smtp_is_down_and_arrives_once_when_it_is_back() {
 async fn the_outbox_is_transactional_and_a_crash_never_sends_twice() {
     for db in testing::databases().await {
         let store = db.store().await;
-        let (project, _) =
-            authgate_project::create_project(&store, "Acme", "live", SystemClock.now())
-                .await
-                .expect("project");
+        let project = new_project(&store).await;
         // Mail queued in a transaction that rolls back is not queued.
-        let mut conn = store.conn().await.expect("conn");
-        let rolled_back: Result<String, ToolError> = write_tx!(&mut conn, c => {
-            let id = enqueue(c, &project.id, EmailKind::Welcome, "bob@example.com", json!({"user": {"name": "Bob", "email": "bob@example.com"}}), Utc::now()).await?;
-            Err(ToolError::conflict(format!("the change failed after queueing {id}")))
-        });
-        drop(conn);
+        let rolled_back: Result<String, ToolError> = store
+            .write(async |c| {
+                let id = enqueue(
+                    c,
+                    &project,
+                    EmailKind::Welcome,
+                    "bob@example.com",
+                    json!({"user": {"name": "Bob", "email": "bob@example.com"}}),
+                    Utc::now(),
+                )
+                .await?;
+                Err(ToolError::conflict(format!(
+                    "the change failed after queueing {id}"
+                )))
+            })
+            .await;
         let id = rolled_back
             .expect_err("rolled back")
             .message
@@ -231,61 +329,47 @@ async fn the_outbox_is_transactional_and_a_crash_never_sends_twice() {
             .expect("id")
             .to_owned();
         assert!(
-            get_message(&store, &project.id, &id).await.is_err(),
+            message(&store, &project, &id).await.is_err(),
             "no mail for a change that did not happen"
         );
         // A bad address is refused up front.
-        let err = queue(&store, &project.id, "not an address", "1")
+        let err = queue(&store, &project, "not an address", "1")
             .await
             .expect_err("bad address");
         assert_eq!(err.field.as_deref(), Some("to"));
 
-        // A message claimed by a worker that died is marked failed, not resent.
-        let id = queue(&store, &project.id, "carol@example.com", "555000")
+        // A message claimed by a worker that died is marked failed, not
+        // resent, and keeps nothing of what it held.
+        let id = queue(&store, &project, "carol@example.com", "555000")
             .await
             .expect("queued");
-        let mut conn = store.conn().await.expect("conn");
-        authgate_store::with_conn!(&mut conn, c => {
-            use diesel::prelude::*;
-            use diesel_async::RunQueryDsl;
-            use authgate_store::schema::email_outbox;
-            diesel::update(email_outbox::table.filter(email_outbox::id.eq(&id)))
-                .set((email_outbox::status.eq("sending"), email_outbox::claimed_at.eq(Some(0i64))))
-                .execute(c)
-                .await
-                .expect("simulate a crash mid-delivery");
-        });
-        drop(conn);
+        mark_sending(&store, &id, 0).await;
         assert_eq!(
             recover_interrupted(&store, &options())
                 .await
                 .expect("recover"),
             1
         );
-        let m = get_message(&store, &project.id, &id)
-            .await
-            .expect("message");
+        let m = message(&store, &project, &id).await.expect("message");
         assert_eq!(m.status, "failed");
         assert!(
             m.last_error
                 .as_deref()
                 .is_some_and(|e| e.contains("not retried"))
         );
+        let row = stored_row(&store, &id).await.expect("row");
+        assert!(
+            !row.contains("555000"),
+            "no code rests in a settled row: {row}"
+        );
 
-        // The worker delivers what is queued, woken at once.
-        let inbox = Inbox::default();
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("sink");
-        let port = listener.local_addr().expect("addr").port();
-        let sink = tokio::spawn(serve_smtp(listener, inbox.clone()));
-        let mailer = Mailer::from_url(&format!("smtp://127.0.0.1:{port}"), "no-reply@example.com")
-            .expect("mailer");
-        let wake = Arc::new(tokio::sync::Notify::new());
+        // The worker delivers what is queued.
+        let (inbox, port, sink) = sink(Duration::ZERO).await;
         let shutdown = tokio_util::sync::CancellationToken::new();
         let worker = tokio::spawn(authgate_email::run_worker(
             store.clone(),
-            mailer,
+            mailer(port),
             options(),
-            wake.clone(),
             shutdown.clone(),
         ));
         let mut ids = Vec::new();
@@ -293,7 +377,7 @@ async fn the_outbox_is_transactional_and_a_crash_never_sends_twice() {
             ids.push(
                 queue(
                     &store,
-                    &project.id,
+                    &project,
                     &format!("user{i}@example.com"),
                     &format!("00000{i}"),
                 )
@@ -301,7 +385,6 @@ async fn the_outbox_is_transactional_and_a_crash_never_sends_twice() {
                 .expect("queued"),
             );
         }
-        wake.notify_one();
         for _ in 0..50 {
             if inbox.messages().len() >= 3 {
                 break;
@@ -315,15 +398,234 @@ async fn the_outbox_is_transactional_and_a_crash_never_sends_twice() {
             3,
             "the three new messages, and not the failed one"
         );
-        for id in ids {
+        for (i, id) in ids.iter().enumerate() {
             assert_eq!(
-                get_message(&store, &project.id, &id)
-                    .await
-                    .expect("message")
-                    .status,
+                message(&store, &project, id).await.expect("message").status,
                 "sent"
             );
+            // Finding 3: the code was in the subject and bodies; none of it
+            // is kept once the message is delivered.
+            let row = stored_row(&store, id).await.expect("row");
+            assert!(!row.contains(&format!("00000{i}")), "{row}");
         }
+        sink.abort();
+    }
+}
+
+/// Finding 10: queued mail wakes the worker at once (after the commit), so
+/// delivery does not wait for the next poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queueing_wakes_the_worker() {
+    for db in testing::databases().await {
+        let store = db.store().await;
+        let project = new_project(&store).await;
+        let (inbox, port, sink) = sink(Duration::ZERO).await;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let slow_poll = DeliveryOptions {
+            poll_interval: Duration::from_secs(3600),
+            ..options()
+        };
+        let worker = tokio::spawn(authgate_email::run_worker(
+            store.clone(),
+            mailer(port),
+            slow_poll,
+            shutdown.clone(),
+        ));
+        // Let the worker reach its wait.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        queue(&store, &project, "dora@example.com", "424242")
+            .await
+            .expect("queued");
+        for _ in 0..100 {
+            if !inbox.messages().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            inbox.messages().len(),
+            1,
+            "delivered without waiting an hour"
+        );
+        shutdown.cancel();
+        worker.await.expect("worker stops");
+        sink.abort();
+    }
+}
+
+/// Finding 10: a claim stranded while the worker runs (a crash elsewhere)
+/// is recovered on the worker's next pass, not only at its start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stranded_claims_are_recovered_on_every_pass() {
+    for db in testing::databases().await {
+        let store = db.store().await;
+        let project = new_project(&store).await;
+        let (_inbox, port, sink) = sink(Duration::ZERO).await;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let worker = tokio::spawn(authgate_email::run_worker(
+            store.clone(),
+            mailer(port),
+            DeliveryOptions {
+                poll_interval: Duration::from_millis(50),
+                ..options()
+            },
+            shutdown.clone(),
+        ));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let stranded = queue(&store, &project, "finn@example.com", "888888")
+            .await
+            .expect("queued");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        mark_sending(&store, &stranded, 0).await;
+        let mut status = String::new();
+        for _ in 0..60 {
+            status = message(&store, &project, &stranded)
+                .await
+                .expect("m")
+                .status;
+            if status == "failed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(status, "failed", "recovered while the worker runs");
+        shutdown.cancel();
+        worker.await.expect("worker stops");
+        sink.abort();
+    }
+}
+
+/// Finding 10: an outcome is recorded only while the worker's claim stands:
+/// a message recovered as failed during a slow send is not flipped to sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_after_recovery_does_not_overwrite_it() {
+    for db in testing::databases().await {
+        let store = db.store().await;
+        let project = new_project(&store).await;
+        let (inbox, port, sink) = sink(Duration::from_millis(800)).await;
+        let id = queue(&store, &project, "gus@example.com", "131313")
+            .await
+            .expect("queued");
+        let delivering = {
+            let store = store.clone();
+            tokio::spawn(async move { deliver_due(&store, &mailer(port), &options(), 10).await })
+        };
+        // While the server holds the answer, another worker recovers the claim.
+        let mut recovered = 0;
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            recovered += recover_interrupted(&store, &options())
+                .await
+                .expect("recover");
+            if recovered > 0 {
+                break;
+            }
+        }
+        assert_eq!(recovered, 1);
+        assert_eq!(delivering.await.expect("task").expect("pass"), 1);
+        assert_eq!(inbox.messages().len(), 1);
+        let m = message(&store, &project, &id).await.expect("m");
+        assert_eq!(m.status, "failed", "the recovery stands: {m:?}");
+        sink.abort();
+    }
+}
+
+/// Finding 10: two workers on one database never send a message twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_never_send_a_message_twice() {
+    for db in testing::databases().await {
+        let store = db.store().await;
+        let other = db.store().await;
+        let project = new_project(&store).await;
+        let mut ids = Vec::new();
+        for i in 0..30 {
+            ids.push(
+                queue(
+                    &store,
+                    &project,
+                    &format!("u{i}@example.com"),
+                    &format!("{i:06}"),
+                )
+                .await
+                .expect("queued"),
+            );
+        }
+        let (inbox, port, sink) = sink(Duration::from_millis(5)).await;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let workers: Vec<_> = [store.clone(), other]
+            .into_iter()
+            .map(|s| {
+                tokio::spawn(authgate_email::run_worker(
+                    s,
+                    mailer(port),
+                    DeliveryOptions {
+                        poll_interval: Duration::from_millis(20),
+                        stale_claim: Duration::from_secs(300),
+                        ..options()
+                    },
+                    shutdown.clone(),
+                ))
+            })
+            .collect();
+        for _ in 0..200 {
+            if inbox.messages().len() >= 30 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        shutdown.cancel();
+        for w in workers {
+            w.await.expect("worker stops");
+        }
+        let messages = inbox.messages();
+        let mut message_ids: Vec<&str> = messages
+            .iter()
+            .filter_map(|m| m.lines().find(|l| l.starts_with("Message-ID:")))
+            .collect();
+        assert_eq!(message_ids.len(), 30, "{:?}", db.backend);
+        message_ids.sort();
+        message_ids.dedup();
+        assert_eq!(
+            message_ids.len(),
+            30,
+            "each message once on {:?}",
+            db.backend
+        );
+        sink.abort();
+    }
+}
+
+/// Finding 3: settled rows are purged after the retention; pending ones
+/// stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settled_rows_are_purged_after_the_retention() {
+    for db in testing::databases().await {
+        let store = db.store().await;
+        let project = new_project(&store).await;
+        let (_inbox, port, sink) = sink(Duration::ZERO).await;
+        let sent = queue(&store, &project, "hal@example.com", "1")
+            .await
+            .expect("q");
+        deliver_due(&store, &mailer(port), &options(), 10)
+            .await
+            .expect("pass");
+        let pending = queue(&store, &project, "ivy@example.com", "2")
+            .await
+            .expect("q");
+        let keep = DeliveryOptions {
+            retention: Duration::from_secs(3600),
+            ..options()
+        };
+        assert_eq!(purge_settled(&store, &keep).await.expect("purge"), 0);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let expire = DeliveryOptions {
+            retention: Duration::from_millis(1),
+            ..options()
+        };
+        assert_eq!(purge_settled(&store, &expire).await.expect("purge"), 1);
+        assert!(stored_row(&store, &sent).await.is_none());
+        assert!(stored_row(&store, &pending).await.is_some());
         sink.abort();
     }
 }

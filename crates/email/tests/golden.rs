@@ -2,6 +2,8 @@
 //! `UPDATE_GOLDEN=1 cargo test -p authgate-email --test golden` rewrites the
 //! files after a deliberate change; review the diff before committing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 
 use serde_json::json;
@@ -105,4 +107,16 @@ fn a_variable_the_type_does_not_provide_is_named() {
     .expect_err("welcome has no org");
     assert_eq!(err.field.as_deref(), Some("subject"));
     assert!(err.message.contains("'org.name'"), "{}", err.message);
+}
+
+/// Finding 2: the handlebars `{{log}}` helper, which would write every code
+/// and link a template renders into the server log, does not exist here.
+#[test]
+fn templates_cannot_log_what_they_render() {
+    let kind = authgate_email::EmailKind::VerificationOtp;
+    let content = json!({"type": "doc", "content": [{"type": "paragraph", "content": [
+        {"type": "text", "text": "{{log code}}Your code is {{code}}"}
+    ]}]});
+    let err = render(kind, "Code", &content, &kind.sample_variables()).expect_err("no log helper");
+    assert_eq!(err.code, ErrorCode::InvalidArgument);
 }

@@ -8,11 +8,10 @@ use diesel_async::RunQueryDsl;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use authgate_core::pagination::CursorCodec;
 use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{Page, PageRequest, ToolError, new_id};
 use authgate_store::schema::callback_urls;
-use authgate_store::{Store, with_conn};
+use authgate_store::{Conn, with_conn};
 
 const MAX_URL_LEN: usize = 2048;
 
@@ -101,13 +100,11 @@ pub fn validate_callback_url(raw: &str) -> Result<String, ToolError> {
 }
 
 pub async fn list_callbacks(
-    store: &Store,
+    conn: &mut Conn<'_>,
     project_id: &str,
     page: &PageRequest,
-    codec: &CursorCodec,
 ) -> Result<Page<Callback>, ToolError> {
-    let mut conn = store.conn().await?;
-    let rows: Vec<CallbackRow> = with_conn!(&mut conn, c => {
+    let rows: Vec<CallbackRow> = with_conn!(conn, c => {
         let mut q = callback_urls::table
             .filter(callback_urls::project_id.eq(project_id))
             .select(CallbackRow::as_select())
@@ -120,12 +117,27 @@ pub async fn list_callbacks(
         q.load(c).await?
     });
     let items = rows.into_iter().map(Callback::from).collect();
-    Ok(codec.page(page, project_id, items, |c: &Callback| c.id.clone()))
+    Ok(page.page(items, |c: &Callback| c.id.clone()))
 }
 
-pub async fn count_callbacks(store: &Store, project_id: &str) -> Result<i64, ToolError> {
-    let mut conn = store.conn().await?;
-    Ok(with_conn!(&mut conn, c => {
+/// Every callback URL of the project, oldest first (for redirect checks).
+pub async fn all_callbacks(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+) -> Result<Vec<Callback>, ToolError> {
+    let rows: Vec<CallbackRow> = with_conn!(conn, c => {
+        callback_urls::table
+            .filter(callback_urls::project_id.eq(project_id))
+            .select(CallbackRow::as_select())
+            .order(callback_urls::id.asc())
+            .load(c)
+            .await?
+    });
+    Ok(rows.into_iter().map(Callback::from).collect())
+}
+
+pub async fn count_callbacks(conn: &mut Conn<'_>, project_id: &str) -> Result<i64, ToolError> {
+    Ok(with_conn!(conn, c => {
         callback_urls::table
             .filter(callback_urls::project_id.eq(project_id))
             .count()
@@ -136,7 +148,7 @@ pub async fn count_callbacks(store: &Store, project_id: &str) -> Result<i64, Too
 
 /// Adds a URL; the unique constraint, not a prior read, decides duplicates.
 pub async fn add_callback(
-    store: &Store,
+    conn: &mut Conn<'_>,
     project_id: &str,
     url: &str,
     now: DateTime<Utc>,
@@ -148,44 +160,42 @@ pub async fn add_callback(
         url,
         created_at: to_micros(now),
     };
-    let mut conn = store.conn().await?;
-    let inserted = with_conn!(&mut conn, c => {
-        diesel::insert_into(callback_urls::table).values(&row).execute(c).await
+    // On PostgreSQL a failed statement aborts the transaction, so the
+    // duplicate is found with ON CONFLICT DO NOTHING, not by catching the
+    // violation.
+    let inserted = with_conn!(conn, c => {
+        diesel::insert_into(callback_urls::table)
+            .values(&row)
+            .on_conflict_do_nothing()
+            .execute(c)
+            .await?
     });
-    match inserted {
-        Ok(_) => Ok(row.into()),
-        Err(e) => {
-            let e = authgate_store::StoreError::from(e);
-            if e.is_unique_violation() {
-                let existing: Option<String> = with_conn!(&mut conn, c => {
-                    callback_urls::table
-                        .filter(callback_urls::project_id.eq(project_id))
-                        .filter(callback_urls::url.eq(&row.url))
-                        .select(callback_urls::id)
-                        .first(c)
-                        .await
-                        .optional()?
-                });
-                Err(ToolError::conflict(format!(
-                    "this URL is already a callback ({})",
-                    existing.unwrap_or_default()
-                ))
-                .with_field("url")
-                .with_hint("nothing to do: the URL is already allowed"))
-            } else {
-                Err(e.into())
-            }
-        }
+    if inserted == 1 {
+        return Ok(row.into());
     }
+    let existing: Option<String> = with_conn!(conn, c => {
+        callback_urls::table
+            .filter(callback_urls::project_id.eq(project_id))
+            .filter(callback_urls::url.eq(&row.url))
+            .select(callback_urls::id)
+            .first(c)
+            .await
+            .optional()?
+    });
+    Err(ToolError::conflict(format!(
+        "this URL is already a callback ({})",
+        existing.unwrap_or_default()
+    ))
+    .with_field("url")
+    .with_hint("nothing to do: the URL is already allowed"))
 }
 
 pub async fn get_callback(
-    store: &Store,
+    conn: &mut Conn<'_>,
     project_id: &str,
     callback_id: &str,
 ) -> Result<Callback, ToolError> {
-    let mut conn = store.conn().await?;
-    let row: Option<CallbackRow> = with_conn!(&mut conn, c => {
+    let row: Option<CallbackRow> = with_conn!(conn, c => {
         callback_urls::table
             .filter(callback_urls::project_id.eq(project_id))
             .filter(callback_urls::id.eq(callback_id))
@@ -201,32 +211,27 @@ pub async fn get_callback(
     })
 }
 
+/// Removes a callback URL (or, on a dry run, shows it). Nothing else
+/// depends on it.
 pub async fn remove_callback(
-    store: &Store,
+    conn: &mut Conn<'_>,
     project_id: &str,
     callback_id: &str,
     dry_run: bool,
 ) -> Result<Callback, ToolError> {
-    let callback = get_callback(store, project_id, callback_id).await?;
+    let callback = get_callback(conn, project_id, callback_id).await?;
     if dry_run {
         return Ok(callback);
     }
-    let mut conn = store.conn().await?;
-    let deleted = with_conn!(&mut conn, c => {
+    with_conn!(conn, c => {
         diesel::delete(
             callback_urls::table
                 .filter(callback_urls::project_id.eq(project_id))
                 .filter(callback_urls::id.eq(callback_id)),
         )
         .execute(c)
-        .await?
+        .await?;
     });
-    if deleted == 0 {
-        return Err(
-            ToolError::not_found(format!("callback {callback_id} was removed meanwhile"))
-                .with_field("callback_id"),
-        );
-    }
     Ok(callback)
 }
 

@@ -12,26 +12,16 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use authgate_core::time::{from_micros, to_micros};
-use authgate_core::{Caller, Page, PageRequest, Scope, ToolError, new_id};
+use authgate_core::{
+    Caller, Catalog, ErrorCode, Page, PageRequest, Project, Scope, ToolError, new_id,
+};
 use authgate_store::schema::{api_keys, projects};
-use authgate_store::{ProjectLock as _, Store, with_conn, write_tx};
+use authgate_store::{Conn, with_conn};
 
 /// Characters of the random part of a key.
 const KEY_RANDOM_LEN: usize = 40;
 /// Characters of a key shown in listings (`ag_live_` and four more).
 pub const PREFIX_LEN: usize = 12;
-/// `last_used_at` is written at most this often per key, to keep writes off
-/// the hot path of authentication.
-const LAST_USED_RESOLUTION_MICROS: i64 = 60 * 1_000_000;
-
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct Project {
-    pub id: String,
-    pub name: String,
-    /// `live` or `test`; the project's keys start `ag_live_` or `ag_test_`.
-    pub environment: String,
-    pub created_at: DateTime<Utc>,
-}
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = projects)]
@@ -69,7 +59,7 @@ pub struct ApiKeyInfo {
 }
 
 /// A key just made: `key` is shown this once and stored only as a hash.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Clone, Serialize, JsonSchema)]
 pub struct CreatedApiKey {
     pub id: String,
     /// The full API key. Store it now: it cannot be shown again.
@@ -79,6 +69,18 @@ pub struct CreatedApiKey {
     pub scopes: Vec<Scope>,
     pub tools: Option<Vec<String>>,
     pub created_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for CreatedApiKey {
+    // The key itself never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedApiKey")
+            .field("id", &self.id)
+            .field("key", &"<redacted>")
+            .field("prefix", &self.prefix)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -105,10 +107,17 @@ impl ApiKeyRow {
             .collect()
     }
 
+    /// The allow-list. One that cannot be read allows nothing: a damaged
+    /// row must not widen a key to every tool.
     fn tools(&self) -> Option<Vec<String>> {
-        self.tools
-            .as_deref()
-            .and_then(|t| serde_json::from_str(t).ok())
+        let stored = self.tools.as_deref()?;
+        match serde_json::from_str(stored) {
+            Ok(list) => Some(list),
+            Err(_) => {
+                tracing::warn!(key_id = %self.id, "API key allow-list is unreadable; denying every tool");
+                Some(Vec::new())
+            }
+        }
     }
 
     fn info(&self) -> ApiKeyInfo {
@@ -210,9 +219,9 @@ fn created(row: &ApiKeyRow, key: String) -> CreatedApiKey {
     }
 }
 
-/// Creates a project and its first admin key in one transaction.
+/// Creates a project and its first admin key, in the caller's unit of work.
 pub async fn create_project(
-    store: &Store,
+    conn: &mut Conn<'_>,
     name: &str,
     environment: &str,
     now: DateTime<Utc>,
@@ -231,19 +240,35 @@ pub async fn create_project(
         tools: None,
     };
     let (key_row, key) = new_key_row(&project.id, environment, &admin, now);
-    let mut conn = store.conn().await?;
-    write_tx!(&mut conn, c => {
+    with_conn!(conn, c => {
         diesel::insert_into(projects::table).values(&project).execute(c).await?;
         diesel::insert_into(api_keys::table).values(&key_row).execute(c).await?;
-        Ok::<_, ToolError>(())
-    })?;
+    });
     let created = created(&key_row, key);
     Ok((project.into(), created))
 }
 
-pub async fn get_project(store: &Store, project_id: &str) -> Result<Project, ToolError> {
-    let mut conn = store.conn().await?;
-    let row: Option<ProjectRow> = with_conn!(&mut conn, c => {
+/// On a database with no project, creates one and its admin key. Runs under
+/// the start-up lock, so gateways starting together on one empty PostgreSQL
+/// make one project between them.
+pub async fn ensure_first_project(
+    conn: &mut Conn<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<(Project, CreatedApiKey)>, ToolError> {
+    conn.lock_startup().await?;
+    let count: i64 = with_conn!(conn, c => {
+        projects::table.count().get_result(c).await?
+    });
+    if count > 0 {
+        return Ok(None);
+    }
+    create_project(conn, "My project", "live", now)
+        .await
+        .map(Some)
+}
+
+pub async fn get_project(conn: &mut Conn<'_>, project_id: &str) -> Result<Project, ToolError> {
+    let row: Option<ProjectRow> = with_conn!(conn, c => {
         projects::table
             .filter(projects::id.eq(project_id))
             .select(ProjectRow::as_select())
@@ -255,9 +280,8 @@ pub async fn get_project(store: &Store, project_id: &str) -> Result<Project, Too
         .ok_or_else(|| ToolError::not_found(format!("project {project_id} not found")))
 }
 
-pub async fn list_projects(store: &Store) -> Result<Vec<Project>, ToolError> {
-    let mut conn = store.conn().await?;
-    let rows: Vec<ProjectRow> = with_conn!(&mut conn, c => {
+pub async fn list_projects(conn: &mut Conn<'_>) -> Result<Vec<Project>, ToolError> {
+    let rows: Vec<ProjectRow> = with_conn!(conn, c => {
         projects::table
             .order(projects::id.asc())
             .select(ProjectRow::as_select())
@@ -267,30 +291,184 @@ pub async fn list_projects(store: &Store) -> Result<Vec<Project>, ToolError> {
     Ok(rows.into_iter().map(Project::from).collect())
 }
 
-/// Creates a key for a project (the CLI's `key create`, and create_api_key).
+/// Who asks for a new key.
+#[derive(Clone, Copy)]
+pub enum Issuer<'a> {
+    /// The server's operator, through the CLI: any scope and allow-list.
+    Operator,
+    /// An API key, through create_api_key: no more than it holds.
+    Key(&'a Caller),
+}
+
+/// A key's settings: how many active keys a project may hold
+/// (`AUTHGATE_MAX_ACTIVE_KEYS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySettings {
+    pub max_active_keys: u32,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self {
+            max_active_keys: 100,
+        }
+    }
+}
+
+/// What a caller asked for, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct KeyRequest {
+    pub name: Option<String>,
+    pub scopes: Option<Vec<Scope>>,
+    pub tools: Option<Vec<String>>,
+}
+
+/// Validates a request for a new key. A key hands on no more than it
+/// holds: scopes no wider than its own, and, when it has an allow-list,
+/// an allow-list inside it.
+pub fn validate_new_key(
+    issuer: Issuer<'_>,
+    catalog: &Catalog,
+    request: KeyRequest,
+) -> Result<NewApiKey, ToolError> {
+    let name = match request.name {
+        Some(n) => {
+            let n = n.trim().to_owned();
+            if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
+                return Err(ToolError::invalid(
+                    "name",
+                    "name must be 1 to 100 printable characters",
+                ));
+            }
+            Some(n)
+        }
+        None => None,
+    };
+    let mut scopes = request.scopes.unwrap_or_else(|| vec![Scope::Read]);
+    if scopes.is_empty() {
+        return Err(ToolError::invalid("scopes", "scopes must not be empty")
+            .with_hint("pass [\"read\"], [\"write\"] or [\"admin\"]"));
+    }
+    scopes.sort();
+    scopes.dedup();
+    let wanted = scopes.iter().copied().max().unwrap_or(Scope::Read);
+    if let Issuer::Key(caller) = issuer
+        && caller.max_scope().is_none_or(|have| have < wanted)
+    {
+        return Err(ToolError::permission_denied(format!(
+            "this key cannot create a key with the '{}' scope, which is wider than its own",
+            wanted.as_str()
+        ))
+        .with_field("scopes")
+        .with_hint("ask for a key with fewer scopes, or call with an admin key"));
+    }
+    let tools = match request.tools {
+        None => {
+            if let Issuer::Key(caller) = issuer
+                && caller.tools.is_some()
+            {
+                return Err(ToolError::permission_denied(
+                    "this key has a tool allow-list, so the new key needs one too, within it",
+                )
+                .with_field("tools")
+                .with_hint("pass tools: the tools or groups the new key may call"));
+            }
+            None
+        }
+        Some(list) => {
+            if list.is_empty() {
+                return Err(ToolError::invalid(
+                    "tools",
+                    "tools must name at least one tool or group; omit it to allow every tool",
+                ));
+            }
+            let mut out: Vec<String> = Vec::with_capacity(list.len());
+            for (i, entry) in list.into_iter().enumerate() {
+                if !catalog.knows(&entry) {
+                    let groups: Vec<String> = catalog
+                        .groups()
+                        .iter()
+                        .map(|g| format!("group:{g}"))
+                        .collect();
+                    return Err(ToolError::invalid(
+                        format!("tools[{i}]"),
+                        "not a tool name or tool group",
+                    )
+                    .with_hint(format!(
+                        "use tool names from tools/list or one of {}",
+                        groups.join(", ")
+                    )));
+                }
+                if let Issuer::Key(caller) = issuer
+                    && !caller.covers_entry(catalog, &entry)
+                {
+                    return Err(ToolError::permission_denied(format!(
+                        "this key's allow-list does not cover {entry}"
+                    ))
+                    .with_field(format!("tools[{i}]")));
+                }
+                if !out.contains(&entry) {
+                    out.push(entry);
+                }
+            }
+            Some(out)
+        }
+    };
+    Ok(NewApiKey {
+        name,
+        scopes,
+        tools,
+    })
+}
+
+pub async fn count_active_keys(conn: &mut Conn<'_>, project_id: &str) -> Result<i64, ToolError> {
+    Ok(with_conn!(conn, c => {
+        api_keys::table
+            .filter(api_keys::project_id.eq(project_id))
+            .filter(api_keys::revoked_at.is_null())
+            .count()
+            .get_result(c)
+            .await?
+    }))
+}
+
+/// Creates a key for a project (the CLI's `key create`, and
+/// create_api_key), after [`validate_new_key`]. The count of active keys
+/// and the insert run under the project's lock, so concurrent creations
+/// cannot pass `max_active_keys`.
 pub async fn create_api_key(
-    store: &Store,
+    conn: &mut Conn<'_>,
     project_id: &str,
     new: NewApiKey,
+    settings: KeySettings,
     now: DateTime<Utc>,
 ) -> Result<CreatedApiKey, ToolError> {
-    let project = get_project(store, project_id).await?;
+    conn.lock_project(project_id).await?;
+    let project = get_project(conn, project_id).await?;
+    let active = count_active_keys(conn, project_id).await?;
+    if active >= i64::from(settings.max_active_keys) {
+        return Err(ToolError::new(
+            ErrorCode::LimitExceeded,
+            format!(
+                "this project has {active} active API keys, the most allowed ({})",
+                settings.max_active_keys
+            ),
+        )
+        .with_hint("revoke keys that are no longer used (list_api_keys, revoke_api_key)"));
+    }
     let (row, key) = new_key_row(&project.id, &project.environment, &new, now);
-    let mut conn = store.conn().await?;
-    with_conn!(&mut conn, c => {
+    with_conn!(conn, c => {
         diesel::insert_into(api_keys::table).values(&row).execute(c).await?;
     });
     Ok(created(&row, key))
 }
 
 pub async fn list_api_keys(
-    store: &Store,
+    conn: &mut Conn<'_>,
     project_id: &str,
     page: &PageRequest,
-    codec: &authgate_core::pagination::CursorCodec,
 ) -> Result<Page<ApiKeyInfo>, ToolError> {
-    let mut conn = store.conn().await?;
-    let rows: Vec<ApiKeyRow> = with_conn!(&mut conn, c => {
+    let rows: Vec<ApiKeyRow> = with_conn!(conn, c => {
         let mut q = api_keys::table
             .filter(api_keys::project_id.eq(project_id))
             .select(ApiKeyRow::as_select())
@@ -303,16 +481,15 @@ pub async fn list_api_keys(
         q.load(c).await?
     });
     let infos = rows.iter().map(ApiKeyRow::info).collect();
-    Ok(codec.page(page, project_id, infos, |k| k.id.clone()))
+    Ok(page.page(infos, |k: &ApiKeyInfo| k.id.clone()))
 }
 
 pub async fn get_api_key(
-    store: &Store,
+    conn: &mut Conn<'_>,
     project_id: &str,
     key_id: &str,
 ) -> Result<ApiKeyInfo, ToolError> {
-    let mut conn = store.conn().await?;
-    let row: Option<ApiKeyRow> = with_conn!(&mut conn, c => {
+    let row: Option<ApiKeyRow> = with_conn!(conn, c => {
         api_keys::table
             .filter(api_keys::project_id.eq(project_id))
             .filter(api_keys::id.eq(key_id))
@@ -328,16 +505,16 @@ pub async fn get_api_key(
     })
 }
 
-/// Revokes one key. Revoking a revoked key is a conflict, so a typo'd retry
-/// does not silently pass.
+/// Revokes one key (or, on a dry run, shows it). Revoking a revoked key is
+/// a conflict, so a typo'd retry does not silently pass.
 pub async fn revoke_api_key(
-    store: &Store,
+    conn: &mut Conn<'_>,
     project_id: &str,
     key_id: &str,
     dry_run: bool,
     now: DateTime<Utc>,
 ) -> Result<ApiKeyInfo, ToolError> {
-    let key = get_api_key(store, project_id, key_id).await?;
+    let key = get_api_key(conn, project_id, key_id).await?;
     if let Some(at) = key.revoked_at {
         return Err(ToolError::conflict(format!(
             "API key {key_id} was already revoked at {}",
@@ -349,8 +526,7 @@ pub async fn revoke_api_key(
         return Ok(key);
     }
     let at = to_micros(now);
-    let mut conn = store.conn().await?;
-    let changed = with_conn!(&mut conn, c => {
+    let changed = with_conn!(conn, c => {
         diesel::update(
             api_keys::table
                 .filter(api_keys::project_id.eq(project_id))
@@ -372,10 +548,12 @@ pub async fn revoke_api_key(
     })
 }
 
-/// The keys that regenerate would revoke: every active key of the project.
-pub async fn active_keys(store: &Store, project_id: &str) -> Result<Vec<ApiKeyInfo>, ToolError> {
-    let mut conn = store.conn().await?;
-    let rows: Vec<ApiKeyRow> = with_conn!(&mut conn, c => {
+/// Every active key of the project.
+pub async fn active_keys(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+) -> Result<Vec<ApiKeyInfo>, ToolError> {
+    let rows: Vec<ApiKeyRow> = with_conn!(conn, c => {
         api_keys::table
             .filter(api_keys::project_id.eq(project_id))
             .filter(api_keys::revoked_at.is_null())
@@ -387,14 +565,25 @@ pub async fn active_keys(store: &Store, project_id: &str) -> Result<Vec<ApiKeyIn
     Ok(rows.iter().map(ApiKeyRow::info).collect())
 }
 
-/// Revokes every active key of the project and makes one new admin key, in
-/// one transaction. Returns the revoked keys and the new key.
+/// Revokes every active key of the project and makes one new admin key.
+/// Returns the keys revoked (or, on a dry run, that would be) and the new
+/// key (none on a dry run).
 pub async fn regenerate_api_keys(
-    store: &Store,
+    conn: &mut Conn<'_>,
     project_id: &str,
+    dry_run: bool,
     now: DateTime<Utc>,
-) -> Result<(Vec<String>, CreatedApiKey), ToolError> {
-    let project = get_project(store, project_id).await?;
+) -> Result<(Vec<String>, Option<CreatedApiKey>), ToolError> {
+    conn.lock_project(project_id).await?;
+    let ids: Vec<String> = active_keys(conn, project_id)
+        .await?
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    if dry_run {
+        return Ok((ids, None));
+    }
+    let project = get_project(conn, project_id).await?;
     let admin = NewApiKey {
         name: Some("Admin key (regenerated)".into()),
         scopes: vec![Scope::Admin],
@@ -402,16 +591,7 @@ pub async fn regenerate_api_keys(
     };
     let (row, key) = new_key_row(&project.id, &project.environment, &admin, now);
     let at = to_micros(now);
-    let mut conn = store.conn().await?;
-    let revoked: Vec<String> = write_tx!(&mut conn, c => {
-        c.lock_project(project_id).await?;
-        let ids: Vec<String> = api_keys::table
-            .filter(api_keys::project_id.eq(project_id))
-            .filter(api_keys::revoked_at.is_null())
-            .select(api_keys::id)
-            .order(api_keys::id.asc())
-            .load(c)
-            .await?;
+    with_conn!(conn, c => {
         diesel::update(
             api_keys::table
                 .filter(api_keys::project_id.eq(project_id))
@@ -421,9 +601,30 @@ pub async fn regenerate_api_keys(
         .execute(c)
         .await?;
         diesel::insert_into(api_keys::table).values(&row).execute(c).await?;
-        Ok::<_, ToolError>(ids)
-    })?;
-    Ok((revoked, created(&row, key)))
+    });
+    Ok((ids, Some(created(&row, key))))
+}
+
+/// Records when keys were last used, in one statement per key. The gateway
+/// batches uses and calls this off the request path.
+pub async fn record_last_used(
+    conn: &mut Conn<'_>,
+    uses: &[(String, String, i64)],
+) -> Result<(), ToolError> {
+    for (project_id, key_id, at) in uses {
+        with_conn!(conn, c => {
+            diesel::update(
+                api_keys::table
+                    .filter(api_keys::project_id.eq(project_id))
+                    .filter(api_keys::id.eq(key_id))
+                    .filter(api_keys::last_used_at.is_null().or(api_keys::last_used_at.lt(*at))),
+            )
+            .set(api_keys::last_used_at.eq(Some(*at)))
+            .execute(c)
+            .await?;
+        });
+    }
+    Ok(())
 }
 
 /// Why a presented key was refused.
@@ -459,28 +660,27 @@ fn well_formed(key: &str) -> bool {
         .is_some_and(|r| r.len() == KEY_RANDOM_LEN && r.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
-/// Resolves a presented key to its caller. Looks the key up by hash, then
-/// compares the hashes in constant time.
+/// Resolves a presented key to its caller: one indexed lookup by hash,
+/// then a constant-time comparison. Writes nothing (the gateway records
+/// `last_used_at` in the background).
 pub async fn authenticate(
-    store: &Store,
+    conn: &mut Conn<'_>,
     presented: &str,
-    now: DateTime<Utc>,
 ) -> Result<Result<Caller, AuthFailure>, ToolError> {
     if !well_formed(presented) {
         return Ok(Err(AuthFailure::Malformed));
     }
     let hash = hash_key(presented);
-    let mut conn = store.conn().await?;
-    let found: Option<(ApiKeyRow, String)> = with_conn!(&mut conn, c => {
+    let found: Option<(ApiKeyRow, ProjectRow)> = with_conn!(conn, c => {
         api_keys::table
             .inner_join(projects::table)
             .filter(api_keys::key_hash.eq(&hash))
-            .select((ApiKeyRow::as_select(), projects::environment))
+            .select((ApiKeyRow::as_select(), ProjectRow::as_select()))
             .first(c)
             .await
             .optional()?
     });
-    let Some((row, environment)) = found else {
+    let Some((row, project)) = found else {
         return Ok(Err(AuthFailure::Unknown));
     };
     if !bool::from(row.key_hash.as_bytes().ct_eq(hash.as_bytes())) {
@@ -492,26 +692,13 @@ pub async fn authenticate(
             project_id: row.project_id,
         }));
     }
-    let now_micros = to_micros(now);
-    if row
-        .last_used_at
-        .is_none_or(|t| now_micros - t >= LAST_USED_RESOLUTION_MICROS)
-    {
-        with_conn!(&mut conn, c => {
-            diesel::update(api_keys::table.filter(api_keys::id.eq(&row.id)))
-                .set(api_keys::last_used_at.eq(Some(now_micros)))
-                .execute(c)
-                .await?;
-        });
-    }
     Ok(Ok(Caller {
         scopes: row.scopes(),
         tools: row.tools(),
         key_id: row.id,
         key_name: row.name,
         key_prefix: row.prefix,
-        project_id: row.project_id,
-        environment,
+        project: project.into(),
     }))
 }
 

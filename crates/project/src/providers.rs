@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use authgate_core::ToolError;
 use authgate_core::time::{from_micros, to_micros};
 use authgate_store::schema::auth_providers;
-use authgate_store::{DbConn, ProjectLock as _, Store, with_conn, write_tx};
+use authgate_store::{Conn, with_conn};
 
 use crate::crypto;
 
@@ -62,7 +62,7 @@ pub struct ProviderState {
 }
 
 /// One provider change.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderChange {
     /// google, github, discord, azure, apple, email, magic_link or sms.
@@ -72,6 +72,21 @@ pub struct ProviderChange {
     pub client_id: Option<String>,
     /// OAuth client secret (OAuth providers only); stored encrypted, never returned.
     pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for ProviderChange {
+    // The client secret never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderChange")
+            .field("provider", &self.provider)
+            .field("enabled", &self.enabled)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -113,7 +128,7 @@ fn state_of(row: &ProviderRow) -> ProviderState {
     }
 }
 
-async fn load_rows(conn: &mut DbConn, project_id: &str) -> Result<Vec<ProviderRow>, ToolError> {
+async fn load_rows(conn: &mut Conn<'_>, project_id: &str) -> Result<Vec<ProviderRow>, ToolError> {
     Ok(with_conn!(conn, c => {
         auth_providers::table
             .filter(auth_providers::project_id.eq(project_id))
@@ -125,11 +140,10 @@ async fn load_rows(conn: &mut DbConn, project_id: &str) -> Result<Vec<ProviderRo
 
 /// Every provider of the project, in the fixed order of [`PROVIDERS`].
 pub async fn list_providers(
-    store: &Store,
+    conn: &mut Conn<'_>,
     project_id: &str,
 ) -> Result<Vec<ProviderState>, ToolError> {
-    let mut conn = store.conn().await?;
-    let rows = load_rows(&mut conn, project_id).await?;
+    let rows = load_rows(conn, project_id).await?;
     Ok(merge(rows))
 }
 
@@ -149,13 +163,12 @@ fn merge(rows: Vec<ProviderRow>) -> Vec<ProviderState> {
 
 /// The decrypted client secret of an OAuth provider, for the sign-in flow.
 pub async fn client_secret(
-    store: &Store,
+    conn: &mut Conn<'_>,
     encryption_key: &[u8; 32],
     project_id: &str,
     provider: &str,
 ) -> Result<Option<String>, ToolError> {
-    let mut conn = store.conn().await?;
-    let rows = load_rows(&mut conn, project_id).await?;
+    let rows = load_rows(conn, project_id).await?;
     rows.iter()
         .find(|r| r.provider == provider)
         .and_then(|r| r.client_secret_enc.as_deref())
@@ -178,9 +191,10 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<(), ToolError> {
     Ok(())
 }
 
-/// Applies every change in one transaction, after validating them all.
+/// Applies every change, after validating them all, in the caller's unit
+/// of work.
 pub async fn configure_providers(
-    store: &Store,
+    conn: &mut Conn<'_>,
     encryption_key: &[u8; 32],
     project_id: &str,
     changes: &[ProviderChange],
@@ -233,15 +247,10 @@ pub async fn configure_providers(
         }
     }
     let at = to_micros(now);
-    let mut conn = store.conn().await?;
-    write_tx!(&mut conn, c => {
-        c.lock_project(project_id).await?;
-        let existing: Vec<ProviderRow> = auth_providers::table
-            .filter(auth_providers::project_id.eq(project_id))
-            .select(ProviderRow::as_select())
-            .load(c)
-            .await?;
-        let new_rows = plan_rows(&existing, encryption_key, project_id, changes, at)?;
+    conn.lock_project(project_id).await?;
+    let existing = load_rows(conn, project_id).await?;
+    let new_rows = plan_rows(&existing, encryption_key, project_id, changes, at)?;
+    with_conn!(conn, c => {
         for row in &new_rows {
             diesel::delete(
                 auth_providers::table
@@ -252,9 +261,8 @@ pub async fn configure_providers(
             .await?;
             diesel::insert_into(auth_providers::table).values(row).execute(c).await?;
         }
-        Ok::<_, ToolError>(())
-    })?;
-    let rows = load_rows(&mut conn, project_id).await?;
+    });
+    let rows = load_rows(conn, project_id).await?;
     Ok(merge(rows))
 }
 

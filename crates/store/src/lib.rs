@@ -3,12 +3,19 @@
 //! embedded migrations of both backends, and the one conversion of database
 //! errors into [`StoreError`].
 //!
-//! Queries are written once: [`with_conn!`] and [`write_tx!`] expand a block
-//! for each backend, so the same diesel DSL is compiled against
+//! Domain code never sees the pool: it runs inside a unit of work
+//! ([`Store::read`], [`Store::write`]) and takes the [`Conn`] that unit
+//! hands it, so one tool call or REST request is one transaction across
+//! domains. Queries are written once: [`with_conn!`] expands a block for
+//! each backend, so the same diesel DSL is compiled against
 //! `AsyncPgConnection` and `SyncConnectionWrapper<SqliteConnection>`.
 
+mod conn;
 pub mod schema;
+#[cfg(feature = "testing")]
 pub mod testing;
+
+pub use conn::{AfterCommit, Conn, ConnRef, UnitOfWork};
 
 use std::time::Duration;
 
@@ -30,6 +37,11 @@ pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// The PostgreSQL advisory lock that migrations and first-run set-up take,
+/// so gateways starting together on one database do each once. Any
+/// constant works; it only has to be the same in every gateway.
+pub(crate) const STARTUP_LOCK: i64 = 7_243_011;
 
 /// How long a SQLite writer waits for the lock before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
@@ -109,11 +121,11 @@ pub enum Store {
     Sqlite(Pool<SqliteConn>),
 }
 
-/// One pooled connection. Match it with [`with_conn!`] or [`write_tx!`].
+/// One pooled connection, held for one unit of work.
 // Short-lived and on the stack: boxing the larger variant would cost an
 // allocation per checkout for nothing.
 #[allow(clippy::large_enum_variant)]
-pub enum DbConn {
+pub(crate) enum DbConn {
     Postgres(Object<PgConn>),
     Sqlite(Object<SqliteConn>),
 }
@@ -212,7 +224,7 @@ impl Store {
     }
 
     /// Takes a connection from the pool.
-    pub async fn conn(&self) -> Result<DbConn, StoreError> {
+    pub(crate) async fn conn(&self) -> Result<DbConn, StoreError> {
         match self {
             Store::Postgres(pool) => pool
                 .get()
@@ -240,11 +252,13 @@ impl Store {
 
     /// `SELECT 1` through the pool, for readiness checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
-        with_conn!(&mut conn, c => {
-            diesel::sql_query("SELECT 1").execute(c).await?;
-        });
-        Ok(())
+        self.autocommit(async |conn| {
+            with_conn!(conn, c => {
+                diesel::sql_query("SELECT 1").execute(c).await?;
+            });
+            Ok::<_, StoreError>(())
+        })
+        .await
     }
 }
 
@@ -265,17 +279,26 @@ fn run_migrations(backend: Backend, url: &str) -> Result<(), StoreError> {
             let mut conn = SqliteConnection::establish(path)
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             diesel::connection::SimpleConnection::batch_execute(&mut conn, &sqlite_pragmas())?;
-            conn.run_pending_migrations(SQLITE_MIGRATIONS)
-                .map_err(migration_err)?;
+            // The write lock for the whole run, so processes starting
+            // together migrate once; the harness's own transactions nest
+            // as savepoints.
+            use diesel::connection::{AnsiTransactionManager, TransactionManager as _};
+            AnsiTransactionManager::begin_transaction_sql(&mut conn, "BEGIN IMMEDIATE")?;
+            match conn.run_pending_migrations(SQLITE_MIGRATIONS) {
+                Ok(_) => AnsiTransactionManager::commit_transaction(&mut conn)?,
+                Err(e) => {
+                    let _ = AnsiTransactionManager::rollback_transaction(&mut conn);
+                    return Err(migration_err(e));
+                }
+            }
         }
         Backend::Postgres => {
             let mut conn = diesel_async::async_connection_wrapper::AsyncConnectionWrapper::<
                 PgConn,
             >::establish(url)
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            // Any constant works; it only has to be the same in every gateway.
             diesel::RunQueryDsl::execute(
-                diesel::sql_query("SELECT pg_advisory_lock(7243011)"),
+                diesel::sql_query(format!("SELECT pg_advisory_lock({STARTUP_LOCK})")),
                 &mut conn,
             )?;
             let result = conn
@@ -283,82 +306,11 @@ fn run_migrations(backend: Backend, url: &str) -> Result<(), StoreError> {
                 .map(|_| ())
                 .map_err(migration_err);
             diesel::RunQueryDsl::execute(
-                diesel::sql_query("SELECT pg_advisory_unlock(7243011)"),
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({STARTUP_LOCK})")),
                 &mut conn,
             )?;
             result?;
         }
     }
     Ok(())
-}
-
-/// Serialises a project's read-then-write transactions. SQLite's `BEGIN
-/// IMMEDIATE` already holds the database's one write lock; PostgreSQL's
-/// READ COMMITTED needs the project row locked (`FOR UPDATE`) before the
-/// reads a write depends on.
-pub trait ProjectLock {
-    fn lock_project(
-        &mut self,
-        project_id: &str,
-    ) -> impl Future<Output = diesel::QueryResult<()>> + Send;
-}
-
-impl ProjectLock for PgConn {
-    async fn lock_project(&mut self, project_id: &str) -> diesel::QueryResult<()> {
-        use diesel::{ExpressionMethods as _, QueryDsl as _};
-        schema::projects::table
-            .filter(schema::projects::id.eq(project_id))
-            .select(schema::projects::id)
-            .for_update()
-            .load::<String>(self)
-            .await
-            .map(|_| ())
-    }
-}
-
-impl ProjectLock for SqliteConn {
-    async fn lock_project(&mut self, _project_id: &str) -> diesel::QueryResult<()> {
-        Ok(())
-    }
-}
-
-/// Runs a block once against whichever backend the connection is, with the
-/// connection bound to `$c` as `&mut PgConn` or `&mut SqliteConn`.
-#[macro_export]
-macro_rules! with_conn {
-    ($conn:expr, $c:ident => $body:block) => {
-        match $conn {
-            $crate::DbConn::Postgres(pooled) => {
-                let $c: &mut $crate::PgConn = &mut **pooled;
-                $body
-            }
-            $crate::DbConn::Sqlite(pooled) => {
-                let $c: &mut $crate::SqliteConn = &mut **pooled;
-                $body
-            }
-        }
-    };
-}
-
-/// Runs a block in a write transaction: `BEGIN` on PostgreSQL, `BEGIN
-/// IMMEDIATE` on SQLite (a deferred read-then-write transaction fails with
-/// "database is locked" under concurrency). The block evaluates to a
-/// `Result<T, E>` with `E: From<diesel::result::Error>`; an `Err` rolls back.
-#[macro_export]
-macro_rules! write_tx {
-    ($conn:expr, $c:ident => $body:block) => {
-        match $conn {
-            $crate::DbConn::Postgres(pooled) => {
-                use $crate::diesel_async::AsyncConnection as _;
-                let conn: &mut $crate::PgConn = &mut **pooled;
-                conn.transaction(async |$c: &mut $crate::PgConn| $body)
-                    .await
-            }
-            $crate::DbConn::Sqlite(pooled) => {
-                let conn: &mut $crate::SqliteConn = &mut **pooled;
-                conn.immediate_transaction(async |$c: &mut $crate::SqliteConn| $body)
-                    .await
-            }
-        }
-    };
 }

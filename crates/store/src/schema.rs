@@ -111,3 +111,14 @@ diesel::table! {
 diesel::joinable!(email_templates -> projects (project_id));
 diesel::joinable!(email_outbox -> projects (project_id));
 diesel::allow_tables_to_appear_in_same_query!(projects, email_templates, email_outbox);
+
+diesel::table! {
+    audit_event_targets (project_id, target_id, event_id) {
+        project_id -> Text,
+        target_id -> Text,
+        event_id -> Text,
+    }
+}
+
+diesel::joinable!(audit_event_targets -> projects (project_id));
+diesel::allow_tables_to_appear_in_same_query!(audit_events, audit_event_targets);

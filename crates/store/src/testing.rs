@@ -4,6 +4,10 @@
 //!
 //! When `AUTHGATE_TEST_PG_MARKER` names a file, each PostgreSQL database
 //! handed out appends a line to it, so CI can prove the PostgreSQL pass ran.
+//!
+//! Test-only (the `testing` feature): a database that cannot be made fails
+//! the test at once.
+#![allow(clippy::panic)]
 
 use std::io::Write as _;
 use std::path::PathBuf;

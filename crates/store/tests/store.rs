@@ -1,15 +1,16 @@
 //! The store on each backend: migrations, error classification, write
 //! transactions, SQLite concurrency and schema invariants.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use authgate_store::schema::projects;
-use authgate_store::{Backend, Store, StoreError, StoreOptions, testing, with_conn, write_tx};
+use authgate_store::{Backend, Conn, Store, StoreError, StoreOptions, testing, with_conn};
 
-async fn insert_project(store: &Store, id: &str) -> Result<(), StoreError> {
-    let mut conn = store.conn().await?;
-    with_conn!(&mut conn, c => {
+async fn insert(conn: &mut Conn<'_>, id: &str) -> Result<(), StoreError> {
+    with_conn!(conn, c => {
         diesel::insert_into(projects::table)
             .values((
                 projects::id.eq(id),
@@ -23,11 +24,19 @@ async fn insert_project(store: &Store, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+async fn insert_project(store: &Store, id: &str) -> Result<(), StoreError> {
+    store.write(async |conn| insert(conn, id).await).await
+}
+
 async fn count_projects(store: &Store) -> i64 {
-    let mut conn = store.conn().await.expect("conn");
-    with_conn!(&mut conn, c => {
-        projects::table.count().get_result::<i64>(c).await.expect("count")
-    })
+    store
+        .read(async |conn| {
+            Ok::<_, StoreError>(with_conn!(conn, c => {
+                projects::table.count().get_result::<i64>(c).await?
+            }))
+        })
+        .await
+        .expect("count")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,22 +69,40 @@ async fn unique_violations_are_classified_on_both_backends() {
 async fn a_failed_write_transaction_writes_nothing() {
     for db in testing::databases().await {
         let store = db.store().await;
-        let mut conn = store.conn().await.expect("conn");
-        let result: Result<(), StoreError> = write_tx!(&mut conn, c => {
-            diesel::insert_into(projects::table)
-                .values((
-                    projects::id.eq("prj_tx"),
-                    projects::name.eq("p"),
-                    projects::environment.eq("live"),
-                    projects::created_at.eq(0i64),
-                ))
-                .execute(c)
-                .await?;
-            Err(StoreError::Other("refused after the insert".into()))
-        });
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let hook = ran.clone();
+        let result: Result<(), StoreError> = store
+            .write(async |conn| {
+                insert(conn, "prj_tx").await?;
+                conn.after_commit(move || {
+                    hook.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                });
+                Err(StoreError::Other("refused after the insert".into()))
+            })
+            .await;
         assert!(result.is_err());
-        drop(conn);
         assert_eq!(count_projects(&store).await, 0, "{:?}", db.backend);
+        assert_eq!(
+            std::sync::atomic::AtomicUsize::load(&ran, std::sync::atomic::Ordering::SeqCst),
+            0,
+            "after-commit work does not run when the work rolls back"
+        );
+        let hook = ran.clone();
+        store
+            .write(async |conn| {
+                insert(conn, "prj_tx").await?;
+                conn.after_commit(move || {
+                    hook.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                });
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .expect("commits");
+        assert_eq!(count_projects(&store).await, 1);
+        assert_eq!(
+            std::sync::atomic::AtomicUsize::load(&ran, std::sync::atomic::Ordering::SeqCst),
+            1
+        );
     }
 }
 
@@ -91,42 +118,45 @@ async fn concurrent_read_then_write_transactions_all_commit() {
             let store = store.clone();
             let postgres = db.backend == Backend::Postgres;
             tasks.push(tokio::spawn(async move {
-                let mut conn = store.conn().await.expect("conn");
-                let r: Result<(), StoreError> = write_tx!(&mut conn, c => {
-                    // PostgreSQL transactions are READ COMMITTED: a read that
-                    // a write depends on must lock its row. SQLite's BEGIN
-                    // IMMEDIATE already serialises writers.
-                    if postgres {
-                        diesel::sql_query("SELECT id FROM projects WHERE id = 'prj_counter' FOR UPDATE")
-                            .execute(c)
-                            .await?;
-                    }
-                    let n: i64 = projects::table
-                        .filter(projects::id.eq("prj_counter"))
-                        .select(projects::created_at)
-                        .first(c)
-                        .await?;
-                    diesel::update(projects::table.filter(projects::id.eq("prj_counter")))
-                        .set(projects::created_at.eq(n + 1))
-                        .execute(c)
-                        .await?;
-                    Ok(())
-                });
-                r
+                store
+                    .write(async |conn| {
+                        // PostgreSQL transactions are READ COMMITTED: a read that
+                        // a write depends on must lock its row. SQLite's BEGIN
+                        // IMMEDIATE already serialises writers.
+                        if postgres {
+                            conn.lock_project("prj_counter").await?;
+                        }
+                        with_conn!(conn, c => {
+                            let n: i64 = projects::table
+                                .filter(projects::id.eq("prj_counter"))
+                                .select(projects::created_at)
+                                .first(c)
+                                .await?;
+                            diesel::update(projects::table.filter(projects::id.eq("prj_counter")))
+                                .set(projects::created_at.eq(n + 1))
+                                .execute(c)
+                                .await?;
+                        });
+                        Ok::<_, StoreError>(())
+                    })
+                    .await
             }));
         }
         for t in tasks {
             t.await.expect("task").expect("no 'database is locked'");
         }
-        let mut conn = store.conn().await.expect("conn");
-        let n: i64 = with_conn!(&mut conn, c => {
-            projects::table
-                .filter(projects::id.eq("prj_counter"))
-                .select(projects::created_at)
-                .first(c)
-                .await
-                .expect("read")
-        });
+        let n: i64 = store
+            .read(async |conn| {
+                Ok::<_, StoreError>(with_conn!(conn, c => {
+                    projects::table
+                        .filter(projects::id.eq("prj_counter"))
+                        .select(projects::created_at)
+                        .first(c)
+                        .await?
+                }))
+            })
+            .await
+            .expect("read");
         assert_eq!(n, 16, "no lost update on {:?}", db.backend);
     }
 }
@@ -135,64 +165,82 @@ async fn concurrent_read_then_write_transactions_all_commit() {
 struct FkRow {
     #[diesel(sql_type = diesel::sql_types::Text)]
     table_name: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    on_delete: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    on_delete: Option<String>,
 }
 
-/// Every `project_id` column references `projects` with ON DELETE CASCADE.
+/// Every table with a `project_id` column references `projects` with ON
+/// DELETE CASCADE (the list of tables comes from the schema itself).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_project_id_column_cascades_from_projects() {
     for db in testing::databases().await {
         let store = db.store().await;
-        let mut conn = store.conn().await.expect("conn");
-        let tables = [
-            "api_keys",
-            "auth_providers",
-            "callback_urls",
-            "audit_events",
-            "email_templates",
-            "email_outbox",
-        ];
-        let rows: Vec<FkRow> = match db.backend {
-            Backend::Postgres => with_conn!(&mut conn, c => {
-                diesel::sql_query(
-                    "SELECT tc.table_name::text AS table_name, rc.delete_rule::text AS on_delete \
-                     FROM information_schema.table_constraints tc \
-                     JOIN information_schema.key_column_usage kcu ON tc.constraint_name = kcu.constraint_name \
-                     JOIN information_schema.referential_constraints rc ON rc.constraint_name = tc.constraint_name \
-                     WHERE tc.constraint_type = 'FOREIGN KEY' AND kcu.column_name = 'project_id'",
-                )
-                .load(c)
-                .await
-                .expect("query")
-            }),
-            Backend::Sqlite => {
-                let mut all = Vec::new();
-                for t in tables {
-                    let mut rows: Vec<FkRow> = with_conn!(&mut conn, c => {
-                        diesel::sql_query(format!(
-                            "SELECT '{t}' AS table_name, on_delete FROM pragma_foreign_key_list('{t}') WHERE \"from\" = 'project_id'"
-                        ))
-                        .load(c)
-                        .await
-                        .expect("query")
-                    });
-                    all.append(&mut rows);
-                }
-                all
-            }
-        };
-        for t in tables {
-            let row = rows
-                .iter()
-                .find(|r| r.table_name == t)
-                .unwrap_or_else(|| panic!("{t} has no project_id foreign key"));
+        let backend = db.backend;
+        let rows: Vec<FkRow> = store
+            .read(async |conn| {
+                let rows: Vec<FkRow> = with_conn!(conn, c => {
+                    let sql = match backend {
+                        Backend::Postgres => {
+                            "SELECT col.table_name::text AS table_name, \
+                                    (SELECT rc.delete_rule::text \
+                                       FROM information_schema.key_column_usage kcu \
+                                       JOIN information_schema.referential_constraints rc \
+                                         ON rc.constraint_name = kcu.constraint_name \
+                                      WHERE kcu.table_name = col.table_name \
+                                        AND kcu.column_name = 'project_id' LIMIT 1) AS on_delete \
+                             FROM information_schema.columns col \
+                             WHERE col.table_schema = 'public' AND col.column_name = 'project_id'"
+                        }
+                        Backend::Sqlite => {
+                            "SELECT m.name AS table_name, \
+                                    (SELECT fk.on_delete FROM pragma_foreign_key_list(m.name) fk \
+                                      WHERE fk.\"from\" = 'project_id' AND fk.\"table\" = 'projects') AS on_delete \
+                             FROM sqlite_master m \
+                             WHERE m.type = 'table' \
+                               AND EXISTS (SELECT 1 FROM pragma_table_info(m.name) t WHERE t.name = 'project_id')"
+                        }
+                    };
+                    diesel::sql_query(sql).load(c).await?
+                });
+                Ok::<_, StoreError>(rows)
+            })
+            .await
+            .expect("schema query");
+        assert!(rows.len() >= 6, "{backend:?}: {} tables", rows.len());
+        for row in rows {
             assert_eq!(
-                row.on_delete.to_uppercase(),
-                "CASCADE",
-                "{t} on {:?}",
-                db.backend
+                row.on_delete.as_deref().map(str::to_uppercase).as_deref(),
+                Some("CASCADE"),
+                "{} on {backend:?}",
+                row.table_name
             );
         }
+    }
+}
+
+/// A read unit of work sees one snapshot: a write committed meanwhile is
+/// not visible inside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_unit_of_work_sees_one_snapshot() {
+    for db in testing::databases().await {
+        let store = db.store().await;
+        insert_project(&store, "prj_a").await.expect("seed");
+        let writer = store.clone();
+        let (first, second) = store
+            .read(async |conn| {
+                let count = async |conn: &mut Conn<'_>| -> Result<i64, StoreError> {
+                    Ok(with_conn!(conn, c => {
+                        projects::table.count().get_result::<i64>(c).await?
+                    }))
+                };
+                let first = count(conn).await?;
+                insert_project(&writer, "prj_b").await?;
+                let second = count(conn).await?;
+                Ok::<_, StoreError>((first, second))
+            })
+            .await
+            .expect("read");
+        assert_eq!((first, second), (1, 1), "{:?}", db.backend);
+        assert_eq!(count_projects(&store).await, 2);
     }
 }

@@ -26,7 +26,7 @@ fn command(dir: &Path, env: &[(&str, String)]) -> Command {
         .env_remove("DATABASE_URL")
         .env_remove("AUTHGATE_SECRET_KEY")
         .env_remove("AUTHGATE_CONFIG")
-        .env("RUST_LOG", "debug");
+        .env("RUST_LOG", "trace");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -137,7 +137,14 @@ async fn first_run_prints_a_working_claude_mcp_add_line() {
             std::fs::read_to_string(std::env::temp_dir().join(format!("authgate-cli-{port}.log")))
                 .unwrap_or_default();
         assert!(log.contains("request"), "request lines are logged: {log}");
-        assert!(!log.contains(&key), "the key is never logged");
+        assert!(
+            !log.contains(&key),
+            "the key is never logged, even at trace"
+        );
+        assert!(
+            !log.contains('\u{1b}'),
+            "no colour codes when the log is not a terminal"
+        );
 
         // A second start finds the project and prints no key.
         let port2 = free_port();

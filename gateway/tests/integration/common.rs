@@ -38,8 +38,8 @@ impl std::io::Write for LogBuffer {
     }
 }
 
-/// Every log line written so far by this test binary (all levels from
-/// debug for AuthGate's crates, info for the rest).
+/// Every log line written so far by this test binary, at every level
+/// (`trace`), through the server's own log layer.
 pub fn logs() -> String {
     let buffer = log_buffer();
     let bytes = buffer.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -51,11 +51,15 @@ fn log_buffer() -> &'static LogBuffer {
     BUFFER.get_or_init(|| {
         let buffer = LogBuffer::default();
         let writer = buffer.clone();
-        let filter = tracing_subscriber::EnvFilter::new("info,authgate_gateway=debug,authgate_core=debug,authgate_project=debug,authgate_audit=debug");
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        let _ = tracing_subscriber::registry()
+            .with(tracing_subscriber::EnvFilter::new("trace"))
+            .with(authgate_gateway::logging::layer(
+                authgate_gateway::config::LogFormat::Text,
+                false,
+                move || writer.clone(),
+            ))
             .try_init();
         buffer
     })
@@ -90,6 +94,14 @@ pub fn config(db: &TestDb, overrides: &[(&str, &str)]) -> Config {
         ("DATABASE_URL".into(), db.url.clone()),
         ("AUTHGATE_SECRET_KEY".into(), SECRET.into()),
         ("AUTHGATE_RATE_LIMIT".into(), "10000/s burst 10000".into()),
+        (
+            "AUTHGATE_PROJECT_RATE_LIMIT".into(),
+            "10000/s burst 10000".into(),
+        ),
+        (
+            "AUTHGATE_AUTH_FAILURE_LIMIT".into(),
+            "10000/s burst 10000".into(),
+        ),
     ];
     for (k, v) in overrides {
         env.retain(|(ek, _)| ek != k);
@@ -105,10 +117,7 @@ pub fn config(db: &TestDb, overrides: &[(&str, &str)]) -> Config {
 pub async fn start(db: &TestDb, overrides: &[(&str, &str)]) -> Gateway {
     log_buffer();
     let store = db.store().await;
-    let (project, key) =
-        authgate_project::create_project(&store, "Project A", "live", SystemClock.now())
-            .await
-            .expect("first project");
+    let (project, key) = create_project(&store, "Project A", "live").await;
     let server = Server::start(
         config(db, overrides),
         store,
@@ -130,13 +139,37 @@ pub async fn databases() -> Vec<TestDb> {
     testing::databases().await
 }
 
+pub async fn create_project(
+    store: &authgate_store::Store,
+    name: &str,
+    environment: &str,
+) -> (authgate_project::Project, authgate_project::CreatedApiKey) {
+    let now = SystemClock.now();
+    store
+        .write(async |c| authgate_project::create_project(c, name, environment, now).await)
+        .await
+        .expect("project")
+}
+
 /// Another project on the same server, with its admin key.
 pub async fn second_project(gw: &Gateway, name: &str) -> (String, String) {
-    let (project, key) =
-        authgate_project::create_project(gw.store(), name, "test", SystemClock.now())
-            .await
-            .expect("second project");
+    let (project, key) = create_project(gw.store(), name, "test").await;
     (project.id, key.key)
+}
+
+/// The registry the gateway serves: tests take tool lists and counts from
+/// it, never from a hand-kept list.
+pub fn registry() -> authgate_core::Registry {
+    authgate_gateway::registry().expect("the registry builds")
+}
+
+/// Names of the registered tools of `kind`, in name order.
+pub fn tools_of(kind: authgate_core::ToolKind) -> Vec<&'static str> {
+    registry()
+        .iter()
+        .filter(|t| t.meta().kind == kind)
+        .map(|t| t.meta().name)
+        .collect()
 }
 
 // ------------------------------------------------------------------ client
@@ -276,4 +309,34 @@ pub fn initialize_body() -> String {
         }
     })
     .to_string()
+}
+
+/// Every audit event of the gateway's first project matching `filter`,
+/// read past the tools, newest first.
+pub async fn stored_events(
+    gw: &Gateway,
+    filter: authgate_audit::EventFilter,
+) -> Vec<authgate_audit::AuditEvent> {
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let req = authgate_core::PageRequest::new(
+            authgate_core::pagination::CursorCodec::new(gw.server.app.keys.cursor),
+            "stored_events",
+            &gw.project_id,
+            Some(100),
+            cursor.as_deref(),
+        )
+        .expect("page");
+        let page = gw
+            .store()
+            .read(async |c| authgate_audit::list_events(c, &gw.project_id, &filter, &req).await)
+            .await
+            .expect("events");
+        out.extend(page.data);
+        if !page.has_more {
+            return out;
+        }
+        cursor = page.next_cursor;
+    }
 }

@@ -3,7 +3,7 @@
 #[test]
 fn generated_tool_docs_are_fresh() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let stale = authgate_gateway::docs::stale_files(&root);
+    let stale = authgate_gateway::docs::stale_files(&root).expect("the registry builds");
     assert!(
         stale.is_empty(),
         "generated docs are stale: {stale:?}; run `cargo xtask schemas` and commit docs/"
@@ -25,4 +25,32 @@ fn sqlite_and_postgres_migrations_have_the_same_versions() {
     let sqlite = list("sqlite");
     assert!(!sqlite.is_empty());
     assert_eq!(sqlite, list("postgres"));
+}
+
+/// Finding 8: the test helpers (fresh databases) are a feature of the
+/// store that only dev-dependencies enable, so the server never has them.
+#[test]
+fn test_helpers_are_not_a_normal_dependency() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut manifests = vec![root.join("gateway/Cargo.toml")];
+    for entry in std::fs::read_dir(root.join("crates")).expect("crates") {
+        manifests.push(entry.expect("entry").path().join("Cargo.toml"));
+    }
+    for manifest in manifests {
+        let text = std::fs::read_to_string(&manifest).expect("manifest");
+        let value: toml::Table = toml::from_str(&text).expect("toml");
+        let deps = value.get("dependencies").and_then(|d| d.as_table());
+        for (name, dep) in deps.into_iter().flatten() {
+            let features = dep
+                .get("features")
+                .and_then(|f| f.as_array())
+                .map(|f| f.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>())
+                .unwrap_or_default();
+            assert!(
+                !(name == "authgate-store" && features.contains(&"testing")),
+                "{}: the testing feature belongs in [dev-dependencies]",
+                manifest.display()
+            );
+        }
+    }
 }

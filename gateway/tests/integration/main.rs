@@ -2,10 +2,14 @@
 //! client, on SQLite and (when AUTHGATE_TEST_DATABASE_URL is set) on
 //! PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod cli;
 mod common;
 mod docs;
 mod email;
+mod fixtures;
+mod registry;
 mod security;
 mod sse;
 mod tools;

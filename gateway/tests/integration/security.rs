@@ -90,7 +90,11 @@ async fn scopes_and_allow_lists_decide_what_a_key_sees_and_calls() {
 
         let reader = common::connect(&gw.mcp_url(), read_key["key"].as_str().expect("key")).await;
         let tools = reader.list_all_tools().await.expect("tools/list");
-        assert_eq!(tools.len(), 10, "only read tools");
+        assert_eq!(
+            tools.len(),
+            common::tools_of(authgate_core::ToolKind::Read).len(),
+            "only read tools"
+        );
         assert!(
             tools
                 .iter()
@@ -122,7 +126,8 @@ async fn scopes_and_allow_lists_decide_what_a_key_sees_and_calls() {
         let writer = common::connect(&gw.mcp_url(), write_key["key"].as_str().expect("key")).await;
         assert_eq!(
             writer.list_all_tools().await.expect("tools/list").len(),
-            15,
+            common::tools_of(authgate_core::ToolKind::Read).len()
+                + common::tools_of(authgate_core::ToolKind::Write).len(),
             "read and write tools"
         );
         ok(
@@ -478,33 +483,8 @@ async fn secrets_never_appear_in_outputs_audit_events_or_logs() {
             );
         }
         // The stored audit rows themselves, read past the tools.
-        let mut page_cursor: Option<String> = None;
-        let mut stored = String::new();
-        loop {
-            let codec = authgate_core::pagination::CursorCodec::new(gw.server.app.keys.cursor);
-            let req = codec
-                .request(
-                    "audit_events",
-                    &gw.project_id,
-                    Some(100),
-                    page_cursor.as_deref(),
-                )
-                .expect("page");
-            let page = authgate_audit::list_events(
-                gw.store(),
-                &gw.project_id,
-                &Default::default(),
-                &req,
-                &codec,
-            )
-            .await
-            .expect("events");
-            stored.push_str(&serde_json::to_string(&page.data).expect("json"));
-            if !page.has_more {
-                break;
-            }
-            page_cursor = page.next_cursor;
-        }
+        let stored = serde_json::to_string(&common::stored_events(&gw, Default::default()).await)
+            .expect("json");
         assert!(stored.contains("tool.create_api_key"));
         for secret in &secrets {
             assert!(
@@ -805,20 +785,13 @@ async fn over_the_rate_limit_gets_429_with_retry_after() {
                 .and_then(|r| r.parse::<u64>().ok())
                 .is_some_and(|s| s >= 1)
         );
-        let codec = authgate_core::pagination::CursorCodec::new(gw.server.app.keys.cursor);
-        let page = codec
-            .request("audit_events", &gw.project_id, None, None)
-            .expect("page");
         let filter = authgate_audit::EventFilter {
             event_type: Some("api_key.rate_limited".into()),
             ..Default::default()
         };
-        let events =
-            authgate_audit::list_events(gw.store(), &gw.project_id, &filter, &page, &codec)
-                .await
-                .expect("events");
-        assert_eq!(events.data.len(), 1, "one audit event per window");
-        assert_eq!(events.data[0].outcome, "denied");
+        let events = common::stored_events(&gw, filter).await;
+        assert_eq!(events.len(), 1, "one audit event per window");
+        assert_eq!(events[0].outcome, "denied");
         // The bucket refills: after a second the key is served again.
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         let again = post_raw(
@@ -834,10 +807,13 @@ async fn over_the_rate_limit_gets_429_with_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_is_bound_to_the_project_that_opened_it() {
+async fn a_session_is_bound_to_the_key_that_opened_it() {
     for db in common::databases().await {
         let gw = common::start(&db, &[]).await;
-        let (_, b_key) = common::second_project(&gw, "Project B").await;
+        let (b_project, b_key) = common::second_project(&gw, "Project B").await;
+        let admin = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        let same_project = ok(&admin, "create_api_key", json!({"scopes": ["admin"]})).await;
+        let owner_id = ok(&admin, "whoami", json!({})).await["id"].clone();
         let init = post_raw(
             &gw.mcp_url(),
             Some(&gw.admin_key),
@@ -857,14 +833,45 @@ async fn a_session_is_bound_to_the_project_that_opened_it() {
             ("mcp-session-id", session.as_str()),
             ("mcp-protocol-version", "2025-06-18"),
         ];
-        let replay = post_raw(&gw.mcp_url(), Some(&b_key), list.clone(), &headers).await;
-        assert_eq!(replay.status(), 403);
-        let body: Value = replay.json().await.expect("JSON");
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("another project")
+        // Another project's key, and another key of the same project.
+        for other in [b_key.as_str(), same_project["key"].as_str().expect("key")] {
+            let replay = post_raw(&gw.mcp_url(), Some(other), list.clone(), &headers).await;
+            assert_eq!(replay.status(), 403);
+            let body: Value = replay.json().await.expect("JSON");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("another API key"),
+                "{body}"
+            );
+        }
+        // Both attempts are in the owner's project, naming the owner's key.
+        let refused = ok(
+            &admin,
+            "list_audit_events",
+            json!({"event_type": "mcp.session_refused", "target_id": owner_id}),
+        )
+        .await;
+        let actors: Vec<&Value> = refused["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|e| &e["actor"]["id"])
+            .collect();
+        assert_eq!(actors.len(), 2, "{refused}");
+        assert!(actors.contains(&&same_project["id"]));
+        let b = common::connect(&gw.mcp_url(), &b_key).await;
+        let b_refused = ok(
+            &b,
+            "list_audit_events",
+            json!({"event_type": "mcp.session_refused"}),
+        )
+        .await;
+        assert_eq!(
+            b_refused["data"].as_array().map(Vec::len),
+            Some(1),
+            "and in the intruder's own project ({b_project})"
         );
         let initialized =
             json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string();
@@ -889,7 +896,7 @@ async fn stateless_mode_serves_clients_of_every_protocol_generation() {
             let c = common::connect_with(&gw.mcp_url(), &gw.admin_key, version.clone()).await;
             assert_eq!(
                 c.list_all_tools().await.expect("tools/list").len(),
-                18,
+                common::registry().len(),
                 "{version}"
             );
             let me = ok(&c, "whoami", json!({})).await;
@@ -954,5 +961,236 @@ async fn hosts_outside_the_allow_list_are_refused() {
         .await;
         assert_eq!(local.status(), 403, "only the configured hosts");
         open.server.stop().await;
+    }
+}
+
+/// Finding 1: all of a project's keys share one budget, so minting keys
+/// does not multiply it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projects_keys_share_one_rate_limit() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[("AUTHGATE_PROJECT_RATE_LIMIT", "1/s burst 4")]).await;
+        let admin = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        let second = ok(&admin, "create_api_key", json!({"scopes": ["read"]})).await;
+        let keys = [
+            gw.admin_key.clone(),
+            second["key"].as_str().expect("key").to_owned(),
+        ];
+        let mut statuses = Vec::new();
+        let mut message = String::new();
+        for i in 0..6 {
+            let resp = post_raw(
+                &gw.mcp_url(),
+                Some(&keys[i % 2]),
+                common::initialize_body(),
+                &[],
+            )
+            .await;
+            statuses.push(resp.status().as_u16());
+            if resp.status() == 429 {
+                let body: Value = resp.json().await.expect("JSON");
+                message = body["error"]["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+            }
+        }
+        assert!(statuses.contains(&429), "{statuses:?}");
+        assert!(message.contains("project's keys together"), "{message}");
+        let limited = common::stored_events(
+            &gw,
+            authgate_audit::EventFilter {
+                event_type: Some("api_key.rate_limited".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert!(!limited.is_empty(), "the refusal is audited");
+        gw.server.stop().await;
+    }
+}
+
+/// Finding 1: at most AUTHGATE_MAX_ACTIVE_KEYS active keys per project.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_keys_are_capped() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[("AUTHGATE_MAX_ACTIVE_KEYS", "2")]).await;
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        let second = ok(&c, "create_api_key", json!({})).await;
+        let e = err(&c, "create_api_key", json!({}), "limit_exceeded").await;
+        assert!(
+            e["hint"].as_str().is_some_and(|h| h.contains("revoke")),
+            "{e}"
+        );
+        ok(&c, "revoke_api_key", json!({"key_id": second["id"]})).await;
+        ok(&c, "create_api_key", json!({})).await;
+        gw.server.stop().await;
+    }
+}
+
+/// Finding 1: failed authentications are limited per client IP, checked
+/// before the key is looked up: past the limit even a valid key from that
+/// address waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_are_limited_per_address() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[("AUTHGATE_AUTH_FAILURE_LIMIT", "1/s burst 3")]).await;
+        let unknown = format!("ag_live_{}", "Q".repeat(40));
+        for _ in 0..3 {
+            let r = post_raw(
+                &gw.mcp_url(),
+                Some(&unknown),
+                common::initialize_body(),
+                &[],
+            )
+            .await;
+            assert_eq!(r.status(), 401);
+        }
+        let r = post_raw(
+            &gw.mcp_url(),
+            Some(&unknown),
+            common::initialize_body(),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status(), 429);
+        assert!(r.headers().get("retry-after").is_some());
+        let valid = post_raw(
+            &gw.mcp_url(),
+            Some(&gw.admin_key),
+            common::initialize_body(),
+            &[],
+        )
+        .await;
+        assert_eq!(valid.status(), 429, "refused before any lookup");
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let valid = post_raw(
+            &gw.mcp_url(),
+            Some(&gw.admin_key),
+            common::initialize_body(),
+            &[],
+        )
+        .await;
+        assert_eq!(valid.status(), 200, "served again once the bucket refills");
+        gw.server.stop().await;
+    }
+}
+
+/// Findings 6 and 7: a refused call's huge or unknown arguments cannot grow
+/// its audit row; unknown tools and refused hosts are audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_audited_with_bounded_rows() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let admin = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        let reader = ok(&admin, "create_api_key", json!({"scopes": ["read"]})).await;
+        let r = common::connect(&gw.mcp_url(), reader["key"].as_str().expect("key")).await;
+        let huge = "z".repeat(200_000);
+        err(
+            &r,
+            "revoke_api_key",
+            json!({"key_id": huge, "note_id": huge, "extra": [huge, huge]}),
+            "permission_denied",
+        )
+        .await;
+        let events = ok(
+            &admin,
+            "list_audit_events",
+            json!({"event_type": "tool.revoke_api_key"}),
+        )
+        .await;
+        let event = &events["data"][0];
+        assert_eq!(event["outcome"], "denied");
+        assert_eq!(event["targets"], json!([]), "no malformed id is a target");
+        assert!(event.to_string().len() < 2_000, "{event}");
+
+        let long_name = "x".repeat(5_000);
+        let mut params = rmcp::model::CallToolRequestParams::new(long_name.clone());
+        params = params.with_arguments(serde_json::Map::new());
+        assert!(
+            r.call_tool(params).await.is_err(),
+            "unknown tool is a protocol error"
+        );
+        let unknown = ok(
+            &admin,
+            "list_audit_events",
+            json!({"event_type": "mcp.unknown_tool"}),
+        )
+        .await;
+        let event = &unknown["data"][0];
+        assert_eq!(event["actor"]["id"], reader["id"]);
+        assert!(
+            event["tool"]
+                .as_str()
+                .is_some_and(|t| t.chars().count() <= 65)
+        );
+
+        let refused = post_raw(
+            &gw.mcp_url(),
+            Some(&gw.admin_key),
+            common::initialize_body(),
+            &[("host", "evil.example.com")],
+        )
+        .await;
+        assert_eq!(refused.status(), 403);
+        let host = ok(
+            &admin,
+            "list_audit_events",
+            json!({"event_type": "mcp.host_refused"}),
+        )
+        .await;
+        assert_eq!(host["data"].as_array().map(Vec::len), Some(1), "{host}");
+        gw.server.stop().await;
+    }
+}
+
+/// Finding 12: `last_used_at` is never written on the authentication path:
+/// calls are served while another writer holds SQLite's write lock (a
+/// synchronous write would wait for it, then fail), and the use is written
+/// in the background afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_use_is_recorded_off_the_request_path() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let admin = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        let created = ok(&admin, "create_api_key", json!({"scopes": ["read"]})).await;
+        let key = created["key"].as_str().expect("key").to_owned();
+        let (hold_tx, hold_rx) = tokio::sync::oneshot::channel::<()>();
+        let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
+        let store = gw.store().clone();
+        let holder = tokio::spawn(async move {
+            store
+                .write(async |_c| {
+                    let _ = held_tx.send(());
+                    let _ = hold_rx.await;
+                    Ok::<_, authgate_core::ToolError>(())
+                })
+                .await
+        });
+        held_rx.await.expect("the write lock is held");
+        let c = common::connect(&gw.mcp_url(), &key).await;
+        for _ in 0..3 {
+            ok(&c, "whoami", json!({})).await;
+        }
+        ok(&c, "list_callbacks", json!({})).await;
+        let _ = hold_tx.send(());
+        holder.await.expect("task").expect("released");
+        let mut used = Value::Null;
+        for _ in 0..40 {
+            let keys = ok(&admin, "list_api_keys", json!({"limit": 100})).await;
+            used = keys["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .find(|k| k["id"] == created["id"])
+                .map(|k| k["last_used_at"].clone())
+                .unwrap_or_default();
+            if used.is_string() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        assert!(used.is_string(), "last_used_at written in the background");
+        gw.server.stop().await;
     }
 }

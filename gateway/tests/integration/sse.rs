@@ -128,7 +128,7 @@ async fn the_legacy_sse_transport_serves_the_same_tools() {
             .await
             .expect("initialize over SSE");
         let tools = client.list_all_tools().await.expect("tools/list over SSE");
-        assert_eq!(tools.len(), 18);
+        assert_eq!(tools.len(), common::registry().len());
         let me = ok(&client, "whoami", json!({})).await;
         assert_eq!(me["project"]["id"], json!(gw.project_id));
         let cb = ok(
@@ -232,6 +232,35 @@ async fn the_legacy_sse_transport_serves_the_same_tools() {
         )
         .await;
         assert_eq!(hijack.status(), 403);
+        // Another key of the same project is refused too (finding 5).
+        let admin = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        let sibling = ok(&admin, "create_api_key", json!({"scopes": ["admin"]})).await;
+        let sibling_post = common::post_raw(
+            &a_stream.endpoint,
+            sibling["key"].as_str(),
+            json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}).to_string(),
+            &[],
+        )
+        .await;
+        assert_eq!(sibling_post.status(), 403);
+        let refused = ok(
+            &admin,
+            "list_audit_events",
+            json!({"event_type": "mcp.session_refused"}),
+        )
+        .await;
+        let actors: Vec<&Value> = refused["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|e| &e["actor"]["id"])
+            .collect();
+        assert_eq!(
+            actors.len(),
+            2,
+            "both attempts are in the owner's project: {refused}"
+        );
+        assert!(actors.contains(&&sibling["id"]));
         let garbage = common::post_raw(&a_stream.endpoint, Some(&gw.admin_key), "{nope", &[]).await;
         assert_eq!(garbage.status(), 400);
         let body: Value = garbage.json().await.expect("JSON");

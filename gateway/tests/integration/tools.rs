@@ -6,27 +6,6 @@ use authgate_core::schema::{formats_in, is_standard_format};
 
 use crate::common::{self, err, ok};
 
-const EXPECTED_TOOLS: &[(&str, &str)] = &[
-    ("add_callback", "write"),
-    ("configure_auth_providers", "write"),
-    ("create_api_key", "write"),
-    ("get_email_template", "read"),
-    ("get_project_status", "read"),
-    ("list_api_keys", "read"),
-    ("list_audit_event_types", "read"),
-    ("list_audit_events", "read"),
-    ("list_auth_providers", "read"),
-    ("list_callbacks", "read"),
-    ("list_email_templates", "read"),
-    ("preview_email_template", "read"),
-    ("regenerate_api_key", "danger"),
-    ("remove_callback", "danger"),
-    ("reset_email_template", "write"),
-    ("revoke_api_key", "danger"),
-    ("upsert_email_template", "write"),
-    ("whoami", "read"),
-];
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_list_shows_every_tool_with_annotations_and_clean_schemas() {
     for db in common::databases().await {
@@ -37,20 +16,33 @@ async fn tools_list_shows_every_tool_with_annotations_and_clean_schemas() {
             info.server_info.as_ref().map(|s| s.name.as_str()),
             Some("authgate")
         );
+        assert_eq!(
+            info.instructions.as_deref(),
+            Some(gw.server.app.instructions.as_str())
+        );
+        let registry = common::registry();
+        for group in registry.groups() {
+            assert!(
+                gw.server.app.instructions.contains(group.name),
+                "the instructions name group {}",
+                group.name
+            );
+        }
         let tools = client.list_all_tools().await.expect("tools/list");
         let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
         names.sort();
-        let expected: Vec<&str> = EXPECTED_TOOLS.iter().map(|(n, _)| *n).collect();
+        let expected: Vec<&str> = registry.iter().map(|t| t.meta().name).collect();
         assert_eq!(names, expected, "[{}]", gw.backend);
         for tool in &tools {
-            let kind = EXPECTED_TOOLS
-                .iter()
-                .find(|(n, _)| *n == tool.name.as_ref())
-                .map(|(_, k)| *k)
-                .expect("known tool");
+            let meta = *registry.get(&tool.name).expect("registered").meta();
+            let kind = meta.kind.as_str();
             let a = tool.annotations.as_ref().expect("annotations");
+            assert_eq!(a.idempotent_hint, Some(meta.idempotent), "{}", tool.name);
             match kind {
-                "read" => assert_eq!(a.read_only_hint, Some(true), "{}", tool.name),
+                "read" => {
+                    assert_eq!(a.read_only_hint, Some(true), "{}", tool.name);
+                    assert_eq!(a.idempotent_hint, Some(true), "{}", tool.name);
+                }
                 "write" => {
                     assert_eq!(a.read_only_hint, Some(false), "{}", tool.name);
                     assert_eq!(a.destructive_hint, Some(false), "{}", tool.name);
@@ -136,9 +128,7 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         // get_project_status on a fresh project
         let status = ok(&c, "get_project_status", json!({})).await;
         assert_eq!(status["project"]["name"], "Project A");
-        assert_eq!(status["billing_plans"], json!([]));
-        assert_eq!(status["roles"], json!([]));
-        assert_eq!(status["organizations"], json!({"count": 0, "newest": []}));
+        assert_eq!(status["project"]["id"], json!(gw.project_id));
         assert_eq!(status["counts"]["callbacks"], 0);
         assert_eq!(status["counts"]["active_api_keys"], 1);
         let email = status["auth_providers"]
@@ -219,14 +209,15 @@ async fn every_tool_succeeds_through_the_mcp_client() {
             (github["enabled"].clone(), github["configured"].clone()),
             (json!(false), json!(true))
         );
-        let secret = authgate_project::providers::client_secret(
-            gw.store(),
-            &gw.server.app.keys.encryption,
-            &gw.project_id,
-            "github",
-        )
-        .await
-        .expect("reads");
+        let encryption = gw.server.app.keys.encryption;
+        let secret = gw
+            .store()
+            .read(async |c| {
+                authgate_project::providers::client_secret(c, &encryption, &gw.project_id, "github")
+                    .await
+            })
+            .await
+            .expect("reads");
         assert_eq!(
             secret.as_deref(),
             Some("gh-secret-value-123"),
@@ -275,7 +266,8 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         )
         .await;
         assert_eq!(dry["dry_run"], true);
-        assert_eq!(dry["removed"]["id"], json!(cb_id));
+        assert_eq!(dry["callback"]["id"], json!(cb_id));
+        assert_eq!(dry["cascade"], json!({}));
         assert_eq!(
             ok(&c, "list_callbacks", json!({})).await["data"]
                 .as_array()
@@ -337,11 +329,11 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         )
         .await;
         assert_eq!(
-            (dry["dry_run"].clone(), dry["revoked"]["revoked_at"].clone()),
+            (dry["dry_run"].clone(), dry["api_key"]["revoked_at"].clone()),
             (json!(true), Value::Null)
         );
         let revoked = ok(&c, "revoke_api_key", json!({"key_id": new_id})).await;
-        assert!(revoked["revoked"]["revoked_at"].is_string());
+        assert!(revoked["api_key"]["revoked_at"].is_string());
         err(&c, "revoke_api_key", json!({"key_id": new_id}), "conflict").await;
 
         // audit
@@ -446,7 +438,9 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         assert_eq!(dry["dry_run"], true);
         assert!(dry.get("key").is_none());
         assert_eq!(dry["revoked_key_ids"].as_array().map(Vec::len), Some(2));
+        assert_eq!(dry["cascade"], json!({"api_keys": 2}));
         let regen = ok(&c, "regenerate_api_key", json!({})).await;
+        assert_eq!(regen["cascade"], json!({"api_keys": 2}));
         let fresh = regen["key"].as_str().expect("new key").to_owned();
         assert!(
             regen["revoked_key_ids"]

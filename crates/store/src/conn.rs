@@ -1,0 +1,277 @@
+//! Units of work. Every query runs on a [`Conn`] that a unit of work hands
+//! out: [`Store::read`] (one consistent snapshot), [`Store::write`] (a write
+//! transaction) or [`Store::autocommit`] (each statement on its own). A
+//! domain function takes `&mut Conn<'_>` and never knows which it is in, so
+//! callers compose several domains in one transaction.
+
+use std::future::Future;
+
+use diesel_async::{
+    AnsiTransactionManager, AsyncConnection, RunQueryDsl as _, TransactionManager as _,
+};
+
+use crate::{Backend, DbConn, PgConn, SqliteConn, Store, StoreError};
+
+/// The backend connection behind a [`Conn`]; matched by [`with_conn!`].
+pub enum ConnRef<'a> {
+    Postgres(&'a mut PgConn),
+    Sqlite(&'a mut SqliteConn),
+}
+
+/// Work to do once the unit of work has committed (wake a worker, evict a
+/// cache entry): never before, so nobody acts on data that may roll back.
+pub type AfterCommit = Box<dyn FnOnce() + Send>;
+
+/// A connection inside a unit of work.
+pub struct Conn<'a> {
+    inner: ConnRef<'a>,
+    after_commit: Vec<AfterCommit>,
+    in_transaction: bool,
+}
+
+impl<'a> Conn<'a> {
+    fn new(inner: ConnRef<'a>, in_transaction: bool) -> Self {
+        Self {
+            inner,
+            after_commit: Vec::new(),
+            in_transaction,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.inner {
+            ConnRef::Postgres(_) => Backend::Postgres,
+            ConnRef::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Whether the work runs in a transaction (read or write).
+    pub fn in_transaction(&self) -> bool {
+        self.in_transaction
+    }
+
+    /// Runs `f` after the unit of work commits; dropped if it rolls back.
+    pub fn after_commit(&mut self, f: impl FnOnce() + Send + 'static) {
+        self.after_commit.push(Box::new(f));
+    }
+
+    /// For [`with_conn!`].
+    #[doc(hidden)]
+    pub fn backend_mut(&mut self) -> &mut ConnRef<'a> {
+        &mut self.inner
+    }
+
+    /// Serialises a project's read-then-write work. SQLite's `BEGIN
+    /// IMMEDIATE` already holds the database's one write lock; PostgreSQL's
+    /// READ COMMITTED needs the project row locked (`FOR UPDATE`) before the
+    /// reads a write depends on.
+    pub async fn lock_project(&mut self, project_id: &str) -> Result<(), StoreError> {
+        use diesel::{ExpressionMethods as _, QueryDsl as _};
+        if let ConnRef::Postgres(c) = &mut self.inner {
+            crate::schema::projects::table
+                .filter(crate::schema::projects::id.eq(project_id))
+                .select(crate::schema::projects::id)
+                .for_update()
+                .load::<String>(*c)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Takes, for the rest of this transaction, the lock that migrations
+    /// run under: start-up work (the first project) cannot race another
+    /// gateway starting on the same PostgreSQL.
+    pub async fn lock_startup(&mut self) -> Result<(), StoreError> {
+        if let ConnRef::Postgres(c) = &mut self.inner {
+            diesel::sql_query(format!(
+                "SELECT pg_advisory_xact_lock({})",
+                crate::STARTUP_LOCK
+            ))
+            .execute(*c)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// An async closure over a [`Conn`] whose future is `Send`.
+///
+/// `AsyncFnOnce` alone cannot say that its future is `Send` on stable
+/// Rust; naming the future through `FnOnce` can (diesel-async's own
+/// transaction API bounds its closures the same way).
+pub trait UnitOfWork<T, R>:
+    AsyncFnOnce(T) -> R + FnOnce(T) -> <Self as UnitOfWork<T, R>>::Fut
+{
+    type Fut: Future<Output = R> + Send;
+}
+
+impl<F, T, Fut, R> UnitOfWork<T, R> for F
+where
+    F: AsyncFnOnce(T) -> R + FnOnce(T) -> Fut,
+    Fut: Future<Output = R> + Send,
+{
+    type Fut = Fut;
+}
+
+#[derive(Clone, Copy)]
+enum Mode {
+    Read,
+    Write,
+}
+
+fn run_hooks(hooks: Vec<AfterCommit>) {
+    for hook in hooks {
+        hook();
+    }
+}
+
+impl Store {
+    /// Runs `f` in a read-only transaction: one consistent snapshot
+    /// (PostgreSQL `REPEATABLE READ READ ONLY`; SQLite's deferred `BEGIN`,
+    /// which in WAL mode reads one snapshot and never waits for a writer).
+    pub async fn read<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        for<'r, 'c> F: AsyncFnOnce(&'r mut Conn<'c>) -> Result<R, E>
+            + UnitOfWork<&'r mut Conn<'c>, Result<R, E>>
+            + Send,
+        E: From<StoreError> + From<diesel::result::Error> + Send,
+        R: Send,
+    {
+        self.transaction(Mode::Read, f).await
+    }
+
+    /// Runs `f` in a write transaction (`BEGIN` on PostgreSQL, `BEGIN
+    /// IMMEDIATE` on SQLite) and commits when it returns `Ok`; an `Err`
+    /// rolls everything back.
+    pub async fn write<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        for<'r, 'c> F: AsyncFnOnce(&'r mut Conn<'c>) -> Result<R, E>
+            + UnitOfWork<&'r mut Conn<'c>, Result<R, E>>
+            + Send,
+        E: From<StoreError> + From<diesel::result::Error> + Send,
+        R: Send,
+    {
+        self.transaction(Mode::Write, f).await
+    }
+
+    /// Runs `f` without a transaction: each statement commits on its own.
+    /// For single statements, where `BEGIN`/`COMMIT` would only add round
+    /// trips.
+    pub async fn autocommit<R, E, F>(&self, f: F) -> Result<R, E>
+    where
+        for<'r, 'c> F: AsyncFnOnce(&'r mut Conn<'c>) -> Result<R, E>
+            + UnitOfWork<&'r mut Conn<'c>, Result<R, E>>
+            + Send,
+        E: From<StoreError> + From<diesel::result::Error> + Send,
+        R: Send,
+    {
+        let mut pooled = self.conn().await?;
+        let inner = match &mut pooled {
+            DbConn::Postgres(p) => ConnRef::Postgres(p),
+            DbConn::Sqlite(p) => ConnRef::Sqlite(p),
+        };
+        let mut conn = Conn::new(inner, false);
+        let value = f(&mut conn).await?;
+        run_hooks(std::mem::take(&mut conn.after_commit));
+        Ok(value)
+    }
+
+    async fn transaction<R, E, F>(&self, mode: Mode, f: F) -> Result<R, E>
+    where
+        for<'r, 'c> F: AsyncFnOnce(&'r mut Conn<'c>) -> Result<R, E>
+            + UnitOfWork<&'r mut Conn<'c>, Result<R, E>>
+            + Send,
+        E: From<StoreError> + From<diesel::result::Error> + Send,
+        R: Send,
+    {
+        let mut pooled = self.conn().await?;
+        let inner = match &mut pooled {
+            DbConn::Postgres(p) => ConnRef::Postgres(p),
+            DbConn::Sqlite(p) => ConnRef::Sqlite(p),
+        };
+        let mut conn = Conn::new(inner, true);
+        begin(&mut conn.inner, mode).await?;
+        match f(&mut conn).await {
+            Ok(value) => {
+                finish(&mut conn.inner, true).await?;
+                run_hooks(std::mem::take(&mut conn.after_commit));
+                Ok(value)
+            }
+            Err(err) => {
+                // A failed rollback leaves the transaction open; the pool
+                // then sees a broken connection and discards it.
+                if let Err(rollback) = finish(&mut conn.inner, false).await {
+                    tracing::warn!(error = %rollback, "rollback failed");
+                }
+                Err(err)
+            }
+        }
+    }
+}
+
+// Transactions are driven through the transaction managers directly
+// rather than diesel-async's closure API: nesting its higher-ranked
+// closures inside ours defeats rustc's proof that the future is `Send`.
+async fn begin(conn: &mut ConnRef<'_>, mode: Mode) -> diesel::QueryResult<()> {
+    match (conn, mode) {
+        (ConnRef::Postgres(c), Mode::Read) => {
+            AnsiTransactionManager::begin_transaction_sql(
+                *c,
+                "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            )
+            .await
+        }
+        (ConnRef::Postgres(c), Mode::Write) => {
+            <PgConn as AsyncConnection>::TransactionManager::begin_transaction(*c).await
+        }
+        (ConnRef::Sqlite(c), mode) => {
+            let sql = match mode {
+                Mode::Read => "BEGIN",
+                // A deferred read-then-write transaction fails with
+                // "database is locked" under concurrency; IMMEDIATE takes
+                // the write lock up front.
+                Mode::Write => "BEGIN IMMEDIATE",
+            };
+            c.spawn_blocking(move |inner| {
+                diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, sql)
+            })
+            .await
+        }
+    }
+}
+
+async fn finish(conn: &mut ConnRef<'_>, commit: bool) -> diesel::QueryResult<()> {
+    match (conn, commit) {
+        (ConnRef::Postgres(c), true) => {
+            <PgConn as AsyncConnection>::TransactionManager::commit_transaction(*c).await
+        }
+        (ConnRef::Postgres(c), false) => {
+            <PgConn as AsyncConnection>::TransactionManager::rollback_transaction(*c).await
+        }
+        (ConnRef::Sqlite(c), true) => {
+            <SqliteConn as AsyncConnection>::TransactionManager::commit_transaction(*c).await
+        }
+        (ConnRef::Sqlite(c), false) => {
+            <SqliteConn as AsyncConnection>::TransactionManager::rollback_transaction(*c).await
+        }
+    }
+}
+
+/// Runs a block once against whichever backend the connection is, with the
+/// connection bound to `$c` as `&mut PgConn` or `&mut SqliteConn`. `$conn`
+/// is a `&mut Conn`.
+#[macro_export]
+macro_rules! with_conn {
+    ($conn:expr, $c:ident => $body:block) => {
+        match $crate::Conn::backend_mut($conn) {
+            $crate::ConnRef::Postgres(pg) => {
+                let $c: &mut $crate::PgConn = &mut **pg;
+                $body
+            }
+            $crate::ConnRef::Sqlite(lite) => {
+                let $c: &mut $crate::SqliteConn = &mut **lite;
+                $body
+            }
+        }
+    };
+}

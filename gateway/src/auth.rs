@@ -1,0 +1,371 @@
+//! API-key authentication of the MCP endpoints, as steps that read top to
+//! bottom: throttle the client IP's failed attempts (before any database
+//! lookup), resolve the key, spend the key's and the project's budgets,
+//! check the Host, check the MCP session's owner. Each refusal is answered
+//! here and, when a key is known, audited in a transaction of its own.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+
+use authgate_audit::NewAuditEvent;
+use authgate_core::time::to_micros;
+use authgate_core::{Budget, Caller, RateBudget, ToolError, new_id};
+use authgate_project::AuthFailure;
+
+use crate::app::{AppState, AuthContext, RequestId, SessionOwner};
+use crate::http::{LoggedKey, as_jsonrpc_error, host_allowed, jsonrpc_error};
+use crate::ratelimit::Decision;
+
+pub const SESSION_HEADER: &str = "mcp-session-id";
+
+/// A refusal: the answer to send, and what to audit (if a key is known).
+struct Refusal {
+    response: Response,
+    audit: Option<RefusalEvent>,
+}
+
+/// A refusal worth an audit event, in the project of `project_id`.
+struct RefusalEvent {
+    project_id: String,
+    key_id: String,
+    event_type: &'static str,
+    error_code: &'static str,
+    targets: Vec<String>,
+}
+
+impl From<Response> for Refusal {
+    fn from(response: Response) -> Self {
+        Refusal {
+            response,
+            audit: None,
+        }
+    }
+}
+
+pub async fn authenticate(
+    State(app): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_else(|| new_id("req"));
+    let ip = peer.ip();
+    if let Some(wait) = app.limits.auth_failures.exhausted(&ip, Instant::now()) {
+        return too_many(
+            wait,
+            "Too many failed authentications from this address; retry later",
+        );
+    }
+    let caller = match resolve_key(&app, req.headers(), &request_id).await {
+        Ok(caller) => caller,
+        Err(refusal) => {
+            app.limits.auth_failures.take(&ip, Instant::now());
+            return refuse(&app, refusal, &request_id).await;
+        }
+    };
+    let budget = match spend_budgets(&app, &caller) {
+        Ok(budget) => budget,
+        Err(refusal) => return refuse(&app, *refusal, &request_id).await,
+    };
+    if let Err(refusal) = check_host(&app, &caller, req.headers()) {
+        return refuse(&app, *refusal, &request_id).await;
+    }
+    let session = session_of(&req);
+    if let Some(session) = &session
+        && let Err(refusals) = check_session(&app, &caller, session)
+    {
+        return refuse_all(&app, refusals, &request_id).await;
+    }
+
+    app.last_used.touch(&caller, to_micros(app.clock.now()));
+    let owner = SessionOwner {
+        key_id: caller.key_id.clone(),
+        project_id: caller.project.id.clone(),
+    };
+    req.extensions_mut().insert(AuthContext {
+        caller,
+        budget,
+        request_id,
+    });
+    let is_delete = req.method() == http::Method::DELETE;
+    let resp = next.run(req).await;
+    if let Some(new_session) = resp
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        app.sessions.bind(new_session, owner.clone());
+    }
+    if is_delete
+        && resp.status().is_success()
+        && let Some(session) = &session
+    {
+        app.sessions.unbind(session);
+    }
+    let mut resp = as_jsonrpc_error(resp).await;
+    resp.extensions_mut().insert(LoggedKey(owner.key_id));
+    resp
+}
+
+/// The MCP session a request belongs to: the `Mcp-Session-Id` header, or
+/// the legacy SSE endpoint's `session_id` parameter.
+fn session_of(req: &Request) -> Option<String> {
+    if let Some(id) = req
+        .headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        return Some(id.to_owned());
+    }
+    if req.uri().path() != "/api/sse/messages" {
+        return None;
+    }
+    url::form_urlencoded::parse(req.uri().query()?.as_bytes())
+        .find(|(k, _)| k == "session_id")
+        .map(|(_, v)| v.into_owned())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The presented key's caller, or a 401.
+async fn resolve_key(
+    app: &AppState,
+    headers: &HeaderMap,
+    request_id: &str,
+) -> Result<Caller, Refusal> {
+    let Some(token) = bearer(headers) else {
+        return Err(unauthorized(AuthFailure::Missing.reason()).into());
+    };
+    let resolved = app
+        .store
+        .autocommit(async |conn| authgate_project::authenticate(conn, token).await)
+        .await;
+    match resolved {
+        Ok(Ok(caller)) => Ok(caller),
+        Ok(Err(failure)) => {
+            let response = unauthorized(failure.reason());
+            // A revoked key in a loop must not flood the audit log.
+            let audit = match failure {
+                AuthFailure::Revoked { key_id, project_id }
+                    if app
+                        .limits
+                        .refusals
+                        .should_record(&key_id, "revoked", Instant::now()) =>
+                {
+                    Some(RefusalEvent {
+                        project_id,
+                        targets: vec![key_id.clone()],
+                        key_id,
+                        event_type: "api_key.revoked_key_used",
+                        error_code: "unauthenticated",
+                    })
+                }
+                _ => None,
+            };
+            Err(Refusal { response, audit })
+        }
+        Err(err) => Err(unavailable(&err, request_id).into()),
+    }
+}
+
+/// Spends one token of the key's and one of the project's bucket.
+fn spend_budgets(app: &AppState, caller: &Caller) -> Result<RateBudget, Box<Refusal>> {
+    let now = Instant::now();
+    let limits = &app.limits;
+    let key = limits.per_key.take(&caller.key_id, now);
+    let project = match key {
+        Decision::Allowed { .. } => limits.per_project.take(&caller.project.id, now),
+        limited => limited,
+    };
+    match (key, project) {
+        (Decision::Allowed { remaining }, Decision::Allowed { remaining: shared }) => {
+            let (k, p) = (limits.per_key.limit(), limits.per_project.limit());
+            Ok(RateBudget {
+                per_second: k.per_second,
+                burst: k.burst,
+                remaining,
+                project: Budget {
+                    per_second: p.per_second,
+                    burst: p.burst,
+                    remaining: shared,
+                },
+            })
+        }
+        (Decision::Limited { retry_after }, _) | (_, Decision::Limited { retry_after }) => {
+            let which = if matches!(key, Decision::Limited { .. }) {
+                let l = limits.per_key.limit();
+                format!(
+                    "this key may make {} requests/s (burst {})",
+                    l.per_second, l.burst
+                )
+            } else {
+                let l = limits.per_project.limit();
+                format!(
+                    "this project's keys together may make {} requests/s (burst {})",
+                    l.per_second, l.burst
+                )
+            };
+            let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            let audit = limits
+                .refusals
+                .should_record(&caller.key_id, "rate_limited", now)
+                .then(|| RefusalEvent {
+                    project_id: caller.project.id.clone(),
+                    key_id: caller.key_id.clone(),
+                    event_type: "api_key.rate_limited",
+                    error_code: "rate_limited",
+                    targets: vec![caller.key_id.clone()],
+                });
+            Err(Box::new(Refusal {
+                response: too_many(
+                    retry_after,
+                    &format!("Rate limited: {which}; retry after {secs} s"),
+                ),
+                audit,
+            }))
+        }
+    }
+}
+
+/// The Host check (DNS-rebinding protection), audited when a valid key
+/// comes through a refused host.
+fn check_host(app: &AppState, caller: &Caller, headers: &HeaderMap) -> Result<(), Box<Refusal>> {
+    if host_allowed(app, headers) {
+        return Ok(());
+    }
+    Err(Box::new(Refusal {
+        response: jsonrpc_error(
+            StatusCode::FORBIDDEN,
+            -32001,
+            "Forbidden: Host header is not allowed; add the host to AUTHGATE_ALLOWED_HOSTS",
+        ),
+        audit: Some(RefusalEvent {
+            project_id: caller.project.id.clone(),
+            key_id: caller.key_id.clone(),
+            event_type: "mcp.host_refused",
+            error_code: "permission_denied",
+            targets: vec![caller.key_id.clone()],
+        }),
+    }))
+}
+
+/// An MCP session is bound to the key that opened it; another key is
+/// refused, and the attempt is recorded in the owner's project (and in
+/// the caller's, if it is another).
+fn check_session(app: &AppState, caller: &Caller, session: &str) -> Result<(), Vec<Refusal>> {
+    match app.sessions.owner_of(session) {
+        Some(owner) if owner.key_id != caller.key_id => Err(session_refusals(caller, &owner)),
+        _ => Ok(()),
+    }
+}
+
+fn session_refusals(caller: &Caller, owner: &SessionOwner) -> Vec<Refusal> {
+    let event = |project_id: &str| RefusalEvent {
+        project_id: project_id.to_owned(),
+        key_id: caller.key_id.clone(),
+        event_type: "mcp.session_refused",
+        error_code: "permission_denied",
+        targets: vec![owner.key_id.clone(), caller.key_id.clone()],
+    };
+    let mut refusals = vec![Refusal {
+        response: jsonrpc_error(
+            StatusCode::FORBIDDEN,
+            -32001,
+            "Forbidden: this MCP session was opened with another API key; initialize a new session",
+        ),
+        audit: Some(event(&owner.project_id)),
+    }];
+    if owner.project_id != caller.project.id {
+        refusals.push(Refusal {
+            response: jsonrpc_error(StatusCode::FORBIDDEN, -32001, "Forbidden"),
+            audit: Some(event(&caller.project.id)),
+        });
+    }
+    refusals
+}
+
+async fn refuse(app: &AppState, refusal: Refusal, request_id: &str) -> Response {
+    if let Some(event) = refusal.audit {
+        audit_refusal(app, event, request_id).await;
+    }
+    refusal.response
+}
+
+/// Audits every refusal and answers with the first.
+async fn refuse_all(app: &AppState, refusals: Vec<Refusal>, request_id: &str) -> Response {
+    let mut first = None;
+    for refusal in refusals {
+        let response = refuse(app, refusal, request_id).await;
+        first.get_or_insert(response);
+    }
+    first.unwrap_or_else(|| jsonrpc_error(StatusCode::FORBIDDEN, -32001, "Forbidden"))
+}
+
+async fn audit_refusal(app: &AppState, event: RefusalEvent, request_id: &str) {
+    let now = app.clock.now();
+    let new = NewAuditEvent {
+        project_id: event.project_id,
+        event_type: event.event_type.to_owned(),
+        actor_type: "api_key".into(),
+        actor_id: Some(event.key_id),
+        targets: event.targets,
+        outcome: "denied".into(),
+        error_code: Some(event.error_code.to_owned()),
+        request_id: Some(request_id.to_owned()),
+        ..NewAuditEvent::default()
+    };
+    let written = app
+        .store
+        .write(async |conn| authgate_audit::record(conn, new, now).await)
+        .await;
+    if let Err(err) = written {
+        tracing::warn!(request_id, error = %err, "could not write audit event");
+    }
+}
+
+pub fn unauthorized(reason: &str) -> Response {
+    let mut resp = jsonrpc_error(
+        StatusCode::UNAUTHORIZED,
+        -32001,
+        &format!("Unauthorized: {reason}"),
+    );
+    let challenge = format!(
+        "Bearer realm=\"authgate\", error=\"invalid_token\", error_description=\"{}\"",
+        reason.replace('"', "'")
+    );
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+fn too_many(retry_after: Duration, message: &str) -> Response {
+    let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+    let mut resp = jsonrpc_error(StatusCode::TOO_MANY_REQUESTS, -32029, message);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    resp
+}
+
+fn unavailable(err: &ToolError, request_id: &str) -> Response {
+    tracing::warn!(request_id, error = %err, "authentication unavailable");
+    jsonrpc_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        -32603,
+        "Authentication is unavailable right now; retry shortly",
+    )
+}

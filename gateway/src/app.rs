@@ -28,7 +28,7 @@ pub fn registry() -> Result<Registry, String> {
 /// What the auth middleware resolved for one request.
 #[derive(Debug, Clone)]
 pub struct AuthContext {
-    pub caller: Caller,
+    pub caller: Arc<Caller>,
     pub budget: RateBudget,
     pub request_id: String,
 }
@@ -155,6 +155,7 @@ pub struct AppState {
     pub sessions: SessionBindings,
     pub sse: crate::sse::SseSessions,
     pub last_used: LastUsed,
+    pub key_cache: crate::keycache::KeyCache,
     /// Cancelled when the server stops: ends MCP sessions and SSE streams,
     /// which graceful shutdown would otherwise wait on forever.
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -168,6 +169,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, String> {
         let registry = Arc::new(registry()?);
+        crate::metrics::handle();
         let tool_defs = registry
             .iter()
             .map(|t| {
@@ -199,6 +201,7 @@ impl AppState {
             sessions: SessionBindings::default(),
             sse: crate::sse::SseSessions::default(),
             last_used: LastUsed::default(),
+            key_cache: crate::keycache::KeyCache::new(crate::keycache::KEY_CACHE_TTL),
             shutdown: tokio_util::sync::CancellationToken::new(),
         }))
     }
@@ -218,6 +221,7 @@ impl AppState {
                     let now = Instant::now();
                     self.limits.sweep(now);
                     self.sessions.sweep(now);
+                    self.key_cache.sweep();
                     self.last_used.flush(&self.store).await;
                 }
             }

@@ -61,6 +61,7 @@ pub async fn authenticate(
         .unwrap_or_else(|| new_id("req"));
     let ip = peer.ip();
     if let Some(wait) = app.limits.auth_failures.exhausted(&ip, Instant::now()) {
+        crate::metrics::rate_limited("auth_failures_per_ip");
         return too_many(
             wait,
             "Too many failed authentications from this address; retry later",
@@ -141,22 +142,43 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// The presented key's caller, or a 401.
+/// The presented key's caller, or a 401: from the cache when it holds the
+/// key, else from the database (and then cached).
 async fn resolve_key(
     app: &AppState,
     headers: &HeaderMap,
     request_id: &str,
-) -> Result<Caller, Refusal> {
+) -> Result<Arc<Caller>, Refusal> {
     let Some(token) = bearer(headers) else {
+        crate::metrics::auth_failure("missing");
         return Err(unauthorized(AuthFailure::Missing.reason()).into());
     };
+    if !authgate_project::keys::well_formed(token) {
+        crate::metrics::auth_failure("malformed");
+        return Err(unauthorized(AuthFailure::Malformed.reason()).into());
+    }
+    let digest = authgate_project::keys::key_digest(token);
+    if let Some(caller) = app.key_cache.get(&digest) {
+        return Ok(caller);
+    }
+    let generation = app.key_cache.generation();
     let resolved = app
         .store
         .autocommit(async |conn| authgate_project::authenticate(conn, token).await)
         .await;
     match resolved {
-        Ok(Ok(caller)) => Ok(caller),
+        Ok(Ok(caller)) => {
+            let caller = Arc::new(caller);
+            app.key_cache.insert(generation, digest, caller.clone());
+            Ok(caller)
+        }
         Ok(Err(failure)) => {
+            crate::metrics::auth_failure(match failure {
+                AuthFailure::Missing => "missing",
+                AuthFailure::Malformed => "malformed",
+                AuthFailure::Unknown => "unknown",
+                AuthFailure::Revoked { .. } => "revoked",
+            });
             let response = unauthorized(failure.reason());
             // A revoked key in a loop must not flood the audit log.
             let audit = match failure {
@@ -178,7 +200,10 @@ async fn resolve_key(
             };
             Err(Refusal { response, audit })
         }
-        Err(err) => Err(unavailable(&err, request_id).into()),
+        Err(err) => {
+            crate::metrics::auth_failure("unavailable");
+            Err(unavailable(&err, request_id).into())
+        }
     }
 }
 
@@ -219,6 +244,11 @@ fn spend_budgets(app: &AppState, caller: &Caller) -> Result<RateBudget, Box<Refu
                     l.per_second, l.burst
                 )
             };
+            crate::metrics::rate_limited(if matches!(key, Decision::Limited { .. }) {
+                "per_key"
+            } else {
+                "per_project"
+            });
             let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
             let audit = limits
                 .refusals

@@ -128,6 +128,7 @@ impl ServerHandler for McpHandler {
         let args = Value::Object(request.arguments.unwrap_or_default());
         let registry = self.app.registry.clone();
         let Some(tool) = registry.get(&name).cloned() else {
+            crate::metrics::tool_call("unknown", "denied", 0.0);
             registry.record_unknown_tool(&ctx, &name, &args).await;
             return Err(ErrorData::invalid_params(
                 format!(
@@ -137,6 +138,8 @@ impl ServerHandler for McpHandler {
                 None,
             ));
         };
+        let started = std::time::Instant::now();
+        let tool_name = tool.meta().name;
         // A task of its own: a client that goes away mid-call cannot cancel
         // a transaction half way.
         let task = tokio::spawn(async move { registry.call(ctx, tool.as_ref(), args).await });
@@ -144,6 +147,12 @@ impl ServerHandler for McpHandler {
             Ok(result) => result,
             Err(join) => Err(ToolError::internal(format!("tool task failed: {join}"))),
         };
+        let label = match &outcome {
+            Ok(_) => "success",
+            Err(e) if e.code == authgate_core::ErrorCode::PermissionDenied => "denied",
+            Err(_) => "error",
+        };
+        crate::metrics::tool_call(tool_name, label, started.elapsed().as_secs_f64());
         let result = match outcome {
             Ok(value) => CallToolResult::structured(value),
             Err(err) => {

@@ -86,6 +86,8 @@ pub fn router(app: Arc<AppState>) -> Router {
         .merge(authenticated)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::render))
+        .layer(from_fn(crate::metrics::count_requests))
         .layer(from_fn(crate::http::limit_body))
         .layer(from_fn(crate::http::log_requests))
         .with_state(app)
@@ -126,6 +128,22 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let app = AppState::new(config, store, secret, clock).map_err(std::io::Error::other)?;
+        // Revocations evict cached keys: this process's at once, other
+        // gateways' through the store's notifications.
+        let weak = Arc::downgrade(&app);
+        app.store.on_notify(move |topic, payload| {
+            let Some(app) = weak.upgrade() else { return };
+            match topic {
+                authgate_project::keys::KEY_EVENTS => {
+                    if let Some(event) = authgate_project::keys::KeyEvent::parse(payload) {
+                        app.key_cache.evict(&event);
+                    }
+                }
+                authgate_store::RESYNC => app.key_cache.clear(),
+                _ => {}
+            }
+        });
+        tokio::spawn(app.store.clone().listen(app.shutdown.clone()));
         tokio::spawn(app.clone().run_housekeeping(HOUSEKEEPING_EVERY));
         if let Some(url) = &app.config.smtp_url {
             let mailer = authgate_email::Mailer::from_url(url, &app.config.email_from)

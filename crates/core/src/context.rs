@@ -233,7 +233,7 @@ pub struct RateBudget {
 /// Everything a tool call runs with. Cheap to clone.
 #[derive(Clone)]
 pub struct ToolContext {
-    pub caller: Caller,
+    pub caller: Arc<Caller>,
     pub client: Option<ClientInfo>,
     pub store: Store,
     pub clock: Arc<dyn Clock>,

@@ -1,23 +1,27 @@
 //! Prefixed, sortable ids: `prj_01J...`. The ULID part is monotonic within a
-//! process, so ids made in the same millisecond still sort by creation.
+//! thread, so ids one task makes in the same millisecond still sort by
+//! creation; each thread has its own generator, so making an id takes no
+//! lock.
 
-use std::sync::{Mutex, OnceLock};
+use std::cell::RefCell;
 
 use ulid::Generator;
 
-fn generator() -> &'static Mutex<Generator> {
-    static GENERATOR: OnceLock<Mutex<Generator>> = OnceLock::new();
-    GENERATOR.get_or_init(|| Mutex::new(Generator::new()))
+thread_local! {
+    static GENERATOR: RefCell<Generator> = RefCell::new(Generator::new());
 }
 
 /// A new id with `prefix` (without the underscore), e.g. `new_id("prj")`.
 pub fn new_id(prefix: &str) -> String {
-    let ulid = {
-        let mut generator = generator().lock().unwrap_or_else(|e| e.into_inner());
+    let ulid = GENERATOR.with_borrow_mut(|g| {
         // Overflow needs 2^80 ids in one millisecond; fall back to a fresh one.
-        generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
-    };
-    format!("{prefix}_{ulid}")
+        g.generate().unwrap_or_else(|_| ulid::Ulid::new())
+    });
+    let mut id = String::with_capacity(prefix.len() + 27);
+    id.push_str(prefix);
+    id.push('_');
+    id.push_str(&ulid.to_string());
+    id
 }
 
 /// Whether `id` has the shape `<prefix>_<26 Crockford base32 chars>`.

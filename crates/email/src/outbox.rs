@@ -307,6 +307,35 @@ pub async fn recover_interrupted(
         .await
 }
 
+/// How many messages wait, and how many failed, across every project (for
+/// the gateway's metrics; no project's data leaves it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxCounts {
+    pub pending: i64,
+    pub failed: i64,
+}
+
+pub async fn counts(store: &Store) -> Result<OutboxCounts, ToolError> {
+    store
+        .read(async |conn| {
+            let count =
+                async |conn: &mut Conn<'_>, status: &'static str| -> Result<i64, ToolError> {
+                    Ok(with_conn!(conn, c => {
+                        email_outbox::table
+                            .filter(email_outbox::status.eq(status))
+                            .count()
+                            .get_result(c)
+                            .await?
+                    }))
+                };
+            Ok(OutboxCounts {
+                pending: count(conn, "pending").await?,
+                failed: count(conn, "failed").await?,
+            })
+        })
+        .await
+}
+
 /// Deletes sent and failed rows queued longer ago than the retention.
 pub async fn purge_settled(store: &Store, options: &DeliveryOptions) -> Result<usize, ToolError> {
     let cutoff = to_micros(Utc::now()) - micros(options.retention);

@@ -142,9 +142,43 @@ pub struct NewApiKey {
     pub tools: Option<Vec<String>>,
 }
 
+/// The SHA-256 of a key: how it is stored and looked up.
+pub fn key_digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
 pub fn hash_key(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    key_digest(key).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The notification topic of key revocations: gateways drop the revoked
+/// keys from their caches when they hear it.
+pub const KEY_EVENTS: &str = "api_keys";
+
+/// What a [`KEY_EVENTS`] notification revokes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyEvent {
+    /// One key.
+    Key(String),
+    /// Every key of a project.
+    Project(String),
+}
+
+impl KeyEvent {
+    fn payload(&self) -> String {
+        match self {
+            KeyEvent::Key(id) => format!("key:{id}"),
+            KeyEvent::Project(id) => format!("project:{id}"),
+        }
+    }
+
+    pub fn parse(payload: &str) -> Option<KeyEvent> {
+        match payload.split_once(':')? {
+            ("key", id) => Some(KeyEvent::Key(id.to_owned())),
+            ("project", id) => Some(KeyEvent::Project(id.to_owned())),
+            _ => None,
+        }
+    }
 }
 
 fn generate_key(environment: &str) -> String {
@@ -542,6 +576,8 @@ pub async fn revoke_api_key(
             "API key {key_id} was revoked meanwhile"
         )));
     }
+    conn.notify(KEY_EVENTS, &KeyEvent::Key(key_id.to_owned()).payload())
+        .await?;
     Ok(ApiKeyInfo {
         revoked_at: Some(from_micros(at)),
         ..key
@@ -602,6 +638,11 @@ pub async fn regenerate_api_keys(
         .await?;
         diesel::insert_into(api_keys::table).values(&row).execute(c).await?;
     });
+    conn.notify(
+        KEY_EVENTS,
+        &KeyEvent::Project(project_id.to_owned()).payload(),
+    )
+    .await?;
     Ok((ids, Some(created(&row, key))))
 }
 
@@ -652,7 +693,9 @@ impl AuthFailure {
     }
 }
 
-fn well_formed(key: &str) -> bool {
+/// Whether `key` has the shape of an AuthGate key (checked before any
+/// lookup).
+pub fn well_formed(key: &str) -> bool {
     let random = key
         .strip_prefix("ag_live_")
         .or_else(|| key.strip_prefix("ag_test_"));

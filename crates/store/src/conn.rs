@@ -5,12 +5,13 @@
 //! callers compose several domains in one transaction.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use diesel_async::{
     AnsiTransactionManager, AsyncConnection, RunQueryDsl as _, TransactionManager as _,
 };
 
-use crate::{Backend, DbConn, PgConn, SqliteConn, Store, StoreError};
+use crate::{Backend, DbConn, PgConn, Shared, SqliteConn, Store, StoreError};
 
 /// The backend connection behind a [`Conn`]; matched by [`with_conn!`].
 pub enum ConnRef<'a> {
@@ -27,14 +28,16 @@ pub struct Conn<'a> {
     inner: ConnRef<'a>,
     after_commit: Vec<AfterCommit>,
     in_transaction: bool,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl<'a> Conn<'a> {
-    fn new(inner: ConnRef<'a>, in_transaction: bool) -> Self {
+    fn new(inner: ConnRef<'a>, in_transaction: bool, shared: &Arc<Shared>) -> Self {
         Self {
             inner,
             after_commit: Vec::new(),
             in_transaction,
+            shared: shared.clone(),
         }
     }
 
@@ -166,13 +169,14 @@ impl Store {
         R: Send,
     {
         let mut pooled = self.conn().await?;
-        let inner = match &mut pooled {
-            DbConn::Postgres(p) => ConnRef::Postgres(p),
-            DbConn::Sqlite(p) => ConnRef::Sqlite(p),
+        let sqlite = matches!(pooled, DbConn::Sqlite(_));
+        let work = async {
+            let mut conn = Conn::new(ConnRef::from(&mut pooled), false, &self.shared);
+            let value = f(&mut conn).await?;
+            Ok::<_, E>((value, std::mem::take(&mut conn.after_commit)))
         };
-        let mut conn = Conn::new(inner, false);
-        let value = f(&mut conn).await?;
-        run_hooks(std::mem::take(&mut conn.after_commit));
+        let (value, hooks) = run(sqlite, work).await?;
+        run_hooks(hooks);
         Ok(value)
     }
 
@@ -185,27 +189,70 @@ impl Store {
         R: Send,
     {
         let mut pooled = self.conn().await?;
-        let inner = match &mut pooled {
+        let sqlite = matches!(pooled, DbConn::Sqlite(_));
+        let work = async {
+            let mut conn = Conn::new(ConnRef::from(&mut pooled), true, &self.shared);
+            begin(&mut conn.inner, mode).await?;
+            match f(&mut conn).await {
+                Ok(value) => {
+                    finish(&mut conn.inner, true).await?;
+                    Ok((value, std::mem::take(&mut conn.after_commit)))
+                }
+                Err(err) => {
+                    // A failed rollback leaves the transaction open; the pool
+                    // then sees a broken connection and discards it.
+                    if let Err(rollback) = finish(&mut conn.inner, false).await {
+                        tracing::warn!(error = %rollback, "rollback failed");
+                    }
+                    Err(err)
+                }
+            }
+        };
+        let (value, hooks) = run(sqlite, work).await?;
+        run_hooks(hooks);
+        Ok(value)
+    }
+}
+
+impl<'a> From<&'a mut DbConn> for ConnRef<'a> {
+    fn from(pooled: &'a mut DbConn) -> Self {
+        match pooled {
             DbConn::Postgres(p) => ConnRef::Postgres(p),
             DbConn::Sqlite(p) => ConnRef::Sqlite(p),
-        };
-        let mut conn = Conn::new(inner, true);
-        begin(&mut conn.inner, mode).await?;
-        match f(&mut conn).await {
-            Ok(value) => {
-                finish(&mut conn.inner, true).await?;
-                run_hooks(std::mem::take(&mut conn.after_commit));
-                Ok(value)
-            }
-            Err(err) => {
-                // A failed rollback leaves the transaction open; the pool
-                // then sees a broken connection and discards it.
-                if let Err(rollback) = finish(&mut conn.inner, false).await {
-                    tracing::warn!(error = %rollback, "rollback failed");
-                }
-                Err(err)
-            }
         }
+    }
+}
+
+thread_local! {
+    /// Set while this thread runs a SQLite unit of work.
+    static IN_SQLITE_UNIT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs a unit of work. On SQLite every statement runs inline (see
+/// [`crate::Inline`]), so the whole unit takes one blocking section
+/// (`block_in_place`) instead of one thread hop per statement; a unit opened
+/// inside another (a test, a migration) or on a current-thread runtime runs
+/// where it is.
+async fn run<T>(sqlite: bool, work: impl Future<Output = T> + Send) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if !sqlite || IN_SQLITE_UNIT.get() {
+        return work.await;
+    }
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            struct Unset;
+            impl Drop for Unset {
+                fn drop(&mut self) {
+                    IN_SQLITE_UNIT.set(false);
+                }
+            }
+            tokio::task::block_in_place(|| {
+                IN_SQLITE_UNIT.set(true);
+                let _unset = Unset;
+                handle.block_on(work)
+            })
+        }
+        _ => work.await,
     }
 }
 

@@ -11,12 +11,15 @@
 //! `AsyncPgConnection` and `SyncConnectionWrapper<SqliteConnection>`.
 
 mod conn;
+mod notify;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use conn::{AfterCommit, Conn, ConnRef, UnitOfWork};
+pub use notify::CHANNEL;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -33,7 +36,31 @@ pub use diesel;
 pub use diesel_async;
 
 pub type PgConn = AsyncPgConnection;
-pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+/// SQLite behind diesel-async, running each statement inline: a unit of
+/// work takes one blocking hop for all its statements (see `conn.rs`),
+/// rather than one `spawn_blocking` per statement.
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, Inline>;
+
+/// Runs diesel-async's "blocking" SQLite calls on the calling thread. Only
+/// sound where the caller is allowed to block: inside a unit of work, which
+/// runs on a blocking section of its own.
+pub struct Inline;
+
+impl diesel_async::sync_connection_wrapper::SpawnBlocking for Inline {
+    fn spawn_blocking<'a, R>(
+        &mut self,
+        task: impl FnOnce() -> R + Send + 'static,
+    ) -> futures::future::BoxFuture<'a, Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>>
+    where
+        R: Send + 'static,
+    {
+        Box::pin(futures::future::ready(Ok(task())))
+    }
+
+    fn get_runtime() -> Self {
+        Inline
+    }
+}
 
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
@@ -115,11 +142,33 @@ impl From<DieselError> for StoreError {
 }
 
 /// A pool of connections to one database, of either backend.
+/// A pool of connections to one database, of either backend, and the
+/// listeners of its notifications. Cheap to clone.
 #[derive(Clone)]
-pub enum Store {
+pub struct Store {
+    pool: Pools,
+    pub(crate) shared: Arc<Shared>,
+}
+
+#[derive(Clone)]
+enum Pools {
     Postgres(Pool<PgConn>),
     Sqlite(Pool<SqliteConn>),
 }
+
+/// What the clones of one store share.
+pub(crate) struct Shared {
+    url: String,
+    pub(crate) listeners: std::sync::RwLock<Vec<Listener>>,
+}
+
+/// Called with `(topic, payload)` for each notification, and with
+/// `("resync", "")` when notifications may have been missed.
+pub type Listener = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
+/// The topic a listener hears when notifications may have been lost (the
+/// PostgreSQL listener reconnected): drop whatever it caches.
+pub const RESYNC: &str = "resync";
 
 /// One pooled connection, held for one unit of work.
 // Short-lived and on the stack: boxing the larger variant would cost an
@@ -128,6 +177,14 @@ pub enum Store {
 pub(crate) enum DbConn {
     Postgres(Object<PgConn>),
     Sqlite(Object<SqliteConn>),
+}
+
+/// A snapshot of the connection pool, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub size: usize,
+    pub in_use: usize,
+    pub waiting: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -196,7 +253,7 @@ impl Store {
                 .runtime(deadpool::Runtime::Tokio1)
                 .build()
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            Ok(Store::Sqlite(pool))
+            Ok(Store::new(Pools::Sqlite(pool), url))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let mut config = ManagerConfig::<PgConn>::default();
             config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
@@ -208,7 +265,7 @@ impl Store {
                 .runtime(deadpool::Runtime::Tokio1)
                 .build()
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            Ok(Store::Postgres(pool))
+            Ok(Store::new(Pools::Postgres(pool), url))
         } else {
             Err(StoreError::InvalidUrl(
                 "DATABASE_URL must start with sqlite:// or postgres://".into(),
@@ -216,22 +273,45 @@ impl Store {
         }
     }
 
+    fn new(pool: Pools, url: &str) -> Store {
+        Store {
+            pool,
+            shared: Arc::new(Shared {
+                url: url.to_owned(),
+                listeners: std::sync::RwLock::new(Vec::new()),
+            }),
+        }
+    }
+
     pub fn backend(&self) -> Backend {
-        match self {
-            Store::Postgres(_) => Backend::Postgres,
-            Store::Sqlite(_) => Backend::Sqlite,
+        match self.pool {
+            Pools::Postgres(_) => Backend::Postgres,
+            Pools::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// The pool's size, connections in use and tasks waiting for one.
+    pub fn pool_status(&self) -> PoolStatus {
+        let status = match &self.pool {
+            Pools::Postgres(pool) => pool.status(),
+            Pools::Sqlite(pool) => pool.status(),
+        };
+        PoolStatus {
+            size: status.size,
+            in_use: status.size.saturating_sub(status.available),
+            waiting: status.waiting,
         }
     }
 
     /// Takes a connection from the pool.
     pub(crate) async fn conn(&self) -> Result<DbConn, StoreError> {
-        match self {
-            Store::Postgres(pool) => pool
+        match &self.pool {
+            Pools::Postgres(pool) => pool
                 .get()
                 .await
                 .map(DbConn::Postgres)
                 .map_err(|e| StoreError::Unavailable(e.to_string())),
-            Store::Sqlite(pool) => pool
+            Pools::Sqlite(pool) => pool
                 .get()
                 .await
                 .map(DbConn::Sqlite)

@@ -244,3 +244,28 @@ async fn a_read_unit_of_work_sees_one_snapshot() {
         assert_eq!(count_projects(&store).await, 2);
     }
 }
+
+#[derive(QueryableByName)]
+struct CompileOption {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    compile_options: String,
+}
+
+/// The bundled SQLite keeps one plan per statement (QPSG), so cached
+/// statements are not re-prepared when their bound values change (STAT4
+/// would otherwise do that on every step).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_keeps_its_cached_statements() {
+    let db = testing::sqlite();
+    let store = db.store().await;
+    let options: Vec<String> = store
+        .read(async |conn| {
+            let rows: Vec<CompileOption> = with_conn!(conn, c => {
+                diesel::sql_query("PRAGMA compile_options").load(c).await?
+            });
+            Ok::<_, StoreError>(rows.into_iter().map(|r| r.compile_options).collect())
+        })
+        .await
+        .expect("options");
+    assert!(options.iter().any(|o| o == "ENABLE_QPSG"), "{options:?}");
+}

@@ -9,6 +9,7 @@ mod common;
 mod docs;
 mod email;
 mod fixtures;
+mod hotpath;
 mod registry;
 mod security;
 mod sse;

@@ -1,0 +1,115 @@
+//! `GET /metrics` in Prometheus text format. Series (SPEC 3): requests by
+//! endpoint and status, tool calls by tool and outcome with a latency
+//! histogram, failed authentications by reason, rate-limited requests by
+//! limit, the connection pool, the outbox, the key cache, build info. Every
+//! label value comes from a closed set (route templates, registered tool
+//! names, fixed words); none is a key, an email or anything a client types.
+
+use std::sync::OnceLock;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::app::AppState;
+
+pub const REQUESTS: &str = "authgate_http_requests_total";
+pub const TOOL_CALLS: &str = "authgate_tool_calls_total";
+pub const TOOL_DURATION: &str = "authgate_tool_call_duration_seconds";
+pub const AUTH_FAILURES: &str = "authgate_auth_failures_total";
+pub const RATE_LIMITED: &str = "authgate_rate_limited_total";
+
+/// Latency buckets in seconds, 100 µs to 10 s.
+const BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// The process's recorder, installed once (every gateway in a process, as
+/// in the test suite, shares it).
+pub fn handle() -> &'static Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(TOOL_DURATION.into()), BUCKETS)
+            .map(|b| b.build_recorder());
+        match recorder {
+            Ok(recorder) => {
+                let handle = recorder.handle();
+                match metrics::set_global_recorder(recorder) {
+                    Ok(()) => {
+                        metrics::gauge!("authgate_build_info", "version" => env!("CARGO_PKG_VERSION"))
+                            .set(1.0);
+                        Some(handle)
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "another metrics recorder is installed; /metrics is empty");
+                        None
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics are off");
+                None
+            }
+        }
+    })
+}
+
+/// Counts every request by route template and status.
+pub async fn count_requests(req: Request, next: Next) -> Response {
+    let endpoint = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let resp = next.run(req).await;
+    metrics::counter!(REQUESTS, "endpoint" => endpoint, "status" => resp.status().as_str().to_owned())
+        .increment(1);
+    resp
+}
+
+pub fn tool_call(tool: &'static str, outcome: &'static str, seconds: f64) {
+    metrics::counter!(TOOL_CALLS, "tool" => tool, "outcome" => outcome).increment(1);
+    metrics::histogram!(TOOL_DURATION, "tool" => tool).record(seconds);
+}
+
+pub fn auth_failure(reason: &'static str) {
+    metrics::counter!(AUTH_FAILURES, "reason" => reason).increment(1);
+}
+
+pub fn rate_limited(limit: &'static str) {
+    metrics::counter!(RATE_LIMITED, "limit" => limit).increment(1);
+}
+
+/// `GET /metrics`: gauges are read now (pool, outbox, cache), then every
+/// series is rendered.
+pub async fn render(State(app): State<std::sync::Arc<AppState>>) -> Response {
+    let Some(handle) = handle() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "metrics are off").into_response();
+    };
+    let pool = app.store.pool_status();
+    metrics::gauge!("authgate_db_pool_connections", "state" => "size").set(pool.size as f64);
+    metrics::gauge!("authgate_db_pool_connections", "state" => "in_use").set(pool.in_use as f64);
+    metrics::gauge!("authgate_db_pool_waiters").set(pool.waiting as f64);
+    metrics::gauge!("authgate_key_cache_entries").set(app.key_cache.len() as f64);
+    match authgate_email::outbox::counts(&app.store).await {
+        Ok(counts) => {
+            metrics::gauge!("authgate_outbox_messages", "status" => "pending")
+                .set(counts.pending as f64);
+            metrics::gauge!("authgate_outbox_messages", "status" => "failed")
+                .set(counts.failed as f64);
+        }
+        Err(e) => tracing::warn!(error = %e, "could not count the outbox for /metrics"),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        handle.render(),
+    )
+        .into_response()
+}

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use ulid::Generator;
 
 thread_local! {
-    static GENERATOR: RefCell<Generator> = RefCell::new(Generator::new());
+    static GENERATOR: RefCell<Generator> = const { RefCell::new(Generator::new()) };
 }
 
 /// A new id with `prefix` (without the underscore), e.g. `new_id("prj")`.

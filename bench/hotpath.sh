@@ -53,7 +53,7 @@ for backend in $backends; do
   env=(AUTHGATE_BIND="127.0.0.1:$port" AUTHGATE_STATELESS=true
        AUTHGATE_RATE_LIMIT="10000000/s burst 10000000"
        AUTHGATE_PROJECT_RATE_LIMIT="10000000/s burst 10000000"
-       AUTHGATE_SECRET_KEY="bench-secret-0123456789abcdef0123456789" RUST_LOG=warn)
+       AUTHGATE_SECRET_KEY="bench-secret-0123456789abcdef0123456789")
   if [ "$backend" = postgres ]; then
     pgdb="authgate_bench_$$"
     psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $pgdb" postgres >/dev/null
@@ -64,17 +64,24 @@ for backend in $backends; do
   for _ in $(seq 1 100); do grep -q "claude mcp add" "$work/run/out.txt" 2>/dev/null && break; sleep 0.1; done
   key=$(grep -o 'Bearer ag_live_[A-Za-z0-9]*' "$work/run/out.txt" | head -1 | cut -d' ' -f2)
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-  for tool in whoami get_project_status; do
-    for conns in 1 16; do
-      # A short warm-up, then the measured run.
+  for tool in ${BENCH_TOOLS:-whoami get_project_status}; do
+    for conns in ${BENCH_CONNS:-1 16}; do
+      # A short warm-up, then the measured runs; the median by throughput.
       AUTHGATE_KEY="$key" AUTHGATE_TOOL="$tool" taskset -c 1 wrk -t1 -c"$conns" -d2s -s "$work/call.lua" "http://127.0.0.1:$port/api/mcp" >/dev/null 2>&1
-      out=$(AUTHGATE_KEY="$key" AUTHGATE_TOOL="$tool" taskset -c 1 wrk -t1 -c"$conns" -d"${seconds}s" --latency -s "$work/call.lua" "http://127.0.0.1:$port/api/mcp" 2>&1)
-      rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-      p50=$(echo "$out" | awk '$1=="50%" {print $2}')
-      p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-      bad=$(echo "$out" | grep -c "unexpected answer" || true)
-      non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-      echo "| $tool | $backend | $conns | ${rps%.*} | $p50 | $p99 | ${non2xx:-0}$([ "$bad" != 0 ] && echo ' (bad answers)') |"
+      rows=()
+      for _ in $(seq 1 "${RUNS:-3}"); do
+        out=$(AUTHGATE_KEY="$key" AUTHGATE_TOOL="$tool" taskset -c 1 wrk -t1 -c"$conns" -d"${seconds}s" --latency -s "$work/call.lua" "http://127.0.0.1:$port/api/mcp" 2>&1)
+        rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+        p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+        p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+        bad=$(echo "$out" | grep -c "unexpected answer" || true)
+        non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+        rows+=("${rps%.*} $p50 $p99 ${non2xx:-0}$( [ "$bad" != 0 ] && echo '(bad)' || true)")
+      done
+      all=$(printf '%s\n' "${rows[@]}" | sort -n | awk '{print $1}' | paste -sd/ -)
+      median=$(printf '%s\n' "${rows[@]}" | sort -n | awk -v n="${#rows[@]}" 'NR==int((n+1)/2)')
+      read -r rps p50 p99 errs <<<"$median"
+      echo "| $tool | $backend | $conns | $rps | $p50 | $p99 | $errs | $all |"
     done
   done
   kill "$server"; wait "$server" 2>/dev/null || true; server=""

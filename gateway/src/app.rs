@@ -148,6 +148,8 @@ pub struct AppState {
     /// The MCP definition of every tool, built once.
     pub tool_defs: BTreeMap<String, rmcp::model::Tool>,
     pub instructions: String,
+    /// The MCP server info, built once.
+    pub server_info: rmcp::model::ServerConfig,
     pub keys: Arc<ServerKeys>,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
@@ -190,6 +192,7 @@ impl AppState {
                 auth_failures: Buckets::new(config.auth_failure_limit),
                 refusals: RefusalLog::default(),
             },
+            server_info: crate::mcp::server_info(&registry.instructions()),
             instructions: registry.instructions(),
             config,
             store,

@@ -9,6 +9,12 @@ use authgate_core::{Clock, Scope, SystemClock};
 use authgate_gateway::config::Config;
 use authgate_gateway::server::{Server, ensure_first_project, open_store};
 
+// A request allocates and frees many small objects (JSON values, headers,
+// futures); glibc's allocator was a quarter of the server's instructions
+// per call (docs/benchmarks.md), mimalloc a fraction of that.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "authgate",
@@ -77,7 +83,7 @@ fn print_connect(config: &Config, key: &str) {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let config = Config::from_env()?;
-    authgate_gateway::logging::init(config.log_format);
+    let _log = authgate_gateway::logging::init(config.log_format);
     match cli.command {
         Command::Migrate => {
             open_store(&config).await?;

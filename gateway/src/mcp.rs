@@ -17,6 +17,13 @@ use authgate_core::{ClientInfo, DynTool, ToolContext, ToolError, ToolKind};
 use crate::app::{AppState, AuthContext};
 
 /// The MCP definition of a tool: schemas, title and annotations per kind.
+/// What the server says of itself in `initialize` (and `server/discover`).
+pub fn server_info(instructions: &str) -> ServerConfig {
+    ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        .with_server_info(Implementation::new("authgate", env!("CARGO_PKG_VERSION")))
+        .with_instructions(instructions.to_owned())
+}
+
 pub fn tool_definition(tool: &dyn DynTool) -> McpTool {
     let meta = tool.meta();
     let annotations = match meta.kind {
@@ -91,9 +98,8 @@ impl McpHandler {
 
 impl ServerHandler for McpHandler {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("authgate", env!("CARGO_PKG_VERSION")))
-            .with_instructions(self.app.instructions.clone())
+        // rmcp asks for this on every stateless request: built once.
+        self.app.server_info.clone()
     }
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {
@@ -116,7 +122,20 @@ impl ServerHandler for McpHandler {
         Ok(ListToolsResult::with_all_items(tools))
     }
 
-    async fn call_tool(
+    fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> impl Future<Output = Result<CallToolResponse, ErrorData>> + Send + '_ {
+        // Boxed: rmcp keeps this future inside each task it spawns for a
+        // request and moves it several times; a pointer is cheap to move,
+        // the whole call's state machine is not (see docs/benchmarks.md).
+        Box::pin(self.run_call(request, context))
+    }
+}
+
+impl McpHandler {
+    async fn run_call(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
@@ -140,12 +159,19 @@ impl ServerHandler for McpHandler {
         };
         let started = std::time::Instant::now();
         let tool_name = tool.meta().name;
-        // A task of its own: a client that goes away mid-call cannot cancel
-        // a transaction half way.
-        let task = tokio::spawn(async move { registry.call(ctx, tool.as_ref(), args).await });
-        let outcome = match task.await {
-            Ok(result) => result,
-            Err(join) => Err(ToolError::internal(format!("tool task failed: {join}"))),
+        let outcome = if tool.meta().uses_db || tool.meta().kind != ToolKind::Read {
+            // A task of its own: a client that goes away mid-call cannot
+            // cancel a transaction half way. Boxed, so spawning moves a
+            // pointer, not the call's state machine.
+            let task = tokio::spawn(Box::pin(async move {
+                registry.call(ctx, tool.as_ref(), args).await
+            }));
+            match task.await {
+                Ok(result) => result,
+                Err(join) => Err(ToolError::internal(format!("tool task failed: {join}"))),
+            }
+        } else {
+            registry.call(ctx, tool.as_ref(), args).await
         };
         let label = match &outcome {
             Ok(_) => "success",

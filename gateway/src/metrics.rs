@@ -7,10 +7,11 @@
 
 use std::sync::OnceLock;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use dashmap::DashMap;
 use http::{HeaderValue, StatusCode, header};
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::app::AppState;
@@ -58,22 +59,43 @@ pub fn handle() -> &'static Option<PrometheusHandle> {
     })
 }
 
-/// Counts every request by route template and status.
-pub async fn count_requests(req: Request, next: Next) -> Response {
-    let endpoint = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let resp = next.run(req).await;
-    metrics::counter!(REQUESTS, "endpoint" => endpoint, "status" => resp.status().as_str().to_owned())
-        .increment(1);
-    resp
+/// Counts a request by its route template (not its path) and status. The
+/// counter's handle is kept per (route, status), so a request costs an
+/// atomic add, not a lookup of its labels.
+pub fn request(route: Option<String>, status: StatusCode) {
+    static HANDLES: OnceLock<DashMap<(Option<String>, u16), Counter>> = OnceLock::new();
+    let handles = HANDLES.get_or_init(DashMap::new);
+    let key = (route, status.as_u16());
+    if let Some(counter) = handles.get(&key) {
+        counter.increment(1);
+        return;
+    }
+    let endpoint = key.0.clone().unwrap_or_else(|| "unmatched".to_owned());
+    let counter =
+        metrics::counter!(REQUESTS, "endpoint" => endpoint, "status" => status.as_str().to_owned());
+    counter.increment(1);
+    handles.insert(key, counter);
 }
 
+/// A tool call's count and latency, through handles kept per tool.
 pub fn tool_call(tool: &'static str, outcome: &'static str, seconds: f64) {
-    metrics::counter!(TOOL_CALLS, "tool" => tool, "outcome" => outcome).increment(1);
-    metrics::histogram!(TOOL_DURATION, "tool" => tool).record(seconds);
+    type Handles = DashMap<(&'static str, &'static str), (Counter, Histogram)>;
+    static HANDLES: OnceLock<Handles> = OnceLock::new();
+    let handles = HANDLES.get_or_init(DashMap::new);
+    let key = (tool, outcome);
+    let (counter, histogram) = match handles.get(&key) {
+        Some(h) => h.clone(),
+        None => {
+            let made = (
+                metrics::counter!(TOOL_CALLS, "tool" => tool, "outcome" => outcome),
+                metrics::histogram!(TOOL_DURATION, "tool" => tool),
+            );
+            handles.insert(key, made.clone());
+            made
+        }
+    };
+    counter.increment(1);
+    histogram.record(seconds);
 }
 
 pub fn auth_failure(reason: &'static str) {

@@ -59,10 +59,14 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
 
     /// Takes one token from `key`'s bucket.
     pub fn take(&self, key: &K, now: Instant) -> Decision {
-        let mut bucket = self.map.entry(key.clone()).or_insert_with(|| Bucket {
-            tokens: f64::from(self.limit.burst),
-            last: now,
-        });
+        // The common case finds the bucket without copying the key.
+        let mut bucket = match self.map.get_mut(key) {
+            Some(bucket) => bucket,
+            None => self.map.entry(key.clone()).or_insert_with(|| Bucket {
+                tokens: f64::from(self.limit.burst),
+                last: now,
+            }),
+        };
         self.refill(&mut bucket, now);
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;

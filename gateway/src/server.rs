@@ -87,9 +87,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::render))
-        .layer(from_fn(crate::metrics::count_requests))
-        .layer(from_fn(crate::http::limit_body))
-        .layer(from_fn(crate::http::log_requests))
+        .layer(from_fn(crate::http::front))
         .with_state(app)
 }
 

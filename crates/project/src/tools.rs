@@ -145,12 +145,32 @@ impl StatusSection for ConfigSection {
                     enabled: p.enabled,
                 })
                 .collect(),
-            counts: ConfigCounts {
-                callbacks: callbacks::count_callbacks(conn, project_id).await?,
-                active_api_keys: keys::count_active_keys(conn, project_id).await?,
-            },
+            counts: config_counts(conn, project_id).await?,
         })
     }
+}
+
+/// Both counts in one statement (one round trip, not two).
+async fn config_counts(conn: &mut Conn<'_>, project_id: &str) -> Result<ConfigCounts, ToolError> {
+    use authgate_store::schema::{api_keys, callback_urls};
+    use diesel::{ExpressionMethods as _, QueryDsl as _};
+    use diesel_async::RunQueryDsl as _;
+    let callbacks = callback_urls::table
+        .filter(callback_urls::project_id.eq(project_id))
+        .count()
+        .single_value();
+    let keys = api_keys::table
+        .filter(api_keys::project_id.eq(project_id))
+        .filter(api_keys::revoked_at.is_null())
+        .count()
+        .single_value();
+    let (callbacks, active_api_keys): (Option<i64>, Option<i64>) = authgate_core::with_conn!(conn, c => {
+        diesel::select((callbacks, keys)).get_result(c).await?
+    });
+    Ok(ConfigCounts {
+        callbacks: callbacks.unwrap_or(0),
+        active_api_keys: active_api_keys.unwrap_or(0),
+    })
 }
 
 // ------------------------------------------------------- auth providers

@@ -175,7 +175,8 @@ impl Store {
             let value = f(&mut conn).await?;
             Ok::<_, E>((value, std::mem::take(&mut conn.after_commit)))
         };
-        let (value, hooks) = run(sqlite, work).await?;
+        // Single statements may write: they wait for the lock like a write unit.
+        let (value, hooks) = run(sqlite, true, work).await?;
         run_hooks(hooks);
         Ok(value)
     }
@@ -208,7 +209,8 @@ impl Store {
                 }
             }
         };
-        let (value, hooks) = run(sqlite, work).await?;
+        let blocking = matches!(mode, Mode::Write);
+        let (value, hooks) = run(sqlite, blocking, work).await?;
         run_hooks(hooks);
         Ok(value)
     }
@@ -229,13 +231,16 @@ thread_local! {
 }
 
 /// Runs a unit of work. On SQLite every statement runs inline (see
-/// [`crate::Inline`]), so the whole unit takes one blocking section
-/// (`block_in_place`) instead of one thread hop per statement; a unit opened
-/// inside another (a test, a migration) or on a current-thread runtime runs
-/// where it is.
-async fn run<T>(sqlite: bool, work: impl Future<Output = T> + Send) -> T {
+/// [`crate::Inline`]). A write unit may wait for the database's one write
+/// lock (up to the busy timeout), so it runs in one blocking section
+/// (`block_in_place`) for all its statements, never blocking the async
+/// workers. A read unit in WAL mode never waits for a writer and takes
+/// microseconds, so it runs where it is: a thread hand-off would cost more
+/// than the reads (the profile in docs/benchmarks.md). A unit opened inside
+/// another, or on a current-thread runtime, runs where it is.
+async fn run<T>(sqlite: bool, blocking: bool, work: impl Future<Output = T> + Send) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
-    if !sqlite || IN_SQLITE_UNIT.get() {
+    if !sqlite || !blocking || IN_SQLITE_UNIT.get() {
         return work.await;
     }
     match Handle::try_current() {

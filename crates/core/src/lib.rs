@@ -8,6 +8,7 @@
 
 pub mod args;
 pub mod context;
+pub mod crypto;
 pub mod dispatch;
 pub mod docs;
 pub mod error;

@@ -5,7 +5,6 @@
 //! of work the caller opened.
 
 pub mod callbacks;
-pub mod crypto;
 pub mod keys;
 pub mod providers;
 pub mod tools;

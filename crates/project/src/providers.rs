@@ -14,7 +14,7 @@ use authgate_core::time::{from_micros, to_micros};
 use authgate_store::schema::auth_providers;
 use authgate_store::{Conn, with_conn};
 
-use crate::crypto;
+use authgate_core::crypto;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ProviderKind {

@@ -8,7 +8,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore as _;
 
-use authgate_core::ToolError;
+use crate::ToolError;
 
 pub fn encrypt(key: &[u8; 32], aad: &str, plaintext: &str) -> Result<String, ToolError> {
     let cipher = XChaCha20Poly1305::new(key.into());

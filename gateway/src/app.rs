@@ -20,6 +20,8 @@ pub fn registry() -> Result<Registry, String> {
     authgate_project::register(&mut registry);
     authgate_audit::register(&mut registry);
     authgate_email::register(&mut registry);
+    authgate_sessions::register(&mut registry);
+    authgate_identity::register(&mut registry);
     registry
         .build()
         .map_err(|problems| format!("the tool registry is invalid: {}", problems.join("; ")))
@@ -158,6 +160,8 @@ pub struct AppState {
     pub sse: crate::sse::SseSessions,
     pub last_used: LastUsed,
     pub key_cache: crate::keycache::KeyCache,
+    /// The end-user flows behind the REST API.
+    pub auth: authgate_identity::Auth,
     /// Cancelled when the server stops: ends MCP sessions and SSE streams,
     /// which graceful shutdown would otherwise wait on forever.
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -185,6 +189,14 @@ impl AppState {
         settings.insert(authgate_project::KeySettings {
             max_active_keys: config.max_active_keys,
         });
+        let passwords = authgate_identity::passwords::Passwords::for_this_machine(
+            authgate_identity::passwords::HashParams::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        let identity = authgate_identity::IdentitySettings::new(&config.public_url, passwords);
+        settings.insert(identity.clone());
+        let keys = Arc::new(ServerKeys::derive(secret));
+        let auth = authgate_identity::Auth::new(store.clone(), clock.clone(), keys.clone(), identity);
         Ok(Arc::new(AppState {
             limits: Limits {
                 per_key: Buckets::new(config.rate_limit),
@@ -198,7 +210,8 @@ impl AppState {
             store,
             registry,
             tool_defs,
-            keys: Arc::new(ServerKeys::derive(secret)),
+            keys,
+            auth,
             clock,
             settings,
             sessions: SessionBindings::default(),

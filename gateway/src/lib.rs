@@ -11,6 +11,7 @@ pub mod http;
 pub mod keycache;
 pub mod logging;
 pub mod mcp;
+pub mod rest;
 pub mod metrics;
 pub mod ratelimit;
 pub mod server;

@@ -84,6 +84,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route_layer(from_fn_with_state(app.clone(), crate::auth::authenticate));
     Router::new()
         .merge(authenticated)
+        .merge(crate::rest::routes(app.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::render))

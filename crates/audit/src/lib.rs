@@ -19,7 +19,7 @@ use futures::future::BoxFuture;
 
 use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{
-    CallRecord, CallRecorder, Conn, Page, PageRequest, ToolContext, ToolError, is_well_formed_id,
+    CallRecord, CallRecorder, Conn, Page, PageRequest, RequestMeta, ToolContext, ToolError, is_well_formed_id,
     new_id, with_conn,
 };
 use authgate_store::schema::{audit_event_targets, audit_events};
@@ -45,6 +45,59 @@ pub struct NewAuditEvent {
     pub latency_ms: Option<i64>,
     pub request_id: Option<String>,
     pub metadata: BTreeMap<String, serde_json::Value>,
+}
+
+impl NewAuditEvent {
+    /// An end-user auth event (`sign_in.succeeded`, `sign_out`, ...): the
+    /// user is the actor and a target; the IP and user agent go in the
+    /// metadata. Never a password, code or token.
+    pub fn auth(
+        project_id: &str,
+        event_type: &str,
+        user_id: Option<&str>,
+        meta: &RequestMeta,
+        outcome: &str,
+    ) -> Self {
+        let mut metadata = BTreeMap::new();
+        if let Some(ip) = &meta.ip {
+            metadata.insert("ip".to_owned(), serde_json::Value::from(ip.clone()));
+        }
+        if let Some(ua) = &meta.user_agent {
+            metadata.insert("user_agent".to_owned(), serde_json::Value::from(ua.clone()));
+        }
+        NewAuditEvent {
+            project_id: project_id.to_owned(),
+            event_type: event_type.to_owned(),
+            actor_type: if user_id.is_some() { "user" } else { "anonymous" }.into(),
+            actor_id: user_id.map(str::to_owned),
+            targets: user_id.map(|u| vec![u.to_owned()]).unwrap_or_default(),
+            outcome: outcome.to_owned(),
+            request_id: meta.request_id.clone(),
+            metadata,
+            ..NewAuditEvent::default()
+        }
+    }
+
+    /// Adds a target id.
+    pub fn target(mut self, id: &str) -> Self {
+        if !self.targets.iter().any(|t| t == id) {
+            self.targets.push(id.to_owned());
+        }
+        self
+    }
+
+    /// Adds a metadata value (never a secret).
+    pub fn meta(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.metadata.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Sets the actor to an API key (an agent's action on a user).
+    pub fn by_key(mut self, key_id: &str) -> Self {
+        self.actor_type = "api_key".into();
+        self.actor_id = Some(key_id.to_owned());
+        self
+    }
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

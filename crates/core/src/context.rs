@@ -182,6 +182,8 @@ pub struct ServerKeys {
     pub cursor: [u8; 32],
     pub encryption: [u8; 32],
     pub audit: [u8; 32],
+    /// Keys the hashes of low-entropy secrets (6-digit codes).
+    pub codes: [u8; 32],
 }
 
 impl std::fmt::Debug for ServerKeys {
@@ -203,6 +205,7 @@ impl ServerKeys {
             cursor: derive("cursor"),
             encryption: derive("encryption"),
             audit: derive("audit"),
+            codes: derive("codes"),
         }
     }
 }

@@ -61,6 +61,9 @@ pub struct ToolError {
     pub field: Option<String>,
     pub hint: Option<String>,
     pub retryable: bool,
+    /// For `rate_limited`: when to retry, in seconds (the REST API sends it
+    /// as `Retry-After`).
+    pub retry_after_secs: Option<u64>,
 }
 
 /// The JSON body of a failed call: `{"error": {...}}`.
@@ -88,7 +91,15 @@ impl ToolError {
             field: None,
             hint: None,
             retryable: matches!(code, ErrorCode::RateLimited),
+            retry_after_secs: None,
         }
+    }
+
+    /// A `rate_limited` refusal that says when to retry.
+    pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut err = Self::new(ErrorCode::RateLimited, message);
+        err.retry_after_secs = Some(retry_after_secs.max(1));
+        err
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -148,6 +159,17 @@ impl ToolError {
             },
         }
     }
+}
+
+/// A unit of work whose refusal must commit what the unit wrote (a counted
+/// attempt, a spent code try): the refusal rides in `Ok` and is raised
+/// here, after the commit. Any other error rolls the unit back.
+pub type Refusable<T> = Result<Result<T, ToolError>, ToolError>;
+
+/// Raises the refusal a committed unit of work carried out (see
+/// [`Refusable`]).
+pub fn settle<T>(outcome: Refusable<T>) -> Result<T, ToolError> {
+    outcome?
 }
 
 impl From<StoreError> for ToolError {

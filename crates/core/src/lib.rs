@@ -15,10 +15,12 @@ pub mod error;
 pub mod ids;
 pub mod pagination;
 pub mod schema;
+pub mod secrets;
 pub mod settings;
 pub mod status;
 pub mod time;
 pub mod tool;
+pub mod userdata;
 
 pub use authgate_macros::tool;
 pub use authgate_store::{Conn, with_conn};
@@ -26,11 +28,13 @@ pub use context::{
     Budget, Caller, ClientInfo, Project, RateBudget, Scope, ServerKeys, ToolContext,
 };
 pub use dispatch::{CallRecord, CallRecorder, Outcome};
-pub use error::{ErrorCode, ToolError};
+pub use error::{ErrorCode, Refusable, ToolError, settle};
 pub use ids::{is_valid_id, is_well_formed_id, new_id};
 pub use pagination::{Page, PageRequest};
 pub use settings::Settings;
+pub use secrets::RequestMeta;
 pub use status::StatusSection;
+pub use userdata::{UserDataSection, UserRef};
 pub use time::{Clock, SystemClock};
 pub use tool::{Catalog, DynTool, Registry, Tool, ToolGroup, ToolKind, ToolMeta, ToolRegistry};
 

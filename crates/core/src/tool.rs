@@ -20,6 +20,7 @@ use authgate_store::Conn;
 use crate::dispatch::CallRecorder;
 use crate::schema::{JsonObject, object_schema_for};
 use crate::status::{DynStatusSection, StatusSection};
+use crate::userdata::{DynUserData, UserDataSection};
 use crate::{ToolContext, ToolError};
 
 /// What a tool may do, shown in its description and as MCP annotations.
@@ -233,6 +234,7 @@ pub struct ToolRegistry {
     pending: Vec<PendingTool>,
     groups: Vec<ToolGroup>,
     sections: Vec<Arc<dyn DynStatusSection>>,
+    user_data: Vec<Arc<dyn DynUserData>>,
     recorder: Option<Arc<dyn CallRecorder>>,
 }
 
@@ -275,6 +277,12 @@ impl ToolRegistry {
     /// Adds a section of get_project_status.
     pub fn status_section<S: StatusSection>(&mut self, section: S) -> &mut Self {
         self.sections.push(crate::status::erase(section));
+        self
+    }
+
+    /// Adds a section of what the project holds about an end user.
+    pub fn user_data<S: UserDataSection>(&mut self, section: S) -> &mut Self {
+        self.user_data.push(crate::userdata::erase(section));
         self
     }
 
@@ -333,6 +341,7 @@ impl ToolRegistry {
             tools,
             groups: self.groups,
             sections: self.sections,
+            user_data: self.user_data,
             status_schema,
             catalog,
             recorder,
@@ -399,6 +408,7 @@ pub struct Registry {
     tools: BTreeMap<&'static str, Arc<dyn DynTool>>,
     groups: Vec<ToolGroup>,
     sections: Vec<Arc<dyn DynStatusSection>>,
+    user_data: Vec<Arc<dyn DynUserData>>,
     status_schema: JsonObject,
     catalog: Catalog,
     pub(crate) recorder: Arc<dyn CallRecorder>,
@@ -428,6 +438,11 @@ impl Registry {
 
     pub fn status_sections(&self) -> &[Arc<dyn DynStatusSection>] {
         &self.sections
+    }
+
+    /// Where end users' data lives, domain by domain.
+    pub fn user_data(&self) -> &[Arc<dyn DynUserData>] {
+        &self.user_data
     }
 
     /// The schema of get_project_status's result: every section merged.

@@ -269,3 +269,48 @@ mod tests {
         }
     }
 }
+
+/// The origin (`scheme://host[:port]`) of a URL, as browsers send it.
+fn origin_of(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o != "null")
+}
+
+fn is_loopback_origin(origin: &str) -> bool {
+    url::Url::parse(origin)
+        .ok()
+        .is_some_and(|u| u.host().as_ref().is_some_and(is_loopback))
+}
+
+/// Whether a browser page at `origin` may call the end-user API of a
+/// project (CORS): the origin of one of its callback URLs, or any loopback
+/// origin when it is a test project. Without a project (a preflight, which
+/// carries no project header), whether it may call any project's.
+pub async fn origin_allowed(
+    conn: &mut Conn<'_>,
+    project_id: Option<&str>,
+    origin: &str,
+) -> Result<bool, ToolError> {
+    use authgate_store::schema::projects;
+    let origin = origin.trim_end_matches('/');
+    let loopback = is_loopback_origin(origin);
+    let (urls, test_projects): (Vec<String>, i64) = with_conn!(conn, c => {
+        let mut urls = callback_urls::table.select(callback_urls::url).into_boxed();
+        let mut tests = projects::table
+            .filter(projects::environment.eq("test"))
+            .count()
+            .into_boxed();
+        if let Some(p) = project_id {
+            urls = urls.filter(callback_urls::project_id.eq(p));
+            tests = tests.filter(projects::id.eq(p));
+        }
+        let tests = if loopback { tests.get_result::<i64>(c).await? } else { 0 };
+        (urls.load(c).await?, tests)
+    });
+    if loopback && test_projects > 0 {
+        return Ok(true);
+    }
+    Ok(urls.iter().any(|u| origin_of(u).as_deref() == Some(origin)))
+}

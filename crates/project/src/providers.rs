@@ -161,6 +161,24 @@ fn merge(rows: Vec<ProviderRow>) -> Vec<ProviderState> {
         .collect()
 }
 
+/// Whether one provider is enabled (the sign-in flows check theirs).
+pub async fn provider_enabled(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    provider: &str,
+) -> Result<bool, ToolError> {
+    let row: Option<bool> = with_conn!(conn, c => {
+        auth_providers::table
+            .filter(auth_providers::project_id.eq(project_id))
+            .filter(auth_providers::provider.eq(provider))
+            .select(auth_providers::enabled)
+            .first(c)
+            .await
+            .optional()?
+    });
+    Ok(row.unwrap_or_else(|| default_state(provider).enabled))
+}
+
 /// The decrypted client secret of an OAuth provider, for the sign-in flow.
 pub async fn client_secret(
     conn: &mut Conn<'_>,

@@ -122,3 +122,144 @@ diesel::table! {
 
 diesel::joinable!(audit_event_targets -> projects (project_id));
 diesel::allow_tables_to_appear_in_same_query!(audit_events, audit_event_targets);
+
+diesel::table! {
+    end_users (id) {
+        id -> Text,
+        project_id -> Text,
+        email -> Text,
+        name -> Nullable<Text>,
+        email_verified -> Bool,
+        metadata -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        last_sign_in_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    password_credentials (user_id) {
+        user_id -> Text,
+        project_id -> Text,
+        password_hash -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    oauth_accounts (id) {
+        id -> Text,
+        project_id -> Text,
+        user_id -> Text,
+        provider -> Text,
+        provider_user_id -> Text,
+        email -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    mfa_factors (id) {
+        id -> Text,
+        project_id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        secret_enc -> Text,
+        status -> Text,
+        created_at -> BigInt,
+        verified_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    verification_codes (id) {
+        id -> Text,
+        project_id -> Text,
+        user_id -> Text,
+        code_hash -> Text,
+        attempts -> BigInt,
+        expires_at -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    auth_tokens (id) {
+        id -> Text,
+        project_id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        token_hash -> Text,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    signing_keys (id) {
+        id -> Text,
+        project_id -> Text,
+        public_key -> Text,
+        private_key_enc -> Text,
+        state -> Text,
+        created_at -> BigInt,
+        activated_at -> Nullable<BigInt>,
+        publish_until -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        project_id -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        last_active_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        revoked_reason -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        org_id -> Nullable<Text>,
+        role -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        project_id -> Text,
+        session_id -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    auth_throttle (project_id, subject, window_start) {
+        project_id -> Text,
+        subject -> Text,
+        window_start -> BigInt,
+        attempts -> BigInt,
+    }
+}
+
+diesel::joinable!(password_credentials -> end_users (user_id));
+diesel::joinable!(sessions -> end_users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    end_users,
+    password_credentials,
+    oauth_accounts,
+    mfa_factors,
+    verification_codes,
+    auth_tokens,
+    signing_keys,
+    sessions,
+    refresh_tokens,
+    auth_throttle,
+    projects,
+);

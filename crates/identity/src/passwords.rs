@@ -1,0 +1,203 @@
+//! Passwords: Argon2id (19 MiB, 2 passes), hashed and verified on a
+//! bounded pool. At most `workers` hashes run at once, on blocking threads
+//! (never on the async workers that serve MCP calls); up to `queue` more
+//! wait their turn, and past that a sign-in is refused (429 with
+//! Retry-After) instead of queueing without bound.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use tokio::sync::Semaphore;
+use unicode_normalization::UnicodeNormalization as _;
+
+use authgate_core::ToolError;
+
+pub const MIN_LEN: usize = 8;
+pub const MAX_LEN: usize = 256;
+
+/// Argon2id parameters (OWASP's minimum: 19 MiB, 2 iterations, 1 lane).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+}
+
+impl Default for HashParams {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+        }
+    }
+}
+
+/// The hashing pool, shared by a gateway's requests.
+pub struct Passwords {
+    params: HashParams,
+    permits: Semaphore,
+    waiting: AtomicUsize,
+    queue: usize,
+    /// Verifications run so far (tests and metrics count them).
+    verifications: AtomicU64,
+    /// A hash of no password, verified when the account does not exist so
+    /// that an unknown email takes as long as a wrong password.
+    dummy: String,
+}
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passwords")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+fn argon2(params: HashParams) -> Result<Argon2<'static>, ToolError> {
+    let params = Params::new(params.memory_kib, params.iterations, 1, None)
+        .map_err(|e| ToolError::internal(format!("argon2 parameters: {e}")))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+fn hash_sync(params: HashParams, password: &str) -> Result<String, ToolError> {
+    let salt: [u8; 16] = rand::random();
+    argon2(params)?
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ToolError::internal(format!("argon2: {e}")))
+}
+
+impl Passwords {
+    /// `workers` hashes at once (use the number of cores, less one for the
+    /// rest of the server where there are several), `queue` more waiting.
+    pub fn new(params: HashParams, workers: usize, queue: usize) -> Result<Arc<Self>, ToolError> {
+        let dummy = hash_sync(params, "no password: an unknown account")?;
+        Ok(Arc::new(Passwords {
+            params,
+            permits: Semaphore::new(workers.max(1)),
+            waiting: AtomicUsize::new(0),
+            queue,
+            verifications: AtomicU64::new(0),
+            dummy,
+        }))
+    }
+
+    /// Sized to this machine: one worker per core but one (at least one).
+    pub fn for_this_machine(params: HashParams) -> Result<Arc<Self>, ToolError> {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Self::new(params, cores.saturating_sub(1).max(1), 256)
+    }
+
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, ToolError> + Send + 'static,
+    ) -> Result<T, ToolError> {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(ToolError::rate_limited(
+                "too many sign-ins are being checked right now; retry in a moment",
+                1,
+            ));
+        }
+        let permit = self.permits.acquire().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let _permit = permit.map_err(|_| ToolError::internal("the password pool is closed"))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| ToolError::internal(format!("password task failed: {e}")))?
+    }
+
+    /// Hashes a new password.
+    pub async fn hash(&self, password: &str) -> Result<String, ToolError> {
+        let params = self.params;
+        let password = prepare(password);
+        self.run(move || hash_sync(params, &password)).await
+    }
+
+    /// Whether `password` matches `stored`; with `None` (no such account)
+    /// verifies against a dummy hash and answers false, in the same time.
+    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<bool, ToolError> {
+        let known = stored.is_some();
+        let stored = stored.unwrap_or(&self.dummy).to_owned();
+        let password = prepare(password);
+        self.verifications.fetch_add(1, Ordering::Relaxed);
+        let matched = self
+            .run(move || {
+                Ok(Argon2::default()
+                    .verify_password(password.as_bytes(), stored.as_str())
+                    .is_ok())
+            })
+            .await?;
+        Ok(known && matched)
+    }
+}
+
+/// Passwords are compared in NFKC, so the same password typed on two
+/// keyboards (composed or decomposed accents) matches.
+fn prepare(password: &str) -> String {
+    password.nfkc().collect()
+}
+
+/// Checks a new password's length (8 to 256 characters), naming `field`.
+pub fn validate(field: &str, password: &str) -> Result<(), ToolError> {
+    let n = password.chars().count();
+    if n < MIN_LEN {
+        return Err(ToolError::invalid(
+            field,
+            format!("{field} must be at least {MIN_LEN} characters"),
+        )
+        .with_hint("choose a longer password; a passphrase of a few words works well"));
+    }
+    if n > MAX_LEN {
+        return Err(ToolError::invalid(
+            field,
+            format!("{field} must be at most {MAX_LEN} characters"),
+        ));
+    }
+    if password.chars().any(|c| c.is_control()) {
+        return Err(ToolError::invalid(
+            field,
+            format!("{field} must not contain control characters"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hashes_verify_and_unknown_accounts_never_match() {
+        let pool = Passwords::new(
+            HashParams {
+                memory_kib: 1024,
+                iterations: 1,
+            },
+            1,
+            4,
+        )
+        .expect("pool");
+        let hash = pool.hash("correct horse").await.expect("hash");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(pool.verify("correct horse", Some(&hash)).await.expect("verify"));
+        assert!(!pool.verify("wrong horse", Some(&hash)).await.expect("verify"));
+        assert!(!pool.verify("correct horse", None).await.expect("verify"));
+        assert_eq!(pool.verifications(), 3);
+        // Decomposed é (e + combining acute) matches the composed one.
+        let accented = pool.hash("caf\u{e9} au lait").await.expect("hash");
+        assert!(pool.verify("cafe\u{301} au lait", Some(&accented)).await.expect("verify"));
+    }
+
+    #[test]
+    fn lengths_are_checked() {
+        assert!(validate("password", "short").is_err());
+        assert!(validate("password", &"x".repeat(257)).is_err());
+        assert!(validate("password", "long enough").is_ok());
+        assert!(validate("password", "ctrl\u{0}char").is_err());
+    }
+}

@@ -1,0 +1,816 @@
+//! get_sdk_setup_instructions: working code for each framework against the
+//! REST API and the JWKS of this server, with its base URL and the
+//! project id filled in. The Next.js token check is run as written by the
+//! interop check in `.ci/run` (with npm `jose`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum Framework {
+    #[serde(rename = "nextjs")]
+    NextJs,
+    #[serde(rename = "react")]
+    React,
+    #[serde(rename = "node")]
+    Node,
+    #[serde(rename = "react-native")]
+    ReactNative,
+    #[serde(rename = "flutter")]
+    Flutter,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SdkFile {
+    /// Where the file goes, relative to the app's root.
+    pub path: String,
+    pub language: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SdkInstructions {
+    pub framework: Framework,
+    /// This server's public URL (AUTHGATE_PUBLIC_URL).
+    pub base_url: String,
+    pub project_id: String,
+    /// The project's public keys, for verifying access tokens.
+    pub jwks_url: String,
+    /// The `iss` of access tokens.
+    pub issuer: String,
+    /// Commands to run in the app's directory.
+    pub install: Vec<String>,
+    pub env: Vec<EnvVar>,
+    pub files: Vec<SdkFile>,
+    /// What to do next, and what to know.
+    pub notes: Vec<String>,
+}
+
+fn file(path: &str, language: &str, template: &str, base_url: &str, project_id: &str) -> SdkFile {
+    SdkFile {
+        path: path.to_owned(),
+        language: language.to_owned(),
+        content: fill(template, base_url, project_id),
+    }
+}
+
+fn fill(template: &str, base_url: &str, project_id: &str) -> String {
+    template
+        .replace("{{BASE_URL}}", base_url)
+        .replace("{{PROJECT_ID}}", project_id)
+}
+
+fn env(name: &str, value: &str, description: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: value.to_owned(),
+        description: description.to_owned(),
+    }
+}
+
+const COMMON_NOTES: &[&str] = &[
+    "Access tokens are EdDSA JWTs valid 15 minutes: verify them offline against the JWKS (issuer = the base URL, audience = the project id). A token of a signed-out or revoked session still verifies offline until it expires; where that matters, call GET /api/v1/me (401 once the session has ended) or the verify_token tool.",
+    "Refresh tokens rotate on every use: always keep the newest one. Presenting a used refresh token again revokes the whole session (it is treated as stolen).",
+    "Errors are {\"error\": {\"code\", \"message\", \"field\"}}; 429 answers carry Retry-After.",
+];
+
+pub fn instructions(framework: Framework, base_url: &str, project_id: &str) -> SdkInstructions {
+    let base_url = base_url.trim_end_matches('/');
+    let f = |path: &str, language: &str, template: &str| file(path, language, template, base_url, project_id);
+    let mut notes: Vec<String> = Vec::new();
+    let (install, env_vars, files) = match framework {
+        Framework::NextJs => {
+            notes.push("Sign-in runs in route handlers on your server, which keep the tokens in httpOnly cookies: the browser never sees them and never calls AuthGate directly, so no CORS setup is needed.".into());
+            notes.push("middleware.ts protects /dashboard: edit its matcher for your routes. Pages read the user id from the x-user-id request header.".into());
+            (
+                vec!["npm install jose".to_owned()],
+                vec![
+                    env("AUTHGATE_URL", base_url, "AuthGate's base URL (also the token issuer)"),
+                    env("AUTHGATE_PROJECT_ID", project_id, "your project (also the token audience)"),
+                ],
+                vec![
+                    f(".env.local", "dotenv", NEXT_ENV),
+                    f("lib/authgate-verify.ts", "typescript", NEXT_VERIFY),
+                    f("lib/authgate.ts", "typescript", NEXT_CLIENT),
+                    f("middleware.ts", "typescript", NEXT_MIDDLEWARE),
+                    f("app/api/auth/sign-in/route.ts", "typescript", NEXT_SIGN_IN),
+                    f("app/api/auth/refresh/route.ts", "typescript", NEXT_REFRESH),
+                    f("app/api/auth/sign-out/route.ts", "typescript", NEXT_SIGN_OUT),
+                ],
+            )
+        }
+        Framework::React => {
+            notes.push("The browser calls AuthGate directly, so AuthGate must allow your app's origin: register a callback URL on it with add_callback (e.g. http://localhost:5173/auth/callback; loopback origins are allowed for test projects).".into());
+            notes.push("The refresh token is kept in localStorage, the access token in memory only. If your app has a backend, prefer the Next.js or Node setup, which keeps tokens in httpOnly cookies.".into());
+            (
+                Vec::new(),
+                vec![
+                    env("VITE_AUTHGATE_URL", base_url, "AuthGate's base URL"),
+                    env("VITE_AUTHGATE_PROJECT_ID", project_id, "your project"),
+                ],
+                vec![
+                    f(".env", "dotenv", REACT_ENV),
+                    f("src/authgate.ts", "typescript", REACT_CLIENT),
+                    f("src/AuthProvider.tsx", "tsx", REACT_PROVIDER),
+                ],
+            )
+        }
+        Framework::Node => {
+            notes.push("requireUser verifies the access token offline on every request; use requireLiveSession where a revoked session must be refused at once (it asks AuthGate).".into());
+            (
+                vec!["npm install jose express".to_owned()],
+                vec![
+                    env("AUTHGATE_URL", base_url, "AuthGate's base URL (also the token issuer)"),
+                    env("AUTHGATE_PROJECT_ID", project_id, "your project (also the token audience)"),
+                ],
+                vec![
+                    f("authgate.mjs", "javascript", NODE_CLIENT),
+                    f("server.mjs", "javascript", NODE_SERVER),
+                ],
+            )
+        }
+        Framework::ReactNative => {
+            notes.push("Tokens are kept in the device's secure storage (Keychain / Keystore). Native apps send no Origin header, so no CORS setup is needed.".into());
+            (
+                vec!["npx expo install expo-secure-store".to_owned()],
+                vec![
+                    env("EXPO_PUBLIC_AUTHGATE_URL", base_url, "AuthGate's base URL"),
+                    env("EXPO_PUBLIC_AUTHGATE_PROJECT_ID", project_id, "your project"),
+                ],
+                vec![f("lib/authgate.ts", "typescript", RN_CLIENT)],
+            )
+        }
+        Framework::Flutter => {
+            notes.push("Tokens are kept in flutter_secure_storage. Pass the base URL and project id with --dart-define (or edit the defaults in lib/authgate.dart).".into());
+            (
+                vec!["flutter pub add http flutter_secure_storage".to_owned()],
+                vec![
+                    env("AUTHGATE_URL", base_url, "AuthGate's base URL (--dart-define)"),
+                    env("AUTHGATE_PROJECT_ID", project_id, "your project (--dart-define)"),
+                ],
+                vec![f("lib/authgate.dart", "dart", FLUTTER_CLIENT)],
+            )
+        }
+    };
+    notes.extend(COMMON_NOTES.iter().map(|n| (*n).to_owned()));
+    SdkInstructions {
+        framework,
+        base_url: base_url.to_owned(),
+        project_id: project_id.to_owned(),
+        jwks_url: format!("{base_url}/api/v1/projects/{project_id}/jwks.json"),
+        issuer: base_url.to_owned(),
+        install,
+        env: env_vars,
+        files,
+        notes,
+    }
+}
+
+// ------------------------------------------------------------ Next.js
+
+const NEXT_ENV: &str = r#"AUTHGATE_URL={{BASE_URL}}
+AUTHGATE_PROJECT_ID={{PROJECT_ID}}
+"#;
+
+// Plain JavaScript syntax on purpose (valid TypeScript too): the interop
+// check runs this file as written.
+const NEXT_VERIFY: &str = r#"import { createRemoteJWKSet, jwtVerify } from "jose";
+
+const url = process.env.AUTHGATE_URL;
+const projectId = process.env.AUTHGATE_PROJECT_ID;
+
+// The project's public keys, fetched once and cached; a token signed by a
+// key not seen yet fetches them again.
+const JWKS = createRemoteJWKSet(new URL(`${url}/api/v1/projects/${projectId}/jwks.json`));
+
+// Verifies an AuthGate access token: EdDSA signature by a published key,
+// issuer, audience (this project) and expiry. Returns its claims: sub (the
+// user id), sid (the session id), and org_id and role when an organization
+// is active. Throws when the token is not valid.
+export async function verifyAccessToken(token = "") {
+  const { payload } = await jwtVerify(token, JWKS, {
+    issuer: url,
+    audience: projectId,
+    algorithms: ["EdDSA"],
+  });
+  return payload;
+}
+"#;
+
+const NEXT_CLIENT: &str = r#"// Server-side calls to AuthGate's REST API (route handlers, server actions).
+const BASE = process.env.AUTHGATE_URL;
+const PROJECT = process.env.AUTHGATE_PROJECT_ID ?? "";
+
+export type AuthGateUser = {
+  id: string;
+  email: string;
+  name: string | null;
+  email_verified: boolean;
+};
+
+export type Tokens = {
+  session_id: string;
+  access_token: string;
+  refresh_token: string;
+  expires_in: number;
+};
+
+export type SignedIn = Tokens & { user: AuthGateUser };
+
+export class AuthGateError extends Error {
+  constructor(
+    public status: number,
+    public code: string,
+    public field: string | null,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(path: string, body?: unknown, accessToken?: string): Promise<T> {
+  const headers: Record<string, string> = { "x-authgate-project": PROJECT };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (accessToken) headers["authorization"] = `Bearer ${accessToken}`;
+  const res = await fetch(`${BASE}/api/v1${path}`, {
+    method: body === undefined && path === "/me" ? "GET" : "POST",
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    cache: "no-store",
+  });
+  if (res.status === 202 || res.status === 204) return undefined as T;
+  const data = await res.json();
+  if (!res.ok) {
+    throw new AuthGateError(res.status, data.error.code, data.error.field, data.error.message);
+  }
+  return data as T;
+}
+
+export const signUp = (email: string, password: string, name?: string) =>
+  call<{ user: AuthGateUser }>("/auth/sign-up", { email, password, name });
+export const verifyEmail = (email: string, code: string) =>
+  call<{ user: AuthGateUser }>("/auth/verify-email", { email, code });
+export const signIn = (email: string, password: string, mfa_code?: string) =>
+  call<SignedIn>("/auth/sign-in", { email, password, mfa_code });
+export const refresh = (refresh_token: string) => call<Tokens>("/auth/refresh", { refresh_token });
+export const signOut = (accessToken: string) => call<void>("/auth/sign-out", undefined, accessToken);
+export const me = (accessToken: string) =>
+  call<{ user: AuthGateUser; session: { id: string } }>("/me", undefined, accessToken);
+export const requestPasswordReset = (email: string, redirect_url?: string) =>
+  call<void>("/auth/password-reset/request", { email, redirect_url });
+export const confirmPasswordReset = (token: string, new_password: string) =>
+  call<{ user: AuthGateUser }>("/auth/password-reset/confirm", { token, new_password });
+
+// Session cookies: httpOnly, so page scripts never read the tokens.
+export function setSessionCookies(
+  res: { cookies: { set: (name: string, value: string, options: object) => void } },
+  tokens: Tokens,
+) {
+  const secure = process.env.NODE_ENV === "production";
+  res.cookies.set("ag_access", tokens.access_token, {
+    httpOnly: true, secure, sameSite: "lax", path: "/", maxAge: tokens.expires_in,
+  });
+  res.cookies.set("ag_refresh", tokens.refresh_token, {
+    httpOnly: true, secure, sameSite: "lax", path: "/api/auth", maxAge: 30 * 24 * 3600,
+  });
+}
+"#;
+
+const NEXT_MIDDLEWARE: &str = r#"import { NextResponse, type NextRequest } from "next/server";
+import { verifyAccessToken } from "@/lib/authgate-verify";
+
+export async function middleware(req: NextRequest) {
+  const token = req.cookies.get("ag_access")?.value;
+  if (token) {
+    try {
+      const claims = await verifyAccessToken(token);
+      const headers = new Headers(req.headers);
+      headers.set("x-user-id", String(claims.sub));
+      headers.set("x-session-id", String(claims.sid));
+      return NextResponse.next({ request: { headers } });
+    } catch {
+      // Expired or not valid: try the refresh token below.
+    }
+  }
+  if (req.cookies.has("ag_refresh")) {
+    const refresh = new URL("/api/auth/refresh", req.url);
+    refresh.searchParams.set("next", req.nextUrl.pathname);
+    return NextResponse.redirect(refresh);
+  }
+  return NextResponse.redirect(new URL("/sign-in", req.url));
+}
+
+export const config = { matcher: ["/dashboard/:path*"] };
+"#;
+
+const NEXT_SIGN_IN: &str = r#"import { NextResponse } from "next/server";
+import { AuthGateError, setSessionCookies, signIn } from "@/lib/authgate";
+
+export async function POST(req: Request) {
+  const { email, password, mfa_code } = await req.json();
+  try {
+    const session = await signIn(email, password, mfa_code);
+    const res = NextResponse.json({ user: session.user });
+    setSessionCookies(res, session);
+    return res;
+  } catch (e) {
+    if (e instanceof AuthGateError) {
+      return NextResponse.json(
+        { error: { code: e.code, message: e.message, field: e.field } },
+        { status: e.status },
+      );
+    }
+    throw e;
+  }
+}
+"#;
+
+const NEXT_REFRESH: &str = r#"import { NextResponse, type NextRequest } from "next/server";
+import { refresh, setSessionCookies } from "@/lib/authgate";
+
+export async function GET(req: NextRequest) {
+  const next = req.nextUrl.searchParams.get("next") ?? "/";
+  const safeNext = next.startsWith("/") && !next.startsWith("//") ? next : "/";
+  const token = req.cookies.get("ag_refresh")?.value;
+  if (token) {
+    try {
+      const tokens = await refresh(token);
+      const res = NextResponse.redirect(new URL(safeNext, req.url));
+      setSessionCookies(res, tokens);
+      return res;
+    } catch {
+      // Reused, expired or revoked: sign in again.
+    }
+  }
+  const res = NextResponse.redirect(new URL("/sign-in", req.url));
+  res.cookies.delete("ag_access");
+  res.cookies.delete("ag_refresh");
+  return res;
+}
+"#;
+
+const NEXT_SIGN_OUT: &str = r#"import { NextResponse, type NextRequest } from "next/server";
+import { signOut } from "@/lib/authgate";
+
+export async function POST(req: NextRequest) {
+  const token = req.cookies.get("ag_access")?.value;
+  if (token) {
+    await signOut(token).catch(() => undefined);
+  }
+  const res = new NextResponse(null, { status: 204 });
+  res.cookies.delete("ag_access");
+  res.cookies.delete("ag_refresh");
+  return res;
+}
+"#;
+
+// ------------------------------------------------------------ React
+
+const REACT_ENV: &str = r#"VITE_AUTHGATE_URL={{BASE_URL}}
+VITE_AUTHGATE_PROJECT_ID={{PROJECT_ID}}
+"#;
+
+const REACT_CLIENT: &str = r#"const BASE = import.meta.env.VITE_AUTHGATE_URL ?? "{{BASE_URL}}";
+const PROJECT = import.meta.env.VITE_AUTHGATE_PROJECT_ID ?? "{{PROJECT_ID}}";
+const REFRESH_KEY = "authgate.refresh_token";
+
+export type AuthGateUser = { id: string; email: string; name: string | null; email_verified: boolean };
+type Tokens = { session_id: string; access_token: string; refresh_token: string; expires_in: number };
+
+let accessToken: string | null = null;
+let refreshTimer: ReturnType<typeof setTimeout> | undefined;
+
+export class AuthGateError extends Error {
+  constructor(public status: number, public code: string, public field: string | null, message: string) {
+    super(message);
+  }
+}
+
+async function call<T>(method: string, path: string, body?: unknown, token?: string | null): Promise<T> {
+  const headers: Record<string, string> = { "X-AuthGate-Project": PROJECT };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (token) headers["Authorization"] = `Bearer ${token}`;
+  const res = await fetch(`${BASE}/api/v1${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (res.status === 202 || res.status === 204) return undefined as T;
+  const data = await res.json();
+  if (!res.ok) throw new AuthGateError(res.status, data.error.code, data.error.field, data.error.message);
+  return data as T;
+}
+
+function keep(tokens: Tokens) {
+  accessToken = tokens.access_token;
+  localStorage.setItem(REFRESH_KEY, tokens.refresh_token);
+  clearTimeout(refreshTimer);
+  // Refresh a minute before the access token expires.
+  refreshTimer = setTimeout(() => void refreshSession(), Math.max(5, tokens.expires_in - 60) * 1000);
+}
+
+export async function signUp(email: string, password: string, name?: string) {
+  return call<{ user: AuthGateUser }>("POST", "/auth/sign-up", { email, password, name });
+}
+
+export async function verifyEmail(email: string, code: string) {
+  return call<{ user: AuthGateUser }>("POST", "/auth/verify-email", { email, code });
+}
+
+export async function signIn(email: string, password: string, mfa_code?: string) {
+  const session = await call<Tokens & { user: AuthGateUser }>("POST", "/auth/sign-in", { email, password, mfa_code });
+  keep(session);
+  return session.user;
+}
+
+// Exchanges the stored refresh token for new tokens (the old one is spent).
+export async function refreshSession(): Promise<boolean> {
+  const refresh_token = localStorage.getItem(REFRESH_KEY);
+  if (!refresh_token) return false;
+  try {
+    keep(await call<Tokens>("POST", "/auth/refresh", { refresh_token }));
+    return true;
+  } catch {
+    localStorage.removeItem(REFRESH_KEY);
+    accessToken = null;
+    return false;
+  }
+}
+
+export async function currentUser(): Promise<AuthGateUser | null> {
+  if (!accessToken && !(await refreshSession())) return null;
+  try {
+    return (await call<{ user: AuthGateUser }>("GET", "/me", undefined, accessToken)).user;
+  } catch {
+    return null;
+  }
+}
+
+export async function signOut() {
+  if (accessToken) await call<void>("POST", "/auth/sign-out", undefined, accessToken).catch(() => undefined);
+  accessToken = null;
+  clearTimeout(refreshTimer);
+  localStorage.removeItem(REFRESH_KEY);
+}
+
+// For calls to your own API: send it as Authorization: Bearer <token>.
+export function getAccessToken() {
+  return accessToken;
+}
+"#;
+
+const REACT_PROVIDER: &str = r#"import { createContext, useContext, useEffect, useState, type ReactNode } from "react";
+import * as authgate from "./authgate";
+
+type AuthState = {
+  user: authgate.AuthGateUser | null;
+  loading: boolean;
+  signIn: (email: string, password: string, mfaCode?: string) => Promise<void>;
+  signOut: () => Promise<void>;
+};
+
+const AuthContext = createContext<AuthState | null>(null);
+
+export function AuthProvider({ children }: { children: ReactNode }) {
+  const [user, setUser] = useState<authgate.AuthGateUser | null>(null);
+  const [loading, setLoading] = useState(true);
+
+  useEffect(() => {
+    authgate.currentUser().then((u) => {
+      setUser(u);
+      setLoading(false);
+    });
+  }, []);
+
+  const value: AuthState = {
+    user,
+    loading,
+    signIn: async (email, password, mfaCode) => setUser(await authgate.signIn(email, password, mfaCode)),
+    signOut: async () => {
+      await authgate.signOut();
+      setUser(null);
+    },
+  };
+  return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
+}
+
+export function useAuth() {
+  const state = useContext(AuthContext);
+  if (!state) throw new Error("useAuth must be used inside <AuthProvider>");
+  return state;
+}
+"#;
+
+// ------------------------------------------------------------ Node
+
+const NODE_CLIENT: &str = r#"import { createRemoteJWKSet, jwtVerify } from "jose";
+
+const url = process.env.AUTHGATE_URL ?? "{{BASE_URL}}";
+const projectId = process.env.AUTHGATE_PROJECT_ID ?? "{{PROJECT_ID}}";
+
+const JWKS = createRemoteJWKSet(new URL(`${url}/api/v1/projects/${projectId}/jwks.json`));
+
+// Verifies an access token offline (signature, issuer, audience, expiry).
+export async function verifyAccessToken(token) {
+  const { payload } = await jwtVerify(token, JWKS, {
+    issuer: url,
+    audience: projectId,
+    algorithms: ["EdDSA"],
+  });
+  return payload;
+}
+
+// Calls AuthGate's REST API; throws an Error with .status, .code and .field.
+export async function authgate(method, path, { body, accessToken } = {}) {
+  const headers = { "x-authgate-project": projectId };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (accessToken) headers.authorization = `Bearer ${accessToken}`;
+  const res = await fetch(`${url}/api/v1${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (res.status === 202 || res.status === 204) return undefined;
+  const data = await res.json();
+  if (!res.ok) {
+    throw Object.assign(new Error(data.error.message), {
+      status: res.status,
+      code: data.error.code,
+      field: data.error.field,
+    });
+  }
+  return data;
+}
+
+function bearer(req) {
+  const header = req.headers.authorization ?? "";
+  return header.startsWith("Bearer ") ? header.slice(7) : null;
+}
+
+// Express middleware: req.user = { id, sessionId, orgId, role } or 401.
+export async function requireUser(req, res, next) {
+  const token = bearer(req);
+  if (!token) return res.status(401).json({ error: "sign in first" });
+  try {
+    const claims = await verifyAccessToken(token);
+    req.user = { id: claims.sub, sessionId: claims.sid, orgId: claims.org_id, role: claims.role };
+    next();
+  } catch {
+    res.status(401).json({ error: "access token is not valid; refresh it" });
+  }
+}
+
+// Like requireUser, but asks AuthGate, so a revoked session is refused at once.
+export async function requireLiveSession(req, res, next) {
+  const token = bearer(req);
+  if (!token) return res.status(401).json({ error: "sign in first" });
+  try {
+    const { user, session } = await authgate("GET", "/me", { accessToken: token });
+    req.user = { id: user.id, sessionId: session.id, email: user.email };
+    next();
+  } catch (e) {
+    res.status(e.status === 401 ? 401 : 502).json({ error: e.message });
+  }
+}
+"#;
+
+const NODE_SERVER: &str = r#"import express from "express";
+import { authgate, requireLiveSession, requireUser } from "./authgate.mjs";
+
+const app = express();
+app.use(express.json());
+
+// Sign-in proxied through your server, which can set its own cookies.
+app.post("/auth/sign-in", async (req, res) => {
+  try {
+    const { email, password, mfa_code } = req.body;
+    res.json(await authgate("POST", "/auth/sign-in", { body: { email, password, mfa_code } }));
+  } catch (e) {
+    res.status(e.status ?? 500).json({ error: { code: e.code, message: e.message, field: e.field } });
+  }
+});
+
+app.get("/api/profile", requireUser, (req, res) => {
+  res.json({ userId: req.user.id, sessionId: req.user.sessionId });
+});
+
+app.post("/api/transfer", requireLiveSession, (req, res) => {
+  res.json({ ok: true, by: req.user.id });
+});
+
+app.listen(3000, () => console.log("listening on http://localhost:3000"));
+"#;
+
+// ------------------------------------------------------------ React Native
+
+const RN_CLIENT: &str = r#"import * as SecureStore from "expo-secure-store";
+
+const BASE = process.env.EXPO_PUBLIC_AUTHGATE_URL ?? "{{BASE_URL}}";
+const PROJECT = process.env.EXPO_PUBLIC_AUTHGATE_PROJECT_ID ?? "{{PROJECT_ID}}";
+const REFRESH_KEY = "authgate.refresh_token";
+
+export type AuthGateUser = { id: string; email: string; name: string | null; email_verified: boolean };
+type Tokens = { session_id: string; access_token: string; refresh_token: string; expires_in: number };
+
+let accessToken: string | null = null;
+let accessExpiresAt = 0;
+
+async function call<T>(method: string, path: string, body?: unknown, token?: string | null): Promise<T> {
+  const headers: Record<string, string> = { "X-AuthGate-Project": PROJECT };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (token) headers["Authorization"] = `Bearer ${token}`;
+  const res = await fetch(`${BASE}/api/v1${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (res.status === 202 || res.status === 204) return undefined as T;
+  const data = await res.json();
+  if (!res.ok) throw Object.assign(new Error(data.error.message), { status: res.status, ...data.error });
+  return data as T;
+}
+
+async function keep(tokens: Tokens) {
+  accessToken = tokens.access_token;
+  accessExpiresAt = Date.now() + tokens.expires_in * 1000;
+  await SecureStore.setItemAsync(REFRESH_KEY, tokens.refresh_token);
+}
+
+export async function signUp(email: string, password: string, name?: string) {
+  return (await call<{ user: AuthGateUser }>("POST", "/auth/sign-up", { email, password, name })).user;
+}
+
+export async function verifyEmail(email: string, code: string) {
+  return (await call<{ user: AuthGateUser }>("POST", "/auth/verify-email", { email, code })).user;
+}
+
+export async function signIn(email: string, password: string, mfa_code?: string) {
+  const session = await call<Tokens & { user: AuthGateUser }>("POST", "/auth/sign-in", { email, password, mfa_code });
+  await keep(session);
+  return session.user;
+}
+
+// A valid access token, refreshed when it is about to expire (null when signed out).
+export async function getAccessToken(): Promise<string | null> {
+  if (accessToken && Date.now() < accessExpiresAt - 60_000) return accessToken;
+  const refresh_token = await SecureStore.getItemAsync(REFRESH_KEY);
+  if (!refresh_token) return null;
+  try {
+    await keep(await call<Tokens>("POST", "/auth/refresh", { refresh_token }));
+    return accessToken;
+  } catch {
+    await SecureStore.deleteItemAsync(REFRESH_KEY);
+    accessToken = null;
+    return null;
+  }
+}
+
+export async function currentUser(): Promise<AuthGateUser | null> {
+  const token = await getAccessToken();
+  if (!token) return null;
+  return (await call<{ user: AuthGateUser }>("GET", "/me", undefined, token)).user;
+}
+
+export async function signOut() {
+  if (accessToken) await call<void>("POST", "/auth/sign-out", undefined, accessToken).catch(() => undefined);
+  accessToken = null;
+  await SecureStore.deleteItemAsync(REFRESH_KEY);
+}
+"#;
+
+// ------------------------------------------------------------ Flutter
+
+const FLUTTER_CLIENT: &str = r#"import 'dart:convert';
+
+import 'package:flutter_secure_storage/flutter_secure_storage.dart';
+import 'package:http/http.dart' as http;
+
+class AuthGateException implements Exception {
+  AuthGateException(this.status, this.code, this.field, this.message);
+  final int status;
+  final String code;
+  final String? field;
+  final String message;
+  @override
+  String toString() => 'AuthGateException($status $code: $message)';
+}
+
+class AuthGate {
+  AuthGate({
+    this.baseUrl = const String.fromEnvironment('AUTHGATE_URL', defaultValue: '{{BASE_URL}}'),
+    this.projectId = const String.fromEnvironment('AUTHGATE_PROJECT_ID', defaultValue: '{{PROJECT_ID}}'),
+  });
+
+  final String baseUrl;
+  final String projectId;
+  final _storage = const FlutterSecureStorage();
+  static const _refreshKey = 'authgate.refresh_token';
+  String? _accessToken;
+  DateTime _accessExpiresAt = DateTime.fromMillisecondsSinceEpoch(0);
+
+  Future<Map<String, dynamic>?> _call(String method, String path,
+      {Map<String, dynamic>? body, String? token}) async {
+    final headers = {'X-AuthGate-Project': projectId};
+    if (body != null) headers['Content-Type'] = 'application/json';
+    if (token != null) headers['Authorization'] = 'Bearer $token';
+    final request = http.Request(method, Uri.parse('$baseUrl/api/v1$path'))..headers.addAll(headers);
+    if (body != null) request.body = jsonEncode(body);
+    final response = await http.Response.fromStream(await request.send());
+    if (response.statusCode == 202 || response.statusCode == 204) return null;
+    final data = jsonDecode(response.body) as Map<String, dynamic>;
+    if (response.statusCode >= 400) {
+      final e = data['error'] as Map<String, dynamic>;
+      throw AuthGateException(response.statusCode, e['code'] as String, e['field'] as String?, e['message'] as String);
+    }
+    return data;
+  }
+
+  Future<void> _keep(Map<String, dynamic> tokens) async {
+    _accessToken = tokens['access_token'] as String;
+    _accessExpiresAt = DateTime.now().add(Duration(seconds: tokens['expires_in'] as int));
+    await _storage.write(key: _refreshKey, value: tokens['refresh_token'] as String);
+  }
+
+  Future<Map<String, dynamic>> signUp(String email, String password, {String? name}) async =>
+      (await _call('POST', '/auth/sign-up', body: {'email': email, 'password': password, 'name': name}))!['user'];
+
+  Future<Map<String, dynamic>> verifyEmail(String email, String code) async =>
+      (await _call('POST', '/auth/verify-email', body: {'email': email, 'code': code}))!['user'];
+
+  Future<Map<String, dynamic>> signIn(String email, String password, {String? mfaCode}) async {
+    final session = (await _call('POST', '/auth/sign-in',
+        body: {'email': email, 'password': password, 'mfa_code': mfaCode}))!;
+    await _keep(session);
+    return session['user'] as Map<String, dynamic>;
+  }
+
+  /// A valid access token, refreshed when about to expire (null when signed out).
+  Future<String?> accessToken() async {
+    if (_accessToken != null && DateTime.now().isBefore(_accessExpiresAt.subtract(const Duration(minutes: 1)))) {
+      return _accessToken;
+    }
+    final refreshToken = await _storage.read(key: _refreshKey);
+    if (refreshToken == null) return null;
+    try {
+      await _keep((await _call('POST', '/auth/refresh', body: {'refresh_token': refreshToken}))!);
+      return _accessToken;
+    } on AuthGateException {
+      await _storage.delete(key: _refreshKey);
+      _accessToken = null;
+      return null;
+    }
+  }
+
+  Future<Map<String, dynamic>?> currentUser() async {
+    final token = await accessToken();
+    if (token == null) return null;
+    return (await _call('GET', '/me', token: token))!['user'] as Map<String, dynamic>;
+  }
+
+  Future<void> signOut() async {
+    final token = _accessToken;
+    if (token != null) {
+      try {
+        await _call('POST', '/auth/sign-out', token: token);
+      } on AuthGateException {
+        // Already ended.
+      }
+    }
+    _accessToken = null;
+    await _storage.delete(key: _refreshKey);
+  }
+}
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_framework_is_filled_in() {
+        for fw in [Framework::NextJs, Framework::React, Framework::Node, Framework::ReactNative, Framework::Flutter] {
+            let out = instructions(fw, "https://auth.example.com/", "prj_01JD8X3V9Q4K7M2N5P6R8S0T1W");
+            assert_eq!(out.base_url, "https://auth.example.com");
+            assert!(!out.files.is_empty());
+            for f in &out.files {
+                assert!(!f.content.contains("{{"), "{fw:?} {} has an unfilled placeholder", f.path);
+            }
+            let all: String = out.files.iter().map(|f| f.content.as_str()).collect::<Vec<_>>().join("\n")
+                + &out.env.iter().map(|e| e.value.as_str()).collect::<Vec<_>>().join("\n");
+            assert!(all.contains("https://auth.example.com"), "{fw:?} names the base URL");
+            assert!(all.contains("prj_01JD8X3V9Q4K7M2N5P6R8S0T1W"), "{fw:?} names the project");
+        }
+        let next = instructions(Framework::NextJs, "http://127.0.0.1:8080", "prj_x");
+        let verify = next.files.iter().find(|f| f.path == "lib/authgate-verify.ts").map(|f| f.content.as_str());
+        let verify = verify.unwrap_or_default();
+        assert!(verify.contains("createRemoteJWKSet") && verify.contains("audience: projectId"));
+        assert_eq!(next.jwks_url, "http://127.0.0.1:8080/api/v1/projects/prj_x/jwks.json");
+    }
+}

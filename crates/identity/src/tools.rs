@@ -1,0 +1,365 @@
+//! The end-user tools, and the two project tools identity answers
+//! (verify_token, get_sdk_setup_instructions).
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use authgate_audit::NewAuditEvent;
+use authgate_core::status::StatusSection;
+use authgate_core::time::{parse_rfc3339, to_micros};
+use authgate_core::args::DangerResult;
+use authgate_core::userdata::count_all;
+use authgate_core::{
+    Conn, Page, RequestMeta, ToolContext, ToolError, ToolGroup, ToolRegistry, require_id, tool,
+};
+use authgate_project::tools::PROJECT;
+
+use crate::flows::{link_base, send_reset, send_verification};
+use crate::jwt::{self, Verification};
+use crate::sdk::{self, Framework, SdkInstructions};
+use crate::settings::IdentitySettings;
+use crate::users::{self, EndUser, IdentityData, UserDetail, UserFilter};
+
+pub const END_USERS: &str = "end_users";
+
+pub fn register(registry: &mut ToolRegistry) {
+    registry
+        .group(ToolGroup {
+            name: END_USERS,
+            summary: "the project's end users: find, inspect, verify, reset, delete (with everything they own)",
+        })
+        .status_section(IdentityStatus)
+        .user_data(IdentityData)
+        .register(ListEndUsers)
+        .register(GetEndUser)
+        .register(DeleteEndUser)
+        .register(SendPasswordReset)
+        .register(SetEmailVerified)
+        .register(ResendVerificationEmail)
+        .register(VerifyToken)
+        .register(GetSdkSetupInstructions);
+}
+
+fn user_id(id: &str) -> Result<(), ToolError> {
+    require_id("user_id", "usr", id)
+}
+
+/// The auth event of an agent's action on a user.
+fn agent_event(ctx: &ToolContext, event_type: &str, user_id: &str) -> NewAuditEvent {
+    let meta = RequestMeta::new(None, None, Some(ctx.request_id.clone()));
+    NewAuditEvent::auth(ctx.project_id(), event_type, None, &meta, "success")
+        .target(user_id)
+        .by_key(&ctx.caller.key_id)
+}
+
+// ------------------------------------------------------------ list, get
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListEndUsersArgs {
+    /// Page size, 1 to 100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<u32>,
+    /// next_cursor from the previous page.
+    pub cursor: Option<String>,
+    /// Only users whose email contains this text (case-insensitive).
+    pub email_contains: Option<String>,
+    /// Only users created at or after this time (RFC 3339).
+    pub created_after: Option<String>,
+    /// Only users created before this time (RFC 3339).
+    pub created_before: Option<String>,
+}
+
+/// List the project's end users, oldest first: id, email, name,
+/// email_verified, has_password, created_at, last_sign_in_at.
+#[tool(read, group = END_USERS, title = "List end users", example = r#"{"email_contains": "@acme.com", "limit": 50}"#)]
+pub async fn list_end_users(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: ListEndUsersArgs,
+) -> Result<Page<EndUser>, ToolError> {
+    let time = |field: &str, v: &Option<String>| -> Result<Option<DateTime<Utc>>, ToolError> {
+        v.as_deref().map(|s| parse_rfc3339(field, s)).transpose()
+    };
+    let filter = UserFilter {
+        email_contains: args.email_contains.filter(|s| !s.trim().is_empty()),
+        created_after: time("created_after", &args.created_after)?,
+        created_before: time("created_before", &args.created_before)?,
+    };
+    if let Some(needle) = &filter.email_contains
+        && needle.len() > 254
+    {
+        return Err(ToolError::invalid("email_contains", "email_contains must be at most 254 bytes"));
+    }
+    let page = ctx.page(args.limit, args.cursor.as_deref())?;
+    users::list(conn, ctx.project_id(), &filter, &page).await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserIdArgs {
+    /// The end user's id (usr_...).
+    pub user_id: String,
+}
+
+/// Get one end user with their linked accounts, password status (set,
+/// updated_at) and MFA factors. No secret is ever shown.
+#[tool(read, group = END_USERS, title = "Get end user", example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#)]
+pub async fn get_end_user(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: UserIdArgs,
+) -> Result<UserDetail, ToolError> {
+    user_id(&args.user_id)?;
+    users::detail(conn, ctx.project_id(), &args.user_id).await
+}
+
+// ------------------------------------------------------------ delete
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteEndUserArgs {
+    /// The end user's id (usr_...).
+    pub user_id: String,
+    /// Show what would be deleted without deleting it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DeletedUser {
+    /// The user deleted (or that would be).
+    pub user: EndUser,
+}
+
+/// Delete an end user and everything that hangs off them (sessions,
+/// credentials, MFA factors, pending codes and links, and every other
+/// domain's rows of the user). Irreversible: run with dry_run first to see
+/// the counts.
+#[tool(
+    danger,
+    group = END_USERS,
+    title = "Delete end user",
+    example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "dry_run": true}"#
+)]
+pub async fn delete_end_user(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: DeleteEndUserArgs,
+) -> Result<DangerResult<DeletedUser>, ToolError> {
+    user_id(&args.user_id)?;
+    let project = ctx.project_id();
+    let row = users::load(conn, project, &args.user_id)
+        .await?
+        .ok_or_else(|| users::not_found(&args.user_id))?;
+    let user = users::get(conn, project, &args.user_id).await?;
+    let cascade = count_all(ctx.registry.user_data(), conn, project, &row.reference()).await?;
+    if !args.dry_run {
+        users::delete(conn, project, &args.user_id).await?;
+    }
+    Ok(DangerResult {
+        dry_run: args.dry_run,
+        target: DeletedUser { user },
+        cascade,
+    })
+}
+
+// ------------------------------------------------------------ mails
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MailSent {
+    pub user_id: String,
+    /// Where the mail goes.
+    pub email: String,
+    /// The queued mail (get_email_delivery_status-style lookups use it).
+    pub email_id: String,
+    /// When the code or link stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Mail the user a single-use password reset link (valid 1 hour by
+/// default) to the project's first callback URL. Needs a password on the
+/// account and at least one callback URL; otherwise precondition_failed
+/// says which is missing.
+#[tool(write, group = END_USERS, title = "Send password reset", example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#)]
+pub async fn send_password_reset(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: UserIdArgs,
+) -> Result<MailSent, ToolError> {
+    user_id(&args.user_id)?;
+    let project = ctx.project_id();
+    let settings = ctx.setting::<IdentitySettings>();
+    let row = users::load(conn, project, &args.user_id)
+        .await?
+        .ok_or_else(|| users::not_found(&args.user_id))?;
+    if !users::has_password(conn, project, &row.id).await? {
+        return Err(ToolError::precondition(
+            "this user has no password credential (they sign in with a magic link or a provider)",
+        )
+        .with_field("user_id")
+        .with_hint("a password can only be reset where one is set; send a magic link instead"));
+    }
+    let base = link_base(conn, project, None).await?;
+    let event = agent_event(ctx, "password_reset.requested", &row.id);
+    let now = ctx.now();
+    let (email_id, expires_at) = send_reset(conn, &settings, project, &row, &base, event, now).await?;
+    Ok(MailSent {
+        user_id: row.id,
+        email: row.email,
+        email_id,
+        expires_at,
+    })
+}
+
+/// Mail a fresh 6-digit verification code (valid 15 minutes by default);
+/// earlier codes stop working. precondition_failed if the email is
+/// already verified.
+#[tool(
+    write,
+    group = END_USERS,
+    title = "Resend verification email",
+    example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#
+)]
+pub async fn resend_verification_email(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: UserIdArgs,
+) -> Result<MailSent, ToolError> {
+    user_id(&args.user_id)?;
+    let project = ctx.project_id();
+    let settings = ctx.setting::<IdentitySettings>();
+    let row = users::load(conn, project, &args.user_id)
+        .await?
+        .ok_or_else(|| users::not_found(&args.user_id))?;
+    if row.email_verified {
+        return Err(ToolError::precondition(format!("{} is already verified", row.email))
+            .with_field("user_id")
+            .with_hint("nothing to send; set_email_verified with verified: false first to re-verify"));
+    }
+    let (email_id, expires_at) = send_verification(conn, &ctx.keys, &settings, project, &row, ctx.now()).await?;
+    Ok(MailSent {
+        user_id: row.id,
+        email: row.email,
+        email_id,
+        expires_at,
+    })
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetEmailVerifiedArgs {
+    /// The end user's id (usr_...).
+    pub user_id: String,
+    /// true marks the email verified; false makes the user verify again.
+    pub verified: bool,
+}
+
+/// Mark an end user's email verified or unverified (e.g. after checking
+/// it another way). Returns the user.
+#[tool(
+    write,
+    group = END_USERS,
+    title = "Set email verified",
+    idempotent,
+    example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "verified": true}"#
+)]
+pub async fn set_email_verified(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: SetEmailVerifiedArgs,
+) -> Result<EndUser, ToolError> {
+    user_id(&args.user_id)?;
+    let project = ctx.project_id();
+    let row = users::load(conn, project, &args.user_id)
+        .await?
+        .ok_or_else(|| users::not_found(&args.user_id))?;
+    if row.email_verified != args.verified {
+        let now = ctx.now();
+        users::set_verified(conn, project, &row.id, args.verified, to_micros(now)).await?;
+        if args.verified {
+            authgate_audit::record(conn, agent_event(ctx, "email.verified", &row.id), now).await?;
+        }
+    }
+    users::get(conn, project, &row.id).await
+}
+
+// ------------------------------------------------------------ project tools
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyTokenArgs {
+    /// An access token (a JWT from sign-in or refresh).
+    pub token: String,
+}
+
+/// Check an access token as an app would: signature against the
+/// project's published keys, project (audience and issuer), expiry, and
+/// that its session is still active. Returns {valid, header, claims,
+/// reason}; reason is one of malformed, bad_signature, expired,
+/// not_yet_valid, wrong_project, unknown_key, session_revoked. An invalid
+/// token is a normal answer, not an error.
+#[tool(read, group = PROJECT, title = "Verify token", example = r#"{"token": "eyJhbGciOiJFZERTQSIsImtpZCI6InNrZXlfMDEifQ.e30.c2ln"}"#)]
+pub async fn verify_token(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: VerifyTokenArgs,
+) -> Result<Verification, ToolError> {
+    if args.token.trim().is_empty() {
+        return Err(ToolError::invalid("token", "token is required: pass the access token to check"));
+    }
+    if args.token.len() > 16 * 1024 {
+        return Err(ToolError::invalid("token", "token is longer than any access token (16 KiB)"));
+    }
+    let issuer = ctx.setting::<IdentitySettings>().public_url;
+    jwt::verify(conn, ctx.project_id(), &issuer, &args.token, ctx.now()).await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SdkArgs {
+    /// nextjs, react, node, react-native or flutter.
+    pub framework: Framework,
+}
+
+/// Working code that integrates an app with this server: install
+/// commands, environment variables and files (path, language, content)
+/// for sign-up, sign-in, refresh and token verification against the REST
+/// API and the project's JWKS, with this server's URL and the project id
+/// filled in.
+#[tool(read, group = PROJECT, title = "SDK setup instructions", example = r#"{"framework": "nextjs"}"#)]
+pub async fn get_sdk_setup_instructions(
+    ctx: &ToolContext,
+    args: SdkArgs,
+) -> Result<SdkInstructions, ToolError> {
+    let base = ctx.setting::<IdentitySettings>().public_url;
+    Ok(sdk::instructions(args.framework, &base, ctx.project_id()))
+}
+
+// ------------------------------------------------------------ status
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct IdentityCounts {
+    /// End users of the project.
+    pub end_users: i64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct IdentityStatusOutput {
+    pub counts: IdentityCounts,
+}
+
+pub struct IdentityStatus;
+
+impl StatusSection for IdentityStatus {
+    type Output = IdentityStatusOutput;
+
+    async fn read(&self, ctx: &ToolContext, conn: &mut Conn<'_>) -> Result<IdentityStatusOutput, ToolError> {
+        Ok(IdentityStatusOutput {
+            counts: IdentityCounts {
+                end_users: users::count(conn, ctx.project_id()).await?,
+            },
+        })
+    }
+}

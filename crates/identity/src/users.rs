@@ -1,0 +1,594 @@
+//! End users: one per email per project (compared after NFKC normalisation
+//! and lower-casing), with a name, a verified flag and metadata.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
+use unicode_normalization::UnicodeNormalization as _;
+
+use authgate_core::args::Cascade;
+use authgate_core::time::{from_micros, to_micros};
+use authgate_core::{Conn, Page, PageRequest, ToolError, UserDataSection, UserRef, new_id, with_conn};
+use authgate_store::schema::{
+    auth_tokens, end_users, mfa_factors, oauth_accounts, password_credentials, verification_codes,
+};
+
+const MAX_EMAIL: usize = 254;
+const MAX_NAME: usize = 200;
+
+/// An end user as tools and the REST API show it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct EndUser {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub email_verified: bool,
+    /// Whether the user can sign in with a password.
+    pub has_password: bool,
+    /// Free-form JSON object the developer keeps on the user.
+    pub metadata: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone)]
+#[diesel(table_name = end_users)]
+pub(crate) struct UserRow {
+    pub(crate) id: String,
+    pub(crate) project_id: String,
+    pub(crate) email: String,
+    pub(crate) name: Option<String>,
+    pub(crate) email_verified: bool,
+    pub(crate) metadata: String,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+    pub(crate) last_sign_in_at: Option<i64>,
+}
+
+impl UserRow {
+    pub(crate) fn view(&self, has_password: bool) -> EndUser {
+        EndUser {
+            id: self.id.clone(),
+            email: self.email.clone(),
+            name: self.name.clone(),
+            email_verified: self.email_verified,
+            has_password,
+            metadata: serde_json::from_str(&self.metadata).unwrap_or(Value::Object(Default::default())),
+            created_at: from_micros(self.created_at),
+            updated_at: from_micros(self.updated_at),
+            last_sign_in_at: self.last_sign_in_at.map(from_micros),
+        }
+    }
+
+    pub(crate) fn reference(&self) -> UserRef {
+        UserRef {
+            id: self.id.clone(),
+            email: self.email.clone(),
+        }
+    }
+}
+
+/// An email in its stored form: trimmed, NFKC-normalised, lower-cased, and
+/// shaped like an address (`local@domain`, no spaces, at most 254 bytes).
+pub fn normalize_email(field: &str, raw: &str) -> Result<String, ToolError> {
+    let email: String = raw.trim().nfkc().collect::<String>().to_lowercase();
+    let bad = |why: &str| {
+        ToolError::invalid(field, format!("{field} is not a valid email address: {why}"))
+            .with_hint("pass an address such as ada@example.com")
+    };
+    if email.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if email.len() > MAX_EMAIL {
+        return Err(bad("it is longer than 254 bytes"));
+    }
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("it contains spaces or control characters"));
+    }
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return Err(bad("it has no @"));
+    };
+    if local.is_empty() || local.len() > 64 || local.contains('@') {
+        return Err(bad("the part before @ must be 1 to 64 bytes"));
+    }
+    if domain.len() < 3
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || domain.contains("..")
+    {
+        return Err(bad("the domain must look like example.com"));
+    }
+    if email.parse::<lettre::Address>().is_err() {
+        return Err(bad("it is not an address mail can be sent to"));
+    }
+    Ok(email)
+}
+
+pub(crate) fn validate_name(name: Option<&str>) -> Result<Option<String>, ToolError> {
+    match name.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(n) if n.chars().count() > MAX_NAME || n.chars().any(char::is_control) => Err(
+            ToolError::invalid("name", format!("name must be at most {MAX_NAME} printable characters")),
+        ),
+        Some(n) => Ok(Some(n.nfc().collect())),
+    }
+}
+
+pub(crate) fn email_taken() -> ToolError {
+    ToolError::conflict("an account with this email already exists")
+        .with_field("email")
+        .with_hint("sign in instead, or reset the password")
+}
+
+pub(crate) fn not_found(user_id: &str) -> ToolError {
+    ToolError::not_found(format!("end user {user_id} not found in this project"))
+        .with_field("user_id")
+        .with_hint("list_end_users shows the users of this project")
+}
+
+pub(crate) async fn load(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    user_id: &str,
+) -> Result<Option<UserRow>, ToolError> {
+    Ok(with_conn!(conn, c => {
+        end_users::table
+            .filter(end_users::project_id.eq(project_id))
+            .filter(end_users::id.eq(user_id))
+            .select(UserRow::as_select())
+            .first(c)
+            .await
+            .optional()?
+    }))
+}
+
+pub(crate) async fn load_by_email(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    email: &str,
+) -> Result<Option<UserRow>, ToolError> {
+    Ok(with_conn!(conn, c => {
+        end_users::table
+            .filter(end_users::project_id.eq(project_id))
+            .filter(end_users::email.eq(email))
+            .select(UserRow::as_select())
+            .first(c)
+            .await
+            .optional()?
+    }))
+}
+
+pub(crate) async fn password_hash(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    user_id: &str,
+) -> Result<Option<(String, i64)>, ToolError> {
+    Ok(with_conn!(conn, c => {
+        password_credentials::table
+            .filter(password_credentials::project_id.eq(project_id))
+            .filter(password_credentials::user_id.eq(user_id))
+            .select((password_credentials::password_hash, password_credentials::updated_at))
+            .first(c)
+            .await
+            .optional()?
+    }))
+}
+
+pub(crate) async fn has_password(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    user_id: &str,
+) -> Result<bool, ToolError> {
+    Ok(password_hash(conn, project_id, user_id).await?.is_some())
+}
+
+/// Sets (or replaces) a user's password hash.
+pub(crate) async fn set_password_hash(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    user_id: &str,
+    hash: &str,
+    now: i64,
+) -> Result<(), ToolError> {
+    with_conn!(conn, c => {
+        diesel::insert_into(password_credentials::table)
+            .values((
+                password_credentials::user_id.eq(user_id),
+                password_credentials::project_id.eq(project_id),
+                password_credentials::password_hash.eq(hash),
+                password_credentials::updated_at.eq(now),
+            ))
+            .on_conflict(password_credentials::user_id)
+            .do_update()
+            .set((
+                password_credentials::password_hash.eq(hash),
+                password_credentials::updated_at.eq(now),
+            ))
+            .execute(c)
+            .await?;
+    });
+    Ok(())
+}
+
+pub async fn get(conn: &mut Conn<'_>, project_id: &str, user_id: &str) -> Result<EndUser, ToolError> {
+    let row = load(conn, project_id, user_id).await?.ok_or_else(|| not_found(user_id))?;
+    let has_password = has_password(conn, project_id, user_id).await?;
+    Ok(row.view(has_password))
+}
+
+/// Inserts a new user; an email already used in the project is a conflict
+/// decided by the unique constraint.
+pub(crate) async fn insert(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    email: String,
+    name: Option<String>,
+    metadata: String,
+    now: DateTime<Utc>,
+) -> Result<UserRow, ToolError> {
+    let at = to_micros(now);
+    let row = UserRow {
+        id: new_id("usr"),
+        project_id: project_id.to_owned(),
+        email,
+        name,
+        email_verified: false,
+        metadata,
+        created_at: at,
+        updated_at: at,
+        last_sign_in_at: None,
+    };
+    let inserted = with_conn!(conn, c => {
+        diesel::insert_into(end_users::table)
+            .values(&row)
+            .on_conflict_do_nothing()
+            .execute(c)
+            .await?
+    });
+    if inserted == 0 {
+        return Err(email_taken());
+    }
+    Ok(row)
+}
+
+pub(crate) async fn set_verified(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    user_id: &str,
+    verified: bool,
+    now: i64,
+) -> Result<(), ToolError> {
+    with_conn!(conn, c => {
+        diesel::update(
+            end_users::table
+                .filter(end_users::project_id.eq(project_id))
+                .filter(end_users::id.eq(user_id)),
+        )
+        .set((end_users::email_verified.eq(verified), end_users::updated_at.eq(now)))
+        .execute(c)
+        .await?;
+    });
+    Ok(())
+}
+
+pub(crate) async fn touch_sign_in(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<(), ToolError> {
+    with_conn!(conn, c => {
+        diesel::update(
+            end_users::table
+                .filter(end_users::project_id.eq(project_id))
+                .filter(end_users::id.eq(user_id)),
+        )
+        .set(end_users::last_sign_in_at.eq(Some(now)))
+        .execute(c)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Filters of [`list`].
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Part of the email (compared lower-cased).
+    pub email_contains: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+/// `%` and `_` are LIKE wildcards: escape them (and the escape itself).
+fn like_pattern(needle: &str) -> String {
+    let mut out = String::with_capacity(needle.len() + 2);
+    out.push('%');
+    for ch in needle.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out.push('%');
+    out
+}
+
+/// Users oldest first, keyset-paginated on the (time-ordered) id.
+pub async fn list(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    filter: &UserFilter,
+    page: &PageRequest,
+) -> Result<Page<EndUser>, ToolError> {
+    let pattern = filter
+        .email_contains
+        .as_deref()
+        .map(|n| like_pattern(&n.trim().nfkc().collect::<String>().to_lowercase()));
+    let rows: Vec<(UserRow, Option<String>)> = with_conn!(conn, c => {
+        let mut q = end_users::table
+            .left_join(password_credentials::table)
+            .filter(end_users::project_id.eq(project_id))
+            .select((UserRow::as_select(), password_credentials::user_id.nullable()))
+            .order(end_users::id.asc())
+            .limit(page.fetch_limit())
+            .into_boxed();
+        if let Some(p) = &pattern {
+            q = q.filter(end_users::email.like(p.clone()).escape('\\'));
+        }
+        if let Some(t) = filter.created_after {
+            q = q.filter(end_users::created_at.gt(to_micros(t)));
+        }
+        if let Some(t) = filter.created_before {
+            q = q.filter(end_users::created_at.lt(to_micros(t)));
+        }
+        if let Some(after) = &page.after {
+            q = q.filter(end_users::id.gt(after.clone()));
+        }
+        q.load(c).await?
+    });
+    let users = rows.into_iter().map(|(u, p)| u.view(p.is_some())).collect();
+    Ok(page.page(users, |u: &EndUser| u.id.clone()))
+}
+
+pub async fn count(conn: &mut Conn<'_>, project_id: &str) -> Result<i64, ToolError> {
+    Ok(with_conn!(conn, c => {
+        end_users::table
+            .filter(end_users::project_id.eq(project_id))
+            .count()
+            .get_result(c)
+            .await?
+    }))
+}
+
+/// A linked sign-in account (OAuth).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct LinkedAccount {
+    pub id: String,
+    pub provider: String,
+    pub provider_user_id: String,
+    pub email: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PasswordStatus {
+    pub set: bool,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MfaFactor {
+    pub id: String,
+    /// `totp`.
+    pub kind: String,
+    /// `pending` (enrolled, not confirmed) or `active`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub verified_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MfaStatus {
+    /// Whether an active factor protects sign-in.
+    pub enrolled: bool,
+    pub factors: Vec<MfaFactor>,
+}
+
+/// A user with everything that proves who they are (no secret).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct UserDetail {
+    #[serde(flatten)]
+    pub user: EndUser,
+    pub linked_accounts: Vec<LinkedAccount>,
+    pub password: PasswordStatus,
+    pub mfa: MfaStatus,
+}
+
+pub async fn detail(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    user_id: &str,
+) -> Result<UserDetail, ToolError> {
+    let row = load(conn, project_id, user_id).await?.ok_or_else(|| not_found(user_id))?;
+    let password = password_hash(conn, project_id, user_id).await?;
+    type AccountRow = (String, String, String, Option<String>, i64);
+    type FactorRow = (String, String, String, i64, Option<i64>);
+    let (accounts, factors): (Vec<AccountRow>, Vec<FactorRow>) = with_conn!(conn, c => {
+        let accounts = oauth_accounts::table
+            .filter(oauth_accounts::project_id.eq(project_id))
+            .filter(oauth_accounts::user_id.eq(user_id))
+            .select((
+                oauth_accounts::id,
+                oauth_accounts::provider,
+                oauth_accounts::provider_user_id,
+                oauth_accounts::email,
+                oauth_accounts::created_at,
+            ))
+            .order(oauth_accounts::id.asc())
+            .load(c)
+            .await?;
+        let factors = mfa_factors::table
+            .filter(mfa_factors::project_id.eq(project_id))
+            .filter(mfa_factors::user_id.eq(user_id))
+            .select((
+                mfa_factors::id,
+                mfa_factors::kind,
+                mfa_factors::status,
+                mfa_factors::created_at,
+                mfa_factors::verified_at,
+            ))
+            .order(mfa_factors::id.asc())
+            .load(c)
+            .await?;
+        (accounts, factors)
+    });
+    let factors: Vec<MfaFactor> = factors
+        .into_iter()
+        .map(|(id, kind, status, created_at, verified_at)| MfaFactor {
+            id,
+            kind,
+            status,
+            created_at: from_micros(created_at),
+            verified_at: verified_at.map(from_micros),
+        })
+        .collect();
+    Ok(UserDetail {
+        user: row.view(password.is_some()),
+        linked_accounts: accounts
+            .into_iter()
+            .map(|(id, provider, provider_user_id, email, created_at)| LinkedAccount {
+                id,
+                provider,
+                provider_user_id,
+                email,
+                created_at: from_micros(created_at),
+            })
+            .collect(),
+        password: PasswordStatus {
+            set: password.is_some(),
+            updated_at: password.map(|(_, at)| from_micros(at)),
+        },
+        mfa: MfaStatus {
+            enrolled: factors.iter().any(|f| f.status == "active"),
+            factors,
+        },
+    })
+}
+
+/// Deletes a user; every row that references the user goes with it (the
+/// foreign keys cascade).
+pub(crate) async fn delete(conn: &mut Conn<'_>, project_id: &str, user_id: &str) -> Result<(), ToolError> {
+    with_conn!(conn, c => {
+        diesel::delete(
+            end_users::table
+                .filter(end_users::project_id.eq(project_id))
+                .filter(end_users::id.eq(user_id)),
+        )
+        .execute(c)
+        .await?;
+    });
+    Ok(())
+}
+
+/// The identity tables that hold a user's rows.
+pub struct IdentityData;
+
+async fn count_rows(conn: &mut Conn<'_>, project_id: &str, user_id: &str) -> Result<[i64; 5], ToolError> {
+    Ok(with_conn!(conn, c => {
+        [
+            password_credentials::table
+                .filter(password_credentials::project_id.eq(project_id))
+                .filter(password_credentials::user_id.eq(user_id))
+                .count()
+                .get_result::<i64>(c)
+                .await?,
+            oauth_accounts::table
+                .filter(oauth_accounts::project_id.eq(project_id))
+                .filter(oauth_accounts::user_id.eq(user_id))
+                .count()
+                .get_result::<i64>(c)
+                .await?,
+            mfa_factors::table
+                .filter(mfa_factors::project_id.eq(project_id))
+                .filter(mfa_factors::user_id.eq(user_id))
+                .count()
+                .get_result::<i64>(c)
+                .await?,
+            verification_codes::table
+                .filter(verification_codes::project_id.eq(project_id))
+                .filter(verification_codes::user_id.eq(user_id))
+                .count()
+                .get_result::<i64>(c)
+                .await?,
+            auth_tokens::table
+                .filter(auth_tokens::project_id.eq(project_id))
+                .filter(auth_tokens::user_id.eq(user_id))
+                .count()
+                .get_result::<i64>(c)
+                .await?,
+        ]
+    }))
+}
+
+impl UserDataSection for IdentityData {
+    const NAME: &'static str = "identity";
+    const TABLES: &'static [&'static str] = &[
+        "password_credentials",
+        "oauth_accounts",
+        "mfa_factors",
+        "verification_codes",
+        "auth_tokens",
+    ];
+
+    async fn count(&self, conn: &mut Conn<'_>, project_id: &str, user: &UserRef) -> Result<Cascade, ToolError> {
+        let counts = count_rows(conn, project_id, &user.id).await?;
+        Ok(Self::TABLES
+            .iter()
+            .zip(counts)
+            .map(|(t, n)| ((*t).to_owned(), n as u64))
+            .collect())
+    }
+
+    async fn export(&self, conn: &mut Conn<'_>, project_id: &str, user: &UserRef) -> Result<Value, ToolError> {
+        let detail = detail(conn, project_id, &user.id).await?;
+        let counts = count_rows(conn, project_id, &user.id).await?;
+        Ok(serde_json::json!({
+            "profile": detail.user,
+            "password": detail.password,
+            "linked_accounts": detail.linked_accounts,
+            "mfa_factors": detail.mfa.factors,
+            "pending_email_codes": counts[3],
+            "pending_link_tokens": counts[4],
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_normalise_and_validate() {
+        assert_eq!(normalize_email("email", "  Ada@Example.COM ").ok().as_deref(), Some("ada@example.com"));
+        // Fullwidth letters are NFKC-equal to ASCII ones.
+        assert_eq!(
+            normalize_email("email", "ＡＤＡ@example.com").ok().as_deref(),
+            Some("ada@example.com")
+        );
+        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a da@example.com", "ada@@example.com", "ada@.com", "ada@example..com"] {
+            let err = normalize_email("email", bad).expect_err(bad);
+            assert_eq!(err.field.as_deref(), Some("email"), "{bad}");
+        }
+        assert!(normalize_email("email", &format!("{}@example.com", "a".repeat(65))).is_err());
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("a_b%c\\"), "%a\\_b\\%c\\\\%");
+    }
+}

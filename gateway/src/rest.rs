@@ -1,0 +1,419 @@
+//! The end-user REST API (SPEC 6): thin HTTP adapters over the identity
+//! flows. Each handler reads the project header, the bearer token or a
+//! JSON body, calls one flow, and answers with its status; every rule
+//! lives in the flows.
+//!
+//! CORS: browser apps call these endpoints directly. A request that carries
+//! an `Origin` is served only when the origin is allowed for its project
+//! (the origin of one of its callback URLs, or loopback for a test
+//! project); any other gets 403 before anything runs. A preflight carries
+//! no project header, so it is allowed when some project allows the
+//! origin; the actual request is then checked against its own project.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use authgate_core::{RequestMeta, ToolError};
+use authgate_identity::flows::PROJECT_HEADER;
+
+use crate::app::{AppState, RequestId};
+
+/// The routes under `/api/v1`, with the CORS layer.
+pub fn routes(app: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/auth/sign-up", post(sign_up))
+        .route("/api/v1/auth/sign-in", post(sign_in))
+        .route("/api/v1/auth/refresh", post(refresh))
+        .route("/api/v1/auth/sign-out", post(sign_out))
+        .route("/api/v1/auth/verify-email", post(verify_email))
+        .route("/api/v1/auth/resend-verification", post(resend_verification))
+        .route("/api/v1/auth/password-reset/request", post(reset_request))
+        .route("/api/v1/auth/password-reset/confirm", post(reset_confirm))
+        .route("/api/v1/auth/magic-link/request", post(magic_request))
+        .route("/api/v1/auth/magic-link/verify", post(magic_verify))
+        .route("/api/v1/auth/mfa/totp/enroll", post(totp_enroll))
+        .route("/api/v1/auth/mfa/totp/verify", post(totp_verify))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/projects/{project_id}/jwks.json", get(jwks))
+        .layer(from_fn_with_state(app, cors))
+}
+
+// ------------------------------------------------------------ answers
+
+/// A refused request: `{"error": {code, message, field, ...}}` with the
+/// status of its code, and `Retry-After` when it says when to retry.
+pub struct ApiError {
+    error: ToolError,
+    request_id: Option<String>,
+}
+
+impl ApiError {
+    fn new(error: ToolError, request_id: &RequestId) -> Self {
+        Self {
+            error,
+            request_id: Some(request_id.0.clone()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.error.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_string(&self.error.body(self.request_id.as_deref())).unwrap_or_default();
+        let mut resp = (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body)
+            .into_response();
+        if let Some(secs) = self.error.retry_after_secs
+            && let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+type Answer = Result<Response, ApiError>;
+
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_string(value) {
+        Ok(body) => (
+            status,
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn accepted() -> Response {
+    StatusCode::ACCEPTED.into_response()
+}
+
+#[derive(Serialize)]
+struct UserBody<T> {
+    user: T,
+}
+
+// ------------------------------------------------------------ request parts
+
+/// What every end-user request carries.
+struct Ctx {
+    request_id: RequestId,
+    meta: RequestMeta,
+}
+
+fn ctx(peer: SocketAddr, headers: &HeaderMap, request_id: Option<RequestId>) -> Ctx {
+    let request_id = request_id.unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    Ctx {
+        meta: RequestMeta::new(Some(peer.ip().to_string()), user_agent, Some(request_id.0.clone())),
+        request_id,
+    }
+}
+
+fn project_header(headers: &HeaderMap) -> Option<&str> {
+    headers.get(PROJECT_HEADER).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+fn require_project_header(headers: &HeaderMap) -> Result<&str, ToolError> {
+    project_header(headers).filter(|p| !p.is_empty()).ok_or_else(|| {
+        ToolError::invalid(PROJECT_HEADER, "the X-AuthGate-Project header is required")
+            .with_hint("send the project id (prj_...) in X-AuthGate-Project")
+    })
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, ToolError> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ToolError::new(authgate_core::ErrorCode::Unauthenticated, "an access token is required")
+                .with_field("Authorization")
+                .with_hint("send Authorization: Bearer <access_token> from sign-in or refresh")
+        })
+}
+
+/// Parses a JSON body into `T`; a fault names its field.
+fn body<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Result<T, ToolError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+    if !is_json {
+        return Err(ToolError::invalid("Content-Type", "the body must be JSON")
+            .with_hint("send Content-Type: application/json"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| body_error(&e))?;
+    de.end().map_err(|_| {
+        ToolError::invalid("body", "the body has something after its JSON object").with_hint("send one JSON object")
+    })?;
+    Ok(value)
+}
+
+fn body_error(err: &serde_path_to_error::Error<serde_json::Error>) -> ToolError {
+    let inner = err.inner();
+    let path = err.path().to_string();
+    let message = inner.to_string();
+    // serde names a missing field only in its message: "missing field `email`".
+    let field = if let Some(rest) = message.strip_prefix("missing field `") {
+        rest.split('`').next().map(str::to_owned)
+    } else if let Some(rest) = message.strip_prefix("unknown field `") {
+        rest.split('`').next().map(str::to_owned)
+    } else if path == "." || path.is_empty() {
+        None
+    } else {
+        Some(path)
+    };
+    let clean = message.split(" at line ").next().unwrap_or(&message).to_owned();
+    match field {
+        Some(f) => ToolError::invalid(f.clone(), format!("{f}: {clean}")),
+        None => ToolError::new(
+            authgate_core::ErrorCode::InvalidArgument,
+            format!("the body is not valid JSON for this endpoint: {clean}"),
+        )
+        .with_hint("send a JSON object with the fields of this endpoint (see the REST API in the README)"),
+    }
+}
+
+// ------------------------------------------------------------ handlers
+
+type Parts = (State<Arc<AppState>>, ConnectInfo<SocketAddr>, Option<axum::Extension<RequestId>>, HeaderMap);
+
+fn parts(p: Parts) -> (Arc<AppState>, Ctx, HeaderMap) {
+    let (State(app), ConnectInfo(peer), rid, headers) = p;
+    let c = ctx(peer, &headers, rid.map(|e| e.0));
+    (app, c, headers)
+}
+
+macro_rules! handler {
+    ($name:ident, |$app:ident, $c:ident, $headers:ident, $bytes:ident| $body:expr) => {
+        async fn $name(
+            state: State<Arc<AppState>>,
+            peer: ConnectInfo<SocketAddr>,
+            rid: Option<axum::Extension<RequestId>>,
+            headers: HeaderMap,
+            $bytes: Bytes,
+        ) -> Answer {
+            let ($app, $c, $headers) = parts((state, peer, rid, headers));
+            let result: Result<Response, ToolError> = async { $body }.await;
+            result.map_err(|e| ApiError::new(e, &$c.request_id))
+        }
+    };
+}
+
+handler!(sign_up, |app, c, headers, bytes| {
+    let project = require_project_header(&headers)?;
+    let user = app.auth.sign_up(project, body(&headers, &bytes)?, &c.meta).await?;
+    Ok(json(StatusCode::CREATED, &UserBody { user }))
+});
+
+handler!(sign_in, |app, c, headers, bytes| {
+    let project = require_project_header(&headers)?;
+    let signed_in = app.auth.sign_in(project, body(&headers, &bytes)?, &c.meta).await?;
+    Ok(json(StatusCode::OK, &signed_in))
+});
+
+handler!(refresh, |app, c, headers, bytes| {
+    let project = require_project_header(&headers)?;
+    let pair = app.auth.refresh(project, body(&headers, &bytes)?, &c.meta).await?;
+    Ok(json(StatusCode::OK, &pair))
+});
+
+handler!(sign_out, |app, c, headers, _bytes| {
+    let token = bearer(&headers)?;
+    app.auth.sign_out(project_header(&headers), token, &c.meta).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+});
+
+handler!(verify_email, |app, c, headers, bytes| {
+    let project = require_project_header(&headers)?;
+    let user = app.auth.verify_email(project, body(&headers, &bytes)?, &c.meta).await?;
+    Ok(json(StatusCode::OK, &UserBody { user }))
+});
+
+handler!(resend_verification, |app, c, headers, bytes| {
+    let _ = &c;
+    let project = require_project_header(&headers)?;
+    app.auth.resend_verification(project, body(&headers, &bytes)?).await?;
+    Ok(accepted())
+});
+
+handler!(reset_request, |app, c, headers, bytes| {
+    let project = require_project_header(&headers)?;
+    app.auth.request_password_reset(project, body(&headers, &bytes)?, &c.meta).await?;
+    Ok(accepted())
+});
+
+handler!(reset_confirm, |app, c, headers, bytes| {
+    let project = require_project_header(&headers)?;
+    let user = app.auth.confirm_password_reset(project, body(&headers, &bytes)?, &c.meta).await?;
+    Ok(json(StatusCode::OK, &UserBody { user }))
+});
+
+handler!(magic_request, |app, c, headers, bytes| {
+    let project = require_project_header(&headers)?;
+    app.auth.request_magic_link(project, body(&headers, &bytes)?, &c.meta).await?;
+    Ok(accepted())
+});
+
+handler!(magic_verify, |app, c, headers, bytes| {
+    let project = require_project_header(&headers)?;
+    let signed_in = app.auth.verify_magic_link(project, body(&headers, &bytes)?, &c.meta).await?;
+    Ok(json(StatusCode::OK, &signed_in))
+});
+
+handler!(totp_enroll, |app, c, headers, _bytes| {
+    let _ = &c;
+    let token = bearer(&headers)?;
+    let enrollment = app.auth.enroll_totp(project_header(&headers), token).await?;
+    Ok(json(StatusCode::OK, &enrollment))
+});
+
+handler!(totp_verify, |app, c, headers, bytes| {
+    let token = bearer(&headers)?;
+    let active = app
+        .auth
+        .verify_totp(project_header(&headers), token, body(&headers, &bytes)?, &c.meta)
+        .await?;
+    Ok(json(StatusCode::OK, &active))
+});
+
+async fn me(
+    State(app): State<Arc<AppState>>,
+    rid: Option<axum::Extension<RequestId>>,
+    headers: HeaderMap,
+) -> Answer {
+    let request_id = rid.map(|e| e.0).unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
+    let result = async {
+        let token = bearer(&headers)?;
+        app.auth.me(project_header(&headers), token).await
+    }
+    .await;
+    result
+        .map(|me| json(StatusCode::OK, &me))
+        .map_err(|e| ApiError::new(e, &request_id))
+}
+
+async fn jwks(
+    State(app): State<Arc<AppState>>,
+    Path(project_id): Path<String>,
+    rid: Option<axum::Extension<RequestId>>,
+) -> Answer {
+    let request_id = rid.map(|e| e.0).unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
+    let jwks = app
+        .auth
+        .jwks(&project_id)
+        .await
+        .map_err(|e| ApiError::new(e, &request_id))?;
+    let mut resp = json(StatusCode::OK, &jwks);
+    let h = resp.headers_mut();
+    // Keys are published before they sign, so a cached set is never
+    // missing a key a token uses for longer than this.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json"));
+    Ok(resp)
+}
+
+// ------------------------------------------------------------ CORS
+
+const ALLOW_HEADERS: &str = "authorization, content-type, x-authgate-project";
+const ALLOW_METHODS: &str = "GET, POST, OPTIONS";
+
+/// The project a request is for: its header, or the audience of its
+/// bearer token (only to pick whose origins apply; the flow verifies it).
+fn request_project(headers: &HeaderMap) -> Option<String> {
+    if let Some(p) = project_header(headers).filter(|p| !p.is_empty()) {
+        return Some(p.to_owned());
+    }
+    let token = bearer(headers).ok()?;
+    jsonwebtoken::dangerous::insecure_decode_claims::<serde_json::Value>(token)
+        .ok()?
+        .get("aud")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+async fn cors(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    else {
+        // Not a browser's cross-origin call: nothing to add.
+        return next.run(req).await;
+    };
+    // The JWKS is public: any page may read it.
+    if req.uri().path().ends_with("/jwks.json") {
+        let mut resp = if req.method() == Method::OPTIONS {
+            StatusCode::NO_CONTENT.into_response()
+        } else {
+            next.run(req).await
+        };
+        resp.headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        return resp;
+    }
+    let preflight = req.method() == Method::OPTIONS;
+    let project = if preflight { None } else { request_project(req.headers()) };
+    let allowed = app
+        .store
+        .read(async |conn| authgate_project::callbacks::origin_allowed(conn, project.as_deref(), &origin).await)
+        .await;
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .cloned()
+        .unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
+    match allowed {
+        Ok(true) => {}
+        Ok(false) => {
+            let err = ToolError::permission_denied(format!(
+                "the origin {origin} may not call this project's API from a browser"
+            ))
+            .with_field("Origin")
+            .with_hint("add a callback URL on this origin with add_callback (test projects also allow loopback origins)");
+            return ApiError::new(err, &request_id).into_response();
+        }
+        Err(err) => return ApiError::new(err, &request_id).into_response(),
+    }
+    let Ok(origin_value) = HeaderValue::from_str(&origin) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let mut resp = if preflight {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOW_METHODS));
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOW_HEADERS));
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        r
+    } else {
+        next.run(req).await
+    };
+    let h = resp.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin_value);
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("retry-after, x-request-id"));
+    resp
+}

@@ -1,0 +1,10 @@
+DROP TABLE auth_throttle;
+DROP TABLE refresh_tokens;
+DROP TABLE sessions;
+DROP TABLE signing_keys;
+DROP TABLE auth_tokens;
+DROP TABLE verification_codes;
+DROP TABLE mfa_factors;
+DROP TABLE oauth_accounts;
+DROP TABLE password_credentials;
+DROP TABLE end_users;

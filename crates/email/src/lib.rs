@@ -7,6 +7,8 @@ pub mod defaults;
 pub mod kinds;
 pub mod outbox;
 pub mod templates;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tiptap;
 pub mod tools;
 

@@ -4,98 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
 use chrono::Utc;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 
 use authgate_core::{Clock as _, SystemClock, ToolError};
 use authgate_email::outbox::{deliver_due, purge_settled, recover_interrupted};
+use authgate_email::testing::{part, sink, sink_on};
 use authgate_email::{DeliveryOptions, EmailKind, Mailer, enqueue, get_message};
 use authgate_store::{Store, testing, with_conn};
-
-/// Every message the sink accepted, as raw DATA; `delay` holds the answer
-/// to each DATA this long (a slow server).
-#[derive(Clone, Default)]
-struct Inbox(Arc<Mutex<Vec<String>>>, Duration);
-
-impl Inbox {
-    fn messages(&self) -> Vec<String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-async fn serve_smtp(listener: TcpListener, inbox: Inbox) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            return;
-        };
-        let inbox = inbox.clone();
-        tokio::spawn(async move {
-            let (read, mut write) = stream.into_split();
-            let mut lines = BufReader::new(read);
-            let _ = write.write_all(b"220 sink ESMTP\r\n").await;
-            let mut line = String::new();
-            loop {
-                line.clear();
-                if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
-                let reply: &[u8] = match verb.as_str() {
-                    "EHLO" | "HELO" => b"250 sink\r\n",
-                    "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
-                    "DATA" => {
-                        let _ = write.write_all(b"354 end with .\r\n").await;
-                        let mut data = String::new();
-                        loop {
-                            let mut l = String::new();
-                            if lines.read_line(&mut l).await.unwrap_or(0) == 0 {
-                                return;
-                            }
-                            if l == ".\r\n" {
-                                break;
-                            }
-                            data.push_str(&l);
-                        }
-                        tokio::time::sleep(inbox.1).await;
-                        inbox.0.lock().unwrap_or_else(|e| e.into_inner()).push(data);
-                        b"250 queued\r\n"
-                    }
-                    "QUIT" => {
-                        let _ = write.write_all(b"221 bye\r\n").await;
-                        return;
-                    }
-                    _ => b"502 not implemented\r\n",
-                };
-                if write.write_all(reply).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
-}
-
-/// The decoded body of the MIME part with `content_type`.
-fn part(message: &str, content_type: &str) -> String {
-    let start = message
-        .find(&format!("Content-Type: {content_type}"))
-        .unwrap_or_else(|| panic!("no {content_type} part in {message}"));
-    let rest = &message[start..];
-    let body_start = rest.find("\r\n\r\n").expect("part headers end") + 4;
-    let body: String = rest[body_start..]
-        .lines()
-        .take_while(|l| !l.starts_with("--"))
-        .collect();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(body.trim())
-        .expect("base64 body");
-    String::from_utf8(bytes).expect("UTF-8 body")
-}
 
 fn options() -> DeliveryOptions {
     DeliveryOptions {
@@ -194,14 +112,6 @@ async fn mark_sending(store: &Store, id: &str, claimed_at: i64) {
         .expect("simulate a crash mid-delivery");
 }
 
-async fn sink(delay: Duration) -> (Inbox, u16, tokio::task::JoinHandle<()>) {
-    let inbox = Inbox(Arc::default(), delay);
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("sink");
-    let port = listener.local_addr().expect("addr").port();
-    let task = tokio::spawn(serve_smtp(listener, inbox.clone()));
-    (inbox, port, task)
-}
-
 fn mailer(port: u16) -> Mailer {
     Mailer::from_url(
         &format!("smtp://127.0.0.1:{port}"),
@@ -248,11 +158,7 @@ async fn a_message_waits_while_smtp_is_down_and_arrives_once_when_it_is_back() {
         );
 
         // Server back: the retry delivers it.
-        let inbox = Inbox::default();
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("sink binds");
-        let sink = tokio::spawn(serve_smtp(listener, inbox.clone()));
+        let (inbox, _, sink) = sink_on(port, Duration::ZERO).await;
         for _ in 0..40 {
             tokio::time::sleep(Duration::from_millis(100)).await;
             deliver_due(&store, &mailer, &options(), 10)

@@ -391,18 +391,23 @@ pub struct TokenHeader {
     pub typ: Option<String>,
 }
 
+/// A token's payload as shown (any JSON object).
+pub type Claims = serde_json::Map<String, Value>;
+
 /// The outcome of checking a token: `claims` are shown whenever the payload
 /// parses, trusted only when `valid`.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Verification {
     pub valid: bool,
     pub header: Option<TokenHeader>,
-    pub claims: Option<Value>,
+    /// The payload: iss, sub (user id), aud (project id), exp, iat, nbf,
+    /// jti, sid (session id), and org_id and role when an org is active.
+    pub claims: Option<Claims>,
     pub reason: Option<Reason>,
 }
 
 impl Verification {
-    fn invalid(reason: Reason, header: Option<TokenHeader>, claims: Option<Value>) -> Self {
+    fn invalid(reason: Reason, header: Option<TokenHeader>, claims: Option<Claims>) -> Self {
         Verification {
             valid: false,
             header,
@@ -446,7 +451,7 @@ pub async fn check(
     now: DateTime<Utc>,
 ) -> Result<Result<AccessClaims, Verification>, ToolError> {
     let token = token.trim();
-    let unverified: Option<Value> = jsonwebtoken::dangerous::insecure_decode_claims(token).ok();
+    let unverified: Option<Claims> = jsonwebtoken::dangerous::insecure_decode_claims(token).ok();
     let Some(header) = header_json(token) else {
         return Ok(Err(Verification::invalid(Reason::Malformed, None, unverified)));
     };
@@ -519,7 +524,10 @@ pub async fn verify(
         kid: h.kid,
         typ: h.typ,
     });
-    let shown = serde_json::to_value(&claims).ok();
+    let shown = match serde_json::to_value(&claims) {
+        Ok(Value::Object(map)) => Some(map),
+        _ => None,
+    };
     let live = authgate_sessions::active(conn, project_id, &claims.sid, now)
         .await?
         .is_some_and(|s| s.user_id == claims.sub);

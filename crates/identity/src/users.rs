@@ -29,7 +29,7 @@ pub struct EndUser {
     /// Whether the user can sign in with a password.
     pub has_password: bool,
     /// Free-form JSON object the developer keeps on the user.
-    pub metadata: Value,
+    pub metadata: serde_json::Map<String, Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_sign_in_at: Option<DateTime<Utc>>,
@@ -57,7 +57,7 @@ impl UserRow {
             name: self.name.clone(),
             email_verified: self.email_verified,
             has_password,
-            metadata: serde_json::from_str(&self.metadata).unwrap_or(Value::Object(Default::default())),
+            metadata: serde_json::from_str(&self.metadata).unwrap_or_default(),
             created_at: from_micros(self.created_at),
             updated_at: from_micros(self.updated_at),
             last_sign_in_at: self.last_sign_in_at.map(from_micros),

@@ -131,6 +131,8 @@ async fn first_run_prints_a_working_claude_mcp_add_line() {
         assert_eq!(me["scopes"], json!(["admin"]));
         let project_id = me["project"]["id"].as_str().expect("project").to_owned();
         let _ = client.cancel().await;
+        // Log lines are written in batches (every 20 ms): let the last go.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         drop(running);
         tokio::time::sleep(Duration::from_millis(200)).await;
         let log =

@@ -340,3 +340,98 @@ pub async fn stored_events(
         cursor = page.next_cursor;
     }
 }
+
+// -------------------------------------------------------------------- REST
+
+/// An answer of the end-user REST API.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// The `error` object of a refusal, after checking its status and code.
+    pub fn refused(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(self.status, status, "{self:?}");
+        assert_eq!(self.body["error"]["code"], json!(code), "{self:?}");
+        &self.body["error"]
+    }
+}
+
+/// A call of the end-user REST API: `project` goes in X-AuthGate-Project,
+/// `bearer` in Authorization.
+pub async fn rest(
+    method: reqwest::Method,
+    url: &str,
+    path: &str,
+    project: Option<&str>,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> Answer {
+    let mut req = reqwest::Client::new().request(method, format!("{url}{path}"));
+    if let Some(p) = project {
+        req = req.header("x-authgate-project", p);
+    }
+    if let Some(t) = bearer {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("REST request is answered");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.expect("body");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub async fn post(url: &str, path: &str, project: Option<&str>, body: Value) -> Answer {
+    rest(reqwest::Method::POST, url, path, project, None, Some(body)).await
+}
+
+/// Signs up a user; returns the user.
+pub async fn sign_up(url: &str, project: &str, email: &str, password: &str) -> Value {
+    let a = post(
+        url,
+        "/api/v1/auth/sign-up",
+        Some(project),
+        json!({"email": email, "password": password}),
+    )
+    .await;
+    assert_eq!(a.status, 201, "sign-up: {a:?}");
+    a.body["user"].clone()
+}
+
+/// Signs in; returns {user, session_id, access_token, refresh_token, expires_in}.
+pub async fn sign_in(url: &str, project: &str, email: &str, password: &str) -> Value {
+    let a = post(
+        url,
+        "/api/v1/auth/sign-in",
+        Some(project),
+        json!({"email": email, "password": password}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "sign-in: {a:?}");
+    a.body
+}
+
+/// A new user of the project of `client` (found with whoami), signed in:
+/// the sign-in answer.
+pub async fn signed_in_user(url: &str, client: &Client) -> Value {
+    let me = ok(client, "whoami", json!({})).await;
+    let project = me["project"]["id"].as_str().expect("project id").to_owned();
+    let email = format!("u{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
+    sign_up(url, &project, &email, "correct horse battery").await;
+    sign_in(url, &project, &email, "correct horse battery").await
+}

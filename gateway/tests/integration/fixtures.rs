@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{Client, ok};
+use crate::common::{Client, ok, signed_in_user};
 
 /// What a tool called with another project's object must do.
 pub enum Expect {
@@ -28,7 +28,7 @@ fn id(v: &Value) -> String {
 /// Arguments naming an object made for `tool` in `client`'s project, or
 /// `None` when no fixture exists for it. `own` are identifiers of that
 /// project that another project must never see.
-pub async fn fixture(tool: &str, client: &Client, own: &[String]) -> Option<Fixture> {
+pub async fn fixture(tool: &str, client: &Client, url: &str, own: &[String]) -> Option<Fixture> {
     let not_found = |args: Value| {
         Some(Fixture {
             args,
@@ -53,15 +53,40 @@ pub async fn fixture(tool: &str, client: &Client, own: &[String]) -> Option<Fixt
                 expect: Expect::Shows(own.to_vec()),
             })
         }
+        "get_end_user" | "delete_end_user" | "send_password_reset" | "resend_verification_email" => {
+            let s = signed_in_user(url, client).await;
+            not_found(json!({"user_id": s["user"]["id"]}))
+        }
+        "set_email_verified" => {
+            let s = signed_in_user(url, client).await;
+            not_found(json!({"user_id": s["user"]["id"], "verified": true}))
+        }
+        "get_session" | "revoke_session" => {
+            let s = signed_in_user(url, client).await;
+            not_found(json!({"session_id": s["session_id"]}))
+        }
+        "list_sessions" => {
+            // A filter: the other project's user has no session here.
+            let s = signed_in_user(url, client).await;
+            Some(Fixture {
+                args: json!({"user_id": s["user"]["id"], "limit": 100}),
+                expect: Expect::Shows(own.to_vec()),
+            })
+        }
         _ => None,
     }
 }
 
 /// Arguments for a danger tool's call: its fixture's, or none when it acts
 /// on the whole project.
-pub async fn danger_args(tool: &str, client: &Client, has_id_arguments: bool) -> Option<Value> {
+pub async fn danger_args(
+    tool: &str,
+    client: &Client,
+    url: &str,
+    has_id_arguments: bool,
+) -> Option<Value> {
     if !has_id_arguments {
         return Some(json!({}));
     }
-    fixture(tool, client, &[]).await.map(|f| f.args)
+    fixture(tool, client, url, &[]).await.map(|f| f.args)
 }

@@ -10,6 +10,7 @@ mod docs;
 mod email;
 mod fixtures;
 mod hotpath;
+mod identity;
 mod registry;
 mod security;
 mod sse;

@@ -43,7 +43,7 @@ async fn danger_tools_report_the_same_counts_on_a_dry_run_as_for_real() {
             // A project of its own: some danger tools end the calling key.
             let (_, key) = common::second_project(&gw, name).await;
             let c = common::connect(&gw.mcp_url(), &key).await;
-            let Some(mut args) = danger_args(name, &c, !tool.id_arguments().is_empty()).await
+            let Some(mut args) = danger_args(name, &c, &gw.url(), !tool.id_arguments().is_empty()).await
             else {
                 missing.push(name);
                 continue;
@@ -98,7 +98,7 @@ async fn another_projects_ids_are_not_found_and_no_list_shows_them() {
         let mut cases = Vec::new();
         for tool in registry.iter().filter(|t| !t.id_arguments().is_empty()) {
             let meta = tool.meta();
-            let Some(f) = fixture(meta.name, &b, &b_ids).await else {
+            let Some(f) = fixture(meta.name, &b, &gw.url(), &b_ids).await else {
                 missing.push(meta.name);
                 continue;
             };

@@ -1,0 +1,852 @@
+//! End users, sessions and tokens through the real REST API, a real SMTP
+//! sink and the real MCP client, on every backend.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use authgate_core::ToolError;
+use authgate_email::testing::{Inbox, part, sink};
+use authgate_store::{Backend, with_conn};
+
+use crate::common::{self, Answer, Gateway, err, ok, post, rest, sign_in, sign_up};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unb64(s: &str) -> Vec<u8> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .expect("base64url")
+}
+
+/// The plain-text body of the newest mail to `to` that contains `needle`,
+/// waiting until there are more than `seen` such mails.
+async fn mail_to(inbox: &Inbox, to: &str, needle: &str, seen: usize) -> String {
+    for _ in 0..100 {
+        let mine: Vec<String> = inbox
+            .messages()
+            .into_iter()
+            .filter(|m| m.contains(&format!("To: {to}")))
+            .map(|m| part(&m, "text/plain"))
+            .filter(|text| text.contains(needle))
+            .collect();
+        if mine.len() > seen {
+            return mine.last().expect("a mail").clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no mail to {to} arrived: {:?}", inbox.messages());
+}
+
+fn six_digits(text: &str) -> String {
+    let bytes = text.as_bytes();
+    (0..bytes.len().saturating_sub(5))
+        .find(|&i| {
+            bytes[i..i + 6].iter().all(u8::is_ascii_digit)
+                && (i == 0 || !bytes[i - 1].is_ascii_digit())
+                && bytes.get(i + 6).is_none_or(|b| !b.is_ascii_digit())
+        })
+        .map(|i| text[i..i + 6].to_owned())
+        .unwrap_or_else(|| panic!("no 6-digit code in {text}"))
+}
+
+fn link_token(text: &str) -> String {
+    let start = text.find("token=").expect("a link with a token") + 6;
+    text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect()
+}
+
+async fn me(gw: &Gateway, token: &str) -> Answer {
+    rest(Method::GET, &gw.url(), "/api/v1/me", None, Some(token), None).await
+}
+
+/// Verifies an access token's EdDSA signature with ed25519-dalek against
+/// the published JWKS: a JWT check that shares no code with the server's.
+async fn verify_independently(gw: &Gateway, project: &str, token: &str) -> Value {
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWS compact token");
+    let header: Value = serde_json::from_slice(&unb64(parts[0])).expect("header");
+    assert_eq!(header["alg"], "EdDSA");
+    let jwks = rest(
+        Method::GET,
+        &gw.url(),
+        &format!("/api/v1/projects/{project}/jwks.json"),
+        None,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(jwks.status, 200);
+    let key = jwks.body["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .unwrap_or_else(|| panic!("the JWKS publishes kid {}", header["kid"]))
+        .clone();
+    assert_eq!(key["kty"], "OKP");
+    assert_eq!(key["crv"], "Ed25519");
+    let x: [u8; 32] = unb64(key["x"].as_str().expect("x"))
+        .try_into()
+        .expect("32 bytes");
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&x).expect("a public key");
+    let sig = ed25519_dalek::Signature::from_slice(&unb64(parts[2])).expect("a signature");
+    vk.verify_strict(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+        .expect("the signature verifies against the JWKS");
+    serde_json::from_slice(&unb64(parts[1])).expect("claims")
+}
+
+async fn count(store: &authgate_store::Store, table: &str, filter: &str) -> i64 {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {filter}");
+    store
+        .read(async |c| {
+            let n: N = with_conn!(c, c => { diesel::sql_query(&sql).get_result(c).await? });
+            Ok::<_, ToolError>(n.n)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+async fn run_sql(store: &authgate_store::Store, sql: &str) {
+    use diesel_async::RunQueryDsl;
+    store
+        .write(async |c| {
+            with_conn!(c, c => { diesel::sql_query(sql).execute(c).await?; });
+            Ok::<_, ToolError>(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+async fn event_types(gw: &Gateway) -> Vec<String> {
+    common::stored_events(gw, Default::default())
+        .await
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_up_verify_sign_in_refresh_and_reuse_end_to_end() {
+    for db in common::databases().await {
+        let (inbox, port, _sink) = sink(Duration::ZERO).await;
+        let smtp = format!("smtp://127.0.0.1:{port}");
+        let gw = common::start(&db, &[("SMTP_URL", &smtp)]).await;
+        let url = gw.url();
+        let project = gw.project_id.clone();
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+
+        // Sign up: 201 {user}, a code mailed through the outbox.
+        let user = sign_up(&url, &project, "Ada@Example.com", PASSWORD).await;
+        let user_id = user["id"].as_str().expect("id").to_owned();
+        assert_eq!(user["email"], "ada@example.com");
+        assert_eq!(user["email_verified"], false);
+        let mail = mail_to(&inbox, "ada@example.com", "code", 0).await;
+        let code = six_digits(&mail);
+
+        // Verify the address with the code from the mail.
+        let verified = post(
+            &url,
+            "/api/v1/auth/verify-email",
+            Some(&project),
+            json!({"email": "ada@example.com", "code": code}),
+        )
+        .await;
+        assert_eq!(verified.status, 200, "{verified:?}");
+        assert_eq!(verified.body["user"]["email_verified"], true);
+        // The code is single use.
+        post(
+            &url,
+            "/api/v1/auth/verify-email",
+            Some(&project),
+            json!({"email": "ada@example.com", "code": code}),
+        )
+        .await
+        .refused(412, "precondition_failed");
+
+        // Sign in.
+        let signed = sign_in(&url, &project, "ada@example.com", PASSWORD).await;
+        let access = signed["access_token"].as_str().expect("access").to_owned();
+        let refresh1 = signed["refresh_token"].as_str().expect("refresh").to_owned();
+        let session_id = signed["session_id"].as_str().expect("sid").to_owned();
+        assert_eq!(signed["expires_in"], 900);
+        assert_eq!(signed["user"]["id"], json!(user_id));
+
+        // The token verifies with verify_token and independently.
+        let v = ok(&c, "verify_token", json!({"token": access})).await;
+        assert_eq!(v["valid"], true, "{v}");
+        assert_eq!(v["header"]["alg"], "EdDSA");
+        let claims = verify_independently(&gw, &project, &access).await;
+        assert_eq!(claims["sub"], json!(user_id));
+        assert_eq!(claims["aud"], json!(project));
+        assert_eq!(claims["iss"], json!(gw.server.app.config.public_url));
+        assert_eq!(claims["sid"], json!(session_id));
+        assert!(claims["jti"].as_str().is_some_and(|j| !j.is_empty()));
+        assert_eq!(
+            claims["exp"].as_i64().expect("exp") - claims["iat"].as_i64().expect("iat"),
+            900
+        );
+        assert_eq!(v["claims"], claims);
+        let who = me(&gw, &access).await;
+        assert_eq!(who.status, 200, "{who:?}");
+        assert_eq!(who.body["user"]["id"], json!(user_id));
+        assert_eq!(who.body["session"]["id"], json!(session_id));
+        assert_eq!(who.body["memberships"], json!([]));
+
+        // Refresh rotates: a new refresh token, same session.
+        let r = post(
+            &url,
+            "/api/v1/auth/refresh",
+            Some(&project),
+            json!({"refresh_token": refresh1}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{r:?}");
+        let refresh2 = r.body["refresh_token"].as_str().expect("refresh").to_owned();
+        let access2 = r.body["access_token"].as_str().expect("access").to_owned();
+        assert_ne!(refresh2, refresh1);
+        assert_eq!(r.body["session_id"], json!(session_id));
+        verify_independently(&gw, &project, &access2).await;
+
+        // The spent token again: refused, and the whole session ends.
+        post(
+            &url,
+            "/api/v1/auth/refresh",
+            Some(&project),
+            json!({"refresh_token": refresh1}),
+        )
+        .await
+        .refused(401, "unauthenticated");
+        post(
+            &url,
+            "/api/v1/auth/refresh",
+            Some(&project),
+            json!({"refresh_token": refresh2}),
+        )
+        .await
+        .refused(401, "unauthenticated");
+        let v = ok(&c, "verify_token", json!({"token": access2})).await;
+        assert_eq!(v["valid"], false);
+        assert_eq!(v["reason"], "session_revoked");
+        me(&gw, &access2).await.refused(401, "unauthenticated");
+        let session = ok(&c, "get_session", json!({"session_id": session_id})).await;
+        assert!(session["revoked_at"].is_string(), "{session}");
+
+        // Sign-out ends a session on the next request.
+        let s2 = sign_in(&url, &project, "ada@example.com", PASSWORD).await;
+        let a2 = s2["access_token"].as_str().expect("access");
+        assert_eq!(me(&gw, a2).await.status, 200);
+        let out = rest(
+            Method::POST,
+            &url,
+            "/api/v1/auth/sign-out",
+            None,
+            Some(a2),
+            None,
+        )
+        .await;
+        assert_eq!(out.status, 204, "{out:?}");
+        me(&gw, a2).await.refused(401, "unauthenticated");
+
+        // Every step is an auth event; none holds a secret.
+        let types = event_types(&gw).await;
+        for t in [
+            "sign_up",
+            "email.verified",
+            "sign_in.succeeded",
+            "token.refresh_reused",
+            "sign_out",
+        ] {
+            assert!(types.iter().any(|x| x == t), "{t} in {types:?}");
+        }
+        let all = serde_json::to_string(&common::stored_events(&gw, Default::default()).await)
+            .expect("json");
+        for secret in [
+            PASSWORD,
+            code.as_str(),
+            access.as_str(),
+            refresh1.as_str(),
+            refresh2.as_str(),
+        ] {
+            assert!(!all.contains(secret), "an audit event holds a secret");
+        }
+        assert!(all.contains("127.0.0.1"), "events carry the client IP");
+        let _ = c.cancel().await;
+        gw.server.stop().await;
+    }
+}
+
+/// A token signed by `sign` over `header.payload`.
+fn forge(header: Value, payload: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+    let head = b64(header.to_string().as_bytes());
+    let body = b64(payload.to_string().as_bytes());
+    let sig = sign(format!("{head}.{body}").as_bytes());
+    format!("{head}.{body}.{}", b64(&sig))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
+    use hmac::Mac as _;
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let url = gw.url();
+        let p = gw.project_id.clone();
+        let store = gw.store().clone();
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        sign_up(&url, &p, "ada@example.com", PASSWORD).await;
+        let users_before = count(&store, "end_users", "1 = 1").await;
+        let mail_before = count(&store, "email_outbox", "1 = 1").await;
+
+        let cases: Vec<(&str, Value, u16, &str)> = vec![
+            ("malformed email", json!({"email": "ada", "password": PASSWORD}), 400, "email"),
+            ("no domain dot", json!({"email": "ada@example", "password": PASSWORD}), 400, "email"),
+            ("two ats", json!({"email": "a@b@example.com", "password": PASSWORD}), 400, "email"),
+            ("space", json!({"email": "a da@example.com", "password": PASSWORD}), 400, "email"),
+            ("empty email", json!({"email": "", "password": PASSWORD}), 400, "email"),
+            ("empty password", json!({"email": "bo@example.com", "password": ""}), 400, "password"),
+            ("short password", json!({"email": "bo@example.com", "password": "short"}), 400, "password"),
+            ("huge password", json!({"email": "bo@example.com", "password": "x".repeat(10_000)}), 400, "password"),
+            ("missing password", json!({"email": "bo@example.com"}), 400, "password"),
+            ("wrong type", json!({"email": 7, "password": PASSWORD}), 400, "email"),
+            ("unknown field", json!({"email": "bo@example.com", "password": PASSWORD, "role": "admin"}), 400, "role"),
+            // NFKC-equal and case-different: the same address.
+            ("fullwidth duplicate", json!({"email": "ＡＤＡ@example.com", "password": PASSWORD}), 409, "email"),
+            ("case duplicate", json!({"email": " ADA@EXAMPLE.COM ", "password": PASSWORD}), 409, "email"),
+        ];
+        for (what, body, status, field) in cases {
+            let a = post(&url, "/api/v1/auth/sign-up", Some(&p), body).await;
+            assert_eq!(a.status, status, "{what}: {a:?}");
+            assert_eq!(a.body["error"]["field"], json!(field), "{what}: {a:?}");
+        }
+        // Not JSON, or no project.
+        let raw = reqwest::Client::new()
+            .post(format!("{url}/api/v1/auth/sign-up"))
+            .header("x-authgate-project", &p)
+            .header("content-type", "text/plain")
+            .body("email=a")
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(raw.status().as_u16(), 400);
+        let a = post(&url, "/api/v1/auth/sign-up", None, json!({"email": "bo@example.com", "password": PASSWORD})).await;
+        assert_eq!(a.refused(400, "invalid_argument")["field"], "X-AuthGate-Project");
+        let a = post(&url, "/api/v1/auth/sign-up", Some("prj_01JD8X3V9Q4K7M2N5P6R8S0T1W"), json!({"email": "bo@example.com", "password": PASSWORD})).await;
+        a.refused(404, "not_found");
+        assert_eq!(count(&store, "end_users", "1 = 1").await, users_before, "no user written");
+        assert_eq!(count(&store, "email_outbox", "1 = 1").await, mail_before, "no mail queued");
+
+        // Codes: wrong, expired, and (after a resend) the old one.
+        let verify = async |code: &str| {
+            post(&url, "/api/v1/auth/verify-email", Some(&p), json!({"email": "ada@example.com", "code": code})).await
+        };
+        assert_eq!(verify("12345").await.refused(400, "invalid_argument")["field"], "code");
+        assert_eq!(verify("000000").await.refused(400, "invalid_argument")["field"], "code");
+        run_sql(&store, "UPDATE verification_codes SET expires_at = 0").await;
+        // Whatever the code was, an expired one fails; a new one works.
+        let user = ok(&c, "list_end_users", json!({})).await["data"][0].clone();
+        let sent = ok(&c, "resend_verification_email", json!({"user_id": user["id"]})).await;
+        assert!(sent["expires_at"].is_string());
+        assert_eq!(count(&store, "verification_codes", "expires_at = 0").await, 0, "a resend replaces old codes");
+        assert_eq!(
+            count(&store, "end_users", "email_verified = TRUE").await,
+            0,
+            "nothing verified by a wrong code"
+        );
+
+        // Tokens that must not verify, each with its reason.
+        let signed = sign_in(&url, &p, "ada@example.com", PASSWORD).await;
+        let good = signed["access_token"].as_str().expect("access").to_owned();
+        let parts: Vec<&str> = good.split('.').collect();
+        let header: Value = serde_json::from_slice(&unb64(parts[0])).expect("header");
+        let claims: Value = serde_json::from_slice(&unb64(parts[1])).expect("claims");
+        let jwks = rest(Method::GET, &url, &format!("/api/v1/projects/{p}/jwks.json"), None, None, None).await;
+        let x = jwks.body["keys"][0]["x"].as_str().expect("x").to_owned();
+        let sig = unb64(parts[2]);
+        let mut tampered = claims.clone();
+        tampered["sub"] = json!("usr_01JD8X3V9Q4K7M2N5P6R8S0T1W");
+        let (b_project, b_key) = common::second_project(&gw, "Project B").await;
+        sign_up(&url, &b_project, "eve@example.com", PASSWORD).await;
+        let b_token = sign_in(&url, &b_project, "eve@example.com", PASSWORD).await["access_token"]
+            .as_str()
+            .expect("access")
+            .to_owned();
+        let forged: Vec<(&str, String, &str)> = vec![
+            ("not a JWT", "not-a-token".to_owned(), "malformed"),
+            ("alg none", forge(json!({"alg": "none", "typ": "JWT"}), &claims, |_| Vec::new()), "malformed"),
+            (
+                "HS256 keyed with the public key",
+                forge(json!({"alg": "HS256", "typ": "JWT", "kid": header["kid"]}), &claims, |m| {
+                    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(x.as_bytes()).expect("key");
+                    mac.update(m);
+                    mac.finalize().into_bytes().to_vec()
+                }),
+                "bad_signature",
+            ),
+            ("tampered payload", forge(header.clone(), &tampered, |_| sig.clone()), "bad_signature"),
+            (
+                "wrong kid",
+                forge(json!({"alg": "EdDSA", "typ": "JWT", "kid": "sk_unknown"}), &claims, |_| sig.clone()),
+                "unknown_key",
+            ),
+            ("another project's token (wrong audience)", b_token.clone(), "wrong_project"),
+        ];
+        for (what, token, reason) in &forged {
+            let v = ok(&c, "verify_token", json!({"token": token})).await;
+            assert_eq!(v["valid"], false, "{what}: {v}");
+            assert_eq!(v["reason"], json!(reason), "{what}: {v}");
+            let a = rest(Method::GET, &url, "/api/v1/me", Some(&p), Some(token), None).await;
+            assert_eq!(a.status, 401, "{what}: {a:?}");
+            assert_eq!(a.body["error"]["field"], "Authorization", "{what}");
+        }
+        // B's token is valid for B.
+        let b = common::connect(&gw.mcp_url(), &b_key).await;
+        assert_eq!(ok(&b, "verify_token", json!({"token": b_token})).await["valid"], true);
+        err(&c, "verify_token", json!({"token": " "}), "invalid_argument").await;
+
+        // Reset links: single use.
+        ok(&c, "add_callback", json!({"url": "https://app.example.com/auth/callback"})).await;
+        let a = post(&url, "/api/v1/auth/password-reset/request", Some(&p), json!({"email": "ada@example.com", "redirect_url": "https://evil.example.com/cb"})).await;
+        assert_eq!(a.refused(400, "invalid_argument")["field"], "redirect_url");
+        let a = post(&url, "/api/v1/auth/password-reset/confirm", Some(&p), json!({"token": "made-up", "new_password": "another good one"})).await;
+        assert_eq!(a.refused(400, "invalid_argument")["field"], "token");
+        let a = post(&url, "/api/v1/auth/password-reset/confirm", Some(&p), json!({"token": "made-up", "new_password": "short"})).await;
+        assert_eq!(a.refused(400, "invalid_argument")["field"], "new_password");
+        let _ = (b.cancel().await, c.cancel().await);
+        gw.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_reset_magic_link_and_totp_through_the_mail() {
+    for db in common::databases().await {
+        let (inbox, port, _sink) = sink(Duration::ZERO).await;
+        let smtp = format!("smtp://127.0.0.1:{port}");
+        let gw = common::start(&db, &[("SMTP_URL", &smtp)]).await;
+        let url = gw.url();
+        let p = gw.project_id.clone();
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        sign_up(&url, &p, "ada@example.com", PASSWORD).await;
+        let old = sign_in(&url, &p, "ada@example.com", PASSWORD).await;
+
+        // No callback yet: the reset request names what is missing.
+        let a = post(&url, "/api/v1/auth/password-reset/request", Some(&p), json!({"email": "ada@example.com"})).await;
+        a.refused(412, "precondition_failed");
+        ok(&c, "add_callback", json!({"url": "https://app.example.com/auth/callback"})).await;
+        // 202 whether or not the address exists.
+        let a = post(&url, "/api/v1/auth/password-reset/request", Some(&p), json!({"email": "nobody@example.com"})).await;
+        assert_eq!(a.status, 202);
+        let a = post(&url, "/api/v1/auth/password-reset/request", Some(&p), json!({"email": "ada@example.com"})).await;
+        assert_eq!(a.status, 202);
+        let mail = mail_to(&inbox, "ada@example.com", "token=", 0).await;
+        assert!(mail.contains("https://app.example.com/auth/callback?token="), "{mail}");
+        let token = link_token(&mail);
+        let confirm = json!({"token": token, "new_password": "a brand new secret"});
+        let a = post(&url, "/api/v1/auth/password-reset/confirm", Some(&p), confirm.clone()).await;
+        assert_eq!(a.status, 200, "{a:?}");
+        assert_eq!(a.body["user"]["email_verified"], true);
+        post(&url, "/api/v1/auth/password-reset/confirm", Some(&p), confirm).await.refused(400, "invalid_argument");
+        // Older sessions ended; the old password no longer works.
+        me(&gw, old["access_token"].as_str().expect("a")).await.refused(401, "unauthenticated");
+        post(&url, "/api/v1/auth/sign-in", Some(&p), json!({"email": "ada@example.com", "password": PASSWORD}))
+            .await
+            .refused(401, "unauthenticated");
+        sign_in(&url, &p, "ada@example.com", "a brand new secret").await;
+
+        // Magic links: off by default, then a single-use sign-in.
+        let a = post(&url, "/api/v1/auth/magic-link/request", Some(&p), json!({"email": "ada@example.com"})).await;
+        a.refused(412, "precondition_failed");
+        ok(&c, "configure_auth_providers", json!({"providers": [{"provider": "magic_link", "enabled": true}]})).await;
+        let a = post(&url, "/api/v1/auth/magic-link/request", Some(&p), json!({"email": "ada@example.com"})).await;
+        assert_eq!(a.status, 202, "{a:?}");
+        let mail = mail_to(&inbox, "ada@example.com", "token=", 1).await;
+        let link = link_token(&mail);
+        let a = post(&url, "/api/v1/auth/magic-link/verify", Some(&p), json!({"token": link})).await;
+        assert_eq!(a.status, 200, "{a:?}");
+        let access = a.body["access_token"].as_str().expect("access").to_owned();
+        post(&url, "/api/v1/auth/magic-link/verify", Some(&p), json!({"token": link}))
+            .await
+            .refused(400, "invalid_argument");
+
+        // TOTP: enroll, a wrong code, the right one; sign-in then needs it.
+        let e = rest(Method::POST, &url, "/api/v1/auth/mfa/totp/enroll", None, Some(&access), None).await;
+        assert_eq!(e.status, 200, "{e:?}");
+        let uri = e.body["otpauth_uri"].as_str().expect("uri");
+        assert!(uri.starts_with("otpauth://totp/"));
+        let totp = totp_rs::Totp::from_url(uri).expect("a TOTP URI");
+        let verify = async |code: &str| {
+            rest(Method::POST, &url, "/api/v1/auth/mfa/totp/verify", None, Some(&access), Some(json!({"code": code}))).await
+        };
+        let wrong = if totp.generate_current().to_string() == "000000" { "111111" } else { "000000" };
+        verify(wrong).await.refused(400, "invalid_argument");
+        let a = verify(&totp.generate_current().to_string()).await;
+        assert_eq!(a.status, 200, "{a:?}");
+        assert_eq!(a.body["status"], "active");
+        let user = ok(&c, "list_end_users", json!({})).await["data"][0]["id"].clone();
+        let detail = ok(&c, "get_end_user", json!({"user_id": user})).await;
+        assert_eq!(detail["mfa"]["enrolled"], true);
+        assert!(!detail.to_string().contains(e.body["secret"].as_str().expect("secret")));
+        let a = post(&url, "/api/v1/auth/sign-in", Some(&p), json!({"email": "ada@example.com", "password": "a brand new secret"})).await;
+        assert_eq!(a.refused(401, "unauthenticated")["field"], "mfa_code", "{a:?}");
+        // The code just used is refused (replay); the next step's is
+        // accepted (one step of skew).
+        let used = totp.generate_current().to_string();
+        let a = post(&url, "/api/v1/auth/sign-in", Some(&p), json!({"email": "ada@example.com", "password": "a brand new secret", "mfa_code": used})).await;
+        assert_eq!(a.refused(401, "unauthenticated")["field"], "mfa_code", "{a:?}");
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs();
+        let next_step = totp.generate(now + 30).to_string();
+        let a = post(&url, "/api/v1/auth/sign-in", Some(&p), json!({"email": "ada@example.com", "password": "a brand new secret", "mfa_code": next_step})).await;
+        assert_eq!(a.status, 200, "{a:?}");
+
+        let types = event_types(&gw).await;
+        for t in ["password_reset.requested", "password_reset.completed", "mfa.enrolled"] {
+            assert!(types.iter().any(|x| x == t), "{t} in {types:?}");
+        }
+        let _ = c.cancel().await;
+        gw.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_wrong_passwords_run_at_most_the_allowed_verifications() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let url = gw.url();
+        let p = gw.project_id.clone();
+        sign_up(&url, &p, "ada@example.com", PASSWORD).await;
+        let settings = &gw.server.app.auth.settings;
+        let limit = settings.sign_in_per_account.max;
+        let before = settings.passwords.verifications();
+        let attempts = (0..200).map(|i| {
+            let (url, p) = (url.clone(), p.clone());
+            tokio::spawn(async move {
+                post(&url, "/api/v1/auth/sign-in", Some(&p), json!({"email": "ada@example.com", "password": format!("wrong password {i}")})).await
+            })
+        });
+        let answers = futures::future::join_all(attempts).await;
+        let mut limited = 0;
+        for a in answers {
+            let a = a.expect("task");
+            match a.status {
+                401 => {}
+                429 => {
+                    limited += 1;
+                    let after: u64 = a.headers["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+                    assert!(after >= 1, "{a:?}");
+                }
+                other => panic!("unexpected {other}: {a:?}"),
+            }
+        }
+        let ran = settings.passwords.verifications() - before;
+        assert!(ran <= limit as u64, "{ran} verifications ran; the limit is {limit} [{}]", gw.backend);
+        assert_eq!(limited, 200 - ran as usize, "every attempt past the limit is a 429 [{}]", gw.backend);
+        // The right password is refused too until the window passes.
+        post(&url, "/api/v1/auth/sign-in", Some(&p), json!({"email": "ada@example.com", "password": PASSWORD}))
+            .await
+            .refused(429, "rate_limited");
+        gw.server.stop().await;
+    }
+}
+
+/// Tables with a `user_id` column, from the database's own catalogue.
+async fn user_tables(store: &authgate_store::Store) -> Vec<String> {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct T {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let sql = match store.backend() {
+        Backend::Sqlite => "SELECT m.name AS name FROM sqlite_master m JOIN pragma_table_info(m.name) c \
+             WHERE m.type = 'table' AND c.name = 'user_id' ORDER BY m.name",
+        Backend::Postgres => "SELECT table_name::text AS name FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND column_name = 'user_id' ORDER BY table_name",
+    };
+    store
+        .read(async |c| {
+            let rows: Vec<T> = with_conn!(c, c => { diesel::sql_query(sql).load(c).await? });
+            Ok::<_, ToolError>(rows.into_iter().map(|t| t.name).collect())
+        })
+        .await
+        .expect("catalogue")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_end_user_removes_every_row_of_the_user_table_by_table() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let url = gw.url();
+        let p = gw.project_id.clone();
+        let store = gw.store().clone();
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        ok(&c, "add_callback", json!({"url": "https://app.example.com/cb"})).await;
+        // A user with a row in every table, and a bystander.
+        let user = sign_up(&url, &p, "ada@example.com", PASSWORD).await;
+        let other = sign_up(&url, &p, "bob@example.com", PASSWORD).await;
+        sign_in(&url, &p, "bob@example.com", PASSWORD).await;
+        let uid = user["id"].as_str().expect("id").to_owned();
+        let s = sign_in(&url, &p, "ada@example.com", PASSWORD).await;
+        post(&url, "/api/v1/auth/refresh", Some(&p), json!({"refresh_token": s["refresh_token"]})).await;
+        rest(Method::POST, &url, "/api/v1/auth/mfa/totp/enroll", None, s["access_token"].as_str(), None).await;
+        ok(&c, "send_password_reset", json!({"user_id": uid})).await;
+        run_sql(
+            &store,
+            &format!(
+                "INSERT INTO oauth_accounts (id, project_id, user_id, provider, provider_user_id, email, created_at) \
+                 VALUES ('oa_1', '{p}', '{uid}', 'github', '42', 'ada@example.com', 0)"
+            ),
+        )
+        .await;
+
+        // Every table with a user_id is covered by a registered section.
+        let registry = common::registry();
+        let mut covered: Vec<String> = registry
+            .user_data()
+            .iter()
+            .flat_map(|s| s.tables().iter().map(|t| (*t).to_owned()))
+            .collect();
+        covered.sort();
+        let tables = user_tables(&store).await;
+        assert_eq!(tables, covered, "tables with a user_id column vs the registered user-data sections");
+
+        let mut before = serde_json::Map::new();
+        for t in &tables {
+            let n = count(&store, t, &format!("user_id = '{uid}'")).await;
+            assert!(n > 0, "the fixture puts a row in {t}");
+            before.insert(t.clone(), json!(n));
+        }
+        let others: Vec<i64> = {
+            let mut v = Vec::new();
+            for t in &tables {
+                v.push(count(&store, t, &format!("user_id <> '{uid}'")).await);
+            }
+            v
+        };
+
+        let dry = ok(&c, "delete_end_user", json!({"user_id": uid, "dry_run": true})).await;
+        assert_eq!(dry["cascade"], Value::Object(before.clone()), "[{}]", gw.backend);
+        assert_eq!(dry["user"]["id"], json!(uid));
+        for t in &tables {
+            assert_eq!(json!(count(&store, t, &format!("user_id = '{uid}'")).await), before[t], "dry run left {t}");
+        }
+        let real = ok(&c, "delete_end_user", json!({"user_id": uid})).await;
+        assert_eq!(real["cascade"], dry["cascade"]);
+        for t in &tables {
+            assert_eq!(count(&store, t, &format!("user_id = '{uid}'")).await, 0, "{t} still holds the user's rows");
+        }
+        assert_eq!(count(&store, "end_users", &format!("id = '{uid}'")).await, 0);
+        let after: Vec<i64> = {
+            let mut v = Vec::new();
+            for t in &tables {
+                v.push(count(&store, t, &format!("user_id <> '{uid}'")).await);
+            }
+            v
+        };
+        assert_eq!(after, others, "other users' rows are untouched");
+        err(&c, "get_end_user", json!({"user_id": uid}), "not_found").await;
+        ok(&c, "get_end_user", json!({"user_id": other["id"]})).await;
+        let v = ok(&c, "verify_token", json!({"token": s["access_token"]})).await;
+        assert_eq!(v["reason"], "session_revoked");
+        let _ = c.cancel().await;
+        gw.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_user_and_session_tools_work_through_the_mcp_client() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let url = gw.url();
+        let p = gw.project_id.clone();
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        let t0 = chrono::Utc::now();
+        for name in ["ada", "bob", "cyd"] {
+            sign_up(&url, &p, &format!("{name}@acme.com"), PASSWORD).await;
+        }
+        sign_up(&url, &p, "dan@other.org", PASSWORD).await;
+        let t1 = chrono::Utc::now();
+
+        // list_end_users: filters and paging.
+        let all = ok(&c, "list_end_users", json!({})).await;
+        assert_eq!(all["data"].as_array().map(Vec::len), Some(4));
+        let first = &all["data"][0];
+        assert_eq!(first["email"], "ada@acme.com");
+        assert_eq!(first["has_password"], true);
+        assert_eq!(first["email_verified"], false);
+        let acme = ok(&c, "list_end_users", json!({"email_contains": "ACME"})).await;
+        assert_eq!(acme["data"].as_array().map(Vec::len), Some(3));
+        let none = ok(&c, "list_end_users", json!({"email_contains": "%"})).await;
+        assert_eq!(none["data"], json!([]), "LIKE wildcards are literal");
+        let page = ok(&c, "list_end_users", json!({"limit": 3})).await;
+        assert_eq!(page["has_more"], true);
+        let rest_page = ok(&c, "list_end_users", json!({"limit": 3, "cursor": page["next_cursor"]})).await;
+        assert_eq!(rest_page["data"][0]["email"], "dan@other.org");
+        let before = ok(&c, "list_end_users", json!({"created_before": t0.to_rfc3339()})).await;
+        assert_eq!(before["data"], json!([]));
+        let within = ok(&c, "list_end_users", json!({"created_after": t0.to_rfc3339(), "created_before": t1.to_rfc3339()})).await;
+        assert_eq!(within["data"].as_array().map(Vec::len), Some(4));
+        let e = err(&c, "list_end_users", json!({"created_after": "yesterday"}), "invalid_argument").await;
+        assert_eq!(e["field"], "created_after");
+
+        // get_end_user, set_email_verified, resend_verification_email.
+        let uid = first["id"].clone();
+        let d = ok(&c, "get_end_user", json!({"user_id": uid})).await;
+        assert_eq!(d["password"]["set"], true);
+        assert_eq!(d["linked_accounts"], json!([]));
+        assert_eq!(d["mfa"]["enrolled"], false);
+        let sent = ok(&c, "resend_verification_email", json!({"user_id": uid})).await;
+        assert_eq!(sent["email"], "ada@acme.com");
+        let v = ok(&c, "set_email_verified", json!({"user_id": uid, "verified": true})).await;
+        assert_eq!(v["email_verified"], true);
+        let e = err(&c, "resend_verification_email", json!({"user_id": uid}), "precondition_failed").await;
+        assert_eq!(e["field"], "user_id");
+        let v = ok(&c, "set_email_verified", json!({"user_id": uid, "verified": false})).await;
+        assert_eq!(v["email_verified"], false);
+        err(&c, "get_end_user", json!({"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}), "not_found").await;
+        err(&c, "get_end_user", json!({"user_id": "ses_01JD8X3V9Q4K7M2N5P6R8S0T1W"}), "invalid_argument").await;
+
+        // send_password_reset: preconditions, then a mail in the outbox.
+        let e = err(&c, "send_password_reset", json!({"user_id": uid}), "precondition_failed").await;
+        assert!(e["message"].as_str().expect("m").contains("callback"), "{e}");
+        ok(&c, "add_callback", json!({"url": "https://app.acme.com/cb"})).await;
+        let reset = ok(&c, "send_password_reset", json!({"user_id": uid})).await;
+        assert!(reset["email_id"].is_string());
+        let ml = post(&url, "/api/v1/auth/magic-link/request", Some(&p), json!({"email": "new@acme.com"})).await;
+        assert_eq!(ml.status, 412, "magic links are off by default");
+
+        // Sessions.
+        let s1 = sign_in(&url, &p, "ada@acme.com", PASSWORD).await;
+        sign_in(&url, &p, "bob@acme.com", PASSWORD).await;
+        let listed = ok(&c, "list_sessions", json!({})).await;
+        assert_eq!(listed["data"].as_array().map(Vec::len), Some(2));
+        let mine = ok(&c, "list_sessions", json!({"user_id": uid})).await;
+        assert_eq!(mine["data"].as_array().map(Vec::len), Some(1));
+        assert_eq!(mine["data"][0]["id"], s1["session_id"]);
+        assert_eq!(mine["data"][0]["ip"], "127.0.0.1");
+        let sess = ok(&c, "get_session", json!({"session_id": s1["session_id"]})).await;
+        assert_eq!(sess["user_id"], uid);
+        let status = ok(&c, "get_project_status", json!({})).await;
+        assert_eq!(status["counts"]["end_users"], 4);
+        assert_eq!(status["counts"]["active_sessions"], 2);
+        let revoked = ok(&c, "revoke_session", json!({"session_id": s1["session_id"]})).await;
+        assert!(revoked["revoked_at"].is_string());
+        me(&gw, s1["access_token"].as_str().expect("a")).await.refused(401, "unauthenticated");
+        let v = ok(&c, "verify_token", json!({"token": s1["access_token"]})).await;
+        assert_eq!(v["reason"], "session_revoked");
+        assert_eq!(ok(&c, "list_sessions", json!({})).await["data"].as_array().map(Vec::len), Some(1));
+        let status = ok(&c, "get_project_status", json!({})).await;
+        assert_eq!(status["counts"]["active_sessions"], 1);
+        assert!(event_types(&gw).await.iter().any(|t| t == "session.revoked"));
+
+        // SDK instructions for every framework, filled in.
+        for fw in ["nextjs", "react", "node", "react-native", "flutter"] {
+            let i = ok(&c, "get_sdk_setup_instructions", json!({"framework": fw})).await;
+            assert_eq!(i["project_id"], json!(p));
+            assert_eq!(i["jwks_url"], json!(format!("{}/api/v1/projects/{p}/jwks.json", gw.server.app.config.public_url)));
+            let text = i["files"].to_string();
+            assert!(text.contains(&p) || i["env"].to_string().contains(&p), "{fw}: the project id is filled in");
+            assert!(!text.contains("{{"), "{fw}: no placeholder is left");
+        }
+        err(&c, "get_sdk_setup_instructions", json!({"framework": "angular"}), "invalid_argument").await;
+
+        // delete_end_user ends the user's sessions with them.
+        let bob = ok(&c, "list_end_users", json!({"email_contains": "bob@"})).await["data"][0]["id"].clone();
+        let d = ok(&c, "delete_end_user", json!({"user_id": bob})).await;
+        assert_eq!(d["cascade"]["sessions"], 1);
+        assert_eq!(ok(&c, "get_project_status", json!({})).await["counts"]["end_users"], 3);
+        let _ = c.cancel().await;
+        gw.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_may_call_only_from_the_projects_origins() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let url = gw.url();
+        let p = gw.project_id.clone();
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        ok(&c, "add_callback", json!({"url": "https://app.acme.com/auth/callback"})).await;
+        let http = reqwest::Client::new();
+        let preflight = async |origin: &str| {
+            http.request(Method::OPTIONS, format!("{url}/api/v1/auth/sign-in"))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "content-type, x-authgate-project")
+                .send()
+                .await
+                .expect("answered")
+        };
+        let ok_pre = preflight("https://app.acme.com").await;
+        assert_eq!(ok_pre.status().as_u16(), 204);
+        assert_eq!(ok_pre.headers()["access-control-allow-origin"], "https://app.acme.com");
+        assert!(ok_pre.headers()["access-control-allow-headers"].to_str().expect("h").contains("x-authgate-project"));
+        let bad_pre = preflight("https://evil.example.com").await;
+        assert_eq!(bad_pre.status().as_u16(), 403);
+        assert!(bad_pre.headers().get("access-control-allow-origin").is_none());
+        // Loopback is allowed for test projects only.
+        assert_eq!(preflight("http://localhost:3000").await.status().as_u16(), 403);
+        let (b, _) = common::second_project(&gw, "Test project").await;
+
+        let sign_up_from = async |origin: &str, project: &str, email: &str| {
+            http.post(format!("{url}/api/v1/auth/sign-up"))
+                .header("origin", origin)
+                .header("x-authgate-project", project)
+                .json(&json!({"email": email, "password": PASSWORD}))
+                .send()
+                .await
+                .expect("answered")
+        };
+        let a = sign_up_from("https://app.acme.com", &p, "ada@acme.com").await;
+        assert_eq!(a.status().as_u16(), 201);
+        assert_eq!(a.headers()["access-control-allow-origin"], "https://app.acme.com");
+        let refused = sign_up_from("https://evil.example.com", &p, "eve@acme.com").await;
+        assert_eq!(refused.status().as_u16(), 403);
+        let body: Value = refused.json().await.expect("json");
+        assert_eq!(body["error"]["field"], "Origin");
+        // The live project refuses loopback; the test project allows it,
+        // but not the live project's origin.
+        assert_eq!(sign_up_from("http://localhost:3000", &p, "lo@acme.com").await.status().as_u16(), 403);
+        let t = sign_up_from("http://localhost:3000", &b, "lo@acme.com").await;
+        assert_eq!(t.status().as_u16(), 201);
+        assert_eq!(t.headers()["access-control-allow-origin"], "http://localhost:3000");
+        assert_eq!(sign_up_from("https://app.acme.com", &b, "x@acme.com").await.status().as_u16(), 403);
+        assert_eq!(
+            ok(&c, "list_end_users", json!({})).await["data"].as_array().map(Vec::len),
+            Some(1),
+            "refused origins wrote nothing"
+        );
+
+        // The JWKS is public and cacheable.
+        let j = http
+            .get(format!("{url}/api/v1/projects/{p}/jwks.json"))
+            .header("origin", "https://anyone.example.com")
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(j.status().as_u16(), 200);
+        assert_eq!(j.headers()["access-control-allow-origin"], "*");
+        assert_eq!(j.headers()["cache-control"], "public, max-age=300");
+        let missing = http
+            .get(format!("{url}/api/v1/projects/prj_01JD8X3V9Q4K7M2N5P6R8S0T1W/jwks.json"))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(missing.status().as_u16(), 404);
+        let _ = c.cancel().await;
+        gw.server.stop().await;
+    }
+}

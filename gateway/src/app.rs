@@ -196,7 +196,8 @@ impl AppState {
         let identity = authgate_identity::IdentitySettings::new(&config.public_url, passwords);
         settings.insert(identity.clone());
         let keys = Arc::new(ServerKeys::derive(secret));
-        let auth = authgate_identity::Auth::new(store.clone(), clock.clone(), keys.clone(), identity);
+        let auth =
+            authgate_identity::Auth::new(store.clone(), clock.clone(), keys.clone(), identity);
         Ok(Arc::new(AppState {
             limits: Limits {
                 per_key: Buckets::new(config.rate_limit),

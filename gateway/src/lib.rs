@@ -11,9 +11,9 @@ pub mod http;
 pub mod keycache;
 pub mod logging;
 pub mod mcp;
-pub mod rest;
 pub mod metrics;
 pub mod ratelimit;
+pub mod rest;
 pub mod server;
 pub mod sse;
 

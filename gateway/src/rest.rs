@@ -36,7 +36,10 @@ pub fn routes(app: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/v1/auth/refresh", post(refresh))
         .route("/api/v1/auth/sign-out", post(sign_out))
         .route("/api/v1/auth/verify-email", post(verify_email))
-        .route("/api/v1/auth/resend-verification", post(resend_verification))
+        .route(
+            "/api/v1/auth/resend-verification",
+            post(resend_verification),
+        )
         .route("/api/v1/auth/password-reset/request", post(reset_request))
         .route("/api/v1/auth/password-reset/confirm", post(reset_confirm))
         .route("/api/v1/auth/magic-link/request", post(magic_request))
@@ -68,9 +71,18 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.error.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::to_string(&self.error.body(self.request_id.as_deref())).unwrap_or_default();
-        let mut resp = (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body)
+        let status = StatusCode::from_u16(self.error.code.status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body =
+            serde_json::to_string(&self.error.body(self.request_id.as_deref())).unwrap_or_default();
+        let mut resp = (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
             .into_response();
         if let Some(secs) = self.error.retry_after_secs
             && let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string())
@@ -92,7 +104,10 @@ fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
         Ok(body) => (
             status,
             [
-                (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                ),
                 (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
             ],
             body,
@@ -121,35 +136,52 @@ struct Ctx {
 
 fn ctx(peer: SocketAddr, headers: &HeaderMap, request_id: Option<RequestId>) -> Ctx {
     let request_id = request_id.unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
-    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
     Ctx {
-        meta: RequestMeta::new(Some(peer.ip().to_string()), user_agent, Some(request_id.0.clone())),
+        meta: RequestMeta::new(
+            Some(peer.ip().to_string()),
+            user_agent,
+            Some(request_id.0.clone()),
+        ),
         request_id,
     }
 }
 
 fn project_header(headers: &HeaderMap) -> Option<&str> {
-    headers.get(PROJECT_HEADER).and_then(|v| v.to_str().ok()).map(str::trim)
+    headers
+        .get(PROJECT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
 }
 
 fn require_project_header(headers: &HeaderMap) -> Result<&str, ToolError> {
-    project_header(headers).filter(|p| !p.is_empty()).ok_or_else(|| {
-        ToolError::invalid(PROJECT_HEADER, "the X-AuthGate-Project header is required")
-            .with_hint("send the project id (prj_...) in X-AuthGate-Project")
-    })
+    project_header(headers)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| {
+            ToolError::invalid(PROJECT_HEADER, "the X-AuthGate-Project header is required")
+                .with_hint("send the project id (prj_...) in X-AuthGate-Project")
+        })
 }
 
 fn bearer(headers: &HeaderMap) -> Result<&str, ToolError> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| {
-            ToolError::new(authgate_core::ErrorCode::Unauthenticated, "an access token is required")
-                .with_field("Authorization")
-                .with_hint("send Authorization: Bearer <access_token> from sign-in or refresh")
+            ToolError::new(
+                authgate_core::ErrorCode::Unauthenticated,
+                "an access token is required",
+            )
+            .with_field("Authorization")
+            .with_hint("send Authorization: Bearer <access_token> from sign-in or refresh")
         })
 }
 
@@ -158,7 +190,11 @@ fn body<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Result<T, Too
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
     if !is_json {
         return Err(ToolError::invalid("Content-Type", "the body must be JSON")
             .with_hint("send Content-Type: application/json"));
@@ -166,7 +202,8 @@ fn body<T: DeserializeOwned>(headers: &HeaderMap, bytes: &[u8]) -> Result<T, Too
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| body_error(&e))?;
     de.end().map_err(|_| {
-        ToolError::invalid("body", "the body has something after its JSON object").with_hint("send one JSON object")
+        ToolError::invalid("body", "the body has something after its JSON object")
+            .with_hint("send one JSON object")
     })?;
     Ok(value)
 }
@@ -185,20 +222,31 @@ fn body_error(err: &serde_path_to_error::Error<serde_json::Error>) -> ToolError 
     } else {
         Some(path)
     };
-    let clean = message.split(" at line ").next().unwrap_or(&message).to_owned();
+    let clean = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
     match field {
         Some(f) => ToolError::invalid(f.clone(), format!("{f}: {clean}")),
         None => ToolError::new(
             authgate_core::ErrorCode::InvalidArgument,
             format!("the body is not valid JSON for this endpoint: {clean}"),
         )
-        .with_hint("send a JSON object with the fields of this endpoint (see the REST API in the README)"),
+        .with_hint(
+            "send a JSON object with the fields of this endpoint (see the REST API in the README)",
+        ),
     }
 }
 
 // ------------------------------------------------------------ handlers
 
-type Parts = (State<Arc<AppState>>, ConnectInfo<SocketAddr>, Option<axum::Extension<RequestId>>, HeaderMap);
+type Parts = (
+    State<Arc<AppState>>,
+    ConnectInfo<SocketAddr>,
+    Option<axum::Extension<RequestId>>,
+    HeaderMap,
+);
 
 fn parts(p: Parts) -> (Arc<AppState>, Ctx, HeaderMap) {
     let (State(app), ConnectInfo(peer), rid, headers) = p;
@@ -224,69 +272,98 @@ macro_rules! handler {
 
 handler!(sign_up, |app, c, headers, bytes| {
     let project = require_project_header(&headers)?;
-    let user = app.auth.sign_up(project, body(&headers, &bytes)?, &c.meta).await?;
+    let user = app
+        .auth
+        .sign_up(project, body(&headers, &bytes)?, &c.meta)
+        .await?;
     Ok(json(StatusCode::CREATED, &UserBody { user }))
 });
 
 handler!(sign_in, |app, c, headers, bytes| {
     let project = require_project_header(&headers)?;
-    let signed_in = app.auth.sign_in(project, body(&headers, &bytes)?, &c.meta).await?;
+    let signed_in = app
+        .auth
+        .sign_in(project, body(&headers, &bytes)?, &c.meta)
+        .await?;
     Ok(json(StatusCode::OK, &signed_in))
 });
 
 handler!(refresh, |app, c, headers, bytes| {
     let project = require_project_header(&headers)?;
-    let pair = app.auth.refresh(project, body(&headers, &bytes)?, &c.meta).await?;
+    let pair = app
+        .auth
+        .refresh(project, body(&headers, &bytes)?, &c.meta)
+        .await?;
     Ok(json(StatusCode::OK, &pair))
 });
 
 handler!(sign_out, |app, c, headers, _bytes| {
     let token = bearer(&headers)?;
-    app.auth.sign_out(project_header(&headers), token, &c.meta).await?;
+    app.auth
+        .sign_out(project_header(&headers), token, &c.meta)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 });
 
 handler!(verify_email, |app, c, headers, bytes| {
     let project = require_project_header(&headers)?;
-    let user = app.auth.verify_email(project, body(&headers, &bytes)?, &c.meta).await?;
+    let user = app
+        .auth
+        .verify_email(project, body(&headers, &bytes)?, &c.meta)
+        .await?;
     Ok(json(StatusCode::OK, &UserBody { user }))
 });
 
 handler!(resend_verification, |app, c, headers, bytes| {
     let _ = &c;
     let project = require_project_header(&headers)?;
-    app.auth.resend_verification(project, body(&headers, &bytes)?).await?;
+    app.auth
+        .resend_verification(project, body(&headers, &bytes)?)
+        .await?;
     Ok(accepted())
 });
 
 handler!(reset_request, |app, c, headers, bytes| {
     let project = require_project_header(&headers)?;
-    app.auth.request_password_reset(project, body(&headers, &bytes)?, &c.meta).await?;
+    app.auth
+        .request_password_reset(project, body(&headers, &bytes)?, &c.meta)
+        .await?;
     Ok(accepted())
 });
 
 handler!(reset_confirm, |app, c, headers, bytes| {
     let project = require_project_header(&headers)?;
-    let user = app.auth.confirm_password_reset(project, body(&headers, &bytes)?, &c.meta).await?;
+    let user = app
+        .auth
+        .confirm_password_reset(project, body(&headers, &bytes)?, &c.meta)
+        .await?;
     Ok(json(StatusCode::OK, &UserBody { user }))
 });
 
 handler!(magic_request, |app, c, headers, bytes| {
     let project = require_project_header(&headers)?;
-    app.auth.request_magic_link(project, body(&headers, &bytes)?, &c.meta).await?;
+    app.auth
+        .request_magic_link(project, body(&headers, &bytes)?, &c.meta)
+        .await?;
     Ok(accepted())
 });
 
 handler!(magic_verify, |app, c, headers, bytes| {
     let project = require_project_header(&headers)?;
-    let signed_in = app.auth.verify_magic_link(project, body(&headers, &bytes)?, &c.meta).await?;
+    let signed_in = app
+        .auth
+        .verify_magic_link(project, body(&headers, &bytes)?, &c.meta)
+        .await?;
     Ok(json(StatusCode::OK, &signed_in))
 });
 
 handler!(totp_enroll, |app, c, headers, _bytes| {
     let _ = &c;
     let token = bearer(&headers)?;
-    let enrollment = app.auth.enroll_totp(project_header(&headers), token).await?;
+    let enrollment = app
+        .auth
+        .enroll_totp(project_header(&headers), token)
+        .await?;
     Ok(json(StatusCode::OK, &enrollment))
 });
 
@@ -294,7 +371,12 @@ handler!(totp_verify, |app, c, headers, bytes| {
     let token = bearer(&headers)?;
     let active = app
         .auth
-        .verify_totp(project_header(&headers), token, body(&headers, &bytes)?, &c.meta)
+        .verify_totp(
+            project_header(&headers),
+            token,
+            body(&headers, &bytes)?,
+            &c.meta,
+        )
         .await?;
     Ok(json(StatusCode::OK, &active))
 });
@@ -304,7 +386,9 @@ async fn me(
     rid: Option<axum::Extension<RequestId>>,
     headers: HeaderMap,
 ) -> Answer {
-    let request_id = rid.map(|e| e.0).unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
+    let request_id = rid
+        .map(|e| e.0)
+        .unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
     let result = async {
         let token = bearer(&headers)?;
         app.auth.me(project_header(&headers), token).await
@@ -320,7 +404,9 @@ async fn jwks(
     Path(project_id): Path<String>,
     rid: Option<axum::Extension<RequestId>>,
 ) -> Answer {
-    let request_id = rid.map(|e| e.0).unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
+    let request_id = rid
+        .map(|e| e.0)
+        .unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
     let jwks = app
         .auth
         .jwks(&project_id)
@@ -330,8 +416,14 @@ async fn jwks(
     let h = resp.headers_mut();
     // Keys are published before they sign, so a cached set is never
     // missing a key a token uses for longer than this.
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/jwk-set+json"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
     Ok(resp)
 }
 
@@ -371,15 +463,23 @@ async fn cors(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Res
         } else {
             next.run(req).await
         };
-        resp.headers_mut()
-            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        resp.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
         return resp;
     }
     let preflight = req.method() == Method::OPTIONS;
-    let project = if preflight { None } else { request_project(req.headers()) };
+    let project = if preflight {
+        None
+    } else {
+        request_project(req.headers())
+    };
     let allowed = app
         .store
-        .read(async |conn| authgate_project::callbacks::origin_allowed(conn, project.as_deref(), &origin).await)
+        .read(async |conn| {
+            authgate_project::callbacks::origin_allowed(conn, project.as_deref(), &origin).await
+        })
         .await;
     let request_id = req
         .extensions()
@@ -404,9 +504,18 @@ async fn cors(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Res
     let mut resp = if preflight {
         let mut r = StatusCode::NO_CONTENT.into_response();
         let h = r.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(ALLOW_METHODS));
-        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOW_HEADERS));
-        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(ALLOW_METHODS),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(ALLOW_HEADERS),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
         r
     } else {
         next.run(req).await
@@ -414,6 +523,9 @@ async fn cors(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Res
     let h = resp.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin_value);
     h.insert(header::VARY, HeaderValue::from_static("Origin"));
-    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("retry-after, x-request-id"));
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("retry-after, x-request-id"),
+    );
     resp
 }

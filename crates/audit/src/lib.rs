@@ -19,8 +19,8 @@ use futures::future::BoxFuture;
 
 use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{
-    CallRecord, CallRecorder, Conn, Page, PageRequest, RequestMeta, ToolContext, ToolError, is_well_formed_id,
-    new_id, with_conn,
+    CallRecord, CallRecorder, Conn, Page, PageRequest, RequestMeta, ToolContext, ToolError,
+    is_well_formed_id, new_id, with_conn,
 };
 use authgate_store::schema::{audit_event_targets, audit_events};
 
@@ -68,7 +68,12 @@ impl NewAuditEvent {
         NewAuditEvent {
             project_id: project_id.to_owned(),
             event_type: event_type.to_owned(),
-            actor_type: if user_id.is_some() { "user" } else { "anonymous" }.into(),
+            actor_type: if user_id.is_some() {
+                "user"
+            } else {
+                "anonymous"
+            }
+            .into(),
             actor_id: user_id.map(str::to_owned),
             targets: user_id.map(|u| vec![u.to_owned()]).unwrap_or_default(),
             outcome: outcome.to_owned(),

@@ -31,12 +31,12 @@ pub use dispatch::{CallRecord, CallRecorder, Outcome};
 pub use error::{ErrorCode, Refusable, ToolError, settle};
 pub use ids::{is_valid_id, is_well_formed_id, new_id};
 pub use pagination::{Page, PageRequest};
-pub use settings::Settings;
 pub use secrets::RequestMeta;
+pub use settings::Settings;
 pub use status::StatusSection;
-pub use userdata::{UserDataSection, UserRef};
 pub use time::{Clock, SystemClock};
 pub use tool::{Catalog, DynTool, Registry, Tool, ToolGroup, ToolKind, ToolMeta, ToolRegistry};
+pub use userdata::{UserDataSection, UserRef};
 
 /// Checks that `value` is an id with `prefix`, naming `field` when not.
 pub fn require_id(field: &str, prefix: &str, value: &str) -> Result<(), ToolError> {

@@ -77,7 +77,13 @@ mod tests {
         assert!(same(&sha256_hex(&a), &sha256_hex(&a)));
         assert!(!same("a", "b"));
         let k = [1u8; 32];
-        assert_ne!(keyed_hash(&k, &["p", "123456"]), keyed_hash(&[2u8; 32], &["p", "123456"]));
-        assert_ne!(keyed_hash(&k, &["p1", "23456"]), keyed_hash(&k, &["p", "123456"]));
+        assert_ne!(
+            keyed_hash(&k, &["p", "123456"]),
+            keyed_hash(&[2u8; 32], &["p", "123456"])
+        );
+        assert_ne!(
+            keyed_hash(&k, &["p1", "23456"]),
+            keyed_hash(&k, &["p", "123456"])
+        );
     }
 }

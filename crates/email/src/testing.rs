@@ -99,7 +99,9 @@ pub async fn sink(delay: Duration) -> (Inbox, u16, tokio::task::JoinHandle<()>) 
 /// A sink on `port` of 127.0.0.1 (0 picks a free one).
 pub async fn sink_on(port: u16, delay: Duration) -> (Inbox, u16, tokio::task::JoinHandle<()>) {
     let inbox = Inbox(Arc::default(), delay);
-    let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("sink binds");
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("sink binds");
     let port = listener.local_addr().expect("addr").port();
     let task = tokio::spawn(serve_smtp(listener, inbox.clone()));
     (inbox, port, task)

@@ -62,7 +62,9 @@ pub async fn new_code(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeCheck {
     Valid,
-    Wrong { tries_left: i64 },
+    Wrong {
+        tries_left: i64,
+    },
     /// None, expired, or out of tries: a new code is needed.
     Expired,
 }
@@ -216,9 +218,11 @@ pub async fn token_user(
     kind: TokenKind,
     now: DateTime<Utc>,
 ) -> Result<Option<String>, ToolError> {
-    Ok(find_token(conn, project_id, presented, kind, to_micros(now))
-        .await?
-        .map(|(_, user)| user))
+    Ok(
+        find_token(conn, project_id, presented, kind, to_micros(now))
+            .await?
+            .map(|(_, user)| user),
+    )
 }
 
 /// Spends a link token: the user it was for, if it is of `kind`, unused

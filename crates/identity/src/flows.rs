@@ -19,7 +19,9 @@ use serde_json::{Value, json};
 use authgate_audit::NewAuditEvent;
 use authgate_core::secrets::keyed_hash;
 use authgate_core::time::{from_micros, to_micros};
-use authgate_core::{Clock, Conn, ErrorCode, RequestMeta, ServerKeys, ToolError, require_id, settle};
+use authgate_core::{
+    Clock, Conn, ErrorCode, RequestMeta, ServerKeys, ToolError, require_id, settle,
+};
 use authgate_email::EmailKind;
 use authgate_sessions::{self as sessions, Refreshed, RevokedBy, Session};
 use authgate_store::Store;
@@ -155,8 +157,9 @@ fn unauthenticated(message: impl Into<String>) -> ToolError {
 
 /// The one answer to an unknown email and to a wrong password.
 fn wrong_credentials() -> ToolError {
-    unauthenticated("email or password is wrong")
-        .with_hint("check both, or reset the password with POST /api/v1/auth/password-reset/request")
+    unauthenticated("email or password is wrong").with_hint(
+        "check both, or reset the password with POST /api/v1/auth/password-reset/request",
+    )
 }
 
 fn bad_token(field: &str, what: &str) -> ToolError {
@@ -169,13 +172,21 @@ fn bad_token(field: &str, what: &str) -> ToolError {
 /// Why an access token was refused, as a 401 that says what to do.
 pub fn token_refusal(reason: Reason) -> ToolError {
     let message = match reason {
-        Reason::Malformed => "the access token is not a JWT; send Authorization: Bearer <access_token>",
+        Reason::Malformed => {
+            "the access token is not a JWT; send Authorization: Bearer <access_token>"
+        }
         Reason::BadSignature => "the access token's signature does not verify",
-        Reason::Expired => "the access token has expired; get a new one with POST /api/v1/auth/refresh",
-        Reason::NotYetValid => "the access token is not valid yet; check the clock of the machine that sent it",
+        Reason::Expired => {
+            "the access token has expired; get a new one with POST /api/v1/auth/refresh"
+        }
+        Reason::NotYetValid => {
+            "the access token is not valid yet; check the clock of the machine that sent it"
+        }
         Reason::WrongProject => "the access token was issued for another project",
         Reason::UnknownKey => "the access token was signed by a key this project does not publish",
-        Reason::SessionRevoked => "the session of this access token has ended (signed out or revoked); sign in again",
+        Reason::SessionRevoked => {
+            "the session of this access token has ended (signed out or revoked); sign in again"
+        }
     };
     unauthenticated(message).with_field("Authorization")
 }
@@ -185,7 +196,10 @@ fn six_digits(field: &str, code: &str) -> Result<String, ToolError> {
     if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
         Ok(digits)
     } else {
-        Err(ToolError::invalid(field, format!("{field} must be the 6 digits sent to the user")))
+        Err(ToolError::invalid(
+            field,
+            format!("{field} must be the 6 digits sent to the user"),
+        ))
     }
 }
 
@@ -194,7 +208,10 @@ fn required(field: &str, value: &str) -> Result<(), ToolError> {
         return Err(ToolError::invalid(field, format!("{field} is required")));
     }
     if value.len() > 4096 {
-        return Err(ToolError::invalid(field, format!("{field} is too long to be valid")));
+        return Err(ToolError::invalid(
+            field,
+            format!("{field} is too long to be valid"),
+        ));
     }
     Ok(())
 }
@@ -215,14 +232,20 @@ pub async fn require_project(conn: &mut Conn<'_>, project_id: &str) -> Result<()
         })
 }
 
-async fn require_provider(conn: &mut Conn<'_>, project_id: &str, provider: &str) -> Result<(), ToolError> {
+async fn require_provider(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    provider: &str,
+) -> Result<(), ToolError> {
     if authgate_project::providers::provider_enabled(conn, project_id, provider).await? {
         return Ok(());
     }
     Err(ToolError::precondition(format!(
         "the {provider} sign-in method is not enabled for this project"
     ))
-    .with_hint(format!("enable it with configure_auth_providers ({provider}: enabled)")))
+    .with_hint(format!(
+        "enable it with configure_auth_providers ({provider}: enabled)"
+    )))
 }
 
 /// Counts an attempt; a refusal is returned inside `Ok` so that it commits.
@@ -234,10 +257,14 @@ async fn count(
     message: &str,
     now: DateTime<Utc>,
 ) -> Result<Result<(), ToolError>, ToolError> {
-    Ok(match throttle::attempt(conn, project_id, subject, limit, now).await? {
-        Attempt::Allowed => Ok(()),
-        Attempt::Refused { retry_after_secs } => Err(ToolError::rate_limited(message, retry_after_secs)),
-    })
+    Ok(
+        match throttle::attempt(conn, project_id, subject, limit, now).await? {
+            Attempt::Allowed => Ok(()),
+            Attempt::Refused { retry_after_secs } => {
+                Err(ToolError::rate_limited(message, retry_after_secs))
+            }
+        },
+    )
 }
 
 /// The template variables of a user.
@@ -288,7 +315,15 @@ pub(crate) async fn send_verification(
     user: &UserRow,
     now: DateTime<Utc>,
 ) -> Result<(String, DateTime<Utc>), ToolError> {
-    let code = codes::new_code(conn, &keys.codes, project_id, &user.id, settings.code_ttl, now).await?;
+    let code = codes::new_code(
+        conn,
+        &keys.codes,
+        project_id,
+        &user.id,
+        settings.code_ttl,
+        now,
+    )
+    .await?;
     let email_id = authgate_email::enqueue(
         conn,
         project_id,
@@ -311,8 +346,15 @@ pub(crate) async fn send_reset(
     event: NewAuditEvent,
     now: DateTime<Utc>,
 ) -> Result<(String, DateTime<Utc>), ToolError> {
-    let (token, expires) =
-        codes::new_token(conn, project_id, &user.id, TokenKind::PasswordReset, settings.reset_ttl, now).await?;
+    let (token, expires) = codes::new_token(
+        conn,
+        project_id,
+        &user.id,
+        TokenKind::PasswordReset,
+        settings.reset_ttl,
+        now,
+    )
+    .await?;
     let email_id = authgate_email::enqueue(
         conn,
         project_id,
@@ -342,7 +384,12 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, keys: Arc<ServerKeys>, settings: IdentitySettings) -> Self {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        keys: Arc<ServerKeys>,
+        settings: IdentitySettings,
+    ) -> Self {
         Self {
             store,
             clock,
@@ -357,37 +404,61 @@ impl Auth {
 
     fn account_subject(&self, kind: &str, project_id: &str, email: &str) -> String {
         // Keyed, so the table of counters names no address.
-        format!("{kind}:acct:{}", keyed_hash(&self.keys.codes, &[kind, project_id, email]))
+        format!(
+            "{kind}:acct:{}",
+            keyed_hash(&self.keys.codes, &[kind, project_id, email])
+        )
     }
 
     /// `POST /auth/sign-up`: a new user with a password; mails a
     /// verification code and a welcome.
-    pub async fn sign_up(&self, project_id: &str, body: SignUp, meta: &RequestMeta) -> Result<EndUser, ToolError> {
+    pub async fn sign_up(
+        &self,
+        project_id: &str,
+        body: SignUp,
+        meta: &RequestMeta,
+    ) -> Result<EndUser, ToolError> {
         let email = users::normalize_email("email", &body.email)?;
         passwords::validate("password", &body.password)?;
         let name = users::validate_name(body.name.as_deref())?;
         let now = self.now();
         let s = &self.settings;
         let ip_subject = meta.ip.as_ref().map(|ip| format!("signup:ip:{ip}"));
-        settle(self.store
-            .write(async |conn| {
-                require_project(conn, project_id).await?;
-                require_provider(conn, project_id, "email").await?;
-                if let Some(subject) = &ip_subject {
-                    let message = "too many sign-ups from this address; retry later";
-                    if let Err(refused) = count(conn, project_id, subject, s.sign_up_per_ip, message, now).await? {
-                        return Ok(Err(refused));
+        settle(
+            self.store
+                .write(async |conn| {
+                    require_project(conn, project_id).await?;
+                    require_provider(conn, project_id, "email").await?;
+                    if let Some(subject) = &ip_subject {
+                        let message = "too many sign-ups from this address; retry later";
+                        if let Err(refused) =
+                            count(conn, project_id, subject, s.sign_up_per_ip, message, now).await?
+                        {
+                            return Ok(Err(refused));
+                        }
                     }
-                }
-                if users::load_by_email(conn, project_id, &email).await?.is_some() {
-                    return Ok(Err(users::email_taken()));
-                }
-                Ok(Ok(()))
-            }).await)?;
+                    if users::load_by_email(conn, project_id, &email)
+                        .await?
+                        .is_some()
+                    {
+                        return Ok(Err(users::email_taken()));
+                    }
+                    Ok(Ok(()))
+                })
+                .await,
+        )?;
         let hash = s.passwords.hash(&body.password).await?;
         self.store
             .write(async |conn| {
-                let user = users::insert(conn, project_id, email.clone(), name.clone(), "{}".into(), now).await?;
+                let user = users::insert(
+                    conn,
+                    project_id,
+                    email.clone(),
+                    name.clone(),
+                    "{}".into(),
+                    now,
+                )
+                .await?;
                 users::set_password_hash(conn, project_id, &user.id, &hash, to_micros(now)).await?;
                 send_verification(conn, &self.keys, s, project_id, &user, now).await?;
                 authgate_email::enqueue(
@@ -399,9 +470,10 @@ impl Auth {
                     now,
                 )
                 .await?;
-                let event = NewAuditEvent::auth(project_id, "sign_up", Some(&user.id), meta, "success")
-                    .target(&user.id)
-                    .meta("method", "password");
+                let event =
+                    NewAuditEvent::auth(project_id, "sign_up", Some(&user.id), meta, "success")
+                        .target(&user.id)
+                        .meta("method", "password");
                 authgate_audit::record(conn, event, now).await?;
                 Ok(user.view(true))
             })
@@ -411,7 +483,12 @@ impl Auth {
     /// `POST /auth/sign-in`: email and password (and the second factor
     /// when on). An unknown email and a wrong password answer the same,
     /// after the same work: a dummy hash is verified for unknown emails.
-    pub async fn sign_in(&self, project_id: &str, body: SignIn, meta: &RequestMeta) -> Result<SignedIn, ToolError> {
+    pub async fn sign_in(
+        &self,
+        project_id: &str,
+        body: SignIn,
+        meta: &RequestMeta,
+    ) -> Result<SignedIn, ToolError> {
         let email = users::normalize_email("email", &body.email)?;
         if body.password.is_empty() {
             return Err(ToolError::invalid("password", "password is required"));
@@ -432,56 +509,89 @@ impl Auth {
         let message = "too many sign-in attempts; retry later";
         // 1. Count the attempt (atomically, before any verification), and
         //    read the account.
-        let found: Option<(UserRow, Option<String>)> = settle(self
-            .store
-            .write(async |conn| {
-                require_project(conn, project_id).await?;
-                require_provider(conn, project_id, "email").await?;
-                let subjects = [(ip_subject.as_deref(), s.sign_in_per_ip), (Some(account.as_str()), s.sign_in_per_account)];
-                for (subject, limit) in subjects {
-                    let Some(subject) = subject else { continue };
-                    if let Err(refused) = count(conn, project_id, subject, limit, message, now).await? {
-                        let event = NewAuditEvent::auth(project_id, "sign_in.failed", None, meta, "denied")
+        let found: Option<(UserRow, Option<String>)> = settle(
+            self.store
+                .write(async |conn| {
+                    require_project(conn, project_id).await?;
+                    require_provider(conn, project_id, "email").await?;
+                    let subjects = [
+                        (ip_subject.as_deref(), s.sign_in_per_ip),
+                        (Some(account.as_str()), s.sign_in_per_account),
+                    ];
+                    for (subject, limit) in subjects {
+                        let Some(subject) = subject else { continue };
+                        if let Err(refused) =
+                            count(conn, project_id, subject, limit, message, now).await?
+                        {
+                            let event = NewAuditEvent::auth(
+                                project_id,
+                                "sign_in.failed",
+                                None,
+                                meta,
+                                "denied",
+                            )
                             .meta("reason", "throttled");
-                        authgate_audit::record(conn, event, now).await?;
-                        return Ok(Err(refused));
+                            authgate_audit::record(conn, event, now).await?;
+                            return Ok(Err(refused));
+                        }
                     }
-                }
-                let Some(user) = users::load_by_email(conn, project_id, &email).await? else {
-                    return Ok(Ok(None));
-                };
-                let hash = users::password_hash(conn, project_id, &user.id).await?.map(|(h, _)| h);
-                Ok(Ok(Some((user, hash))))
-            }).await)?;
+                    let Some(user) = users::load_by_email(conn, project_id, &email).await? else {
+                        return Ok(Ok(None));
+                    };
+                    let hash = users::password_hash(conn, project_id, &user.id)
+                        .await?
+                        .map(|(h, _)| h);
+                    Ok(Ok(Some((user, hash))))
+                })
+                .await,
+        )?;
         // 2. Verify, outside any transaction, on the bounded pool.
         let stored = found.as_ref().and_then(|(_, h)| h.as_deref());
         let matched = s.passwords.verify(&body.password, stored).await?;
         // 3. Record the outcome; open the session.
-        settle(self.store
-            .write(async |conn| {
-                let user = match found {
-                    Some((user, _)) if matched => user,
-                    other => {
-                        let user_id = other.as_ref().map(|(u, _)| u.id.as_str());
-                        let reason = if user_id.is_some() { "wrong_password" } else { "unknown_account" };
-                        let mut event = NewAuditEvent::auth(project_id, "sign_in.failed", user_id, meta, "denied")
+        settle(
+            self.store
+                .write(async |conn| {
+                    let user = match found {
+                        Some((user, _)) if matched => user,
+                        other => {
+                            let user_id = other.as_ref().map(|(u, _)| u.id.as_str());
+                            let reason = if user_id.is_some() {
+                                "wrong_password"
+                            } else {
+                                "unknown_account"
+                            };
+                            let mut event = NewAuditEvent::auth(
+                                project_id,
+                                "sign_in.failed",
+                                user_id,
+                                meta,
+                                "denied",
+                            )
                             .meta("reason", reason);
-                        if let Some(id) = user_id {
-                            event = event.target(id);
+                            if let Some(id) = user_id {
+                                event = event.target(id);
+                            }
+                            authgate_audit::record(conn, event, now).await?;
+                            return Ok(Err(wrong_credentials()));
                         }
-                        authgate_audit::record(conn, event, now).await?;
-                        return Ok(Err(wrong_credentials()));
+                    };
+                    if let Err(refused) = self
+                        .second_factor(conn, project_id, &user, body.mfa_code.as_deref(), meta, now)
+                        .await?
+                    {
+                        return Ok(Err(refused));
                     }
-                };
-                if let Err(refused) = self.second_factor(conn, project_id, &user, body.mfa_code.as_deref(), meta, now).await? {
-                    return Ok(Err(refused));
-                }
-                throttle::clear(conn, project_id, &account, now).await?;
-                if let Some(subject) = &ip_subject {
-                    throttle::release(conn, project_id, subject, s.sign_in_per_ip, now).await?;
-                }
-                self.open_session(conn, project_id, user, meta, "password", now).await.map(Ok)
-            }).await)
+                    throttle::clear(conn, project_id, &account, now).await?;
+                    if let Some(subject) = &ip_subject {
+                        throttle::release(conn, project_id, subject, s.sign_in_per_ip, now).await?;
+                    }
+                    self.open_session(conn, project_id, user, meta, "password", now)
+                        .await
+                        .map(Ok)
+                })
+                .await,
+        )
     }
 
     /// Asks for and checks the second factor of a user who has one.
@@ -514,9 +624,10 @@ impl Auth {
                 )
             }
         };
-        let event = NewAuditEvent::auth(project_id, "sign_in.failed", Some(&user.id), meta, "denied")
-            .target(&user.id)
-            .meta("reason", reason);
+        let event =
+            NewAuditEvent::auth(project_id, "sign_in.failed", Some(&user.id), meta, "denied")
+                .target(&user.id)
+                .meta("reason", reason);
         authgate_audit::record(conn, event, now).await?;
         Ok(Err(refusal))
     }
@@ -533,7 +644,8 @@ impl Auth {
     ) -> Result<SignedIn, ToolError> {
         let s = &self.settings;
         users::touch_sign_in(conn, project_id, &user.id, to_micros(now)).await?;
-        let (session, refresh_token) = sessions::create(conn, project_id, &user.id, meta, s.sessions, now).await?;
+        let (session, refresh_token) =
+            sessions::create(conn, project_id, &user.id, meta, s.sessions, now).await?;
         let access_token = jwt::issue(
             conn,
             &self.keys.encryption,
@@ -548,10 +660,16 @@ impl Auth {
             now,
         )
         .await?;
-        let event = NewAuditEvent::auth(project_id, "sign_in.succeeded", Some(&user.id), meta, "success")
-            .target(&user.id)
-            .target(&session.id)
-            .meta("method", method);
+        let event = NewAuditEvent::auth(
+            project_id,
+            "sign_in.succeeded",
+            Some(&user.id),
+            meta,
+            "success",
+        )
+        .target(&user.id)
+        .target(&session.id)
+        .meta("method", method);
         authgate_audit::record(conn, event, now).await?;
         let has_password = users::has_password(conn, project_id, &user.id).await?;
         let mut view = user.view(has_password);
@@ -568,7 +686,12 @@ impl Auth {
 
     /// `POST /auth/refresh`: the next access and refresh token. A spent
     /// refresh token presented again revokes its session.
-    pub async fn refresh(&self, project_id: &str, body: RefreshBody, meta: &RequestMeta) -> Result<TokenPair, ToolError> {
+    pub async fn refresh(
+        &self,
+        project_id: &str,
+        body: RefreshBody,
+        meta: &RequestMeta,
+    ) -> Result<TokenPair, ToolError> {
         required("refresh_token", &body.refresh_token)?;
         let now = self.now();
         let s = &self.settings;
@@ -629,10 +752,11 @@ impl Auth {
                 .map(|c| c.aud)
                 .unwrap_or_default(),
         };
-        let claims = match jwt::check(conn, &project_id, &self.settings.public_url, token, now).await? {
-            Ok(claims) => claims,
-            Err(v) => return Err(token_refusal(v.reason.unwrap_or(Reason::Malformed))),
-        };
+        let claims =
+            match jwt::check(conn, &project_id, &self.settings.public_url, token, now).await? {
+                Ok(claims) => claims,
+                Err(v) => return Err(token_refusal(v.reason.unwrap_or(Reason::Malformed))),
+            };
         match sessions::active(conn, &project_id, &claims.sid, now).await? {
             Some(session) if session.user_id == claims.sub => Ok((claims, session)),
             _ => Err(token_refusal(Reason::SessionRevoked)),
@@ -640,12 +764,25 @@ impl Auth {
     }
 
     /// `POST /auth/sign-out`: revokes the token's session.
-    pub async fn sign_out(&self, project_hint: Option<&str>, token: &str, meta: &RequestMeta) -> Result<(), ToolError> {
+    pub async fn sign_out(
+        &self,
+        project_hint: Option<&str>,
+        token: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), ToolError> {
         let now = self.now();
         self.store
             .write(async |conn| {
                 let (claims, session) = self.authenticate(conn, project_hint, token, now).await?;
-                sessions::revoke(conn, &claims.aud, &session.id, RevokedBy::SignOut, meta, now).await?;
+                sessions::revoke(
+                    conn,
+                    &claims.aud,
+                    &session.id,
+                    RevokedBy::SignOut,
+                    meta,
+                    now,
+                )
+                .await?;
                 Ok(())
             })
             .await
@@ -668,63 +805,100 @@ impl Auth {
     }
 
     /// `POST /auth/verify-email`.
-    pub async fn verify_email(&self, project_id: &str, body: VerifyEmail, meta: &RequestMeta) -> Result<EndUser, ToolError> {
+    pub async fn verify_email(
+        &self,
+        project_id: &str,
+        body: VerifyEmail,
+        meta: &RequestMeta,
+    ) -> Result<EndUser, ToolError> {
         let email = users::normalize_email("email", &body.email)?;
         let code = six_digits("code", &body.code)?;
         let now = self.now();
         let wrong = || bad_token("code", "code");
-        settle(self.store
-            .write(async |conn| {
-                require_project(conn, project_id).await?;
-                let Some(user) = users::load_by_email(conn, project_id, &email).await? else {
-                    return Ok(Err(wrong()));
-                };
-                if user.email_verified {
-                    return Ok(Err(ToolError::precondition("this email address is already verified")
+        settle(
+            self.store
+                .write(async |conn| {
+                    require_project(conn, project_id).await?;
+                    let Some(user) = users::load_by_email(conn, project_id, &email).await? else {
+                        return Ok(Err(wrong()));
+                    };
+                    if user.email_verified {
+                        return Ok(Err(ToolError::precondition(
+                            "this email address is already verified",
+                        )
                         .with_field("email")
                         .with_hint("sign in")));
-                }
-                match codes::check_code(conn, &self.keys.codes, project_id, &user.id, &code, now).await? {
-                    CodeCheck::Valid => {
-                        users::set_verified(conn, project_id, &user.id, true, to_micros(now)).await?;
-                        let event = NewAuditEvent::auth(project_id, "email.verified", Some(&user.id), meta, "success")
+                    }
+                    match codes::check_code(
+                        conn,
+                        &self.keys.codes,
+                        project_id,
+                        &user.id,
+                        &code,
+                        now,
+                    )
+                    .await?
+                    {
+                        CodeCheck::Valid => {
+                            users::set_verified(conn, project_id, &user.id, true, to_micros(now))
+                                .await?;
+                            let event = NewAuditEvent::auth(
+                                project_id,
+                                "email.verified",
+                                Some(&user.id),
+                                meta,
+                                "success",
+                            )
                             .target(&user.id)
                             .meta("method", "code");
-                        authgate_audit::record(conn, event, now).await?;
-                        Ok(Ok(users::get(conn, project_id, &user.id).await?))
+                            authgate_audit::record(conn, event, now).await?;
+                            Ok(Ok(users::get(conn, project_id, &user.id).await?))
+                        }
+                        CodeCheck::Wrong { tries_left } if tries_left > 0 => {
+                            Ok(Err(ToolError::invalid(
+                                "code",
+                                format!("the code is wrong; {tries_left} tries left"),
+                            )))
+                        }
+                        CodeCheck::Wrong { .. } | CodeCheck::Expired => Ok(Err(wrong().with_hint(
+                            "request a new code with POST /api/v1/auth/resend-verification",
+                        ))),
                     }
-                    CodeCheck::Wrong { tries_left } if tries_left > 0 => Ok(Err(ToolError::invalid(
-                        "code",
-                        format!("the code is wrong; {tries_left} tries left"),
-                    ))),
-                    CodeCheck::Wrong { .. } | CodeCheck::Expired => Ok(Err(wrong().with_hint(
-                        "request a new code with POST /api/v1/auth/resend-verification",
-                    ))),
-                }
-            }).await)
+                })
+                .await,
+        )
     }
 
     /// `POST /auth/resend-verification`: 202 whether or not the address
     /// has an account (so the answer tells nothing).
-    pub async fn resend_verification(&self, project_id: &str, body: EmailOnly) -> Result<(), ToolError> {
+    pub async fn resend_verification(
+        &self,
+        project_id: &str,
+        body: EmailOnly,
+    ) -> Result<(), ToolError> {
         let email = users::normalize_email("email", &body.email)?;
         let now = self.now();
         let s = &self.settings;
         let subject = self.account_subject("mail", project_id, &email);
-        settle(self.store
-            .write(async |conn| {
-                require_project(conn, project_id).await?;
-                let message = "too many mails were requested for this address; retry later";
-                if let Err(refused) = count(conn, project_id, &subject, s.mail_per_account, message, now).await? {
-                    return Ok(Err(refused));
-                }
-                if let Some(user) = users::load_by_email(conn, project_id, &email).await?
-                    && !user.email_verified
-                {
-                    send_verification(conn, &self.keys, s, project_id, &user, now).await?;
-                }
-                Ok(Ok(()))
-            }).await)
+        settle(
+            self.store
+                .write(async |conn| {
+                    require_project(conn, project_id).await?;
+                    let message = "too many mails were requested for this address; retry later";
+                    if let Err(refused) =
+                        count(conn, project_id, &subject, s.mail_per_account, message, now).await?
+                    {
+                        return Ok(Err(refused));
+                    }
+                    if let Some(user) = users::load_by_email(conn, project_id, &email).await?
+                        && !user.email_verified
+                    {
+                        send_verification(conn, &self.keys, s, project_id, &user, now).await?;
+                    }
+                    Ok(Ok(()))
+                })
+                .await,
+        )
     }
 
     /// `POST /auth/password-reset/request`: 202 whether or not the address
@@ -739,24 +913,35 @@ impl Auth {
         let now = self.now();
         let s = &self.settings;
         let subject = self.account_subject("mail", project_id, &email);
-        settle(self.store
-            .write(async |conn| {
-                require_project(conn, project_id).await?;
-                require_provider(conn, project_id, "email").await?;
-                let base = link_base(conn, project_id, body.redirect_url.as_deref()).await?;
-                let message = "too many mails were requested for this address; retry later";
-                if let Err(refused) = count(conn, project_id, &subject, s.mail_per_account, message, now).await? {
-                    return Ok(Err(refused));
-                }
-                let Some(user) = users::load_by_email(conn, project_id, &email).await? else {
-                    return Ok(Ok(()));
-                };
-                if users::has_password(conn, project_id, &user.id).await? {
-                    let event = NewAuditEvent::auth(project_id, "password_reset.requested", Some(&user.id), meta, "success");
-                    send_reset(conn, s, project_id, &user, &base, event, now).await?;
-                }
-                Ok(Ok(()))
-            }).await)
+        settle(
+            self.store
+                .write(async |conn| {
+                    require_project(conn, project_id).await?;
+                    require_provider(conn, project_id, "email").await?;
+                    let base = link_base(conn, project_id, body.redirect_url.as_deref()).await?;
+                    let message = "too many mails were requested for this address; retry later";
+                    if let Err(refused) =
+                        count(conn, project_id, &subject, s.mail_per_account, message, now).await?
+                    {
+                        return Ok(Err(refused));
+                    }
+                    let Some(user) = users::load_by_email(conn, project_id, &email).await? else {
+                        return Ok(Ok(()));
+                    };
+                    if users::has_password(conn, project_id, &user.id).await? {
+                        let event = NewAuditEvent::auth(
+                            project_id,
+                            "password_reset.requested",
+                            Some(&user.id),
+                            meta,
+                            "success",
+                        );
+                        send_reset(conn, s, project_id, &user, &base, event, now).await?;
+                    }
+                    Ok(Ok(()))
+                })
+                .await,
+        )
     }
 
     /// `POST /auth/password-reset/confirm`: sets the new password, marks
@@ -786,19 +971,35 @@ impl Auth {
         let hash = s.passwords.hash(&body.new_password).await?;
         self.store
             .write(async |conn| {
-                let Some(user_id) = codes::use_token(conn, project_id, &body.token, kind, now).await? else {
+                let Some(user_id) =
+                    codes::use_token(conn, project_id, &body.token, kind, now).await?
+                else {
                     return Err(bad_token("token", "password reset link"));
                 };
                 let at = to_micros(now);
                 users::set_password_hash(conn, project_id, &user_id, &hash, at).await?;
                 users::set_verified(conn, project_id, &user_id, true, at).await?;
-                let revoked = sessions::revoke_all_of_user(conn, project_id, &user_id, None, "password_reset", now).await?;
+                let revoked = sessions::revoke_all_of_user(
+                    conn,
+                    project_id,
+                    &user_id,
+                    None,
+                    "password_reset",
+                    now,
+                )
+                .await?;
                 let user = users::get(conn, project_id, &user_id).await?;
                 let account = self.account_subject("signin", project_id, &user.email);
                 throttle::clear(conn, project_id, &account, now).await?;
-                let event = NewAuditEvent::auth(project_id, "password_reset.completed", Some(&user_id), meta, "success")
-                    .target(&user_id)
-                    .meta("sessions_revoked", revoked);
+                let event = NewAuditEvent::auth(
+                    project_id,
+                    "password_reset.completed",
+                    Some(&user_id),
+                    meta,
+                    "success",
+                )
+                .target(&user_id)
+                .meta("sessions_revoked", revoked);
                 authgate_audit::record(conn, event, now).await?;
                 Ok(user)
             })
@@ -808,60 +1009,99 @@ impl Auth {
     /// `POST /auth/magic-link/request`: mails a sign-in link; an address
     /// with no account gets one (passwordless sign-up, throttled per IP
     /// like sign-ups). 202 either way.
-    pub async fn request_magic_link(&self, project_id: &str, body: LinkRequest, meta: &RequestMeta) -> Result<(), ToolError> {
+    pub async fn request_magic_link(
+        &self,
+        project_id: &str,
+        body: LinkRequest,
+        meta: &RequestMeta,
+    ) -> Result<(), ToolError> {
         let email = users::normalize_email("email", &body.email)?;
         let now = self.now();
         let s = &self.settings;
         let subject = self.account_subject("mail", project_id, &email);
         let ip_subject = meta.ip.as_ref().map(|ip| format!("signup:ip:{ip}"));
-        settle(self.store
-            .write(async |conn| {
-                require_project(conn, project_id).await?;
-                require_provider(conn, project_id, "magic_link").await?;
-                let base = link_base(conn, project_id, body.redirect_url.as_deref()).await?;
-                let message = "too many mails were requested for this address; retry later";
-                if let Err(refused) = count(conn, project_id, &subject, s.mail_per_account, message, now).await? {
-                    return Ok(Err(refused));
-                }
-                let user = match users::load_by_email(conn, project_id, &email).await? {
-                    Some(user) => user,
-                    None => {
-                        if let Some(ip) = &ip_subject {
-                            let message = "too many sign-ups from this address; retry later";
-                            if let Err(refused) = count(conn, project_id, ip, s.sign_up_per_ip, message, now).await? {
-                                return Ok(Err(refused));
+        settle(
+            self.store
+                .write(async |conn| {
+                    require_project(conn, project_id).await?;
+                    require_provider(conn, project_id, "magic_link").await?;
+                    let base = link_base(conn, project_id, body.redirect_url.as_deref()).await?;
+                    let message = "too many mails were requested for this address; retry later";
+                    if let Err(refused) =
+                        count(conn, project_id, &subject, s.mail_per_account, message, now).await?
+                    {
+                        return Ok(Err(refused));
+                    }
+                    let user = match users::load_by_email(conn, project_id, &email).await? {
+                        Some(user) => user,
+                        None => {
+                            if let Some(ip) = &ip_subject {
+                                let message = "too many sign-ups from this address; retry later";
+                                if let Err(refused) =
+                                    count(conn, project_id, ip, s.sign_up_per_ip, message, now)
+                                        .await?
+                                {
+                                    return Ok(Err(refused));
+                                }
                             }
-                        }
-                        let user = users::insert(conn, project_id, email.clone(), None, "{}".into(), now).await?;
-                        let event = NewAuditEvent::auth(project_id, "sign_up", Some(&user.id), meta, "success")
+                            let user = users::insert(
+                                conn,
+                                project_id,
+                                email.clone(),
+                                None,
+                                "{}".into(),
+                                now,
+                            )
+                            .await?;
+                            let event = NewAuditEvent::auth(
+                                project_id,
+                                "sign_up",
+                                Some(&user.id),
+                                meta,
+                                "success",
+                            )
                             .target(&user.id)
                             .meta("method", "magic_link");
-                        authgate_audit::record(conn, event, now).await?;
-                        user
-                    }
-                };
-                let (token, _) =
-                    codes::new_token(conn, project_id, &user.id, TokenKind::MagicLink, s.magic_link_ttl, now).await?;
-                authgate_email::enqueue(
-                    conn,
-                    project_id,
-                    EmailKind::MagicLink,
-                    &user.email,
-                    json!({
-                        "user": mail_user(&user),
-                        "link": with_token(&base, &token),
-                        "expires_in": human(s.magic_link_ttl),
-                    }),
-                    now,
-                )
-                .await?;
-                Ok(Ok(()))
-            }).await)
+                            authgate_audit::record(conn, event, now).await?;
+                            user
+                        }
+                    };
+                    let (token, _) = codes::new_token(
+                        conn,
+                        project_id,
+                        &user.id,
+                        TokenKind::MagicLink,
+                        s.magic_link_ttl,
+                        now,
+                    )
+                    .await?;
+                    authgate_email::enqueue(
+                        conn,
+                        project_id,
+                        EmailKind::MagicLink,
+                        &user.email,
+                        json!({
+                            "user": mail_user(&user),
+                            "link": with_token(&base, &token),
+                            "expires_in": human(s.magic_link_ttl),
+                        }),
+                        now,
+                    )
+                    .await?;
+                    Ok(Ok(()))
+                })
+                .await,
+        )
     }
 
     /// `POST /auth/magic-link/verify`: spends the link and signs in (the
     /// address is verified by it).
-    pub async fn verify_magic_link(&self, project_id: &str, body: MagicVerify, meta: &RequestMeta) -> Result<SignedIn, ToolError> {
+    pub async fn verify_magic_link(
+        &self,
+        project_id: &str,
+        body: MagicVerify,
+        meta: &RequestMeta,
+    ) -> Result<SignedIn, ToolError> {
         required("token", &body.token)?;
         if let Some(code) = &body.mfa_code {
             six_digits("mfa_code", code)?;
@@ -870,57 +1110,110 @@ impl Auth {
         let s = &self.settings;
         let kind = TokenKind::MagicLink;
         let bad = || bad_token("token", "sign-in link");
-        settle(self.store
-            .write(async |conn| {
-                require_project(conn, project_id).await?;
-                require_provider(conn, project_id, "magic_link").await?;
-                let Some(user_id) = codes::token_user(conn, project_id, &body.token, kind, now).await? else {
-                    return Err(bad());
-                };
-                let user = users::load(conn, project_id, &user_id).await?.ok_or_else(bad)?;
-                if mfa::required(conn, project_id, &user.id).await? {
-                    // Codes tried after a link count like sign-in attempts.
-                    let account = self.account_subject("signin", project_id, &user.email);
-                    let message = "too many sign-in attempts; retry later";
-                    if let Err(refused) = count(conn, project_id, &account, s.sign_in_per_account, message, now).await? {
-                        return Ok(Err(refused));
+        settle(
+            self.store
+                .write(async |conn| {
+                    require_project(conn, project_id).await?;
+                    require_provider(conn, project_id, "magic_link").await?;
+                    let Some(user_id) =
+                        codes::token_user(conn, project_id, &body.token, kind, now).await?
+                    else {
+                        return Err(bad());
+                    };
+                    let user = users::load(conn, project_id, &user_id)
+                        .await?
+                        .ok_or_else(bad)?;
+                    if mfa::required(conn, project_id, &user.id).await? {
+                        // Codes tried after a link count like sign-in attempts.
+                        let account = self.account_subject("signin", project_id, &user.email);
+                        let message = "too many sign-in attempts; retry later";
+                        if let Err(refused) = count(
+                            conn,
+                            project_id,
+                            &account,
+                            s.sign_in_per_account,
+                            message,
+                            now,
+                        )
+                        .await?
+                        {
+                            return Ok(Err(refused));
+                        }
+                        if let Err(refused) = self
+                            .second_factor(
+                                conn,
+                                project_id,
+                                &user,
+                                body.mfa_code.as_deref(),
+                                meta,
+                                now,
+                            )
+                            .await?
+                        {
+                            return Ok(Err(refused));
+                        }
+                        throttle::clear(conn, project_id, &account, now).await?;
                     }
-                    if let Err(refused) = self.second_factor(conn, project_id, &user, body.mfa_code.as_deref(), meta, now).await? {
-                        return Ok(Err(refused));
+                    if codes::use_token(conn, project_id, &body.token, kind, now)
+                        .await?
+                        .is_none()
+                    {
+                        return Err(bad());
                     }
-                    throttle::clear(conn, project_id, &account, now).await?;
-                }
-                if codes::use_token(conn, project_id, &body.token, kind, now).await?.is_none() {
-                    return Err(bad());
-                }
-                let mut user = user;
-                if !user.email_verified {
-                    users::set_verified(conn, project_id, &user.id, true, to_micros(now)).await?;
-                    user.email_verified = true;
-                    let event = NewAuditEvent::auth(project_id, "email.verified", Some(&user.id), meta, "success")
+                    let mut user = user;
+                    if !user.email_verified {
+                        users::set_verified(conn, project_id, &user.id, true, to_micros(now))
+                            .await?;
+                        user.email_verified = true;
+                        let event = NewAuditEvent::auth(
+                            project_id,
+                            "email.verified",
+                            Some(&user.id),
+                            meta,
+                            "success",
+                        )
                         .target(&user.id)
                         .meta("method", "magic_link");
-                    authgate_audit::record(conn, event, now).await?;
-                }
-                self.open_session(conn, project_id, user, meta, "magic_link", now).await.map(Ok)
-            }).await)
+                        authgate_audit::record(conn, event, now).await?;
+                    }
+                    self.open_session(conn, project_id, user, meta, "magic_link", now)
+                        .await
+                        .map(Ok)
+                })
+                .await,
+        )
     }
 
     /// `POST /auth/mfa/totp/enroll`: a pending TOTP factor; its secret is
     /// shown this once.
-    pub async fn enroll_totp(&self, project_hint: Option<&str>, token: &str) -> Result<mfa::Enrollment, ToolError> {
+    pub async fn enroll_totp(
+        &self,
+        project_hint: Option<&str>,
+        token: &str,
+    ) -> Result<mfa::Enrollment, ToolError> {
         let now = self.now();
         self.store
             .write(async |conn| {
                 let (claims, _) = self.authenticate(conn, project_hint, token, now).await?;
                 let project_id = claims.aud.as_str();
                 if mfa::required(conn, project_id, &claims.sub).await? {
-                    return Err(ToolError::conflict("two-step verification is already on for this account")
-                        .with_hint("an account has one authenticator app"));
+                    return Err(ToolError::conflict(
+                        "two-step verification is already on for this account",
+                    )
+                    .with_hint("an account has one authenticator app"));
                 }
                 let project = authgate_project::keys::get_project(conn, project_id).await?;
                 let user = users::get(conn, project_id, &claims.sub).await?;
-                mfa::enroll(conn, &self.keys.encryption, project_id, &claims.sub, &project.name, &user.email, now).await
+                mfa::enroll(
+                    conn,
+                    &self.keys.encryption,
+                    project_id,
+                    &claims.sub,
+                    &project.name,
+                    &user.email,
+                    now,
+                )
+                .await
             })
             .await
     }

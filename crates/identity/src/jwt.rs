@@ -189,7 +189,9 @@ pub async fn ensure_published(
     project_id: &str,
     now: DateTime<Utc>,
 ) -> Result<(), ToolError> {
-    ensure_keys(conn, encryption, project_id, to_micros(now)).await.map(|_| ())
+    ensure_keys(conn, encryption, project_id, to_micros(now))
+        .await
+        .map(|_| ())
 }
 
 /// Rotates: the current key retires (published until its last token
@@ -351,7 +353,11 @@ pub struct Jwks {
 /// The keys to publish: the next key, the current key, and retired keys
 /// still inside their tokens' lifetime. Empty for a project that has not
 /// signed a token yet (see [`ensure_published`]).
-pub async fn jwks(conn: &mut Conn<'_>, project_id: &str, now: DateTime<Utc>) -> Result<Jwks, ToolError> {
+pub async fn jwks(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Jwks, ToolError> {
     let at = to_micros(now);
     let keys = keys_of(conn, project_id).await?;
     Ok(Jwks {
@@ -453,14 +459,24 @@ pub async fn check(
     let token = token.trim();
     let unverified: Option<Claims> = jsonwebtoken::dangerous::insecure_decode_claims(token).ok();
     let Some(header) = header_json(token) else {
-        return Ok(Err(Verification::invalid(Reason::Malformed, None, unverified)));
+        return Ok(Err(Verification::invalid(
+            Reason::Malformed,
+            None,
+            unverified,
+        )));
     };
     let shown = TokenHeader {
         alg: format!("{:?}", header.alg),
         kid: header.kid.clone(),
         typ: header.typ.clone(),
     };
-    let fail = |reason| Ok(Err(Verification::invalid(reason, Some(shown.clone()), unverified.clone())));
+    let fail = |reason| {
+        Ok(Err(Verification::invalid(
+            reason,
+            Some(shown.clone()),
+            unverified.clone(),
+        )))
+    };
     if header.alg != Algorithm::EdDSA {
         // alg confusion (HS256 "signed" with the public key, RS*, ...).
         return fail(Reason::BadSignature);
@@ -566,16 +582,25 @@ mod tests {
         let enc = EncodingKey::from_ed_der(&pkcs8(&seed));
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some("kid_1".into());
-        let token = jsonwebtoken::encode(&header, &serde_json::json!({"sub": "x", "exp": 4_000_000_000u64}), &enc)
-            .expect("signs");
+        let token = jsonwebtoken::encode(
+            &header,
+            &serde_json::json!({"sub": "x", "exp": 4_000_000_000u64}),
+            &enc,
+        )
+        .expect("signs");
         let dec = DecodingKey::from_ed_der(&public);
         let data = jsonwebtoken::decode::<Value>(&token, &dec, &Validation::new(Algorithm::EdDSA))
             .expect("verifies");
         assert_eq!(data.claims["sub"], "x");
         let other: [u8; 32] = rand::random();
         let wrong = DecodingKey::from_ed_der(
-            &ed25519_dalek::SigningKey::from_bytes(&other).verifying_key().to_bytes(),
+            &ed25519_dalek::SigningKey::from_bytes(&other)
+                .verifying_key()
+                .to_bytes(),
         );
-        assert!(jsonwebtoken::decode::<Value>(&token, &wrong, &Validation::new(Algorithm::EdDSA)).is_err());
+        assert!(
+            jsonwebtoken::decode::<Value>(&token, &wrong, &Validation::new(Algorithm::EdDSA))
+                .is_err()
+        );
     }
 }

@@ -3,13 +3,13 @@
 //! TOTP second factors, and EdDSA access tokens with a published JWKS.
 
 pub mod codes;
+pub mod flows;
 pub mod jwt;
 pub mod mfa;
 pub mod passwords;
+pub mod settings;
 pub mod throttle;
 pub mod users;
-pub mod flows;
-pub mod settings;
 
 pub use flows::Auth;
 pub use settings::IdentitySettings;

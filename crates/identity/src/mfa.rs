@@ -53,12 +53,22 @@ struct Sealed {
     last_step: Option<u64>,
 }
 
-fn seal(encryption: &[u8; 32], project_id: &str, factor_id: &str, sealed: &Sealed) -> Result<String, ToolError> {
+fn seal(
+    encryption: &[u8; 32],
+    project_id: &str,
+    factor_id: &str,
+    sealed: &Sealed,
+) -> Result<String, ToolError> {
     let text = serde_json::to_string(sealed).map_err(ToolError::internal)?;
     crypto::encrypt(encryption, &aad(project_id, factor_id), &text)
 }
 
-fn open(encryption: &[u8; 32], project_id: &str, factor_id: &str, stored: &str) -> Result<Sealed, ToolError> {
+fn open(
+    encryption: &[u8; 32],
+    project_id: &str,
+    factor_id: &str,
+    stored: &str,
+) -> Result<Sealed, ToolError> {
     let text = crypto::decrypt(encryption, &aad(project_id, factor_id), stored)?;
     serde_json::from_str(&text).map_err(ToolError::internal)
 }
@@ -77,10 +87,15 @@ pub async fn enroll(
     let raw: [u8; 20] = rand::random();
     let t = totp(&raw, issuer, account)?;
     let id = new_id("mfa");
-    let sealed = seal(encryption, project_id, &id, &Sealed {
-        secret: URL_SAFE_NO_PAD.encode(raw),
-        last_step: None,
-    })?;
+    let sealed = seal(
+        encryption,
+        project_id,
+        &id,
+        &Sealed {
+            secret: URL_SAFE_NO_PAD.encode(raw),
+            last_step: None,
+        },
+    )?;
     with_conn!(conn, c => {
         diesel::delete(
             mfa_factors::table
@@ -105,13 +120,19 @@ pub async fn enroll(
     });
     Ok(Enrollment {
         factor_id: id,
-        otpauth_uri: t.to_url().map_err(|e| ToolError::internal(format!("TOTP URI: {e}")))?,
+        otpauth_uri: t
+            .to_url()
+            .map_err(|e| ToolError::internal(format!("TOTP URI: {e}")))?,
         secret: t.secret().to_base32(),
     })
 }
 
 /// Whether the user has an active factor.
-pub async fn required(conn: &mut Conn<'_>, project_id: &str, user_id: &str) -> Result<bool, ToolError> {
+pub async fn required(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    user_id: &str,
+) -> Result<bool, ToolError> {
     let n: i64 = with_conn!(conn, c => {
         mfa_factors::table
             .filter(mfa_factors::project_id.eq(project_id))
@@ -184,5 +205,7 @@ pub async fn check(
 pub fn code_at(secret_base32: &str, unix: u64) -> Result<String, ToolError> {
     let secret = totp_rs::Secret::try_from_base32(secret_base32)
         .map_err(|_| ToolError::invalid("secret", "not a base32 TOTP secret"))?;
-    Ok(totp(&secret, "AuthGate", "user")?.generate(unix).to_string())
+    Ok(totp(&secret, "AuthGate", "user")?
+        .generate(unix)
+        .to_string())
 }

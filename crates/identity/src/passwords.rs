@@ -84,7 +84,9 @@ impl Passwords {
 
     /// Sized to this machine: one worker per core but one (at least one).
     pub fn for_this_machine(params: HashParams) -> Result<Arc<Self>, ToolError> {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         Self::new(params, cores.saturating_sub(1).max(1), 256)
     }
 
@@ -184,13 +186,26 @@ mod tests {
         .expect("pool");
         let hash = pool.hash("correct horse").await.expect("hash");
         assert!(hash.starts_with("$argon2id$"));
-        assert!(pool.verify("correct horse", Some(&hash)).await.expect("verify"));
-        assert!(!pool.verify("wrong horse", Some(&hash)).await.expect("verify"));
+        assert!(
+            pool.verify("correct horse", Some(&hash))
+                .await
+                .expect("verify")
+        );
+        assert!(
+            !pool
+                .verify("wrong horse", Some(&hash))
+                .await
+                .expect("verify")
+        );
         assert!(!pool.verify("correct horse", None).await.expect("verify"));
         assert_eq!(pool.verifications(), 3);
         // Decomposed é (e + combining acute) matches the composed one.
         let accented = pool.hash("caf\u{e9} au lait").await.expect("hash");
-        assert!(pool.verify("cafe\u{301} au lait", Some(&accented)).await.expect("verify"));
+        assert!(
+            pool.verify("cafe\u{301} au lait", Some(&accented))
+                .await
+                .expect("verify")
+        );
     }
 
     #[test]

@@ -83,7 +83,9 @@ const COMMON_NOTES: &[&str] = &[
 
 pub fn instructions(framework: Framework, base_url: &str, project_id: &str) -> SdkInstructions {
     let base_url = base_url.trim_end_matches('/');
-    let f = |path: &str, language: &str, template: &str| file(path, language, template, base_url, project_id);
+    let f = |path: &str, language: &str, template: &str| {
+        file(path, language, template, base_url, project_id)
+    };
     let mut notes: Vec<String> = Vec::new();
     let (install, env_vars, files) = match framework {
         Framework::NextJs => {
@@ -92,8 +94,16 @@ pub fn instructions(framework: Framework, base_url: &str, project_id: &str) -> S
             (
                 vec!["npm install jose".to_owned()],
                 vec![
-                    env("AUTHGATE_URL", base_url, "AuthGate's base URL (also the token issuer)"),
-                    env("AUTHGATE_PROJECT_ID", project_id, "your project (also the token audience)"),
+                    env(
+                        "AUTHGATE_URL",
+                        base_url,
+                        "AuthGate's base URL (also the token issuer)",
+                    ),
+                    env(
+                        "AUTHGATE_PROJECT_ID",
+                        project_id,
+                        "your project (also the token audience)",
+                    ),
                 ],
                 vec![
                     f(".env.local", "dotenv", NEXT_ENV),
@@ -102,7 +112,11 @@ pub fn instructions(framework: Framework, base_url: &str, project_id: &str) -> S
                     f("middleware.ts", "typescript", NEXT_MIDDLEWARE),
                     f("app/api/auth/sign-in/route.ts", "typescript", NEXT_SIGN_IN),
                     f("app/api/auth/refresh/route.ts", "typescript", NEXT_REFRESH),
-                    f("app/api/auth/sign-out/route.ts", "typescript", NEXT_SIGN_OUT),
+                    f(
+                        "app/api/auth/sign-out/route.ts",
+                        "typescript",
+                        NEXT_SIGN_OUT,
+                    ),
                 ],
             )
         }
@@ -127,8 +141,16 @@ pub fn instructions(framework: Framework, base_url: &str, project_id: &str) -> S
             (
                 vec!["npm install jose express".to_owned()],
                 vec![
-                    env("AUTHGATE_URL", base_url, "AuthGate's base URL (also the token issuer)"),
-                    env("AUTHGATE_PROJECT_ID", project_id, "your project (also the token audience)"),
+                    env(
+                        "AUTHGATE_URL",
+                        base_url,
+                        "AuthGate's base URL (also the token issuer)",
+                    ),
+                    env(
+                        "AUTHGATE_PROJECT_ID",
+                        project_id,
+                        "your project (also the token audience)",
+                    ),
                 ],
                 vec![
                     f("authgate.mjs", "javascript", NODE_CLIENT),
@@ -142,7 +164,11 @@ pub fn instructions(framework: Framework, base_url: &str, project_id: &str) -> S
                 vec!["npx expo install expo-secure-store".to_owned()],
                 vec![
                     env("EXPO_PUBLIC_AUTHGATE_URL", base_url, "AuthGate's base URL"),
-                    env("EXPO_PUBLIC_AUTHGATE_PROJECT_ID", project_id, "your project"),
+                    env(
+                        "EXPO_PUBLIC_AUTHGATE_PROJECT_ID",
+                        project_id,
+                        "your project",
+                    ),
                 ],
                 vec![f("lib/authgate.ts", "typescript", RN_CLIENT)],
             )
@@ -152,8 +178,16 @@ pub fn instructions(framework: Framework, base_url: &str, project_id: &str) -> S
             (
                 vec!["flutter pub add http flutter_secure_storage".to_owned()],
                 vec![
-                    env("AUTHGATE_URL", base_url, "AuthGate's base URL (--dart-define)"),
-                    env("AUTHGATE_PROJECT_ID", project_id, "your project (--dart-define)"),
+                    env(
+                        "AUTHGATE_URL",
+                        base_url,
+                        "AuthGate's base URL (--dart-define)",
+                    ),
+                    env(
+                        "AUTHGATE_PROJECT_ID",
+                        project_id,
+                        "your project (--dart-define)",
+                    ),
                 ],
                 vec![f("lib/authgate.dart", "dart", FLUTTER_CLIENT)],
             )
@@ -795,22 +829,59 @@ mod tests {
 
     #[test]
     fn every_framework_is_filled_in() {
-        for fw in [Framework::NextJs, Framework::React, Framework::Node, Framework::ReactNative, Framework::Flutter] {
-            let out = instructions(fw, "https://auth.example.com/", "prj_01JD8X3V9Q4K7M2N5P6R8S0T1W");
+        for fw in [
+            Framework::NextJs,
+            Framework::React,
+            Framework::Node,
+            Framework::ReactNative,
+            Framework::Flutter,
+        ] {
+            let out = instructions(
+                fw,
+                "https://auth.example.com/",
+                "prj_01JD8X3V9Q4K7M2N5P6R8S0T1W",
+            );
             assert_eq!(out.base_url, "https://auth.example.com");
             assert!(!out.files.is_empty());
             for f in &out.files {
-                assert!(!f.content.contains("{{"), "{fw:?} {} has an unfilled placeholder", f.path);
+                assert!(
+                    !f.content.contains("{{"),
+                    "{fw:?} {} has an unfilled placeholder",
+                    f.path
+                );
             }
-            let all: String = out.files.iter().map(|f| f.content.as_str()).collect::<Vec<_>>().join("\n")
-                + &out.env.iter().map(|e| e.value.as_str()).collect::<Vec<_>>().join("\n");
-            assert!(all.contains("https://auth.example.com"), "{fw:?} names the base URL");
-            assert!(all.contains("prj_01JD8X3V9Q4K7M2N5P6R8S0T1W"), "{fw:?} names the project");
+            let all: String = out
+                .files
+                .iter()
+                .map(|f| f.content.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+                + &out
+                    .env
+                    .iter()
+                    .map(|e| e.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n");
+            assert!(
+                all.contains("https://auth.example.com"),
+                "{fw:?} names the base URL"
+            );
+            assert!(
+                all.contains("prj_01JD8X3V9Q4K7M2N5P6R8S0T1W"),
+                "{fw:?} names the project"
+            );
         }
         let next = instructions(Framework::NextJs, "http://127.0.0.1:8080", "prj_x");
-        let verify = next.files.iter().find(|f| f.path == "lib/authgate-verify.ts").map(|f| f.content.as_str());
+        let verify = next
+            .files
+            .iter()
+            .find(|f| f.path == "lib/authgate-verify.ts")
+            .map(|f| f.content.as_str());
         let verify = verify.unwrap_or_default();
         assert!(verify.contains("createRemoteJWKSet") && verify.contains("audience: projectId"));
-        assert_eq!(next.jwks_url, "http://127.0.0.1:8080/api/v1/projects/prj_x/jwks.json");
+        assert_eq!(
+            next.jwks_url,
+            "http://127.0.0.1:8080/api/v1/projects/prj_x/jwks.json"
+        );
     }
 }

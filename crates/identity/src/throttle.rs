@@ -24,7 +24,9 @@ pub struct Limit {
 pub enum Attempt {
     Allowed,
     /// Over the limit until the window ends, this many seconds from now.
-    Refused { retry_after_secs: u64 },
+    Refused {
+        retry_after_secs: u64,
+    },
 }
 
 fn window_start(limit: Limit, now: i64) -> i64 {

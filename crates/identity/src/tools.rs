@@ -6,9 +6,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use authgate_audit::NewAuditEvent;
+use authgate_core::args::DangerResult;
 use authgate_core::status::StatusSection;
 use authgate_core::time::{parse_rfc3339, to_micros};
-use authgate_core::args::DangerResult;
 use authgate_core::userdata::count_all;
 use authgate_core::{
     Conn, Page, RequestMeta, ToolContext, ToolError, ToolGroup, ToolRegistry, require_id, tool,
@@ -90,7 +90,10 @@ pub async fn list_end_users(
     if let Some(needle) = &filter.email_contains
         && needle.len() > 254
     {
-        return Err(ToolError::invalid("email_contains", "email_contains must be at most 254 bytes"));
+        return Err(ToolError::invalid(
+            "email_contains",
+            "email_contains must be at most 254 bytes",
+        ));
     }
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
     users::list(conn, ctx.project_id(), &filter, &page).await
@@ -204,7 +207,8 @@ pub async fn send_password_reset(
     let base = link_base(conn, project, None).await?;
     let event = agent_event(ctx, "password_reset.requested", &row.id);
     let now = ctx.now();
-    let (email_id, expires_at) = send_reset(conn, &settings, project, &row, &base, event, now).await?;
+    let (email_id, expires_at) =
+        send_reset(conn, &settings, project, &row, &base, event, now).await?;
     Ok(MailSent {
         user_id: row.id,
         email: row.email,
@@ -234,11 +238,16 @@ pub async fn resend_verification_email(
         .await?
         .ok_or_else(|| users::not_found(&args.user_id))?;
     if row.email_verified {
-        return Err(ToolError::precondition(format!("{} is already verified", row.email))
-            .with_field("user_id")
-            .with_hint("nothing to send; set_email_verified with verified: false first to re-verify"));
+        return Err(
+            ToolError::precondition(format!("{} is already verified", row.email))
+                .with_field("user_id")
+                .with_hint(
+                    "nothing to send; set_email_verified with verified: false first to re-verify",
+                ),
+        );
     }
-    let (email_id, expires_at) = send_verification(conn, &ctx.keys, &settings, project, &row, ctx.now()).await?;
+    let (email_id, expires_at) =
+        send_verification(conn, &ctx.keys, &settings, project, &row, ctx.now()).await?;
     Ok(MailSent {
         user_id: row.id,
         email: row.email,
@@ -307,10 +316,16 @@ pub async fn verify_token(
     args: VerifyTokenArgs,
 ) -> Result<Verification, ToolError> {
     if args.token.trim().is_empty() {
-        return Err(ToolError::invalid("token", "token is required: pass the access token to check"));
+        return Err(ToolError::invalid(
+            "token",
+            "token is required: pass the access token to check",
+        ));
     }
     if args.token.len() > 16 * 1024 {
-        return Err(ToolError::invalid("token", "token is longer than any access token (16 KiB)"));
+        return Err(ToolError::invalid(
+            "token",
+            "token is longer than any access token (16 KiB)",
+        ));
     }
     let issuer = ctx.setting::<IdentitySettings>().public_url;
     jwt::verify(conn, ctx.project_id(), &issuer, &args.token, ctx.now()).await
@@ -355,7 +370,11 @@ pub struct IdentityStatus;
 impl StatusSection for IdentityStatus {
     type Output = IdentityStatusOutput;
 
-    async fn read(&self, ctx: &ToolContext, conn: &mut Conn<'_>) -> Result<IdentityStatusOutput, ToolError> {
+    async fn read(
+        &self,
+        ctx: &ToolContext,
+        conn: &mut Conn<'_>,
+    ) -> Result<IdentityStatusOutput, ToolError> {
         Ok(IdentityStatusOutput {
             counts: IdentityCounts {
                 end_users: users::count(conn, ctx.project_id()).await?,

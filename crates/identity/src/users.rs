@@ -11,7 +11,9 @@ use unicode_normalization::UnicodeNormalization as _;
 
 use authgate_core::args::Cascade;
 use authgate_core::time::{from_micros, to_micros};
-use authgate_core::{Conn, Page, PageRequest, ToolError, UserDataSection, UserRef, new_id, with_conn};
+use authgate_core::{
+    Conn, Page, PageRequest, ToolError, UserDataSection, UserRef, new_id, with_conn,
+};
 use authgate_store::schema::{
     auth_tokens, end_users, mfa_factors, oauth_accounts, password_credentials, verification_codes,
 };
@@ -77,8 +79,11 @@ impl UserRow {
 pub fn normalize_email(field: &str, raw: &str) -> Result<String, ToolError> {
     let email: String = raw.trim().nfkc().collect::<String>().to_lowercase();
     let bad = |why: &str| {
-        ToolError::invalid(field, format!("{field} is not a valid email address: {why}"))
-            .with_hint("pass an address such as ada@example.com")
+        ToolError::invalid(
+            field,
+            format!("{field} is not a valid email address: {why}"),
+        )
+        .with_hint("pass an address such as ada@example.com")
     };
     if email.is_empty() {
         return Err(bad("it is empty"));
@@ -112,9 +117,12 @@ pub fn normalize_email(field: &str, raw: &str) -> Result<String, ToolError> {
 pub(crate) fn validate_name(name: Option<&str>) -> Result<Option<String>, ToolError> {
     match name.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(n) if n.chars().count() > MAX_NAME || n.chars().any(char::is_control) => Err(
-            ToolError::invalid("name", format!("name must be at most {MAX_NAME} printable characters")),
-        ),
+        Some(n) if n.chars().count() > MAX_NAME || n.chars().any(char::is_control) => {
+            Err(ToolError::invalid(
+                "name",
+                format!("name must be at most {MAX_NAME} printable characters"),
+            ))
+        }
         Some(n) => Ok(Some(n.nfc().collect())),
     }
 }
@@ -215,8 +223,14 @@ pub(crate) async fn set_password_hash(
     Ok(())
 }
 
-pub async fn get(conn: &mut Conn<'_>, project_id: &str, user_id: &str) -> Result<EndUser, ToolError> {
-    let row = load(conn, project_id, user_id).await?.ok_or_else(|| not_found(user_id))?;
+pub async fn get(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    user_id: &str,
+) -> Result<EndUser, ToolError> {
+    let row = load(conn, project_id, user_id)
+        .await?
+        .ok_or_else(|| not_found(user_id))?;
     let has_password = has_password(conn, project_id, user_id).await?;
     Ok(row.view(has_password))
 }
@@ -414,7 +428,9 @@ pub async fn detail(
     project_id: &str,
     user_id: &str,
 ) -> Result<UserDetail, ToolError> {
-    let row = load(conn, project_id, user_id).await?.ok_or_else(|| not_found(user_id))?;
+    let row = load(conn, project_id, user_id)
+        .await?
+        .ok_or_else(|| not_found(user_id))?;
     let password = password_hash(conn, project_id, user_id).await?;
     type AccountRow = (String, String, String, Option<String>, i64);
     type FactorRow = (String, String, String, i64, Option<i64>);
@@ -461,13 +477,15 @@ pub async fn detail(
         user: row.view(password.is_some()),
         linked_accounts: accounts
             .into_iter()
-            .map(|(id, provider, provider_user_id, email, created_at)| LinkedAccount {
-                id,
-                provider,
-                provider_user_id,
-                email,
-                created_at: from_micros(created_at),
-            })
+            .map(
+                |(id, provider, provider_user_id, email, created_at)| LinkedAccount {
+                    id,
+                    provider,
+                    provider_user_id,
+                    email,
+                    created_at: from_micros(created_at),
+                },
+            )
             .collect(),
         password: PasswordStatus {
             set: password.is_some(),
@@ -482,7 +500,11 @@ pub async fn detail(
 
 /// Deletes a user; every row that references the user goes with it (the
 /// foreign keys cascade).
-pub(crate) async fn delete(conn: &mut Conn<'_>, project_id: &str, user_id: &str) -> Result<(), ToolError> {
+pub(crate) async fn delete(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    user_id: &str,
+) -> Result<(), ToolError> {
     with_conn!(conn, c => {
         diesel::delete(
             end_users::table
@@ -498,7 +520,11 @@ pub(crate) async fn delete(conn: &mut Conn<'_>, project_id: &str, user_id: &str)
 /// The identity tables that hold a user's rows.
 pub struct IdentityData;
 
-async fn count_rows(conn: &mut Conn<'_>, project_id: &str, user_id: &str) -> Result<[i64; 5], ToolError> {
+async fn count_rows(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    user_id: &str,
+) -> Result<[i64; 5], ToolError> {
     Ok(with_conn!(conn, c => {
         [
             password_credentials::table
@@ -545,7 +571,12 @@ impl UserDataSection for IdentityData {
         "auth_tokens",
     ];
 
-    async fn count(&self, conn: &mut Conn<'_>, project_id: &str, user: &UserRef) -> Result<Cascade, ToolError> {
+    async fn count(
+        &self,
+        conn: &mut Conn<'_>,
+        project_id: &str,
+        user: &UserRef,
+    ) -> Result<Cascade, ToolError> {
         let counts = count_rows(conn, project_id, &user.id).await?;
         Ok(Self::TABLES
             .iter()
@@ -554,7 +585,12 @@ impl UserDataSection for IdentityData {
             .collect())
     }
 
-    async fn export(&self, conn: &mut Conn<'_>, project_id: &str, user: &UserRef) -> Result<Value, ToolError> {
+    async fn export(
+        &self,
+        conn: &mut Conn<'_>,
+        project_id: &str,
+        user: &UserRef,
+    ) -> Result<Value, ToolError> {
         let detail = detail(conn, project_id, &user.id).await?;
         let counts = count_rows(conn, project_id, &user.id).await?;
         Ok(serde_json::json!({
@@ -574,13 +610,30 @@ mod tests {
 
     #[test]
     fn emails_normalise_and_validate() {
-        assert_eq!(normalize_email("email", "  Ada@Example.COM ").ok().as_deref(), Some("ada@example.com"));
-        // Fullwidth letters are NFKC-equal to ASCII ones.
         assert_eq!(
-            normalize_email("email", "ＡＤＡ@example.com").ok().as_deref(),
+            normalize_email("email", "  Ada@Example.COM ")
+                .ok()
+                .as_deref(),
             Some("ada@example.com")
         );
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a da@example.com", "ada@@example.com", "ada@.com", "ada@example..com"] {
+        // Fullwidth letters are NFKC-equal to ASCII ones.
+        assert_eq!(
+            normalize_email("email", "ＡＤＡ@example.com")
+                .ok()
+                .as_deref(),
+            Some("ada@example.com")
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a da@example.com",
+            "ada@@example.com",
+            "ada@.com",
+            "ada@example..com",
+        ] {
             let err = normalize_email("email", bad).expect_err(bad);
             assert_eq!(err.field.as_deref(), Some("email"), "{bad}");
         }

@@ -307,9 +307,10 @@ pub async fn revoke(
         RevokedBy::SignOut => "sign_out",
         _ => "session.revoked",
     };
-    let mut event = NewAuditEvent::auth(project_id, event_type, Some(&row.user_id), meta, "success")
-        .target(session_id)
-        .meta("reason", reason);
+    let mut event =
+        NewAuditEvent::auth(project_id, event_type, Some(&row.user_id), meta, "success")
+            .target(session_id)
+            .meta("reason", reason);
     if let RevokedBy::Key(key) = by {
         event = event.by_key(key);
     }
@@ -347,7 +348,10 @@ pub async fn revoke_all_of_user(
 #[derive(Debug)]
 pub enum Refreshed {
     /// The token was good: the session goes on with this next token.
-    Rotated { session: Session, refresh_token: String },
+    Rotated {
+        session: Session,
+        refresh_token: String,
+    },
     /// The token had been used before: the session is now revoked.
     Reused { session_id: String },
     /// Unknown, expired, or its session is no longer active.

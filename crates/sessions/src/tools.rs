@@ -50,7 +50,14 @@ pub async fn list_sessions(
         require_id("user_id", "usr", user)?;
     }
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
-    crate::list_active(conn, ctx.project_id(), args.user_id.as_deref(), &page, ctx.now()).await
+    crate::list_active(
+        conn,
+        ctx.project_id(),
+        args.user_id.as_deref(),
+        &page,
+        ctx.now(),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -431,7 +431,10 @@ pub async fn sign_in(url: &str, project: &str, email: &str, password: &str) -> V
 pub async fn signed_in_user(url: &str, client: &Client) -> Value {
     let me = ok(client, "whoami", json!({})).await;
     let project = me["project"]["id"].as_str().expect("project id").to_owned();
-    let email = format!("u{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
+    let email = format!(
+        "u{}@example.com",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
     sign_up(url, &project, &email, "correct horse battery").await;
     sign_in(url, &project, &email, "correct horse battery").await
 }

@@ -53,7 +53,10 @@ pub async fn fixture(tool: &str, client: &Client, url: &str, own: &[String]) -> 
                 expect: Expect::Shows(own.to_vec()),
             })
         }
-        "get_end_user" | "delete_end_user" | "send_password_reset" | "resend_verification_email" => {
+        "get_end_user"
+        | "delete_end_user"
+        | "send_password_reset"
+        | "resend_verification_email" => {
             let s = signed_in_user(url, client).await;
             not_found(json!({"user_id": s["user"]["id"]}))
         }

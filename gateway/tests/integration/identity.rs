@@ -65,7 +65,15 @@ fn link_token(text: &str) -> String {
 }
 
 async fn me(gw: &Gateway, token: &str) -> Answer {
-    rest(Method::GET, &gw.url(), "/api/v1/me", None, Some(token), None).await
+    rest(
+        Method::GET,
+        &gw.url(),
+        "/api/v1/me",
+        None,
+        Some(token),
+        None,
+    )
+    .await
 }
 
 /// Verifies an access token's EdDSA signature with ed25519-dalek against
@@ -181,7 +189,10 @@ async fn sign_up_verify_sign_in_refresh_and_reuse_end_to_end() {
         // Sign in.
         let signed = sign_in(&url, &project, "ada@example.com", PASSWORD).await;
         let access = signed["access_token"].as_str().expect("access").to_owned();
-        let refresh1 = signed["refresh_token"].as_str().expect("refresh").to_owned();
+        let refresh1 = signed["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .to_owned();
         let session_id = signed["session_id"].as_str().expect("sid").to_owned();
         assert_eq!(signed["expires_in"], 900);
         assert_eq!(signed["user"]["id"], json!(user_id));
@@ -216,7 +227,10 @@ async fn sign_up_verify_sign_in_refresh_and_reuse_end_to_end() {
         )
         .await;
         assert_eq!(r.status, 200, "{r:?}");
-        let refresh2 = r.body["refresh_token"].as_str().expect("refresh").to_owned();
+        let refresh2 = r.body["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .to_owned();
         let access2 = r.body["access_token"].as_str().expect("access").to_owned();
         assert_ne!(refresh2, refresh1);
         assert_eq!(r.body["session_id"], json!(session_id));
@@ -312,20 +326,85 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
         let mail_before = count(&store, "email_outbox", "1 = 1").await;
 
         let cases: Vec<(&str, Value, u16, &str)> = vec![
-            ("malformed email", json!({"email": "ada", "password": PASSWORD}), 400, "email"),
-            ("no domain dot", json!({"email": "ada@example", "password": PASSWORD}), 400, "email"),
-            ("two ats", json!({"email": "a@b@example.com", "password": PASSWORD}), 400, "email"),
-            ("space", json!({"email": "a da@example.com", "password": PASSWORD}), 400, "email"),
-            ("empty email", json!({"email": "", "password": PASSWORD}), 400, "email"),
-            ("empty password", json!({"email": "bo@example.com", "password": ""}), 400, "password"),
-            ("short password", json!({"email": "bo@example.com", "password": "short"}), 400, "password"),
-            ("huge password", json!({"email": "bo@example.com", "password": "x".repeat(10_000)}), 400, "password"),
-            ("missing password", json!({"email": "bo@example.com"}), 400, "password"),
-            ("wrong type", json!({"email": 7, "password": PASSWORD}), 400, "email"),
-            ("unknown field", json!({"email": "bo@example.com", "password": PASSWORD, "role": "admin"}), 400, "role"),
+            (
+                "malformed email",
+                json!({"email": "ada", "password": PASSWORD}),
+                400,
+                "email",
+            ),
+            (
+                "no domain dot",
+                json!({"email": "ada@example", "password": PASSWORD}),
+                400,
+                "email",
+            ),
+            (
+                "two ats",
+                json!({"email": "a@b@example.com", "password": PASSWORD}),
+                400,
+                "email",
+            ),
+            (
+                "space",
+                json!({"email": "a da@example.com", "password": PASSWORD}),
+                400,
+                "email",
+            ),
+            (
+                "empty email",
+                json!({"email": "", "password": PASSWORD}),
+                400,
+                "email",
+            ),
+            (
+                "empty password",
+                json!({"email": "bo@example.com", "password": ""}),
+                400,
+                "password",
+            ),
+            (
+                "short password",
+                json!({"email": "bo@example.com", "password": "short"}),
+                400,
+                "password",
+            ),
+            (
+                "huge password",
+                json!({"email": "bo@example.com", "password": "x".repeat(10_000)}),
+                400,
+                "password",
+            ),
+            (
+                "missing password",
+                json!({"email": "bo@example.com"}),
+                400,
+                "password",
+            ),
+            (
+                "wrong type",
+                json!({"email": 7, "password": PASSWORD}),
+                400,
+                "email",
+            ),
+            (
+                "unknown field",
+                json!({"email": "bo@example.com", "password": PASSWORD, "role": "admin"}),
+                400,
+                "role",
+            ),
             // NFKC-equal and case-different: the same address.
-            ("fullwidth duplicate", json!({"email": "ＡＤＡ@example.com", "password": PASSWORD}), 409, "email"),
-            ("case duplicate", json!({"email": " ADA@EXAMPLE.COM ", "password": PASSWORD}), 409, "email"),
+            (
+                "fullwidth duplicate",
+                json!({"email": "ＡＤＡ@example.com", "password": PASSWORD}),
+                409,
+                "email",
+            ),
+            (
+                "case duplicate",
+                json!({"email": " ADA@EXAMPLE.COM ", "password": PASSWORD}),
+                409,
+                "email",
+            ),
         ];
         for (what, body, status, field) in cases {
             let a = post(&url, "/api/v1/auth/sign-up", Some(&p), body).await;
@@ -342,25 +421,69 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
             .await
             .expect("answered");
         assert_eq!(raw.status().as_u16(), 400);
-        let a = post(&url, "/api/v1/auth/sign-up", None, json!({"email": "bo@example.com", "password": PASSWORD})).await;
-        assert_eq!(a.refused(400, "invalid_argument")["field"], "X-AuthGate-Project");
-        let a = post(&url, "/api/v1/auth/sign-up", Some("prj_01JD8X3V9Q4K7M2N5P6R8S0T1W"), json!({"email": "bo@example.com", "password": PASSWORD})).await;
+        let a = post(
+            &url,
+            "/api/v1/auth/sign-up",
+            None,
+            json!({"email": "bo@example.com", "password": PASSWORD}),
+        )
+        .await;
+        assert_eq!(
+            a.refused(400, "invalid_argument")["field"],
+            "X-AuthGate-Project"
+        );
+        let a = post(
+            &url,
+            "/api/v1/auth/sign-up",
+            Some("prj_01JD8X3V9Q4K7M2N5P6R8S0T1W"),
+            json!({"email": "bo@example.com", "password": PASSWORD}),
+        )
+        .await;
         a.refused(404, "not_found");
-        assert_eq!(count(&store, "end_users", "1 = 1").await, users_before, "no user written");
-        assert_eq!(count(&store, "email_outbox", "1 = 1").await, mail_before, "no mail queued");
+        assert_eq!(
+            count(&store, "end_users", "1 = 1").await,
+            users_before,
+            "no user written"
+        );
+        assert_eq!(
+            count(&store, "email_outbox", "1 = 1").await,
+            mail_before,
+            "no mail queued"
+        );
 
         // Codes: wrong, expired, and (after a resend) the old one.
         let verify = async |code: &str| {
-            post(&url, "/api/v1/auth/verify-email", Some(&p), json!({"email": "ada@example.com", "code": code})).await
+            post(
+                &url,
+                "/api/v1/auth/verify-email",
+                Some(&p),
+                json!({"email": "ada@example.com", "code": code}),
+            )
+            .await
         };
-        assert_eq!(verify("12345").await.refused(400, "invalid_argument")["field"], "code");
-        assert_eq!(verify("000000").await.refused(400, "invalid_argument")["field"], "code");
+        assert_eq!(
+            verify("12345").await.refused(400, "invalid_argument")["field"],
+            "code"
+        );
+        assert_eq!(
+            verify("000000").await.refused(400, "invalid_argument")["field"],
+            "code"
+        );
         run_sql(&store, "UPDATE verification_codes SET expires_at = 0").await;
         // Whatever the code was, an expired one fails; a new one works.
         let user = ok(&c, "list_end_users", json!({})).await["data"][0].clone();
-        let sent = ok(&c, "resend_verification_email", json!({"user_id": user["id"]})).await;
+        let sent = ok(
+            &c,
+            "resend_verification_email",
+            json!({"user_id": user["id"]}),
+        )
+        .await;
         assert!(sent["expires_at"].is_string());
-        assert_eq!(count(&store, "verification_codes", "expires_at = 0").await, 0, "a resend replaces old codes");
+        assert_eq!(
+            count(&store, "verification_codes", "expires_at = 0").await,
+            0,
+            "a resend replaces old codes"
+        );
         assert_eq!(
             count(&store, "end_users", "email_verified = TRUE").await,
             0,
@@ -373,7 +496,15 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
         let parts: Vec<&str> = good.split('.').collect();
         let header: Value = serde_json::from_slice(&unb64(parts[0])).expect("header");
         let claims: Value = serde_json::from_slice(&unb64(parts[1])).expect("claims");
-        let jwks = rest(Method::GET, &url, &format!("/api/v1/projects/{p}/jwks.json"), None, None, None).await;
+        let jwks = rest(
+            Method::GET,
+            &url,
+            &format!("/api/v1/projects/{p}/jwks.json"),
+            None,
+            None,
+            None,
+        )
+        .await;
         let x = jwks.body["keys"][0]["x"].as_str().expect("x").to_owned();
         let sig = unb64(parts[2]);
         let mut tampered = claims.clone();
@@ -386,23 +517,46 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
             .to_owned();
         let forged: Vec<(&str, String, &str)> = vec![
             ("not a JWT", "not-a-token".to_owned(), "malformed"),
-            ("alg none", forge(json!({"alg": "none", "typ": "JWT"}), &claims, |_| Vec::new()), "malformed"),
+            (
+                "alg none",
+                forge(json!({"alg": "none", "typ": "JWT"}), &claims, |_| {
+                    Vec::new()
+                }),
+                "malformed",
+            ),
             (
                 "HS256 keyed with the public key",
-                forge(json!({"alg": "HS256", "typ": "JWT", "kid": header["kid"]}), &claims, |m| {
-                    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(x.as_bytes()).expect("key");
-                    mac.update(m);
-                    mac.finalize().into_bytes().to_vec()
-                }),
+                forge(
+                    json!({"alg": "HS256", "typ": "JWT", "kid": header["kid"]}),
+                    &claims,
+                    |m| {
+                        let mut mac =
+                            hmac::Hmac::<sha2::Sha256>::new_from_slice(x.as_bytes()).expect("key");
+                        mac.update(m);
+                        mac.finalize().into_bytes().to_vec()
+                    },
+                ),
                 "bad_signature",
             ),
-            ("tampered payload", forge(header.clone(), &tampered, |_| sig.clone()), "bad_signature"),
+            (
+                "tampered payload",
+                forge(header.clone(), &tampered, |_| sig.clone()),
+                "bad_signature",
+            ),
             (
                 "wrong kid",
-                forge(json!({"alg": "EdDSA", "typ": "JWT", "kid": "sk_unknown"}), &claims, |_| sig.clone()),
+                forge(
+                    json!({"alg": "EdDSA", "typ": "JWT", "kid": "sk_unknown"}),
+                    &claims,
+                    |_| sig.clone(),
+                ),
                 "unknown_key",
             ),
-            ("another project's token (wrong audience)", b_token.clone(), "wrong_project"),
+            (
+                "another project's token (wrong audience)",
+                b_token.clone(),
+                "wrong_project",
+            ),
         ];
         for (what, token, reason) in &forged {
             let v = ok(&c, "verify_token", json!({"token": token})).await;
@@ -414,16 +568,48 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
         }
         // B's token is valid for B.
         let b = common::connect(&gw.mcp_url(), &b_key).await;
-        assert_eq!(ok(&b, "verify_token", json!({"token": b_token})).await["valid"], true);
-        err(&c, "verify_token", json!({"token": " "}), "invalid_argument").await;
+        assert_eq!(
+            ok(&b, "verify_token", json!({"token": b_token})).await["valid"],
+            true
+        );
+        err(
+            &c,
+            "verify_token",
+            json!({"token": " "}),
+            "invalid_argument",
+        )
+        .await;
 
         // Reset links: single use.
-        ok(&c, "add_callback", json!({"url": "https://app.example.com/auth/callback"})).await;
-        let a = post(&url, "/api/v1/auth/password-reset/request", Some(&p), json!({"email": "ada@example.com", "redirect_url": "https://evil.example.com/cb"})).await;
+        ok(
+            &c,
+            "add_callback",
+            json!({"url": "https://app.example.com/auth/callback"}),
+        )
+        .await;
+        let a = post(
+            &url,
+            "/api/v1/auth/password-reset/request",
+            Some(&p),
+            json!({"email": "ada@example.com", "redirect_url": "https://evil.example.com/cb"}),
+        )
+        .await;
         assert_eq!(a.refused(400, "invalid_argument")["field"], "redirect_url");
-        let a = post(&url, "/api/v1/auth/password-reset/confirm", Some(&p), json!({"token": "made-up", "new_password": "another good one"})).await;
+        let a = post(
+            &url,
+            "/api/v1/auth/password-reset/confirm",
+            Some(&p),
+            json!({"token": "made-up", "new_password": "another good one"}),
+        )
+        .await;
         assert_eq!(a.refused(400, "invalid_argument")["field"], "token");
-        let a = post(&url, "/api/v1/auth/password-reset/confirm", Some(&p), json!({"token": "made-up", "new_password": "short"})).await;
+        let a = post(
+            &url,
+            "/api/v1/auth/password-reset/confirm",
+            Some(&p),
+            json!({"token": "made-up", "new_password": "short"}),
+        )
+        .await;
         assert_eq!(a.refused(400, "invalid_argument")["field"], "new_password");
         let _ = (b.cancel().await, c.cancel().await);
         gw.server.stop().await;
@@ -443,54 +629,148 @@ async fn password_reset_magic_link_and_totp_through_the_mail() {
         let old = sign_in(&url, &p, "ada@example.com", PASSWORD).await;
 
         // No callback yet: the reset request names what is missing.
-        let a = post(&url, "/api/v1/auth/password-reset/request", Some(&p), json!({"email": "ada@example.com"})).await;
+        let a = post(
+            &url,
+            "/api/v1/auth/password-reset/request",
+            Some(&p),
+            json!({"email": "ada@example.com"}),
+        )
+        .await;
         a.refused(412, "precondition_failed");
-        ok(&c, "add_callback", json!({"url": "https://app.example.com/auth/callback"})).await;
+        ok(
+            &c,
+            "add_callback",
+            json!({"url": "https://app.example.com/auth/callback"}),
+        )
+        .await;
         // 202 whether or not the address exists.
-        let a = post(&url, "/api/v1/auth/password-reset/request", Some(&p), json!({"email": "nobody@example.com"})).await;
+        let a = post(
+            &url,
+            "/api/v1/auth/password-reset/request",
+            Some(&p),
+            json!({"email": "nobody@example.com"}),
+        )
+        .await;
         assert_eq!(a.status, 202);
-        let a = post(&url, "/api/v1/auth/password-reset/request", Some(&p), json!({"email": "ada@example.com"})).await;
+        let a = post(
+            &url,
+            "/api/v1/auth/password-reset/request",
+            Some(&p),
+            json!({"email": "ada@example.com"}),
+        )
+        .await;
         assert_eq!(a.status, 202);
         let mail = mail_to(&inbox, "ada@example.com", "token=", 0).await;
-        assert!(mail.contains("https://app.example.com/auth/callback?token="), "{mail}");
+        assert!(
+            mail.contains("https://app.example.com/auth/callback?token="),
+            "{mail}"
+        );
         let token = link_token(&mail);
         let confirm = json!({"token": token, "new_password": "a brand new secret"});
-        let a = post(&url, "/api/v1/auth/password-reset/confirm", Some(&p), confirm.clone()).await;
+        let a = post(
+            &url,
+            "/api/v1/auth/password-reset/confirm",
+            Some(&p),
+            confirm.clone(),
+        )
+        .await;
         assert_eq!(a.status, 200, "{a:?}");
         assert_eq!(a.body["user"]["email_verified"], true);
-        post(&url, "/api/v1/auth/password-reset/confirm", Some(&p), confirm).await.refused(400, "invalid_argument");
+        post(
+            &url,
+            "/api/v1/auth/password-reset/confirm",
+            Some(&p),
+            confirm,
+        )
+        .await
+        .refused(400, "invalid_argument");
         // Older sessions ended; the old password no longer works.
-        me(&gw, old["access_token"].as_str().expect("a")).await.refused(401, "unauthenticated");
-        post(&url, "/api/v1/auth/sign-in", Some(&p), json!({"email": "ada@example.com", "password": PASSWORD}))
+        me(&gw, old["access_token"].as_str().expect("a"))
             .await
             .refused(401, "unauthenticated");
+        post(
+            &url,
+            "/api/v1/auth/sign-in",
+            Some(&p),
+            json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
+        .await
+        .refused(401, "unauthenticated");
         sign_in(&url, &p, "ada@example.com", "a brand new secret").await;
 
         // Magic links: off by default, then a single-use sign-in.
-        let a = post(&url, "/api/v1/auth/magic-link/request", Some(&p), json!({"email": "ada@example.com"})).await;
+        let a = post(
+            &url,
+            "/api/v1/auth/magic-link/request",
+            Some(&p),
+            json!({"email": "ada@example.com"}),
+        )
+        .await;
         a.refused(412, "precondition_failed");
-        ok(&c, "configure_auth_providers", json!({"providers": [{"provider": "magic_link", "enabled": true}]})).await;
-        let a = post(&url, "/api/v1/auth/magic-link/request", Some(&p), json!({"email": "ada@example.com"})).await;
+        ok(
+            &c,
+            "configure_auth_providers",
+            json!({"providers": [{"provider": "magic_link", "enabled": true}]}),
+        )
+        .await;
+        let a = post(
+            &url,
+            "/api/v1/auth/magic-link/request",
+            Some(&p),
+            json!({"email": "ada@example.com"}),
+        )
+        .await;
         assert_eq!(a.status, 202, "{a:?}");
         let mail = mail_to(&inbox, "ada@example.com", "token=", 1).await;
         let link = link_token(&mail);
-        let a = post(&url, "/api/v1/auth/magic-link/verify", Some(&p), json!({"token": link})).await;
+        let a = post(
+            &url,
+            "/api/v1/auth/magic-link/verify",
+            Some(&p),
+            json!({"token": link}),
+        )
+        .await;
         assert_eq!(a.status, 200, "{a:?}");
         let access = a.body["access_token"].as_str().expect("access").to_owned();
-        post(&url, "/api/v1/auth/magic-link/verify", Some(&p), json!({"token": link}))
-            .await
-            .refused(400, "invalid_argument");
+        post(
+            &url,
+            "/api/v1/auth/magic-link/verify",
+            Some(&p),
+            json!({"token": link}),
+        )
+        .await
+        .refused(400, "invalid_argument");
 
         // TOTP: enroll, a wrong code, the right one; sign-in then needs it.
-        let e = rest(Method::POST, &url, "/api/v1/auth/mfa/totp/enroll", None, Some(&access), None).await;
+        let e = rest(
+            Method::POST,
+            &url,
+            "/api/v1/auth/mfa/totp/enroll",
+            None,
+            Some(&access),
+            None,
+        )
+        .await;
         assert_eq!(e.status, 200, "{e:?}");
         let uri = e.body["otpauth_uri"].as_str().expect("uri");
         assert!(uri.starts_with("otpauth://totp/"));
         let totp = totp_rs::Totp::from_url(uri).expect("a TOTP URI");
         let verify = async |code: &str| {
-            rest(Method::POST, &url, "/api/v1/auth/mfa/totp/verify", None, Some(&access), Some(json!({"code": code}))).await
+            rest(
+                Method::POST,
+                &url,
+                "/api/v1/auth/mfa/totp/verify",
+                None,
+                Some(&access),
+                Some(json!({"code": code})),
+            )
+            .await
         };
-        let wrong = if totp.generate_current().to_string() == "000000" { "111111" } else { "000000" };
+        let wrong = if totp.generate_current().to_string() == "000000" {
+            "111111"
+        } else {
+            "000000"
+        };
         verify(wrong).await.refused(400, "invalid_argument");
         let a = verify(&totp.generate_current().to_string()).await;
         assert_eq!(a.status, 200, "{a:?}");
@@ -498,21 +778,52 @@ async fn password_reset_magic_link_and_totp_through_the_mail() {
         let user = ok(&c, "list_end_users", json!({})).await["data"][0]["id"].clone();
         let detail = ok(&c, "get_end_user", json!({"user_id": user})).await;
         assert_eq!(detail["mfa"]["enrolled"], true);
-        assert!(!detail.to_string().contains(e.body["secret"].as_str().expect("secret")));
-        let a = post(&url, "/api/v1/auth/sign-in", Some(&p), json!({"email": "ada@example.com", "password": "a brand new secret"})).await;
-        assert_eq!(a.refused(401, "unauthenticated")["field"], "mfa_code", "{a:?}");
+        assert!(
+            !detail
+                .to_string()
+                .contains(e.body["secret"].as_str().expect("secret"))
+        );
+        let a = post(
+            &url,
+            "/api/v1/auth/sign-in",
+            Some(&p),
+            json!({"email": "ada@example.com", "password": "a brand new secret"}),
+        )
+        .await;
+        assert_eq!(
+            a.refused(401, "unauthenticated")["field"],
+            "mfa_code",
+            "{a:?}"
+        );
         // The code just used is refused (replay); the next step's is
         // accepted (one step of skew).
         let used = totp.generate_current().to_string();
-        let a = post(&url, "/api/v1/auth/sign-in", Some(&p), json!({"email": "ada@example.com", "password": "a brand new secret", "mfa_code": used})).await;
-        assert_eq!(a.refused(401, "unauthenticated")["field"], "mfa_code", "{a:?}");
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs();
+        let a = post(
+            &url,
+            "/api/v1/auth/sign-in",
+            Some(&p),
+            json!({"email": "ada@example.com", "password": "a brand new secret", "mfa_code": used}),
+        )
+        .await;
+        assert_eq!(
+            a.refused(401, "unauthenticated")["field"],
+            "mfa_code",
+            "{a:?}"
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_secs();
         let next_step = totp.generate(now + 30).to_string();
         let a = post(&url, "/api/v1/auth/sign-in", Some(&p), json!({"email": "ada@example.com", "password": "a brand new secret", "mfa_code": next_step})).await;
         assert_eq!(a.status, 200, "{a:?}");
 
         let types = event_types(&gw).await;
-        for t in ["password_reset.requested", "password_reset.completed", "mfa.enrolled"] {
+        for t in [
+            "password_reset.requested",
+            "password_reset.completed",
+            "mfa.enrolled",
+        ] {
             assert!(types.iter().any(|x| x == t), "{t} in {types:?}");
         }
         let _ = c.cancel().await;
@@ -533,7 +844,13 @@ async fn parallel_wrong_passwords_run_at_most_the_allowed_verifications() {
         let attempts = (0..200).map(|i| {
             let (url, p) = (url.clone(), p.clone());
             tokio::spawn(async move {
-                post(&url, "/api/v1/auth/sign-in", Some(&p), json!({"email": "ada@example.com", "password": format!("wrong password {i}")})).await
+                post(
+                    &url,
+                    "/api/v1/auth/sign-in",
+                    Some(&p),
+                    json!({"email": "ada@example.com", "password": format!("wrong password {i}")}),
+                )
+                .await
             })
         });
         let answers = futures::future::join_all(attempts).await;
@@ -544,19 +861,37 @@ async fn parallel_wrong_passwords_run_at_most_the_allowed_verifications() {
                 401 => {}
                 429 => {
                     limited += 1;
-                    let after: u64 = a.headers["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+                    let after: u64 = a.headers["retry-after"]
+                        .to_str()
+                        .expect("ascii")
+                        .parse()
+                        .expect("seconds");
                     assert!(after >= 1, "{a:?}");
                 }
                 other => panic!("unexpected {other}: {a:?}"),
             }
         }
         let ran = settings.passwords.verifications() - before;
-        assert!(ran <= limit as u64, "{ran} verifications ran; the limit is {limit} [{}]", gw.backend);
-        assert_eq!(limited, 200 - ran as usize, "every attempt past the limit is a 429 [{}]", gw.backend);
+        assert!(
+            ran <= limit as u64,
+            "{ran} verifications ran; the limit is {limit} [{}]",
+            gw.backend
+        );
+        assert_eq!(
+            limited,
+            200 - ran as usize,
+            "every attempt past the limit is a 429 [{}]",
+            gw.backend
+        );
         // The right password is refused too until the window passes.
-        post(&url, "/api/v1/auth/sign-in", Some(&p), json!({"email": "ada@example.com", "password": PASSWORD}))
-            .await
-            .refused(429, "rate_limited");
+        post(
+            &url,
+            "/api/v1/auth/sign-in",
+            Some(&p),
+            json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
+        .await
+        .refused(429, "rate_limited");
         gw.server.stop().await;
     }
 }
@@ -570,10 +905,14 @@ async fn user_tables(store: &authgate_store::Store) -> Vec<String> {
         name: String,
     }
     let sql = match store.backend() {
-        Backend::Sqlite => "SELECT m.name AS name FROM sqlite_master m JOIN pragma_table_info(m.name) c \
-             WHERE m.type = 'table' AND c.name = 'user_id' ORDER BY m.name",
-        Backend::Postgres => "SELECT table_name::text AS name FROM information_schema.columns \
-             WHERE table_schema = current_schema() AND column_name = 'user_id' ORDER BY table_name",
+        Backend::Sqlite => {
+            "SELECT m.name AS name FROM sqlite_master m JOIN pragma_table_info(m.name) c \
+             WHERE m.type = 'table' AND c.name = 'user_id' ORDER BY m.name"
+        }
+        Backend::Postgres => {
+            "SELECT table_name::text AS name FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND column_name = 'user_id' ORDER BY table_name"
+        }
     };
     store
         .read(async |c| {
@@ -592,15 +931,34 @@ async fn delete_end_user_removes_every_row_of_the_user_table_by_table() {
         let p = gw.project_id.clone();
         let store = gw.store().clone();
         let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
-        ok(&c, "add_callback", json!({"url": "https://app.example.com/cb"})).await;
+        ok(
+            &c,
+            "add_callback",
+            json!({"url": "https://app.example.com/cb"}),
+        )
+        .await;
         // A user with a row in every table, and a bystander.
         let user = sign_up(&url, &p, "ada@example.com", PASSWORD).await;
         let other = sign_up(&url, &p, "bob@example.com", PASSWORD).await;
         sign_in(&url, &p, "bob@example.com", PASSWORD).await;
         let uid = user["id"].as_str().expect("id").to_owned();
         let s = sign_in(&url, &p, "ada@example.com", PASSWORD).await;
-        post(&url, "/api/v1/auth/refresh", Some(&p), json!({"refresh_token": s["refresh_token"]})).await;
-        rest(Method::POST, &url, "/api/v1/auth/mfa/totp/enroll", None, s["access_token"].as_str(), None).await;
+        post(
+            &url,
+            "/api/v1/auth/refresh",
+            Some(&p),
+            json!({"refresh_token": s["refresh_token"]}),
+        )
+        .await;
+        rest(
+            Method::POST,
+            &url,
+            "/api/v1/auth/mfa/totp/enroll",
+            None,
+            s["access_token"].as_str(),
+            None,
+        )
+        .await;
         ok(&c, "send_password_reset", json!({"user_id": uid})).await;
         run_sql(
             &store,
@@ -620,7 +978,10 @@ async fn delete_end_user_removes_every_row_of_the_user_table_by_table() {
             .collect();
         covered.sort();
         let tables = user_tables(&store).await;
-        assert_eq!(tables, covered, "tables with a user_id column vs the registered user-data sections");
+        assert_eq!(
+            tables, covered,
+            "tables with a user_id column vs the registered user-data sections"
+        );
 
         let mut before = serde_json::Map::new();
         for t in &tables {
@@ -636,18 +997,39 @@ async fn delete_end_user_removes_every_row_of_the_user_table_by_table() {
             v
         };
 
-        let dry = ok(&c, "delete_end_user", json!({"user_id": uid, "dry_run": true})).await;
-        assert_eq!(dry["cascade"], Value::Object(before.clone()), "[{}]", gw.backend);
+        let dry = ok(
+            &c,
+            "delete_end_user",
+            json!({"user_id": uid, "dry_run": true}),
+        )
+        .await;
+        assert_eq!(
+            dry["cascade"],
+            Value::Object(before.clone()),
+            "[{}]",
+            gw.backend
+        );
         assert_eq!(dry["user"]["id"], json!(uid));
         for t in &tables {
-            assert_eq!(json!(count(&store, t, &format!("user_id = '{uid}'")).await), before[t], "dry run left {t}");
+            assert_eq!(
+                json!(count(&store, t, &format!("user_id = '{uid}'")).await),
+                before[t],
+                "dry run left {t}"
+            );
         }
         let real = ok(&c, "delete_end_user", json!({"user_id": uid})).await;
         assert_eq!(real["cascade"], dry["cascade"]);
         for t in &tables {
-            assert_eq!(count(&store, t, &format!("user_id = '{uid}'")).await, 0, "{t} still holds the user's rows");
+            assert_eq!(
+                count(&store, t, &format!("user_id = '{uid}'")).await,
+                0,
+                "{t} still holds the user's rows"
+            );
         }
-        assert_eq!(count(&store, "end_users", &format!("id = '{uid}'")).await, 0);
+        assert_eq!(
+            count(&store, "end_users", &format!("id = '{uid}'")).await,
+            0
+        );
         let after: Vec<i64> = {
             let mut v = Vec::new();
             for t in &tables {
@@ -692,13 +1074,34 @@ async fn end_user_and_session_tools_work_through_the_mcp_client() {
         assert_eq!(none["data"], json!([]), "LIKE wildcards are literal");
         let page = ok(&c, "list_end_users", json!({"limit": 3})).await;
         assert_eq!(page["has_more"], true);
-        let rest_page = ok(&c, "list_end_users", json!({"limit": 3, "cursor": page["next_cursor"]})).await;
+        let rest_page = ok(
+            &c,
+            "list_end_users",
+            json!({"limit": 3, "cursor": page["next_cursor"]}),
+        )
+        .await;
         assert_eq!(rest_page["data"][0]["email"], "dan@other.org");
-        let before = ok(&c, "list_end_users", json!({"created_before": t0.to_rfc3339()})).await;
+        let before = ok(
+            &c,
+            "list_end_users",
+            json!({"created_before": t0.to_rfc3339()}),
+        )
+        .await;
         assert_eq!(before["data"], json!([]));
-        let within = ok(&c, "list_end_users", json!({"created_after": t0.to_rfc3339(), "created_before": t1.to_rfc3339()})).await;
+        let within = ok(
+            &c,
+            "list_end_users",
+            json!({"created_after": t0.to_rfc3339(), "created_before": t1.to_rfc3339()}),
+        )
+        .await;
         assert_eq!(within["data"].as_array().map(Vec::len), Some(4));
-        let e = err(&c, "list_end_users", json!({"created_after": "yesterday"}), "invalid_argument").await;
+        let e = err(
+            &c,
+            "list_end_users",
+            json!({"created_after": "yesterday"}),
+            "invalid_argument",
+        )
+        .await;
         assert_eq!(e["field"], "created_after");
 
         // get_end_user, set_email_verified, resend_verification_email.
@@ -709,22 +1112,70 @@ async fn end_user_and_session_tools_work_through_the_mcp_client() {
         assert_eq!(d["mfa"]["enrolled"], false);
         let sent = ok(&c, "resend_verification_email", json!({"user_id": uid})).await;
         assert_eq!(sent["email"], "ada@acme.com");
-        let v = ok(&c, "set_email_verified", json!({"user_id": uid, "verified": true})).await;
+        let v = ok(
+            &c,
+            "set_email_verified",
+            json!({"user_id": uid, "verified": true}),
+        )
+        .await;
         assert_eq!(v["email_verified"], true);
-        let e = err(&c, "resend_verification_email", json!({"user_id": uid}), "precondition_failed").await;
+        let e = err(
+            &c,
+            "resend_verification_email",
+            json!({"user_id": uid}),
+            "precondition_failed",
+        )
+        .await;
         assert_eq!(e["field"], "user_id");
-        let v = ok(&c, "set_email_verified", json!({"user_id": uid, "verified": false})).await;
+        let v = ok(
+            &c,
+            "set_email_verified",
+            json!({"user_id": uid, "verified": false}),
+        )
+        .await;
         assert_eq!(v["email_verified"], false);
-        err(&c, "get_end_user", json!({"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}), "not_found").await;
-        err(&c, "get_end_user", json!({"user_id": "ses_01JD8X3V9Q4K7M2N5P6R8S0T1W"}), "invalid_argument").await;
+        err(
+            &c,
+            "get_end_user",
+            json!({"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}),
+            "not_found",
+        )
+        .await;
+        err(
+            &c,
+            "get_end_user",
+            json!({"user_id": "ses_01JD8X3V9Q4K7M2N5P6R8S0T1W"}),
+            "invalid_argument",
+        )
+        .await;
 
         // send_password_reset: preconditions, then a mail in the outbox.
-        let e = err(&c, "send_password_reset", json!({"user_id": uid}), "precondition_failed").await;
-        assert!(e["message"].as_str().expect("m").contains("callback"), "{e}");
-        ok(&c, "add_callback", json!({"url": "https://app.acme.com/cb"})).await;
+        let e = err(
+            &c,
+            "send_password_reset",
+            json!({"user_id": uid}),
+            "precondition_failed",
+        )
+        .await;
+        assert!(
+            e["message"].as_str().expect("m").contains("callback"),
+            "{e}"
+        );
+        ok(
+            &c,
+            "add_callback",
+            json!({"url": "https://app.acme.com/cb"}),
+        )
+        .await;
         let reset = ok(&c, "send_password_reset", json!({"user_id": uid})).await;
         assert!(reset["email_id"].is_string());
-        let ml = post(&url, "/api/v1/auth/magic-link/request", Some(&p), json!({"email": "new@acme.com"})).await;
+        let ml = post(
+            &url,
+            "/api/v1/auth/magic-link/request",
+            Some(&p),
+            json!({"email": "new@acme.com"}),
+        )
+        .await;
         assert_eq!(ml.status, 412, "magic links are off by default");
 
         // Sessions.
@@ -741,32 +1192,69 @@ async fn end_user_and_session_tools_work_through_the_mcp_client() {
         let status = ok(&c, "get_project_status", json!({})).await;
         assert_eq!(status["counts"]["end_users"], 4);
         assert_eq!(status["counts"]["active_sessions"], 2);
-        let revoked = ok(&c, "revoke_session", json!({"session_id": s1["session_id"]})).await;
+        let revoked = ok(
+            &c,
+            "revoke_session",
+            json!({"session_id": s1["session_id"]}),
+        )
+        .await;
         assert!(revoked["revoked_at"].is_string());
-        me(&gw, s1["access_token"].as_str().expect("a")).await.refused(401, "unauthenticated");
+        me(&gw, s1["access_token"].as_str().expect("a"))
+            .await
+            .refused(401, "unauthenticated");
         let v = ok(&c, "verify_token", json!({"token": s1["access_token"]})).await;
         assert_eq!(v["reason"], "session_revoked");
-        assert_eq!(ok(&c, "list_sessions", json!({})).await["data"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            ok(&c, "list_sessions", json!({})).await["data"]
+                .as_array()
+                .map(Vec::len),
+            Some(1)
+        );
         let status = ok(&c, "get_project_status", json!({})).await;
         assert_eq!(status["counts"]["active_sessions"], 1);
-        assert!(event_types(&gw).await.iter().any(|t| t == "session.revoked"));
+        assert!(
+            event_types(&gw)
+                .await
+                .iter()
+                .any(|t| t == "session.revoked")
+        );
 
         // SDK instructions for every framework, filled in.
         for fw in ["nextjs", "react", "node", "react-native", "flutter"] {
             let i = ok(&c, "get_sdk_setup_instructions", json!({"framework": fw})).await;
             assert_eq!(i["project_id"], json!(p));
-            assert_eq!(i["jwks_url"], json!(format!("{}/api/v1/projects/{p}/jwks.json", gw.server.app.config.public_url)));
+            assert_eq!(
+                i["jwks_url"],
+                json!(format!(
+                    "{}/api/v1/projects/{p}/jwks.json",
+                    gw.server.app.config.public_url
+                ))
+            );
             let text = i["files"].to_string();
-            assert!(text.contains(&p) || i["env"].to_string().contains(&p), "{fw}: the project id is filled in");
+            assert!(
+                text.contains(&p) || i["env"].to_string().contains(&p),
+                "{fw}: the project id is filled in"
+            );
             assert!(!text.contains("{{"), "{fw}: no placeholder is left");
         }
-        err(&c, "get_sdk_setup_instructions", json!({"framework": "angular"}), "invalid_argument").await;
+        err(
+            &c,
+            "get_sdk_setup_instructions",
+            json!({"framework": "angular"}),
+            "invalid_argument",
+        )
+        .await;
 
         // delete_end_user ends the user's sessions with them.
-        let bob = ok(&c, "list_end_users", json!({"email_contains": "bob@"})).await["data"][0]["id"].clone();
+        let bob =
+            ok(&c, "list_end_users", json!({"email_contains": "bob@"})).await["data"][0]["id"]
+                .clone();
         let d = ok(&c, "delete_end_user", json!({"user_id": bob})).await;
         assert_eq!(d["cascade"]["sessions"], 1);
-        assert_eq!(ok(&c, "get_project_status", json!({})).await["counts"]["end_users"], 3);
+        assert_eq!(
+            ok(&c, "get_project_status", json!({})).await["counts"]["end_users"],
+            3
+        );
         let _ = c.cancel().await;
         gw.server.stop().await;
     }
@@ -779,26 +1267,50 @@ async fn browsers_may_call_only_from_the_projects_origins() {
         let url = gw.url();
         let p = gw.project_id.clone();
         let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
-        ok(&c, "add_callback", json!({"url": "https://app.acme.com/auth/callback"})).await;
+        ok(
+            &c,
+            "add_callback",
+            json!({"url": "https://app.acme.com/auth/callback"}),
+        )
+        .await;
         let http = reqwest::Client::new();
         let preflight = async |origin: &str| {
             http.request(Method::OPTIONS, format!("{url}/api/v1/auth/sign-in"))
                 .header("origin", origin)
                 .header("access-control-request-method", "POST")
-                .header("access-control-request-headers", "content-type, x-authgate-project")
+                .header(
+                    "access-control-request-headers",
+                    "content-type, x-authgate-project",
+                )
                 .send()
                 .await
                 .expect("answered")
         };
         let ok_pre = preflight("https://app.acme.com").await;
         assert_eq!(ok_pre.status().as_u16(), 204);
-        assert_eq!(ok_pre.headers()["access-control-allow-origin"], "https://app.acme.com");
-        assert!(ok_pre.headers()["access-control-allow-headers"].to_str().expect("h").contains("x-authgate-project"));
+        assert_eq!(
+            ok_pre.headers()["access-control-allow-origin"],
+            "https://app.acme.com"
+        );
+        assert!(
+            ok_pre.headers()["access-control-allow-headers"]
+                .to_str()
+                .expect("h")
+                .contains("x-authgate-project")
+        );
         let bad_pre = preflight("https://evil.example.com").await;
         assert_eq!(bad_pre.status().as_u16(), 403);
-        assert!(bad_pre.headers().get("access-control-allow-origin").is_none());
+        assert!(
+            bad_pre
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none()
+        );
         // Loopback is allowed for test projects only.
-        assert_eq!(preflight("http://localhost:3000").await.status().as_u16(), 403);
+        assert_eq!(
+            preflight("http://localhost:3000").await.status().as_u16(),
+            403
+        );
         let (b, _) = common::second_project(&gw, "Test project").await;
 
         let sign_up_from = async |origin: &str, project: &str, email: &str| {
@@ -812,20 +1324,40 @@ async fn browsers_may_call_only_from_the_projects_origins() {
         };
         let a = sign_up_from("https://app.acme.com", &p, "ada@acme.com").await;
         assert_eq!(a.status().as_u16(), 201);
-        assert_eq!(a.headers()["access-control-allow-origin"], "https://app.acme.com");
+        assert_eq!(
+            a.headers()["access-control-allow-origin"],
+            "https://app.acme.com"
+        );
         let refused = sign_up_from("https://evil.example.com", &p, "eve@acme.com").await;
         assert_eq!(refused.status().as_u16(), 403);
         let body: Value = refused.json().await.expect("json");
         assert_eq!(body["error"]["field"], "Origin");
         // The live project refuses loopback; the test project allows it,
         // but not the live project's origin.
-        assert_eq!(sign_up_from("http://localhost:3000", &p, "lo@acme.com").await.status().as_u16(), 403);
+        assert_eq!(
+            sign_up_from("http://localhost:3000", &p, "lo@acme.com")
+                .await
+                .status()
+                .as_u16(),
+            403
+        );
         let t = sign_up_from("http://localhost:3000", &b, "lo@acme.com").await;
         assert_eq!(t.status().as_u16(), 201);
-        assert_eq!(t.headers()["access-control-allow-origin"], "http://localhost:3000");
-        assert_eq!(sign_up_from("https://app.acme.com", &b, "x@acme.com").await.status().as_u16(), 403);
         assert_eq!(
-            ok(&c, "list_end_users", json!({})).await["data"].as_array().map(Vec::len),
+            t.headers()["access-control-allow-origin"],
+            "http://localhost:3000"
+        );
+        assert_eq!(
+            sign_up_from("https://app.acme.com", &b, "x@acme.com")
+                .await
+                .status()
+                .as_u16(),
+            403
+        );
+        assert_eq!(
+            ok(&c, "list_end_users", json!({})).await["data"]
+                .as_array()
+                .map(Vec::len),
             Some(1),
             "refused origins wrote nothing"
         );
@@ -841,11 +1373,114 @@ async fn browsers_may_call_only_from_the_projects_origins() {
         assert_eq!(j.headers()["access-control-allow-origin"], "*");
         assert_eq!(j.headers()["cache-control"], "public, max-age=300");
         let missing = http
-            .get(format!("{url}/api/v1/projects/prj_01JD8X3V9Q4K7M2N5P6R8S0T1W/jwks.json"))
+            .get(format!(
+                "{url}/api/v1/projects/prj_01JD8X3V9Q4K7M2N5P6R8S0T1W/jwks.json"
+            ))
             .send()
             .await
             .expect("answered");
         assert_eq!(missing.status().as_u16(), 404);
+        let _ = c.cancel().await;
+        gw.server.stop().await;
+    }
+}
+
+fn kid_of(token: &str) -> String {
+    let header: Value =
+        serde_json::from_slice(&unb64(token.split('.').next().expect("header"))).expect("json");
+    header["kid"].as_str().expect("kid").to_owned()
+}
+
+async fn published_kids(gw: &Gateway, project: &str) -> Vec<String> {
+    let jwks = rest(
+        Method::GET,
+        &gw.url(),
+        &format!("/api/v1/projects/{project}/jwks.json"),
+        None,
+        None,
+        None,
+    )
+    .await;
+    jwks.body["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid").to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_keys_rotate_with_the_next_key_published_before_it_signs() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let url = gw.url();
+        let p = gw.project_id.clone();
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        sign_up(&url, &p, "ada@example.com", PASSWORD).await;
+        let old = sign_in(&url, &p, "ada@example.com", PASSWORD).await["access_token"]
+            .as_str()
+            .expect("access")
+            .to_owned();
+        let old_kid = kid_of(&old);
+        let before = published_kids(&gw, &p).await;
+        assert_eq!(
+            before.len(),
+            2,
+            "the current key and the next one: {before:?}"
+        );
+        assert!(before.contains(&old_kid));
+        let next = before
+            .iter()
+            .find(|k| **k != old_kid)
+            .expect("a next key")
+            .clone();
+
+        let encryption = gw.server.app.keys.encryption;
+        let now = chrono::Utc::now();
+        let signing = gw
+            .store()
+            .write(async |conn| {
+                authgate_identity::jwt::rotate(
+                    conn,
+                    &encryption,
+                    &p,
+                    chrono::Duration::minutes(15),
+                    now,
+                )
+                .await
+            })
+            .await
+            .expect("rotate");
+        assert_eq!(
+            signing, next,
+            "the key that now signs was already published"
+        );
+        let after = published_kids(&gw, &p).await;
+        assert_eq!(
+            after.len(),
+            3,
+            "retired, current and a fresh next key: {after:?}"
+        );
+        assert!(
+            after.contains(&old_kid),
+            "the retired key stays published while its tokens live"
+        );
+
+        // Old tokens keep verifying; new ones are signed by the next key.
+        assert_eq!(
+            ok(&c, "verify_token", json!({"token": old})).await["valid"],
+            true
+        );
+        let new = sign_in(&url, &p, "ada@example.com", PASSWORD).await["access_token"]
+            .as_str()
+            .expect("access")
+            .to_owned();
+        assert_eq!(kid_of(&new), next);
+        verify_independently(&gw, &p, &new).await;
+        assert_eq!(
+            ok(&c, "verify_token", json!({"token": new})).await["valid"],
+            true
+        );
         let _ = c.cancel().await;
         gw.server.stop().await;
     }

@@ -43,7 +43,8 @@ async fn danger_tools_report_the_same_counts_on_a_dry_run_as_for_real() {
             // A project of its own: some danger tools end the calling key.
             let (_, key) = common::second_project(&gw, name).await;
             let c = common::connect(&gw.mcp_url(), &key).await;
-            let Some(mut args) = danger_args(name, &c, &gw.url(), !tool.id_arguments().is_empty()).await
+            let Some(mut args) =
+                danger_args(name, &c, &gw.url(), !tool.id_arguments().is_empty()).await
             else {
                 missing.push(name);
                 continue;

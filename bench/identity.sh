@@ -77,7 +77,7 @@ for backend in $backends; do
     psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $pgdb" postgres >/dev/null
     env+=(DATABASE_URL="postgres://postgres@127.0.0.1:5432/$pgdb")
   fi
-  (cd "$work/run" && exec env "${env[@]}" taskset -c 0 "$bin" serve >out.txt 2>err.txt) &
+  (cd "$work/run" && exec env "${env[@]}" taskset -c "${SERVER_CPUS:-0}" "$bin" serve >out.txt 2>err.txt) &
   server=$!
   for _ in $(seq 1 100); do grep -q "claude mcp add" "$work/run/out.txt" 2>/dev/null && break; sleep 0.1; done
   key=$(grep -o 'Bearer ag_live_[A-Za-z0-9]*' "$work/run/out.txt" | head -1 | cut -d' ' -f2)
@@ -86,19 +86,23 @@ for backend in $backends; do
   curl -fs -o /dev/null -X POST "$url/api/v1/auth/sign-up" -H "content-type: application/json" \
     -H "x-authgate-project: $project" -d '{"email":"bench@example.com","password":"correct horse battery"}'
   export AUTHGATE_KEY="$key" AUTHGATE_PROJECT="$project"
-  w() { taskset -c 1 wrk -t1 "$@" --latency; }
+  w() { taskset -c "${WRK_CPUS:-1}" wrk -t1 "$@" --latency; }
   w -c4 -d2s -s "$work/whoami.lua" "$url/api/mcp" >/dev/null 2>&1
-  idle=$(figures "$(w -c4 -d"${seconds}s" -s "$work/whoami.lua" "$url/api/mcp" 2>&1)")
-  echo "| whoami, idle | $backend | 4 | ${idle// / | } |"
+  for c in 1 4; do
+    idle=$(figures "$(w -c$c -d"${seconds}s" -s "$work/whoami.lua" "$url/api/mcp" 2>&1)")
+    echo "| whoami, idle | $backend | $c | ${idle// / | } |"
+  done
   signin=$(figures "$(w -c4 -d"${seconds}s" -s "$work/signin.lua" "$url/api/v1/auth/sign-in" 2>&1)")
   echo "| sign-in (REST, Argon2id 19 MiB t=2) | $backend | 4 | ${signin// / | } |"
-  w -c8 -d"$((seconds + 2))s" -s "$work/signin.lua" "$url/api/v1/auth/sign-in" >"$work/flood.txt" 2>&1 &
-  flood=$!
-  sleep 1
-  busy=$(figures "$(w -c4 -d"${seconds}s" -s "$work/whoami.lua" "$url/api/mcp" 2>&1)")
-  wait "$flood"
-  echo "| whoami, during a sign-in flood | $backend | 4 | ${busy// / | } |"
-  echo "| the flood's sign-ins | $backend | 8 | $(figures "$(cat "$work/flood.txt")" | sed 's/ / | /g') |"
+  for c in 1 4; do
+    w -c8 -d"$((seconds + 2))s" -s "$work/signin.lua" "$url/api/v1/auth/sign-in" >"$work/flood.txt" 2>&1 &
+    flood=$!
+    sleep 1
+    busy=$(figures "$(w -c$c -d"${seconds}s" -s "$work/whoami.lua" "$url/api/mcp" 2>&1)")
+    wait "$flood"
+    echo "| whoami, during a sign-in flood (8 connections) | $backend | $c | ${busy// / | } |"
+    echo "| the flood's sign-ins | $backend | 8 | $(figures "$(cat "$work/flood.txt")" | sed 's/ / | /g') |"
+  done
   kill "$server"; wait "$server" 2>/dev/null || true; server=""
   if [ -n "${pgdb:-}" ]; then
     psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $pgdb WITH (FORCE)" postgres >/dev/null 2>&1 || true

@@ -1,11 +1,12 @@
 //! Passwords: Argon2id (19 MiB, 2 passes), hashed and verified on a
-//! bounded pool. At most `workers` hashes run at once, on blocking threads
-//! (never on the async workers that serve MCP calls); up to `queue` more
-//! wait their turn, and past that a sign-in is refused (429 with
-//! Retry-After) instead of queueing without bound.
+//! bounded pool. At most `workers` hashes run at once, on threads of the
+//! pool's own (never on the async workers that serve MCP calls, nor on the
+//! blocking threads that run SQLite); up to `queue` more wait their turn,
+//! and past that a sign-in is refused (429 with Retry-After) instead of
+//! queueing without bound.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
 use tokio::sync::Semaphore;
@@ -43,6 +44,59 @@ pub struct Passwords {
     /// A hash of no password, verified when the account does not exist so
     /// that an unknown email takes as long as a wrong password.
     dummy: String,
+    /// Hands work to the pool's threads; they end when it is dropped.
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Hashing runs only when no other thread of the machine wants the core
+/// (Linux `SCHED_IDLE`): a sign-in flood then slows sign-ins, not MCP calls
+/// or the rest of the REST API, which preempt it at once.
+fn lowest_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::unix::{
+            NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+            thread_native_id,
+        };
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        if let Err(err) =
+            set_thread_priority_and_policy(thread_native_id(), thread_priority::ThreadPriority::Min, idle)
+        {
+            tracing::warn!(error = ?err, "could not lower the password pool's CPU priority");
+        }
+    }
+}
+
+/// Starts `workers` threads that run the jobs sent on the returned sender.
+fn start_workers(workers: usize) -> Result<mpsc::Sender<Job>, ToolError> {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..workers {
+        let rx = rx.clone();
+        std::thread::Builder::new()
+            .name(format!("authgate-argon2-{i}"))
+            .spawn(move || {
+                lowest_priority();
+                loop {
+                    // The lock is held only to take the next job.
+                    let job = match rx.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(poisoned) => poisoned.into_inner().recv(),
+                    };
+                    match job {
+                        // A panicking job loses its answer, not the thread.
+                        Ok(job) => {
+                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                        }
+                        Err(_) => return,
+                    }
+                }
+            })
+            .map_err(|e| ToolError::internal(format!("starting the password pool: {e}")))?;
+    }
+    Ok(tx)
 }
 
 impl std::fmt::Debug for Passwords {
@@ -72,9 +126,12 @@ impl Passwords {
     /// rest of the server where there are several), `queue` more waiting.
     pub fn new(params: HashParams, workers: usize, queue: usize) -> Result<Arc<Self>, ToolError> {
         let dummy = hash_sync(params, "no password: an unknown account")?;
+        let workers = workers.max(1);
+        let jobs = Mutex::new(start_workers(workers)?);
         Ok(Arc::new(Passwords {
+            jobs,
             params,
-            permits: Semaphore::new(workers.max(1)),
+            permits: Semaphore::new(workers),
             waiting: AtomicUsize::new(0),
             queue,
             verifications: AtomicU64::new(0),
@@ -108,9 +165,17 @@ impl Passwords {
         let permit = self.permits.acquire().await;
         self.waiting.fetch_sub(1, Ordering::AcqRel);
         let _permit = permit.map_err(|_| ToolError::internal("the password pool is closed"))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| ToolError::internal(format!("password task failed: {e}")))?
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(work());
+        });
+        self.jobs
+            .lock()
+            .map_err(|_| ToolError::internal("the password pool is poisoned"))?
+            .send(job)
+            .map_err(|_| ToolError::internal("the password pool has stopped"))?;
+        rx.await
+            .map_err(|_| ToolError::internal("a password task failed"))?
     }
 
     /// Hashes a new password.

@@ -61,9 +61,11 @@ fn lowest_priority() {
             thread_native_id,
         };
         let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-        if let Err(err) =
-            set_thread_priority_and_policy(thread_native_id(), thread_priority::ThreadPriority::Min, idle)
-        {
+        if let Err(err) = set_thread_priority_and_policy(
+            thread_native_id(),
+            thread_priority::ThreadPriority::Min,
+            idle,
+        ) {
             tracing::warn!(error = ?err, "could not lower the password pool's CPU priority");
         }
     }

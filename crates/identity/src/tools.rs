@@ -153,9 +153,7 @@ pub async fn delete_end_user(
 ) -> Result<DangerResult<DeletedUser>, ToolError> {
     user_id(&args.user_id)?;
     let project = ctx.project_id();
-    let row = users::load(conn, project, &args.user_id)
-        .await?
-        .ok_or_else(|| users::not_found(&args.user_id))?;
+    let row = users::require(conn, project, &args.user_id).await?;
     let user = users::get(conn, project, &args.user_id).await?;
     let cascade = count_all(ctx.registry.user_data(), conn, project, &row.reference()).await?;
     if !args.dry_run {
@@ -194,9 +192,7 @@ pub async fn send_password_reset(
     user_id(&args.user_id)?;
     let project = ctx.project_id();
     let settings = ctx.setting::<IdentitySettings>();
-    let row = users::load(conn, project, &args.user_id)
-        .await?
-        .ok_or_else(|| users::not_found(&args.user_id))?;
+    let row = users::require(conn, project, &args.user_id).await?;
     if !users::has_password(conn, project, &row.id).await? {
         return Err(ToolError::precondition(
             "this user has no password credential (they sign in with a magic link or a provider)",
@@ -234,9 +230,7 @@ pub async fn resend_verification_email(
     user_id(&args.user_id)?;
     let project = ctx.project_id();
     let settings = ctx.setting::<IdentitySettings>();
-    let row = users::load(conn, project, &args.user_id)
-        .await?
-        .ok_or_else(|| users::not_found(&args.user_id))?;
+    let row = users::require(conn, project, &args.user_id).await?;
     if row.email_verified {
         return Err(
             ToolError::precondition(format!("{} is already verified", row.email))
@@ -281,9 +275,7 @@ pub async fn set_email_verified(
 ) -> Result<EndUser, ToolError> {
     user_id(&args.user_id)?;
     let project = ctx.project_id();
-    let row = users::load(conn, project, &args.user_id)
-        .await?
-        .ok_or_else(|| users::not_found(&args.user_id))?;
+    let row = users::require(conn, project, &args.user_id).await?;
     if row.email_verified != args.verified {
         let now = ctx.now();
         users::set_verified(conn, project, &row.id, args.verified, to_micros(now)).await?;

@@ -155,6 +155,17 @@ pub(crate) async fn load(
     }))
 }
 
+/// The user, or not_found naming `user_id`.
+pub(crate) async fn require(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    user_id: &str,
+) -> Result<UserRow, ToolError> {
+    load(conn, project_id, user_id)
+        .await?
+        .ok_or_else(|| not_found(user_id))
+}
+
 pub(crate) async fn load_by_email(
     conn: &mut Conn<'_>,
     project_id: &str,
@@ -228,9 +239,7 @@ pub async fn get(
     project_id: &str,
     user_id: &str,
 ) -> Result<EndUser, ToolError> {
-    let row = load(conn, project_id, user_id)
-        .await?
-        .ok_or_else(|| not_found(user_id))?;
+    let row = require(conn, project_id, user_id).await?;
     let has_password = has_password(conn, project_id, user_id).await?;
     Ok(row.view(has_password))
 }
@@ -428,9 +437,7 @@ pub async fn detail(
     project_id: &str,
     user_id: &str,
 ) -> Result<UserDetail, ToolError> {
-    let row = load(conn, project_id, user_id)
-        .await?
-        .ok_or_else(|| not_found(user_id))?;
+    let row = require(conn, project_id, user_id).await?;
     let password = password_hash(conn, project_id, user_id).await?;
     type AccountRow = (String, String, String, Option<String>, i64);
     type FactorRow = (String, String, String, i64, Option<i64>);

@@ -235,41 +235,6 @@ pub async fn remove_callback(
     Ok(callback)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::validate_callback_url;
-
-    #[test]
-    fn accepts_https_and_loopback_http() {
-        for ok in [
-            "https://app.example.com/cb",
-            "http://localhost:3000/cb",
-            "http://127.0.0.1/cb",
-            "http://[::1]:8080/",
-            "https://app.example.com/cb?next=1",
-        ] {
-            assert!(validate_callback_url(ok).is_ok(), "{ok}");
-        }
-    }
-
-    #[test]
-    fn refuses_unsafe_urls_naming_the_field() {
-        for bad in [
-            "javascript:alert(1)",
-            "/relative/path",
-            "http://example.com/cb",
-            "https://app.example.com/cb#frag",
-            "ftp://example.com/x",
-            "https://user:pw@example.com/",
-            "data:text/html,hi",
-            "",
-        ] {
-            let err = validate_callback_url(bad).expect_err(bad);
-            assert_eq!(err.field.as_deref(), Some("url"), "{bad}");
-        }
-    }
-}
-
 /// The origin (`scheme://host[:port]`) of a URL, as browsers send it.
 fn origin_of(url: &str) -> Option<String> {
     url::Url::parse(url)
@@ -313,4 +278,39 @@ pub async fn origin_allowed(
         return Ok(true);
     }
     Ok(urls.iter().any(|u| origin_of(u).as_deref() == Some(origin)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_callback_url;
+
+    #[test]
+    fn accepts_https_and_loopback_http() {
+        for ok in [
+            "https://app.example.com/cb",
+            "http://localhost:3000/cb",
+            "http://127.0.0.1/cb",
+            "http://[::1]:8080/",
+            "https://app.example.com/cb?next=1",
+        ] {
+            assert!(validate_callback_url(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn refuses_unsafe_urls_naming_the_field() {
+        for bad in [
+            "javascript:alert(1)",
+            "/relative/path",
+            "http://example.com/cb",
+            "https://app.example.com/cb#frag",
+            "ftp://example.com/x",
+            "https://user:pw@example.com/",
+            "data:text/html,hi",
+            "",
+        ] {
+            let err = validate_callback_url(bad).expect_err(bad);
+            assert_eq!(err.field.as_deref(), Some("url"), "{bad}");
+        }
+    }
 }

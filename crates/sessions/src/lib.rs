@@ -349,7 +349,7 @@ pub async fn revoke_all_of_user(
 pub enum Refreshed {
     /// The token was good: the session goes on with this next token.
     Rotated {
-        session: Session,
+        session: Box<Session>,
         refresh_token: String,
     },
     /// The token had been used before: the session is now revoked.
@@ -445,7 +445,7 @@ pub async fn refresh(
     let mut session = session;
     session.last_active_at = at;
     Ok(Refreshed::Rotated {
-        session: session.view(at),
+        session: Box::new(session.view(at)),
         refresh_token,
     })
 }

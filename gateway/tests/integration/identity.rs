@@ -923,6 +923,15 @@ async fn user_tables(store: &authgate_store::Store) -> Vec<String> {
         .expect("catalogue")
 }
 
+/// Per table, the rows of users other than `uid`.
+async fn rows_of_others(store: &authgate_store::Store, tables: &[String], uid: &str) -> Vec<i64> {
+    let mut out = Vec::new();
+    for t in tables {
+        out.push(count(store, t, &format!("user_id <> '{uid}'")).await);
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_end_user_removes_every_row_of_the_user_table_by_table() {
     for db in common::databases().await {
@@ -989,13 +998,7 @@ async fn delete_end_user_removes_every_row_of_the_user_table_by_table() {
             assert!(n > 0, "the fixture puts a row in {t}");
             before.insert(t.clone(), json!(n));
         }
-        let others: Vec<i64> = {
-            let mut v = Vec::new();
-            for t in &tables {
-                v.push(count(&store, t, &format!("user_id <> '{uid}'")).await);
-            }
-            v
-        };
+        let others: Vec<i64> = rows_of_others(&store, &tables, &uid).await;
 
         let dry = ok(
             &c,
@@ -1030,13 +1033,7 @@ async fn delete_end_user_removes_every_row_of_the_user_table_by_table() {
             count(&store, "end_users", &format!("id = '{uid}'")).await,
             0
         );
-        let after: Vec<i64> = {
-            let mut v = Vec::new();
-            for t in &tables {
-                v.push(count(&store, t, &format!("user_id <> '{uid}'")).await);
-            }
-            v
-        };
+        let after: Vec<i64> = rows_of_others(&store, &tables, &uid).await;
         assert_eq!(after, others, "other users' rows are untouched");
         err(&c, "get_end_user", json!({"user_id": uid}), "not_found").await;
         ok(&c, "get_end_user", json!({"user_id": other["id"]})).await;

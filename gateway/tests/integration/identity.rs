@@ -163,8 +163,59 @@ async fn sign_up_verify_sign_in_refresh_and_reuse_end_to_end() {
         let user_id = user["id"].as_str().expect("id").to_owned();
         assert_eq!(user["email"], "ada@example.com");
         assert_eq!(user["email_verified"], false);
-        let mail = mail_to(&inbox, "ada@example.com", "code", 0).await;
-        let code = six_digits(&mail);
+        let first = six_digits(&mail_to(&inbox, "ada@example.com", "code", 0).await);
+        let verify = async |code: &str| {
+            post(
+                &url,
+                "/api/v1/auth/verify-email",
+                Some(&project),
+                json!({"email": "ada@example.com", "code": code}),
+            )
+            .await
+        };
+        // An expired code is refused, even the right one.
+        run_sql(gw.store(), "UPDATE verification_codes SET expires_at = 1").await;
+        assert_eq!(
+            verify(&first).await.refused(400, "invalid_argument")["field"],
+            "code"
+        );
+        // A fresh code; after five wrong tries it is dead too.
+        let resend = post(
+            &url,
+            "/api/v1/auth/resend-verification",
+            Some(&project),
+            json!({"email": "ada@example.com"}),
+        )
+        .await;
+        assert_eq!(resend.status, 202, "{resend:?}");
+        let second = six_digits(&mail_to(&inbox, "ada@example.com", "code", 1).await);
+        assert_ne!(second, first);
+        assert_eq!(
+            verify(&first).await.status,
+            400,
+            "the old code stopped working"
+        );
+        for _ in 0..4 {
+            let wrong = if second == "111111" {
+                "222222"
+            } else {
+                "111111"
+            };
+            verify(wrong).await.refused(400, "invalid_argument");
+        }
+        assert_eq!(
+            verify(&second).await.status,
+            400,
+            "five tries spent the code"
+        );
+        post(
+            &url,
+            "/api/v1/auth/resend-verification",
+            Some(&project),
+            json!({"email": "ada@example.com"}),
+        )
+        .await;
+        let code = six_digits(&mail_to(&inbox, "ada@example.com", "code", 2).await);
 
         // Verify the address with the code from the mail.
         let verified = post(

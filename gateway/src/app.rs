@@ -22,6 +22,8 @@ pub fn registry() -> Result<Registry, String> {
     authgate_email::register(&mut registry);
     authgate_sessions::register(&mut registry);
     authgate_identity::register(&mut registry);
+    authgate_rbac::register(&mut registry);
+    authgate_orgs::register(&mut registry);
     registry
         .build()
         .map_err(|problems| format!("the tool registry is invalid: {}", problems.join("; ")))

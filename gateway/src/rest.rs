@@ -391,7 +391,18 @@ async fn me(
         .unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
     let result = async {
         let token = bearer(&headers)?;
-        app.auth.me(project_header(&headers), token).await
+        let mut me = app.auth.me(project_header(&headers), token).await?;
+        // The user's organizations come from the orgs domain.
+        let (project, user) = (me.project_id.clone(), me.user.id.clone());
+        let memberships = app
+            .store
+            .read(async |conn| authgate_orgs::members::of_user(conn, &project, &user).await)
+            .await?;
+        me.memberships = memberships
+            .into_iter()
+            .filter_map(|m| serde_json::to_value(m).ok())
+            .collect();
+        Ok::<_, ToolError>(me)
     }
     .await;
     result

@@ -138,9 +138,12 @@ pub struct TokenPair {
 pub struct Me {
     pub user: EndUser,
     pub session: Session,
-    /// The user's organization memberships (organizations arrive with
-    /// their own domain; until then a user has none).
+    /// The user's organization memberships, filled in by the caller from
+    /// the organizations domain (identity does not depend on it).
     pub memberships: Vec<Value>,
+    /// The token's project (not shown).
+    #[serde(skip)]
+    pub project_id: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -799,6 +802,7 @@ impl Auth {
                     user,
                     session,
                     memberships: Vec::new(),
+                    project_id: claims.aud.clone(),
                 })
             })
             .await

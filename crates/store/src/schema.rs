@@ -263,3 +263,46 @@ diesel::allow_tables_to_appear_in_same_query!(
     auth_throttle,
     projects,
 );
+
+diesel::table! {
+    roles (id) {
+        id -> Text,
+        project_id -> Text,
+        key -> Text,
+        name -> Text,
+        permissions -> Text,
+        is_default -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    organizations (id) {
+        id -> Text,
+        project_id -> Text,
+        name -> Text,
+        slug -> Text,
+        image_url -> Nullable<Text>,
+        member_limit -> Nullable<BigInt>,
+        metadata -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    memberships (id) {
+        id -> Text,
+        project_id -> Text,
+        org_id -> Text,
+        user_id -> Text,
+        role -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::joinable!(memberships -> organizations (org_id));
+diesel::joinable!(memberships -> end_users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(roles, organizations, memberships, end_users);

@@ -76,8 +76,64 @@ pub async fn fixture(tool: &str, client: &Client, url: &str, own: &[String]) -> 
                 expect: Expect::Shows(own.to_vec()),
             })
         }
+        "get_org" | "delete_org" | "list_org_members" => {
+            let org = new_org(client).await;
+            not_found(json!({"org_id": org}))
+        }
+        "update_org" => {
+            let org = new_org(client).await;
+            not_found(json!({"org_id": org, "name": "Renamed"}))
+        }
+        "add_org_member" => {
+            let (org, role) = (new_org(client).await, new_role(client).await);
+            let s = signed_in_user(url, client).await;
+            not_found(json!({"org_id": org, "user_id": s["user"]["id"], "role": role}))
+        }
+        "update_org_member_role" | "remove_org_member" => {
+            let (org, user, role) = org_with_member(client, url).await;
+            let mut args = json!({"org_id": org, "user_id": user});
+            if tool == "update_org_member_role" {
+                args["role"] = json!(role);
+            }
+            not_found(args)
+        }
         _ => None,
     }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", ulid::Ulid::new().to_string().to_lowercase())
+}
+
+/// A new role of `client`'s project: its key.
+pub async fn new_role(client: &Client) -> String {
+    let role = ok(
+        client,
+        "create_role",
+        json!({"key": unique("fx-"), "permissions": ["posts:read"]}),
+    )
+    .await;
+    role["key"].as_str().expect("key").to_owned()
+}
+
+/// A new organization of `client`'s project: its id.
+pub async fn new_org(client: &Client) -> String {
+    let org = ok(client, "create_org", json!({"name": unique("Fixture ")})).await;
+    id(&org)
+}
+
+/// An organization with one member: (org id, user id, role key).
+pub async fn org_with_member(client: &Client, url: &str) -> (String, String, String) {
+    let (org, role) = (new_org(client).await, new_role(client).await);
+    let s = signed_in_user(url, client).await;
+    let user = s["user"]["id"].as_str().expect("user").to_owned();
+    ok(
+        client,
+        "add_org_member",
+        json!({"org_id": org, "user_id": user, "role": role}),
+    )
+    .await;
+    (org, user, role)
 }
 
 /// Arguments for a danger tool's call: its fixture's, or none when it acts
@@ -88,6 +144,10 @@ pub async fn danger_args(
     url: &str,
     has_id_arguments: bool,
 ) -> Option<Value> {
+    // Danger tools that name their target without an id.
+    if tool == "delete_role" {
+        return Some(json!({"key": new_role(client).await}));
+    }
     if !has_id_arguments {
         return Some(json!({}));
     }

@@ -1020,6 +1020,25 @@ async fn delete_end_user_removes_every_row_of_the_user_table_by_table() {
         )
         .await;
         ok(&c, "send_password_reset", json!({"user_id": uid})).await;
+        ok(
+            &c,
+            "create_role",
+            json!({"key": "member", "is_default": true}),
+        )
+        .await;
+        let org = ok(&c, "create_org", json!({"name": "Acme"})).await;
+        ok(
+            &c,
+            "add_org_member",
+            json!({"org_id": org["id"], "user_id": uid}),
+        )
+        .await;
+        ok(
+            &c,
+            "add_org_member",
+            json!({"org_id": org["id"], "user_id": other["id"]}),
+        )
+        .await;
         run_sql(
             &store,
             &format!(

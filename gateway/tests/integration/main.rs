@@ -11,6 +11,7 @@ mod email;
 mod fixtures;
 mod hotpath;
 mod identity;
+mod orgs;
 mod registry;
 mod security;
 mod sse;

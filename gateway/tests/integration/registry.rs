@@ -222,6 +222,16 @@ async fn views(c: &common::Client) -> String {
         {
             continue;
         }
+        // Lists inside one parent (an organization's members) need its id:
+        // the parent's own list covers what they would show.
+        let needs_parent = tool
+            .input_schema()
+            .get("required")
+            .and_then(Value::as_array)
+            .is_some_and(|r| !r.is_empty());
+        if needs_parent {
+            continue;
+        }
         let args = if m.name.starts_with("list_") {
             json!({"limit": 100})
         } else {

@@ -1,0 +1,326 @@
+//! Members of an organization: one role per user per organization.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::Value;
+
+use authgate_core::args::Cascade;
+use authgate_core::time::{from_micros, to_micros};
+use authgate_core::{
+    Conn, Page, PageRequest, ToolError, UserDataSection, UserRef, new_id, with_conn,
+};
+use authgate_store::schema::{end_users, memberships, organizations};
+
+use crate::{member_count, resolve};
+
+/// A member as tools show it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Member {
+    pub user_id: String,
+    pub email: String,
+    pub name: Option<String>,
+    /// The role key the member holds in this organization.
+    pub role: String,
+    pub joined_at: DateTime<Utc>,
+}
+
+type MemberRow = (String, String, Option<String>, String, i64);
+
+fn member(row: MemberRow) -> Member {
+    let (user_id, email, name, role, joined) = row;
+    Member {
+        user_id,
+        email,
+        name,
+        role,
+        joined_at: from_micros(joined),
+    }
+}
+
+fn user_not_found(user_id: &str) -> ToolError {
+    ToolError::not_found(format!("end user {user_id} not found in this project"))
+        .with_field("user_id")
+        .with_hint("list_end_users shows the users of this project")
+}
+
+fn not_a_member(user_id: &str) -> ToolError {
+    ToolError::not_found(format!(
+        "end user {user_id} is not a member of this organization"
+    ))
+    .with_field("user_id")
+    .with_hint("list_org_members shows the members")
+}
+
+async fn load_member(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    org_id: &str,
+    user_id: &str,
+) -> Result<Option<Member>, ToolError> {
+    let row: Option<MemberRow> = with_conn!(conn, c => {
+        memberships::table
+            .inner_join(end_users::table)
+            .filter(memberships::project_id.eq(project_id))
+            .filter(memberships::org_id.eq(org_id))
+            .filter(memberships::user_id.eq(user_id))
+            .select((memberships::user_id, end_users::email, end_users::name, memberships::role, memberships::created_at))
+            .first(c)
+            .await
+            .optional()?
+    });
+    Ok(row.map(member))
+}
+
+/// Members oldest first.
+pub async fn list(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    org: &str,
+    page: &PageRequest,
+) -> Result<Page<Member>, ToolError> {
+    let org = resolve(conn, project_id, org).await?;
+    let rows: Vec<(String, MemberRow)> = with_conn!(conn, c => {
+        let mut q = memberships::table
+            .inner_join(end_users::table)
+            .filter(memberships::project_id.eq(project_id))
+            .filter(memberships::org_id.eq(&org.id))
+            .select((
+                memberships::id,
+                (memberships::user_id, end_users::email, end_users::name, memberships::role, memberships::created_at),
+            ))
+            .order(memberships::id.asc())
+            .limit(page.fetch_limit())
+            .into_boxed();
+        if let Some(after) = &page.after {
+            q = q.filter(memberships::id.gt(after.clone()));
+        }
+        q.load(c).await?
+    });
+    // The cursor position is the membership id, which members do not show;
+    // a user is a member once per organization, so the user id finds it.
+    let positions: std::collections::HashMap<String, String> = rows
+        .iter()
+        .map(|(id, r)| (r.0.clone(), id.clone()))
+        .collect();
+    let items: Vec<Member> = rows.into_iter().map(|(_, r)| member(r)).collect();
+    Ok(page.page(items, |m: &Member| {
+        positions.get(&m.user_id).cloned().unwrap_or_default()
+    }))
+}
+
+/// Adds a user to an organization with `role` (or the project's default
+/// role). Refused: a user already a member (conflict), a full organization
+/// (limit_exceeded), a role that does not exist.
+pub async fn add(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    org: &str,
+    user_id: &str,
+    role: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Member, ToolError> {
+    // The count and the insert happen under the project lock, so two adds
+    // at once cannot both take the last place.
+    conn.lock_project(project_id).await?;
+    let org = resolve(conn, project_id, org).await?;
+    let user: Option<(String, Option<String>)> = with_conn!(conn, c => {
+        end_users::table
+            .filter(end_users::project_id.eq(project_id))
+            .filter(end_users::id.eq(user_id))
+            .select((end_users::email, end_users::name))
+            .first(c)
+            .await
+            .optional()?
+    });
+    let (email, name) = user.ok_or_else(|| user_not_found(user_id))?;
+    let role = match role {
+        Some(r) => {
+            authgate_rbac::require_assignable(conn, project_id, "role", r).await?;
+            r.to_owned()
+        }
+        None => authgate_rbac::default_role(conn, project_id)
+            .await?
+            .ok_or_else(|| {
+                ToolError::precondition("no role was given and the project has no default role")
+                    .with_field("role")
+                    .with_hint(
+                        "pass role, or make a role the default with update_role (is_default: true)",
+                    )
+            })?,
+    };
+    if load_member(conn, project_id, &org.id, user_id)
+        .await?
+        .is_some()
+    {
+        return Err(
+            ToolError::conflict(format!("{user_id} is already a member of {}", org.id))
+                .with_field("user_id")
+                .with_hint("update_org_member_role changes a member's role"),
+        );
+    }
+    if let Some(limit) = org.member_limit {
+        let members = member_count(conn, &org.id).await?;
+        if members >= limit {
+            return Err(ToolError::new(
+                authgate_core::ErrorCode::LimitExceeded,
+                format!("the organization is full: {members} of {limit} members"),
+            )
+            .with_field("org_id")
+            .with_hint("raise member_limit with update_org, or remove a member"));
+        }
+    }
+    let at = to_micros(now);
+    with_conn!(conn, c => {
+        diesel::insert_into(memberships::table)
+            .values((
+                memberships::id.eq(new_id("mem")),
+                memberships::project_id.eq(project_id),
+                memberships::org_id.eq(&org.id),
+                memberships::user_id.eq(user_id),
+                memberships::role.eq(&role),
+                memberships::created_at.eq(at),
+                memberships::updated_at.eq(at),
+            ))
+            .execute(c)
+            .await?;
+    });
+    Ok(Member {
+        user_id: user_id.to_owned(),
+        email,
+        name,
+        role,
+        joined_at: from_micros(at),
+    })
+}
+
+pub async fn set_role(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    org: &str,
+    user_id: &str,
+    role: &str,
+    now: DateTime<Utc>,
+) -> Result<Member, ToolError> {
+    // Under the lock delete_role takes, so a role cannot vanish under a new holder.
+    conn.lock_project(project_id).await?;
+    let org = resolve(conn, project_id, org).await?;
+    authgate_rbac::require_assignable(conn, project_id, "role", role).await?;
+    let mut m = load_member(conn, project_id, &org.id, user_id)
+        .await?
+        .ok_or_else(|| not_a_member(user_id))?;
+    with_conn!(conn, c => {
+        diesel::update(
+            memberships::table
+                .filter(memberships::project_id.eq(project_id))
+                .filter(memberships::org_id.eq(&org.id))
+                .filter(memberships::user_id.eq(user_id)),
+        )
+        .set((memberships::role.eq(role), memberships::updated_at.eq(to_micros(now))))
+        .execute(c)
+        .await?;
+    });
+    m.role = role.to_owned();
+    Ok(m)
+}
+
+pub async fn remove(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    org: &str,
+    user_id: &str,
+    dry_run: bool,
+) -> Result<Member, ToolError> {
+    let org = resolve(conn, project_id, org).await?;
+    let m = load_member(conn, project_id, &org.id, user_id)
+        .await?
+        .ok_or_else(|| not_a_member(user_id))?;
+    if !dry_run {
+        with_conn!(conn, c => {
+            diesel::delete(
+                memberships::table
+                    .filter(memberships::project_id.eq(project_id))
+                    .filter(memberships::org_id.eq(&org.id))
+                    .filter(memberships::user_id.eq(user_id)),
+            )
+            .execute(c)
+            .await?;
+        });
+    }
+    Ok(m)
+}
+
+/// A user's memberships, with each organization's id, slug and name.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Membership {
+    pub org_id: String,
+    pub org_slug: String,
+    pub org_name: String,
+    pub role: String,
+    pub joined_at: DateTime<Utc>,
+}
+
+pub async fn of_user(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    user_id: &str,
+) -> Result<Vec<Membership>, ToolError> {
+    let rows: Vec<(String, String, String, String, i64)> = with_conn!(conn, c => {
+        memberships::table
+            .inner_join(organizations::table)
+            .filter(memberships::project_id.eq(project_id))
+            .filter(memberships::user_id.eq(user_id))
+            .select((organizations::id, organizations::slug, organizations::name, memberships::role, memberships::created_at))
+            .order(memberships::id.asc())
+            .load(c)
+            .await?
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(org_id, org_slug, org_name, role, joined)| Membership {
+            org_id,
+            org_slug,
+            org_name,
+            role,
+            joined_at: from_micros(joined),
+        })
+        .collect())
+}
+
+/// Organization memberships are a user's data: deleting the user removes
+/// them, and an export lists them.
+pub struct OrgsData;
+
+impl UserDataSection for OrgsData {
+    const NAME: &'static str = "organizations";
+    const TABLES: &'static [&'static str] = &["memberships"];
+
+    async fn count(
+        &self,
+        conn: &mut Conn<'_>,
+        project_id: &str,
+        user: &UserRef,
+    ) -> Result<Cascade, ToolError> {
+        let n: i64 = with_conn!(conn, c => {
+            memberships::table
+                .filter(memberships::project_id.eq(project_id))
+                .filter(memberships::user_id.eq(&user.id))
+                .count()
+                .get_result(c)
+                .await?
+        });
+        Ok(Cascade::from([("memberships".to_owned(), n as u64)]))
+    }
+
+    async fn export(
+        &self,
+        conn: &mut Conn<'_>,
+        project_id: &str,
+        user: &UserRef,
+    ) -> Result<Value, ToolError> {
+        let list = of_user(conn, project_id, &user.id).await?;
+        serde_json::to_value(list).map_err(ToolError::internal)
+    }
+}

@@ -1,0 +1,413 @@
+//! The organization and member tools.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use authgate_core::args::DangerResult;
+use authgate_core::status::StatusSection;
+use authgate_core::{
+    Conn, Page, ToolContext, ToolError, ToolGroup, ToolRegistry, require_id, tool,
+};
+
+use crate::members::{self, Member, OrgsData};
+use crate::{NewOrg, Org, OrgChange};
+
+pub const ORGANIZATIONS: &str = "organizations";
+
+pub fn register(registry: &mut ToolRegistry) {
+    registry
+        .group(ToolGroup {
+            name: ORGANIZATIONS,
+            summary: "organizations (teams, workspaces) of end users and their members' roles",
+        })
+        .status_section(OrgsStatus)
+        .user_data(OrgsData)
+        .register(ListOrgs)
+        .register(GetOrg)
+        .register(CreateOrg)
+        .register(UpdateOrg)
+        .register(DeleteOrg)
+        .register(ListOrgMembers)
+        .register(AddOrgMember)
+        .register(UpdateOrgMemberRole)
+        .register(RemoveOrgMember);
+}
+
+fn user_id(id: &str) -> Result<(), ToolError> {
+    require_id("user_id", "usr", id)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListOrgsArgs {
+    /// Page size, 1 to 100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<u32>,
+    /// next_cursor from the previous page.
+    pub cursor: Option<String>,
+    /// Only organizations whose name or slug contains this (case-insensitive).
+    pub query: Option<String>,
+}
+
+/// List the project's organizations, oldest first, with member_count.
+#[tool(read, group = ORGANIZATIONS, title = "List organizations", example = r#"{"query": "acme"}"#)]
+pub async fn list_orgs(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: ListOrgsArgs,
+) -> Result<Page<Org>, ToolError> {
+    let query = args
+        .query
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty());
+    if query.is_some_and(|q| q.len() > 200) {
+        return Err(ToolError::invalid(
+            "query",
+            "query must be at most 200 bytes",
+        ));
+    }
+    let page = ctx.page(args.limit, args.cursor.as_deref())?;
+    crate::list(conn, ctx.project_id(), query, &page).await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrgIdArgs {
+    /// The organization's id (org_...) or slug.
+    pub org_id: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OrgDetail {
+    #[serde(flatten)]
+    pub org: Org,
+    /// The first 100 members, oldest first (list_org_members pages them all).
+    pub members: Vec<Member>,
+}
+
+/// Get one organization by id or slug, with its first 100 members (user
+/// info and role) and member_count.
+#[tool(read, group = ORGANIZATIONS, title = "Get organization", example = r#"{"org_id": "acme-corp"}"#)]
+pub async fn get_org(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: OrgIdArgs,
+) -> Result<OrgDetail, ToolError> {
+    let org = crate::get(conn, ctx.project_id(), &args.org_id).await?;
+    let first = ctx.page(Some(100), None)?;
+    let members = members::list(conn, ctx.project_id(), &org.id, &first)
+        .await?
+        .data;
+    Ok(OrgDetail { org, members })
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrgArgs {
+    pub name: String,
+    /// Lowercase a-z, 0-9 and -, 2 to 48 characters, unique in the project
+    /// (default: made from the name).
+    pub slug: Option<String>,
+    /// At most this many members (default: no limit).
+    pub member_limit: Option<i64>,
+    /// A JSON object to keep on the organization (at most 8 KiB).
+    pub metadata: Option<Value>,
+}
+
+/// Create an organization. Without a slug, one is made from the name
+/// (numbered if taken); a given slug that is taken is a conflict.
+#[tool(
+    write,
+    group = ORGANIZATIONS,
+    title = "Create organization",
+    example = r#"{"name": "Acme Corp", "member_limit": 50, "metadata": {"plan": "team"}}"#
+)]
+pub async fn create_org(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: CreateOrgArgs,
+) -> Result<Org, ToolError> {
+    let new = NewOrg {
+        name: &args.name,
+        slug: args.slug.as_deref(),
+        member_limit: args.member_limit,
+        metadata: args.metadata.as_ref(),
+    };
+    crate::create(conn, ctx.project_id(), new, ctx.now()).await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrgArgs {
+    /// The organization's id (org_...) or slug.
+    pub org_id: String,
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    /// An https URL of the organization's logo.
+    pub image_url: Option<String>,
+    /// Below the current member count is a conflict.
+    pub member_limit: Option<i64>,
+    /// Replaces the metadata object.
+    pub metadata: Option<Value>,
+}
+
+/// Change an organization; what is not given stays as it is. A slug in use
+/// is a conflict, and so is a member_limit below the current member count.
+#[tool(
+    write,
+    group = ORGANIZATIONS,
+    title = "Update organization",
+    idempotent,
+    example = r#"{"org_id": "org_01JD8X3V9Q4K7M2N5P6R8S0T1W", "name": "Acme Inc", "member_limit": 100}"#
+)]
+pub async fn update_org(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: UpdateOrgArgs,
+) -> Result<Org, ToolError> {
+    let change = OrgChange {
+        name: args.name.as_deref(),
+        slug: args.slug.as_deref(),
+        image_url: args.image_url.as_deref(),
+        member_limit: args.member_limit,
+        metadata: args.metadata.as_ref(),
+    };
+    crate::update(conn, ctx.project_id(), &args.org_id, change, ctx.now()).await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteOrgArgs {
+    /// The organization's id (org_...) or slug.
+    pub org_id: String,
+    /// Show what would be deleted without deleting it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DeletedOrg {
+    pub organization: Org,
+}
+
+/// Delete an organization with all its memberships. Irreversible: run
+/// with dry_run first to see the counts.
+#[tool(
+    danger,
+    group = ORGANIZATIONS,
+    title = "Delete organization",
+    example = r#"{"org_id": "org_01JD8X3V9Q4K7M2N5P6R8S0T1W", "dry_run": true}"#
+)]
+pub async fn delete_org(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: DeleteOrgArgs,
+) -> Result<DangerResult<DeletedOrg>, ToolError> {
+    let organization = crate::delete(conn, ctx.project_id(), &args.org_id, args.dry_run).await?;
+    let cascade = [(
+        "memberships".to_owned(),
+        organization.member_count.max(0) as u64,
+    )]
+    .into();
+    Ok(DangerResult {
+        dry_run: args.dry_run,
+        target: DeletedOrg { organization },
+        cascade,
+    })
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListOrgMembersArgs {
+    /// The organization's id (org_...) or slug.
+    pub org_id: String,
+    /// Page size, 1 to 100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<u32>,
+    /// next_cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// List an organization's members, oldest first: user_id, email, name,
+/// role, joined_at.
+#[tool(
+    read,
+    group = ORGANIZATIONS,
+    title = "List organization members",
+    example = r#"{"org_id": "acme-corp", "limit": 50}"#
+)]
+pub async fn list_org_members(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: ListOrgMembersArgs,
+) -> Result<Page<Member>, ToolError> {
+    let page = ctx.page(args.limit, args.cursor.as_deref())?;
+    members::list(conn, ctx.project_id(), &args.org_id, &page).await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddOrgMemberArgs {
+    /// The organization's id (org_...) or slug.
+    pub org_id: String,
+    /// The end user (usr_...).
+    pub user_id: String,
+    /// A role key (default: the project's default role).
+    pub role: Option<String>,
+}
+
+/// Add an end user to an organization with a role (the project's default
+/// role when none is given). Already a member: conflict; the organization
+/// full: limit_exceeded.
+#[tool(
+    write,
+    group = ORGANIZATIONS,
+    title = "Add organization member",
+    example = r#"{"org_id": "acme-corp", "user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "role": "editor"}"#
+)]
+pub async fn add_org_member(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: AddOrgMemberArgs,
+) -> Result<Member, ToolError> {
+    user_id(&args.user_id)?;
+    members::add(
+        conn,
+        ctx.project_id(),
+        &args.org_id,
+        &args.user_id,
+        args.role.as_deref(),
+        ctx.now(),
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrgMemberRoleArgs {
+    /// The organization's id (org_...) or slug.
+    pub org_id: String,
+    /// The member (usr_...).
+    pub user_id: String,
+    /// A role key that exists.
+    pub role: String,
+}
+
+/// Give a member another role (it must exist).
+#[tool(
+    write,
+    group = ORGANIZATIONS,
+    title = "Change member role",
+    idempotent,
+    example = r#"{"org_id": "acme-corp", "user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "role": "admin"}"#
+)]
+pub async fn update_org_member_role(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: UpdateOrgMemberRoleArgs,
+) -> Result<Member, ToolError> {
+    user_id(&args.user_id)?;
+    members::set_role(
+        conn,
+        ctx.project_id(),
+        &args.org_id,
+        &args.user_id,
+        &args.role,
+        ctx.now(),
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveOrgMemberArgs {
+    /// The organization's id (org_...) or slug.
+    pub org_id: String,
+    /// The member (usr_...).
+    pub user_id: String,
+    /// Show what would be removed without removing it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RemovedMember {
+    pub member: Member,
+}
+
+/// Remove a member from an organization (the user stays in the project).
+#[tool(
+    danger,
+    group = ORGANIZATIONS,
+    title = "Remove organization member",
+    example = r#"{"org_id": "acme-corp", "user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "dry_run": true}"#
+)]
+pub async fn remove_org_member(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: RemoveOrgMemberArgs,
+) -> Result<DangerResult<RemovedMember>, ToolError> {
+    user_id(&args.user_id)?;
+    let member = members::remove(
+        conn,
+        ctx.project_id(),
+        &args.org_id,
+        &args.user_id,
+        args.dry_run,
+    )
+    .await?;
+    Ok(DangerResult {
+        dry_run: args.dry_run,
+        target: RemovedMember { member },
+        cascade: Default::default(),
+    })
+}
+
+// ------------------------------------------------------------ status
+
+const NEWEST: i64 = 10;
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OrgSummary {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OrgCounts {
+    pub organizations: i64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OrgsStatusOutput {
+    /// The 10 newest organizations.
+    pub organizations: Vec<OrgSummary>,
+    pub counts: OrgCounts,
+}
+
+pub struct OrgsStatus;
+
+impl StatusSection for OrgsStatus {
+    type Output = OrgsStatusOutput;
+
+    async fn read(
+        &self,
+        ctx: &ToolContext,
+        conn: &mut Conn<'_>,
+    ) -> Result<OrgsStatusOutput, ToolError> {
+        let organizations = crate::newest(conn, ctx.project_id(), NEWEST)
+            .await?
+            .into_iter()
+            .map(|(id, name, slug)| OrgSummary { id, name, slug })
+            .collect();
+        Ok(OrgsStatusOutput {
+            organizations,
+            counts: OrgCounts {
+                organizations: crate::count(conn, ctx.project_id()).await?,
+            },
+        })
+    }
+}

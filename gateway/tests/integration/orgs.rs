@@ -1,0 +1,415 @@
+//! Roles, organizations and members through the real MCP client, on every
+//! backend.
+
+use serde_json::{Value, json};
+
+use crate::common::{self, err, ok, rest, sign_in, sign_up};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn keys_of(list: &Value, field: &str) -> Vec<String> {
+    list["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|v| v[field].as_str().expect("string").to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_organizations_and_members_work_through_the_mcp_client() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let url = gw.url();
+        let p = gw.project_id.clone();
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+
+        // Roles: one default at most, validated keys and permissions.
+        ok(
+            &c,
+            "create_role",
+            json!({"key": "admin", "name": "Admin", "permissions": ["*"]}),
+        )
+        .await;
+        let editor = ok(&c, "create_role", json!({"key": "editor", "permissions": ["posts:read", "posts:write", "posts:read"], "is_default": true})).await;
+        assert_eq!(editor["permissions"], json!(["posts:read", "posts:write"]));
+        assert_eq!(editor["name"], "editor");
+        ok(
+            &c,
+            "create_role",
+            json!({"key": "viewer", "permissions": ["posts:read", "comments:*"]}),
+        )
+        .await;
+        err(&c, "create_role", json!({"key": "admin"}), "conflict").await;
+        let e = err(
+            &c,
+            "create_role",
+            json!({"key": "x", "permissions": ["posts:read", "read"]}),
+            "invalid_argument",
+        )
+        .await;
+        assert_eq!(e["field"], "permissions[1]");
+        let e = err(
+            &c,
+            "create_role",
+            json!({"key": "Bad Key"}),
+            "invalid_argument",
+        )
+        .await;
+        assert_eq!(e["field"], "key");
+        ok(
+            &c,
+            "update_role",
+            json!({"key": "viewer", "is_default": true}),
+        )
+        .await;
+        let roles = ok(&c, "list_roles", json!({})).await;
+        assert_eq!(keys_of(&roles, "key"), ["admin", "editor", "viewer"]);
+        let defaults: Vec<&Value> = roles["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter(|r| r["is_default"] == true)
+            .collect();
+        assert_eq!(defaults.len(), 1, "one default: {roles}");
+        assert_eq!(defaults[0]["key"], "viewer");
+        err(
+            &c,
+            "update_role",
+            json!({"key": "nobody", "name": "x"}),
+            "not_found",
+        )
+        .await;
+
+        // Organizations: slugs from names, numbered when taken.
+        let acme = ok(
+            &c,
+            "create_org",
+            json!({"name": "Acme Corp", "metadata": {"tier": "gold"}}),
+        )
+        .await;
+        assert_eq!(acme["slug"], "acme-corp");
+        assert_eq!(acme["metadata"]["tier"], "gold");
+        let acme2 = ok(&c, "create_org", json!({"name": "Acme Corp"})).await;
+        assert_eq!(acme2["slug"], "acme-corp-2");
+        let e = err(
+            &c,
+            "create_org",
+            json!({"name": "Other", "slug": "acme-corp"}),
+            "conflict",
+        )
+        .await;
+        assert_eq!(e["field"], "slug");
+        assert_eq!(
+            err(
+                &c,
+                "create_org",
+                json!({"name": "X", "slug": "-x"}),
+                "invalid_argument"
+            )
+            .await["field"],
+            "slug"
+        );
+        assert_eq!(
+            err(
+                &c,
+                "create_org",
+                json!({"name": "X", "metadata": [1]}),
+                "invalid_argument"
+            )
+            .await["field"],
+            "metadata"
+        );
+        let org = acme["id"].as_str().expect("id").to_owned();
+
+        // Members.
+        let mut users = Vec::new();
+        for name in ["ada", "bob", "cyd", "dan"] {
+            let u = sign_up(&url, &p, &format!("{name}@acme.com"), PASSWORD).await;
+            users.push(u["id"].as_str().expect("id").to_owned());
+        }
+        let m = ok(
+            &c,
+            "add_org_member",
+            json!({"org_id": org, "user_id": users[0]}),
+        )
+        .await;
+        assert_eq!(m["role"], "viewer", "the default role");
+        assert_eq!(m["email"], "ada@acme.com");
+        ok(
+            &c,
+            "add_org_member",
+            json!({"org_id": "acme-corp", "user_id": users[1], "role": "admin"}),
+        )
+        .await;
+        ok(
+            &c,
+            "add_org_member",
+            json!({"org_id": org, "user_id": users[2], "role": "editor"}),
+        )
+        .await;
+        err(
+            &c,
+            "add_org_member",
+            json!({"org_id": org, "user_id": users[0]}),
+            "conflict",
+        )
+        .await;
+        let e = err(
+            &c,
+            "add_org_member",
+            json!({"org_id": org, "user_id": users[3], "role": "owner"}),
+            "invalid_argument",
+        )
+        .await;
+        assert_eq!(e["field"], "role");
+        err(
+            &c,
+            "add_org_member",
+            json!({"org_id": org, "user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}),
+            "not_found",
+        )
+        .await;
+        err(
+            &c,
+            "add_org_member",
+            json!({"org_id": "no-such-org", "user_id": users[3]}),
+            "not_found",
+        )
+        .await;
+
+        let page = ok(&c, "list_org_members", json!({"org_id": org, "limit": 2})).await;
+        assert_eq!(keys_of(&page, "user_id"), users[..2]);
+        let rest_page = ok(
+            &c,
+            "list_org_members",
+            json!({"org_id": org, "limit": 2, "cursor": page["next_cursor"]}),
+        )
+        .await;
+        assert_eq!(keys_of(&rest_page, "user_id"), users[2..3]);
+        assert_eq!(rest_page["has_more"], false);
+        let detail = ok(&c, "get_org", json!({"org_id": "acme-corp"})).await;
+        assert_eq!(detail["id"], json!(org));
+        assert_eq!(detail["member_count"], 3);
+        assert_eq!(detail["members"].as_array().map(Vec::len), Some(3));
+
+        // The member limit: not below the count, and never passed.
+        let e = err(
+            &c,
+            "update_org",
+            json!({"org_id": org, "member_limit": 2}),
+            "conflict",
+        )
+        .await;
+        assert_eq!(e["field"], "member_limit");
+        let updated = ok(&c, "update_org", json!({"org_id": org, "member_limit": 3, "name": "Acme Inc", "image_url": "https://cdn.acme.com/logo.png"})).await;
+        assert_eq!(updated["name"], "Acme Inc");
+        assert_eq!(updated["slug"], "acme-corp", "the slug stays unless given");
+        err(
+            &c,
+            "add_org_member",
+            json!({"org_id": org, "user_id": users[3]}),
+            "limit_exceeded",
+        )
+        .await;
+        err(
+            &c,
+            "update_org",
+            json!({"org_id": org, "slug": "acme-corp-2"}),
+            "conflict",
+        )
+        .await;
+
+        // Roles held by members.
+        let m = ok(
+            &c,
+            "update_org_member_role",
+            json!({"org_id": org, "user_id": users[0], "role": "editor"}),
+        )
+        .await;
+        assert_eq!(m["role"], "editor");
+        err(
+            &c,
+            "update_org_member_role",
+            json!({"org_id": org, "user_id": users[3], "role": "editor"}),
+            "not_found",
+        )
+        .await;
+        err(
+            &c,
+            "update_org_member_role",
+            json!({"org_id": org, "user_id": users[0], "role": "ghost"}),
+            "invalid_argument",
+        )
+        .await;
+        let roles = ok(&c, "list_roles", json!({})).await;
+        let count_of = |key: &str| {
+            roles["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .find(|r| r["key"] == key)
+                .expect("role")["member_count"]
+                .clone()
+        };
+        assert_eq!(
+            (count_of("admin"), count_of("editor"), count_of("viewer")),
+            (json!(1), json!(2), json!(0))
+        );
+        let e = err(&c, "delete_role", json!({"key": "admin"}), "conflict").await;
+        assert!(
+            e["message"]
+                .as_str()
+                .expect("m")
+                .contains("1 organization member"),
+            "{e}"
+        );
+        let dry = ok(
+            &c,
+            "remove_org_member",
+            json!({"org_id": org, "user_id": users[1], "dry_run": true}),
+        )
+        .await;
+        assert_eq!(dry["member"]["role"], "admin");
+        assert_eq!(
+            ok(&c, "get_org", json!({"org_id": org})).await["member_count"],
+            3,
+            "a dry run removes nothing"
+        );
+        ok(
+            &c,
+            "remove_org_member",
+            json!({"org_id": org, "user_id": users[1]}),
+        )
+        .await;
+        err(
+            &c,
+            "remove_org_member",
+            json!({"org_id": org, "user_id": users[1]}),
+            "not_found",
+        )
+        .await;
+        let gone = ok(&c, "delete_role", json!({"key": "admin"})).await;
+        assert_eq!(gone["role"]["key"], "admin");
+
+        // The user sees their organizations at GET /me.
+        let s = sign_in(&url, &p, "ada@acme.com", PASSWORD).await;
+        let me = rest(
+            reqwest::Method::GET,
+            &url,
+            "/api/v1/me",
+            None,
+            s["access_token"].as_str(),
+            None,
+        )
+        .await;
+        assert_eq!(me.status, 200, "{me:?}");
+        assert_eq!(
+            me.body["memberships"],
+            json!([{
+                "org_id": org, "org_slug": "acme-corp", "org_name": "Acme Inc", "role": "editor",
+                "joined_at": me.body["memberships"][0]["joined_at"],
+            }])
+        );
+
+        // Project status lists real roles and organizations.
+        let status = ok(&c, "get_project_status", json!({})).await;
+        assert_eq!(status["counts"]["organizations"], 2);
+        assert_eq!(status["counts"]["roles"], 2);
+        assert_eq!(
+            status["organizations"][0]["slug"], "acme-corp-2",
+            "newest first"
+        );
+        let role_keys: Vec<&str> = status["roles"]
+            .as_array()
+            .expect("roles")
+            .iter()
+            .map(|r| r["key"].as_str().expect("key"))
+            .collect();
+        assert_eq!(role_keys, ["editor", "viewer"]);
+
+        // list_orgs filters.
+        let found = ok(&c, "list_orgs", json!({"query": "INC"})).await;
+        assert_eq!(keys_of(&found, "id"), std::slice::from_ref(&org));
+        assert_eq!(found["data"][0]["member_count"], 2);
+        assert_eq!(
+            ok(&c, "list_orgs", json!({"query": "%"})).await["data"],
+            json!([])
+        );
+
+        // Deleting a member user, then the organization, cascades.
+        let d = ok(
+            &c,
+            "delete_end_user",
+            json!({"user_id": users[2], "dry_run": true}),
+        )
+        .await;
+        assert_eq!(d["cascade"]["memberships"], 1);
+        let dry = ok(&c, "delete_org", json!({"org_id": org, "dry_run": true})).await;
+        assert_eq!(dry["cascade"]["memberships"], 2);
+        let real = ok(&c, "delete_org", json!({"org_id": org})).await;
+        assert_eq!(real["cascade"], dry["cascade"]);
+        err(&c, "get_org", json!({"org_id": org}), "not_found").await;
+        assert_eq!(
+            ok(&c, "list_roles", json!({})).await["data"][0]["member_count"],
+            0
+        );
+        let _ = c.cancel().await;
+        gw.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_adds_never_pass_the_member_limit() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let url = gw.url();
+        let p = gw.project_id.clone();
+        let c = std::sync::Arc::new(common::connect(&gw.mcp_url(), &gw.admin_key).await);
+        ok(
+            &c,
+            "create_role",
+            json!({"key": "member", "is_default": true}),
+        )
+        .await;
+        let org = ok(
+            &c,
+            "create_org",
+            json!({"name": "Small Team", "member_limit": 3}),
+        )
+        .await["id"]
+            .clone();
+        let mut users = Vec::new();
+        for i in 0..12 {
+            users.push(sign_up(&url, &p, &format!("u{i}@team.com"), PASSWORD).await["id"].clone());
+        }
+        let adds = users.iter().map(|u| {
+            let (c, org, u) = (c.clone(), org.clone(), u.clone());
+            tokio::spawn(async move {
+                common::call_raw(&c, "add_org_member", json!({"org_id": org, "user_id": u})).await
+            })
+        });
+        let results = futures::future::join_all(adds).await;
+        let mut added = 0;
+        for r in results {
+            let r = r.expect("task");
+            if r.is_error == Some(true) {
+                let text = r
+                    .content
+                    .first()
+                    .and_then(|b| b.as_text())
+                    .map(|t| t.text.clone())
+                    .unwrap_or_default();
+                assert!(text.contains("limit_exceeded"), "{text}");
+            } else {
+                added += 1;
+            }
+        }
+        assert_eq!(added, 3, "[{}]", gw.backend);
+        assert_eq!(
+            ok(&c, "get_org", json!({"org_id": org})).await["member_count"],
+            3
+        );
+        gw.server.stop().await;
+    }
+}

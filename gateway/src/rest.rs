@@ -46,6 +46,8 @@ pub fn routes(app: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/v1/auth/magic-link/verify", post(magic_verify))
         .route("/api/v1/auth/mfa/totp/enroll", post(totp_enroll))
         .route("/api/v1/auth/mfa/totp/verify", post(totp_verify))
+        .route("/api/v1/auth/active-org", post(active_org))
+        .route("/api/v1/invitations/accept", post(accept_invitation))
         .route("/api/v1/me", get(me))
         .route("/api/v1/projects/{project_id}/jwks.json", get(jwks))
         .layer(from_fn_with_state(app, cors))
@@ -379,6 +381,35 @@ handler!(totp_verify, |app, c, headers, bytes| {
         )
         .await?;
     Ok(json(StatusCode::OK, &active))
+});
+
+handler!(active_org, |app, c, headers, bytes| {
+    let _ = &c;
+    let token = bearer(&headers)?;
+    let active = authgate_orgs::flows::set_active_org(
+        &app.auth,
+        project_header(&headers),
+        token,
+        body(&headers, &bytes)?,
+    )
+    .await?;
+    Ok(json(StatusCode::OK, &active))
+});
+
+handler!(accept_invitation, |app, c, headers, bytes| {
+    let token = bearer(&headers)?;
+    let member = authgate_orgs::flows::accept_invitation(
+        &app.auth,
+        project_header(&headers),
+        token,
+        body(&headers, &bytes)?,
+        &c.meta,
+    )
+    .await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "membership": member }),
+    ))
 });
 
 async fn me(

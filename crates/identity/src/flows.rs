@@ -281,7 +281,7 @@ fn mail_user(user: &UserRow) -> Value {
 
 /// Where a mailed link leads: `redirect_url` if it is one of the project's
 /// callback URLs, else the first callback URL.
-pub(crate) async fn link_base(
+pub async fn link_base(
     conn: &mut Conn<'_>,
     project_id: &str,
     redirect_url: Option<&str>,
@@ -401,7 +401,7 @@ impl Auth {
         }
     }
 
-    fn now(&self) -> DateTime<Utc> {
+    pub fn now(&self) -> DateTime<Utc> {
         from_micros(to_micros(self.clock.now()))
     }
 

@@ -3,6 +3,8 @@
 //! duplicates and the organization's member limit in the transaction that
 //! adds it, under the project lock, so concurrent adds never pass the limit.
 
+pub mod flows;
+pub mod invitations;
 pub mod members;
 pub mod tools;
 
@@ -48,7 +50,7 @@ pub struct Org {
 pub(crate) struct OrgRow {
     pub(crate) id: String,
     project_id: String,
-    name: String,
+    pub(crate) name: String,
     slug: String,
     image_url: Option<String>,
     pub(crate) member_limit: Option<i64>,

@@ -111,6 +111,29 @@ pub async fn list(
     }))
 }
 
+/// `role` if the project has it, else (when `None`) the default role.
+pub(crate) async fn role_or_default(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    role: Option<&str>,
+) -> Result<String, ToolError> {
+    match role {
+        Some(r) => {
+            authgate_rbac::require_assignable(conn, project_id, "role", r).await?;
+            Ok(r.to_owned())
+        }
+        None => authgate_rbac::default_role(conn, project_id)
+            .await?
+            .ok_or_else(|| {
+                ToolError::precondition("no role was given and the project has no default role")
+                    .with_field("role")
+                    .with_hint(
+                        "pass role, or make a role the default with update_role (is_default: true)",
+                    )
+            }),
+    }
+}
+
 /// Adds a user to an organization with `role` (or the project's default
 /// role). Refused: a user already a member (conflict), a full organization
 /// (limit_exceeded), a role that does not exist.
@@ -136,21 +159,7 @@ pub async fn add(
             .optional()?
     });
     let (email, name) = user.ok_or_else(|| user_not_found(user_id))?;
-    let role = match role {
-        Some(r) => {
-            authgate_rbac::require_assignable(conn, project_id, "role", r).await?;
-            r.to_owned()
-        }
-        None => authgate_rbac::default_role(conn, project_id)
-            .await?
-            .ok_or_else(|| {
-                ToolError::precondition("no role was given and the project has no default role")
-                    .with_field("role")
-                    .with_hint(
-                        "pass role, or make a role the default with update_role (is_default: true)",
-                    )
-            })?,
-    };
+    let role = role_or_default(conn, project_id, role).await?;
     if load_member(conn, project_id, &org.id, user_id)
         .await?
         .is_some()
@@ -323,4 +332,23 @@ impl UserDataSection for OrgsData {
         let list = of_user(conn, project_id, &user.id).await?;
         serde_json::to_value(list).map_err(ToolError::internal)
     }
+}
+
+/// The role a user holds in an organization, if a member.
+pub async fn role_of(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    org_id: &str,
+    user_id: &str,
+) -> Result<Option<String>, ToolError> {
+    Ok(with_conn!(conn, c => {
+        memberships::table
+            .filter(memberships::project_id.eq(project_id))
+            .filter(memberships::org_id.eq(org_id))
+            .filter(memberships::user_id.eq(user_id))
+            .select(memberships::role)
+            .first(c)
+            .await
+            .optional()?
+    }))
 }

@@ -10,6 +10,7 @@ use authgate_core::{
     Conn, Page, ToolContext, ToolError, ToolGroup, ToolRegistry, require_id, tool,
 };
 
+use crate::invitations::{self, Invitation, NewInvitation};
 use crate::members::{self, Member, OrgsData};
 use crate::{NewOrg, Org, OrgChange};
 
@@ -31,7 +32,8 @@ pub fn register(registry: &mut ToolRegistry) {
         .register(ListOrgMembers)
         .register(AddOrgMember)
         .register(UpdateOrgMemberRole)
-        .register(RemoveOrgMember);
+        .register(RemoveOrgMember)
+        .register(InviteOrgMember);
 }
 
 fn user_id(id: &str) -> Result<(), ToolError> {
@@ -85,10 +87,12 @@ pub struct OrgDetail {
     pub org: Org,
     /// The first 100 members, oldest first (list_org_members pages them all).
     pub members: Vec<Member>,
+    /// Invitations not yet accepted and not expired (the first 100).
+    pub pending_invitations: Vec<Invitation>,
 }
 
 /// Get one organization by id or slug, with its first 100 members (user
-/// info and role) and member_count.
+/// info and role), pending invitations and member_count.
 #[tool(read, group = ORGANIZATIONS, title = "Get organization", example = r#"{"org_id": "acme-corp"}"#)]
 pub async fn get_org(
     ctx: &ToolContext,
@@ -100,7 +104,13 @@ pub async fn get_org(
     let members = members::list(conn, ctx.project_id(), &org.id, &first)
         .await?
         .data;
-    Ok(OrgDetail { org, members })
+    let pending_invitations =
+        invitations::pending(conn, ctx.project_id(), &org.id, ctx.now()).await?;
+    Ok(OrgDetail {
+        org,
+        members,
+        pending_invitations,
+    })
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -192,7 +202,7 @@ pub struct DeletedOrg {
     pub organization: Org,
 }
 
-/// Delete an organization with all its memberships. Irreversible: run
+/// Delete an organization with all its memberships and invitations. Irreversible: run
 /// with dry_run first to see the counts.
 #[tool(
     danger,
@@ -205,11 +215,16 @@ pub async fn delete_org(
     conn: &mut Conn<'_>,
     args: DeleteOrgArgs,
 ) -> Result<DangerResult<DeletedOrg>, ToolError> {
+    let target = crate::resolve(conn, ctx.project_id(), &args.org_id).await?;
+    let invited = invitations::count(conn, &target.id).await?;
     let organization = crate::delete(conn, ctx.project_id(), &args.org_id, args.dry_run).await?;
-    let cascade = [(
-        "memberships".to_owned(),
-        organization.member_count.max(0) as u64,
-    )]
+    let cascade = [
+        (
+            "memberships".to_owned(),
+            organization.member_count.max(0) as u64,
+        ),
+        ("invitations".to_owned(), invited.max(0) as u64),
+    ]
     .into();
     Ok(DangerResult {
         dry_run: args.dry_run,
@@ -363,6 +378,44 @@ pub async fn remove_org_member(
         target: RemovedMember { member },
         cascade: Default::default(),
     })
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteOrgMemberArgs {
+    /// The organization's id (org_...) or slug.
+    pub org_id: String,
+    /// Who to invite.
+    pub email: String,
+    /// The role they get on accepting (default: the project's default role).
+    pub role: Option<String>,
+}
+
+/// Invite an email address to an organization: mails an org_invitation
+/// with a single-use link (valid 7 days) to the project's first callback
+/// URL, with `invitation_token` in its query. The invitee signs in (or up)
+/// with that address, verified, and the app calls
+/// POST /api/v1/invitations/accept with the token. Shown in get_org until
+/// accepted. Already a member or already invited: conflict.
+#[tool(
+    write,
+    group = ORGANIZATIONS,
+    title = "Invite organization member",
+    example = r#"{"org_id": "acme-corp", "email": "dana@acme.com", "role": "editor"}"#
+)]
+pub async fn invite_org_member(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: InviteOrgMemberArgs,
+) -> Result<Invitation, ToolError> {
+    let inviter = ctx.caller.project.name.clone();
+    let new = NewInvitation {
+        org: &args.org_id,
+        email: &args.email,
+        role: args.role.as_deref(),
+        inviter: &inviter,
+    };
+    invitations::invite(conn, ctx.project_id(), new, ctx.now()).await
 }
 
 // ------------------------------------------------------------ status

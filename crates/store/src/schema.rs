@@ -306,3 +306,21 @@ diesel::table! {
 diesel::joinable!(memberships -> organizations (org_id));
 diesel::joinable!(memberships -> end_users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(roles, organizations, memberships, end_users);
+
+diesel::table! {
+    invitations (id) {
+        id -> Text,
+        project_id -> Text,
+        org_id -> Text,
+        email -> Text,
+        role -> Text,
+        token_hash -> Text,
+        status -> Text,
+        expires_at -> BigInt,
+        created_at -> BigInt,
+        accepted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(invitations -> organizations (org_id));
+diesel::allow_tables_to_appear_in_same_query!(invitations, organizations);

@@ -84,6 +84,12 @@ pub async fn fixture(tool: &str, client: &Client, url: &str, own: &[String]) -> 
             let org = new_org(client).await;
             not_found(json!({"org_id": org, "name": "Renamed"}))
         }
+        "invite_org_member" => {
+            let (org, role) = (new_org(client).await, new_role(client).await);
+            not_found(
+                json!({"org_id": org, "email": format!("{}@example.com", unique("inv")), "role": role}),
+            )
+        }
         "add_org_member" => {
             let (org, role) = (new_org(client).await, new_role(client).await);
             let s = signed_in_user(url, client).await;

@@ -413,3 +413,228 @@ async fn concurrent_adds_never_pass_the_member_limit() {
         gw.server.stop().await;
     }
 }
+
+fn claims_of(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("claims")
+}
+
+/// The newest mail to `to` that contains `needle` (waiting for it).
+async fn mail(inbox: &authgate_email::testing::Inbox, to: &str, needle: &str) -> String {
+    for _ in 0..100 {
+        if let Some(text) = inbox
+            .messages()
+            .iter()
+            .filter(|m| m.contains(&format!("To: {to}")))
+            .map(|m| authgate_email::testing::part(m, "text/plain"))
+            .rfind(|t| t.contains(needle))
+        {
+            return text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no mail to {to} with {needle}");
+}
+
+fn after<'a>(text: &'a str, marker: &str) -> &'a str {
+    let start = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in {text}"))
+        + marker.len();
+    let rest = &text[start..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitations_and_the_active_organization_through_rest() {
+    for db in common::databases().await {
+        let (inbox, port, _sink) = authgate_email::testing::sink(std::time::Duration::ZERO).await;
+        let smtp = format!("smtp://127.0.0.1:{port}");
+        let gw = common::start(&db, &[("SMTP_URL", &smtp)]).await;
+        let url = gw.url();
+        let p = gw.project_id.clone();
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        ok(
+            &c,
+            "create_role",
+            json!({"key": "member", "is_default": true}),
+        )
+        .await;
+        ok(
+            &c,
+            "create_role",
+            json!({"key": "admin", "permissions": ["*"]}),
+        )
+        .await;
+        let org = ok(&c, "create_org", json!({"name": "Acme"})).await["id"].clone();
+
+        // No callback URL yet: the link would lead nowhere.
+        err(
+            &c,
+            "invite_org_member",
+            json!({"org_id": org, "email": "ada@acme.com"}),
+            "precondition_failed",
+        )
+        .await;
+        ok(
+            &c,
+            "add_callback",
+            json!({"url": "https://app.acme.com/invite"}),
+        )
+        .await;
+        let inv = ok(
+            &c,
+            "invite_org_member",
+            json!({"org_id": "acme", "email": "Ada@Acme.com", "role": "admin"}),
+        )
+        .await;
+        assert_eq!(inv["email"], "ada@acme.com");
+        assert_eq!(inv["status"], "pending");
+        err(
+            &c,
+            "invite_org_member",
+            json!({"org_id": org, "email": "ada@acme.com"}),
+            "conflict",
+        )
+        .await;
+        assert_eq!(
+            err(
+                &c,
+                "invite_org_member",
+                json!({"org_id": org, "email": "nope"}),
+                "invalid_argument"
+            )
+            .await["field"],
+            "email"
+        );
+        let detail = ok(&c, "get_org", json!({"org_id": org})).await;
+        assert_eq!(detail["pending_invitations"][0]["id"], inv["id"]);
+        let text = mail(&inbox, "ada@acme.com", "invitation_token=").await;
+        assert!(
+            text.contains("https://app.acme.com/invite?invitation_token="),
+            "{text}"
+        );
+        let token = after(&text, "invitation_token=").to_owned();
+        assert!(
+            !inv.to_string().contains(&token) && !detail.to_string().contains(&token),
+            "no token in answers"
+        );
+
+        // Accepting needs the invited address, verified.
+        sign_up(&url, &p, "ada@acme.com", PASSWORD).await;
+        let ada = sign_in(&url, &p, "ada@acme.com", PASSWORD).await;
+        let ada_token = ada["access_token"].as_str().expect("token").to_owned();
+        let accept = async |bearer: &str, body: Value| {
+            rest(
+                reqwest::Method::POST,
+                &url,
+                "/api/v1/invitations/accept",
+                None,
+                Some(bearer),
+                Some(body),
+            )
+            .await
+        };
+        accept(&ada_token, json!({"token": token}))
+            .await
+            .refused(403, "permission_denied");
+        let code_mail = mail(&inbox, "ada@acme.com", "code").await;
+        let code: String = code_mail
+            .split(|ch: char| !ch.is_ascii_digit())
+            .find(|w| w.len() == 6)
+            .expect("a code")
+            .to_owned();
+        let v = common::post(
+            &url,
+            "/api/v1/auth/verify-email",
+            Some(&p),
+            json!({"email": "ada@acme.com", "code": code}),
+        )
+        .await;
+        assert_eq!(v.status, 200, "{v:?}");
+        sign_up(&url, &p, "bob@acme.com", PASSWORD).await;
+        let bob = sign_in(&url, &p, "bob@acme.com", PASSWORD).await["access_token"]
+            .as_str()
+            .expect("t")
+            .to_owned();
+        accept(&bob, json!({"token": token}))
+            .await
+            .refused(403, "permission_denied");
+        let a = accept(&ada_token, json!({"token": token})).await;
+        assert_eq!(a.status, 200, "{a:?}");
+        assert_eq!(a.body["membership"]["role"], "admin");
+        accept(&ada_token, json!({"token": token}))
+            .await
+            .refused(400, "invalid_argument");
+        let detail = ok(&c, "get_org", json!({"org_id": org})).await;
+        assert_eq!(detail["pending_invitations"], json!([]));
+        assert_eq!(detail["member_count"], 1);
+
+        // The active organization: a token carrying org_id and role.
+        let set = async |bearer: &str, body: Value| {
+            rest(
+                reqwest::Method::POST,
+                &url,
+                "/api/v1/auth/active-org",
+                None,
+                Some(bearer),
+                Some(body),
+            )
+            .await
+        };
+        let a = set(&ada_token, json!({"org_id": "acme"})).await;
+        assert_eq!(a.status, 200, "{a:?}");
+        assert_eq!(a.body["org_id"], org);
+        assert_eq!(a.body["role"], "admin");
+        let scoped = a.body["access_token"].as_str().expect("token").to_owned();
+        let claims = claims_of(&scoped);
+        assert_eq!(
+            (claims["org_id"].clone(), claims["role"].clone()),
+            (org.clone(), json!("admin"))
+        );
+        let v = ok(&c, "verify_token", json!({"token": scoped})).await;
+        assert_eq!(v["valid"], true);
+        let me = rest(
+            reqwest::Method::GET,
+            &url,
+            "/api/v1/me",
+            None,
+            Some(&scoped),
+            None,
+        )
+        .await;
+        assert_eq!(me.body["session"]["org_id"], org);
+        set(&bob, json!({"org_id": org}))
+            .await
+            .refused(403, "permission_denied");
+        set(&bob, json!({"org_id": "org_01JD8X3V9Q4K7M2N5P6R8S0T1W"}))
+            .await
+            .refused(404, "not_found");
+        let cleared = set(&scoped, json!({"org_id": null})).await;
+        assert_eq!(cleared.status, 200);
+        assert!(
+            claims_of(cleared.body["access_token"].as_str().expect("t"))
+                .get("org_id")
+                .is_none_or(Value::is_null)
+        );
+
+        // Deleting the organization takes its invitations along.
+        ok(
+            &c,
+            "invite_org_member",
+            json!({"org_id": org, "email": "carl@acme.com"}),
+        )
+        .await;
+        let dry = ok(&c, "delete_org", json!({"org_id": org, "dry_run": true})).await;
+        assert_eq!(dry["cascade"], json!({"memberships": 1, "invitations": 2}));
+        let _ = c.cancel().await;
+        gw.server.stop().await;
+    }
+}

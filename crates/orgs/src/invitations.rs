@@ -1,0 +1,265 @@
+//! Invitations to an organization, by email. The invitee gets an
+//! org_invitation mail (through the outbox, in the transaction that made
+//! the invitation) with a single-use link; a signed-in user whose verified
+//! email matches accepts it through `POST /api/v1/invitations/accept`.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde_json::json;
+
+use authgate_core::secrets::{new_secret, sha256_hex};
+use authgate_core::time::{from_micros, to_micros};
+use authgate_core::{Conn, ToolError, new_id, with_conn};
+use authgate_email::EmailKind;
+use authgate_store::schema::{end_users, invitations, memberships};
+
+use crate::resolve;
+
+/// How long an invitation link works.
+pub const INVITATION_TTL: Duration = Duration::days(7);
+const MAX_PENDING_SHOWN: i64 = 100;
+
+/// An invitation as tools show it (never its token).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Invitation {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    /// The role the invitee gets on accepting.
+    pub role: String,
+    /// `pending` or `accepted`.
+    pub status: String,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone)]
+#[diesel(table_name = invitations)]
+struct InvitationRow {
+    id: String,
+    project_id: String,
+    org_id: String,
+    email: String,
+    role: String,
+    token_hash: String,
+    status: String,
+    expires_at: i64,
+    created_at: i64,
+    accepted_at: Option<i64>,
+}
+
+impl InvitationRow {
+    fn view(self) -> Invitation {
+        Invitation {
+            id: self.id,
+            org_id: self.org_id,
+            email: self.email,
+            role: self.role,
+            status: self.status,
+            expires_at: from_micros(self.expires_at),
+            created_at: from_micros(self.created_at),
+            accepted_at: self.accepted_at.map(from_micros),
+        }
+    }
+}
+
+/// Pending invitations of an organization that have not expired, oldest
+/// first (at most 100).
+pub async fn pending(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    org_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Invitation>, ToolError> {
+    let rows: Vec<InvitationRow> = with_conn!(conn, c => {
+        invitations::table
+            .filter(invitations::project_id.eq(project_id))
+            .filter(invitations::org_id.eq(org_id))
+            .filter(invitations::status.eq("pending"))
+            .filter(invitations::expires_at.gt(to_micros(now)))
+            .select(InvitationRow::as_select())
+            .order(invitations::id.asc())
+            .limit(MAX_PENDING_SHOWN)
+            .load(c)
+            .await?
+    });
+    Ok(rows.into_iter().map(InvitationRow::view).collect())
+}
+
+/// Invitations of an organization, any state (for delete_org's cascade).
+pub async fn count(conn: &mut Conn<'_>, org_id: &str) -> Result<i64, ToolError> {
+    Ok(with_conn!(conn, c => {
+        invitations::table
+            .filter(invitations::org_id.eq(org_id))
+            .count()
+            .get_result(c)
+            .await?
+    }))
+}
+
+/// What an invitation is sent with.
+pub struct NewInvitation<'a> {
+    pub org: &'a str,
+    pub email: &'a str,
+    pub role: Option<&'a str>,
+    /// Who invites, for the mail ("Acme's admin").
+    pub inviter: &'a str,
+}
+
+/// Invites an email address to an organization and queues the mail.
+pub async fn invite(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    new: NewInvitation<'_>,
+    now: DateTime<Utc>,
+) -> Result<Invitation, ToolError> {
+    let email = authgate_identity::users::normalize_email("email", new.email)?;
+    conn.lock_project(project_id).await?;
+    let org = resolve(conn, project_id, new.org).await?;
+    let role = crate::members::role_or_default(conn, project_id, new.role).await?;
+    let at = to_micros(now);
+    // Already a member, or already invited (and the link still works).
+    let member: i64 = with_conn!(conn, c => {
+        memberships::table
+            .inner_join(end_users::table)
+            .filter(memberships::org_id.eq(&org.id))
+            .filter(end_users::email.eq(&email))
+            .count()
+            .get_result(c)
+            .await?
+    });
+    if member > 0 {
+        return Err(
+            ToolError::conflict(format!("{email} is already a member of {}", org.id))
+                .with_field("email")
+                .with_hint("update_org_member_role changes a member's role"),
+        );
+    }
+    let invited: i64 = with_conn!(conn, c => {
+        invitations::table
+            .filter(invitations::org_id.eq(&org.id))
+            .filter(invitations::email.eq(&email))
+            .filter(invitations::status.eq("pending"))
+            .filter(invitations::expires_at.gt(at))
+            .count()
+            .get_result(c)
+            .await?
+    });
+    if invited > 0 {
+        return Err(ToolError::conflict(format!("{email} has a pending invitation to {}", org.id))
+            .with_field("email")
+            .with_hint("get_org lists pending invitations; the invitee can accept the one already sent"));
+    }
+    if let Some(limit) = org.member_limit
+        && crate::member_count(conn, &org.id).await? >= limit
+    {
+        return Err(ToolError::new(
+            authgate_core::ErrorCode::LimitExceeded,
+            format!("the organization is full ({limit} members)"),
+        )
+        .with_field("org_id")
+        .with_hint("raise member_limit with update_org, or remove a member"));
+    }
+    let base = authgate_identity::flows::link_base(conn, project_id, None).await?;
+    let token = new_secret("invite_");
+    let row = InvitationRow {
+        id: new_id("inv"),
+        project_id: project_id.to_owned(),
+        org_id: org.id.clone(),
+        email: email.clone(),
+        role,
+        token_hash: sha256_hex(&token),
+        status: "pending".into(),
+        expires_at: to_micros(now + INVITATION_TTL),
+        created_at: at,
+        accepted_at: None,
+    };
+    with_conn!(conn, c => {
+        diesel::insert_into(invitations::table).values(&row).execute(c).await?;
+    });
+    let mut link = base;
+    link.query_pairs_mut()
+        .append_pair("invitation_token", &token);
+    let name = email.split('@').next().unwrap_or_default().to_owned();
+    authgate_email::enqueue(
+        conn,
+        project_id,
+        EmailKind::OrgInvitation,
+        &email,
+        json!({
+            "user": {"name": name, "email": email},
+            "org": {"name": org.name},
+            "inviter": {"name": new.inviter},
+            "link": link.to_string(),
+            "expires_in": authgate_identity::settings::human(INVITATION_TTL),
+        }),
+        now,
+    )
+    .await?;
+    Ok(row.view())
+}
+
+/// Accepts an invitation for the user `user_id` (signed in, with the
+/// verified address `email`): the user becomes a member with the
+/// invitation's role.
+pub async fn accept(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    token: &str,
+    user_id: &str,
+    email: &str,
+    email_verified: bool,
+    now: DateTime<Utc>,
+) -> Result<crate::members::Member, ToolError> {
+    let bad = || {
+        ToolError::invalid(
+            "token",
+            "this invitation is invalid, expired or already accepted; ask for a new one",
+        )
+    };
+    let token = token.trim();
+    if token.is_empty() || token.len() > 200 {
+        return Err(bad());
+    }
+    conn.lock_project(project_id).await?;
+    let row: Option<InvitationRow> = with_conn!(conn, c => {
+        invitations::table
+            .filter(invitations::project_id.eq(project_id))
+            .filter(invitations::token_hash.eq(sha256_hex(token)))
+            .select(InvitationRow::as_select())
+            .first(c)
+            .await
+            .optional()?
+    });
+    let at = to_micros(now);
+    let Some(row) = row.filter(|r| r.status == "pending" && r.expires_at > at) else {
+        return Err(bad());
+    };
+    if row.email != email {
+        return Err(ToolError::permission_denied(
+            "this invitation was sent to another email address",
+        )
+        .with_field("token")
+        .with_hint("sign in with the account of the invited address"));
+    }
+    if !email_verified {
+        return Err(ToolError::permission_denied(
+            "verify your email address before accepting an invitation",
+        )
+        .with_field("token")
+        .with_hint("POST /api/v1/auth/verify-email with the code mailed to you"));
+    }
+    let member =
+        crate::members::add(conn, project_id, &row.org_id, user_id, Some(&row.role), now).await?;
+    with_conn!(conn, c => {
+        diesel::update(invitations::table.filter(invitations::id.eq(&row.id)))
+            .set((invitations::status.eq("accepted"), invitations::accepted_at.eq(Some(at))))
+            .execute(c)
+            .await?;
+    });
+    Ok(member)
+}

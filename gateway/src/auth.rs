@@ -399,3 +399,37 @@ fn unavailable(err: &ToolError, request_id: &str) -> Response {
         "Authentication is unavailable right now; retry shortly",
     )
 }
+
+/// A project API key on a REST endpoint (SPEC 6 "key": server to server,
+/// write scope): resolved like an MCP key (cache, revocation), budgets
+/// spent, refusals audited. The error is the response to send.
+pub(crate) async fn rest_key(
+    app: &AppState,
+    headers: &HeaderMap,
+    request_id: &str,
+) -> Result<Arc<Caller>, Response> {
+    let caller = match resolve_key(app, headers, request_id).await {
+        Ok(caller) => caller,
+        Err(refusal) => return Err(refuse(app, refusal, request_id).await),
+    };
+    if let Err(refusal) = spend_budgets(app, &caller) {
+        return Err(refuse(app, *refusal, request_id).await);
+    }
+    if !caller.scopes.iter().any(|s| {
+        matches!(
+            s,
+            authgate_core::context::Scope::Write | authgate_core::context::Scope::Admin
+        )
+    }) {
+        let err = authgate_core::ToolError::permission_denied(
+            "this endpoint needs a key with write scope",
+        )
+        .with_field("Authorization")
+        .with_hint("create one with create_api_key (scopes: [\"write\"])");
+        return Err(axum::response::IntoResponse::into_response(
+            crate::rest::ApiError::from_tool(err, request_id),
+        ));
+    }
+    app.last_used.touch(&caller, to_micros(app.clock.now()));
+    Ok(caller)
+}

@@ -48,6 +48,7 @@ pub fn routes(app: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/v1/auth/mfa/totp/verify", post(totp_verify))
         .route("/api/v1/auth/active-org", post(active_org))
         .route("/api/v1/invitations/accept", post(accept_invitation))
+        .route("/api/v1/permissions/check", post(permissions_check))
         .route("/api/v1/me", get(me))
         .route("/api/v1/projects/{project_id}/jwks.json", get(jwks))
         .layer(from_fn_with_state(app, cors))
@@ -63,6 +64,13 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    pub(crate) fn from_tool(error: ToolError, request_id: &str) -> Self {
+        Self {
+            error,
+            request_id: Some(request_id.to_owned()),
+        }
+    }
+
     fn new(error: ToolError, request_id: &RequestId) -> Self {
         Self {
             error,
@@ -411,6 +419,103 @@ handler!(accept_invitation, |app, c, headers, bytes| {
         &serde_json::json!({ "membership": member }),
     ))
 });
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PermissionCheck {
+    resource: String,
+    action: String,
+    context: Option<serde_json::Value>,
+    /// With a key only.
+    user_id: Option<String>,
+    /// With a key only (id or slug).
+    org_id: Option<String>,
+}
+
+/// `POST /api/v1/permissions/check`: the engine of check_rbac_permission
+/// for the developer's backend. With an access token, the user and the
+/// organization come from the token (its active organization); with a
+/// write-scoped API key, they are given.
+async fn permissions_check(
+    State(app): State<Arc<AppState>>,
+    rid: Option<axum::Extension<RequestId>>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer {
+    let request_id = rid
+        .map(|e| e.0)
+        .unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
+    let presented = bearer(&headers).map_err(|e| ApiError::new(e, &request_id))?;
+    let with_key = presented.starts_with("ag_");
+    let (project, user_id, org_id, q) = if with_key {
+        let caller = match crate::auth::rest_key(&app, &headers, &request_id.0).await {
+            Ok(c) => c,
+            Err(response) => return Ok(response),
+        };
+        let q: PermissionCheck =
+            body(&headers, &bytes).map_err(|e| ApiError::new(e, &request_id))?;
+        let need = |v: &Option<String>, field: &str| {
+            v.clone().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+                ApiError::new(
+                    ToolError::invalid(field, format!("{field} is required with an API key (the user and organization to check)")),
+                    &request_id,
+                )
+            })
+        };
+        let (u, o) = (need(&q.user_id, "user_id")?, need(&q.org_id, "org_id")?);
+        (caller.project.id.clone(), u, o, q)
+    } else {
+        let q: PermissionCheck =
+            body(&headers, &bytes).map_err(|e| ApiError::new(e, &request_id))?;
+        if q.user_id.is_some() || q.org_id.is_some() {
+            let err = ToolError::invalid(
+                if q.user_id.is_some() {
+                    "user_id"
+                } else {
+                    "org_id"
+                },
+                "with an access token the user and organization come from the token; send only resource, action and context",
+            );
+            return Err(ApiError::new(err, &request_id));
+        }
+        let now = app.auth.now();
+        let hint = project_header(&headers).map(str::to_owned);
+        let claims = app
+            .store
+            .read(async |conn| {
+                app.auth
+                    .authenticate(conn, hint.as_deref(), presented, now)
+                    .await
+                    .map(|(c, _)| c)
+            })
+            .await
+            .map_err(|e| ApiError::new(e, &request_id))?;
+        let org = claims.org_id.clone().ok_or_else(|| {
+            ApiError::new(
+                ToolError::precondition("the access token carries no active organization")
+                    .with_field("Authorization")
+                    .with_hint("choose one with POST /api/v1/auth/active-org, then use the token it returns"),
+                &request_id,
+            )
+        })?;
+        (claims.aud, claims.sub, org, q)
+    };
+    let decision = app
+        .store
+        .read(async |conn| {
+            let question = authgate_rbac::engine::Question {
+                user_id: &user_id,
+                org_id: &org_id,
+                resource: &q.resource,
+                action: &q.action,
+                context: q.context.as_ref(),
+            };
+            authgate_rbac::engine::check(conn, &project, question).await
+        })
+        .await
+        .map_err(|e| ApiError::new(e, &request_id))?;
+    Ok(json(StatusCode::OK, &decision))
+}
 
 async fn me(
     State(app): State<Arc<AppState>>,

@@ -4,6 +4,9 @@
 //! a unique partial index as well as by the code). Organization members
 //! hold roles by key (see `authgate-orgs`).
 
+pub mod engine;
+pub mod resources;
+pub mod sync;
 pub mod tools;
 
 use std::collections::BTreeMap;
@@ -12,7 +15,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{Conn, Page, PageRequest, ToolError, new_id, with_conn};
@@ -34,29 +37,65 @@ pub struct Role {
     pub permissions: Vec<String>,
     /// New members get this role when none is named.
     pub is_default: bool,
+    /// Actions on resources the role allows, each with an optional CEL
+    /// condition.
+    pub grants: Vec<Grant>,
+    /// Archived by apply_rbac_sync: kept, but assignable no more.
+    pub archived: bool,
     /// Organization members holding the role.
     pub member_count: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
+/// What a role grants: `actions` on `resource` (`*` for every action),
+/// when `condition` (CEL) holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// A declared resource key (create_rbac_resource).
+    pub resource: String,
+    /// Actions of that resource, or `*`.
+    pub actions: Vec<String>,
+    /// A CEL expression over `user`, `org`, `resource` and `context`, e.g.
+    /// `resource.owner_id == user.id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+}
+
 #[derive(Queryable, Selectable, Insertable, Clone)]
 #[diesel(table_name = roles)]
-struct RoleRow {
+pub(crate) struct RoleRow {
     id: String,
     project_id: String,
-    key: String,
-    name: String,
-    permissions: String,
-    is_default: bool,
+    pub(crate) key: String,
+    pub(crate) name: String,
+    pub(crate) permissions: String,
+    pub(crate) is_default: bool,
     created_at: i64,
     updated_at: i64,
+    pub(crate) grants: String,
+    pub(crate) archived_at: Option<i64>,
 }
 
 impl RoleRow {
+    pub(crate) fn updated_at_micros(&self) -> i64 {
+        self.updated_at
+    }
+
+    pub(crate) fn permission_list(&self) -> Vec<String> {
+        serde_json::from_str(&self.permissions).unwrap_or_default()
+    }
+
+    pub(crate) fn grant_list(&self) -> Vec<Grant> {
+        serde_json::from_str(&self.grants).unwrap_or_default()
+    }
+
     fn view(self, member_count: i64) -> Role {
         Role {
-            permissions: serde_json::from_str(&self.permissions).unwrap_or_default(),
+            permissions: self.permission_list(),
+            grants: self.grant_list(),
+            archived: self.archived_at.is_some(),
             key: self.key,
             name: self.name,
             is_default: self.is_default,
@@ -136,7 +175,22 @@ fn not_found(key: &str) -> ToolError {
         .with_hint("list_roles shows the project's roles; create_role makes one")
 }
 
-async fn load(
+/// Every role row of the project (sync and the engine read them whole).
+pub(crate) async fn all_rows(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+) -> Result<Vec<RoleRow>, ToolError> {
+    Ok(with_conn!(conn, c => {
+        roles::table
+            .filter(roles::project_id.eq(project_id))
+            .select(RoleRow::as_select())
+            .order(roles::key.asc())
+            .load(c)
+            .await?
+    }))
+}
+
+pub(crate) async fn load(
     conn: &mut Conn<'_>,
     project_id: &str,
     key: &str,
@@ -179,9 +233,11 @@ async fn view(conn: &mut Conn<'_>, project_id: &str, row: RoleRow) -> Result<Rol
     Ok(row.view(n))
 }
 
-/// Whether the project has a role with this key.
+/// Whether the project has a (not archived) role with this key.
 pub async fn exists(conn: &mut Conn<'_>, project_id: &str, key: &str) -> Result<bool, ToolError> {
-    Ok(load(conn, project_id, key).await?.is_some())
+    Ok(load(conn, project_id, key)
+        .await?
+        .is_some_and(|r| r.archived_at.is_none()))
 }
 
 /// The role a key names, or `invalid_argument` on `field` (for callers
@@ -211,6 +267,7 @@ pub async fn default_role(
         roles::table
             .filter(roles::project_id.eq(project_id))
             .filter(roles::is_default.eq(true))
+            .filter(roles::archived_at.is_null())
             .select(roles::key)
             .first(c)
             .await
@@ -265,6 +322,7 @@ pub async fn summaries(
     Ok(with_conn!(conn, c => {
         roles::table
             .filter(roles::project_id.eq(project_id))
+            .filter(roles::archived_at.is_null())
             .select((roles::key, roles::name, roles::is_default))
             .order(roles::key.asc())
             .limit(limit)
@@ -304,6 +362,9 @@ pub struct NewRole<'a> {
     pub name: Option<&'a str>,
     pub permissions: &'a [String],
     pub is_default: bool,
+    /// Checked against the declared resources by the caller
+    /// ([`resources::check_grants`]).
+    pub grants: &'a [Grant],
 }
 
 pub async fn create(
@@ -331,6 +392,8 @@ pub async fn create(
         is_default: new.is_default,
         created_at: at,
         updated_at: at,
+        grants: serde_json::to_string(new.grants).map_err(ToolError::internal)?,
+        archived_at: None,
     };
     let inserted = with_conn!(conn, c => {
         diesel::insert_into(roles::table)

@@ -7,9 +7,13 @@ use authgate_core::args::{DangerResult, ListArgs};
 use authgate_core::status::StatusSection;
 use authgate_core::{Conn, Page, ToolContext, ToolError, ToolGroup, ToolRegistry, tool};
 
-use crate::{NewRole, Role, RoleChange};
+use crate::engine::{Decision, Question};
+use crate::resources::Resource;
+use crate::sync::{Plan, SyncState};
+use crate::{Grant, NewRole, Role, RoleChange};
 
 pub const ROLES: &str = "roles";
+pub const RBAC: &str = "rbac";
 
 pub fn register(registry: &mut ToolRegistry) {
     registry
@@ -21,7 +25,209 @@ pub fn register(registry: &mut ToolRegistry) {
         .register(ListRoles)
         .register(CreateRole)
         .register(UpdateRole)
-        .register(DeleteRole);
+        .register(DeleteRole)
+        .group(ToolGroup {
+            name: RBAC,
+            summary: "fine-grained access: resources and their actions, role grants with CEL conditions, permission checks, and the whole configuration as one syncable document",
+        })
+        .register(ListRbacResources)
+        .register(CreateRbacResource)
+        .register(ListRbacRoles)
+        .register(CreateRbacRole)
+        .register(CheckRbacPermission)
+        .register(GetRbacSyncState)
+        .register(ApplyRbacSync);
+}
+
+/// List the declared resources by key, with the actions each allows
+/// (archived ones too, marked).
+#[tool(read, group = RBAC, title = "List RBAC resources", example = r#"{}"#)]
+pub async fn list_rbac_resources(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: ListArgs,
+) -> Result<Page<Resource>, ToolError> {
+    let page = ctx.page(args.limit, args.cursor.as_deref())?;
+    crate::resources::list(conn, ctx.project_id(), &page).await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRbacResourceArgs {
+    /// a-z, 0-9, _ and -, up to 64 (e.g. posts).
+    pub key: String,
+    pub name: Option<String>,
+    /// The actions it allows: 1 to 50 distinct words (e.g. read, write, delete).
+    pub actions: Vec<String>,
+}
+
+/// Declare a resource and the actions it allows, for role grants to name.
+#[tool(
+    write,
+    group = RBAC,
+    title = "Create RBAC resource",
+    example = r#"{"key": "posts", "name": "Blog posts", "actions": ["read", "write", "delete"]}"#
+)]
+pub async fn create_rbac_resource(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: CreateRbacResourceArgs,
+) -> Result<Resource, ToolError> {
+    crate::resources::create(
+        conn,
+        ctx.project_id(),
+        &args.key,
+        args.name.as_deref(),
+        &args.actions,
+        ctx.now(),
+    )
+    .await
+}
+
+/// List roles with their grants (and permissions, default flag and
+/// member counts), by key.
+#[tool(read, group = RBAC, title = "List RBAC roles", example = r#"{"limit": 50}"#)]
+pub async fn list_rbac_roles(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: ListArgs,
+) -> Result<Page<Role>, ToolError> {
+    let page = ctx.page(args.limit, args.cursor.as_deref())?;
+    crate::list(conn, ctx.project_id(), &page).await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRbacRoleArgs {
+    /// Immutable key members hold the role by.
+    pub key: String,
+    pub name: Option<String>,
+    /// What the role allows: each names a declared resource, some of its
+    /// actions (or *), and optionally a CEL condition over user, org,
+    /// resource and context (e.g. resource.owner_id == user.id).
+    pub grants: Vec<Grant>,
+}
+
+/// Create a role defined by grants. Every resource and action must be
+/// declared; conditions are checked for syntax (the error gives the
+/// position) and may read only user, org, resource and context.
+#[tool(
+    write,
+    group = RBAC,
+    title = "Create RBAC role",
+    example = r#"{"key": "author", "grants": [{"resource": "posts", "actions": ["read"]}, {"resource": "posts", "actions": ["write", "delete"], "condition": "resource.owner_id == user.id"}]}"#
+)]
+pub async fn create_rbac_role(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: CreateRbacRoleArgs,
+) -> Result<Role, ToolError> {
+    let grants =
+        crate::resources::check_grants(conn, ctx.project_id(), "grants", &args.grants).await?;
+    let new = NewRole {
+        key: &args.key,
+        name: args.name.as_deref(),
+        permissions: &[],
+        is_default: false,
+        grants: &grants,
+    };
+    crate::create(conn, ctx.project_id(), new, ctx.now()).await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRbacPermissionArgs {
+    /// The end user (usr_...).
+    pub user_id: String,
+    /// The organization (org_... or slug) whose membership gives the role.
+    pub org_id: String,
+    /// A resource key (e.g. posts).
+    pub resource: String,
+    /// An action (e.g. write).
+    pub action: String,
+    /// Attributes for conditions: `context.resource` is the resource
+    /// instance (e.g. {"resource": {"owner_id": "usr_..."}}); every other
+    /// key is `context.<key>`.
+    pub context: Option<serde_json::Value>,
+}
+
+/// May this user do this action on this resource in this organization?
+/// Membership role → its permissions and grants → the grant's condition.
+/// Returns {allowed, reason, role, matched_permission, matched_grant}; a
+/// user who is not a member is denied (not an error); a condition that
+/// cannot be evaluated denies, with the reason.
+#[tool(
+    read,
+    group = RBAC,
+    title = "Check permission",
+    example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "org_id": "acme-corp", "resource": "posts", "action": "write", "context": {"resource": {"owner_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}}}"#
+)]
+pub async fn check_rbac_permission(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: CheckRbacPermissionArgs,
+) -> Result<Decision, ToolError> {
+    authgate_core::require_id("user_id", "usr", &args.user_id)?;
+    let q = Question {
+        user_id: &args.user_id,
+        org_id: &args.org_id,
+        resource: &args.resource,
+        action: &args.action,
+        context: args.context.as_ref(),
+    };
+    crate::engine::check(conn, ctx.project_id(), q).await
+}
+
+/// The whole RBAC configuration as one document {resources, roles}, in the
+/// shape apply_rbac_sync takes (applying it unchanged changes nothing).
+#[tool(read, group = RBAC, title = "Get RBAC sync state", example = r#"{}"#)]
+pub async fn get_rbac_sync_state(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    _args: authgate_core::args::NoArgs,
+) -> Result<SyncState, ToolError> {
+    crate::sync::state(conn, ctx.project_id()).await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyRbacSyncArgs {
+    /// The desired configuration (get_rbac_sync_state's shape).
+    pub state: SyncState,
+    /// Return the plan without changing anything.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SyncResult {
+    pub dry_run: bool,
+    pub plan: Plan,
+}
+
+/// Make the RBAC configuration equal to `state` in one transaction:
+/// create, update, and archive what the document no longer names (never a
+/// hard delete). Returns the plan {created, updated, archived, unchanged}
+/// as resource:<key> and role:<key>; dry_run returns the plan only. A role
+/// still held by members cannot be archived (conflict with the count).
+#[tool(
+    write,
+    group = RBAC,
+    title = "Apply RBAC sync",
+    idempotent,
+    example = r#"{"state": {"resources": [{"key": "posts", "name": "Posts", "actions": ["read", "write"]}], "roles": [{"key": "viewer", "name": "Viewer", "is_default": true, "grants": [{"resource": "posts", "actions": ["read"]}]}]}, "dry_run": true}"#
+)]
+pub async fn apply_rbac_sync(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: ApplyRbacSyncArgs,
+) -> Result<SyncResult, ToolError> {
+    let plan =
+        crate::sync::apply(conn, ctx.project_id(), &args.state, args.dry_run, ctx.now()).await?;
+    Ok(SyncResult {
+        dry_run: args.dry_run,
+        plan,
+    })
 }
 
 /// List the project's roles by key: name, permissions, is_default and how
@@ -69,6 +275,7 @@ pub async fn create_role(
         name: args.name.as_deref(),
         permissions: &args.permissions,
         is_default: args.is_default,
+        grants: &[],
     };
     crate::create(conn, ctx.project_id(), new, ctx.now()).await
 }

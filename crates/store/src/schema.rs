@@ -274,6 +274,8 @@ diesel::table! {
         is_default -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        grants -> Text,
+        archived_at -> Nullable<BigInt>,
     }
 }
 
@@ -324,3 +326,16 @@ diesel::table! {
 
 diesel::joinable!(invitations -> organizations (org_id));
 diesel::allow_tables_to_appear_in_same_query!(invitations, organizations);
+
+diesel::table! {
+    rbac_resources (id) {
+        id -> Text,
+        project_id -> Text,
+        key -> Text,
+        name -> Text,
+        actions -> Text,
+        archived_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}

@@ -84,6 +84,12 @@ pub async fn fixture(tool: &str, client: &Client, url: &str, own: &[String]) -> 
             let org = new_org(client).await;
             not_found(json!({"org_id": org, "name": "Renamed"}))
         }
+        "check_rbac_permission" => {
+            let (org, user, _) = org_with_member(client, url).await;
+            not_found(
+                json!({"user_id": user, "org_id": org, "resource": "posts", "action": "read"}),
+            )
+        }
         "invite_org_member" => {
             let (org, role) = (new_org(client).await, new_role(client).await);
             not_found(

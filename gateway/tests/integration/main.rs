@@ -12,6 +12,7 @@ mod fixtures;
 mod hotpath;
 mod identity;
 mod orgs;
+mod rbac;
 mod registry;
 mod security;
 mod sse;

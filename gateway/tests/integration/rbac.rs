@@ -53,6 +53,13 @@ async fn the_seed_example_answers_the_same_over_mcp_and_rest() {
             "conflict",
         )
         .await;
+        let listed = ok(&c, "list_rbac_resources", json!({})).await;
+        assert_eq!(listed["data"][1]["key"], "posts");
+        assert_eq!(
+            listed["data"][1]["actions"],
+            json!(["read", "write", "delete", "publish"])
+        );
+        assert_eq!(listed["data"][0]["archived"], false);
         assert_eq!(
             err(
                 &c,

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use authgate_core::{Conn, ToolError, with_conn};
-use authgate_store::schema::{end_users, memberships, organizations};
+use authgate_store::schema::{end_users, memberships, organizations, roles};
 
 use crate::Grant;
 
@@ -282,55 +282,45 @@ pub async fn check(
             ));
         }
     };
-    type UserRow = (String, String, bool, String);
-    let (user, org): (Option<UserRow>, Option<(String, String, String)>) = with_conn!(conn, c => {
-        let user = end_users::table
-            .filter(end_users::project_id.eq(project_id))
-            .filter(end_users::id.eq(q.user_id))
-            .select((end_users::id, end_users::email, end_users::email_verified, end_users::metadata))
-            .first(c)
-            .await
-            .optional()?;
-        let by_id = q.org_id.starts_with("org_");
-        let org = organizations::table
-            .filter(organizations::project_id.eq(project_id))
-            .select((organizations::id, organizations::slug, organizations::metadata))
-            .into_boxed();
-        let org = if by_id { org.filter(organizations::id.eq(q.org_id)) } else { org.filter(organizations::slug.eq(q.org_id)) };
-        (user, org.first(c).await.optional()?)
-    });
-    let (user_id, email, verified, user_meta) = user.ok_or_else(|| {
-        ToolError::not_found(format!("end user {} not found in this project", q.user_id))
-            .with_field("user_id")
-    })?;
-    let (org_id, slug, org_meta) = org.ok_or_else(|| {
-        ToolError::not_found(format!(
-            "organization {} not found in this project",
-            q.org_id
-        ))
-        .with_field("org_id")
-    })?;
-    let role_key: Option<String> = with_conn!(conn, c => {
-        memberships::table
+    // The common case in one statement: the membership with its user,
+    // organization and role. Only when there is none do the separate reads
+    // tell an unknown user or organization (not_found) from a non-member.
+    type Joined = (String, String, bool, String, String, String, String, String, Option<(String, String, Option<i64>)>);
+    let by_id = q.org_id.starts_with("org_");
+    let joined: Option<Joined> = with_conn!(conn, c => {
+        let query = memberships::table
+            .inner_join(end_users::table)
+            .inner_join(organizations::table)
+            .left_join(
+                roles::table.on(roles::key
+                    .eq(memberships::role)
+                    .and(roles::project_id.eq(memberships::project_id))),
+            )
             .filter(memberships::project_id.eq(project_id))
-            .filter(memberships::org_id.eq(&org_id))
-            .filter(memberships::user_id.eq(&user_id))
-            .select(memberships::role)
-            .first(c)
-            .await
-            .optional()?
+            .filter(end_users::id.eq(q.user_id))
+            .select((
+                end_users::id,
+                end_users::email,
+                end_users::email_verified,
+                end_users::metadata,
+                organizations::id,
+                organizations::slug,
+                organizations::metadata,
+                memberships::role,
+                (roles::permissions, roles::grants, roles::archived_at).nullable(),
+            ))
+            .into_boxed();
+        let query = if by_id {
+            query.filter(organizations::id.eq(q.org_id))
+        } else {
+            query.filter(organizations::slug.eq(q.org_id))
+        };
+        query.first(c).await.optional()?
     });
-    let Some(role_key) = role_key else {
-        return Ok(Decision {
-            allowed: false,
-            reason: format!("denied: {user_id} is not a member of {org_id}"),
-            role: None,
-            matched_permission: None,
-            matched_grant: None,
-        });
+    let Some((user_id, email, verified, user_meta, org_id, slug, org_meta, role_key, role)) = joined else {
+        return not_a_member(conn, project_id, &q).await;
     };
-    let role = crate::load(conn, project_id, &role_key).await?;
-    let Some(role) = role.filter(|r| r.archived_at.is_none()) else {
+    let Some((permissions, grants, None)) = role else {
         return Ok(Decision {
             allowed: false,
             reason: format!("denied: the member's role '{role_key}' no longer exists"),
@@ -340,9 +330,9 @@ pub async fn check(
         });
     };
     let model = RoleModel {
-        key: role.key.clone(),
-        permissions: role.permission_list(),
-        grants: role.grant_list(),
+        key: role_key,
+        permissions: serde_json::from_str(&permissions).unwrap_or_default(),
+        grants: serde_json::from_str(&grants).unwrap_or_default(),
     };
     let vars = Variables {
         user: serde_json::json!({"id": user_id, "email": email, "email_verified": verified, "metadata": metadata(&user_meta)}),
@@ -354,6 +344,40 @@ pub async fn check(
         context,
     };
     Ok(decide(&model, q.resource, q.action, |c| evaluate(c, &vars)))
+}
+
+/// No membership joined: an unknown user or organization is not_found;
+/// otherwise the user is not a member, which is a denial.
+async fn not_a_member(conn: &mut Conn<'_>, project_id: &str, q: &Question<'_>) -> Result<Decision, ToolError> {
+    let by_id = q.org_id.starts_with("org_");
+    let (user, org): (Option<String>, Option<String>) = with_conn!(conn, c => {
+        let user = end_users::table
+            .filter(end_users::project_id.eq(project_id))
+            .filter(end_users::id.eq(q.user_id))
+            .select(end_users::id)
+            .first(c)
+            .await
+            .optional()?;
+        let org = organizations::table
+            .filter(organizations::project_id.eq(project_id))
+            .select(organizations::id)
+            .into_boxed();
+        let org = if by_id { org.filter(organizations::id.eq(q.org_id)) } else { org.filter(organizations::slug.eq(q.org_id)) };
+        (user, org.first(c).await.optional()?)
+    });
+    let user_id = user.ok_or_else(|| {
+        ToolError::not_found(format!("end user {} not found in this project", q.user_id)).with_field("user_id")
+    })?;
+    let org_id = org.ok_or_else(|| {
+        ToolError::not_found(format!("organization {} not found in this project", q.org_id)).with_field("org_id")
+    })?;
+    Ok(Decision {
+        allowed: false,
+        reason: format!("denied: {user_id} is not a member of {org_id}"),
+        role: None,
+        matched_permission: None,
+        matched_grant: None,
+    })
 }
 
 #[cfg(test)]

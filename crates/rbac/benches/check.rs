@@ -95,11 +95,19 @@ fn bench(c: &mut Criterion) {
         let store = rt.block_on(db.store());
         let (project, context) = rt.block_on(setup(&store));
         let check = || {
-            rt.block_on(store.read(async |conn| engine::check(conn, &project, question(&context)).await))
-                .expect("check")
+            rt.block_on(
+                store.read(async |conn| engine::check(conn, &project, question(&context)).await),
+            )
+            .expect("check")
         };
         let d = check();
-        assert!(d.allowed && d.matched_grant.as_ref().is_some_and(|g| g.condition.is_some()), "{d:?}");
+        assert!(
+            d.allowed
+                && d.matched_grant
+                    .as_ref()
+                    .is_some_and(|g| g.condition.is_some()),
+            "{d:?}"
+        );
         // Percentiles of single checks (criterion reports means).
         let mut times: Vec<Duration> = (0..20_000)
             .map(|_| {

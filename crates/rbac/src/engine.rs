@@ -285,7 +285,17 @@ pub async fn check(
     // The common case in one statement: the membership with its user,
     // organization and role. Only when there is none do the separate reads
     // tell an unknown user or organization (not_found) from a non-member.
-    type Joined = (String, String, bool, String, String, String, String, String, Option<(String, String, Option<i64>)>);
+    type Joined = (
+        String,
+        String,
+        bool,
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<(String, String, Option<i64>)>,
+    );
     let by_id = q.org_id.starts_with("org_");
     let joined: Option<Joined> = with_conn!(conn, c => {
         let query = memberships::table
@@ -317,7 +327,9 @@ pub async fn check(
         };
         query.first(c).await.optional()?
     });
-    let Some((user_id, email, verified, user_meta, org_id, slug, org_meta, role_key, role)) = joined else {
+    let Some((user_id, email, verified, user_meta, org_id, slug, org_meta, role_key, role)) =
+        joined
+    else {
         return not_a_member(conn, project_id, &q).await;
     };
     let Some((permissions, grants, None)) = role else {
@@ -348,7 +360,11 @@ pub async fn check(
 
 /// No membership joined: an unknown user or organization is not_found;
 /// otherwise the user is not a member, which is a denial.
-async fn not_a_member(conn: &mut Conn<'_>, project_id: &str, q: &Question<'_>) -> Result<Decision, ToolError> {
+async fn not_a_member(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    q: &Question<'_>,
+) -> Result<Decision, ToolError> {
     let by_id = q.org_id.starts_with("org_");
     let (user, org): (Option<String>, Option<String>) = with_conn!(conn, c => {
         let user = end_users::table
@@ -366,10 +382,15 @@ async fn not_a_member(conn: &mut Conn<'_>, project_id: &str, q: &Question<'_>) -
         (user, org.first(c).await.optional()?)
     });
     let user_id = user.ok_or_else(|| {
-        ToolError::not_found(format!("end user {} not found in this project", q.user_id)).with_field("user_id")
+        ToolError::not_found(format!("end user {} not found in this project", q.user_id))
+            .with_field("user_id")
     })?;
     let org_id = org.ok_or_else(|| {
-        ToolError::not_found(format!("organization {} not found in this project", q.org_id)).with_field("org_id")
+        ToolError::not_found(format!(
+            "organization {} not found in this project",
+            q.org_id
+        ))
+        .with_field("org_id")
     })?;
     Ok(Decision {
         allowed: false,

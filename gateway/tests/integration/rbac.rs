@@ -390,3 +390,76 @@ async fn apply_rbac_sync_creates_updates_archives_and_is_idempotent() {
         gw.server.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_and_resources_by_key_stay_in_their_project() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let (_, b_key) = common::second_project(&gw, "Project B").await;
+        let a = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        let b = common::connect(&gw.mcp_url(), &b_key).await;
+        ok(
+            &b,
+            "create_rbac_resource",
+            json!({"key": "secrets", "actions": ["read"]}),
+        )
+        .await;
+        ok(
+            &b,
+            "create_rbac_role",
+            json!({"key": "b-only", "grants": [{"resource": "secrets", "actions": ["read"]}]}),
+        )
+        .await;
+        // A sees none of B's keys, and acting on them is not_found.
+        for tool in [
+            "list_roles",
+            "list_rbac_roles",
+            "list_rbac_resources",
+            "get_rbac_sync_state",
+            "get_project_status",
+        ] {
+            let out = ok(&a, tool, json!({})).await.to_string();
+            assert!(
+                !out.contains("b-only") && !out.contains("secrets"),
+                "{tool}: {out}"
+            );
+        }
+        err(
+            &a,
+            "update_role",
+            json!({"key": "b-only", "name": "x"}),
+            "not_found",
+        )
+        .await;
+        err(
+            &a,
+            "delete_role",
+            json!({"key": "b-only", "dry_run": true}),
+            "not_found",
+        )
+        .await;
+        err(&a, "delete_role", json!({"key": "b-only"}), "not_found").await;
+        let e = err(
+            &a,
+            "create_rbac_role",
+            json!({"key": "x", "grants": [{"resource": "secrets", "actions": ["read"]}]}),
+            "invalid_argument",
+        )
+        .await;
+        assert_eq!(e["field"], "grants[0].resource");
+        // The same key may exist in both projects, each its own.
+        ok(
+            &a,
+            "create_role",
+            json!({"key": "b-only", "permissions": ["posts:read"]}),
+        )
+        .await;
+        let b_role = ok(&b, "list_rbac_roles", json!({})).await;
+        assert_eq!(
+            b_role["data"][0]["grants"][0]["resource"], "secrets",
+            "B's role is untouched"
+        );
+        let _ = (a.cancel().await, b.cancel().await);
+        gw.server.stop().await;
+    }
+}

@@ -24,6 +24,7 @@ pub fn registry() -> Result<Registry, String> {
     authgate_identity::register(&mut registry);
     authgate_rbac::register(&mut registry);
     authgate_orgs::register(&mut registry);
+    authgate_billing::register(&mut registry);
     registry
         .build()
         .map_err(|problems| format!("the tool registry is invalid: {}", problems.join("; ")))

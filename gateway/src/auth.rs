@@ -410,10 +410,12 @@ pub(crate) async fn rest_key(
 ) -> Result<Arc<Caller>, Response> {
     let caller = match resolve_key(app, headers, request_id).await {
         Ok(caller) => caller,
-        Err(refusal) => return Err(refuse(app, refusal, request_id).await),
+        Err(refusal) => {
+            return Err(as_rest(refuse(app, refusal, request_id).await, request_id).await);
+        }
     };
     if let Err(refusal) = spend_budgets(app, &caller) {
-        return Err(refuse(app, *refusal, request_id).await);
+        return Err(as_rest(refuse(app, *refusal, request_id).await, request_id).await);
     }
     if !caller.scopes.iter().any(|s| {
         matches!(
@@ -432,4 +434,49 @@ pub(crate) async fn rest_key(
     }
     app.last_used.touch(&caller, to_micros(app.clock.now()));
     Ok(caller)
+}
+
+/// The MCP refusals (JSON-RPC bodies) in the REST API's error shape, with
+/// their status and headers (WWW-Authenticate, Retry-After) kept.
+async fn as_rest(resp: Response, request_id: &str) -> Response {
+    use authgate_core::{ErrorCode, ToolError};
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| {
+            parts
+                .status
+                .canonical_reason()
+                .unwrap_or("refused")
+                .to_owned()
+        });
+    let code = match parts.status.as_u16() {
+        401 => ErrorCode::Unauthenticated,
+        403 => ErrorCode::PermissionDenied,
+        429 => ErrorCode::RateLimited,
+        400 => ErrorCode::InvalidArgument,
+        _ => ErrorCode::Internal,
+    };
+    let mut err = ToolError::new(code, message).with_field("Authorization");
+    if let Some(secs) = parts
+        .headers
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        err.retry_after_secs = Some(secs);
+    }
+    let mut out = axum::response::IntoResponse::into_response(crate::rest::ApiError::from_tool(
+        err, request_id,
+    ));
+    *out.status_mut() = parts.status;
+    if let Some(v) = parts.headers.get(http::header::WWW_AUTHENTICATE) {
+        out.headers_mut()
+            .insert(http::header::WWW_AUTHENTICATE, v.clone());
+    }
+    out
 }

@@ -49,6 +49,11 @@ pub fn routes(app: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/api/v1/auth/active-org", post(active_org))
         .route("/api/v1/invitations/accept", post(accept_invitation))
         .route("/api/v1/permissions/check", post(permissions_check))
+        .route("/api/v1/subscriptions", post(create_subscription))
+        .route(
+            "/api/v1/subscriptions/{id}",
+            axum::routing::delete(cancel_subscription),
+        )
         .route("/api/v1/me", get(me))
         .route("/api/v1/projects/{project_id}/jwks.json", get(jwks))
         .layer(from_fn_with_state(app, cors))
@@ -517,6 +522,133 @@ async fn permissions_check(
     Ok(json(StatusCode::OK, &decision))
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSubscription {
+    user_id: String,
+    price_id: String,
+}
+
+/// The key's call on a subscription, as an audit event in its unit of work.
+fn key_event(
+    caller: &authgate_core::Caller,
+    event_type: &str,
+    target: &str,
+    user_id: &str,
+    request_id: &str,
+) -> authgate_audit::NewAuditEvent {
+    let meta = RequestMeta::new(None, None, Some(request_id.to_owned()));
+    authgate_audit::NewAuditEvent::auth(&caller.project.id, event_type, None, &meta, "success")
+        .by_key(&caller.key_id)
+        .target(target)
+        .target(user_id)
+}
+
+/// `POST /api/v1/subscriptions` (write-scoped API key): subscribes a user
+/// to a price; 201 `{subscription}`.
+async fn create_subscription(
+    State(app): State<Arc<AppState>>,
+    rid: Option<axum::Extension<RequestId>>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer {
+    let request_id = rid
+        .map(|e| e.0)
+        .unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
+    let caller = match crate::auth::rest_key(&app, &headers, &request_id.0).await {
+        Ok(c) => c,
+        Err(response) => return Ok(response),
+    };
+    let b: NewSubscription = body(&headers, &bytes).map_err(|e| ApiError::new(e, &request_id))?;
+    let now = app.auth.now();
+    let subscription = app
+        .store
+        .write(async |conn| {
+            let s = authgate_billing::subscriptions::create(
+                conn,
+                &caller.project.id,
+                b.user_id.trim(),
+                b.price_id.trim(),
+                now,
+            )
+            .await?;
+            let event = key_event(
+                &caller,
+                "subscription.created",
+                &s.id,
+                &s.user_id,
+                &request_id.0,
+            );
+            authgate_audit::record(conn, event, now).await?;
+            Ok::<_, ToolError>(s)
+        })
+        .await
+        .map_err(|e| ApiError::new(e, &request_id))?;
+    Ok(json(
+        StatusCode::CREATED,
+        &serde_json::json!({ "subscription": subscription }),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct CancelQuery {
+    immediately: Option<bool>,
+}
+
+/// `DELETE /api/v1/subscriptions/{id}[?immediately=true]`: cancels at the
+/// end of the period, or now.
+async fn cancel_subscription(
+    State(app): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    query: Result<axum::extract::Query<CancelQuery>, axum::extract::rejection::QueryRejection>,
+    rid: Option<axum::Extension<RequestId>>,
+    headers: HeaderMap,
+) -> Answer {
+    let request_id = rid
+        .map(|e| e.0)
+        .unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
+    let caller = match crate::auth::rest_key(&app, &headers, &request_id.0).await {
+        Ok(c) => c,
+        Err(response) => return Ok(response),
+    };
+    let immediately = match query {
+        Ok(q) => q.0.immediately.unwrap_or(false),
+        Err(_) => {
+            let err = ToolError::invalid("immediately", "immediately must be true or false");
+            return Err(ApiError::new(err, &request_id));
+        }
+    };
+    let now = app.auth.now();
+    let subscription = app
+        .store
+        .write(async |conn| {
+            let s = authgate_billing::subscriptions::cancel(
+                conn,
+                &caller.project.id,
+                &id,
+                immediately,
+                now,
+            )
+            .await?;
+            let event = key_event(
+                &caller,
+                "subscription.canceled",
+                &s.id,
+                &s.user_id,
+                &request_id.0,
+            )
+            .meta("immediately", immediately);
+            authgate_audit::record(conn, event, now).await?;
+            Ok::<_, ToolError>(s)
+        })
+        .await
+        .map_err(|e| ApiError::new(e, &request_id))?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "subscription": subscription }),
+    ))
+}
+
 async fn me(
     State(app): State<Arc<AppState>>,
     rid: Option<axum::Extension<RequestId>>,
@@ -577,7 +709,7 @@ async fn jwks(
 // ------------------------------------------------------------ CORS
 
 const ALLOW_HEADERS: &str = "authorization, content-type, x-authgate-project";
-const ALLOW_METHODS: &str = "GET, POST, OPTIONS";
+const ALLOW_METHODS: &str = "GET, POST, DELETE, OPTIONS";
 
 /// The project a request is for: its header, or the audience of its
 /// bearer token (only to pick whose origins apply; the flow verifies it).

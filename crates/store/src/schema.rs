@@ -339,3 +339,71 @@ diesel::table! {
         updated_at -> BigInt,
     }
 }
+
+diesel::table! {
+    plans (id) {
+        id -> Text,
+        project_id -> Text,
+        key -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        features -> Text,
+        archived_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    prices (id) {
+        id -> Text,
+        project_id -> Text,
+        plan_id -> Text,
+        amount_cents -> BigInt,
+        currency -> Text,
+        interval -> Text,
+        archived_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    subscriptions (id) {
+        id -> Text,
+        project_id -> Text,
+        user_id -> Text,
+        plan_id -> Text,
+        price_id -> Text,
+        status -> Text,
+        current_period_start -> BigInt,
+        current_period_end -> Nullable<BigInt>,
+        cancel_at_period_end -> Bool,
+        canceled_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    usage_events (id) {
+        id -> Text,
+        project_id -> Text,
+        user_id -> Text,
+        meter -> Text,
+        quantity -> BigInt,
+        occurred_at -> BigInt,
+        idempotency_key -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::joinable!(prices -> plans (plan_id));
+diesel::joinable!(subscriptions -> plans (plan_id));
+diesel::joinable!(subscriptions -> prices (price_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    plans,
+    prices,
+    subscriptions,
+    usage_events,
+    end_users
+);

@@ -90,6 +90,10 @@ pub async fn fixture(tool: &str, client: &Client, url: &str, own: &[String]) -> 
                 json!({"user_id": user, "org_id": org, "resource": "posts", "action": "read"}),
             )
         }
+        "get_user_entitlements" | "get_usage_summary" => {
+            let s = signed_in_user(url, client).await;
+            not_found(json!({"user_id": s["user"]["id"]}))
+        }
         "invite_org_member" => {
             let (org, role) = (new_org(client).await, new_role(client).await);
             not_found(

@@ -1039,6 +1039,28 @@ async fn delete_end_user_removes_every_row_of_the_user_table_by_table() {
             json!({"org_id": org["id"], "user_id": other["id"]}),
         )
         .await;
+        // Billing: a subscription and usage, for the user and the bystander.
+        let plan = ok(&c, "create_billing_plan", json!({"name": "Pro", "monthly_price": 19, "features": [{"key": "api_calls", "limit": 100}]})).await;
+        for (n, who) in [uid.as_str(), other["id"].as_str().expect("id")]
+            .into_iter()
+            .enumerate()
+        {
+            let sub = rest(
+                Method::POST,
+                &url,
+                "/api/v1/subscriptions",
+                None,
+                Some(&gw.admin_key),
+                Some(json!({"user_id": who, "price_id": plan["prices"][0]["id"]})),
+            )
+            .await;
+            assert_eq!(sub.status, 201, "{sub:?}");
+            let events = json!([{"user_id": who, "meter": "api_calls", "quantity": 3, "idempotency_key": format!("k{n}")}]);
+            assert_eq!(
+                ok(&c, "report_usage", json!({"events": events})).await["accepted"],
+                1
+            );
+        }
         run_sql(
             &store,
             &format!(

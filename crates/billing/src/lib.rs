@@ -1,0 +1,363 @@
+//! Billing: plans (features with optional limits) and their prices in
+//! integer minor units, subscriptions of end users, and metered usage. A
+//! feature with a limit is a meter: usage is reported against its key.
+//! Without Stripe, this local ledger is the source of truth.
+
+pub mod money;
+pub mod subscriptions;
+pub mod tools;
+pub mod usage;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use authgate_core::time::{from_micros, to_micros};
+use authgate_core::{Conn, ToolError, new_id, with_conn};
+use authgate_store::schema::{plans, prices};
+
+use money::{Amount, amount};
+
+pub use tools::register;
+
+const MAX_FEATURES: usize = 100;
+const MAX_LIMIT: i64 = 1_000_000_000_000;
+
+/// A feature of a plan; with a limit it is a meter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Feature {
+    /// a-z, 0-9, _ and -, up to 64 (e.g. api_calls).
+    pub key: String,
+    /// Units per billing period; absent: unlimited (a plain feature).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Price {
+    pub id: String,
+    /// `month`, `year` or `one_time`.
+    pub interval: String,
+    #[serde(flatten)]
+    pub amount: Amount,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Plan {
+    pub id: String,
+    pub key: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub features: Vec<Feature>,
+    /// No price: a free plan.
+    pub prices: Vec<Price>,
+    pub archived: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone)]
+#[diesel(table_name = plans)]
+pub(crate) struct PlanRow {
+    pub(crate) id: String,
+    project_id: String,
+    pub(crate) key: String,
+    pub(crate) name: String,
+    description: Option<String>,
+    pub(crate) features: String,
+    archived_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl PlanRow {
+    pub(crate) fn feature_list(&self) -> Vec<Feature> {
+        serde_json::from_str(&self.features).unwrap_or_default()
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable, Clone)]
+#[diesel(table_name = prices, treat_none_as_default_value = false)]
+pub(crate) struct PriceRow {
+    pub(crate) id: String,
+    project_id: String,
+    pub(crate) plan_id: String,
+    pub(crate) amount_cents: i64,
+    pub(crate) currency: String,
+    pub(crate) interval: String,
+    archived_at: Option<i64>,
+    created_at: i64,
+}
+
+impl PriceRow {
+    fn view(&self) -> Price {
+        Price {
+            id: self.id.clone(),
+            interval: self.interval.clone(),
+            amount: amount(self.amount_cents, &self.currency),
+        }
+    }
+}
+
+fn is_word(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+pub fn validate_key(field: &str, key: &str) -> Result<(), ToolError> {
+    if is_word(key) {
+        Ok(())
+    } else {
+        Err(ToolError::invalid(
+            field,
+            format!("{field} must be 1 to 64 characters of a-z, 0-9, _ and - (e.g. pro)"),
+        ))
+    }
+}
+
+/// The key a name gives (`Pro Plan` → `pro-plan`).
+fn key_from_name(name: &str) -> String {
+    let mut out = String::new();
+    for ch in name.chars() {
+        if ch.is_ascii_alphanumeric() {
+            out.push(ch.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let mut key = out.trim_matches('-').to_owned();
+    key.truncate(64);
+    if key.is_empty() { "plan".into() } else { key }
+}
+
+fn validate_features(features: &[Feature]) -> Result<Vec<Feature>, ToolError> {
+    if features.len() > MAX_FEATURES {
+        return Err(ToolError::invalid(
+            "features",
+            format!("a plan has at most {MAX_FEATURES} features"),
+        ));
+    }
+    let mut out: Vec<Feature> = Vec::new();
+    for (i, f) in features.iter().enumerate() {
+        validate_key(&format!("features[{i}].key"), &f.key)?;
+        if out.iter().any(|g| g.key == f.key) {
+            return Err(ToolError::invalid(
+                format!("features[{i}].key"),
+                format!("feature '{}' is listed twice", f.key),
+            ));
+        }
+        if let Some(l) = f.limit
+            && !(0..=MAX_LIMIT).contains(&l)
+        {
+            return Err(ToolError::invalid(
+                format!("features[{i}].limit"),
+                format!("limit must be a whole number from 0 to {MAX_LIMIT}"),
+            ));
+        }
+        out.push(f.clone());
+    }
+    Ok(out)
+}
+
+/// Plans with their prices, oldest first.
+pub async fn list(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    include_archived: bool,
+) -> Result<Vec<Plan>, ToolError> {
+    let (plan_rows, price_rows): (Vec<PlanRow>, Vec<PriceRow>) = with_conn!(conn, c => {
+        let mut q = plans::table
+            .filter(plans::project_id.eq(project_id))
+            .select(PlanRow::as_select())
+            .order(plans::id.asc())
+            .into_boxed();
+        if !include_archived {
+            q = q.filter(plans::archived_at.is_null());
+        }
+        let plan_rows = q.load(c).await?;
+        let price_rows = prices::table
+            .filter(prices::project_id.eq(project_id))
+            .filter(prices::archived_at.is_null())
+            .select(PriceRow::as_select())
+            .order(prices::id.asc())
+            .load(c)
+            .await?;
+        (plan_rows, price_rows)
+    });
+    let mut by_plan: HashMap<&str, Vec<Price>> = HashMap::new();
+    for p in &price_rows {
+        by_plan
+            .entry(p.plan_id.as_str())
+            .or_default()
+            .push(p.view());
+    }
+    Ok(plan_rows
+        .iter()
+        .map(|r| Plan {
+            id: r.id.clone(),
+            key: r.key.clone(),
+            name: r.name.clone(),
+            description: r.description.clone(),
+            features: r.feature_list(),
+            prices: by_plan.remove(r.id.as_str()).unwrap_or_default(),
+            archived: r.archived_at.is_some(),
+            created_at: from_micros(r.created_at),
+        })
+        .collect())
+}
+
+/// What a new plan is made of; prices in minor units.
+pub struct NewPlan<'a> {
+    pub name: &'a str,
+    pub key: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub monthly_cents: Option<i64>,
+    pub yearly_cents: Option<i64>,
+    pub currency: &'a str,
+    pub features: &'a [Feature],
+}
+
+pub async fn create(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    new: NewPlan<'_>,
+    now: DateTime<Utc>,
+) -> Result<Plan, ToolError> {
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(ToolError::invalid(
+            "name",
+            "name must be 1 to 100 printable characters",
+        ));
+    }
+    let key = new
+        .key
+        .map(str::to_owned)
+        .unwrap_or_else(|| key_from_name(name));
+    validate_key("key", &key)?;
+    let description = new.description.map(str::trim).filter(|d| !d.is_empty());
+    if description.is_some_and(|d| d.chars().count() > 1000) {
+        return Err(ToolError::invalid(
+            "description",
+            "description must be at most 1000 characters",
+        ));
+    }
+    let features = validate_features(new.features)?;
+    let at = to_micros(now);
+    let row = PlanRow {
+        id: new_id("plan"),
+        project_id: project_id.to_owned(),
+        key: key.clone(),
+        name: name.to_owned(),
+        description: description.map(str::to_owned),
+        features: serde_json::to_string(&features).map_err(ToolError::internal)?,
+        archived_at: None,
+        created_at: at,
+        updated_at: at,
+    };
+    let inserted = with_conn!(conn, c => {
+        diesel::insert_into(plans::table).values(&row).on_conflict_do_nothing().execute(c).await?
+    });
+    if inserted == 0 {
+        return Err(
+            ToolError::conflict(format!("a plan with key '{key}' already exists"))
+                .with_field("key")
+                .with_hint("choose another key (or name)"),
+        );
+    }
+    let mut price_rows = Vec::new();
+    for (cents, interval) in [(new.monthly_cents, "month"), (new.yearly_cents, "year")] {
+        if let Some(cents) = cents {
+            price_rows.push(PriceRow {
+                id: new_id("price"),
+                project_id: project_id.to_owned(),
+                plan_id: row.id.clone(),
+                amount_cents: cents,
+                currency: new.currency.to_owned(),
+                interval: interval.to_owned(),
+                archived_at: None,
+                created_at: at,
+            });
+        }
+    }
+    if !price_rows.is_empty() {
+        for row in &price_rows {
+            with_conn!(conn, c => {
+                diesel::insert_into(prices::table).values(row).execute(c).await?;
+            });
+        }
+    }
+    Ok(Plan {
+        id: row.id.clone(),
+        key,
+        name: row.name.clone(),
+        description: row.description.clone(),
+        features,
+        prices: price_rows.iter().map(PriceRow::view).collect(),
+        archived: false,
+        created_at: from_micros(at),
+    })
+}
+
+/// Keys of every meter (a feature with a limit) of the project's live plans.
+pub async fn meters(conn: &mut Conn<'_>, project_id: &str) -> Result<Vec<String>, ToolError> {
+    let rows: Vec<String> = with_conn!(conn, c => {
+        plans::table
+            .filter(plans::project_id.eq(project_id))
+            .filter(plans::archived_at.is_null())
+            .select(plans::features)
+            .load(c)
+            .await?
+    });
+    let mut out: Vec<String> = Vec::new();
+    for text in rows {
+        for f in serde_json::from_str::<Vec<Feature>>(&text).unwrap_or_default() {
+            if f.limit.is_some() && !out.contains(&f.key) {
+                out.push(f.key);
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) async fn price(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    price_id: &str,
+) -> Result<Option<(PriceRow, PlanRow)>, ToolError> {
+    Ok(with_conn!(conn, c => {
+        prices::table
+            .inner_join(plans::table)
+            .filter(prices::project_id.eq(project_id))
+            .filter(prices::id.eq(price_id))
+            .filter(prices::archived_at.is_null())
+            .select((PriceRow::as_select(), PlanRow::as_select()))
+            .first(c)
+            .await
+            .optional()?
+    }))
+}
+
+/// A price whether archived or not (subscriptions keep theirs).
+pub(crate) async fn price_any(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    price_id: &str,
+) -> Result<Option<(PriceRow, PlanRow)>, ToolError> {
+    Ok(with_conn!(conn, c => {
+        prices::table
+            .inner_join(plans::table)
+            .filter(prices::project_id.eq(project_id))
+            .filter(prices::id.eq(price_id))
+            .select((PriceRow::as_select(), PlanRow::as_select()))
+            .first(c)
+            .await
+            .optional()?
+    }))
+}

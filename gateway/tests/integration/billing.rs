@@ -1,0 +1,425 @@
+//! Billing through the real MCP client and the REST API, on every backend.
+
+use std::sync::Arc;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::common::{self, err, ok, rest, sign_up};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn cents(plan: &Value) -> Vec<i64> {
+    plan["prices"]
+        .as_array()
+        .expect("prices")
+        .iter()
+        .map(|p| p["amount_cents"].as_i64().expect("cents"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_subscriptions_usage_and_entitlements() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let url = gw.url();
+        let p = gw.project_id.clone();
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+
+        // The seed: Free, Pro ($19/mo) and Enterprise ($99/mo).
+        ok(
+            &c,
+            "create_billing_plan",
+            json!({"name": "Free", "features": [{"key": "api_calls", "limit": 100}]}),
+        )
+        .await;
+        let pro = ok(&c, "create_billing_plan", json!({"name": "Pro", "monthly_price": 19, "yearly_price": "190.00", "features": [{"key": "api_calls", "limit": 10000}, {"key": "sso"}]})).await;
+        ok(&c, "create_billing_plan", json!({"name": "Enterprise", "monthly_price": "99", "features": [{"key": "api_calls"}, {"key": "sso"}]})).await;
+        let plans = ok(&c, "list_billing_plans", json!({})).await;
+        let keys: Vec<&str> = plans["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|p| p["key"].as_str().expect("key"))
+            .collect();
+        assert_eq!(keys, ["free", "pro", "enterprise"]);
+        assert_eq!(
+            cents(&plans["data"][0]),
+            Vec::<i64>::new(),
+            "free: no price"
+        );
+        assert_eq!(cents(&plans["data"][1]), [1900, 19000]);
+        assert_eq!(cents(&plans["data"][2]), [9900]);
+        assert_eq!(plans["data"][1]["prices"][0]["amount"], "19.00");
+        assert_eq!(plans["data"][1]["prices"][0]["interval"], "month");
+        let status = ok(&c, "get_project_status", json!({})).await;
+        assert_eq!(status["billing_plans"].as_array().map(Vec::len), Some(3));
+
+        // Money is exact and named when wrong.
+        for (field, value) in [
+            ("monthly_price", json!(19.999)),
+            ("monthly_price", json!(-1)),
+            ("yearly_price", json!("ten")),
+            ("monthly_price", json!("1e3")),
+        ] {
+            let e = err(
+                &c,
+                "create_billing_plan",
+                json!({"name": "Bad", field: value}),
+                "invalid_argument",
+            )
+            .await;
+            assert_eq!(e["field"], field, "{value}");
+        }
+        assert_eq!(
+            err(
+                &c,
+                "create_billing_plan",
+                json!({"name": "Bad", "currency": "xyz"}),
+                "invalid_argument"
+            )
+            .await["field"],
+            "currency"
+        );
+        assert_eq!(
+            err(
+                &c,
+                "create_billing_plan",
+                json!({"name": "Pro"}),
+                "conflict"
+            )
+            .await["field"],
+            "key"
+        );
+        assert_eq!(
+            err(
+                &c,
+                "create_billing_plan",
+                json!({"name": "B", "features": [{"key": "a", "limit": -1}]}),
+                "invalid_argument"
+            )
+            .await["field"],
+            "features[0].limit"
+        );
+        let yen = ok(
+            &c,
+            "create_billing_plan",
+            json!({"name": "Tokyo", "monthly_price": 1000, "currency": "JPY"}),
+        )
+        .await;
+        assert_eq!(yen["prices"][0]["amount"], "1000");
+
+        // Subscriptions through REST with a key.
+        let ada = sign_up(&url, &p, "ada@acme.com", PASSWORD).await["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let bob = sign_up(&url, &p, "bob@acme.com", PASSWORD).await["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let monthly = pro["prices"][0]["id"].clone();
+        let subscribe = async |user: &str, price: &Value, key: &str| {
+            rest(
+                Method::POST,
+                &url,
+                "/api/v1/subscriptions",
+                None,
+                Some(key),
+                Some(json!({"user_id": user, "price_id": price})),
+            )
+            .await
+        };
+        let s = subscribe(&ada, &monthly, &gw.admin_key).await;
+        assert_eq!(s.status, 201, "{s:?}");
+        let sub = s.body["subscription"].clone();
+        assert_eq!(sub["status"], "active");
+        assert_eq!(sub["price"]["amount_cents"], 1900);
+        subscribe(&ada, &monthly, &gw.admin_key)
+            .await
+            .refused(409, "conflict");
+        subscribe(
+            &bob,
+            &json!("price_01JD8X3V9Q4K7M2N5P6R8S0T1W"),
+            &gw.admin_key,
+        )
+        .await
+        .refused(404, "not_found");
+        assert_eq!(
+            subscribe(&bob, &json!("nope"), &gw.admin_key)
+                .await
+                .refused(400, "invalid_argument")["field"],
+            "price_id"
+        );
+        let read_key = ok(
+            &c,
+            "create_api_key",
+            json!({"name": "reader", "scopes": ["read"]}),
+        )
+        .await["key"]
+            .as_str()
+            .expect("key")
+            .to_owned();
+        subscribe(&bob, &monthly, &read_key)
+            .await
+            .refused(403, "permission_denied");
+        rest(
+            Method::POST,
+            &url,
+            "/api/v1/subscriptions",
+            None,
+            None,
+            Some(json!({})),
+        )
+        .await
+        .refused(401, "unauthenticated");
+
+        // Usage: accepted, duplicates, and rejections by index.
+        let events = json!([
+            {"user_id": ada, "meter": "api_calls", "quantity": 40, "idempotency_key": "e1"},
+            {"user_id": ada, "meter": "api_calls", "quantity": 2, "idempotency_key": "e2", "timestamp": chrono::Utc::now().to_rfc3339()},
+            {"user_id": ada, "meter": "sso", "quantity": 1, "idempotency_key": "e3"},
+            {"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "meter": "api_calls", "quantity": 1, "idempotency_key": "e4"},
+            {"user_id": ada, "meter": "api_calls", "quantity": 0, "idempotency_key": "e5"},
+            {"user_id": ada, "meter": "api_calls", "quantity": 40, "idempotency_key": "e1"},
+            {"user_id": bob, "meter": "api_calls", "quantity": 5, "idempotency_key": "e6"}
+        ]);
+        let r = ok(&c, "report_usage", json!({"events": events})).await;
+        assert_eq!(
+            (r["accepted"].clone(), r["duplicates"].clone()),
+            (json!(3), json!(1)),
+            "{r}"
+        );
+        let rejected: Vec<(i64, String)> = r["rejected"]
+            .as_array()
+            .expect("rejected")
+            .iter()
+            .map(|x| {
+                (
+                    x["index"].as_i64().expect("i"),
+                    x["code"].as_str().expect("c").to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rejected,
+            [
+                (2, "invalid_argument".to_owned()),
+                (3, "not_found".to_owned()),
+                (4, "invalid_argument".to_owned())
+            ]
+        );
+        // A retry counts nothing twice; a key reused for another event is a conflict.
+        let again = ok(
+            &c,
+            "report_usage",
+            json!({"events": [
+                {"user_id": ada, "meter": "api_calls", "quantity": 40, "idempotency_key": "e1"},
+                {"user_id": ada, "meter": "api_calls", "quantity": 41, "idempotency_key": "e2"}
+            ]}),
+        )
+        .await;
+        assert_eq!(again["accepted"], 0);
+        assert_eq!(again["duplicates"], 1);
+        assert_eq!(again["rejected"][0]["code"], "conflict");
+        err(
+            &c,
+            "report_usage",
+            json!({"events": []}),
+            "invalid_argument",
+        )
+        .await;
+
+        let ent = ok(&c, "get_user_entitlements", json!({"user_id": ada})).await;
+        assert_eq!(ent["plan"]["key"], "pro");
+        let api = ent["entitlements"]
+            .as_array()
+            .expect("e")
+            .iter()
+            .find(|e| e["feature"] == "api_calls")
+            .expect("api")
+            .clone();
+        assert_eq!(
+            (
+                api["limit"].clone(),
+                api["used"].clone(),
+                api["remaining"].clone()
+            ),
+            (json!(10000), json!(42), json!(9958))
+        );
+        let sso = ent["entitlements"]
+            .as_array()
+            .expect("e")
+            .iter()
+            .find(|e| e["feature"] == "sso")
+            .expect("sso")
+            .clone();
+        assert_eq!(sso["limit"], Value::Null);
+        let none = ok(&c, "get_user_entitlements", json!({"user_id": bob})).await;
+        assert_eq!(none["subscription"], Value::Null);
+        assert_eq!(none["entitlements"], json!([]));
+        let summary = ok(&c, "get_usage_summary", json!({})).await;
+        assert_eq!(
+            summary["meters"],
+            json!([{"meter": "api_calls", "quantity": 47}])
+        );
+        let mine = ok(
+            &c,
+            "get_usage_summary",
+            json!({"user_id": ada, "meter": "api_calls"}),
+        )
+        .await;
+        assert_eq!(
+            mine["users"],
+            json!([{"user_id": ada, "meter": "api_calls", "quantity": 42}])
+        );
+        err(
+            &c,
+            "get_usage_summary",
+            json!({"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}),
+            "not_found",
+        )
+        .await;
+
+        // Cancel at period end, then now.
+        let id = sub["id"].as_str().expect("id").to_owned();
+        let del = |q: &str| format!("/api/v1/subscriptions/{id}{q}");
+        let later = rest(
+            Method::DELETE,
+            &url,
+            &del(""),
+            None,
+            Some(&gw.admin_key),
+            None,
+        )
+        .await;
+        assert_eq!(later.status, 200, "{later:?}");
+        assert_eq!(later.body["subscription"]["cancel_at_period_end"], true);
+        assert_eq!(later.body["subscription"]["status"], "active");
+        let now = rest(
+            Method::DELETE,
+            &url,
+            &del("?immediately=true"),
+            None,
+            Some(&gw.admin_key),
+            None,
+        )
+        .await;
+        assert_eq!(now.body["subscription"]["status"], "canceled");
+        rest(
+            Method::DELETE,
+            &url,
+            &del("?immediately=true"),
+            None,
+            Some(&gw.admin_key),
+            None,
+        )
+        .await
+        .refused(409, "conflict");
+        assert_eq!(
+            ok(&c, "get_user_entitlements", json!({"user_id": ada})).await["subscription"],
+            Value::Null
+        );
+        let events = common::stored_events(&gw, Default::default()).await;
+        assert!(
+            events
+                .iter()
+                .any(|e| e.event_type == "subscription.created")
+        );
+        assert!(
+            events
+                .iter()
+                .any(|e| e.event_type == "subscription.canceled")
+        );
+        let _ = c.cancel().await;
+        gw.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reports_of_the_same_events_count_once() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let url = gw.url();
+        let p = gw.project_id.clone();
+        let c = Arc::new(common::connect(&gw.mcp_url(), &gw.admin_key).await);
+        ok(&c, "create_billing_plan", json!({"name": "Metered", "features": [{"key": "api_calls", "limit": 1000000000}, {"key": "storage", "limit": 1000000000}]})).await;
+        let mut users = Vec::new();
+        for i in 0..4 {
+            users.push(
+                sign_up(&url, &p, &format!("u{i}@acme.com"), PASSWORD).await["id"]
+                    .as_str()
+                    .expect("id")
+                    .to_owned(),
+            );
+        }
+        // 10,000 events in 10 batches of 1,000, the same for every reporter.
+        let batches: Arc<Vec<Value>> = Arc::new(
+            (0..10)
+                .map(|b| {
+                    Value::Array(
+                        (0..1000)
+                            .map(|i| {
+                                let n = b * 1000 + i;
+                                json!({
+                                    "user_id": users[n % 4],
+                                    "meter": if n % 3 == 0 { "storage" } else { "api_calls" },
+                                    "quantity": 1 + n % 7,
+                                    "timestamp": "2026-11-27T00:00:00Z",
+                                    "idempotency_key": format!("evt-{n}"),
+                                })
+                            })
+                            .collect(),
+                    )
+                })
+                .collect(),
+        );
+        let expected: i64 = (0..10_000).map(|n| 1 + (n % 7) as i64).sum();
+        let reporters = (0..8).map(|r| {
+            let (c, batches) = (c.clone(), batches.clone());
+            tokio::spawn(async move {
+                let (mut accepted, mut duplicates) = (0, 0);
+                for k in 0..10 {
+                    // Each reporter walks the batches in its own order.
+                    let batch = &batches[(k + r) % 10];
+                    let out = ok(&c, "report_usage", json!({"events": batch})).await;
+                    assert_eq!(out["rejected"], json!([]), "{out}");
+                    accepted += out["accepted"].as_i64().expect("accepted");
+                    duplicates += out["duplicates"].as_i64().expect("duplicates");
+                }
+                (accepted, duplicates)
+            })
+        });
+        let results = futures::future::join_all(reporters).await;
+        let accepted: i64 = results.iter().map(|r| r.as_ref().expect("task").0).sum();
+        let duplicates: i64 = results.iter().map(|r| r.as_ref().expect("task").1).sum();
+        assert_eq!(accepted, 10_000, "each event counted once [{}]", gw.backend);
+        assert_eq!(duplicates, 70_000);
+        // The stored total equals one report's.
+        let counted: i64 = {
+            use authgate_store::with_conn;
+            use diesel_async::RunQueryDsl;
+            #[derive(diesel::QueryableByName)]
+            struct S {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                s: i64,
+            }
+            gw.store()
+                .read(async |conn| {
+                    let s: S = with_conn!(conn, c => {
+                        diesel::sql_query("SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) AS s FROM usage_events")
+                            .get_result(c)
+                            .await?
+                    });
+                    Ok::<_, authgate_core::ToolError>(s.s)
+                })
+                .await
+                .expect("sum")
+        };
+        assert_eq!(counted, expected, "[{}]", gw.backend);
+        // The same key with another quantity is a conflict.
+        let clash = ok(&c, "report_usage", json!({"events": [{"user_id": users[0], "meter": "api_calls", "quantity": 999, "timestamp": "2026-11-27T00:00:00Z", "idempotency_key": "evt-0"}]})).await;
+        assert_eq!(clash["rejected"][0]["code"], "conflict");
+        gw.server.stop().await;
+    }
+}

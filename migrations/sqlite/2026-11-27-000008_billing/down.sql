@@ -1,0 +1,4 @@
+DROP TABLE usage_events;
+DROP TABLE subscriptions;
+DROP TABLE prices;
+DROP TABLE plans;

@@ -429,7 +429,7 @@ pub(crate) async fn rest_key(
         .with_field("Authorization")
         .with_hint("create one with create_api_key (scopes: [\"write\"])");
         return Err(axum::response::IntoResponse::into_response(
-            crate::rest::ApiError::from_tool(err, request_id),
+            crate::errors::ApiError::from_tool(err, request_id),
         ));
     }
     app.last_used.touch(&caller, to_micros(app.clock.now()));
@@ -470,7 +470,7 @@ async fn as_rest(resp: Response, request_id: &str) -> Response {
     {
         err.retry_after_secs = Some(secs);
     }
-    let mut out = axum::response::IntoResponse::into_response(crate::rest::ApiError::from_tool(
+    let mut out = axum::response::IntoResponse::into_response(crate::errors::ApiError::from_tool(
         err, request_id,
     ));
     *out.status_mut() = parts.status;

@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod docs;
+pub mod errors;
 pub mod http;
 pub mod keycache;
 pub mod logging;

@@ -78,8 +78,18 @@ fn error_result(err: &ToolError, request_id: &str) -> CallToolResult {
 }
 
 impl McpHandler {
-    fn context(&self, auth: AuthContext, peer: &rmcp::service::Peer<RoleServer>) -> ToolContext {
+    fn context(
+        &self,
+        auth: AuthContext,
+        peer: &rmcp::service::Peer<RoleServer>,
+        progress_token: Option<rmcp::model::ProgressToken>,
+    ) -> ToolContext {
+        let progress = progress_token.map(|token| {
+            std::sync::Arc::new(PeerProgress::start(peer.clone(), token))
+                as std::sync::Arc<dyn authgate_core::Progress>
+        });
         ToolContext {
+            progress,
             client: peer
                 .peer_info()
                 .map(|info| ClientInfo::new(&info.client_info.name, &info.client_info.version)),
@@ -142,7 +152,7 @@ impl McpHandler {
     ) -> Result<CallToolResponse, ErrorData> {
         let auth = auth_of(&context)?;
         let request_id = auth.request_id.clone();
-        let ctx = self.context(auth, &context.peer);
+        let ctx = self.context(auth, &context.peer, context.meta.get_progress_token());
         let name = request.name.to_string();
         let args = Value::Object(request.arguments.unwrap_or_default());
         let registry = self.app.registry.clone();
@@ -187,5 +197,38 @@ impl McpHandler {
             }
         };
         Ok(result.into())
+    }
+}
+
+/// MCP progress notifications for the call whose request carried a
+/// progressToken: queued without waiting (progress never slows the work)
+/// and sent in order by one task.
+struct PeerProgress {
+    token: rmcp::model::ProgressToken,
+    tx: tokio::sync::mpsc::UnboundedSender<rmcp::model::ProgressNotificationParam>,
+}
+
+impl PeerProgress {
+    fn start(peer: rmcp::service::Peer<RoleServer>, token: rmcp::model::ProgressToken) -> Self {
+        let (tx, mut rx) =
+            tokio::sync::mpsc::unbounded_channel::<rmcp::model::ProgressNotificationParam>();
+        tokio::spawn(async move {
+            while let Some(param) = rx.recv().await {
+                if let Err(err) = peer.notify_progress(param).await {
+                    tracing::debug!(error = %err, "could not send a progress notification");
+                    return;
+                }
+            }
+        });
+        PeerProgress { token, tx }
+    }
+}
+
+impl authgate_core::Progress for PeerProgress {
+    fn report(&self, done: u64, total: u64, message: &str) {
+        let param = rmcp::model::ProgressNotificationParam::new(self.token.clone(), done as f64)
+            .with_total(total as f64)
+            .with_message(message);
+        let _ = self.tx.send(param);
     }
 }

@@ -3,6 +3,7 @@
 //! feature with a limit is a meter: usage is reported against its key.
 //! Without Stripe, this local ledger is the source of truth.
 
+pub mod migrations;
 pub mod money;
 pub mod subscriptions;
 pub mod tools;

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use authgate_core::args::Cascade;
+use authgate_core::args::{Cascade, DangerResult};
 use authgate_core::status::StatusSection;
 use authgate_core::time::to_micros;
 use authgate_core::{
@@ -32,7 +32,10 @@ pub fn register(registry: &mut ToolRegistry) {
         .register(CreateBillingPlan)
         .register(GetUserEntitlements)
         .register(ReportUsage)
-        .register(GetUsageSummary);
+        .register(GetUsageSummary)
+        .register(CreateBillingMigration)
+        .register(GetBillingMigration)
+        .register(ExecuteBillingMigration);
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -361,6 +364,126 @@ pub async fn get_usage_summary(
         period_end,
         meters,
         users,
+    })
+}
+
+// ------------------------------------------------------------ migrations
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBillingMigrationArgs {
+    /// The plan subscriptions move from (plan_...).
+    pub from_plan_id: String,
+    /// The plan they move to (plan_...).
+    pub to_plan_id: String,
+}
+
+/// Plan a move of every live subscription from one plan to another: one
+/// item per subscription, mapped to the target plan's price with the same
+/// interval and currency, or failed with the reason. Nothing moves until
+/// execute_billing_migration.
+#[tool(
+    write,
+    group = BILLING,
+    title = "Create billing migration",
+    example = r#"{"from_plan_id": "plan_01JD8X3V9Q4K7M2N5P6R8S0T1W", "to_plan_id": "plan_01JD8X3V9Q4K7M2N5P6R8S0T1X"}"#
+)]
+pub async fn create_billing_migration(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: CreateBillingMigrationArgs,
+) -> Result<crate::migrations::Migration, ToolError> {
+    crate::migrations::create(
+        conn,
+        ctx.project_id(),
+        &args.from_plan_id,
+        &args.to_plan_id,
+        ctx.now(),
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationIdArgs {
+    /// The migration (mig_...).
+    pub migration_id: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MigrationDetail {
+    #[serde(flatten)]
+    pub migration: crate::migrations::Migration,
+    pub items: crate::migrations::ItemsByStatus,
+}
+
+/// A migration with its counts and items grouped by status (pending,
+/// completed, failed; the first 100 of each).
+#[tool(read, group = BILLING, title = "Get billing migration", example = r#"{"migration_id": "mig_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#)]
+pub async fn get_billing_migration(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: MigrationIdArgs,
+) -> Result<MigrationDetail, ToolError> {
+    let migration = crate::migrations::get(conn, ctx.project_id(), &args.migration_id).await?;
+    let items = crate::migrations::items(conn, &migration.id).await?;
+    Ok(MigrationDetail { migration, items })
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteBillingMigrationArgs {
+    /// The migration (mig_...).
+    pub migration_id: String,
+    /// Show how many subscriptions would move, without moving them.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ExecutedMigration {
+    pub migration: crate::migrations::Migration,
+}
+
+/// Move every pending item of a migration: each subscription moves to its
+/// target price in a transaction of its own, in batches of 100, with MCP
+/// progress notifications when the client sends a progressToken. Running it
+/// again resumes where a run stopped and never moves a subscription twice.
+#[tool(
+    danger,
+    group = BILLING,
+    title = "Execute billing migration",
+    example = r#"{"migration_id": "mig_01JD8X3V9Q4K7M2N5P6R8S0T1W", "dry_run": true}"#
+)]
+pub async fn execute_billing_migration(
+    ctx: &ToolContext,
+    args: ExecuteBillingMigrationArgs,
+) -> Result<DangerResult<ExecutedMigration>, ToolError> {
+    let project = ctx.project_id();
+    let moved = if args.dry_run {
+        let m = ctx
+            .store
+            .read(async |conn| crate::migrations::get(conn, project, &args.migration_id).await)
+            .await?;
+        m.counts.pending as u64
+    } else {
+        crate::migrations::execute(
+            &ctx.store,
+            project,
+            &args.migration_id,
+            || ctx.now(),
+            |done, total| ctx.progress(done, total, "subscriptions moved"),
+        )
+        .await?
+    };
+    let migration = ctx
+        .store
+        .read(async |conn| crate::migrations::get(conn, project, &args.migration_id).await)
+        .await?;
+    Ok(DangerResult {
+        dry_run: args.dry_run,
+        target: ExecutedMigration { migration },
+        cascade: Cascade::from([("subscriptions".to_owned(), moved)]),
     })
 }
 

@@ -248,6 +248,14 @@ pub struct ToolContext {
     /// The tool being called; set by [`Registry::call`]. It names the
     /// call's cursors, so a cursor of one list is refused by another.
     pub tool: &'static str,
+    /// Where a long tool reports its progress (MCP progress notifications
+    /// when the client sent a progressToken); none otherwise.
+    pub progress: Option<std::sync::Arc<dyn Progress>>,
+}
+
+/// Progress of a long tool call, as `done` of `total` units.
+pub trait Progress: Send + Sync {
+    fn report(&self, done: u64, total: u64, message: &str);
 }
 
 impl ToolContext {
@@ -269,6 +277,13 @@ impl ToolContext {
             limit,
             cursor,
         )
+    }
+
+    /// Reports progress when the caller asked for it.
+    pub fn progress(&self, done: u64, total: u64, message: &str) {
+        if let Some(p) = &self.progress {
+            p.report(done, total, message);
+        }
     }
 
     /// A domain's setting (see [`Settings`]).

@@ -25,7 +25,7 @@ pub mod userdata;
 pub use authgate_macros::tool;
 pub use authgate_store::{Conn, with_conn};
 pub use context::{
-    Budget, Caller, ClientInfo, Project, RateBudget, Scope, ServerKeys, ToolContext,
+    Budget, Caller, ClientInfo, Progress, Project, RateBudget, Scope, ServerKeys, ToolContext,
 };
 pub use dispatch::{CallRecord, CallRecorder, Outcome};
 pub use error::{ErrorCode, Refusable, ToolError, settle};

@@ -407,3 +407,31 @@ diesel::allow_tables_to_appear_in_same_query!(
     usage_events,
     end_users
 );
+
+diesel::table! {
+    billing_migrations (id) {
+        id -> Text,
+        project_id -> Text,
+        from_plan_id -> Text,
+        to_plan_id -> Text,
+        created_at -> BigInt,
+        completed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    billing_migration_items (id) {
+        id -> Text,
+        project_id -> Text,
+        migration_id -> Text,
+        subscription_id -> Text,
+        from_price_id -> Text,
+        to_price_id -> Nullable<Text>,
+        status -> Text,
+        reason -> Nullable<Text>,
+        moved_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(billing_migration_items -> billing_migrations (migration_id));
+diesel::allow_tables_to_appear_in_same_query!(billing_migrations, billing_migration_items);

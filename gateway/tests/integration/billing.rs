@@ -423,3 +423,355 @@ async fn concurrent_reports_of_the_same_events_count_once() {
         gw.server.stop().await;
     }
 }
+
+/// Raw Streamable HTTP: a session, then a tools/call with a progressToken;
+/// the whole SSE answer as text.
+async fn call_with_progress(gw: &common::Gateway, tool: &str, args: Value) -> String {
+    let init = common::post_raw(
+        &gw.mcp_url(),
+        Some(&gw.admin_key),
+        common::initialize_body(),
+        &[],
+    )
+    .await;
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .expect("session")
+        .to_owned();
+    let _ = init.text().await;
+    let extra = [
+        ("mcp-session-id", session.as_str()),
+        ("mcp-protocol-version", "2025-06-18"),
+    ];
+    let _ = common::post_raw(
+        &gw.mcp_url(),
+        Some(&gw.admin_key),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
+        &extra,
+    )
+    .await;
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": tool, "arguments": args, "_meta": {"progressToken": "mig-progress"}}});
+    let resp = common::post_raw(&gw.mcp_url(), Some(&gw.admin_key), call.to_string(), &extra).await;
+    resp.text().await.expect("body")
+}
+
+/// `n` end users made directly in the database (sign-ups from one address
+/// are throttled): their ids.
+pub(crate) async fn bulk_users(
+    store: &authgate_store::Store,
+    project: &str,
+    prefix: &str,
+    n: usize,
+) -> Vec<String> {
+    use authgate_store::with_conn;
+    use diesel_async::RunQueryDsl;
+    let ids: Vec<String> = (0..n).map(|_| authgate_core::new_id("usr")).collect();
+    let at = authgate_core::time::to_micros(chrono::Utc::now());
+    store
+        .write(async |conn| {
+            for (i, id) in ids.iter().enumerate() {
+                let q = format!(
+                    "INSERT INTO end_users (id, project_id, email, name, email_verified, metadata, created_at, updated_at) \
+                     VALUES ('{id}', '{project}', '{prefix}{i}@bulk.example.com', NULL, TRUE, '{{}}', {at}, {at})"
+                );
+                with_conn!(conn, c => { diesel::sql_query(q.as_str()).execute(c).await?; });
+            }
+            Ok::<_, authgate_core::ToolError>(())
+        })
+        .await
+        .expect("users");
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn billing_migrations_map_prices_and_report_progress() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let url = gw.url();
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        let old = ok(
+            &c,
+            "create_billing_plan",
+            json!({"name": "Old", "monthly_price": 10, "yearly_price": 100}),
+        )
+        .await;
+        let new = ok(
+            &c,
+            "create_billing_plan",
+            json!({"name": "New", "monthly_price": 12}),
+        )
+        .await;
+        let users = bulk_users(gw.store(), &gw.project_id, "m", 250).await;
+        for (i, u) in users.iter().enumerate() {
+            // Every 50th on the yearly price, which the new plan lacks.
+            let price = if i % 50 == 0 {
+                &old["prices"][1]["id"]
+            } else {
+                &old["prices"][0]["id"]
+            };
+            let s = rest(
+                Method::POST,
+                &url,
+                "/api/v1/subscriptions",
+                None,
+                Some(&gw.admin_key),
+                Some(json!({"user_id": u, "price_id": price})),
+            )
+            .await;
+            assert_eq!(s.status, 201, "{s:?}");
+        }
+        let m = ok(
+            &c,
+            "create_billing_migration",
+            json!({"from_plan_id": old["id"], "to_plan_id": new["id"]}),
+        )
+        .await;
+        assert_eq!(
+            m["counts"],
+            json!({"pending": 245, "completed": 0, "failed": 5})
+        );
+        let detail = ok(
+            &c,
+            "get_billing_migration",
+            json!({"migration_id": m["id"]}),
+        )
+        .await;
+        assert!(
+            detail["items"]["failed"][0]["reason"]
+                .as_str()
+                .expect("reason")
+                .contains("year"),
+            "{detail}"
+        );
+        err(
+            &c,
+            "create_billing_migration",
+            json!({"from_plan_id": old["id"], "to_plan_id": old["id"]}),
+            "invalid_argument",
+        )
+        .await;
+        let dry = ok(
+            &c,
+            "execute_billing_migration",
+            json!({"migration_id": m["id"], "dry_run": true}),
+        )
+        .await;
+        assert_eq!(dry["cascade"]["subscriptions"], 245);
+        let text = call_with_progress(
+            &gw,
+            "execute_billing_migration",
+            json!({"migration_id": m["id"]}),
+        )
+        .await;
+        assert!(
+            text.matches("notifications/progress").count() >= 3,
+            "progress for each batch: {text}"
+        );
+        assert!(text.contains("\"subscriptions\":245"), "{text}");
+        let done = ok(
+            &c,
+            "get_billing_migration",
+            json!({"migration_id": m["id"]}),
+        )
+        .await;
+        assert_eq!(
+            done["counts"],
+            json!({"pending": 0, "completed": 245, "failed": 5})
+        );
+        assert!(done["completed_at"].is_string());
+        // Running it again moves nothing; the moved users are on the new plan.
+        let again = ok(
+            &c,
+            "execute_billing_migration",
+            json!({"migration_id": m["id"]}),
+        )
+        .await;
+        assert_eq!(again["cascade"]["subscriptions"], 0);
+        let ent = ok(&c, "get_user_entitlements", json!({"user_id": users[1]})).await;
+        assert_eq!(ent["plan"]["id"], new["id"]);
+        assert_eq!(ent["subscription"]["price"]["amount_cents"], 1200);
+        let kept = ok(&c, "get_user_entitlements", json!({"user_id": users[0]})).await;
+        assert_eq!(kept["plan"]["id"], old["id"], "a failed item stays");
+        let _ = c.cancel().await;
+        gw.server.stop().await;
+    }
+}
+
+async fn count_sql(store: &authgate_store::Store, sql: &str) -> i64 {
+    use authgate_store::with_conn;
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    store
+        .read(async |conn| {
+            let n: N = with_conn!(conn, c => { diesel::sql_query(sql).get_result(c).await? });
+            Ok::<_, authgate_core::ToolError>(n.n)
+        })
+        .await
+        .expect("count")
+}
+
+/// The real binary is killed (SIGKILL) while it executes a migration of
+/// 2,000 subscriptions; run again, it moves exactly the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_killed_midway_resumes_and_moves_each_subscription_once() {
+    use crate::cli::{extract_key, free_port, serve};
+    for db in common::databases().await {
+        let dir = std::env::temp_dir().join(format!("authgate-mig-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let env_for = |port: u16| {
+            let mut env = vec![
+                ("AUTHGATE_BIND", format!("127.0.0.1:{port}")),
+                ("AUTHGATE_SECRET_KEY", common::SECRET.to_owned()),
+                ("AUTHGATE_RATE_LIMIT", "100000/s burst 100000".to_owned()),
+                (
+                    "AUTHGATE_PROJECT_RATE_LIMIT",
+                    "100000/s burst 100000".to_owned(),
+                ),
+            ];
+            if db.backend == authgate_store::Backend::Postgres {
+                env.push(("DATABASE_URL", db.url.clone()));
+            }
+            env
+        };
+        let port = free_port();
+        let (running, lines) = serve(&dir, &env_for(port), port);
+        let line = lines
+            .iter()
+            .find(|l| l.contains("claude mcp add"))
+            .expect("the connect line")
+            .clone();
+        let key = extract_key(&line);
+        let url = format!("http://127.0.0.1:{port}/api/mcp");
+        let c = Arc::new(common::connect(&url, &key).await);
+        let project = ok(&c, "whoami", json!({})).await["project"]["id"]
+            .as_str()
+            .expect("project")
+            .to_owned();
+        let store = match db.backend {
+            authgate_store::Backend::Postgres => db.store().await,
+            authgate_store::Backend::Sqlite => authgate_store::Store::open(
+                &format!("sqlite://{}", dir.join("data/authgate.db").display()),
+                authgate_store::StoreOptions::default(),
+            )
+            .await
+            .expect("the server's database"),
+        };
+        let old = ok(
+            &c,
+            "create_billing_plan",
+            json!({"name": "Old", "monthly_price": 10}),
+        )
+        .await;
+        let new = ok(
+            &c,
+            "create_billing_plan",
+            json!({"name": "New", "monthly_price": 12}),
+        )
+        .await;
+        let (from_price, to_price) = (
+            old["prices"][0]["id"].as_str().expect("p").to_owned(),
+            new["prices"][0]["id"].as_str().expect("p").to_owned(),
+        );
+        let users = bulk_users(&store, &project, "k", 2000).await;
+        {
+            use authgate_store::with_conn;
+            use diesel_async::RunQueryDsl;
+            let (plan, at) = (
+                old["id"].as_str().expect("id").to_owned(),
+                authgate_core::time::to_micros(chrono::Utc::now()),
+            );
+            let end = at + 30 * 86_400_000_000;
+            store
+                .write(async |conn| {
+                    for u in &users {
+                        let q = format!(
+                            "INSERT INTO subscriptions (id, project_id, user_id, plan_id, price_id, status, current_period_start, current_period_end, cancel_at_period_end, canceled_at, created_at, updated_at) \
+                             VALUES ('{}', '{project}', '{u}', '{plan}', '{from_price}', 'active', {at}, {end}, FALSE, NULL, {at}, {at})",
+                            authgate_core::new_id("sub")
+                        );
+                        with_conn!(conn, c => { diesel::sql_query(q.as_str()).execute(c).await?; });
+                    }
+                    Ok::<_, authgate_core::ToolError>(())
+                })
+                .await
+                .expect("subscriptions");
+        }
+        let m = ok(
+            &c,
+            "create_billing_migration",
+            json!({"from_plan_id": old["id"], "to_plan_id": new["id"]}),
+        )
+        .await;
+        assert_eq!(m["counts"]["pending"], 2000);
+        let id = m["id"].as_str().expect("id").to_owned();
+        let completed = format!(
+            "SELECT COUNT(*) AS n FROM billing_migration_items WHERE migration_id = '{id}' AND status = 'completed'"
+        );
+
+        // Execute, and kill the process once some items have moved.
+        let runner = {
+            let (c, id) = (c.clone(), id.clone());
+            tokio::spawn(async move {
+                common::call_raw_result(
+                    &c,
+                    "execute_billing_migration",
+                    json!({"migration_id": id}),
+                )
+                .await
+            })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while count_sql(&store, &completed).await < 100 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the migration did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        drop(running);
+        // The client may keep trying to resume the dead stream: stop it.
+        runner.abort();
+        let before = count_sql(&store, &completed).await;
+        assert!(
+            before < 2000,
+            "killed midway ({before} moved) [{}]",
+            db.backend.name()
+        );
+        let moved_subs = format!(
+            "SELECT COUNT(*) AS n FROM subscriptions WHERE project_id = '{project}' AND price_id = '{to_price}'"
+        );
+        assert_eq!(
+            count_sql(&store, &moved_subs).await,
+            before,
+            "every completed item moved its subscription, and only those"
+        );
+
+        // Run again on a fresh process: it moves exactly the rest.
+        let port2 = free_port();
+        let (_running2, _) = serve(&dir, &env_for(port2), port2);
+        let c2 = common::connect(&format!("http://127.0.0.1:{port2}/api/mcp"), &key).await;
+        let out = ok(
+            &c2,
+            "execute_billing_migration",
+            json!({"migration_id": id}),
+        )
+        .await;
+        assert_eq!(
+            out["cascade"]["subscriptions"],
+            json!(2000 - before),
+            "[{}]",
+            db.backend.name()
+        );
+        assert_eq!(
+            out["migration"]["counts"],
+            json!({"pending": 0, "completed": 2000, "failed": 0})
+        );
+        assert_eq!(count_sql(&store, &moved_subs).await, 2000);
+        let _ = c2.cancel().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

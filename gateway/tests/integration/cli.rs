@@ -13,7 +13,7 @@ use crate::common::{self, ok};
 
 const BIN: &str = env!("CARGO_BIN_EXE_authgate");
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -33,7 +33,7 @@ fn command(dir: &Path, env: &[(&str, String)]) -> Command {
     cmd
 }
 
-struct Running(Child);
+pub(crate) struct Running(pub(crate) Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -43,7 +43,7 @@ impl Drop for Running {
 }
 
 /// Starts `authgate serve` and reads stdout up to the readiness of the port.
-fn serve(dir: &Path, env: &[(&str, String)], port: u16) -> (Running, Vec<String>) {
+pub(crate) fn serve(dir: &Path, env: &[(&str, String)], port: u16) -> (Running, Vec<String>) {
     let mut child = command(dir, env)
         .arg("serve")
         .stdout(Stdio::piped())
@@ -84,7 +84,7 @@ fn serve(dir: &Path, env: &[(&str, String)], port: u16) -> (Running, Vec<String>
     (running, lines)
 }
 
-fn extract_key(line: &str) -> String {
+pub(crate) fn extract_key(line: &str) -> String {
     let start = line.find("Bearer ").expect("Bearer in the line") + "Bearer ".len();
     line[start..].trim_end_matches('"').to_owned()
 }

@@ -210,6 +210,19 @@ pub async fn call_raw(client: &Client, name: &str, args: Value) -> CallToolResul
         .unwrap_or_else(|e| panic!("tools/call {name} answered a protocol error: {e}"))
 }
 
+/// A tools/call whose transport may fail (the server may die mid-call).
+pub async fn call_raw_result(
+    client: &Client,
+    name: &str,
+    args: Value,
+) -> Result<CallToolResult, String> {
+    let mut params = CallToolRequestParams::new(name.to_owned());
+    if let Value::Object(map) = args {
+        params = params.with_arguments(map);
+    }
+    client.call_tool(params).await.map_err(|e| e.to_string())
+}
+
 /// The text of a result's first content block.
 fn text_of(result: &CallToolResult) -> String {
     result

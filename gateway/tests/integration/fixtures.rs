@@ -94,6 +94,14 @@ pub async fn fixture(tool: &str, client: &Client, url: &str, own: &[String]) -> 
             let s = signed_in_user(url, client).await;
             not_found(json!({"user_id": s["user"]["id"]}))
         }
+        "create_billing_migration" => {
+            let (from, to) = two_plans(client).await;
+            not_found(json!({"from_plan_id": from, "to_plan_id": to}))
+        }
+        "get_billing_migration" | "execute_billing_migration" => {
+            let migration = migration_with_one_subscription(client, url).await;
+            not_found(json!({"migration_id": migration}))
+        }
         "invite_org_member" => {
             let (org, role) = (new_org(client).await, new_role(client).await);
             not_found(
@@ -168,4 +176,61 @@ pub async fn danger_args(
         return Some(json!({}));
     }
     fixture(tool, client, url, &[]).await.map(|f| f.args)
+}
+
+/// Two plans with monthly USD prices: (from, to).
+pub async fn two_plans(client: &Client) -> (String, String) {
+    let from = ok(
+        client,
+        "create_billing_plan",
+        json!({"name": unique("Old "), "monthly_price": 10}),
+    )
+    .await;
+    let to = ok(
+        client,
+        "create_billing_plan",
+        json!({"name": unique("New "), "monthly_price": 12}),
+    )
+    .await;
+    (id(&from), id(&to))
+}
+
+/// A migration of one subscription (made through REST with a write key).
+pub async fn migration_with_one_subscription(client: &Client, url: &str) -> String {
+    let (from, to) = two_plans(client).await;
+    let plans = ok(client, "list_billing_plans", json!({"limit": 100})).await;
+    let price = plans["data"]
+        .as_array()
+        .expect("plans")
+        .iter()
+        .find(|p| p["id"] == json!(from))
+        .expect("from plan")["prices"][0]["id"]
+        .clone();
+    let key = ok(
+        client,
+        "create_api_key",
+        json!({"name": "billing", "scopes": ["write"]}),
+    )
+    .await["key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    let s = signed_in_user(url, client).await;
+    let sub = crate::common::rest(
+        reqwest::Method::POST,
+        url,
+        "/api/v1/subscriptions",
+        None,
+        Some(&key),
+        Some(json!({"user_id": s["user"]["id"], "price_id": price})),
+    )
+    .await;
+    assert_eq!(sub.status, 201, "{sub:?}");
+    let m = ok(
+        client,
+        "create_billing_migration",
+        json!({"from_plan_id": from, "to_plan_id": to}),
+    )
+    .await;
+    id(&m)
 }

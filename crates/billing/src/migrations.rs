@@ -1,0 +1,380 @@
+//! Plan migrations. Creating one snapshots every live subscription on the
+//! source plan as an item mapped to the target plan's price with the same
+//! interval and currency (or failed, with the reason). Executing moves the
+//! pending items in batches; each item moves its subscription and is marked
+//! completed in one transaction, guarded by the item still being pending and
+//! the subscription still being on its old price, so a run that is killed
+//! and run again never moves a subscription twice.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use authgate_core::time::{from_micros, to_micros};
+use authgate_core::{Conn, ToolError, new_id, with_conn};
+use authgate_store::Store;
+use authgate_store::schema::{
+    billing_migration_items, billing_migrations, plans, prices, subscriptions,
+};
+
+/// Items moved per batch (each in its own transaction).
+pub const BATCH: i64 = 100;
+const SHOWN_PER_STATUS: i64 = 100;
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MigrationItem {
+    pub subscription_id: String,
+    pub from_price_id: String,
+    pub to_price_id: Option<String>,
+    /// Why it cannot move (failed items).
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, JsonSchema)]
+pub struct Counts {
+    pub pending: i64,
+    pub completed: i64,
+    pub failed: i64,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Migration {
+    pub id: String,
+    pub from_plan_id: String,
+    pub to_plan_id: String,
+    pub counts: Counts,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ItemsByStatus {
+    /// The first 100 of each status.
+    pub pending: Vec<MigrationItem>,
+    pub completed: Vec<MigrationItem>,
+    pub failed: Vec<MigrationItem>,
+}
+
+fn not_found(id: &str) -> ToolError {
+    ToolError::not_found(format!("billing migration {id} not found in this project"))
+        .with_field("migration_id")
+}
+
+async fn plan_exists(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    field: &str,
+    plan_id: &str,
+) -> Result<(), ToolError> {
+    authgate_core::require_id(field, "plan", plan_id)?;
+    let n: i64 = with_conn!(conn, c => {
+        plans::table
+            .filter(plans::project_id.eq(project_id))
+            .filter(plans::id.eq(plan_id))
+            .count()
+            .get_result(c)
+            .await?
+    });
+    if n == 0 {
+        return Err(
+            ToolError::not_found(format!("plan {plan_id} not found in this project"))
+                .with_field(field),
+        );
+    }
+    Ok(())
+}
+
+pub async fn counts(conn: &mut Conn<'_>, migration_id: &str) -> Result<Counts, ToolError> {
+    let rows: Vec<(String, i64)> = with_conn!(conn, c => {
+        billing_migration_items::table
+            .filter(billing_migration_items::migration_id.eq(migration_id))
+            .group_by(billing_migration_items::status)
+            .select((billing_migration_items::status, diesel::dsl::count_star()))
+            .load(c)
+            .await?
+    });
+    let mut out = Counts::default();
+    for (status, n) in rows {
+        match status.as_str() {
+            "pending" => out.pending = n,
+            "completed" => out.completed = n,
+            _ => out.failed = n,
+        }
+    }
+    Ok(out)
+}
+
+pub async fn get(conn: &mut Conn<'_>, project_id: &str, id: &str) -> Result<Migration, ToolError> {
+    authgate_core::require_id("migration_id", "mig", id)?;
+    let row: Option<(String, String, String, i64, Option<i64>)> = with_conn!(conn, c => {
+        billing_migrations::table
+            .filter(billing_migrations::project_id.eq(project_id))
+            .filter(billing_migrations::id.eq(id))
+            .select((
+                billing_migrations::id,
+                billing_migrations::from_plan_id,
+                billing_migrations::to_plan_id,
+                billing_migrations::created_at,
+                billing_migrations::completed_at,
+            ))
+            .first(c)
+            .await
+            .optional()?
+    });
+    let (id, from_plan_id, to_plan_id, created, completed) = row.ok_or_else(|| not_found(id))?;
+    let counts = counts(conn, &id).await?;
+    Ok(Migration {
+        id,
+        from_plan_id,
+        to_plan_id,
+        counts,
+        created_at: from_micros(created),
+        completed_at: completed.map(from_micros),
+    })
+}
+
+pub async fn items(conn: &mut Conn<'_>, migration_id: &str) -> Result<ItemsByStatus, ToolError> {
+    let mut out = ItemsByStatus {
+        pending: Vec::new(),
+        completed: Vec::new(),
+        failed: Vec::new(),
+    };
+    for status in ["pending", "completed", "failed"] {
+        let rows: Vec<(String, String, Option<String>, Option<String>)> = with_conn!(conn, c => {
+            billing_migration_items::table
+                .filter(billing_migration_items::migration_id.eq(migration_id))
+                .filter(billing_migration_items::status.eq(status))
+                .select((
+                    billing_migration_items::subscription_id,
+                    billing_migration_items::from_price_id,
+                    billing_migration_items::to_price_id,
+                    billing_migration_items::reason,
+                ))
+                .order(billing_migration_items::id.asc())
+                .limit(SHOWN_PER_STATUS)
+                .load(c)
+                .await?
+        });
+        let list: Vec<MigrationItem> = rows
+            .into_iter()
+            .map(
+                |(subscription_id, from_price_id, to_price_id, reason)| MigrationItem {
+                    subscription_id,
+                    from_price_id,
+                    to_price_id,
+                    reason,
+                },
+            )
+            .collect();
+        match status {
+            "pending" => out.pending = list,
+            "completed" => out.completed = list,
+            _ => out.failed = list,
+        }
+    }
+    Ok(out)
+}
+
+/// Snapshots the live subscriptions on `from` as items mapped to `to`.
+pub async fn create(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    from: &str,
+    to: &str,
+    now: DateTime<Utc>,
+) -> Result<Migration, ToolError> {
+    plan_exists(conn, project_id, "from_plan_id", from).await?;
+    plan_exists(conn, project_id, "to_plan_id", to).await?;
+    if from == to {
+        return Err(ToolError::invalid(
+            "to_plan_id",
+            "the target plan must differ from the source plan",
+        ));
+    }
+    let at = to_micros(now);
+    let id = new_id("mig");
+    with_conn!(conn, c => {
+        diesel::insert_into(billing_migrations::table)
+            .values((
+                billing_migrations::id.eq(&id),
+                billing_migrations::project_id.eq(project_id),
+                billing_migrations::from_plan_id.eq(from),
+                billing_migrations::to_plan_id.eq(to),
+                billing_migrations::created_at.eq(at),
+            ))
+            .execute(c)
+            .await?;
+    });
+    // The target's live prices by (interval, currency).
+    let targets: Vec<(String, String, String)> = with_conn!(conn, c => {
+        prices::table
+            .filter(prices::project_id.eq(project_id))
+            .filter(prices::plan_id.eq(to))
+            .filter(prices::archived_at.is_null())
+            .select((prices::id, prices::interval, prices::currency))
+            .load(c)
+            .await?
+    });
+    let subs: Vec<(String, String, String, String)> = with_conn!(conn, c => {
+        subscriptions::table
+            .inner_join(prices::table)
+            .filter(subscriptions::project_id.eq(project_id))
+            .filter(subscriptions::plan_id.eq(from))
+            .filter(subscriptions::status.eq_any(["active", "trialing", "past_due"]))
+            .select((subscriptions::id, subscriptions::price_id, prices::interval, prices::currency))
+            .order(subscriptions::id.asc())
+            .load(c)
+            .await?
+    });
+    for (sub_id, price_id, interval, currency) in subs {
+        let target = targets
+            .iter()
+            .find(|(_, i, c)| *i == interval && *c == currency);
+        let (to_price, status, reason) = match target {
+            Some((p, _, _)) => (Some(p.clone()), "pending", None),
+            None => (
+                None,
+                "failed",
+                Some(format!(
+                    "the target plan has no {interval} price in {currency}"
+                )),
+            ),
+        };
+        with_conn!(conn, c => {
+            diesel::insert_into(billing_migration_items::table)
+                .values((
+                    billing_migration_items::id.eq(new_id("mit")),
+                    billing_migration_items::project_id.eq(project_id),
+                    billing_migration_items::migration_id.eq(&id),
+                    billing_migration_items::subscription_id.eq(&sub_id),
+                    billing_migration_items::from_price_id.eq(&price_id),
+                    billing_migration_items::to_price_id.eq(&to_price),
+                    billing_migration_items::status.eq(status),
+                    billing_migration_items::reason.eq(&reason),
+                ))
+                .execute(c)
+                .await?;
+        });
+    }
+    get(conn, project_id, &id).await
+}
+
+/// Moves one item: its subscription onto the target price, and the item to
+/// completed, both or neither. An item no longer pending (a concurrent or
+/// earlier run moved it) is left alone.
+async fn move_item(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    to_plan: &str,
+    item: &(String, String, String, String),
+    now: DateTime<Utc>,
+) -> Result<bool, ToolError> {
+    let (item_id, sub_id, from_price, to_price) = item;
+    let at = to_micros(now);
+    let claimed = with_conn!(conn, c => {
+        diesel::update(
+            billing_migration_items::table
+                .filter(billing_migration_items::id.eq(item_id))
+                .filter(billing_migration_items::status.eq("pending")),
+        )
+        .set((billing_migration_items::status.eq("completed"), billing_migration_items::moved_at.eq(Some(at))))
+        .execute(c)
+        .await?
+    });
+    if claimed == 0 {
+        return Ok(false);
+    }
+    with_conn!(conn, c => {
+        diesel::update(
+            subscriptions::table
+                .filter(subscriptions::project_id.eq(project_id))
+                .filter(subscriptions::id.eq(sub_id))
+                .filter(subscriptions::price_id.eq(from_price)),
+        )
+        .set((
+            subscriptions::price_id.eq(to_price),
+            subscriptions::plan_id.eq(to_plan),
+            subscriptions::updated_at.eq(at),
+        ))
+        .execute(c)
+        .await?;
+    });
+    Ok(true)
+}
+
+/// Moves every pending item, a batch at a time, each item in a transaction
+/// of its own; `report(done, total)` after each batch. Returns how many
+/// items this run moved.
+pub async fn execute(
+    store: &Store,
+    project_id: &str,
+    id: &str,
+    now: impl Fn() -> DateTime<Utc>,
+    report: impl Fn(u64, u64),
+) -> Result<u64, ToolError> {
+    let migration = store
+        .read(async |conn| get(conn, project_id, id).await)
+        .await?;
+    let total = (migration.counts.pending + migration.counts.completed) as u64;
+    let mut done = migration.counts.completed as u64;
+    let mut moved = 0u64;
+    loop {
+        let batch: Vec<(String, String, String, String)> = store
+            .read(async |conn| {
+                Ok::<_, ToolError>(with_conn!(conn, c => {
+                    billing_migration_items::table
+                        .filter(billing_migration_items::project_id.eq(project_id))
+                        .filter(billing_migration_items::migration_id.eq(id))
+                        .filter(billing_migration_items::status.eq("pending"))
+                        .filter(billing_migration_items::to_price_id.is_not_null())
+                        .select((
+                            billing_migration_items::id,
+                            billing_migration_items::subscription_id,
+                            billing_migration_items::from_price_id,
+                            billing_migration_items::to_price_id.assume_not_null(),
+                        ))
+                        .order(billing_migration_items::id.asc())
+                        .limit(BATCH)
+                        .load(c)
+                        .await?
+                }))
+            })
+            .await?;
+        if batch.is_empty() {
+            break;
+        }
+        for item in &batch {
+            let at = now();
+            if store
+                .write(async |conn| {
+                    move_item(conn, project_id, &migration.to_plan_id, item, at).await
+                })
+                .await?
+            {
+                moved += 1;
+            }
+            done += 1;
+        }
+        report(done.min(total), total);
+    }
+    let at = to_micros(now());
+    store
+        .write(async |conn| {
+            with_conn!(conn, c => {
+                diesel::update(
+                    billing_migrations::table
+                        .filter(billing_migrations::project_id.eq(project_id))
+                        .filter(billing_migrations::id.eq(id))
+                        .filter(billing_migrations::completed_at.is_null()),
+                )
+                .set(billing_migrations::completed_at.eq(Some(at)))
+                .execute(c)
+                .await?;
+            });
+            Ok::<_, ToolError>(())
+        })
+        .await?;
+    Ok(moved)
+}

@@ -1,0 +1,2 @@
+DROP TABLE billing_migration_items;
+DROP TABLE billing_migrations;

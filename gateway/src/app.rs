@@ -25,6 +25,7 @@ pub fn registry() -> Result<Registry, String> {
     authgate_rbac::register(&mut registry);
     authgate_orgs::register(&mut registry);
     authgate_billing::register(&mut registry);
+    authgate_export::register(&mut registry);
     registry
         .build()
         .map_err(|problems| format!("the tool registry is invalid: {}", problems.join("; ")))

@@ -330,7 +330,32 @@ impl UserDataSection for OrgsData {
         user: &UserRef,
     ) -> Result<Value, ToolError> {
         let list = of_user(conn, project_id, &user.id).await?;
-        serde_json::to_value(list).map_err(ToolError::internal)
+        let invited: Vec<(String, String, String, String, i64, i64)> = with_conn!(conn, c => {
+            authgate_store::schema::invitations::table
+                .filter(authgate_store::schema::invitations::project_id.eq(project_id))
+                .filter(authgate_store::schema::invitations::email.eq(&user.email))
+                .select((
+                    authgate_store::schema::invitations::id,
+                    authgate_store::schema::invitations::org_id,
+                    authgate_store::schema::invitations::role,
+                    authgate_store::schema::invitations::status,
+                    authgate_store::schema::invitations::created_at,
+                    authgate_store::schema::invitations::expires_at,
+                ))
+                .order(authgate_store::schema::invitations::id.asc())
+                .load(c)
+                .await?
+        });
+        let invitations: Vec<Value> = invited
+            .into_iter()
+            .map(|(id, org_id, role, status, created, expires)| {
+                serde_json::json!({
+                    "id": id, "org_id": org_id, "role": role, "status": status,
+                    "created_at": from_micros(created), "expires_at": from_micros(expires),
+                })
+            })
+            .collect();
+        Ok(serde_json::json!({"memberships": list, "invitations_to_email": invitations}))
     }
 }
 

@@ -90,7 +90,7 @@ pub async fn fixture(tool: &str, client: &Client, url: &str, own: &[String]) -> 
                 json!({"user_id": user, "org_id": org, "resource": "posts", "action": "read"}),
             )
         }
-        "get_user_entitlements" | "get_usage_summary" => {
+        "get_user_entitlements" | "get_usage_summary" | "export_user_data" => {
             let s = signed_in_user(url, client).await;
             not_found(json!({"user_id": s["user"]["id"]}))
         }

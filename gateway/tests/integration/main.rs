@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod docs;
 mod email;
+mod export;
 mod fixtures;
 mod hotpath;
 mod identity;

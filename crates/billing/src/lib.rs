@@ -104,22 +104,8 @@ impl PriceRow {
     }
 }
 
-fn is_word(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-}
-
 pub fn validate_key(field: &str, key: &str) -> Result<(), ToolError> {
-    if is_word(key) {
-        Ok(())
-    } else {
-        Err(ToolError::invalid(
-            field,
-            format!("{field} must be 1 to 64 characters of a-z, 0-9, _ and - (e.g. pro)"),
-        ))
-    }
+    authgate_core::text::require_key(field, key, "pro")
 }
 
 /// The key a name gives (`Pro Plan` → `pro-plan`).

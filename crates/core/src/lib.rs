@@ -18,6 +18,7 @@ pub mod schema;
 pub mod secrets;
 pub mod settings;
 pub mod status;
+pub mod text;
 pub mod time;
 pub mod tool;
 pub mod userdata;

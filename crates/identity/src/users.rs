@@ -327,20 +327,6 @@ pub struct UserFilter {
     pub created_before: Option<DateTime<Utc>>,
 }
 
-/// `%` and `_` are LIKE wildcards: escape them (and the escape itself).
-fn like_pattern(needle: &str) -> String {
-    let mut out = String::with_capacity(needle.len() + 2);
-    out.push('%');
-    for ch in needle.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(ch);
-    }
-    out.push('%');
-    out
-}
-
 /// Users oldest first, keyset-paginated on the (time-ordered) id.
 pub async fn list(
     conn: &mut Conn<'_>,
@@ -348,10 +334,9 @@ pub async fn list(
     filter: &UserFilter,
     page: &PageRequest,
 ) -> Result<Page<EndUser>, ToolError> {
-    let pattern = filter
-        .email_contains
-        .as_deref()
-        .map(|n| like_pattern(&n.trim().nfkc().collect::<String>().to_lowercase()));
+    let pattern = filter.email_contains.as_deref().map(|n| {
+        authgate_core::text::like_contains(&n.trim().nfkc().collect::<String>().to_lowercase())
+    });
     let rows: Vec<(UserRow, Option<String>)> = with_conn!(conn, c => {
         let mut q = end_users::table
             .left_join(password_credentials::table)
@@ -645,10 +630,5 @@ mod tests {
             assert_eq!(err.field.as_deref(), Some("email"), "{bad}");
         }
         assert!(normalize_email("email", &format!("{}@example.com", "a".repeat(65))).is_err());
-    }
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_pattern("a_b%c\\"), "%a\\_b\\%c\\\\%");
     }
 }

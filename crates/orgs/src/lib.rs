@@ -78,14 +78,9 @@ impl OrgRow {
 // ------------------------------------------------------------ validation
 
 fn validate_name(name: &str) -> Result<String, ToolError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-        return Err(ToolError::invalid(
-            "name",
-            format!("name must be 1 to {MAX_NAME} printable characters"),
-        ));
-    }
-    Ok(name.nfc().collect())
+    Ok(authgate_core::text::display_name("name", name, MAX_NAME)?
+        .nfc()
+        .collect())
 }
 
 fn slug_ok(slug: &str) -> bool {
@@ -242,7 +237,7 @@ pub async fn list(
     query: Option<&str>,
     page: &PageRequest,
 ) -> Result<Page<Org>, ToolError> {
-    let pattern = query.map(|q| like_pattern(&q.trim().to_lowercase()));
+    let pattern = query.map(|q| authgate_core::text::like_contains(&q.trim().to_lowercase()));
     let rows: Vec<OrgRow> = with_conn!(conn, c => {
         let mut q = organizations::table
             .filter(organizations::project_id.eq(project_id))
@@ -282,19 +277,6 @@ pub async fn list(
         })
         .collect();
     Ok(page.page(items, |o: &Org| o.id.clone()))
-}
-
-fn like_pattern(needle: &str) -> String {
-    let mut out = String::with_capacity(needle.len() + 2);
-    out.push('%');
-    for ch in needle.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(ch);
-    }
-    out.push('%');
-    out
 }
 
 pub async fn count(conn: &mut Conn<'_>, project_id: &str) -> Result<i64, ToolError> {

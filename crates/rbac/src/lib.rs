@@ -23,7 +23,6 @@ use authgate_store::schema::{memberships, roles};
 
 pub use tools::register;
 
-const MAX_KEY: usize = 64;
 const MAX_NAME: usize = 100;
 const MAX_PERMISSIONS: usize = 200;
 
@@ -106,36 +105,13 @@ impl RoleRow {
     }
 }
 
-fn is_word(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_KEY
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-}
-
 /// A role key: `[a-z0-9_-]`, 1 to 64 characters.
 pub fn validate_key(field: &str, key: &str) -> Result<(), ToolError> {
-    if is_word(key) {
-        Ok(())
-    } else {
-        Err(ToolError::invalid(
-            field,
-            format!(
-                "{field} must be 1 to {MAX_KEY} characters of a-z, 0-9, _ and - (e.g. org_admin)"
-            ),
-        ))
-    }
+    authgate_core::text::require_key(field, key, "org_admin")
 }
 
 fn validate_name(name: &str) -> Result<String, ToolError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-        return Err(ToolError::invalid(
-            "name",
-            format!("name must be 1 to {MAX_NAME} printable characters"),
-        ));
-    }
-    Ok(name.to_owned())
+    authgate_core::text::display_name("name", name, MAX_NAME)
 }
 
 /// Checks permission strings (`resource:action`, `resource:*`, `*`) and
@@ -152,7 +128,8 @@ pub fn validate_permissions(permissions: &[String]) -> Result<Vec<String>, ToolE
         let p = p.trim();
         let ok = p == "*"
             || p.split_once(':').is_some_and(|(resource, action)| {
-                is_word(resource) && (action == "*" || is_word(action))
+                authgate_core::text::is_key(resource)
+                    && (action == "*" || authgate_core::text::is_key(action))
             });
         if !ok {
             return Err(ToolError::invalid(

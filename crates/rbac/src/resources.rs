@@ -76,14 +76,7 @@ pub fn validate_actions(field: &str, actions: &[String]) -> Result<Vec<String>, 
 }
 
 pub(crate) fn validate_name(name: &str) -> Result<String, ToolError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ToolError::invalid(
-            "name",
-            "name must be 1 to 100 printable characters",
-        ));
-    }
-    Ok(name.to_owned())
+    authgate_core::text::display_name("name", name, 100)
 }
 
 pub(crate) async fn all_rows(

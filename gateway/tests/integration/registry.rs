@@ -268,3 +268,54 @@ async fn err_internal(c: &common::Client, args: Value) -> String {
         .map(|t| t.text.clone())
         .unwrap_or_default()
 }
+
+/// Every write and danger tool leaves an audit event of its call
+/// (`tool.<name>`), whether it succeeds or is refused: called here with
+/// its own example, in a project of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_and_danger_call_is_audited() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let registry = common::registry();
+        let mut missing = Vec::new();
+        let mut checked = 0;
+        for tool in registry.iter().filter(|t| t.meta().kind != ToolKind::Read) {
+            checked += 1;
+            let name = tool.meta().name;
+            let (project, key) = common::second_project(&gw, name).await;
+            let c = common::connect(&gw.mcp_url(), &key).await;
+            let example: Value = serde_json::from_str(tool.meta().example).expect("example");
+            let _ = common::call_raw(&c, name, example).await;
+            let _ = c.cancel().await;
+            let req = authgate_core::PageRequest::new(
+                authgate_core::pagination::CursorCodec::new(gw.server.app.keys.cursor),
+                "audit-completeness",
+                &project,
+                Some(100),
+                None,
+            )
+            .expect("page");
+            let filter = authgate_audit::EventFilter {
+                event_type: Some(format!("tool.{name}")),
+                ..Default::default()
+            };
+            let found = gw
+                .store()
+                .read(async |conn| authgate_audit::list_events(conn, &project, &filter, &req).await)
+                .await
+                .expect("events");
+            if found.data.is_empty() {
+                missing.push(name);
+            }
+        }
+        assert!(
+            checked >= 30,
+            "every write and danger tool was called ({checked})"
+        );
+        assert!(
+            missing.is_empty(),
+            "write/danger tools whose call left no audit event: {missing:?}"
+        );
+        gw.server.stop().await;
+    }
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use authgate_audit::NewAuditEvent;
@@ -24,10 +24,102 @@ use crate::ratelimit::Decision;
 
 pub const SESSION_HEADER: &str = "mcp-session-id";
 
-/// A refusal: the answer to send, and what to audit (if a key is known).
+/// A refusal: what to answer, rendered for the protocol that asked (a
+/// JSON-RPC error for MCP, the `{"error": ...}` body for REST), and what
+/// to audit (if a key is known).
 struct Refusal {
-    response: Response,
+    status: StatusCode,
+    /// The JSON-RPC error code of the MCP rendering.
+    rpc_code: i64,
+    message: String,
+    retry_after_secs: Option<u64>,
+    /// The WWW-Authenticate challenge of a 401.
+    challenge: Option<String>,
     audit: Option<RefusalEvent>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, rpc_code: i64, message: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            rpc_code,
+            message: message.into(),
+            retry_after_secs: None,
+            challenge: None,
+            audit: None,
+        }
+    }
+
+    fn unauthorized(reason: &str) -> Self {
+        let mut r = Refusal::new(
+            StatusCode::UNAUTHORIZED,
+            -32001,
+            format!("Unauthorized: {reason}"),
+        );
+        r.challenge = Some(format!(
+            "Bearer realm=\"authgate\", error=\"invalid_token\", error_description=\"{}\"",
+            reason.replace('"', "'")
+        ));
+        r
+    }
+
+    fn too_many(retry_after: Duration, message: &str) -> Self {
+        let mut r = Refusal::new(StatusCode::TOO_MANY_REQUESTS, -32029, message);
+        r.retry_after_secs = Some(retry_after.as_secs_f64().ceil().max(1.0) as u64);
+        r
+    }
+
+    fn unavailable(err: &ToolError, request_id: &str) -> Self {
+        tracing::warn!(request_id, error = %err, "authentication unavailable");
+        Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            -32603,
+            "Authentication is unavailable right now; retry shortly",
+        )
+    }
+
+    fn audited(mut self, event: RefusalEvent) -> Self {
+        self.audit = Some(event);
+        self
+    }
+
+    fn headers(&self, resp: &mut Response) {
+        if let Some(secs) = self.retry_after_secs {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(v) = self
+            .challenge
+            .as_deref()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
+
+    /// For MCP clients: a JSON-RPC error body.
+    fn mcp(&self) -> Response {
+        let mut resp = jsonrpc_error(self.status, self.rpc_code, &self.message);
+        self.headers(&mut resp);
+        resp
+    }
+
+    /// For the REST API: its error body, naming the Authorization header.
+    fn rest(&self, request_id: &str) -> Response {
+        use authgate_core::ErrorCode;
+        let code = match self.status.as_u16() {
+            401 => ErrorCode::Unauthenticated,
+            403 => ErrorCode::PermissionDenied,
+            429 => ErrorCode::RateLimited,
+            _ => ErrorCode::Internal,
+        };
+        let mut err = ToolError::new(code, self.message.clone()).with_field("Authorization");
+        err.retry_after_secs = self.retry_after_secs;
+        let mut resp = crate::errors::ApiError::from_tool(err, request_id).into_response();
+        *resp.status_mut() = self.status;
+        self.headers(&mut resp);
+        resp
+    }
 }
 
 /// A refusal worth an audit event, in the project of `project_id`.
@@ -37,15 +129,6 @@ struct RefusalEvent {
     event_type: &'static str,
     error_code: &'static str,
     targets: Vec<String>,
-}
-
-impl From<Response> for Refusal {
-    fn from(response: Response) -> Self {
-        Refusal {
-            response,
-            audit: None,
-        }
-    }
 }
 
 pub async fn authenticate(
@@ -62,24 +145,25 @@ pub async fn authenticate(
     let ip = peer.ip();
     if let Some(wait) = app.limits.auth_failures.exhausted(&ip, Instant::now()) {
         crate::metrics::rate_limited("auth_failures_per_ip");
-        return too_many(
+        return Refusal::too_many(
             wait,
             "Too many failed authentications from this address; retry later",
-        );
+        )
+        .mcp();
     }
     let caller = match resolve_key(&app, req.headers(), &request_id).await {
         Ok(caller) => caller,
         Err(refusal) => {
             app.limits.auth_failures.take(&ip, Instant::now());
-            return refuse(&app, refusal, &request_id).await;
+            return refuse(&app, refusal, &request_id).await.mcp();
         }
     };
     let budget = match spend_budgets(&app, &caller) {
         Ok(budget) => budget,
-        Err(refusal) => return refuse(&app, *refusal, &request_id).await,
+        Err(refusal) => return refuse(&app, *refusal, &request_id).await.mcp(),
     };
     if let Err(refusal) = check_host(&app, &caller, req.headers()) {
-        return refuse(&app, *refusal, &request_id).await;
+        return refuse(&app, *refusal, &request_id).await.mcp();
     }
     let session = session_of(&req);
     if let Some(session) = &session
@@ -151,11 +235,11 @@ async fn resolve_key(
 ) -> Result<Arc<Caller>, Refusal> {
     let Some(token) = bearer(headers) else {
         crate::metrics::auth_failure("missing");
-        return Err(unauthorized(AuthFailure::Missing.reason()).into());
+        return Err(Refusal::unauthorized(AuthFailure::Missing.reason()));
     };
     if !authgate_project::keys::well_formed(token) {
         crate::metrics::auth_failure("malformed");
-        return Err(unauthorized(AuthFailure::Malformed.reason()).into());
+        return Err(Refusal::unauthorized(AuthFailure::Malformed.reason()));
     }
     let digest = authgate_project::keys::key_digest(token);
     if let Some(caller) = app.key_cache.get(&digest) {
@@ -179,7 +263,7 @@ async fn resolve_key(
                 AuthFailure::Unknown => "unknown",
                 AuthFailure::Revoked { .. } => "revoked",
             });
-            let response = unauthorized(failure.reason());
+            let refusal = Refusal::unauthorized(failure.reason());
             // A revoked key in a loop must not flood the audit log.
             let audit = match failure {
                 AuthFailure::Revoked { key_id, project_id }
@@ -198,11 +282,11 @@ async fn resolve_key(
                 }
                 _ => None,
             };
-            Err(Refusal { response, audit })
+            Err(Refusal { audit, ..refusal })
         }
         Err(err) => {
             crate::metrics::auth_failure("unavailable");
-            Err(unavailable(&err, request_id).into())
+            Err(Refusal::unavailable(&err, request_id))
         }
     }
 }
@@ -261,11 +345,11 @@ fn spend_budgets(app: &AppState, caller: &Caller) -> Result<RateBudget, Box<Refu
                     targets: vec![caller.key_id.clone()],
                 });
             Err(Box::new(Refusal {
-                response: too_many(
+                audit,
+                ..Refusal::too_many(
                     retry_after,
                     &format!("Rate limited: {which}; retry after {secs} s"),
-                ),
-                audit,
+                )
             }))
         }
     }
@@ -277,20 +361,20 @@ fn check_host(app: &AppState, caller: &Caller, headers: &HeaderMap) -> Result<()
     if host_allowed(app, headers) {
         return Ok(());
     }
-    Err(Box::new(Refusal {
-        response: jsonrpc_error(
+    Err(Box::new(
+        Refusal::new(
             StatusCode::FORBIDDEN,
             -32001,
             "Forbidden: Host header is not allowed; add the host to AUTHGATE_ALLOWED_HOSTS",
-        ),
-        audit: Some(RefusalEvent {
+        )
+        .audited(RefusalEvent {
             project_id: caller.project.id.clone(),
             key_id: caller.key_id.clone(),
             event_type: "mcp.host_refused",
             error_code: "permission_denied",
             targets: vec![caller.key_id.clone()],
         }),
-    }))
+    ))
 }
 
 /// An MCP session is bound to the key that opened it; another key is
@@ -311,38 +395,41 @@ fn session_refusals(caller: &Caller, owner: &SessionOwner) -> Vec<Refusal> {
         error_code: "permission_denied",
         targets: vec![owner.key_id.clone(), caller.key_id.clone()],
     };
-    let mut refusals = vec![Refusal {
-        response: jsonrpc_error(
+    let mut refusals = vec![
+        Refusal::new(
             StatusCode::FORBIDDEN,
             -32001,
             "Forbidden: this MCP session was opened with another API key; initialize a new session",
-        ),
-        audit: Some(event(&owner.project_id)),
-    }];
+        )
+        .audited(event(&owner.project_id)),
+    ];
     if owner.project_id != caller.project.id {
-        refusals.push(Refusal {
-            response: jsonrpc_error(StatusCode::FORBIDDEN, -32001, "Forbidden"),
-            audit: Some(event(&caller.project.id)),
-        });
+        refusals.push(
+            Refusal::new(StatusCode::FORBIDDEN, -32001, "Forbidden")
+                .audited(event(&caller.project.id)),
+        );
     }
     refusals
 }
 
-async fn refuse(app: &AppState, refusal: Refusal, request_id: &str) -> Response {
-    if let Some(event) = refusal.audit {
+/// Audits a refusal (once) and hands it back to be rendered.
+async fn refuse(app: &AppState, mut refusal: Refusal, request_id: &str) -> Refusal {
+    if let Some(event) = refusal.audit.take() {
         audit_refusal(app, event, request_id).await;
     }
-    refusal.response
+    refusal
 }
 
 /// Audits every refusal and answers with the first.
 async fn refuse_all(app: &AppState, refusals: Vec<Refusal>, request_id: &str) -> Response {
     let mut first = None;
     for refusal in refusals {
-        let response = refuse(app, refusal, request_id).await;
-        first.get_or_insert(response);
+        let refusal = refuse(app, refusal, request_id).await;
+        first.get_or_insert(refusal);
     }
-    first.unwrap_or_else(|| jsonrpc_error(StatusCode::FORBIDDEN, -32001, "Forbidden"))
+    first
+        .map(|r| r.mcp())
+        .unwrap_or_else(|| jsonrpc_error(StatusCode::FORBIDDEN, -32001, "Forbidden"))
 }
 
 async fn audit_refusal(app: &AppState, event: RefusalEvent, request_id: &str) {
@@ -367,39 +454,6 @@ async fn audit_refusal(app: &AppState, event: RefusalEvent, request_id: &str) {
     }
 }
 
-pub fn unauthorized(reason: &str) -> Response {
-    let mut resp = jsonrpc_error(
-        StatusCode::UNAUTHORIZED,
-        -32001,
-        &format!("Unauthorized: {reason}"),
-    );
-    let challenge = format!(
-        "Bearer realm=\"authgate\", error=\"invalid_token\", error_description=\"{}\"",
-        reason.replace('"', "'")
-    );
-    if let Ok(v) = HeaderValue::from_str(&challenge) {
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-    }
-    resp
-}
-
-fn too_many(retry_after: Duration, message: &str) -> Response {
-    let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-    let mut resp = jsonrpc_error(StatusCode::TOO_MANY_REQUESTS, -32029, message);
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    resp
-}
-
-fn unavailable(err: &ToolError, request_id: &str) -> Response {
-    tracing::warn!(request_id, error = %err, "authentication unavailable");
-    jsonrpc_error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        -32603,
-        "Authentication is unavailable right now; retry shortly",
-    )
-}
-
 /// A project API key on a REST endpoint (SPEC 6 "key": server to server,
 /// write scope): resolved like an MCP key (cache, revocation), budgets
 /// spent, refusals audited. The error is the response to send.
@@ -411,11 +465,11 @@ pub(crate) async fn rest_key(
     let caller = match resolve_key(app, headers, request_id).await {
         Ok(caller) => caller,
         Err(refusal) => {
-            return Err(as_rest(refuse(app, refusal, request_id).await, request_id).await);
+            return Err(refuse(app, refusal, request_id).await.rest(request_id));
         }
     };
     if let Err(refusal) = spend_budgets(app, &caller) {
-        return Err(as_rest(refuse(app, *refusal, request_id).await, request_id).await);
+        return Err(refuse(app, *refusal, request_id).await.rest(request_id));
     }
     if !caller.scopes.iter().any(|s| {
         matches!(
@@ -428,55 +482,8 @@ pub(crate) async fn rest_key(
         )
         .with_field("Authorization")
         .with_hint("create one with create_api_key (scopes: [\"write\"])");
-        return Err(axum::response::IntoResponse::into_response(
-            crate::errors::ApiError::from_tool(err, request_id),
-        ));
+        return Err(crate::errors::ApiError::from_tool(err, request_id).into_response());
     }
     app.last_used.touch(&caller, to_micros(app.clock.now()));
     Ok(caller)
-}
-
-/// The MCP refusals (JSON-RPC bodies) in the REST API's error shape, with
-/// their status and headers (WWW-Authenticate, Retry-After) kept.
-async fn as_rest(resp: Response, request_id: &str) -> Response {
-    use authgate_core::{ErrorCode, ToolError};
-    let (parts, body) = resp.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024)
-        .await
-        .unwrap_or_default();
-    let message = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()
-        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| {
-            parts
-                .status
-                .canonical_reason()
-                .unwrap_or("refused")
-                .to_owned()
-        });
-    let code = match parts.status.as_u16() {
-        401 => ErrorCode::Unauthenticated,
-        403 => ErrorCode::PermissionDenied,
-        429 => ErrorCode::RateLimited,
-        400 => ErrorCode::InvalidArgument,
-        _ => ErrorCode::Internal,
-    };
-    let mut err = ToolError::new(code, message).with_field("Authorization");
-    if let Some(secs) = parts
-        .headers
-        .get(http::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        err.retry_after_secs = Some(secs);
-    }
-    let mut out = axum::response::IntoResponse::into_response(crate::errors::ApiError::from_tool(
-        err, request_id,
-    ));
-    *out.status_mut() = parts.status;
-    if let Some(v) = parts.headers.get(http::header::WWW_AUTHENTICATE) {
-        out.headers_mut()
-            .insert(http::header::WWW_AUTHENTICATE, v.clone());
-    }
-    out
 }

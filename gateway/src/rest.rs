@@ -99,8 +99,14 @@ struct Ctx {
     meta: RequestMeta,
 }
 
-fn ctx(peer: SocketAddr, headers: &HeaderMap, request_id: Option<RequestId>) -> Ctx {
-    let request_id = request_id.unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
+/// The id the front layer gave the request (a fresh one if it gave none).
+fn request_id_of(rid: Option<axum::Extension<RequestId>>) -> RequestId {
+    rid.map(|e| e.0)
+        .unwrap_or_else(|| RequestId(authgate_core::new_id("req")))
+}
+
+fn ctx(peer: SocketAddr, headers: &HeaderMap, rid: Option<axum::Extension<RequestId>>) -> Ctx {
+    let request_id = request_id_of(rid);
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
@@ -215,7 +221,7 @@ type Parts = (
 
 fn parts(p: Parts) -> (Arc<AppState>, Ctx, HeaderMap) {
     let (State(app), ConnectInfo(peer), rid, headers) = p;
-    let c = ctx(peer, &headers, rid.map(|e| e.0));
+    let c = ctx(peer, &headers, rid);
     (app, c, headers)
 }
 
@@ -397,9 +403,7 @@ async fn permissions_check(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Answer {
-    let request_id = rid
-        .map(|e| e.0)
-        .unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
+    let request_id = request_id_of(rid);
     let presented = bearer(&headers).map_err(|e| ApiError::new(e, &request_id))?;
     let with_key = presented.starts_with("ag_");
     let (project, user_id, org_id, q) = if with_key {
@@ -502,9 +506,7 @@ async fn create_subscription(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Answer {
-    let request_id = rid
-        .map(|e| e.0)
-        .unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
+    let request_id = request_id_of(rid);
     let caller = match crate::auth::rest_key(&app, &headers, &request_id.0).await {
         Ok(c) => c,
         Err(response) => return Ok(response),
@@ -554,9 +556,7 @@ async fn cancel_subscription(
     rid: Option<axum::Extension<RequestId>>,
     headers: HeaderMap,
 ) -> Answer {
-    let request_id = rid
-        .map(|e| e.0)
-        .unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
+    let request_id = request_id_of(rid);
     let caller = match crate::auth::rest_key(&app, &headers, &request_id.0).await {
         Ok(c) => c,
         Err(response) => return Ok(response),
@@ -604,9 +604,7 @@ async fn me(
     rid: Option<axum::Extension<RequestId>>,
     headers: HeaderMap,
 ) -> Answer {
-    let request_id = rid
-        .map(|e| e.0)
-        .unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
+    let request_id = request_id_of(rid);
     let result = async {
         let token = bearer(&headers)?;
         let mut me = app.auth.me(project_header(&headers), token).await?;
@@ -633,9 +631,7 @@ async fn jwks(
     Path(project_id): Path<String>,
     rid: Option<axum::Extension<RequestId>>,
 ) -> Answer {
-    let request_id = rid
-        .map(|e| e.0)
-        .unwrap_or_else(|| RequestId(authgate_core::new_id("req")));
+    let request_id = request_id_of(rid);
     let jwks = app
         .auth
         .jwks(&project_id)

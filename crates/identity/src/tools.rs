@@ -154,7 +154,7 @@ pub async fn delete_end_user(
     user_id(&args.user_id)?;
     let project = ctx.project_id();
     let row = users::require(conn, project, &args.user_id).await?;
-    let user = users::get(conn, project, &args.user_id).await?;
+    let user = row.view(users::has_password(conn, project, &row.id).await?);
     let cascade = count_all(ctx.registry.user_data(), conn, project, &row.reference()).await?;
     if !args.dry_run {
         users::delete(conn, project, &args.user_id).await?;

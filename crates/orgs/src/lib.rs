@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 use unicode_normalization::UnicodeNormalization as _;
 
+use authgate_core::args::Cascade;
 use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{Conn, Page, PageRequest, ToolError, new_id, with_conn};
 use authgate_store::schema::{memberships, organizations};
@@ -470,15 +471,21 @@ pub async fn update(
     Ok(row.view(members))
 }
 
-/// Deletes an organization; its memberships go with it (foreign keys).
+/// Deletes an organization; its memberships and invitations go with it
+/// (foreign keys). Returns it with what went along, counted.
 pub async fn delete(
     conn: &mut Conn<'_>,
     project_id: &str,
     org: &str,
     dry_run: bool,
-) -> Result<Org, ToolError> {
+) -> Result<(Org, Cascade), ToolError> {
     let row = resolve(conn, project_id, org).await?;
     let members = member_count(conn, &row.id).await?;
+    let invited = invitations::count(conn, &row.id).await?;
+    let cascade = Cascade::from([
+        ("memberships".to_owned(), members.max(0) as u64),
+        ("invitations".to_owned(), invited.max(0) as u64),
+    ]);
     if !dry_run {
         with_conn!(conn, c => {
             diesel::delete(
@@ -490,7 +497,7 @@ pub async fn delete(
             .await?;
         });
     }
-    Ok(row.view(members))
+    Ok((row.view(members), cascade))
 }
 
 #[cfg(test)]

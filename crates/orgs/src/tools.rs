@@ -215,17 +215,8 @@ pub async fn delete_org(
     conn: &mut Conn<'_>,
     args: DeleteOrgArgs,
 ) -> Result<DangerResult<DeletedOrg>, ToolError> {
-    let target = crate::resolve(conn, ctx.project_id(), &args.org_id).await?;
-    let invited = invitations::count(conn, &target.id).await?;
-    let organization = crate::delete(conn, ctx.project_id(), &args.org_id, args.dry_run).await?;
-    let cascade = [
-        (
-            "memberships".to_owned(),
-            organization.member_count.max(0) as u64,
-        ),
-        ("invitations".to_owned(), invited.max(0) as u64),
-    ]
-    .into();
+    let (organization, cascade) =
+        crate::delete(conn, ctx.project_id(), &args.org_id, args.dry_run).await?;
     Ok(DangerResult {
         dry_run: args.dry_run,
         target: DeletedOrg { organization },

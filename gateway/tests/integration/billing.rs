@@ -396,26 +396,11 @@ async fn concurrent_reports_of_the_same_events_count_once() {
         assert_eq!(accepted, 10_000, "each event counted once [{}]", gw.backend);
         assert_eq!(duplicates, 70_000);
         // The stored total equals one report's.
-        let counted: i64 = {
-            use authgate_store::with_conn;
-            use diesel_async::RunQueryDsl;
-            #[derive(diesel::QueryableByName)]
-            struct S {
-                #[diesel(sql_type = diesel::sql_types::BigInt)]
-                s: i64,
-            }
-            gw.store()
-                .read(async |conn| {
-                    let s: S = with_conn!(conn, c => {
-                        diesel::sql_query("SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) AS s FROM usage_events")
-                            .get_result(c)
-                            .await?
-                    });
-                    Ok::<_, authgate_core::ToolError>(s.s)
-                })
-                .await
-                .expect("sum")
-        };
+        let counted = common::query_n(
+            gw.store(),
+            "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) AS n FROM usage_events",
+        )
+        .await;
         assert_eq!(counted, expected, "[{}]", gw.backend);
         // The same key with another quantity is a conflict.
         let clash = ok(&c, "report_usage", json!({"events": [{"user_id": users[0], "meter": "api_calls", "quantity": 999, "timestamp": "2026-11-27T00:00:00Z", "idempotency_key": "evt-0"}]})).await;
@@ -597,23 +582,6 @@ async fn billing_migrations_map_prices_and_report_progress() {
     }
 }
 
-async fn count_sql(store: &authgate_store::Store, sql: &str) -> i64 {
-    use authgate_store::with_conn;
-    use diesel_async::RunQueryDsl;
-    #[derive(diesel::QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    store
-        .read(async |conn| {
-            let n: N = with_conn!(conn, c => { diesel::sql_query(sql).get_result(c).await? });
-            Ok::<_, authgate_core::ToolError>(n.n)
-        })
-        .await
-        .expect("count")
-}
-
 /// The real binary is killed (SIGKILL) while it executes a migration of
 /// 2,000 subscriptions; run again, it moves exactly the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -725,7 +693,7 @@ async fn a_migration_killed_midway_resumes_and_moves_each_subscription_once() {
             })
         };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while count_sql(&store, &completed).await < 100 {
+        while common::query_n(&store, &completed).await < 100 {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the migration did not start"
@@ -735,7 +703,7 @@ async fn a_migration_killed_midway_resumes_and_moves_each_subscription_once() {
         drop(running);
         // The client may keep trying to resume the dead stream: stop it.
         runner.abort();
-        let before = count_sql(&store, &completed).await;
+        let before = common::query_n(&store, &completed).await;
         assert!(
             before < 2000,
             "killed midway ({before} moved) [{}]",
@@ -745,7 +713,7 @@ async fn a_migration_killed_midway_resumes_and_moves_each_subscription_once() {
             "SELECT COUNT(*) AS n FROM subscriptions WHERE project_id = '{project}' AND price_id = '{to_price}'"
         );
         assert_eq!(
-            count_sql(&store, &moved_subs).await,
+            common::query_n(&store, &moved_subs).await,
             before,
             "every completed item moved its subscription, and only those"
         );
@@ -770,7 +738,7 @@ async fn a_migration_killed_midway_resumes_and_moves_each_subscription_once() {
             out["migration"]["counts"],
             json!({"pending": 0, "completed": 2000, "failed": 0})
         );
-        assert_eq!(count_sql(&store, &moved_subs).await, 2000);
+        assert_eq!(common::query_n(&store, &moved_subs).await, 2000);
         let _ = c2.cancel().await;
         let _ = std::fs::remove_dir_all(&dir);
     }

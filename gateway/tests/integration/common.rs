@@ -451,3 +451,40 @@ pub async fn signed_in_user(url: &str, client: &Client) -> Value {
     sign_up(url, &project, &email, "correct horse battery").await;
     sign_in(url, &project, &email, "correct horse battery").await
 }
+
+// --------------------------------------------------------------------- SQL
+
+/// Runs statements past the tools (fixtures, triggers), each in a write
+/// unit of its own.
+pub async fn run_sql(store: &authgate_store::Store, statements: &[&str]) {
+    use diesel_async::RunQueryDsl;
+    for sql in statements {
+        store
+            .write(async |c| {
+                authgate_store::with_conn!(c, c => {
+                    diesel::sql_query(*sql).execute(c).await?;
+                });
+                Ok::<_, authgate_core::ToolError>(())
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
+/// The BIGINT a query returns in its column `n`.
+pub async fn query_n(store: &authgate_store::Store, sql: &str) -> i64 {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    store
+        .read(async |c| {
+            let n: N =
+                authgate_store::with_conn!(c, c => { diesel::sql_query(sql).get_result(c).await? });
+            Ok::<_, authgate_core::ToolError>(n.n)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}

@@ -113,31 +113,15 @@ async fn verify_independently(gw: &Gateway, project: &str, token: &str) -> Value
 }
 
 async fn count(store: &authgate_store::Store, table: &str, filter: &str) -> i64 {
-    use diesel_async::RunQueryDsl;
-    #[derive(diesel::QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {filter}");
-    store
-        .read(async |c| {
-            let n: N = with_conn!(c, c => { diesel::sql_query(&sql).get_result(c).await? });
-            Ok::<_, ToolError>(n.n)
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    common::query_n(
+        store,
+        &format!("SELECT COUNT(*) AS n FROM {table} WHERE {filter}"),
+    )
+    .await
 }
 
 async fn run_sql(store: &authgate_store::Store, sql: &str) {
-    use diesel_async::RunQueryDsl;
-    store
-        .write(async |c| {
-            with_conn!(c, c => { diesel::sql_query(sql).execute(c).await?; });
-            Ok::<_, ToolError>(())
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    common::run_sql(store, &[sql]).await;
 }
 
 async fn event_types(gw: &Gateway) -> Vec<String> {

@@ -5,8 +5,8 @@
 
 use serde_json::{Value, json};
 
-use authgate_core::{ToolError, ToolKind};
-use authgate_store::{Backend, with_conn};
+use authgate_core::ToolKind;
+use authgate_store::Backend;
 
 use crate::common::{self, err, ok};
 use crate::fixtures::{Expect, danger_args, fixture};
@@ -186,14 +186,14 @@ async fn a_change_whose_audit_record_fails_is_rolled_back() {
                  FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
             ],
         };
-        run_sql(gw.store(), ddl).await;
+        common::run_sql(gw.store(), ddl).await;
         let e = err_internal(&c, json!({"url": "https://rolled.example.com/cb"})).await;
         assert!(e.contains("internal"), "{e}");
         let drop = match backend {
             Backend::Sqlite => "DROP TRIGGER refuse_audit",
             Backend::Postgres => "DROP TRIGGER refuse_audit ON audit_events",
         };
-        run_sql(gw.store(), &[drop]).await;
+        common::run_sql(gw.store(), &[drop]).await;
         let listed = ok(&c, "list_callbacks", json!({})).await;
         assert_eq!(
             listed["data"],
@@ -240,21 +240,6 @@ async fn views(c: &common::Client) -> String {
         out.push_str(&ok(c, m.name, args).await.to_string());
     }
     out
-}
-
-async fn run_sql(store: &authgate_store::Store, statements: &[&str]) {
-    use diesel_async::RunQueryDsl;
-    for sql in statements {
-        store
-            .write(async |c| {
-                with_conn!(c, c => {
-                    diesel::sql_query(*sql).execute(c).await?;
-                });
-                Ok::<_, ToolError>(())
-            })
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
 }
 
 /// add_callback with `args` must fail with an internal error; its text.

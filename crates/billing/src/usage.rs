@@ -7,7 +7,7 @@
 //! conflict, as Stripe does. No project-wide lock: concurrent reporters of
 //! one project never wait for each other.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use diesel::prelude::*;
@@ -153,8 +153,10 @@ pub async fn report(
     });
     let at = to_micros(now);
     let mut rejected = Vec::new();
-    // Valid events, each with its index and whether its timestamp was given.
+    // Valid events, each with its index and whether its timestamp was
+    // given; a repeat of an earlier event of the batch is only counted.
     let mut rows: Vec<(usize, bool, EventRow)> = Vec::new();
+    let mut repeats = 0;
     let mut first_of_key: HashMap<&str, usize> = HashMap::new();
     for (i, e) in events.iter().enumerate() {
         let key = e.idempotency_key.trim();
@@ -215,23 +217,10 @@ pub async fn report(
                     && f.quantity == e.quantity
                     && (e.timestamp.is_none() || f.timestamp == e.timestamp)
             };
-            if !same {
-                rejected.push(reject(i, "conflict", format!("events[{i}].idempotency_key was used by event {j} of this batch for another event")));
+            if same {
+                repeats += 1;
             } else {
-                rows.push((
-                    i,
-                    e.timestamp.is_some(),
-                    EventRow {
-                        id: String::new(),
-                        project_id: String::new(),
-                        user_id: e.user_id.clone(),
-                        meter: e.meter.clone(),
-                        quantity: e.quantity,
-                        occurred_at: occurred,
-                        idempotency_key: key.to_owned(),
-                        created_at: at,
-                    },
-                ));
+                rejected.push(reject(i, "conflict", format!("events[{i}].idempotency_key was used by event {j} of this batch for another event")));
             }
             continue;
         }
@@ -252,21 +241,17 @@ pub async fn report(
         ));
     }
     // One statement for the batch; the unique constraint decides.
-    let fresh: Vec<&EventRow> = rows
-        .iter()
-        .filter(|(_, _, r)| !r.id.is_empty())
-        .map(|(_, _, r)| r)
-        .collect();
-    let inserted: Vec<String> = if fresh.is_empty() {
-        Vec::new()
+    let fresh: Vec<&EventRow> = rows.iter().map(|(_, _, r)| r).collect();
+    let inserted: HashSet<String> = if fresh.is_empty() {
+        HashSet::new()
     } else {
-        insert_batch(conn, &fresh).await?
+        insert_batch(conn, &fresh).await?.into_iter().collect()
     };
     // Keys that were already counted: the same event is a duplicate,
     // another is a conflict.
     let taken: Vec<&str> = rows
         .iter()
-        .filter(|(_, _, r)| !r.id.is_empty() && !inserted.contains(&r.idempotency_key))
+        .filter(|(_, _, r)| !inserted.contains(&r.idempotency_key))
         .map(|(_, _, r)| r.idempotency_key.as_str())
         .collect();
     let stored: Vec<EventRow> = if taken.is_empty() {
@@ -282,13 +267,8 @@ pub async fn report(
         })
     };
     let mut accepted = 0;
-    let mut duplicates = 0;
+    let mut duplicates = repeats;
     for (i, timestamp_given, r) in &rows {
-        if r.id.is_empty() {
-            // A repeat within the batch of an event counted (or not) above.
-            duplicates += 1;
-            continue;
-        }
         if inserted.contains(&r.idempotency_key) {
             accepted += 1;
             continue;

@@ -26,6 +26,7 @@ pub fn registry() -> Result<Registry, String> {
     authgate_orgs::register(&mut registry);
     authgate_billing::register(&mut registry);
     authgate_export::register(&mut registry);
+    authgate_security::register(&mut registry);
     registry
         .build()
         .map_err(|problems| format!("the tool registry is invalid: {}", problems.join("; ")))
@@ -179,6 +180,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, String> {
         let registry = Arc::new(registry()?);
+        authgate_security::Detector::attach(&store, config.security.clone());
         crate::metrics::handle();
         let tool_defs = registry
             .iter()

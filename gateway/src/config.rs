@@ -101,6 +101,8 @@ pub struct Config {
     pub email_from: String,
     pub stripe_secret_key: Option<String>,
     pub log_format: LogFormat,
+    /// The detection rules' thresholds (`[security]` in the file only).
+    pub security: authgate_security::SecurityConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -125,6 +127,7 @@ impl std::fmt::Debug for Config {
                 &self.stripe_secret_key.as_ref().map(|_| "<set>"),
             )
             .field("log_format", &self.log_format)
+            .field("security", &self.security)
             .finish()
     }
 }
@@ -159,6 +162,7 @@ struct FileConfig {
     email_from: Option<String>,
     stripe_secret_key: Option<String>,
     log_format: Option<String>,
+    security: Option<authgate_security::SecurityConfig>,
 }
 
 fn parse_bool(name: &str, v: &str) -> Result<bool, String> {
@@ -274,6 +278,8 @@ impl Config {
                 .unwrap_or_else(|| "localhost".into());
             format!("no-reply@{host}")
         });
+        let security = fc.security.unwrap_or_default();
+        security.validate()?;
         Ok(Config {
             email_from,
             bind,
@@ -289,6 +295,7 @@ impl Config {
             outbox_retention,
             smtp_url: pick("SMTP_URL", fc.smtp_url),
             stripe_secret_key: pick("STRIPE_SECRET_KEY", fc.stripe_secret_key),
+            security,
             log_format,
         })
     }

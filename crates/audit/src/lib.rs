@@ -8,6 +8,7 @@
 pub mod tools;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -22,6 +23,7 @@ use authgate_core::{
     CallRecord, CallRecorder, Conn, Page, PageRequest, RequestMeta, ToolContext, ToolError,
     is_well_formed_id, new_id, with_conn,
 };
+use authgate_store::Store;
 use authgate_store::schema::{audit_event_targets, audit_events};
 
 pub use tools::register;
@@ -45,6 +47,10 @@ pub struct NewAuditEvent {
     pub latency_ms: Option<i64>,
     pub request_id: Option<String>,
     pub metadata: BTreeMap<String, serde_json::Value>,
+    /// What the detection rules may read and the log never stores (a
+    /// tool's kind, whether a call was a dry run, a keyed hash of an
+    /// unknown account's email).
+    pub hints: BTreeMap<&'static str, String>,
 }
 
 impl NewAuditEvent {
@@ -94,6 +100,12 @@ impl NewAuditEvent {
     /// Adds a metadata value (never a secret).
     pub fn meta(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
         self.metadata.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// Adds a hint for the detection rules; never stored.
+    pub fn hint(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.hints.insert(key, value.into());
         self
     }
 
@@ -189,41 +201,70 @@ impl From<AuditRow> for AuditEvent {
     }
 }
 
+/// Reads each event as it is written, in the unit of work that writes it
+/// (the security rules): what it does commits or rolls back with the event.
+pub trait AuditObserver: Send + Sync + 'static {
+    fn observe<'a>(
+        &'a self,
+        conn: &'a mut Conn<'_>,
+        event: &'a RecordedEvent,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<(), ToolError>>;
+}
+
+/// An event as written: its id, and the event with its targets cut to the
+/// well-formed ids that were stored.
+#[derive(Debug)]
+pub struct RecordedEvent {
+    pub id: String,
+    pub event: NewAuditEvent,
+}
+
+/// The observers of a store's audit log; [`attach_observers`] sets them.
+struct Observers(Vec<Arc<dyn AuditObserver>>);
+
+/// Makes every event written through `store` (and its clones) pass by
+/// `observers`, in order, inside the event's unit of work.
+pub fn attach_observers(store: &Store, observers: Vec<Arc<dyn AuditObserver>>) {
+    store.set_extension(Arc::new(Observers(observers)));
+}
+
 /// Appends one event, in the caller's unit of work: with the change it
-/// records, so the two commit or roll back together.
+/// records, so the two commit or roll back together. The store's
+/// observers read it there.
 pub async fn record(
     conn: &mut Conn<'_>,
-    event: NewAuditEvent,
+    mut event: NewAuditEvent,
     now: DateTime<Utc>,
 ) -> Result<String, ToolError> {
-    let mut targets = event.targets;
-    targets.retain(|t| is_well_formed_id(t));
-    targets.dedup();
-    targets.truncate(authgate_core::dispatch::MAX_TARGETS);
-    let cut = |s: Option<String>| s.map(|v| v.chars().take(100).collect::<String>());
+    event.targets.retain(|t| is_well_formed_id(t));
+    event.targets.dedup();
+    event.targets.truncate(authgate_core::dispatch::MAX_TARGETS);
+    let cut = |s: &Option<String>| s.as_ref().map(|v| v.chars().take(100).collect::<String>());
     let row = AuditRow {
         id: new_id("evt"),
-        project_id: event.project_id,
-        event_type: event.event_type,
-        actor_type: event.actor_type,
-        actor_id: cut(event.actor_id),
-        client_name: cut(event.client_name),
-        client_version: cut(event.client_version),
-        tool: cut(event.tool),
-        targets: serde_json::Value::from(targets.clone()).to_string(),
-        arguments_hash: event.arguments_hash,
-        outcome: event.outcome,
-        error_code: event.error_code,
+        project_id: event.project_id.clone(),
+        event_type: event.event_type.clone(),
+        actor_type: event.actor_type.clone(),
+        actor_id: cut(&event.actor_id),
+        client_name: cut(&event.client_name),
+        client_version: cut(&event.client_version),
+        tool: cut(&event.tool),
+        targets: serde_json::Value::from(event.targets.clone()).to_string(),
+        arguments_hash: event.arguments_hash.clone(),
+        outcome: event.outcome.clone(),
+        error_code: event.error_code.clone(),
         latency_ms: event.latency_ms,
-        request_id: cut(event.request_id),
+        request_id: cut(&event.request_id),
         metadata: serde_json::to_string(&event.metadata).unwrap_or_else(|_| "{}".into()),
         created_at: to_micros(now),
     };
-    let target_rows: Vec<TargetRow> = targets
-        .into_iter()
+    let target_rows: Vec<TargetRow> = event
+        .targets
+        .iter()
         .map(|target_id| TargetRow {
             project_id: row.project_id.clone(),
-            target_id,
+            target_id: target_id.clone(),
             event_id: row.id.clone(),
         })
         .collect();
@@ -238,6 +279,15 @@ pub async fn record(
                 .await?;
         }
     });
+    if let Some(observers) = conn.extension::<Observers>() {
+        let recorded = RecordedEvent {
+            id: row.id.clone(),
+            event,
+        };
+        for observer in &observers.0 {
+            observer.observe(conn, &recorded, now).await?;
+        }
+    }
     Ok(row.id)
 }
 
@@ -322,6 +372,34 @@ pub async fn list_events(
     Ok(page.page(events, position))
 }
 
+/// How many events of `event_type` target `target_id` since `since`
+/// (the `(project_id, target_id)` index finds them).
+pub async fn count_targeting(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    target_id: &str,
+    event_type: &str,
+    since: DateTime<Utc>,
+) -> Result<i64, ToolError> {
+    Ok(with_conn!(conn, c => {
+        audit_events::table
+            .filter(audit_events::project_id.eq(project_id))
+            .filter(audit_events::event_type.eq(event_type))
+            .filter(audit_events::created_at.ge(to_micros(since)))
+            .filter(
+                audit_events::id.eq_any(
+                    audit_event_targets::table
+                        .filter(audit_event_targets::project_id.eq(project_id))
+                        .filter(audit_event_targets::target_id.eq(target_id))
+                        .select(audit_event_targets::event_id),
+                ),
+            )
+            .count()
+            .get_result(c)
+            .await?
+    }))
+}
+
 /// The distinct event types recorded in the project, in name order.
 pub async fn list_event_types(
     conn: &mut Conn<'_>,
@@ -371,7 +449,15 @@ impl CallRecorder for AuditRecorder {
                 latency_ms: Some(call.latency_ms),
                 request_id: Some(call.request_id.clone()),
                 metadata: BTreeMap::new(),
+                hints: BTreeMap::new(),
             };
+            let mut event = event;
+            if let Some(kind) = call.kind {
+                event = event.hint("tool_kind", kind.as_str());
+            }
+            if call.dry_run {
+                event = event.hint("dry_run", "true");
+            }
             record(conn, event, ctx.now()).await.map(|_| ())
         })
     }

@@ -46,6 +46,10 @@ pub struct CallRecord {
     pub event_type: Cow<'static, str>,
     /// The tool name (cut to 64 characters for unknown ones).
     pub tool: String,
+    /// The tool's kind; none for a tool that does not exist.
+    pub kind: Option<ToolKind>,
+    /// Whether the call was a dry run (its result said `dry_run: true`).
+    pub dry_run: bool,
     pub key_id: String,
     pub client: Option<ClientInfo>,
     /// Well-formed ids from the declared id arguments and the result.
@@ -168,6 +172,11 @@ impl Registry {
                 project_id: ctx.project_id().to_owned(),
                 event_type: Cow::Owned(format!("tool.{}", meta.name)),
                 tool: meta.name.to_owned(),
+                kind: Some(meta.kind),
+                dry_run: output
+                    .and_then(|o| o.get("dry_run"))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
                 key_id: ctx.caller.key_id.clone(),
                 client: ctx.client.clone(),
                 targets: targets(tool.id_arguments(), &args, output),
@@ -232,6 +241,8 @@ impl Registry {
             project_id: ctx.project_id().to_owned(),
             event_type: Cow::Borrowed("mcp.unknown_tool"),
             tool: crate::truncate(name, 64),
+            kind: None,
+            dry_run: false,
             key_id: ctx.caller.key_id.clone(),
             client: ctx.client.clone(),
             targets: Vec::new(),

@@ -106,6 +106,14 @@ pub struct CodeBody {
     pub code: String,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailChange {
+    pub new_email: String,
+    /// The current password, to prove it is the user.
+    pub password: String,
+}
+
 // ------------------------------------------------------------ answers
 
 #[derive(Debug, Serialize)]
@@ -526,14 +534,22 @@ impl Auth {
                         if let Err(refused) =
                             count(conn, project_id, subject, limit, message, now).await?
                         {
-                            let event = NewAuditEvent::auth(
+                            // Still an attempt on the account: the audit
+                            // log and the detection rules see whose.
+                            let user = users::load_by_email(conn, project_id, &email).await?;
+                            let user_id = user.as_ref().map(|u| u.id.as_str());
+                            let mut event = NewAuditEvent::auth(
                                 project_id,
                                 "sign_in.failed",
-                                None,
+                                user_id,
                                 meta,
                                 "denied",
                             )
-                            .meta("reason", "throttled");
+                            .meta("reason", "throttled")
+                            .hint("account", account.clone());
+                            if let Some(id) = user_id {
+                                event = event.target(id);
+                            }
                             authgate_audit::record(conn, event, now).await?;
                             return Ok(Err(refused));
                         }
@@ -571,7 +587,8 @@ impl Auth {
                                 meta,
                                 "denied",
                             )
-                            .meta("reason", reason);
+                            .meta("reason", reason)
+                            .hint("account", account.clone());
                             if let Some(id) = user_id {
                                 event = event.target(id);
                             }
@@ -718,6 +735,16 @@ impl Auth {
                             now,
                         )
                         .await?;
+                        let event = NewAuditEvent::auth(
+                            project_id,
+                            "token.refreshed",
+                            Some(&session.user_id),
+                            meta,
+                            "success",
+                        )
+                        .target(&session.user_id)
+                        .target(&session.id);
+                        authgate_audit::record(conn, event, now).await?;
                         Ok(Ok(TokenPair {
                             session_id: session.id,
                             access_token,
@@ -879,6 +906,7 @@ impl Auth {
         &self,
         project_id: &str,
         body: EmailOnly,
+        meta: &RequestMeta,
     ) -> Result<(), ToolError> {
         let email = users::normalize_email("email", &body.email)?;
         let now = self.now();
@@ -894,11 +922,27 @@ impl Auth {
                     {
                         return Ok(Err(refused));
                     }
-                    if let Some(user) = users::load_by_email(conn, project_id, &email).await?
-                        && !user.email_verified
-                    {
-                        send_verification(conn, &self.keys, s, project_id, &user, now).await?;
+                    let user = users::load_by_email(conn, project_id, &email).await?;
+                    let user_id = user.as_ref().map(|u| u.id.clone());
+                    let sent = match user {
+                        Some(user) if !user.email_verified => {
+                            send_verification(conn, &self.keys, s, project_id, &user, now).await?;
+                            true
+                        }
+                        _ => false,
+                    };
+                    let mut event = NewAuditEvent::auth(
+                        project_id,
+                        "email.verification_requested",
+                        user_id.as_deref(),
+                        meta,
+                        "success",
+                    )
+                    .meta("sent", sent);
+                    if let Some(id) = &user_id {
+                        event = event.target(id);
                     }
+                    authgate_audit::record(conn, event, now).await?;
                     Ok(Ok(()))
                 })
                 .await,
@@ -930,9 +974,29 @@ impl Auth {
                         return Ok(Err(refused));
                     }
                     let Some(user) = users::load_by_email(conn, project_id, &email).await? else {
+                        let event = NewAuditEvent::auth(
+                            project_id,
+                            "password_reset.requested",
+                            None,
+                            meta,
+                            "denied",
+                        )
+                        .meta("reason", "unknown_account");
+                        authgate_audit::record(conn, event, now).await?;
                         return Ok(Ok(()));
                     };
-                    if users::has_password(conn, project_id, &user.id).await? {
+                    if !users::has_password(conn, project_id, &user.id).await? {
+                        let event = NewAuditEvent::auth(
+                            project_id,
+                            "password_reset.requested",
+                            Some(&user.id),
+                            meta,
+                            "denied",
+                        )
+                        .target(&user.id)
+                        .meta("reason", "no_password");
+                        authgate_audit::record(conn, event, now).await?;
+                    } else {
                         let event = NewAuditEvent::auth(
                             project_id,
                             "password_reset.requested",
@@ -1092,6 +1156,15 @@ impl Auth {
                         now,
                     )
                     .await?;
+                    let event = NewAuditEvent::auth(
+                        project_id,
+                        "magic_link.requested",
+                        Some(&user.id),
+                        meta,
+                        "success",
+                    )
+                    .target(&user.id);
+                    authgate_audit::record(conn, event, now).await?;
                     Ok(Ok(()))
                 })
                 .await,
@@ -1194,6 +1267,7 @@ impl Auth {
         &self,
         project_hint: Option<&str>,
         token: &str,
+        meta: &RequestMeta,
     ) -> Result<mfa::Enrollment, ToolError> {
         let now = self.now();
         self.store
@@ -1208,7 +1282,7 @@ impl Auth {
                 }
                 let project = authgate_project::keys::get_project(conn, project_id).await?;
                 let user = users::get(conn, project_id, &claims.sub).await?;
-                mfa::enroll(
+                let enrollment = mfa::enroll(
                     conn,
                     &self.keys.encryption,
                     project_id,
@@ -1217,7 +1291,146 @@ impl Auth {
                     &user.email,
                     now,
                 )
-                .await
+                .await?;
+                let event = NewAuditEvent::auth(
+                    project_id,
+                    "mfa.enrollment_started",
+                    Some(&claims.sub),
+                    meta,
+                    "success",
+                )
+                .target(&claims.sub)
+                .target(&enrollment.factor_id)
+                .meta("kind", "totp");
+                authgate_audit::record(conn, event, now).await?;
+                Ok(enrollment)
+            })
+            .await
+    }
+
+    /// `POST /auth/mfa/totp/remove`: turns two-step verification off, on
+    /// a current code of the authenticator app.
+    pub async fn remove_totp(
+        &self,
+        project_hint: Option<&str>,
+        token: &str,
+        body: CodeBody,
+        meta: &RequestMeta,
+    ) -> Result<MfaActive, ToolError> {
+        let code = six_digits("code", &body.code)?;
+        let now = self.now();
+        let s = &self.settings;
+        settle(self.store
+            .write(async |conn| {
+                let (claims, _) = self.authenticate(conn, project_hint, token, now).await?;
+                let project_id = claims.aud.as_str();
+                if !mfa::required(conn, project_id, &claims.sub).await? {
+                    return Ok(Err(ToolError::precondition(
+                        "two-step verification is not on for this account",
+                    )
+                    .with_hint("POST /api/v1/auth/mfa/totp/enroll turns it on")));
+                }
+                let subject = format!("mfa:user:{}", claims.sub);
+                let message = "too many codes were tried; retry later";
+                if let Err(refused) = count(conn, project_id, &subject, s.sign_in_per_account, message, now).await? {
+                    return Ok(Err(refused));
+                }
+                let Some(factor_id) =
+                    mfa::check(conn, &self.keys.encryption, project_id, &claims.sub, "active", &code, now).await?
+                else {
+                    return Ok(Err(ToolError::invalid(
+                        "code",
+                        "the code is wrong or was already used; enter the current code of the authenticator app",
+                    )));
+                };
+                throttle::clear(conn, project_id, &subject, now).await?;
+                mfa::remove(conn, project_id, &claims.sub, &factor_id).await?;
+                let event = NewAuditEvent::auth(project_id, "mfa.removed", Some(&claims.sub), meta, "success")
+                    .target(&claims.sub)
+                    .target(&factor_id)
+                    .meta("kind", "totp");
+                authgate_audit::record(conn, event, now).await?;
+                Ok(Ok(MfaActive {
+                    factor_id,
+                    status: "removed",
+                }))
+            }).await)
+    }
+
+    /// `POST /auth/change-email`: a new address for the signed-in user, on
+    /// their current password. The address is unverified until the code
+    /// mailed to it is entered (POST /auth/verify-email).
+    pub async fn change_email(
+        &self,
+        project_hint: Option<&str>,
+        token: &str,
+        body: EmailChange,
+        meta: &RequestMeta,
+    ) -> Result<EndUser, ToolError> {
+        let new_email = users::normalize_email("new_email", &body.new_email)?;
+        if body.password.is_empty() {
+            return Err(ToolError::invalid("password", "password is required"));
+        }
+        if body.password.chars().count() > passwords::MAX_LEN {
+            return Err(ToolError::invalid(
+                "password",
+                format!("password must be at most {} characters", passwords::MAX_LEN),
+            ));
+        }
+        let now = self.now();
+        let s = &self.settings;
+        // 1. Who, and their password hash; the attempt counts against the
+        //    account's sign-in budget (a stolen access token cannot guess
+        //    the password faster than sign-in can).
+        let (project_id, user, hash) = settle(
+            self.store
+                .write(async |conn| {
+                    let (claims, _) = self.authenticate(conn, project_hint, token, now).await?;
+                    let project_id = claims.aud.clone();
+                    let user = users::require(conn, &project_id, &claims.sub).await?;
+                    let account = self.account_subject("signin", &project_id, &user.email);
+                    let message = "too many sign-in attempts; retry later";
+                    if let Err(refused) =
+                        count(conn, &project_id, &account, s.sign_in_per_account, message, now).await?
+                    {
+                        return Ok(Err(refused));
+                    }
+                    let Some((hash, _)) = users::password_hash(conn, &project_id, &user.id).await? else {
+                        return Ok(Err(ToolError::precondition(
+                            "this account has no password, so its email cannot be changed this way",
+                        )
+                        .with_hint("set a password first through POST /api/v1/auth/password-reset/request")));
+                    };
+                    Ok(Ok((project_id, user, hash)))
+                })
+                .await,
+        )?;
+        // 2. Verify, outside any transaction, on the bounded pool.
+        if !s.passwords.verify(&body.password, Some(&hash)).await? {
+            return Err(unauthenticated("the password is wrong").with_field("password"));
+        }
+        // 3. Change it (the session must still be active).
+        self.store
+            .write(async |conn| {
+                self.authenticate(conn, Some(&project_id), token, now).await?;
+                conn.lock_project(&project_id).await?;
+                if new_email == user.email {
+                    return Err(ToolError::invalid(
+                        "new_email",
+                        "new_email is the account's current address",
+                    ));
+                }
+                if users::load_by_email(conn, &project_id, &new_email).await?.is_some() {
+                    return Err(users::email_taken().with_field("new_email"));
+                }
+                let mut row = users::set_email(conn, &project_id, &user.id, &new_email, now).await?;
+                row.email_verified = false;
+                send_verification(conn, &self.keys, s, &project_id, &row, now).await?;
+                let event = NewAuditEvent::auth(&project_id, "email.changed", Some(&user.id), meta, "success")
+                    .target(&user.id);
+                authgate_audit::record(conn, event, now).await?;
+                let has_password = users::has_password(conn, &project_id, &user.id).await?;
+                Ok(row.view(has_password))
             })
             .await
     }

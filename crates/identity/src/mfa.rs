@@ -128,6 +128,26 @@ pub async fn enroll(
 }
 
 /// Whether the user has an active factor.
+/// Deletes one factor of the user.
+pub async fn remove(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    user_id: &str,
+    factor_id: &str,
+) -> Result<(), ToolError> {
+    with_conn!(conn, c => {
+        diesel::delete(
+            mfa_factors::table
+                .filter(mfa_factors::project_id.eq(project_id))
+                .filter(mfa_factors::user_id.eq(user_id))
+                .filter(mfa_factors::id.eq(factor_id)),
+        )
+        .execute(c)
+        .await?;
+    });
+    Ok(())
+}
+
 pub async fn required(
     conn: &mut Conn<'_>,
     project_id: &str,

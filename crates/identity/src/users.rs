@@ -279,6 +279,32 @@ pub(crate) async fn insert(
     Ok(row)
 }
 
+/// Sets a new (normalised, free) address, unverified; returns the row.
+pub(crate) async fn set_email(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    user_id: &str,
+    email: &str,
+    now: DateTime<Utc>,
+) -> Result<UserRow, ToolError> {
+    let at = to_micros(now);
+    with_conn!(conn, c => {
+        diesel::update(
+            end_users::table
+                .filter(end_users::project_id.eq(project_id))
+                .filter(end_users::id.eq(user_id)),
+        )
+        .set((
+            end_users::email.eq(email),
+            end_users::email_verified.eq(false),
+            end_users::updated_at.eq(at),
+        ))
+        .execute(c)
+        .await?;
+    });
+    require(conn, project_id, user_id).await
+}
+
 pub(crate) async fn set_verified(
     conn: &mut Conn<'_>,
     project_id: &str,

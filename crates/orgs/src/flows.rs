@@ -41,6 +41,7 @@ pub async fn accept_invitation(
                 &user.id,
                 &user.email,
                 user.email_verified,
+                meta,
                 now,
             )
             .await?;
@@ -82,6 +83,7 @@ pub async fn set_active_org(
     project_hint: Option<&str>,
     access_token: &str,
     body: ActiveOrgBody,
+    meta: &RequestMeta,
 ) -> Result<ActiveOrg, ToolError> {
     let now = auth.now();
     let s = &auth.settings;
@@ -123,6 +125,18 @@ pub async fn set_active_org(
                 now,
             )
             .await?;
+            let mut event = NewAuditEvent::auth(
+                project_id,
+                "session.org_switched",
+                Some(&claims.sub),
+                meta,
+                "success",
+            )
+            .target(&session.id);
+            if let Some((org, role)) = &chosen {
+                event = event.target(org).meta("role", role.clone());
+            }
+            authgate_audit::record(conn, event, now).await?;
             Ok(ActiveOrg {
                 access_token: token,
                 token_type: "Bearer",

@@ -213,6 +213,7 @@ pub async fn accept(
     user_id: &str,
     email: &str,
     email_verified: bool,
+    meta: &authgate_core::RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<crate::members::Member, ToolError> {
     let bad = || {
@@ -254,7 +255,16 @@ pub async fn accept(
         .with_hint("POST /api/v1/auth/verify-email with the code mailed to you"));
     }
     let member =
-        crate::members::add(conn, project_id, &row.org_id, user_id, Some(&row.role), now).await?;
+        crate::members::add(
+            conn,
+            project_id,
+            &row.org_id,
+            user_id,
+            Some(&row.role),
+            &crate::members::AssignedBy::User(meta),
+            now,
+        )
+        .await?;
     with_conn!(conn, c => {
         diesel::update(invitations::table.filter(invitations::id.eq(&row.id)))
             .set((invitations::status.eq("accepted"), invitations::accepted_at.eq(Some(at))))

@@ -16,6 +16,50 @@ use authgate_store::schema::{end_users, memberships, organizations};
 
 use crate::{member_count, resolve};
 
+/// Who gives a member a role, for the `member.role_assigned` audit event
+/// (the security rules read it: a role granting `*` alerts).
+pub enum AssignedBy<'a> {
+    /// An agent through a tool: its key and the call's request id.
+    Key {
+        key_id: &'a str,
+        request_id: &'a str,
+    },
+    /// The user, accepting an invitation.
+    User(&'a authgate_core::RequestMeta),
+}
+
+async fn record_assignment(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    org_id: &str,
+    user_id: &str,
+    role: &str,
+    by: &AssignedBy<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), ToolError> {
+    use authgate_audit::NewAuditEvent;
+    let event = match by {
+        AssignedBy::Key { key_id, request_id } => {
+            let meta =
+                authgate_core::RequestMeta::new(None, None, Some((*request_id).to_owned()));
+            NewAuditEvent::auth(project_id, "member.role_assigned", None, &meta, "success")
+                .by_key(key_id)
+        }
+        AssignedBy::User(meta) => NewAuditEvent::auth(
+            project_id,
+            "member.role_assigned",
+            Some(user_id),
+            meta,
+            "success",
+        ),
+    }
+    .target(org_id)
+    .target(user_id)
+    .meta("role", role);
+    authgate_audit::record(conn, event, now).await?;
+    Ok(())
+}
+
 /// A member as tools show it.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Member {
@@ -143,6 +187,7 @@ pub async fn add(
     org: &str,
     user_id: &str,
     role: Option<&str>,
+    by: &AssignedBy<'_>,
     now: DateTime<Utc>,
 ) -> Result<Member, ToolError> {
     // The count and the insert happen under the project lock, so two adds
@@ -196,6 +241,7 @@ pub async fn add(
             .execute(c)
             .await?;
     });
+    record_assignment(conn, project_id, &org.id, user_id, &role, by, now).await?;
     Ok(Member {
         user_id: user_id.to_owned(),
         email,
@@ -211,6 +257,7 @@ pub async fn set_role(
     org: &str,
     user_id: &str,
     role: &str,
+    by: &AssignedBy<'_>,
     now: DateTime<Utc>,
 ) -> Result<Member, ToolError> {
     // Under the lock delete_role takes, so a role cannot vanish under a new holder.
@@ -231,6 +278,7 @@ pub async fn set_role(
         .execute(c)
         .await?;
     });
+    record_assignment(conn, project_id, &org.id, user_id, role, by, now).await?;
     m.role = role.to_owned();
     Ok(m)
 }

@@ -235,6 +235,27 @@ pub async fn require_assignable(
     )
 }
 
+/// Whether the project's role `key` holds the `*` permission (every
+/// action on every resource). False for a role that does not exist.
+pub async fn grants_everything(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    key: &str,
+) -> Result<bool, ToolError> {
+    let permissions: Option<String> = with_conn!(conn, c => {
+        roles::table
+            .filter(roles::project_id.eq(project_id))
+            .filter(roles::key.eq(key))
+            .select(roles::permissions)
+            .first(c)
+            .await
+            .optional()?
+    });
+    Ok(permissions
+        .and_then(|p| serde_json::from_str::<Vec<String>>(&p).ok())
+        .is_some_and(|p| p.iter().any(|x| x == "*")))
+}
+
 /// The key of the project's default role, if it has one.
 pub async fn default_role(
     conn: &mut Conn<'_>,

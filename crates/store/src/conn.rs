@@ -53,6 +53,19 @@ impl<'a> Conn<'a> {
         self.in_transaction
     }
 
+    /// The value of type `T` attached to the store with
+    /// [`Store::set_extension`](crate::Store::set_extension), if any.
+    pub fn extension<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        let map = self
+            .shared
+            .extensions
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&std::any::TypeId::of::<T>())
+            .cloned()
+            .and_then(|v| v.downcast::<T>().ok())
+    }
+
     /// Runs `f` after the unit of work commits; dropped if it rolls back.
     pub fn after_commit(&mut self, f: impl FnOnce() + Send + 'static) {
         self.after_commit.push(Box::new(f));

@@ -160,7 +160,13 @@ enum Pools {
 pub(crate) struct Shared {
     url: String,
     pub(crate) listeners: std::sync::RwLock<Vec<Listener>>,
+    /// Hooks other crates attach to this store's units of work (the audit
+    /// log's observers), by type; see [`Store::set_extension`].
+    pub(crate) extensions: std::sync::RwLock<Extensions>,
 }
+
+type Extensions =
+    std::collections::HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>;
 
 /// Called with `(topic, payload)` for each notification, and with
 /// `("resync", "")` when notifications may have been missed.
@@ -273,12 +279,24 @@ impl Store {
         }
     }
 
+    /// Attaches a value of type `T` to this store (and its clones),
+    /// replacing any earlier one: what code holding only a [`Conn`] of
+    /// this store needs per server, such as the audit log's observers.
+    pub fn set_extension<T: Send + Sync + 'static>(&self, value: Arc<T>) {
+        self.shared
+            .extensions
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(std::any::TypeId::of::<T>(), value);
+    }
+
     fn new(pool: Pools, url: &str) -> Store {
         Store {
             pool,
             shared: Arc::new(Shared {
                 url: url.to_owned(),
                 listeners: std::sync::RwLock::new(Vec::new()),
+                extensions: std::sync::RwLock::new(Extensions::new()),
             }),
         }
     }

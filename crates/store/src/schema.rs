@@ -435,3 +435,34 @@ diesel::table! {
 
 diesel::joinable!(billing_migration_items -> billing_migrations (migration_id));
 diesel::allow_tables_to_appear_in_same_query!(billing_migrations, billing_migration_items);
+
+diesel::table! {
+    security_alerts (id) {
+        id -> Text,
+        project_id -> Text,
+        rule -> Text,
+        subject -> Text,
+        severity -> Text,
+        status -> Text,
+        summary -> Text,
+        count -> BigInt,
+        first_seen -> BigInt,
+        last_seen -> BigInt,
+        opened_at -> Nullable<BigInt>,
+        acknowledged_at -> Nullable<BigInt>,
+        acknowledged_by -> Nullable<Text>,
+        resolved_at -> Nullable<BigInt>,
+        resolved_by -> Nullable<Text>,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    security_signals (project_id, rule, subject, value) {
+        project_id -> Text,
+        rule -> Text,
+        subject -> Text,
+        value -> Text,
+        seen_at -> BigInt,
+    }
+}

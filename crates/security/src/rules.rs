@@ -1,0 +1,544 @@
+//! The detection rules. Each is a unit struct: the event it watches and
+//! the subject it counts for ([`Rule::observe`], pure), and optionally a
+//! condition over stored data ([`Rule::confirm`]); its threshold comes from
+//! [`SecurityConfig`]. [`run_all`] runs every rule on one event.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use authgate_audit::NewAuditEvent;
+use authgate_core::{Conn, ToolError, with_conn};
+use authgate_store::schema::sessions;
+
+use crate::{Observation, SecurityConfig, Severity, Threshold};
+
+pub trait Rule {
+    /// The rule's name in alerts (`brute_force`).
+    const KEY: &'static str;
+    const SEVERITY: Severity;
+    /// What an alert of this rule means, in words.
+    const DESCRIPTION: &'static str;
+
+    fn threshold(config: &SecurityConfig) -> Threshold;
+
+    /// The subject `event` counts for, when the rule watches it.
+    fn observe(event: &NewAuditEvent) -> Option<Observation>;
+
+    /// A condition over stored data the event must also meet.
+    fn confirm(
+        _conn: &mut Conn<'_>,
+        _event: &NewAuditEvent,
+        _config: &SecurityConfig,
+        _now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, ToolError>> + Send {
+        async { Ok(true) }
+    }
+}
+
+/// A rule's name, severity and description, for the tools' documentation.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleInfo {
+    pub key: &'static str,
+    pub severity: Severity,
+    pub description: &'static str,
+}
+
+macro_rules! rules {
+    ($($rule:ty),* $(,)?) => {
+        /// Every rule, in the order they run.
+        pub const ALL: &[RuleInfo] = &[$(RuleInfo {
+            key: <$rule>::KEY,
+            severity: <$rule>::SEVERITY,
+            description: <$rule>::DESCRIPTION,
+        }),*];
+
+        /// Runs every rule on one event, in its unit of work.
+        pub(crate) async fn run_all(
+            conn: &mut Conn<'_>,
+            config: &SecurityConfig,
+            event: &NewAuditEvent,
+            now: DateTime<Utc>,
+        ) -> Result<(), ToolError> {
+            $(run::<$rule>(conn, config, event, now).await?;)*
+            Ok(())
+        }
+    };
+}
+
+rules!(
+    BruteForce,
+    CredentialStuffing,
+    SignInAfterFailures,
+    DangerBurst,
+    WildcardRoleAssigned,
+    RevokedKeyUsed,
+    RefreshTokenReuse,
+    MassSessionRevocation,
+    MfaFactorRemoved,
+    EmailChangeThenReset,
+    PermissionProbing,
+    SignUpBurst,
+);
+
+async fn run<R: Rule>(
+    conn: &mut Conn<'_>,
+    config: &SecurityConfig,
+    event: &NewAuditEvent,
+    now: DateTime<Utc>,
+) -> Result<(), ToolError> {
+    let Some(seen) = R::observe(event) else {
+        return Ok(());
+    };
+    if !R::confirm(conn, event, config, now).await? {
+        return Ok(());
+    }
+    let threshold = R::threshold(config);
+    if let Some(value) = &seen.distinct {
+        let at = authgate_core::time::to_micros(now);
+        let window_start = authgate_core::time::to_micros(now - threshold.window());
+        let new = crate::first_in_window(
+            conn,
+            &event.project_id,
+            R::KEY,
+            &seen.subject,
+            value,
+            window_start,
+            at,
+        )
+        .await?;
+        if !new {
+            return Ok(());
+        }
+    }
+    crate::raise(
+        conn,
+        &event.project_id,
+        R::KEY,
+        R::SEVERITY,
+        R::DESCRIPTION,
+        &seen.subject,
+        threshold,
+        now,
+    )
+    .await
+}
+
+// ------------------------------------------------------------ helpers
+
+fn target_with(event: &NewAuditEvent, prefix: &str) -> Option<String> {
+    event
+        .targets
+        .iter()
+        .find(|t| t.starts_with(prefix))
+        .cloned()
+}
+
+fn user_target(event: &NewAuditEvent) -> Option<String> {
+    target_with(event, "usr_")
+}
+
+fn meta_str<'a>(event: &'a NewAuditEvent, key: &str) -> Option<&'a str> {
+    event.metadata.get(key).and_then(serde_json::Value::as_str)
+}
+
+fn subject(s: impl Into<String>) -> Option<Observation> {
+    Some(Observation {
+        subject: s.into(),
+        distinct: None,
+    })
+}
+
+fn is(event: &NewAuditEvent, event_type: &str) -> bool {
+    event.event_type == event_type
+}
+
+fn key_actor(event: &NewAuditEvent) -> Option<String> {
+    (event.actor_type == "api_key")
+        .then(|| event.actor_id.clone())
+        .flatten()
+}
+
+// ------------------------------------------------------------ the rules
+
+/// Repeated failed sign-ins on one account.
+pub struct BruteForce;
+
+impl Rule for BruteForce {
+    const KEY: &'static str = "brute_force";
+    const SEVERITY: Severity = Severity::High;
+    const DESCRIPTION: &'static str = "repeated failed sign-ins on one account";
+
+    fn threshold(c: &SecurityConfig) -> Threshold {
+        c.brute_force
+    }
+
+    fn observe(e: &NewAuditEvent) -> Option<Observation> {
+        if !is(e, "sign_in.failed") {
+            return None;
+        }
+        subject(user_target(e)?)
+    }
+}
+
+/// Failed sign-ins on many accounts from one IP.
+pub struct CredentialStuffing;
+
+impl Rule for CredentialStuffing {
+    const KEY: &'static str = "credential_stuffing";
+    const SEVERITY: Severity = Severity::Critical;
+    const DESCRIPTION: &'static str = "failed sign-ins on many accounts from one IP";
+
+    fn threshold(c: &SecurityConfig) -> Threshold {
+        c.credential_stuffing
+    }
+
+    fn observe(e: &NewAuditEvent) -> Option<Observation> {
+        if !is(e, "sign_in.failed") {
+            return None;
+        }
+        let ip = meta_str(e, "ip")?;
+        // The account: the user when the email is known, else a keyed hash
+        // of the address (a hint, never stored in the log).
+        let account = user_target(e).or_else(|| e.hints.get("account").cloned())?;
+        Some(Observation {
+            subject: ip.to_owned(),
+            distinct: Some(account),
+        })
+    }
+}
+
+/// A successful sign-in from a new IP or user agent right after failures.
+pub struct SignInAfterFailures;
+
+impl Rule for SignInAfterFailures {
+    const KEY: &'static str = "sign_in_after_failures";
+    const SEVERITY: Severity = Severity::High;
+    const DESCRIPTION: &'static str =
+        "a sign-in from a new IP or user agent right after failed attempts on the account";
+
+    fn threshold(_: &SecurityConfig) -> Threshold {
+        // Each such sign-in is an alert; the failures' own threshold is
+        // checked in `confirm`.
+        Threshold::new(1, 60)
+    }
+
+    fn observe(e: &NewAuditEvent) -> Option<Observation> {
+        if !is(e, "sign_in.succeeded") {
+            return None;
+        }
+        subject(user_target(e)?)
+    }
+
+    async fn confirm(
+        conn: &mut Conn<'_>,
+        e: &NewAuditEvent,
+        config: &SecurityConfig,
+        now: DateTime<Utc>,
+    ) -> Result<bool, ToolError> {
+        let (Some(user), Some(session)) = (user_target(e), target_with(e, "ses_")) else {
+            return Ok(false);
+        };
+        let t = config.sign_in_after_failures;
+        let failures = authgate_audit::count_targeting(
+            conn,
+            &e.project_id,
+            &user,
+            "sign_in.failed",
+            now - t.window(),
+        )
+        .await?;
+        if failures < i64::from(t.count) {
+            return Ok(false);
+        }
+        // Where the user signed in before (their earlier sessions, most
+        // recent first). With no history there is nothing to be new to.
+        let before: Vec<(Option<String>, Option<String>)> = with_conn!(conn, c => {
+            sessions::table
+                .filter(sessions::project_id.eq(&e.project_id))
+                .filter(sessions::user_id.eq(&user))
+                .filter(sessions::id.ne(&session))
+                .order(sessions::created_at.desc())
+                .limit(200)
+                .select((sessions::ip, sessions::user_agent))
+                .load(c)
+                .await?
+        });
+        if before.is_empty() {
+            return Ok(false);
+        }
+        let ip = meta_str(e, "ip");
+        let ua = meta_str(e, "user_agent");
+        let new_ip = ip.is_some() && before.iter().all(|(i, _)| i.as_deref() != ip);
+        let new_ua = ua.is_some() && before.iter().all(|(_, u)| u.as_deref() != ua);
+        Ok(new_ip || new_ua)
+    }
+}
+
+/// A burst of danger tool calls (not dry runs) from one API key.
+pub struct DangerBurst;
+
+impl Rule for DangerBurst {
+    const KEY: &'static str = "danger_burst";
+    const SEVERITY: Severity = Severity::High;
+    const DESCRIPTION: &'static str = "a burst of danger tool calls from one API key";
+
+    fn threshold(c: &SecurityConfig) -> Threshold {
+        c.danger_burst
+    }
+
+    fn observe(e: &NewAuditEvent) -> Option<Observation> {
+        let danger = e.hints.get("tool_kind").is_some_and(|k| k == "danger");
+        if !danger || e.outcome != "success" || e.hints.contains_key("dry_run") {
+            return None;
+        }
+        subject(key_actor(e)?)
+    }
+}
+
+/// A role that grants `*` given to a member.
+pub struct WildcardRoleAssigned;
+
+impl Rule for WildcardRoleAssigned {
+    const KEY: &'static str = "wildcard_role_assigned";
+    const SEVERITY: Severity = Severity::Critical;
+    const DESCRIPTION: &'static str = "a role granting every permission (*) assigned to a member";
+
+    fn threshold(_: &SecurityConfig) -> Threshold {
+        Threshold::new(1, 60)
+    }
+
+    fn observe(e: &NewAuditEvent) -> Option<Observation> {
+        if !is(e, "member.role_assigned") {
+            return None;
+        }
+        let user = user_target(e)?;
+        let org = target_with(e, "org_")?;
+        subject(format!("{org}/{user}"))
+    }
+
+    async fn confirm(
+        conn: &mut Conn<'_>,
+        e: &NewAuditEvent,
+        _: &SecurityConfig,
+        _: DateTime<Utc>,
+    ) -> Result<bool, ToolError> {
+        let Some(role) = meta_str(e, "role") else {
+            return Ok(false);
+        };
+        authgate_rbac::grants_everything(conn, &e.project_id, role).await
+    }
+}
+
+/// A revoked API key presented again.
+pub struct RevokedKeyUsed;
+
+impl Rule for RevokedKeyUsed {
+    const KEY: &'static str = "revoked_key_used";
+    const SEVERITY: Severity = Severity::High;
+    const DESCRIPTION: &'static str = "a revoked API key is still in use";
+
+    fn threshold(_: &SecurityConfig) -> Threshold {
+        Threshold::new(1, 60)
+    }
+
+    fn observe(e: &NewAuditEvent) -> Option<Observation> {
+        if !is(e, "api_key.revoked_key_used") {
+            return None;
+        }
+        subject(e.actor_id.clone()?)
+    }
+}
+
+/// A spent refresh token presented again (a stolen token, or a client
+/// bug); the session was revoked.
+pub struct RefreshTokenReuse;
+
+impl Rule for RefreshTokenReuse {
+    const KEY: &'static str = "refresh_token_reuse";
+    const SEVERITY: Severity = Severity::High;
+    const DESCRIPTION: &'static str = "a spent refresh token was used again; its session is revoked";
+
+    fn threshold(_: &SecurityConfig) -> Threshold {
+        Threshold::new(1, 60)
+    }
+
+    fn observe(e: &NewAuditEvent) -> Option<Observation> {
+        if !is(e, "token.refresh_reused") {
+            return None;
+        }
+        subject(target_with(e, "ses_").or_else(|| user_target(e))?)
+    }
+}
+
+/// Many sessions revoked by one actor (an API key or a user).
+pub struct MassSessionRevocation;
+
+impl Rule for MassSessionRevocation {
+    const KEY: &'static str = "mass_session_revocation";
+    const SEVERITY: Severity = Severity::Medium;
+    const DESCRIPTION: &'static str = "many sessions revoked by one actor";
+
+    fn threshold(c: &SecurityConfig) -> Threshold {
+        c.mass_session_revocation
+    }
+
+    fn observe(e: &NewAuditEvent) -> Option<Observation> {
+        if !is(e, "session.revoked") {
+            return None;
+        }
+        subject(e.actor_id.clone()?)
+    }
+}
+
+/// An MFA factor removed from an account.
+pub struct MfaFactorRemoved;
+
+impl Rule for MfaFactorRemoved {
+    const KEY: &'static str = "mfa_factor_removed";
+    const SEVERITY: Severity = Severity::Medium;
+    const DESCRIPTION: &'static str = "a two-step verification factor was removed from an account";
+
+    fn threshold(_: &SecurityConfig) -> Threshold {
+        Threshold::new(1, 60)
+    }
+
+    fn observe(e: &NewAuditEvent) -> Option<Observation> {
+        if !is(e, "mfa.removed") {
+            return None;
+        }
+        subject(user_target(e)?)
+    }
+}
+
+/// The email changed, then a password reset completed soon after: the
+/// pattern of an account takeover.
+pub struct EmailChangeThenReset;
+
+impl Rule for EmailChangeThenReset {
+    const KEY: &'static str = "email_change_then_reset";
+    const SEVERITY: Severity = Severity::High;
+    const DESCRIPTION: &'static str =
+        "an account's email was changed and its password reset soon after";
+
+    fn threshold(c: &SecurityConfig) -> Threshold {
+        Threshold::new(1, c.email_change_then_reset.window_minutes)
+    }
+
+    fn observe(e: &NewAuditEvent) -> Option<Observation> {
+        if !is(e, "password_reset.completed") {
+            return None;
+        }
+        subject(user_target(e)?)
+    }
+
+    async fn confirm(
+        conn: &mut Conn<'_>,
+        e: &NewAuditEvent,
+        config: &SecurityConfig,
+        now: DateTime<Utc>,
+    ) -> Result<bool, ToolError> {
+        let Some(user) = user_target(e) else {
+            return Ok(false);
+        };
+        let since = now - config.email_change_then_reset.window();
+        let changes =
+            authgate_audit::count_targeting(conn, &e.project_id, &user, "email.changed", since)
+                .await?;
+        Ok(changes > 0)
+    }
+}
+
+/// Many tool calls refused for missing scope or allow-list from one key:
+/// an agent probing what it may do.
+pub struct PermissionProbing;
+
+impl Rule for PermissionProbing {
+    const KEY: &'static str = "permission_probing";
+    const SEVERITY: Severity = Severity::Medium;
+    const DESCRIPTION: &'static str = "many permission_denied results for one API key";
+
+    fn threshold(c: &SecurityConfig) -> Threshold {
+        c.permission_probing
+    }
+
+    fn observe(e: &NewAuditEvent) -> Option<Observation> {
+        if e.error_code.as_deref() != Some("permission_denied") {
+            return None;
+        }
+        subject(key_actor(e)?)
+    }
+}
+
+/// Many sign-ups from one IP.
+pub struct SignUpBurst;
+
+impl Rule for SignUpBurst {
+    const KEY: &'static str = "sign_up_burst";
+    const SEVERITY: Severity = Severity::Medium;
+    const DESCRIPTION: &'static str = "a burst of sign-ups from one IP";
+
+    fn threshold(c: &SecurityConfig) -> Threshold {
+        c.sign_up_burst
+    }
+
+    fn observe(e: &NewAuditEvent) -> Option<Observation> {
+        if !is(e, "sign_up") {
+            return None;
+        }
+        subject(meta_str(e, "ip")?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(event_type: &str) -> NewAuditEvent {
+        NewAuditEvent {
+            project_id: "prj_x".into(),
+            event_type: event_type.into(),
+            actor_type: "api_key".into(),
+            actor_id: Some("key_a".into()),
+            outcome: "success".into(),
+            ..NewAuditEvent::default()
+        }
+    }
+
+    #[test]
+    fn dry_runs_and_reads_are_no_danger_burst() {
+        let danger = event("tool.delete_end_user").hint("tool_kind", "danger");
+        assert_eq!(DangerBurst::observe(&danger).map(|o| o.subject), Some("key_a".into()));
+        let dry = danger.clone().hint("dry_run", "true");
+        assert!(DangerBurst::observe(&dry).is_none());
+        let read = event("tool.list_end_users").hint("tool_kind", "read");
+        assert!(DangerBurst::observe(&read).is_none());
+    }
+
+    #[test]
+    fn stuffing_counts_accounts_per_ip_and_needs_an_ip() {
+        let mut failed = event("sign_in.failed").hint("account", "signin:acct:abc");
+        assert!(CredentialStuffing::observe(&failed).is_none(), "no IP");
+        failed = failed.meta("ip", "203.0.113.9");
+        let o = CredentialStuffing::observe(&failed).expect("watched");
+        assert_eq!(o.subject, "203.0.113.9");
+        assert_eq!(o.distinct.as_deref(), Some("signin:acct:abc"));
+        let known = failed.target("usr_01JD8X3V9Q4K7M2N5P6R8S0T1W");
+        assert_eq!(
+            CredentialStuffing::observe(&known).and_then(|o| o.distinct),
+            Some("usr_01JD8X3V9Q4K7M2N5P6R8S0T1W".into())
+        );
+        assert!(BruteForce::observe(&known).is_some());
+    }
+
+    #[test]
+    fn rule_keys_are_unique() {
+        let mut keys: Vec<&str> = ALL.iter().map(|r| r.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), ALL.len());
+        assert_eq!(ALL.len(), 12);
+    }
+}

@@ -1,0 +1,191 @@
+//! The security tools and the open-alert count of get_project_status.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use authgate_core::args::NoArgs;
+use authgate_core::{
+    Conn, Page, StatusSection, ToolContext, ToolError, ToolGroup, ToolRegistry, require_id, tool,
+};
+
+use crate::Severity;
+use crate::alerts::{self, Alert, MAX_NOTE, Stats, Status};
+
+pub const SECURITY: &str = "security";
+
+pub fn register(registry: &mut ToolRegistry) {
+    registry
+        .group(ToolGroup {
+            name: SECURITY,
+            summary: "security alerts raised by detection rules over the audit log: brute force, credential stuffing, revoked keys in use, agents probing...",
+        })
+        .status_section(SecurityStatus)
+        .register(ListSecurityAlerts)
+        .register(AcknowledgeSecurityAlert)
+        .register(ResolveSecurityAlert)
+        .register(GetSecurityStats);
+}
+
+fn alert_id(id: &str) -> Result<(), ToolError> {
+    require_id("alert_id", "alr", id)
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListSecurityAlertsArgs {
+    /// Only alerts in this state (default: all).
+    pub status: Option<Status>,
+    /// Only alerts of this severity.
+    pub severity: Option<Severity>,
+    /// Page size, 1 to 100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<u32>,
+    /// next_cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// List security alerts, newest first. Rules watch every audit event:
+/// brute_force (failed sign-ins on one account), credential_stuffing
+/// (failures on many accounts from one IP), sign_in_after_failures (a
+/// success from a new IP or user agent right after failures), danger_burst
+/// (danger tool calls from one key), wildcard_role_assigned (a role
+/// granting `*` given to a member), revoked_key_used, refresh_token_reuse,
+/// mass_session_revocation, mfa_factor_removed, email_change_then_reset,
+/// permission_probing (many permission_denied for one key), sign_up_burst.
+/// One alert per rule and subject while unresolved; its count grows.
+#[tool(
+    read,
+    group = SECURITY,
+    title = "List security alerts",
+    example = r#"{"status": "open", "severity": "critical", "limit": 20}"#
+)]
+pub async fn list_security_alerts(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: ListSecurityAlertsArgs,
+) -> Result<Page<Alert>, ToolError> {
+    let page = ctx.page(args.limit, args.cursor.as_deref())?;
+    alerts::list(conn, ctx.project_id(), args.status, args.severity, &page).await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertIdArgs {
+    /// The alert (alr_...), from list_security_alerts.
+    pub alert_id: String,
+}
+
+/// Acknowledge an open security alert (open → acknowledged): someone is
+/// looking at it. Further events still count on it. Acknowledging an
+/// acknowledged or resolved alert is a conflict.
+#[tool(
+    write,
+    group = SECURITY,
+    title = "Acknowledge security alert",
+    example = r#"{"alert_id": "alr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#
+)]
+pub async fn acknowledge_security_alert(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: AlertIdArgs,
+) -> Result<Alert, ToolError> {
+    alert_id(&args.alert_id)?;
+    alerts::acknowledge(
+        conn,
+        ctx.project_id(),
+        &args.alert_id,
+        &ctx.caller.key_id,
+        ctx.now(),
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveArgs {
+    /// The alert (alr_...), from list_security_alerts.
+    pub alert_id: String,
+    /// What was found or done, at most 1,000 characters.
+    pub note: Option<String>,
+}
+
+/// Resolve a security alert (open or acknowledged → resolved), with a
+/// note. Resolving a resolved alert is a conflict; the next matching event
+/// opens a new alert.
+#[tool(
+    write,
+    group = SECURITY,
+    title = "Resolve security alert",
+    example = r#"{"alert_id": "alr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "note": "the user confirmed it was them; password changed"}"#
+)]
+pub async fn resolve_security_alert(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    args: ResolveArgs,
+) -> Result<Alert, ToolError> {
+    alert_id(&args.alert_id)?;
+    let note = args.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    if let Some(n) = note {
+        if n.chars().count() > MAX_NOTE {
+            return Err(ToolError::invalid(
+                "note",
+                format!("note must be at most {MAX_NOTE} characters"),
+            ));
+        }
+        if n.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(ToolError::invalid(
+                "note",
+                "note must not contain control characters other than newlines",
+            ));
+        }
+    }
+    alerts::resolve(
+        conn,
+        ctx.project_id(),
+        &args.alert_id,
+        &ctx.caller.key_id,
+        note,
+        ctx.now(),
+    )
+    .await
+}
+
+/// Security alert counts: by status (open, acknowledged, resolved), and
+/// the unresolved ones by severity and by rule.
+#[tool(read, group = SECURITY, title = "Security alert statistics")]
+pub async fn get_security_stats(
+    ctx: &ToolContext,
+    conn: &mut Conn<'_>,
+    _args: NoArgs,
+) -> Result<Stats, ToolError> {
+    alerts::stats(conn, ctx.project_id()).await
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SecurityCounts {
+    /// Security alerts open (not acknowledged or resolved).
+    pub open_security_alerts: i64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SecurityStatusOutput {
+    pub counts: SecurityCounts,
+}
+
+pub struct SecurityStatus;
+
+impl StatusSection for SecurityStatus {
+    type Output = SecurityStatusOutput;
+
+    async fn read(
+        &self,
+        ctx: &ToolContext,
+        conn: &mut Conn<'_>,
+    ) -> Result<SecurityStatusOutput, ToolError> {
+        Ok(SecurityStatusOutput {
+            counts: SecurityCounts {
+                open_security_alerts: alerts::open_count(conn, ctx.project_id()).await?,
+            },
+        })
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE security_signals;
+DROP TABLE security_alerts;

@@ -1390,16 +1390,26 @@ impl Auth {
                     let user = users::require(conn, &project_id, &claims.sub).await?;
                     let account = self.account_subject("signin", &project_id, &user.email);
                     let message = "too many sign-in attempts; retry later";
-                    if let Err(refused) =
-                        count(conn, &project_id, &account, s.sign_in_per_account, message, now).await?
+                    if let Err(refused) = count(
+                        conn,
+                        &project_id,
+                        &account,
+                        s.sign_in_per_account,
+                        message,
+                        now,
+                    )
+                    .await?
                     {
                         return Ok(Err(refused));
                     }
-                    let Some((hash, _)) = users::password_hash(conn, &project_id, &user.id).await? else {
+                    let Some((hash, _)) = users::password_hash(conn, &project_id, &user.id).await?
+                    else {
                         return Ok(Err(ToolError::precondition(
                             "this account has no password, so its email cannot be changed this way",
                         )
-                        .with_hint("set a password first through POST /api/v1/auth/password-reset/request")));
+                        .with_hint(
+                            "set a password first through POST /api/v1/auth/password-reset/request",
+                        )));
                     };
                     Ok(Ok((project_id, user, hash)))
                 })
@@ -1412,7 +1422,8 @@ impl Auth {
         // 3. Change it (the session must still be active).
         self.store
             .write(async |conn| {
-                self.authenticate(conn, Some(&project_id), token, now).await?;
+                self.authenticate(conn, Some(&project_id), token, now)
+                    .await?;
                 conn.lock_project(&project_id).await?;
                 if new_email == user.email {
                     return Err(ToolError::invalid(
@@ -1420,14 +1431,24 @@ impl Auth {
                         "new_email is the account's current address",
                     ));
                 }
-                if users::load_by_email(conn, &project_id, &new_email).await?.is_some() {
+                if users::load_by_email(conn, &project_id, &new_email)
+                    .await?
+                    .is_some()
+                {
                     return Err(users::email_taken().with_field("new_email"));
                 }
-                let mut row = users::set_email(conn, &project_id, &user.id, &new_email, now).await?;
+                let mut row =
+                    users::set_email(conn, &project_id, &user.id, &new_email, now).await?;
                 row.email_verified = false;
                 send_verification(conn, &self.keys, s, &project_id, &row, now).await?;
-                let event = NewAuditEvent::auth(&project_id, "email.changed", Some(&user.id), meta, "success")
-                    .target(&user.id);
+                let event = NewAuditEvent::auth(
+                    &project_id,
+                    "email.changed",
+                    Some(&user.id),
+                    meta,
+                    "success",
+                )
+                .target(&user.id);
                 authgate_audit::record(conn, event, now).await?;
                 let has_password = users::has_password(conn, &project_id, &user.id).await?;
                 Ok(row.view(has_password))

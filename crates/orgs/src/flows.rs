@@ -34,17 +34,8 @@ pub async fn accept_invitation(
                 .await?;
             let project_id = claims.aud.as_str();
             let user = authgate_identity::users::get(conn, project_id, &claims.sub).await?;
-            let member = crate::invitations::accept(
-                conn,
-                project_id,
-                &body.token,
-                &user.id,
-                &user.email,
-                user.email_verified,
-                meta,
-                now,
-            )
-            .await?;
+            let member =
+                crate::invitations::accept(conn, project_id, &body.token, &user, meta, now).await?;
             let event = NewAuditEvent::auth(
                 project_id,
                 "invitation.accepted",

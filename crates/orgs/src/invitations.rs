@@ -210,12 +210,11 @@ pub async fn accept(
     conn: &mut Conn<'_>,
     project_id: &str,
     token: &str,
-    user_id: &str,
-    email: &str,
-    email_verified: bool,
+    user: &authgate_identity::users::EndUser,
     meta: &authgate_core::RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<crate::members::Member, ToolError> {
+    let (user_id, email) = (user.id.as_str(), user.email.as_str());
     let bad = || {
         ToolError::invalid(
             "token",
@@ -247,24 +246,23 @@ pub async fn accept(
         .with_field("token")
         .with_hint("sign in with the account of the invited address"));
     }
-    if !email_verified {
+    if !user.email_verified {
         return Err(ToolError::permission_denied(
             "verify your email address before accepting an invitation",
         )
         .with_field("token")
         .with_hint("POST /api/v1/auth/verify-email with the code mailed to you"));
     }
-    let member =
-        crate::members::add(
-            conn,
-            project_id,
-            &row.org_id,
-            user_id,
-            Some(&row.role),
-            &crate::members::AssignedBy::User(meta),
-            now,
-        )
-        .await?;
+    let member = crate::members::add(
+        conn,
+        project_id,
+        &row.org_id,
+        user_id,
+        Some(&row.role),
+        &crate::members::AssignedBy::User(meta),
+        now,
+    )
+    .await?;
     with_conn!(conn, c => {
         diesel::update(invitations::table.filter(invitations::id.eq(&row.id)))
             .set((invitations::status.eq("accepted"), invitations::accepted_at.eq(Some(at))))

@@ -40,8 +40,7 @@ async fn record_assignment(
     use authgate_audit::NewAuditEvent;
     let event = match by {
         AssignedBy::Key { key_id, request_id } => {
-            let meta =
-                authgate_core::RequestMeta::new(None, None, Some((*request_id).to_owned()));
+            let meta = authgate_core::RequestMeta::new(None, None, Some((*request_id).to_owned()));
             NewAuditEvent::auth(project_id, "member.role_assigned", None, &meta, "success")
                 .by_key(key_id)
         }

@@ -305,8 +305,10 @@ pub async fn stats(conn: &mut Conn<'_>, project_id: &str) -> Result<Stats, ToolE
             .load(c)
             .await?
     });
-    let mut by_status: BTreeMap<String, i64> =
-        Status::ALL.iter().map(|s| (s.as_str().to_owned(), 0)).collect();
+    let mut by_status: BTreeMap<String, i64> = Status::ALL
+        .iter()
+        .map(|s| (s.as_str().to_owned(), 0))
+        .collect();
     let mut by_severity: BTreeMap<String, i64> = Severity::ALL
         .iter()
         .map(|s| (s.as_str().to_owned(), 0))

@@ -359,7 +359,8 @@ pub struct RefreshTokenReuse;
 impl Rule for RefreshTokenReuse {
     const KEY: &'static str = "refresh_token_reuse";
     const SEVERITY: Severity = Severity::High;
-    const DESCRIPTION: &'static str = "a spent refresh token was used again; its session is revoked";
+    const DESCRIPTION: &'static str =
+        "a spent refresh token was used again; its session is revoked";
 
     fn threshold(_: &SecurityConfig) -> Threshold {
         Threshold::new(1, 60)
@@ -510,7 +511,10 @@ mod tests {
     #[test]
     fn dry_runs_and_reads_are_no_danger_burst() {
         let danger = event("tool.delete_end_user").hint("tool_kind", "danger");
-        assert_eq!(DangerBurst::observe(&danger).map(|o| o.subject), Some("key_a".into()));
+        assert_eq!(
+            DangerBurst::observe(&danger).map(|o| o.subject),
+            Some("key_a".into())
+        );
         let dry = danger.clone().hint("dry_run", "true");
         assert!(DangerBurst::observe(&dry).is_none());
         let read = event("tool.list_end_users").hint("tool_kind", "read");

@@ -124,7 +124,11 @@ pub async fn resolve_security_alert(
     args: ResolveArgs,
 ) -> Result<Alert, ToolError> {
     alert_id(&args.alert_id)?;
-    let note = args.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    let note = args
+        .note
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
     if let Some(n) = note {
         if n.chars().count() > MAX_NOTE {
             return Err(ToolError::invalid(

@@ -202,6 +202,13 @@ impl Store {
         E: From<StoreError> + From<diesel::result::Error> + Send,
         R: Send,
     {
+        // SQLite writers queue in order, before they hold a connection.
+        let _queued = match (mode, &self.pool) {
+            (Mode::Write, crate::Pools::Sqlite(_)) if !IN_SQLITE_UNIT.get() => {
+                Some(self.shared.sqlite_writers.lock().await)
+            }
+            _ => None,
+        };
         let mut pooled = self.conn().await?;
         let sqlite = matches!(pooled, DbConn::Sqlite(_));
         let work = async {

@@ -163,10 +163,14 @@ pub(crate) struct Shared {
     /// Hooks other crates attach to this store's units of work (the audit
     /// log's observers), by type; see [`Store::set_extension`].
     pub(crate) extensions: std::sync::RwLock<Extensions>,
+    /// SQLite has one write lock. Write units of this process queue here,
+    /// first come first served, before they take it: without the queue
+    /// they poll SQLite's busy handler, and under load an unlucky writer
+    /// can starve past the busy timeout ("database is locked").
+    pub(crate) sqlite_writers: tokio::sync::Mutex<()>,
 }
 
-type Extensions =
-    std::collections::HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>;
+type Extensions = std::collections::HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>;
 
 /// Called with `(topic, payload)` for each notification, and with
 /// `("resync", "")` when notifications may have been missed.
@@ -297,6 +301,7 @@ impl Store {
                 url: url.to_owned(),
                 listeners: std::sync::RwLock::new(Vec::new()),
                 extensions: std::sync::RwLock::new(Extensions::new()),
+                sqlite_writers: tokio::sync::Mutex::new(()),
             }),
         }
     }

@@ -241,7 +241,8 @@ pub async fn ok(client: &Client, name: &str, args: Value) -> Value {
     assert_ne!(
         result.is_error,
         Some(true),
-        "{name}({args}) failed: {structured}"
+        "{name} failed: {structured} {}",
+        text_of(&result)
     );
     assert!(
         structured.is_object(),

@@ -45,6 +45,9 @@ pub async fn fixture(tool: &str, client: &Client, url: &str, own: &[String]) -> 
             let key = ok(client, "create_api_key", json!({"name": "fixture"})).await;
             not_found(json!({"key_id": id(&key)}))
         }
+        "acknowledge_security_alert" | "resolve_security_alert" => {
+            not_found(json!({"alert_id": open_alert(client, url).await}))
+        }
         "list_audit_events" => {
             // Filters: an id of the other project matches nothing of it.
             let me = ok(client, "whoami", json!({})).await;
@@ -233,4 +236,32 @@ pub async fn migration_with_one_subscription(client: &Client, url: &str) -> Stri
     )
     .await;
     id(&m)
+}
+
+/// An open security alert in `client`'s project: a revoked key used again.
+pub async fn open_alert(client: &Client, url: &str) -> String {
+    let key = ok(client, "create_api_key", json!({"name": "leaked"})).await;
+    ok(client, "revoke_api_key", json!({"key_id": key["id"]})).await;
+    let secret = key["key"].as_str().expect("the key").to_owned();
+    let resp = crate::common::post_raw(
+        &format!("{url}/api/mcp"),
+        Some(&secret),
+        crate::common::initialize_body(),
+        &[],
+    )
+    .await;
+    assert_eq!(resp.status(), 401);
+    let open = ok(
+        client,
+        "list_security_alerts",
+        json!({"status": "open", "limit": 100}),
+    )
+    .await;
+    open["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .find(|a| a["subject"] == key["id"])
+        .map(|a| a["id"].as_str().expect("id").to_owned())
+        .expect("an alert for the revoked key")
 }

@@ -1,0 +1,817 @@
+//! Security alerts: each detection rule fired by a fixture of its own (and
+//! no other rule), dedup under 200 parallel failures, the alert states
+//! and their audit, on every backend; and the audit completeness of the
+//! REST API, derived from its route table.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use authgate_email::testing::{Inbox, part, sink};
+
+use crate::common::{self, Client, Gateway, err, ok, post, rest, sign_in, sign_up};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn s(v: &Value) -> String {
+    v.as_str()
+        .unwrap_or_else(|| panic!("a string: {v}"))
+        .to_owned()
+}
+
+/// The open alerts of the client's project.
+async fn alerts(c: &Client) -> Vec<Value> {
+    ok(c, "list_security_alerts", json!({"limit": 100})).await["data"]
+        .as_array()
+        .expect("data")
+        .clone()
+}
+
+async fn mail_to(inbox: &Inbox, to: &str, needle: &str) -> String {
+    mail_n(inbox, to, needle, 1).await
+}
+
+/// The newest mail to `to` containing `needle`, once there are `n` such.
+async fn mail_n(inbox: &Inbox, to: &str, needle: &str, n: usize) -> String {
+    for _ in 0..100 {
+        let found: Vec<String> = inbox
+            .messages()
+            .into_iter()
+            .filter(|m| m.contains(&format!("To: {to}")))
+            .map(|m| part(&m, "text/plain"))
+            .filter(|text| text.contains(needle))
+            .collect();
+        if found.len() >= n {
+            return found.last().expect("a mail").clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no mail to {to}");
+}
+
+fn link_token(text: &str) -> String {
+    let start = text.find("token=").expect("a link with a token") + 6;
+    text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect()
+}
+
+fn six_digits(text: &str) -> String {
+    let bytes = text.as_bytes();
+    (0..bytes.len().saturating_sub(5))
+        .find(|&i| {
+            bytes[i..i + 6].iter().all(u8::is_ascii_digit)
+                && (i == 0 || !bytes[i - 1].is_ascii_digit())
+                && bytes.get(i + 6).is_none_or(|b| !b.is_ascii_digit())
+        })
+        .map(|i| text[i..i + 6].to_owned())
+        .unwrap_or_else(|| panic!("no 6-digit code in {text}"))
+}
+
+async fn wrong_sign_in(url: &str, p: &str, email: &str) -> u16 {
+    post(
+        url,
+        "/api/v1/auth/sign-in",
+        Some(p),
+        json!({"email": email, "password": "not the password"}),
+    )
+    .await
+    .status
+}
+
+/// Sign-in with a given user agent.
+async fn sign_in_as(url: &str, p: &str, email: &str, agent: &str) -> Value {
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/api/v1/auth/sign-in"))
+        .header("x-authgate-project", p)
+        .header("user-agent", agent)
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(resp.status(), 200);
+    resp.json().await.expect("JSON")
+}
+
+async fn access_post(url: &str, path: &str, token: &str, body: Value) -> common::Answer {
+    rest(Method::POST, url, path, None, Some(token), Some(body)).await
+}
+
+/// Runs the fixture of `rule` in the project of `c` (`p`); returns the
+/// count its alert should show.
+async fn fire(rule: &str, gw: &Gateway, inbox: &Inbox, c: &Client, p: &str) -> i64 {
+    let url = gw.url();
+    let url = url.as_str();
+    let email = format!("{rule}@example.com");
+    match rule {
+        "brute_force" => {
+            sign_up(url, p, &email, PASSWORD).await;
+            for _ in 0..10 {
+                assert_eq!(wrong_sign_in(url, p, &email).await, 401);
+            }
+            10
+        }
+        "credential_stuffing" => {
+            for i in 0..5 {
+                let email = format!("nobody{i}@example.com");
+                assert_eq!(wrong_sign_in(url, p, &email).await, 401);
+            }
+            5
+        }
+        "sign_in_after_failures" => {
+            sign_up(url, p, &email, PASSWORD).await;
+            sign_in_as(url, p, &email, "Laptop/1.0").await;
+            for _ in 0..3 {
+                assert_eq!(wrong_sign_in(url, p, &email).await, 401);
+            }
+            sign_in_as(url, p, &email, "Elsewhere/9.9").await;
+            1
+        }
+        "danger_burst" => {
+            let mut users = Vec::new();
+            for i in 0..5 {
+                users.push(
+                    sign_up(url, p, &format!("d{i}@example.com"), PASSWORD).await["id"].clone(),
+                );
+            }
+            // A dry run is no danger.
+            ok(
+                c,
+                "delete_end_user",
+                json!({"user_id": users[0], "dry_run": true}),
+            )
+            .await;
+            for u in &users {
+                ok(c, "delete_end_user", json!({"user_id": u})).await;
+            }
+            5
+        }
+        "wildcard_role_assigned" => {
+            ok(
+                c,
+                "create_role",
+                json!({"key": "reader", "permissions": ["posts:read"]}),
+            )
+            .await;
+            ok(
+                c,
+                "create_role",
+                json!({"key": "owner", "permissions": ["*"]}),
+            )
+            .await;
+            let org = ok(c, "create_org", json!({"name": "Acme"})).await["id"].clone();
+            let u = sign_up(url, p, &email, PASSWORD).await["id"].clone();
+            let v = sign_up(url, p, "other@example.com", PASSWORD).await["id"].clone();
+            // A role without `*` raises nothing.
+            ok(
+                c,
+                "add_org_member",
+                json!({"org_id": org, "user_id": v, "role": "reader"}),
+            )
+            .await;
+            ok(
+                c,
+                "add_org_member",
+                json!({"org_id": org, "user_id": u, "role": "owner"}),
+            )
+            .await;
+            1
+        }
+        "revoked_key_used" => {
+            let key = ok(c, "create_api_key", json!({"name": "leaked"})).await;
+            ok(c, "revoke_api_key", json!({"key_id": key["id"]})).await;
+            let resp = common::post_raw(
+                &gw.mcp_url(),
+                Some(&s(&key["key"])),
+                common::initialize_body(),
+                &[],
+            )
+            .await;
+            assert_eq!(resp.status(), 401);
+            1
+        }
+        "refresh_token_reuse" => {
+            sign_up(url, p, &email, PASSWORD).await;
+            let first = sign_in(url, p, &email, PASSWORD).await;
+            let refresh = json!({"refresh_token": first["refresh_token"]});
+            assert_eq!(
+                post(url, "/api/v1/auth/refresh", Some(p), refresh.clone())
+                    .await
+                    .status,
+                200
+            );
+            post(url, "/api/v1/auth/refresh", Some(p), refresh)
+                .await
+                .refused(401, "unauthenticated");
+            1
+        }
+        "mass_session_revocation" => {
+            sign_up(url, p, &email, PASSWORD).await;
+            let mut sessions = Vec::new();
+            for _ in 0..10 {
+                sessions.push(sign_in(url, p, &email, PASSWORD).await["session_id"].clone());
+            }
+            for sid in sessions {
+                ok(c, "revoke_session", json!({"session_id": sid})).await;
+            }
+            10
+        }
+        "mfa_factor_removed" => {
+            sign_up(url, p, &email, PASSWORD).await;
+            let token = s(&sign_in(url, p, &email, PASSWORD).await["access_token"]);
+            let e = access_post(url, "/api/v1/auth/mfa/totp/enroll", &token, json!({})).await;
+            assert_eq!(e.status, 200, "{e:?}");
+            let totp = totp_rs::Totp::from_url(s(&e.body["otpauth_uri"])).expect("TOTP URI");
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_secs();
+            let code = totp.generate(now).to_string();
+            let a = access_post(
+                url,
+                "/api/v1/auth/mfa/totp/verify",
+                &token,
+                json!({"code": code}),
+            )
+            .await;
+            assert_eq!(a.status, 200, "{a:?}");
+            // The next step's code (the current one is spent).
+            let next = totp.generate(now + 30).to_string();
+            let a = access_post(
+                url,
+                "/api/v1/auth/mfa/totp/remove",
+                &token,
+                json!({"code": next}),
+            )
+            .await;
+            assert_eq!(a.status, 200, "{a:?}");
+            assert_eq!(a.body["status"], "removed");
+            1
+        }
+        "email_change_then_reset" => {
+            ok(
+                c,
+                "add_callback",
+                json!({"url": "https://app.example.com/reset"}),
+            )
+            .await;
+            sign_up(url, p, &email, PASSWORD).await;
+            let token = s(&sign_in(url, p, &email, PASSWORD).await["access_token"]);
+            let new = "taken-over@example.com";
+            let a = access_post(
+                url,
+                "/api/v1/auth/change-email",
+                &token,
+                json!({"new_email": new, "password": PASSWORD}),
+            )
+            .await;
+            assert_eq!(a.status, 200, "{a:?}");
+            assert_eq!(a.body["user"]["email"], new);
+            assert_eq!(a.body["user"]["email_verified"], false);
+            let a = post(
+                url,
+                "/api/v1/auth/password-reset/request",
+                Some(p),
+                json!({"email": new}),
+            )
+            .await;
+            assert_eq!(a.status, 202);
+            let reset = link_token(&mail_to(inbox, new, "token=").await);
+            let a = post(
+                url,
+                "/api/v1/auth/password-reset/confirm",
+                Some(p),
+                json!({"token": reset, "new_password": "an entirely new secret"}),
+            )
+            .await;
+            assert_eq!(a.status, 200, "{a:?}");
+            1
+        }
+        "permission_probing" => {
+            let read = ok(
+                c,
+                "create_api_key",
+                json!({"name": "ro", "scopes": ["read"]}),
+            )
+            .await;
+            let ro = common::connect(&gw.mcp_url(), &s(&read["key"])).await;
+            for i in 0..10 {
+                let url = format!("https://probe.example.com/{i}");
+                err(
+                    &ro,
+                    "add_callback",
+                    json!({"url": url}),
+                    "permission_denied",
+                )
+                .await;
+            }
+            ro.cancel().await.ok();
+            10
+        }
+        "sign_up_burst" => {
+            for i in 0..10 {
+                sign_up(url, p, &format!("burst{i}@example.com"), PASSWORD).await;
+            }
+            10
+        }
+        other => panic!("no fixture for rule {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_rule_fires_exactly_its_alert_once() {
+    for db in common::databases().await {
+        let (inbox, port, _sink) = sink(Duration::ZERO).await;
+        let smtp = format!("smtp://127.0.0.1:{port}");
+        let gw = common::start(&db, &[("SMTP_URL", &smtp)]).await;
+        let rules: Vec<&str> = authgate_security::rules::ALL
+            .iter()
+            .map(|r| r.key)
+            .collect();
+        assert_eq!(rules.len(), 12);
+        for rule in rules {
+            let (p, key) = common::second_project(&gw, rule).await;
+            let c = common::connect(&gw.mcp_url(), &key).await;
+            let expected = fire(rule, &gw, &inbox, &c, &p).await;
+            let got = alerts(&c).await;
+            let fired: Vec<&str> = got.iter().filter_map(|a| a["rule"].as_str()).collect();
+            assert_eq!(
+                fired,
+                [rule],
+                "the {rule} fixture raised {got:?} [{}]",
+                gw.backend
+            );
+            let alert = &got[0];
+            assert_eq!(alert["status"], "open", "{alert}");
+            assert_eq!(alert["count"], expected, "{rule}: {alert} [{}]", gw.backend);
+            assert!(alert["severity"].is_string());
+            assert!(alert["first_seen"].as_str() <= alert["last_seen"].as_str());
+            c.cancel().await.ok();
+        }
+        gw.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_failed_sign_ins_make_one_brute_force_alert_with_the_right_count() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let url = gw.url();
+        let p = gw.project_id.clone();
+        let user = sign_up(&url, &p, "ada@example.com", PASSWORD).await["id"].clone();
+        let attempts = (0..200).map(|_| {
+            let (url, p) = (url.clone(), p.clone());
+            tokio::spawn(async move { wrong_sign_in(&url, &p, "ada@example.com").await })
+        });
+        for a in futures::future::join_all(attempts).await {
+            let status = a.expect("task");
+            assert!(status == 401 || status == 429, "{status}");
+        }
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        let got = alerts(&c).await;
+        let brute: Vec<&Value> = got.iter().filter(|a| a["rule"] == "brute_force").collect();
+        assert_eq!(brute.len(), 1, "{got:?}");
+        assert_eq!(brute[0]["subject"], user);
+        let failed = ok(
+            &c,
+            "list_audit_events",
+            json!({"event_type": "sign_in.failed", "target_id": user, "limit": 100}),
+        )
+        .await;
+        let recorded = common::query_n(
+            gw.store(),
+            &format!(
+                "SELECT COUNT(*) AS n FROM audit_events e JOIN audit_event_targets t \
+                 ON t.event_id = e.id WHERE e.event_type = 'sign_in.failed' AND t.target_id = '{}'",
+                s(&user)
+            ),
+        )
+        .await;
+        assert_eq!(recorded, 200, "every attempt is recorded [{}]", gw.backend);
+        assert_eq!(failed["has_more"], true);
+        assert_eq!(brute[0]["count"], 200, "{} [{}]", brute[0], gw.backend);
+        // The rest of the project saw one IP fail on one account only.
+        assert!(
+            got.iter().all(|a| a["rule"] != "credential_stuffing"),
+            "{got:?}"
+        );
+        c.cancel().await.ok();
+        gw.server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_walk_open_acknowledged_resolved_and_each_change_is_audited() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        let inbox_unused = Inbox::default();
+        let p = gw.project_id.clone();
+        fire("revoked_key_used", &gw, &inbox_unused, &c, &p).await;
+        let status = ok(&c, "get_project_status", json!({})).await;
+        assert_eq!(status["counts"]["open_security_alerts"], 1, "{status}");
+        let alert = alerts(&c).await[0].clone();
+        let id = s(&alert["id"]);
+
+        let stats = ok(&c, "get_security_stats", json!({})).await;
+        assert_eq!(
+            stats["by_status"],
+            json!({"open": 1, "acknowledged": 0, "resolved": 0})
+        );
+        assert_eq!(stats["by_severity"]["high"], 1);
+        assert_eq!(stats["by_rule"], json!({"revoked_key_used": 1}));
+
+        let acked = ok(&c, "acknowledge_security_alert", json!({"alert_id": id})).await;
+        assert_eq!(acked["status"], "acknowledged");
+        assert!(acked["acknowledged_at"].is_string());
+        err(
+            &c,
+            "acknowledge_security_alert",
+            json!({"alert_id": id}),
+            "conflict",
+        )
+        .await;
+        let status = ok(&c, "get_project_status", json!({})).await;
+        assert_eq!(status["counts"]["open_security_alerts"], 0);
+
+        let note = "rotated; the old key was in a CI secret";
+        let resolved = ok(
+            &c,
+            "resolve_security_alert",
+            json!({"alert_id": id, "note": note}),
+        )
+        .await;
+        assert_eq!(resolved["status"], "resolved");
+        assert_eq!(resolved["note"], note);
+        let again = err(
+            &c,
+            "resolve_security_alert",
+            json!({"alert_id": id}),
+            "conflict",
+        )
+        .await;
+        assert_eq!(again["field"], "alert_id");
+        err(
+            &c,
+            "acknowledge_security_alert",
+            json!({"alert_id": id}),
+            "conflict",
+        )
+        .await;
+        let open = ok(&c, "list_security_alerts", json!({"status": "open"})).await;
+        assert_eq!(open["data"], json!([]));
+        let done = ok(&c, "list_security_alerts", json!({"status": "resolved"})).await;
+        assert_eq!(done["data"][0]["id"], id);
+
+        // Every change is in the audit log, with the alert as target;
+        // the refused ones as errors.
+        let events = ok(
+            &c,
+            "list_audit_events",
+            json!({"target_id": id, "limit": 100}),
+        )
+        .await;
+        let seen: Vec<(String, String)> = events["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|e| (s(&e["type"]), s(&e["outcome"])))
+            .collect();
+        for want in [
+            ("tool.acknowledge_security_alert", "success"),
+            ("tool.resolve_security_alert", "success"),
+            ("tool.resolve_security_alert", "error"),
+            ("tool.acknowledge_security_alert", "error"),
+        ] {
+            assert!(
+                seen.contains(&(want.0.to_owned(), want.1.to_owned())),
+                "{want:?} not in {seen:?}"
+            );
+        }
+
+        // Bad input names the field and changes nothing.
+        let bad = err(
+            &c,
+            "resolve_security_alert",
+            json!({"alert_id": "alr_nope"}),
+            "invalid_argument",
+        )
+        .await;
+        assert_eq!(bad["field"], "alert_id");
+        let long = "x".repeat(1001);
+        let bad = err(
+            &c,
+            "resolve_security_alert",
+            json!({"alert_id": id, "note": long}),
+            "invalid_argument",
+        )
+        .await;
+        assert_eq!(bad["field"], "note");
+        let missing = authgate_core::new_id("alr");
+        err(
+            &c,
+            "acknowledge_security_alert",
+            json!({"alert_id": missing}),
+            "not_found",
+        )
+        .await;
+        err(
+            &c,
+            "list_security_alerts",
+            json!({"status": "pending"}),
+            "invalid_argument",
+        )
+        .await;
+
+        // A resolved alert steps aside: the next use opens a new one.
+        let key = ok(&c, "create_api_key", json!({"name": "again"})).await;
+        ok(&c, "revoke_api_key", json!({"key_id": key["id"]})).await;
+        let resp = common::post_raw(
+            &gw.mcp_url(),
+            Some(&s(&key["key"])),
+            common::initialize_body(),
+            &[],
+        )
+        .await;
+        assert_eq!(resp.status(), 401);
+        let now_open = ok(&c, "list_security_alerts", json!({"status": "open"})).await;
+        assert_eq!(now_open["data"].as_array().map(Vec::len), Some(1));
+        assert_ne!(now_open["data"][0]["id"], id);
+        c.cancel().await.ok();
+        gw.server.stop().await;
+    }
+}
+
+/// Every REST route that changes something writes an audit event: the
+/// script below calls each route of the router's own table; a route added
+/// without a step here (or one whose step writes no event) fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_rest_auth_endpoint_writes_an_audit_event() {
+    // Reads: answers only, nothing to audit (a permission check decides
+    // and changes nothing).
+    let reads = [
+        ("GET", "/api/v1/me"),
+        ("GET", "/api/v1/projects/{project_id}/jwks.json"),
+        ("POST", "/api/v1/permissions/check"),
+    ];
+    let routes: BTreeSet<(&str, &str)> = authgate_gateway::rest::ROUTES
+        .iter()
+        .map(|r| (r.method, r.path))
+        .filter(|r| !reads.contains(r))
+        .collect();
+    for db in common::databases().await {
+        let (inbox, port, _sink) = sink(Duration::ZERO).await;
+        let smtp = format!("smtp://127.0.0.1:{port}");
+        let gw = common::start(&db, &[("SMTP_URL", &smtp)]).await;
+        let url = gw.url();
+        let url = url.as_str();
+        let p = gw.project_id.clone();
+        let p = p.as_str();
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        ok(
+            &c,
+            "add_callback",
+            json!({"url": "https://app.example.com/cb"}),
+        )
+        .await;
+        ok(
+            &c,
+            "configure_auth_providers",
+            json!({"providers": [{"provider": "magic_link", "enabled": true}]}),
+        )
+        .await;
+        let events =
+            async || common::query_n(gw.store(), "SELECT COUNT(*) AS n FROM audit_events").await;
+        let mut covered: BTreeSet<(&str, &str)> = BTreeSet::new();
+        let mut step = async |method: &'static str,
+                              path: &'static str,
+                              answer: common::Answer,
+                              before: i64| {
+            assert!(answer.status < 300, "{method} {path}: {answer:?}");
+            let after = events().await;
+            assert!(
+                after > before,
+                "{method} {path} wrote no audit event [{}]",
+                gw.backend
+            );
+            covered.insert((method, path));
+        };
+
+        let n = events().await;
+        let a = post(
+            url,
+            "/api/v1/auth/sign-up",
+            Some(p),
+            json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
+        .await;
+        step("POST", "/api/v1/auth/sign-up", a, n).await;
+        let user = s(&ok(&c, "list_end_users", json!({})).await["data"][0]["id"]);
+
+        let n = events().await;
+        let a = post(
+            url,
+            "/api/v1/auth/resend-verification",
+            Some(p),
+            json!({"email": "ada@example.com"}),
+        )
+        .await;
+        step("POST", "/api/v1/auth/resend-verification", a, n).await;
+
+        // The resent code (the first is void now).
+        let code = six_digits(&mail_n(&inbox, "ada@example.com", "verify your email", 2).await);
+        let n = events().await;
+        let a = post(
+            url,
+            "/api/v1/auth/verify-email",
+            Some(p),
+            json!({"email": "ada@example.com", "code": code}),
+        )
+        .await;
+        step("POST", "/api/v1/auth/verify-email", a, n).await;
+
+        let n = events().await;
+        let a = post(
+            url,
+            "/api/v1/auth/sign-in",
+            Some(p),
+            json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
+        .await;
+        let signed = a.body.clone();
+        step("POST", "/api/v1/auth/sign-in", a, n).await;
+        let access = s(&signed["access_token"]);
+
+        let n = events().await;
+        let a = post(
+            url,
+            "/api/v1/auth/refresh",
+            Some(p),
+            json!({"refresh_token": signed["refresh_token"]}),
+        )
+        .await;
+        let access = a.body["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or(access);
+        step("POST", "/api/v1/auth/refresh", a, n).await;
+
+        let n = events().await;
+        let a = access_post(url, "/api/v1/auth/mfa/totp/enroll", &access, json!({})).await;
+        let totp = totp_rs::Totp::from_url(a.body["otpauth_uri"].as_str().unwrap_or_default());
+        step("POST", "/api/v1/auth/mfa/totp/enroll", a, n).await;
+        let totp = totp.expect("TOTP URI");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let n = events().await;
+        let a = access_post(
+            url,
+            "/api/v1/auth/mfa/totp/verify",
+            &access,
+            json!({"code": totp.generate(now).to_string()}),
+        )
+        .await;
+        step("POST", "/api/v1/auth/mfa/totp/verify", a, n).await;
+        let n = events().await;
+        let a = access_post(
+            url,
+            "/api/v1/auth/mfa/totp/remove",
+            &access,
+            json!({"code": totp.generate(now + 30).to_string()}),
+        )
+        .await;
+        step("POST", "/api/v1/auth/mfa/totp/remove", a, n).await;
+
+        let org = ok(&c, "create_org", json!({"name": "Acme"})).await["id"].clone();
+        ok(
+            &c,
+            "create_role",
+            json!({"key": "member", "permissions": ["posts:read"]}),
+        )
+        .await;
+        ok(
+            &c,
+            "invite_org_member",
+            json!({"org_id": org, "email": "ada@example.com", "role": "member"}),
+        )
+        .await;
+        let invitation = link_token(&mail_to(&inbox, "ada@example.com", "Join Acme").await);
+        let n = events().await;
+        let a = access_post(
+            url,
+            "/api/v1/invitations/accept",
+            &access,
+            json!({"token": invitation}),
+        )
+        .await;
+        step("POST", "/api/v1/invitations/accept", a, n).await;
+
+        let n = events().await;
+        let a = access_post(
+            url,
+            "/api/v1/auth/active-org",
+            &access,
+            json!({"org_id": org}),
+        )
+        .await;
+        step("POST", "/api/v1/auth/active-org", a, n).await;
+
+        let plan = ok(
+            &c,
+            "create_billing_plan",
+            json!({"name": "Pro", "monthly_price": 1900}),
+        )
+        .await;
+        let n = events().await;
+        let a = rest(
+            Method::POST,
+            url,
+            "/api/v1/subscriptions",
+            None,
+            Some(&gw.admin_key),
+            Some(json!({"user_id": user, "price_id": plan["prices"][0]["id"]})),
+        )
+        .await;
+        let sub = s(&a.body["subscription"]["id"]);
+        step("POST", "/api/v1/subscriptions", a, n).await;
+        let n = events().await;
+        let a = rest(
+            Method::DELETE,
+            url,
+            &format!("/api/v1/subscriptions/{sub}"),
+            None,
+            Some(&gw.admin_key),
+            None,
+        )
+        .await;
+        step("DELETE", "/api/v1/subscriptions/{id}", a, n).await;
+
+        let n = events().await;
+        let a = access_post(
+            url,
+            "/api/v1/auth/change-email",
+            &access,
+            json!({"new_email": "ada.l@example.com", "password": PASSWORD}),
+        )
+        .await;
+        step("POST", "/api/v1/auth/change-email", a, n).await;
+
+        let n = events().await;
+        let a = post(
+            url,
+            "/api/v1/auth/password-reset/request",
+            Some(p),
+            json!({"email": "ada.l@example.com"}),
+        )
+        .await;
+        step("POST", "/api/v1/auth/password-reset/request", a, n).await;
+        let reset = link_token(&mail_to(&inbox, "ada.l@example.com", "token=").await);
+        let n = events().await;
+        let a = post(
+            url,
+            "/api/v1/auth/password-reset/confirm",
+            Some(p),
+            json!({"token": reset, "new_password": "another long secret"}),
+        )
+        .await;
+        step("POST", "/api/v1/auth/password-reset/confirm", a, n).await;
+
+        let n = events().await;
+        let a = post(
+            url,
+            "/api/v1/auth/magic-link/request",
+            Some(p),
+            json!({"email": "ada.l@example.com"}),
+        )
+        .await;
+        step("POST", "/api/v1/auth/magic-link/request", a, n).await;
+        let magic = link_token(&mail_to(&inbox, "ada.l@example.com", "No password needed").await);
+        let n = events().await;
+        let a = post(
+            url,
+            "/api/v1/auth/magic-link/verify",
+            Some(p),
+            json!({"token": magic}),
+        )
+        .await;
+        let last = s(&a.body["access_token"]);
+        step("POST", "/api/v1/auth/magic-link/verify", a, n).await;
+
+        let n = events().await;
+        let a = access_post(url, "/api/v1/auth/sign-out", &last, json!({})).await;
+        step("POST", "/api/v1/auth/sign-out", a, n).await;
+
+        assert_eq!(
+            covered, routes,
+            "routes without an audited step [{}]",
+            gw.backend
+        );
+        c.cancel().await.ok();
+        gw.server.stop().await;
+    }
+}

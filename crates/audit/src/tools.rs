@@ -15,7 +15,7 @@ pub fn register(registry: &mut ToolRegistry) {
     registry
         .group(ToolGroup {
             name: AUDIT,
-            summary: "the audit log of agent calls and end-user auth events, security alerts and data export",
+            summary: "the audit log of agent calls and end-user auth events",
         })
         .call_recorder(std::sync::Arc::new(AuditRecorder))
         .register(ListAuditEvents)

@@ -1308,6 +1308,43 @@ impl Auth {
             .await
     }
 
+    /// Checks a TOTP code against the user's factor of `status`, counting
+    /// the attempt first (tries are throttled per user like sign-ins):
+    /// the factor's id, or the refusal to answer (`wrong` names the code).
+    #[allow(clippy::too_many_arguments)]
+    async fn spend_code(
+        &self,
+        conn: &mut Conn<'_>,
+        project_id: &str,
+        user_id: &str,
+        status: &str,
+        code: &str,
+        wrong: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<String, ToolError>, ToolError> {
+        let subject = format!("mfa:user:{user_id}");
+        let message = "too many codes were tried; retry later";
+        let limit = self.settings.sign_in_per_account;
+        if let Err(refused) = count(conn, project_id, &subject, limit, message, now).await? {
+            return Ok(Err(refused));
+        }
+        let checked = mfa::check(
+            conn,
+            &self.keys.encryption,
+            project_id,
+            user_id,
+            status,
+            code,
+            now,
+        )
+        .await?;
+        let Some(factor_id) = checked else {
+            return Ok(Err(ToolError::invalid("code", wrong)));
+        };
+        throttle::clear(conn, project_id, &subject, now).await?;
+        Ok(Ok(factor_id))
+    }
+
     /// `POST /auth/mfa/totp/remove`: turns two-step verification off, on
     /// a current code of the authenticator app.
     pub async fn remove_totp(
@@ -1319,7 +1356,6 @@ impl Auth {
     ) -> Result<MfaActive, ToolError> {
         let code = six_digits("code", &body.code)?;
         let now = self.now();
-        let s = &self.settings;
         settle(self.store
             .write(async |conn| {
                 let (claims, _) = self.authenticate(conn, project_hint, token, now).await?;
@@ -1330,20 +1366,11 @@ impl Auth {
                     )
                     .with_hint("POST /api/v1/auth/mfa/totp/enroll turns it on")));
                 }
-                let subject = format!("mfa:user:{}", claims.sub);
-                let message = "too many codes were tried; retry later";
-                if let Err(refused) = count(conn, project_id, &subject, s.sign_in_per_account, message, now).await? {
-                    return Ok(Err(refused));
-                }
-                let Some(factor_id) =
-                    mfa::check(conn, &self.keys.encryption, project_id, &claims.sub, "active", &code, now).await?
-                else {
-                    return Ok(Err(ToolError::invalid(
-                        "code",
-                        "the code is wrong or was already used; enter the current code of the authenticator app",
-                    )));
+                let wrong = "the code is wrong or was already used; enter the current code of the authenticator app";
+                let factor_id = match self.spend_code(conn, project_id, &claims.sub, "active", &code, wrong, now).await? {
+                    Ok(id) => id,
+                    Err(refused) => return Ok(Err(refused)),
                 };
-                throttle::clear(conn, project_id, &subject, now).await?;
                 mfa::remove(conn, project_id, &claims.sub, &factor_id).await?;
                 let event = NewAuditEvent::auth(project_id, "mfa.removed", Some(&claims.sub), meta, "success")
                     .target(&claims.sub)
@@ -1467,25 +1494,15 @@ impl Auth {
     ) -> Result<MfaActive, ToolError> {
         let code = six_digits("code", &body.code)?;
         let now = self.now();
-        let s = &self.settings;
         settle(self.store
             .write(async |conn| {
                 let (claims, _) = self.authenticate(conn, project_hint, token, now).await?;
                 let project_id = claims.aud.as_str();
-                let subject = format!("mfa:user:{}", claims.sub);
-                let message = "too many codes were tried; retry later";
-                if let Err(refused) = count(conn, project_id, &subject, s.sign_in_per_account, message, now).await? {
-                    return Ok(Err(refused));
-                }
-                let Some(factor_id) =
-                    mfa::check(conn, &self.keys.encryption, project_id, &claims.sub, "pending", &code, now).await?
-                else {
-                    return Ok(Err(ToolError::invalid(
-                        "code",
-                        "the code is wrong, or no enrollment is pending; enter the current code of the authenticator app (check the device's clock)",
-                    )));
+                let wrong = "the code is wrong, or no enrollment is pending; enter the current code of the authenticator app (check the device's clock)";
+                let factor_id = match self.spend_code(conn, project_id, &claims.sub, "pending", &code, wrong, now).await? {
+                    Ok(id) => id,
+                    Err(refused) => return Ok(Err(refused)),
                 };
-                throttle::clear(conn, project_id, &subject, now).await?;
                 let event = NewAuditEvent::auth(project_id, "mfa.enrolled", Some(&claims.sub), meta, "success")
                     .target(&claims.sub)
                     .target(&factor_id)

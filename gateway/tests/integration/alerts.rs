@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 
 use authgate_email::testing::{Inbox, part, sink};
 
-use crate::common::{self, Client, Gateway, err, ok, post, rest, sign_in, sign_up};
+use crate::common::{
+    self, Client, Gateway, err, link_token, ok, post, rest, sign_in, sign_up, six_digits,
+};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -49,26 +51,6 @@ async fn mail_n(inbox: &Inbox, to: &str, needle: &str, n: usize) -> String {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("no mail to {to}");
-}
-
-fn link_token(text: &str) -> String {
-    let start = text.find("token=").expect("a link with a token") + 6;
-    text[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .collect()
-}
-
-fn six_digits(text: &str) -> String {
-    let bytes = text.as_bytes();
-    (0..bytes.len().saturating_sub(5))
-        .find(|&i| {
-            bytes[i..i + 6].iter().all(u8::is_ascii_digit)
-                && (i == 0 || !bytes[i - 1].is_ascii_digit())
-                && bytes.get(i + 6).is_none_or(|b| !b.is_ascii_digit())
-        })
-        .map(|i| text[i..i + 6].to_owned())
-        .unwrap_or_else(|| panic!("no 6-digit code in {text}"))
 }
 
 async fn wrong_sign_in(url: &str, p: &str, email: &str) -> u16 {

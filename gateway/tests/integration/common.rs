@@ -489,3 +489,27 @@ pub async fn query_n(store: &authgate_store::Store, sql: &str) -> i64 {
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
+
+// -------------------------------------------------------------------- mail
+
+/// The token of the first `token=` link in a mail.
+pub fn link_token(text: &str) -> String {
+    let start = text.find("token=").expect("a link with a token") + 6;
+    text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect()
+}
+
+/// The first 6-digit code standing alone in a mail.
+pub fn six_digits(text: &str) -> String {
+    let bytes = text.as_bytes();
+    (0..bytes.len().saturating_sub(5))
+        .find(|&i| {
+            bytes[i..i + 6].iter().all(u8::is_ascii_digit)
+                && (i == 0 || !bytes[i - 1].is_ascii_digit())
+                && bytes.get(i + 6).is_none_or(|b| !b.is_ascii_digit())
+        })
+        .map(|i| text[i..i + 6].to_owned())
+        .unwrap_or_else(|| panic!("no 6-digit code in {text}"))
+}

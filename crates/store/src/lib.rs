@@ -348,9 +348,26 @@ impl Store {
     pub async fn migrate(&self, url: &str) -> Result<(), StoreError> {
         let url = url.to_owned();
         let backend = self.backend();
-        tokio::task::spawn_blocking(move || run_migrations(backend, &url))
-            .await
-            .map_err(|e| StoreError::Migration(e.to_string()))?
+        tokio::task::spawn_blocking(move || {
+            // Processes opening a new SQLite file together: switching it to
+            // WAL takes a lock SQLite does not wait for (no busy handler),
+            // so that step can answer "database is locked" at once. The run
+            // is one transaction, so it is simply run again.
+            let mut tries = 0;
+            loop {
+                match run_migrations(backend, &url) {
+                    Err(StoreError::Other(e))
+                        if backend == Backend::Sqlite && e.contains("locked") && tries < 50 =>
+                    {
+                        tries += 1;
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    done => return done,
+                }
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Migration(e.to_string()))?
     }
 
     /// `SELECT 1` through the pool, for readiness checks.

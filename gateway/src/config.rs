@@ -461,6 +461,35 @@ mod tests {
     }
 
     #[test]
+    fn security_thresholds_come_from_the_file() {
+        let dir = std::env::temp_dir().join(format!("authgate-sec-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("authgate.toml");
+        std::fs::write(
+            &file,
+            "[security.brute_force]\ncount = 3\nwindow_minutes = 5\n",
+        )
+        .expect("write");
+        let c = Config::load(Some(&file), env(&[])).expect("loads");
+        assert_eq!(c.security.brute_force.count, 3);
+        assert_eq!(c.security.brute_force.window_minutes, 5);
+        let defaults = authgate_security::SecurityConfig::default();
+        assert_eq!(c.security.sign_up_burst, defaults.sign_up_burst);
+        assert_ne!(c.security.brute_force, defaults.brute_force);
+        std::fs::write(
+            &file,
+            "[security.danger_burst]\ncount = 0\nwindow_minutes = 5\n",
+        )
+        .expect("write");
+        let e = Config::load(Some(&file), env(&[])).expect_err("zero refused");
+        assert!(e.contains("security.danger_burst"), "{e}");
+        std::fs::write(&file, "[security.brute_forse]\ncount = 3\n").expect("write");
+        let e = Config::load(Some(&file), env(&[])).expect_err("unknown rule refused");
+        assert!(e.contains("brute_forse"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
     fn bad_values_name_the_variable() {
         for (k, v) in [
             ("AUTHGATE_BIND", "nope"),

@@ -199,6 +199,15 @@ impl AppState {
             authgate_identity::passwords::HashParams::default(),
         )
         .map_err(|e| e.to_string())?;
+        if let Some(secret_key) = &config.stripe_secret_key {
+            let stripe = authgate_stripe::StripeMirror::new(&authgate_stripe::StripeConfig {
+                secret_key: secret_key.clone(),
+                api_base: config.stripe_api_base.clone(),
+            })?;
+            settings.insert(authgate_billing::mirror::BillingSettings {
+                mirror: Some(Arc::new(stripe)),
+            });
+        }
         let identity = authgate_identity::IdentitySettings::new(&config.public_url, passwords);
         settings.insert(identity.clone());
         let keys = Arc::new(ServerKeys::derive(secret));

@@ -100,6 +100,10 @@ pub struct Config {
     /// The sender of AuthGate's mail.
     pub email_from: String,
     pub stripe_secret_key: Option<String>,
+    /// The webhook endpoint's signing secret (`whsec_...`).
+    pub stripe_webhook_secret: Option<String>,
+    /// Another Stripe API root (a stand-in such as localstripe).
+    pub stripe_api_base: Option<String>,
     pub log_format: LogFormat,
     /// The detection rules' thresholds (`[security]` in the file only).
     pub security: authgate_security::SecurityConfig,
@@ -126,6 +130,11 @@ impl std::fmt::Debug for Config {
                 "stripe_secret_key",
                 &self.stripe_secret_key.as_ref().map(|_| "<set>"),
             )
+            .field(
+                "stripe_webhook_secret",
+                &self.stripe_webhook_secret.as_ref().map(|_| "<set>"),
+            )
+            .field("stripe_api_base", &self.stripe_api_base)
             .field("log_format", &self.log_format)
             .field("security", &self.security)
             .finish()
@@ -161,6 +170,8 @@ struct FileConfig {
     smtp_url: Option<String>,
     email_from: Option<String>,
     stripe_secret_key: Option<String>,
+    stripe_webhook_secret: Option<String>,
+    stripe_api_base: Option<String>,
     log_format: Option<String>,
     security: Option<authgate_security::SecurityConfig>,
 }
@@ -295,6 +306,8 @@ impl Config {
             outbox_retention,
             smtp_url: pick("SMTP_URL", fc.smtp_url),
             stripe_secret_key: pick("STRIPE_SECRET_KEY", fc.stripe_secret_key),
+            stripe_webhook_secret: pick("STRIPE_WEBHOOK_SECRET", fc.stripe_webhook_secret),
+            stripe_api_base: pick("STRIPE_API_BASE", fc.stripe_api_base),
             security,
             log_format,
         })

@@ -22,6 +22,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use authgate_billing::mirror::{self, BillingSettings};
 use authgate_core::{RequestMeta, ToolError};
 use authgate_identity::flows::PROJECT_HEADER;
 
@@ -75,6 +76,7 @@ api! {
     post "/api/v1/permissions/check" => permissions_check,
     post "/api/v1/subscriptions" => create_subscription,
     delete "/api/v1/subscriptions/{id}" => cancel_subscription,
+    post "/api/v1/webhooks/stripe" => stripe_webhook,
     get "/api/v1/me" => me,
     get "/api/v1/projects/{project_id}/jwks.json" => jwks,
 }
@@ -531,6 +533,9 @@ async fn permissions_check(
 struct NewSubscription {
     user_id: String,
     price_id: String,
+    /// With Stripe: the customer's payment method (`pm_...`, collected by
+    /// the app with Stripe Elements), made the customer's default.
+    payment_method: Option<String>,
 }
 
 /// The key's call on a subscription, as an audit event in its unit of work.
@@ -574,6 +579,22 @@ async fn create_subscription(
                 now,
             )
             .await?;
+            match (
+                app.settings.get::<BillingSettings>().mirror,
+                &b.payment_method,
+            ) {
+                (Some(mirror), pm) => {
+                    let pm = pm.as_deref().map(str::trim);
+                    mirror_subscription(conn, mirror.as_ref(), &caller.project.id, &s, pm).await?;
+                }
+                (None, Some(_)) => {
+                    return Err(ToolError::invalid(
+                        "payment_method",
+                        "payment_method is used only when Stripe is configured (STRIPE_SECRET_KEY)",
+                    ));
+                }
+                (None, None) => {}
+            }
             let event = key_event(
                 &caller,
                 "subscription.created",
@@ -590,6 +611,92 @@ async fn create_subscription(
         StatusCode::CREATED,
         &serde_json::json!({ "subscription": subscription }),
     ))
+}
+
+/// A new subscription in the payment provider, in the unit of work that
+/// made it here: a refusal there leaves none here either.
+async fn mirror_subscription(
+    conn: &mut authgate_core::Conn<'_>,
+    mirror: &dyn mirror::PaymentMirror,
+    project_id: &str,
+    s: &authgate_billing::subscriptions::Subscription,
+    payment_method: Option<&str>,
+) -> Result<(), ToolError> {
+    if let Some(pm) = payment_method
+        && !(pm.starts_with("pm_")
+            && pm.len() <= 255
+            && pm.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        return Err(ToolError::invalid(
+            "payment_method",
+            "payment_method must be a Stripe PaymentMethod id such as pm_1Q2w3E4r5T6y",
+        ));
+    }
+    let price = mirror::provider_price_id(conn, project_id, &s.price_id)
+        .await?
+        .ok_or_else(|| {
+            ToolError::precondition(format!(
+                "price {} has no Stripe price (it is one-time, or was made before Stripe was configured)",
+                s.price_id
+            ))
+            .with_field("price_id")
+            .with_hint("use a monthly or yearly price of a plan created while Stripe is configured")
+        })?;
+    let user = authgate_identity::users::get(conn, project_id, &s.user_id).await?;
+    let mirrored = mirror
+        .subscription_created(mirror::SubscriptionRequest {
+            project_id,
+            subscription_id: &s.id,
+            user_id: &s.user_id,
+            email: &user.email,
+            provider_price_id: &price,
+            payment_method,
+        })
+        .await?;
+    mirror::set_subscription_ids(conn, project_id, &s.id, &mirrored).await
+}
+
+/// `POST /api/v1/webhooks/stripe`: Stripe's events, signed with the
+/// endpoint's secret; 400 for a bad signature, 200 once applied (or when
+/// seen before).
+async fn stripe_webhook(
+    State(app): State<Arc<AppState>>,
+    rid: Option<axum::Extension<RequestId>>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Answer {
+    let request_id = request_id_of(rid);
+    let result = async {
+        let secret = app.config.stripe_webhook_secret.as_deref().ok_or_else(|| {
+            ToolError::not_found("Stripe webhooks are not configured on this server")
+                .with_hint("set STRIPE_WEBHOOK_SECRET to the endpoint's signing secret")
+        })?;
+        let payload = std::str::from_utf8(&bytes)
+            .map_err(|_| ToolError::invalid("body", "the event is not UTF-8 JSON"))?;
+        let signature = headers
+            .get(authgate_stripe::webhook::SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok());
+        let outcome = authgate_stripe::webhook::handle(
+            &app.store,
+            secret,
+            payload,
+            signature,
+            app.auth.now(),
+        )
+        .await?;
+        let applied = match outcome {
+            authgate_stripe::webhook::Outcome::Applied { subscription_id } => {
+                serde_json::json!({"received": true, "subscription_id": subscription_id})
+            }
+            authgate_stripe::webhook::Outcome::Replayed => {
+                serde_json::json!({"received": true, "replayed": true})
+            }
+            authgate_stripe::webhook::Outcome::Ignored => serde_json::json!({"received": true}),
+        };
+        Ok::<_, ToolError>(json(StatusCode::OK, &applied))
+    }
+    .await;
+    result.map_err(|e| ApiError::new(e, &request_id))
 }
 
 #[derive(serde::Deserialize)]
@@ -630,6 +737,14 @@ async fn cancel_subscription(
                 now,
             )
             .await?;
+            if let Some(mirror) = app.settings.get::<BillingSettings>().mirror
+                && let Some(stripe_id) =
+                    mirror::provider_subscription_id(conn, &caller.project.id, &s.id).await?
+            {
+                mirror
+                    .subscription_canceled(&stripe_id, immediately)
+                    .await?;
+            }
             let event = key_event(
                 &caller,
                 "subscription.canceled",

@@ -4,6 +4,7 @@
 //! Without Stripe, this local ledger is the source of truth.
 
 pub mod migrations;
+pub mod mirror;
 pub mod money;
 pub mod subscriptions;
 pub mod tools;

@@ -85,7 +85,8 @@ pub struct CreateBillingPlanArgs {
 
 /// Create a plan with monthly and/or yearly prices (none: a free plan) and
 /// features. Amounts are exact: at most the currency's decimals, never
-/// negative.
+/// negative. With Stripe configured the plan also becomes a Stripe product
+/// with its prices (project id in their metadata), or nothing is created.
 #[tool(
     write,
     group = BILLING,
@@ -118,7 +119,14 @@ pub async fn create_billing_plan(
         currency: &currency,
         features: &args.features,
     };
-    crate::create(conn, ctx.project_id(), new, ctx.now()).await
+    let plan = crate::create(conn, ctx.project_id(), new, ctx.now()).await?;
+    // With Stripe configured, the plan becomes a product with its prices,
+    // in this transaction: a Stripe failure leaves no local plan either.
+    if let Some(mirror) = ctx.settings.get::<crate::mirror::BillingSettings>().mirror {
+        let mirrored = mirror.plan_created(ctx.project_id(), &plan).await?;
+        crate::mirror::set_plan_ids(conn, ctx.project_id(), &plan.id, &mirrored).await?;
+    }
+    Ok(plan)
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

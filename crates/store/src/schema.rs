@@ -351,6 +351,7 @@ diesel::table! {
         archived_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        stripe_product_id -> Nullable<Text>,
     }
 }
 
@@ -364,6 +365,7 @@ diesel::table! {
         interval -> Text,
         archived_at -> Nullable<BigInt>,
         created_at -> BigInt,
+        stripe_price_id -> Nullable<Text>,
     }
 }
 
@@ -381,6 +383,8 @@ diesel::table! {
         canceled_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        stripe_subscription_id -> Nullable<Text>,
+        stripe_customer_id -> Nullable<Text>,
     }
 }
 
@@ -464,5 +468,13 @@ diesel::table! {
         subject -> Text,
         value -> Text,
         seen_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    stripe_events (event_id) {
+        event_id -> Text,
+        event_type -> Text,
+        received_at -> BigInt,
     }
 }

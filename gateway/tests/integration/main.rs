@@ -19,4 +19,5 @@ mod rbac;
 mod registry;
 mod security;
 mod sse;
+mod stripe;
 mod tools;

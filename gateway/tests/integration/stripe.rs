@@ -1,0 +1,324 @@
+//! The Stripe path against a real stateful stand-in, `localstripe` (pip
+//! `localstripe==1.15.10`, started here on loopback): a plan becomes a
+//! product with its prices, a REST subscription becomes a Stripe
+//! subscription, and webhooks signed as Stripe signs them update the
+//! ledger once; a bad signature is 400 and changes nothing.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::common::{self, Gateway, ok, rest, sign_up};
+
+const KEY: &str = "sk_test_authgate";
+const WEBHOOK_SECRET: &str = "whsec_authgate_test";
+
+struct LocalStripe {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for LocalStripe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn localstripe() -> LocalStripe {
+    let port = crate::cli::free_port();
+    let child = std::process::Command::new("localstripe")
+        .args(["--port", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("localstripe did not start ({e}); install it: pip install localstripe==1.15.10")
+        });
+    let ls = LocalStripe {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return ls;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("localstripe did not listen on {port}");
+}
+
+/// An object as localstripe holds it.
+async fn stripe_get(ls: &LocalStripe, path: &str) -> Value {
+    let resp = reqwest::Client::new()
+        .get(format!("{}/v1/{path}", ls.base))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .expect("localstripe answers");
+    assert_eq!(resp.status(), 200, "{path}");
+    resp.json().await.expect("JSON")
+}
+
+/// `t=<unix>,v1=<hex HMAC-SHA256 of "t.payload">`, as Stripe signs.
+fn sign(payload: &str, secret: &str) -> String {
+    let t = chrono::Utc::now().timestamp();
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(format!("{t}.{payload}").as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("t={t},v1={hex}")
+}
+
+async fn deliver(gw: &Gateway, payload: &str, signature: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/webhooks/stripe", gw.url()))
+        .header("content-type", "application/json")
+        .header("stripe-signature", signature)
+        .body(payload.to_owned())
+        .send()
+        .await
+        .expect("answered");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn text(gw: &Gateway, sql: &str) -> String {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct T {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        t: String,
+    }
+    let sql = sql.to_owned();
+    gw.store()
+        .read(async |c| {
+            let rows: Vec<T> = authgate_store::with_conn!(c, c => {
+                diesel::sql_query(&sql).load(c).await?
+            });
+            Ok::<_, authgate_core::ToolError>(rows)
+        })
+        .await
+        .expect("query")
+        .into_iter()
+        .next()
+        .map(|r| r.t)
+        .unwrap_or_else(|| panic!("no row: {sql}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_subscriptions_and_webhooks_follow_stripe() {
+    for db in common::databases().await {
+        let ls = localstripe().await;
+        let gw = common::start(
+            &db,
+            &[
+                ("STRIPE_SECRET_KEY", KEY),
+                ("STRIPE_API_BASE", &ls.base),
+                ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ],
+        )
+        .await;
+        let url = gw.url();
+        let p = gw.project_id.clone();
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+
+        // A plan: a product with the project in its metadata, and its prices.
+        let plan = ok(
+            &c,
+            "create_billing_plan",
+            json!({"name": "Pro", "monthly_price": 1900, "yearly_price": 19000}),
+        )
+        .await;
+        let plan_id = plan["id"].as_str().expect("id").to_owned();
+        let product_id = text(
+            &gw,
+            &format!("SELECT stripe_product_id AS t FROM plans WHERE id = '{plan_id}'"),
+        )
+        .await;
+        let product = stripe_get(&ls, &format!("products/{product_id}")).await;
+        assert_eq!(product["name"], "Pro");
+        assert_eq!(product["metadata"]["authgate_project_id"], p);
+        assert_eq!(product["metadata"]["authgate_plan_id"], plan_id);
+        for price in plan["prices"].as_array().expect("prices") {
+            let local = price["id"].as_str().expect("id");
+            let stripe_id = text(
+                &gw,
+                &format!("SELECT stripe_price_id AS t FROM prices WHERE id = '{local}'"),
+            )
+            .await;
+            let remote = stripe_get(&ls, &format!("plans/{stripe_id}")).await;
+            assert_eq!(remote["amount"], price["amount_cents"]);
+            assert_eq!(remote["currency"], "usd");
+            assert_eq!(remote["interval"], price["interval"]);
+            assert_eq!(remote["product"], product_id.as_str());
+            assert_eq!(remote["metadata"]["authgate_price_id"], local);
+        }
+
+        // A subscription through REST appears in Stripe.
+        let user =
+            sign_up(&url, &p, "ada@example.com", "correct horse battery").await["id"].clone();
+        let monthly = plan["prices"]
+            .as_array()
+            .expect("prices")
+            .iter()
+            .find(|x| x["interval"] == "month")
+            .expect("monthly")["id"]
+            .clone();
+        // The card the app collected with Stripe Elements.
+        let card = reqwest::Client::new()
+            .post(format!("{}/v1/payment_methods", ls.base))
+            .bearer_auth(KEY)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                "type=card&card[number]=4242424242424242&card[exp_month]=12&card[exp_year]=2030&card[cvc]=123",
+            )
+            .send()
+            .await
+            .expect("answered")
+            .json::<Value>()
+            .await
+            .expect("JSON")["id"]
+            .clone();
+        let subscribe = async |pm: &Value| {
+            rest(
+                Method::POST,
+                &url,
+                "/api/v1/subscriptions",
+                None,
+                Some(&gw.admin_key),
+                Some(json!({"user_id": user, "price_id": monthly, "payment_method": pm})),
+            )
+            .await
+        };
+        let bad = subscribe(&json!("card_4242")).await;
+        assert_eq!(
+            bad.refused(400, "invalid_argument")["field"],
+            "payment_method"
+        );
+        let a = subscribe(&card).await;
+        assert_eq!(a.status, 201, "{a:?}");
+        let sub = a.body["subscription"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let stripe_sub = text(
+            &gw,
+            &format!("SELECT stripe_subscription_id AS t FROM subscriptions WHERE id = '{sub}'"),
+        )
+        .await;
+        let remote = stripe_get(&ls, &format!("subscriptions/{stripe_sub}")).await;
+        assert_eq!(remote["metadata"]["authgate_subscription_id"], sub);
+        assert_eq!(remote["metadata"]["authgate_project_id"], p);
+        let customer = stripe_get(
+            &ls,
+            &format!(
+                "customers/{}",
+                remote["customer"].as_str().expect("customer")
+            ),
+        )
+        .await;
+        assert_eq!(customer["email"], "ada@example.com");
+        assert_eq!(customer["metadata"]["authgate_user_id"], user);
+        assert_eq!(customer["invoice_settings"]["default_payment_method"], card);
+
+        // Webhooks: a bad signature is 400 and changes nothing.
+        let period_end = chrono::Utc::now().timestamp() + 40 * 86_400;
+        let event = json!({
+            "id": format!("evt_{}", ulid::Ulid::new()),
+            "object": "event",
+            "api_version": "2025-03-31.basil",
+            "created": chrono::Utc::now().timestamp(),
+            "livemode": false,
+            "pending_webhooks": 1,
+            "type": "customer.subscription.updated",
+            "data": {"object": {
+                "id": stripe_sub,
+                "object": "subscription",
+                "status": "past_due",
+                "cancel_at_period_end": true,
+                "items": {"object": "list", "data": [{
+                    "current_period_start": chrono::Utc::now().timestamp(),
+                    "current_period_end": period_end
+                }]}
+            }}
+        })
+        .to_string();
+        let status_of = async || {
+            text(
+                &gw,
+                &format!("SELECT status AS t FROM subscriptions WHERE id = '{sub}'"),
+            )
+            .await
+        };
+        for bad in [
+            sign(&event, "whsec_someone_else"),
+            sign(&format!("{event} "), WEBHOOK_SECRET),
+            "t=1,v1=00".to_owned(),
+        ] {
+            let (status, body) = deliver(&gw, &event, &bad).await;
+            assert_eq!(status, 400, "{body}");
+            assert_eq!(body["error"]["field"], "stripe-signature");
+            assert_eq!(status_of().await, "active");
+        }
+        // Signed as Stripe signs: applied once, audited; a replay changes nothing.
+        let signature = sign(&event, WEBHOOK_SECRET);
+        let (status, body) = deliver(&gw, &event, &signature).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["subscription_id"], sub);
+        assert_eq!(status_of().await, "past_due");
+        let ends = text(
+            &gw,
+            &format!("SELECT CASE WHEN cancel_at_period_end THEN 'yes' ELSE 'no' END AS t FROM subscriptions WHERE id = '{sub}'"),
+        )
+        .await;
+        assert_eq!(ends, "yes");
+        let synced = ok(
+            &c,
+            "list_audit_events",
+            json!({"event_type": "subscription.synced", "target_id": sub}),
+        )
+        .await;
+        assert_eq!(synced["data"].as_array().map(Vec::len), Some(1));
+        let (status, body) = deliver(&gw, &event, &signature).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["replayed"], true);
+        let synced = ok(
+            &c,
+            "list_audit_events",
+            json!({"event_type": "subscription.synced", "target_id": sub}),
+        )
+        .await;
+        assert_eq!(
+            synced["data"].as_array().map(Vec::len),
+            Some(1),
+            "a replay applies nothing"
+        );
+
+        // Canceling now through REST cancels in Stripe too.
+        let a = rest(
+            Method::DELETE,
+            &url,
+            &format!("/api/v1/subscriptions/{sub}?immediately=true"),
+            None,
+            Some(&gw.admin_key),
+            None,
+        )
+        .await;
+        assert_eq!(a.status, 200, "{a:?}");
+        let remote = stripe_get(&ls, &format!("subscriptions/{stripe_sub}")).await;
+        assert_eq!(remote["status"], "canceled");
+        c.cancel().await.ok();
+        gw.server.stop().await;
+    }
+}

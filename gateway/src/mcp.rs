@@ -83,12 +83,19 @@ impl McpHandler {
         auth: AuthContext,
         peer: &rmcp::service::Peer<RoleServer>,
         progress_token: Option<rmcp::model::ProgressToken>,
-    ) -> ToolContext {
-        let progress = progress_token.map(|token| {
-            std::sync::Arc::new(PeerProgress::start(peer.clone(), token))
-                as std::sync::Arc<dyn authgate_core::Progress>
-        });
-        ToolContext {
+    ) -> (ToolContext, Option<tokio::task::JoinHandle<()>>) {
+        let (progress, sent) = match progress_token {
+            Some(token) => {
+                let (progress, sent) = PeerProgress::start(peer.clone(), token);
+                (
+                    Some(std::sync::Arc::new(progress)
+                        as std::sync::Arc<dyn authgate_core::Progress>),
+                    Some(sent),
+                )
+            }
+            None => (None, None),
+        };
+        let ctx = ToolContext {
             progress,
             client: peer
                 .peer_info()
@@ -102,7 +109,8 @@ impl McpHandler {
             rate_budget: Some(auth.budget),
             request_id: auth.request_id,
             tool: "",
-        }
+        };
+        (ctx, sent)
     }
 }
 
@@ -152,7 +160,8 @@ impl McpHandler {
     ) -> Result<CallToolResponse, ErrorData> {
         let auth = auth_of(&context)?;
         let request_id = auth.request_id.clone();
-        let ctx = self.context(auth, &context.peer, context.meta.get_progress_token());
+        let (ctx, progress_sent) =
+            self.context(auth, &context.peer, context.meta.get_progress_token());
         let name = request.name.to_string();
         let args = Value::Object(request.arguments.unwrap_or_default());
         let registry = self.app.registry.clone();
@@ -189,6 +198,12 @@ impl McpHandler {
             Err(_) => "error",
         };
         crate::metrics::tool_call(tool_name, label, started.elapsed().as_secs_f64());
+        // The call's context is gone, so its progress queue is closed:
+        // every notification goes out before the result (a client may stop
+        // reading at the result), within a bound should the client stall.
+        if let Some(sent) = progress_sent {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sent).await;
+        }
         let result = match outcome {
             Ok(value) => CallToolResult::structured(value),
             Err(err) => {
@@ -209,10 +224,15 @@ struct PeerProgress {
 }
 
 impl PeerProgress {
-    fn start(peer: rmcp::service::Peer<RoleServer>, token: rmcp::model::ProgressToken) -> Self {
+    /// The queue, and the task that empties it (it ends once every
+    /// notification queued before the queue closed was sent).
+    fn start(
+        peer: rmcp::service::Peer<RoleServer>,
+        token: rmcp::model::ProgressToken,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) =
             tokio::sync::mpsc::unbounded_channel::<rmcp::model::ProgressNotificationParam>();
-        tokio::spawn(async move {
+        let sent = tokio::spawn(async move {
             while let Some(param) = rx.recv().await {
                 if let Err(err) = peer.notify_progress(param).await {
                     tracing::debug!(error = %err, "could not send a progress notification");
@@ -220,7 +240,7 @@ impl PeerProgress {
                 }
             }
         });
-        PeerProgress { token, tx }
+        (PeerProgress { token, tx }, sent)
     }
 }
 

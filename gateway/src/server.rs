@@ -104,6 +104,26 @@ async fn readyz(State(app): State<Arc<AppState>>) -> impl IntoResponse {
 
 /// How often idle buckets and bindings are swept and key uses written.
 const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often detection state that can no longer count is removed.
+const SECURITY_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes stale pending alerts and signals, off the request path.
+async fn sweep_security(app: Arc<AppState>) {
+    let mut tick = tokio::time::interval(SECURITY_SWEEP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = app.shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                let swept =
+                    authgate_security::sweep(&app.store, &app.config.security, app.clock.now()).await;
+                if let Err(err) = swept {
+                    tracing::warn!(error = %err, "could not sweep stale security state");
+                }
+            }
+        }
+    }
+}
 
 /// How long shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -144,6 +164,7 @@ impl Server {
         });
         tokio::spawn(app.store.clone().listen(app.shutdown.clone()));
         tokio::spawn(app.clone().run_housekeeping(HOUSEKEEPING_EVERY));
+        tokio::spawn(sweep_security(app.clone()));
         if let Some(url) = &app.config.smtp_url {
             let mailer = authgate_email::Mailer::from_url(url, &app.config.email_from)
                 .map_err(std::io::Error::other)?;

@@ -121,6 +121,24 @@ impl Default for SecurityConfig {
 }
 
 impl SecurityConfig {
+    /// The longest window of any rule.
+    pub fn longest_window(&self) -> Duration {
+        [
+            self.brute_force,
+            self.credential_stuffing,
+            self.sign_in_after_failures,
+            self.danger_burst,
+            self.mass_session_revocation,
+            self.permission_probing,
+            self.sign_up_burst,
+            self.email_change_then_reset,
+        ]
+        .iter()
+        .map(|t| t.window())
+        .max()
+        .unwrap_or_else(|| Duration::days(1))
+    }
+
     /// Refuses a zero count or window, naming the setting.
     pub fn validate(&self) -> Result<(), String> {
         let all = [
@@ -305,4 +323,37 @@ async fn raise(
         tracing::warn!(alert_id = %r.id, rule, project_id, "security alert opened");
     }
     Ok(())
+}
+
+/// Removes what can no longer count: pending alerts and distinct-value
+/// signals last seen before every rule's window (and at least a day ago).
+/// Open, acknowledged and resolved alerts stay. Returns (alerts, signals)
+/// removed. Maintenance across projects, run by the gateway on a timer.
+pub async fn sweep(
+    store: &Store,
+    config: &SecurityConfig,
+    now: DateTime<Utc>,
+) -> Result<(usize, usize), ToolError> {
+    use authgate_store::schema::{security_alerts, security_signals};
+    use diesel::{ExpressionMethods as _, QueryDsl as _};
+    let cutoff = to_micros(now - config.longest_window().max(Duration::days(1)));
+    store
+        .write(async |conn| {
+            Ok(with_conn!(conn, c => {
+                let alerts = diesel::delete(
+                    security_alerts::table
+                        .filter(security_alerts::status.eq("pending"))
+                        .filter(security_alerts::last_seen.lt(cutoff)),
+                )
+                .execute(c)
+                .await?;
+                let signals = diesel::delete(
+                    security_signals::table.filter(security_signals::seen_at.lt(cutoff)),
+                )
+                .execute(c)
+                .await?;
+                (alerts, signals)
+            }))
+        })
+        .await
 }

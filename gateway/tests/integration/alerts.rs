@@ -799,3 +799,68 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
         gw.server.stop().await;
     }
 }
+
+/// Pending counts and signals that can no longer count are removed; open
+/// alerts and fresh state stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_removes_only_stale_detection_state() {
+    for db in common::databases().await {
+        let gw = common::start(&db, &[]).await;
+        let p = gw.project_id.clone();
+        let now = chrono::Utc::now();
+        let old = authgate_core::time::to_micros(now - chrono::Duration::days(3));
+        let fresh = authgate_core::time::to_micros(now);
+        let alert = |id: &str, status: &str, subject: &str, at: i64| {
+            format!(
+                "INSERT INTO security_alerts (id, project_id, rule, subject, severity, status, summary, count, first_seen, last_seen, opened_at) \
+                 VALUES ('{id}', '{p}', 'brute_force', '{subject}', 'high', '{status}', 'x', 1, {at}, {at}, NULL)"
+            )
+        };
+        let signal = |value: &str, at: i64| {
+            format!(
+                "INSERT INTO security_signals (project_id, rule, subject, value, seen_at) \
+                 VALUES ('{p}', 'credential_stuffing', '203.0.113.9', '{value}', {at})"
+            )
+        };
+        let (stale, live, open) = (
+            authgate_core::new_id("alr"),
+            authgate_core::new_id("alr"),
+            authgate_core::new_id("alr"),
+        );
+        common::run_sql(
+            gw.store(),
+            &[
+                &alert(&stale, "pending", "a", old),
+                &alert(&live, "pending", "b", fresh),
+                &alert(&open, "open", "c", old),
+                &signal("old", old),
+                &signal("new", fresh),
+            ],
+        )
+        .await;
+        let swept = authgate_security::sweep(gw.store(), &gw.server.app.config.security, now)
+            .await
+            .expect("sweeps");
+        assert_eq!(swept, (1, 1), "[{}]", gw.backend);
+        let left = async |sql: &str| common::query_n(gw.store(), sql).await;
+        assert_eq!(
+            left(&format!(
+                "SELECT COUNT(*) AS n FROM security_alerts WHERE id IN ('{live}', '{open}')"
+            ))
+            .await,
+            2
+        );
+        assert_eq!(
+            left(&format!(
+                "SELECT COUNT(*) AS n FROM security_alerts WHERE id = '{stale}'"
+            ))
+            .await,
+            0
+        );
+        assert_eq!(
+            left("SELECT COUNT(*) AS n FROM security_signals WHERE value = 'new'").await,
+            1
+        );
+        gw.server.stop().await;
+    }
+}

@@ -109,7 +109,11 @@ const SECURITY_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs
 
 /// Removes stale pending alerts and signals, off the request path.
 async fn sweep_security(app: Arc<AppState>) {
-    let mut tick = tokio::time::interval(SECURITY_SWEEP_EVERY);
+    // The first sweep one period after start, not at start.
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + SECURITY_SWEEP_EVERY,
+        SECURITY_SWEEP_EVERY,
+    );
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

@@ -643,6 +643,7 @@ async fn mirror_subscription(
             .with_hint("use a monthly or yearly price of a plan created while Stripe is configured")
         })?;
     let user = authgate_identity::users::get(conn, project_id, &s.user_id).await?;
+    let customer = mirror::provider_customer_id(conn, project_id, &s.user_id).await?;
     let mirrored = mirror
         .subscription_created(mirror::SubscriptionRequest {
             project_id,
@@ -651,6 +652,7 @@ async fn mirror_subscription(
             email: &user.email,
             provider_price_id: &price,
             payment_method,
+            customer_id: customer.as_deref(),
         })
         .await?;
     mirror::set_subscription_ids(conn, project_id, &s.id, &mirrored).await

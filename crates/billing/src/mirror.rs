@@ -50,6 +50,8 @@ pub struct SubscriptionRequest<'a> {
     /// The provider's payment method to charge, made the customer's
     /// default.
     pub payment_method: Option<&'a str>,
+    /// The user's customer at the provider, from an earlier subscription.
+    pub customer_id: Option<&'a str>,
 }
 
 pub trait PaymentMirror: Send + Sync {
@@ -146,6 +148,27 @@ pub async fn set_subscription_ids(
         .await?;
     });
     Ok(())
+}
+
+/// The user's customer at the provider (from their latest subscription
+/// that has one): one customer per user.
+pub async fn provider_customer_id(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    user_id: &str,
+) -> Result<Option<String>, ToolError> {
+    let id: Option<Option<String>> = with_conn!(conn, c => {
+        subscriptions::table
+            .filter(subscriptions::project_id.eq(project_id))
+            .filter(subscriptions::user_id.eq(user_id))
+            .filter(subscriptions::stripe_customer_id.is_not_null())
+            .order(subscriptions::created_at.desc())
+            .select(subscriptions::stripe_customer_id)
+            .first(c)
+            .await
+            .optional()?
+    });
+    Ok(id.flatten())
 }
 
 /// The provider's id of a subscription of the project, if it has one.

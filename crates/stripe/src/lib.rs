@@ -170,7 +170,37 @@ impl StripeMirror {
                 default_payment_method: pm,
             }),
         });
-        let customer_id = self.send("create the customer", customer).await?;
+        let customer_id = match r.customer_id {
+            // One customer per user: the earlier one, with the new card
+            // attached and made its default.
+            Some(id) => {
+                if let Some(pm) = r.payment_method {
+                    #[derive(serde::Serialize)]
+                    struct Attach<'a> {
+                        customer: &'a str,
+                    }
+                    #[derive(serde::Serialize)]
+                    struct SetDefault<'a> {
+                        invoice_settings: InvoiceSettings<'a>,
+                    }
+                    let attach = RequestBuilder::new(
+                        StripeMethod::Post,
+                        format!("/payment_methods/{pm}/attach"),
+                    )
+                    .form(&Attach { customer: id });
+                    self.send("attach the payment method", attach).await?;
+                    let set = RequestBuilder::new(StripeMethod::Post, format!("/customers/{id}"))
+                        .form(&SetDefault {
+                            invoice_settings: InvoiceSettings {
+                                default_payment_method: pm,
+                            },
+                        });
+                    self.send("set the default payment method", set).await?;
+                }
+                id.to_owned()
+            }
+            None => self.send("create the customer", customer).await?,
+        };
         let mut item = CreateSubscriptionItems::new();
         item.plan = Some(r.provider_price_id.to_owned());
         let request = CreateSubscription::new()

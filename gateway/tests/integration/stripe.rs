@@ -318,6 +318,20 @@ async fn plans_subscriptions_and_webhooks_follow_stripe() {
         assert_eq!(a.status, 200, "{a:?}");
         let remote = stripe_get(&ls, &format!("subscriptions/{stripe_sub}")).await;
         assert_eq!(remote["status"], "canceled");
+        // Subscribing again keeps the user's one customer.
+        let a = subscribe(&card).await;
+        assert_eq!(a.status, 201, "{a:?}");
+        let again = a.body["subscription"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let stripe_again = text(
+            &gw,
+            &format!("SELECT stripe_subscription_id AS t FROM subscriptions WHERE id = '{again}'"),
+        )
+        .await;
+        let second = stripe_get(&ls, &format!("subscriptions/{stripe_again}")).await;
+        assert_eq!(second["customer"], customer["id"]);
         c.cancel().await.ok();
         gw.server.stop().await;
     }

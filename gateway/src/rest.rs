@@ -567,6 +567,10 @@ async fn create_subscription(
         Err(response) => return Ok(response),
     };
     let b: NewSubscription = body(&headers, &bytes).map_err(|e| ApiError::new(e, &request_id))?;
+    let mirror = app.settings.get::<BillingSettings>().mirror;
+    let payment_method = b.payment_method.as_deref().map(str::trim);
+    payment_method_of(mirror.is_some(), payment_method)
+        .map_err(|e| ApiError::new(e, &request_id))?;
     let now = app.auth.now();
     let subscription = app
         .store
@@ -579,21 +583,15 @@ async fn create_subscription(
                 now,
             )
             .await?;
-            match (
-                app.settings.get::<BillingSettings>().mirror,
-                &b.payment_method,
-            ) {
-                (Some(mirror), pm) => {
-                    let pm = pm.as_deref().map(str::trim);
-                    mirror_subscription(conn, mirror.as_ref(), &caller.project.id, &s, pm).await?;
-                }
-                (None, Some(_)) => {
-                    return Err(ToolError::invalid(
-                        "payment_method",
-                        "payment_method is used only when Stripe is configured (STRIPE_SECRET_KEY)",
-                    ));
-                }
-                (None, None) => {}
+            if let Some(mirror) = &mirror {
+                mirror_subscription(
+                    conn,
+                    mirror.as_ref(),
+                    &caller.project.id,
+                    &s,
+                    payment_method,
+                )
+                .await?;
             }
             let event = key_event(
                 &caller,
@@ -613,6 +611,31 @@ async fn create_subscription(
     ))
 }
 
+/// Checks `payment_method` before anything is written: a Stripe
+/// PaymentMethod id, and only when Stripe is configured.
+fn payment_method_of(stripe: bool, payment_method: Option<&str>) -> Result<(), ToolError> {
+    let Some(pm) = payment_method else {
+        return Ok(());
+    };
+    if !stripe {
+        return Err(ToolError::invalid(
+            "payment_method",
+            "payment_method is used only when Stripe is configured (STRIPE_SECRET_KEY)",
+        ));
+    }
+    let well_formed = pm.starts_with("pm_")
+        && pm.len() <= 255
+        && pm.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if well_formed {
+        Ok(())
+    } else {
+        Err(ToolError::invalid(
+            "payment_method",
+            "payment_method must be a Stripe PaymentMethod id such as pm_1Q2w3E4r5T6y",
+        ))
+    }
+}
+
 /// A new subscription in the payment provider, in the unit of work that
 /// made it here: a refusal there leaves none here either.
 async fn mirror_subscription(
@@ -622,16 +645,6 @@ async fn mirror_subscription(
     s: &authgate_billing::subscriptions::Subscription,
     payment_method: Option<&str>,
 ) -> Result<(), ToolError> {
-    if let Some(pm) = payment_method
-        && !(pm.starts_with("pm_")
-            && pm.len() <= 255
-            && pm.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-    {
-        return Err(ToolError::invalid(
-            "payment_method",
-            "payment_method must be a Stripe PaymentMethod id such as pm_1Q2w3E4r5T6y",
-        ));
-    }
     let price = mirror::provider_price_id(conn, project_id, &s.price_id)
         .await?
         .ok_or_else(|| {

@@ -1415,6 +1415,12 @@ impl Auth {
                     let (claims, _) = self.authenticate(conn, project_hint, token, now).await?;
                     let project_id = claims.aud.clone();
                     let user = users::require(conn, &project_id, &claims.sub).await?;
+                    if new_email == user.email {
+                        return Err(ToolError::invalid(
+                            "new_email",
+                            "new_email is the account's current address",
+                        ));
+                    }
                     let account = self.account_subject("signin", &project_id, &user.email);
                     let message = "too many sign-in attempts; retry later";
                     if let Err(refused) = count(
@@ -1452,12 +1458,6 @@ impl Auth {
                 self.authenticate(conn, Some(&project_id), token, now)
                     .await?;
                 conn.lock_project(&project_id).await?;
-                if new_email == user.email {
-                    return Err(ToolError::invalid(
-                        "new_email",
-                        "new_email is the account's current address",
-                    ));
-                }
                 if users::load_by_email(conn, &project_id, &new_email)
                     .await?
                     .is_some()

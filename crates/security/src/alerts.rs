@@ -243,7 +243,12 @@ pub async fn acknowledge(
         let now_is = get(conn, project_id, id).await?;
         return Err(wrong_state(&now_is, "open"));
     }
-    get(conn, project_id, id).await
+    Ok(Alert {
+        status: Status::Acknowledged,
+        acknowledged_at: Some(from_micros(at)),
+        acknowledged_by: Some(key_id.to_owned()),
+        ..alert
+    })
 }
 
 /// open or acknowledged → resolved, by `key_id`, with an optional note.
@@ -280,7 +285,13 @@ pub async fn resolve(
         let now_is = get(conn, project_id, id).await?;
         return Err(wrong_state(&now_is, "open or acknowledged"));
     }
-    get(conn, project_id, id).await
+    Ok(Alert {
+        status: Status::Resolved,
+        resolved_at: Some(from_micros(at)),
+        resolved_by: Some(key_id.to_owned()),
+        note: note.map(str::to_owned),
+        ..alert
+    })
 }
 
 /// Alert counts by status, and unresolved ones by severity and by rule.

@@ -69,6 +69,10 @@ pub struct Threshold {
 }
 
 impl Threshold {
+    /// Rules where every matching event is an alert: the window only
+    /// bounds how long a live alert keeps counting as one.
+    pub(crate) const EACH: Threshold = Threshold::new(1, 60);
+
     const fn new(count: u32, window_minutes: u32) -> Self {
         Self {
             count,
@@ -121,27 +125,9 @@ impl Default for SecurityConfig {
 }
 
 impl SecurityConfig {
-    /// The longest window of any rule.
-    pub fn longest_window(&self) -> Duration {
+    /// Every configured threshold, by its setting's name.
+    fn all(&self) -> [(&'static str, Threshold); 8] {
         [
-            self.brute_force,
-            self.credential_stuffing,
-            self.sign_in_after_failures,
-            self.danger_burst,
-            self.mass_session_revocation,
-            self.permission_probing,
-            self.sign_up_burst,
-            self.email_change_then_reset,
-        ]
-        .iter()
-        .map(|t| t.window())
-        .max()
-        .unwrap_or_else(|| Duration::days(1))
-    }
-
-    /// Refuses a zero count or window, naming the setting.
-    pub fn validate(&self) -> Result<(), String> {
-        let all = [
             ("brute_force", self.brute_force),
             ("credential_stuffing", self.credential_stuffing),
             ("sign_in_after_failures", self.sign_in_after_failures),
@@ -150,15 +136,30 @@ impl SecurityConfig {
             ("permission_probing", self.permission_probing),
             ("sign_up_burst", self.sign_up_burst),
             ("email_change_then_reset", self.email_change_then_reset),
-        ];
-        for (name, t) in all {
-            if t.count == 0 || t.window_minutes == 0 {
-                return Err(format!(
-                    "security.{name}: count and window_minutes must be at least 1"
-                ));
-            }
+        ]
+    }
+
+    /// The longest window of any rule.
+    pub fn longest_window(&self) -> Duration {
+        self.all()
+            .iter()
+            .map(|(_, t)| t.window())
+            .max()
+            .unwrap_or_else(|| Duration::days(1))
+    }
+
+    /// Refuses a zero count or window, naming the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        match self
+            .all()
+            .into_iter()
+            .find(|(_, t)| t.count == 0 || t.window_minutes == 0)
+        {
+            Some((name, _)) => Err(format!(
+                "security.{name}: count and window_minutes must be at least 1"
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 

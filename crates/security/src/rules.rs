@@ -222,7 +222,7 @@ impl Rule for SignInAfterFailures {
     fn threshold(_: &SecurityConfig) -> Threshold {
         // Each such sign-in is an alert; the failures' own threshold is
         // checked in `confirm`.
-        Threshold::new(1, 60)
+        Threshold::EACH
     }
 
     fn observe(e: &NewAuditEvent) -> Option<Observation> {
@@ -307,7 +307,7 @@ impl Rule for WildcardRoleAssigned {
     const DESCRIPTION: &'static str = "a role granting every permission (*) assigned to a member";
 
     fn threshold(_: &SecurityConfig) -> Threshold {
-        Threshold::new(1, 60)
+        Threshold::EACH
     }
 
     fn observe(e: &NewAuditEvent) -> Option<Observation> {
@@ -341,7 +341,7 @@ impl Rule for RevokedKeyUsed {
     const DESCRIPTION: &'static str = "a revoked API key is still in use";
 
     fn threshold(_: &SecurityConfig) -> Threshold {
-        Threshold::new(1, 60)
+        Threshold::EACH
     }
 
     fn observe(e: &NewAuditEvent) -> Option<Observation> {
@@ -363,7 +363,7 @@ impl Rule for RefreshTokenReuse {
         "a spent refresh token was used again; its session is revoked";
 
     fn threshold(_: &SecurityConfig) -> Threshold {
-        Threshold::new(1, 60)
+        Threshold::EACH
     }
 
     fn observe(e: &NewAuditEvent) -> Option<Observation> {
@@ -403,7 +403,7 @@ impl Rule for MfaFactorRemoved {
     const DESCRIPTION: &'static str = "a two-step verification factor was removed from an account";
 
     fn threshold(_: &SecurityConfig) -> Threshold {
-        Threshold::new(1, 60)
+        Threshold::EACH
     }
 
     fn observe(e: &NewAuditEvent) -> Option<Observation> {

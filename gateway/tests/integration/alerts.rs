@@ -527,6 +527,29 @@ async fn alerts_walk_open_acknowledged_resolved_and_each_change_is_audited() {
     }
 }
 
+/// Calls a route and checks that it answered 2xx and wrote an audit event;
+/// records it as covered.
+async fn audited(
+    gw: &Gateway,
+    covered: &mut BTreeSet<(&'static str, &'static str)>,
+    method: &'static str,
+    path: &'static str,
+    call: impl std::future::Future<Output = common::Answer>,
+) -> common::Answer {
+    let events =
+        async || common::query_n(gw.store(), "SELECT COUNT(*) AS n FROM audit_events").await;
+    let before = events().await;
+    let answer = call.await;
+    assert!(answer.status < 300, "{method} {path}: {answer:?}");
+    assert!(
+        events().await > before,
+        "{method} {path} wrote no audit event [{}]",
+        gw.backend
+    );
+    covered.insert((method, path));
+    answer
+}
+
 /// Every REST route that changes something writes an audit event: the
 /// script below calls each route of the router's own table; a route added
 /// without a step here (or one whose step writes no event) fails.
@@ -567,109 +590,126 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
             json!({"providers": [{"provider": "magic_link", "enabled": true}]}),
         )
         .await;
-        let events =
-            async || common::query_n(gw.store(), "SELECT COUNT(*) AS n FROM audit_events").await;
         let mut covered: BTreeSet<(&str, &str)> = BTreeSet::new();
-        let mut step = async |method: &'static str,
-                              path: &'static str,
-                              answer: common::Answer,
-                              before: i64| {
-            assert!(answer.status < 300, "{method} {path}: {answer:?}");
-            let after = events().await;
-            assert!(
-                after > before,
-                "{method} {path} wrote no audit event [{}]",
-                gw.backend
-            );
-            covered.insert((method, path));
-        };
-
-        let n = events().await;
-        let a = post(
-            url,
+        audited(
+            &gw,
+            &mut covered,
+            "POST",
             "/api/v1/auth/sign-up",
-            Some(p),
-            json!({"email": "ada@example.com", "password": PASSWORD}),
+            post(
+                url,
+                "/api/v1/auth/sign-up",
+                Some(p),
+                json!({"email": "ada@example.com", "password": PASSWORD}),
+            ),
         )
         .await;
-        step("POST", "/api/v1/auth/sign-up", a, n).await;
         let user = s(&ok(&c, "list_end_users", json!({})).await["data"][0]["id"]);
 
-        let n = events().await;
-        let a = post(
-            url,
+        audited(
+            &gw,
+            &mut covered,
+            "POST",
             "/api/v1/auth/resend-verification",
-            Some(p),
-            json!({"email": "ada@example.com"}),
+            post(
+                url,
+                "/api/v1/auth/resend-verification",
+                Some(p),
+                json!({"email": "ada@example.com"}),
+            ),
         )
         .await;
-        step("POST", "/api/v1/auth/resend-verification", a, n).await;
 
         // The resent code (the first is void now).
         let code = six_digits(&mail_n(&inbox, "ada@example.com", "verify your email", 2).await);
-        let n = events().await;
-        let a = post(
-            url,
+        audited(
+            &gw,
+            &mut covered,
+            "POST",
             "/api/v1/auth/verify-email",
-            Some(p),
-            json!({"email": "ada@example.com", "code": code}),
+            post(
+                url,
+                "/api/v1/auth/verify-email",
+                Some(p),
+                json!({"email": "ada@example.com", "code": code}),
+            ),
         )
         .await;
-        step("POST", "/api/v1/auth/verify-email", a, n).await;
 
-        let n = events().await;
-        let a = post(
-            url,
+        let a = audited(
+            &gw,
+            &mut covered,
+            "POST",
             "/api/v1/auth/sign-in",
-            Some(p),
-            json!({"email": "ada@example.com", "password": PASSWORD}),
+            post(
+                url,
+                "/api/v1/auth/sign-in",
+                Some(p),
+                json!({"email": "ada@example.com", "password": PASSWORD}),
+            ),
         )
         .await;
         let signed = a.body.clone();
-        step("POST", "/api/v1/auth/sign-in", a, n).await;
         let access = s(&signed["access_token"]);
 
-        let n = events().await;
-        let a = post(
-            url,
+        let a = audited(
+            &gw,
+            &mut covered,
+            "POST",
             "/api/v1/auth/refresh",
-            Some(p),
-            json!({"refresh_token": signed["refresh_token"]}),
+            post(
+                url,
+                "/api/v1/auth/refresh",
+                Some(p),
+                json!({"refresh_token": signed["refresh_token"]}),
+            ),
         )
         .await;
         let access = a.body["access_token"]
             .as_str()
             .map(str::to_owned)
             .unwrap_or(access);
-        step("POST", "/api/v1/auth/refresh", a, n).await;
 
-        let n = events().await;
-        let a = access_post(url, "/api/v1/auth/mfa/totp/enroll", &access, json!({})).await;
+        let a = audited(
+            &gw,
+            &mut covered,
+            "POST",
+            "/api/v1/auth/mfa/totp/enroll",
+            access_post(url, "/api/v1/auth/mfa/totp/enroll", &access, json!({})),
+        )
+        .await;
         let totp = totp_rs::Totp::from_url(a.body["otpauth_uri"].as_str().unwrap_or_default());
-        step("POST", "/api/v1/auth/mfa/totp/enroll", a, n).await;
         let totp = totp.expect("TOTP URI");
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock")
             .as_secs();
-        let n = events().await;
-        let a = access_post(
-            url,
+        audited(
+            &gw,
+            &mut covered,
+            "POST",
             "/api/v1/auth/mfa/totp/verify",
-            &access,
-            json!({"code": totp.generate(now).to_string()}),
+            access_post(
+                url,
+                "/api/v1/auth/mfa/totp/verify",
+                &access,
+                json!({"code": totp.generate(now).to_string()}),
+            ),
         )
         .await;
-        step("POST", "/api/v1/auth/mfa/totp/verify", a, n).await;
-        let n = events().await;
-        let a = access_post(
-            url,
+        audited(
+            &gw,
+            &mut covered,
+            "POST",
             "/api/v1/auth/mfa/totp/remove",
-            &access,
-            json!({"code": totp.generate(now + 30).to_string()}),
+            access_post(
+                url,
+                "/api/v1/auth/mfa/totp/remove",
+                &access,
+                json!({"code": totp.generate(now + 30).to_string()}),
+            ),
         )
         .await;
-        step("POST", "/api/v1/auth/mfa/totp/remove", a, n).await;
 
         let org = ok(&c, "create_org", json!({"name": "Acme"})).await["id"].clone();
         ok(
@@ -685,25 +725,33 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
         )
         .await;
         let invitation = link_token(&mail_to(&inbox, "ada@example.com", "Join Acme").await);
-        let n = events().await;
-        let a = access_post(
-            url,
+        audited(
+            &gw,
+            &mut covered,
+            "POST",
             "/api/v1/invitations/accept",
-            &access,
-            json!({"token": invitation}),
+            access_post(
+                url,
+                "/api/v1/invitations/accept",
+                &access,
+                json!({"token": invitation}),
+            ),
         )
         .await;
-        step("POST", "/api/v1/invitations/accept", a, n).await;
 
-        let n = events().await;
-        let a = access_post(
-            url,
+        audited(
+            &gw,
+            &mut covered,
+            "POST",
             "/api/v1/auth/active-org",
-            &access,
-            json!({"org_id": org}),
+            access_post(
+                url,
+                "/api/v1/auth/active-org",
+                &access,
+                json!({"org_id": org}),
+            ),
         )
         .await;
-        step("POST", "/api/v1/auth/active-org", a, n).await;
 
         let plan = ok(
             &c,
@@ -711,84 +759,117 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
             json!({"name": "Pro", "monthly_price": 1900}),
         )
         .await;
-        let n = events().await;
-        let a = rest(
-            Method::POST,
-            url,
+        let a = audited(
+            &gw,
+            &mut covered,
+            "POST",
             "/api/v1/subscriptions",
-            None,
-            Some(&gw.admin_key),
-            Some(json!({"user_id": user, "price_id": plan["prices"][0]["id"]})),
+            rest(
+                Method::POST,
+                url,
+                "/api/v1/subscriptions",
+                None,
+                Some(&gw.admin_key),
+                Some(json!({"user_id": user, "price_id": plan["prices"][0]["id"]})),
+            ),
         )
         .await;
         let sub = s(&a.body["subscription"]["id"]);
-        step("POST", "/api/v1/subscriptions", a, n).await;
-        let n = events().await;
-        let a = rest(
-            Method::DELETE,
-            url,
-            &format!("/api/v1/subscriptions/{sub}"),
-            None,
-            Some(&gw.admin_key),
-            None,
+        audited(
+            &gw,
+            &mut covered,
+            "DELETE",
+            "/api/v1/subscriptions/{id}",
+            rest(
+                Method::DELETE,
+                url,
+                &format!("/api/v1/subscriptions/{sub}"),
+                None,
+                Some(&gw.admin_key),
+                None,
+            ),
         )
         .await;
-        step("DELETE", "/api/v1/subscriptions/{id}", a, n).await;
 
-        let n = events().await;
-        let a = access_post(
-            url,
+        audited(
+            &gw,
+            &mut covered,
+            "POST",
             "/api/v1/auth/change-email",
-            &access,
-            json!({"new_email": "ada.l@example.com", "password": PASSWORD}),
+            access_post(
+                url,
+                "/api/v1/auth/change-email",
+                &access,
+                json!({"new_email": "ada.l@example.com", "password": PASSWORD}),
+            ),
         )
         .await;
-        step("POST", "/api/v1/auth/change-email", a, n).await;
 
-        let n = events().await;
-        let a = post(
-            url,
+        audited(
+            &gw,
+            &mut covered,
+            "POST",
             "/api/v1/auth/password-reset/request",
-            Some(p),
-            json!({"email": "ada.l@example.com"}),
+            post(
+                url,
+                "/api/v1/auth/password-reset/request",
+                Some(p),
+                json!({"email": "ada.l@example.com"}),
+            ),
         )
         .await;
-        step("POST", "/api/v1/auth/password-reset/request", a, n).await;
         let reset = link_token(&mail_to(&inbox, "ada.l@example.com", "token=").await);
-        let n = events().await;
-        let a = post(
-            url,
+        audited(
+            &gw,
+            &mut covered,
+            "POST",
             "/api/v1/auth/password-reset/confirm",
-            Some(p),
-            json!({"token": reset, "new_password": "another long secret"}),
+            post(
+                url,
+                "/api/v1/auth/password-reset/confirm",
+                Some(p),
+                json!({"token": reset, "new_password": "another long secret"}),
+            ),
         )
         .await;
-        step("POST", "/api/v1/auth/password-reset/confirm", a, n).await;
 
-        let n = events().await;
-        let a = post(
-            url,
+        audited(
+            &gw,
+            &mut covered,
+            "POST",
             "/api/v1/auth/magic-link/request",
-            Some(p),
-            json!({"email": "ada.l@example.com"}),
+            post(
+                url,
+                "/api/v1/auth/magic-link/request",
+                Some(p),
+                json!({"email": "ada.l@example.com"}),
+            ),
         )
         .await;
-        step("POST", "/api/v1/auth/magic-link/request", a, n).await;
         let magic = link_token(&mail_to(&inbox, "ada.l@example.com", "No password needed").await);
-        let n = events().await;
-        let a = post(
-            url,
+        let a = audited(
+            &gw,
+            &mut covered,
+            "POST",
             "/api/v1/auth/magic-link/verify",
-            Some(p),
-            json!({"token": magic}),
+            post(
+                url,
+                "/api/v1/auth/magic-link/verify",
+                Some(p),
+                json!({"token": magic}),
+            ),
         )
         .await;
         let last = s(&a.body["access_token"]);
-        step("POST", "/api/v1/auth/magic-link/verify", a, n).await;
 
-        let n = events().await;
-        let a = access_post(url, "/api/v1/auth/sign-out", &last, json!({})).await;
-        step("POST", "/api/v1/auth/sign-out", a, n).await;
+        audited(
+            &gw,
+            &mut covered,
+            "POST",
+            "/api/v1/auth/sign-out",
+            access_post(url, "/api/v1/auth/sign-out", &last, json!({})),
+        )
+        .await;
 
         assert_eq!(
             covered, routes,

@@ -16,8 +16,9 @@ backends="${1:-both}"
 seconds="${2:-10}"
 [ "$backends" = both ] && backends="sqlite postgres"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-cargo build --release -q -p authgate-gateway
-bin="$PWD/target/release/authgate"
+# AUTHGATE_BIN runs a binary built earlier (to compare two commits).
+if [ -z "${AUTHGATE_BIN:-}" ]; then cargo build --release -q -p authgate-gateway; fi
+bin="${AUTHGATE_BIN:-$PWD/target/release/authgate}"
 work="$(mktemp -d)"
 server=""
 cleanup() {

@@ -137,15 +137,34 @@ pub fn merged_schema(
 }
 
 /// Reads every section in the call's unit of work and merges the results.
+/// The sections do not depend on each other: on PostgreSQL they run
+/// concurrently, their statements pipelined on the call's one connection
+/// (one snapshot, about one round trip per statement a section runs in
+/// sequence, instead of one per statement of all sections); on SQLite
+/// one after another.
 pub async fn read_all(
     sections: &[Arc<dyn DynStatusSection>],
     ctx: &ToolContext,
     conn: &mut Conn<'_>,
 ) -> Result<JsonObject, ToolError> {
+    let values = match conn.siblings(sections.len()) {
+        Some(siblings) => {
+            futures::future::try_join_all(sections.iter().zip(siblings).map(
+                |(section, mut sibling)| async move { section.read_json(ctx, &mut sibling).await },
+            ))
+            .await?
+        }
+        None => {
+            let mut values = Vec::with_capacity(sections.len());
+            for section in sections {
+                values.push(section.read_json(ctx, conn).await?);
+            }
+            values
+        }
+    };
     let mut out = JsonObject::new();
     let mut counts = Map::new();
-    for section in sections {
-        let value = section.read_json(ctx, conn).await?;
+    for value in values {
         let Value::Object(map) = value else {
             return Err(ToolError::internal("a status section is not an object"));
         };

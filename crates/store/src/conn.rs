@@ -5,7 +5,7 @@
 //! callers compose several domains in one transaction.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use diesel_async::{
     AnsiTransactionManager, AsyncConnection, RunQueryDsl as _, TransactionManager as _,
@@ -14,8 +14,12 @@ use diesel_async::{
 use crate::{Backend, DbConn, PgConn, Shared, SqliteConn, Store, StoreError};
 
 /// The backend connection behind a [`Conn`]; matched by [`with_conn!`].
+///
+/// PostgreSQL is held by shared reference: diesel-async runs statements on
+/// `&AsyncPgConnection`, and statements of futures polled together are
+/// pipelined (see [`Conn::siblings`]). SQLite runs one statement at a time.
 pub enum ConnRef<'a> {
-    Postgres(&'a mut PgConn),
+    Postgres(&'a PgConn),
     Sqlite(&'a mut SqliteConn),
 }
 
@@ -23,22 +27,58 @@ pub enum ConnRef<'a> {
 /// cache entry): never before, so nobody acts on data that may roll back.
 pub type AfterCommit = Box<dyn FnOnce() + Send>;
 
+/// The work a unit of work runs after it commits, collected from its
+/// connection and the connection's siblings.
+type Hooks = Mutex<Vec<AfterCommit>>;
+
 /// A connection inside a unit of work.
 pub struct Conn<'a> {
     inner: ConnRef<'a>,
-    after_commit: Vec<AfterCommit>,
+    after_commit: &'a Hooks,
     in_transaction: bool,
     pub(crate) shared: Arc<Shared>,
 }
 
 impl<'a> Conn<'a> {
-    fn new(inner: ConnRef<'a>, in_transaction: bool, shared: &Arc<Shared>) -> Self {
+    fn new(
+        inner: ConnRef<'a>,
+        in_transaction: bool,
+        shared: &Arc<Shared>,
+        after_commit: &'a Hooks,
+    ) -> Self {
         Self {
             inner,
-            after_commit: Vec::new(),
+            after_commit,
             in_transaction,
             shared: shared.clone(),
         }
+    }
+
+    /// `n` connections in this one's unit of work (the same transaction
+    /// and snapshot) whose work may be polled concurrently, for reads that
+    /// do not depend on each other. On PostgreSQL their statements are
+    /// pipelined on the one connection: sent without waiting for the
+    /// answers before them, so `n` independent reads cost about one round
+    /// trip instead of `n`. `None` on SQLite, whose connection runs one
+    /// statement at a time (and answers in microseconds): run the work in
+    /// sequence on `self` instead. What a sibling registers with
+    /// [`Conn::after_commit`] runs when the unit commits.
+    pub fn siblings(&mut self, n: usize) -> Option<Vec<Conn<'_>>> {
+        let ConnRef::Postgres(pg) = self.inner else {
+            return None;
+        };
+        Some(
+            (0..n)
+                .map(|_| {
+                    Conn::new(
+                        ConnRef::Postgres(pg),
+                        self.in_transaction,
+                        &self.shared,
+                        self.after_commit,
+                    )
+                })
+                .collect(),
+        )
     }
 
     pub fn backend(&self) -> Backend {
@@ -68,7 +108,10 @@ impl<'a> Conn<'a> {
 
     /// Runs `f` after the unit of work commits; dropped if it rolls back.
     pub fn after_commit(&mut self, f: impl FnOnce() + Send + 'static) {
-        self.after_commit.push(Box::new(f));
+        self.after_commit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Box::new(f));
     }
 
     /// For [`with_conn!`].
@@ -88,7 +131,7 @@ impl<'a> Conn<'a> {
                 .filter(crate::schema::projects::id.eq(project_id))
                 .select(crate::schema::projects::id)
                 .for_update()
-                .load::<String>(*c)
+                .load::<String>(c)
                 .await?;
         }
         Ok(())
@@ -103,7 +146,7 @@ impl<'a> Conn<'a> {
                 "SELECT pg_advisory_xact_lock({})",
                 crate::STARTUP_LOCK
             ))
-            .execute(*c)
+            .execute(c)
             .await?;
         }
         Ok(())
@@ -135,8 +178,8 @@ enum Mode {
     Write,
 }
 
-fn run_hooks(hooks: Vec<AfterCommit>) {
-    for hook in hooks {
+fn run_hooks(hooks: Hooks) {
+    for hook in hooks.into_inner().unwrap_or_else(PoisonError::into_inner) {
         hook();
     }
 }
@@ -183,13 +226,13 @@ impl Store {
     {
         let mut pooled = self.conn().await?;
         let sqlite = matches!(pooled, DbConn::Sqlite(_));
+        let hooks = Hooks::default();
         let work = async {
-            let mut conn = Conn::new(ConnRef::from(&mut pooled), false, &self.shared);
-            let value = f(&mut conn).await?;
-            Ok::<_, E>((value, std::mem::take(&mut conn.after_commit)))
+            let mut conn = Conn::new(ConnRef::from(&mut pooled), false, &self.shared, &hooks);
+            f(&mut conn).await
         };
         // Single statements may write: they wait for the lock like a write unit.
-        let (value, hooks) = run(sqlite, true, work).await?;
+        let value = run(sqlite, true, work).await?;
         run_hooks(hooks);
         Ok(value)
     }
@@ -211,18 +254,22 @@ impl Store {
         };
         let mut pooled = self.conn().await?;
         let sqlite = matches!(pooled, DbConn::Sqlite(_));
+        let hooks = Hooks::default();
         let work = async {
-            let mut conn = Conn::new(ConnRef::from(&mut pooled), true, &self.shared);
-            begin(&mut conn.inner, mode).await?;
-            match f(&mut conn).await {
+            begin(&mut pooled, mode).await?;
+            let result = {
+                let mut conn = Conn::new(ConnRef::from(&mut pooled), true, &self.shared, &hooks);
+                f(&mut conn).await
+            };
+            match result {
                 Ok(value) => {
-                    finish(&mut conn.inner, true).await?;
-                    Ok((value, std::mem::take(&mut conn.after_commit)))
+                    finish(&mut pooled, true).await?;
+                    Ok(value)
                 }
                 Err(err) => {
                     // A failed rollback leaves the transaction open; the pool
                     // then sees a broken connection and discards it.
-                    if let Err(rollback) = finish(&mut conn.inner, false).await {
+                    if let Err(rollback) = finish(&mut pooled, false).await {
                         tracing::warn!(error = %rollback, "rollback failed");
                     }
                     Err(err)
@@ -230,7 +277,7 @@ impl Store {
             }
         };
         let blocking = matches!(mode, Mode::Write);
-        let (value, hooks) = run(sqlite, blocking, work).await?;
+        let value = run(sqlite, blocking, work).await?;
         run_hooks(hooks);
         Ok(value)
     }
@@ -284,19 +331,19 @@ async fn run<T>(sqlite: bool, blocking: bool, work: impl Future<Output = T> + Se
 // Transactions are driven through the transaction managers directly
 // rather than diesel-async's closure API: nesting its higher-ranked
 // closures inside ours defeats rustc's proof that the future is `Send`.
-async fn begin(conn: &mut ConnRef<'_>, mode: Mode) -> diesel::QueryResult<()> {
+async fn begin(conn: &mut DbConn, mode: Mode) -> diesel::QueryResult<()> {
     match (conn, mode) {
-        (ConnRef::Postgres(c), Mode::Read) => {
+        (DbConn::Postgres(c), Mode::Read) => {
             AnsiTransactionManager::begin_transaction_sql(
-                *c,
+                &mut **c,
                 "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY",
             )
             .await
         }
-        (ConnRef::Postgres(c), Mode::Write) => {
-            <PgConn as AsyncConnection>::TransactionManager::begin_transaction(*c).await
+        (DbConn::Postgres(c), Mode::Write) => {
+            <PgConn as AsyncConnection>::TransactionManager::begin_transaction(&mut **c).await
         }
-        (ConnRef::Sqlite(c), mode) => {
+        (DbConn::Sqlite(c), mode) => {
             let sql = match mode {
                 Mode::Read => "BEGIN",
                 // A deferred read-then-write transaction fails with
@@ -312,32 +359,33 @@ async fn begin(conn: &mut ConnRef<'_>, mode: Mode) -> diesel::QueryResult<()> {
     }
 }
 
-async fn finish(conn: &mut ConnRef<'_>, commit: bool) -> diesel::QueryResult<()> {
+async fn finish(conn: &mut DbConn, commit: bool) -> diesel::QueryResult<()> {
     match (conn, commit) {
-        (ConnRef::Postgres(c), true) => {
-            <PgConn as AsyncConnection>::TransactionManager::commit_transaction(*c).await
+        (DbConn::Postgres(c), true) => {
+            <PgConn as AsyncConnection>::TransactionManager::commit_transaction(&mut **c).await
         }
-        (ConnRef::Postgres(c), false) => {
-            <PgConn as AsyncConnection>::TransactionManager::rollback_transaction(*c).await
+        (DbConn::Postgres(c), false) => {
+            <PgConn as AsyncConnection>::TransactionManager::rollback_transaction(&mut **c).await
         }
-        (ConnRef::Sqlite(c), true) => {
-            <SqliteConn as AsyncConnection>::TransactionManager::commit_transaction(*c).await
+        (DbConn::Sqlite(c), true) => {
+            <SqliteConn as AsyncConnection>::TransactionManager::commit_transaction(&mut **c).await
         }
-        (ConnRef::Sqlite(c), false) => {
-            <SqliteConn as AsyncConnection>::TransactionManager::rollback_transaction(*c).await
+        (DbConn::Sqlite(c), false) => {
+            <SqliteConn as AsyncConnection>::TransactionManager::rollback_transaction(&mut **c)
+                .await
         }
     }
 }
 
 /// Runs a block once against whichever backend the connection is, with the
-/// connection bound to `$c` as `&mut PgConn` or `&mut SqliteConn`. `$conn`
-/// is a `&mut Conn`.
+/// connection bound to `$c` as `&mut &PgConn` or `&mut SqliteConn` (both
+/// run diesel-async's `RunQueryDsl`). `$conn` is a `&mut Conn`.
 #[macro_export]
 macro_rules! with_conn {
     ($conn:expr, $c:ident => $body:block) => {
         match $crate::Conn::backend_mut($conn) {
             $crate::ConnRef::Postgres(pg) => {
-                let $c: &mut $crate::PgConn = &mut **pg;
+                let $c: &mut &$crate::PgConn = pg;
                 $body
             }
             $crate::ConnRef::Sqlite(lite) => {

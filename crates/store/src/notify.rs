@@ -36,7 +36,7 @@ impl Conn<'_> {
             diesel::sql_query("SELECT pg_notify($1, $2)")
                 .bind::<diesel::sql_types::Text, _>(CHANNEL)
                 .bind::<diesel::sql_types::Text, _>(format!("{topic}:{payload}"))
-                .execute(*c)
+                .execute(c)
                 .await?;
         }
         let shared = self.shared.clone();

@@ -106,6 +106,75 @@ async fn a_failed_write_transaction_writes_nothing() {
     }
 }
 
+/// Siblings of a connection work in its unit: on PostgreSQL they run
+/// concurrently on the one connection and see the unit's own uncommitted
+/// writes; what they register runs once the unit commits, and not at all
+/// when it rolls back. SQLite has none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn siblings_share_the_unit_of_work() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    for db in testing::databases().await {
+        let store = db.store().await;
+        let ran = Arc::new(AtomicUsize::new(0));
+        for commit in [false, true] {
+            let hooks = ran.clone();
+            let result: Result<Vec<i64>, StoreError> = store
+                .write(async |conn| {
+                    insert(conn, "prj_sib").await?;
+                    let Some(siblings) = conn.siblings(3) else {
+                        assert_eq!(db.backend, Backend::Sqlite);
+                        return Ok(Vec::new());
+                    };
+                    let counts =
+                        futures::future::try_join_all(siblings.into_iter().map(|mut sibling| {
+                            let hooks = hooks.clone();
+                            async move {
+                                let n = with_conn!(&mut sibling, c => {
+                                    projects::table.count().get_result::<i64>(c).await?
+                                });
+                                sibling.after_commit(move || {
+                                    hooks.fetch_add(1, Ordering::SeqCst);
+                                });
+                                Ok::<_, StoreError>(n)
+                            }
+                        }))
+                        .await?;
+                    if commit {
+                        Ok(counts)
+                    } else {
+                        Err(StoreError::Other("rolled back".into()))
+                    }
+                })
+                .await;
+            match (db.backend, commit) {
+                (Backend::Sqlite, _) => {
+                    assert_eq!(result.expect("no siblings"), Vec::<i64>::new());
+                    break;
+                }
+                (Backend::Postgres, false) => {
+                    assert!(result.is_err());
+                    assert_eq!(AtomicUsize::load(&ran, Ordering::SeqCst), 0, "rolled back: no hook runs");
+                    assert_eq!(count_projects(&store).await, 0);
+                }
+                (Backend::Postgres, true) => {
+                    assert_eq!(
+                        result.expect("commits"),
+                        vec![1, 1, 1],
+                        "each sees the insert"
+                    );
+                    assert_eq!(
+                        AtomicUsize::load(&ran, Ordering::SeqCst),
+                        3,
+                        "each sibling's hook ran once"
+                    );
+                    assert_eq!(count_projects(&store).await, 1);
+                }
+            }
+        }
+    }
+}
+
 /// Many writers that read then write: none fails with "database is locked"
 /// on SQLite, and no update is lost on either backend.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

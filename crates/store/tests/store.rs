@@ -154,7 +154,11 @@ async fn siblings_share_the_unit_of_work() {
                 }
                 (Backend::Postgres, false) => {
                     assert!(result.is_err());
-                    assert_eq!(AtomicUsize::load(&ran, Ordering::SeqCst), 0, "rolled back: no hook runs");
+                    assert_eq!(
+                        AtomicUsize::load(&ran, Ordering::SeqCst),
+                        0,
+                        "rolled back: no hook runs"
+                    );
                     assert_eq!(count_projects(&store).await, 0);
                 }
                 (Backend::Postgres, true) => {

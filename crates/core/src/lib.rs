@@ -34,7 +34,7 @@ pub use ids::{is_valid_id, is_well_formed_id, new_id};
 pub use pagination::{Page, PageRequest};
 pub use secrets::RequestMeta;
 pub use settings::Settings;
-pub use status::StatusSection;
+pub use status::{StatusCount, StatusSection};
 pub use time::{Clock, SystemClock};
 pub use tool::{Catalog, DynTool, Registry, Tool, ToolGroup, ToolKind, ToolMeta, ToolRegistry};
 pub use userdata::{UserDataSection, UserRef};

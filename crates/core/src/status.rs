@@ -3,6 +3,10 @@
 //! typed struct whose fields become top-level keys of the status; the
 //! fields of a `counts` object are merged into one `counts` object. The
 //! tool's output schema is merged the same way, so it stays typed.
+//!
+//! A plain number of rows is not a section but a [`StatusCount`]: every
+//! domain's counts are read together in one statement, so a count costs no
+//! statement (on PostgreSQL, no round trip and no server work) of its own.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,6 +24,102 @@ use crate::{ToolContext, ToolError};
 
 /// The key whose object fields every section may add to.
 pub const COUNTS: &str = "counts";
+
+/// A number get_project_status reports under `counts`, declared by the
+/// domain that owns the table (`registry.status_count(..)`).
+#[derive(Clone, Copy, Debug)]
+pub struct StatusCount {
+    /// The key under `counts`.
+    pub key: &'static str,
+    /// What it counts, for the output schema.
+    pub description: &'static str,
+    /// One scalar `SELECT COUNT(*) FROM <table> WHERE project_id = {project}
+    /// ...` in SQL both backends read; `{now}` stands for the call's time
+    /// in microseconds. It must filter by `{project}` (the registry refuses
+    /// one that does not).
+    pub sql: &'static str,
+}
+
+/// Every [`StatusCount`] of the registry as one statement per backend:
+/// `SELECT 0 AS i, (<count 0>) AS n UNION ALL SELECT 1, (<count 1>) ...`.
+#[derive(Debug, Default)]
+pub struct CountsQuery {
+    keys: Vec<&'static str>,
+    postgres: String,
+    sqlite: String,
+    uses_now: bool,
+}
+
+impl CountsQuery {
+    /// Checks and joins the counts; each problem is named.
+    pub fn build(counts: &[StatusCount], problems: &mut Vec<String>) -> CountsQuery {
+        let mut keys: Vec<&'static str> = Vec::new();
+        let mut parts = Vec::new();
+        for (i, count) in counts.iter().enumerate() {
+            if !count.sql.contains("{project}") {
+                problems.push(format!(
+                    "status count {} does not filter by {{project}}",
+                    count.key
+                ));
+            }
+            if keys.contains(&count.key) {
+                problems.push(format!("status count {} is declared twice", count.key));
+            }
+            keys.push(count.key);
+            parts.push(format!("SELECT {i} AS i, ({}) AS n", count.sql));
+        }
+        let sql = parts.join(" UNION ALL ");
+        CountsQuery {
+            uses_now: sql.contains("{now}"),
+            postgres: sql.replace("{project}", "$1").replace("{now}", "$2"),
+            sqlite: sql.replace("{project}", "?1").replace("{now}", "?2"),
+            keys,
+        }
+    }
+
+    /// Reads every count of the project in one statement.
+    pub async fn read(
+        &self,
+        ctx: &ToolContext,
+        conn: &mut Conn<'_>,
+    ) -> Result<Map<String, Value>, ToolError> {
+        use authgate_store::diesel_async::RunQueryDsl as _;
+        use diesel::sql_types::{BigInt, Integer, Text};
+
+        #[derive(diesel::QueryableByName)]
+        struct Counted {
+            #[diesel(sql_type = Integer)]
+            i: i32,
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+
+        if self.keys.is_empty() {
+            return Ok(Map::new());
+        }
+        let sql = match conn.backend() {
+            authgate_store::Backend::Postgres => self.postgres.as_str(),
+            authgate_store::Backend::Sqlite => self.sqlite.as_str(),
+        };
+        let now = ctx.now().timestamp_micros();
+        let rows: Vec<Counted> = authgate_store::with_conn!(conn, c => {
+            let query = diesel::sql_query(sql)
+                .into_boxed()
+                .bind::<Text, _>(ctx.project_id());
+            let query = if self.uses_now { query.bind::<BigInt, _>(now) } else { query };
+            query.load(c).await?
+        });
+        let mut out = Map::new();
+        for row in rows {
+            let key = usize::try_from(row.i)
+                .ok()
+                .and_then(|i| self.keys.get(i))
+                .ok_or_else(|| ToolError::internal("a status count answered out of range"))?;
+            out.insert((*key).to_owned(), Value::from(row.n));
+        }
+        Ok(out)
+    }
+}
 
 /// One domain's part of get_project_status.
 pub trait StatusSection: Send + Sync + 'static {
@@ -101,12 +201,24 @@ fn object(props: Map<String, Value>, required: Vec<Value>) -> JsonObject {
 /// than `counts`) is a problem.
 pub fn merged_schema(
     sections: &[Arc<dyn DynStatusSection>],
+    status_counts: &[StatusCount],
     problems: &mut Vec<String>,
 ) -> JsonObject {
     let mut props = Map::new();
     let mut req = Vec::new();
     let mut counts = Map::new();
     let mut counts_req = Vec::new();
+    for count in status_counts {
+        let schema = serde_json::json!({
+            "type": "integer",
+            "minimum": 0,
+            "description": count.description,
+        });
+        if counts.insert(count.key.to_owned(), schema).is_some() {
+            problems.push(format!("status: counts.{} is declared twice", count.key));
+        }
+        counts_req.push(Value::String(count.key.to_owned()));
+    }
     for section in sections {
         let schema = section.schema();
         let section_req = required(schema);
@@ -136,49 +248,116 @@ pub fn merged_schema(
     object(props, req)
 }
 
-/// Reads every section in the call's unit of work and merges the results.
-/// The sections do not depend on each other: on PostgreSQL they run
+/// Reads every section and every count in the call's unit of work and
+/// merges the results. None depends on another: on PostgreSQL they run
 /// concurrently, their statements pipelined on the call's one connection
-/// (one snapshot, about one round trip per statement a section runs in
-/// sequence, instead of one per statement of all sections); on SQLite
-/// one after another.
+/// (one snapshot; the call waits for about one round trip per statement a
+/// section runs in sequence, not one per statement); on SQLite one after
+/// another.
 pub async fn read_all(
     sections: &[Arc<dyn DynStatusSection>],
+    counts: &CountsQuery,
     ctx: &ToolContext,
     conn: &mut Conn<'_>,
 ) -> Result<JsonObject, ToolError> {
-    let values = match conn.siblings(sections.len()) {
-        Some(siblings) => {
-            futures::future::try_join_all(sections.iter().zip(siblings).map(
-                |(section, mut sibling)| async move { section.read_json(ctx, &mut sibling).await },
-            ))
-            .await?
-        }
-        None => {
-            let mut values = Vec::with_capacity(sections.len());
-            for section in sections {
-                values.push(section.read_json(ctx, conn).await?);
+    let (values, mut counted) =
+        match conn.siblings(sections.len() + 1) {
+            Some(mut siblings) => {
+                let mut for_counts = siblings
+                    .pop()
+                    .ok_or_else(|| ToolError::internal("no sibling"))?;
+                futures::future::try_join(
+                    futures::future::try_join_all(sections.iter().zip(siblings).map(
+                        |(section, mut sibling)| async move {
+                            section.read_json(ctx, &mut sibling).await
+                        },
+                    )),
+                    async move { counts.read(ctx, &mut for_counts).await },
+                )
+                .await?
             }
-            values
-        }
-    };
+            None => {
+                let mut values = Vec::with_capacity(sections.len());
+                for section in sections {
+                    values.push(section.read_json(ctx, conn).await?);
+                }
+                (values, counts.read(ctx, conn).await?)
+            }
+        };
     let mut out = JsonObject::new();
-    let mut counts = Map::new();
     for value in values {
         let Value::Object(map) = value else {
             return Err(ToolError::internal("a status section is not an object"));
         };
         for (key, value) in map {
             match (key.as_str(), value) {
-                (COUNTS, Value::Object(c)) => counts.extend(c),
+                (COUNTS, Value::Object(c)) => counted.extend(c),
                 (_, value) => {
                     out.insert(key, value);
                 }
             }
         }
     }
-    if !counts.is_empty() {
-        out.insert(COUNTS.into(), Value::Object(counts));
+    if !counted.is_empty() {
+        out.insert(COUNTS.into(), Value::Object(counted));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const USERS: StatusCount = StatusCount {
+        key: "end_users",
+        description: "End users.",
+        sql: "SELECT COUNT(*) FROM end_users WHERE project_id = {project}",
+    };
+
+    #[test]
+    fn counts_join_into_one_statement_per_backend() {
+        let sessions = StatusCount {
+            key: "active_sessions",
+            description: "Active sessions.",
+            sql: "SELECT COUNT(*) FROM sessions WHERE project_id = {project} AND expires_at > {now}",
+        };
+        let mut problems = Vec::new();
+        let q = CountsQuery::build(&[USERS, sessions], &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            q.postgres,
+            "SELECT 0 AS i, (SELECT COUNT(*) FROM end_users WHERE project_id = $1) AS n \
+             UNION ALL SELECT 1 AS i, (SELECT COUNT(*) FROM sessions WHERE project_id = $1 \
+             AND expires_at > $2) AS n"
+        );
+        assert_eq!(q.sqlite, q.postgres.replace("$1", "?1").replace("$2", "?2"));
+        assert!(q.uses_now);
+        assert_eq!(q.keys, ["end_users", "active_sessions"]);
+        let only_users = CountsQuery::build(&[USERS], &mut problems);
+        assert!(!only_users.uses_now, "no {{now}}, no second bind");
+    }
+
+    #[test]
+    fn a_count_without_the_project_or_declared_twice_is_refused() {
+        let everyone = StatusCount {
+            key: "all_users",
+            description: "Every project's users.",
+            sql: "SELECT COUNT(*) FROM end_users",
+        };
+        let mut problems = Vec::new();
+        CountsQuery::build(&[USERS, everyone, USERS], &mut problems);
+        assert_eq!(
+            problems,
+            [
+                "status count all_users does not filter by {project}",
+                "status count end_users is declared twice",
+            ]
+        );
+        let mut schema_problems = Vec::new();
+        merged_schema(&[], &[USERS, USERS], &mut schema_problems);
+        assert_eq!(
+            schema_problems,
+            ["status: counts.end_users is declared twice"]
+        );
+    }
 }

@@ -19,7 +19,7 @@ use authgate_store::Conn;
 
 use crate::dispatch::CallRecorder;
 use crate::schema::{JsonObject, object_schema_for};
-use crate::status::{DynStatusSection, StatusSection};
+use crate::status::{CountsQuery, DynStatusSection, StatusCount, StatusSection};
 use crate::userdata::{DynUserData, UserDataSection};
 use crate::{ToolContext, ToolError};
 
@@ -234,6 +234,7 @@ pub struct ToolRegistry {
     pending: Vec<PendingTool>,
     groups: Vec<ToolGroup>,
     sections: Vec<Arc<dyn DynStatusSection>>,
+    counts: Vec<StatusCount>,
     user_data: Vec<Arc<dyn DynUserData>>,
     recorder: Option<Arc<dyn CallRecorder>>,
 }
@@ -280,6 +281,17 @@ impl ToolRegistry {
         self
     }
 
+    /// Adds a number under get_project_status's `counts`.
+    pub fn status_count(&mut self, count: StatusCount) -> &mut Self {
+        self.counts.push(count);
+        self
+    }
+
+    /// The status counts registered so far, in order.
+    pub fn status_counts(&self) -> &[StatusCount] {
+        &self.counts
+    }
+
     /// Adds a section of what the project holds about an end user.
     pub fn user_data<S: UserDataSection>(&mut self, section: S) -> &mut Self {
         self.user_data.push(crate::userdata::erase(section));
@@ -323,7 +335,9 @@ impl ToolRegistry {
                 problems.push(format!("group {g} has no tools"));
             }
         }
-        let status_schema = crate::status::merged_schema(&self.sections, &mut problems);
+        let status_schema =
+            crate::status::merged_schema(&self.sections, &self.counts, &mut problems);
+        let counts = CountsQuery::build(&self.counts, &mut problems);
         let Some(recorder) = self.recorder.clone() else {
             problems.push("no call recorder: register the audit domain".into());
             return Err(problems);
@@ -341,6 +355,7 @@ impl ToolRegistry {
             tools,
             groups: self.groups,
             sections: self.sections,
+            counts,
             user_data: self.user_data,
             status_schema,
             catalog,
@@ -408,6 +423,7 @@ pub struct Registry {
     tools: BTreeMap<&'static str, Arc<dyn DynTool>>,
     groups: Vec<ToolGroup>,
     sections: Vec<Arc<dyn DynStatusSection>>,
+    counts: CountsQuery,
     user_data: Vec<Arc<dyn DynUserData>>,
     status_schema: JsonObject,
     catalog: Catalog,
@@ -438,6 +454,11 @@ impl Registry {
 
     pub fn status_sections(&self) -> &[Arc<dyn DynStatusSection>] {
         &self.sections
+    }
+
+    /// Every status count, as the one statement that reads them.
+    pub fn status_counts(&self) -> &CountsQuery {
+        &self.counts
     }
 
     /// Where end users' data lives, domain by domain.

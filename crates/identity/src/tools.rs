@@ -6,8 +6,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use authgate_audit::NewAuditEvent;
+use authgate_core::StatusCount;
 use authgate_core::args::DangerResult;
-use authgate_core::status::StatusSection;
 use authgate_core::time::{parse_rfc3339, to_micros};
 use authgate_core::userdata::count_all;
 use authgate_core::{
@@ -29,7 +29,11 @@ pub fn register(registry: &mut ToolRegistry) {
             name: END_USERS,
             summary: "the project's end users: find, inspect, verify, reset, delete (with everything they own)",
         })
-        .status_section(IdentityStatus)
+        .status_count(StatusCount {
+            key: "end_users",
+            description: "End users of the project.",
+            sql: "SELECT COUNT(*) FROM end_users WHERE project_id = {project}",
+        })
         .user_data(IdentityData)
         .register(ListEndUsers)
         .register(GetEndUser)
@@ -345,32 +349,3 @@ pub async fn get_sdk_setup_instructions(
 }
 
 // ------------------------------------------------------------ status
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct IdentityCounts {
-    /// End users of the project.
-    pub end_users: i64,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct IdentityStatusOutput {
-    pub counts: IdentityCounts,
-}
-
-pub struct IdentityStatus;
-
-impl StatusSection for IdentityStatus {
-    type Output = IdentityStatusOutput;
-
-    async fn read(
-        &self,
-        ctx: &ToolContext,
-        conn: &mut Conn<'_>,
-    ) -> Result<IdentityStatusOutput, ToolError> {
-        Ok(IdentityStatusOutput {
-            counts: IdentityCounts {
-                end_users: users::count(conn, ctx.project_id()).await?,
-            },
-        })
-    }
-}

@@ -389,16 +389,6 @@ pub async fn list(
     Ok(page.page(users, |u: &EndUser| u.id.clone()))
 }
 
-pub async fn count(conn: &mut Conn<'_>, project_id: &str) -> Result<i64, ToolError> {
-    Ok(with_conn!(conn, c => {
-        end_users::table
-            .filter(end_users::project_id.eq(project_id))
-            .count()
-            .get_result(c)
-            .await?
-    }))
-}
-
 /// A linked sign-in account (OAuth).
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct LinkedAccount {

@@ -280,16 +280,6 @@ pub async fn list(
     Ok(page.page(items, |o: &Org| o.id.clone()))
 }
 
-pub async fn count(conn: &mut Conn<'_>, project_id: &str) -> Result<i64, ToolError> {
-    Ok(with_conn!(conn, c => {
-        organizations::table
-            .filter(organizations::project_id.eq(project_id))
-            .count()
-            .get_result(c)
-            .await?
-    }))
-}
-
 /// The newest organizations (id, name, slug), for the project status.
 pub async fn newest(
     conn: &mut Conn<'_>,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use authgate_core::args::DangerResult;
-use authgate_core::status::StatusSection;
+use authgate_core::status::{StatusCount, StatusSection};
 use authgate_core::{
     Conn, Page, ToolContext, ToolError, ToolGroup, ToolRegistry, require_id, tool,
 };
@@ -23,6 +23,11 @@ pub fn register(registry: &mut ToolRegistry) {
             summary: "organizations (teams, workspaces) of end users and their members' roles",
         })
         .status_section(OrgsStatus)
+        .status_count(StatusCount {
+            key: "organizations",
+            description: "Organizations of the project.",
+            sql: "SELECT COUNT(*) FROM organizations WHERE project_id = {project}",
+        })
         .user_data(OrgsData)
         .register(ListOrgs)
         .register(GetOrg)
@@ -429,15 +434,9 @@ pub struct OrgSummary {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct OrgCounts {
-    pub organizations: i64,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
 pub struct OrgsStatusOutput {
     /// The 10 newest organizations.
     pub organizations: Vec<OrgSummary>,
-    pub counts: OrgCounts,
 }
 
 pub struct OrgsStatus;
@@ -455,11 +454,6 @@ impl StatusSection for OrgsStatus {
             .into_iter()
             .map(|(id, name, slug)| OrgSummary { id, name, slug })
             .collect();
-        Ok(OrgsStatusOutput {
-            organizations,
-            counts: OrgCounts {
-                organizations: crate::count(conn, ctx.project_id()).await?,
-            },
-        })
+        Ok(OrgsStatusOutput { organizations })
     }
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use authgate_core::args::{DangerResult, DryRunArgs, ListArgs, NoArgs};
 use authgate_core::schema::JsonObject;
-use authgate_core::status::StatusSection;
+use authgate_core::status::{StatusCount, StatusSection};
 use authgate_core::{
     Conn, Page, Project, RateBudget, Scope, ToolContext, ToolError, ToolGroup, ToolRegistry,
     require_id, tool,
@@ -29,6 +29,16 @@ pub fn register(registry: &mut ToolRegistry) {
             summary: "sign-in providers, callback URLs and API keys",
         })
         .status_section(ConfigSection)
+        .status_count(StatusCount {
+            key: "callbacks",
+            description: "Callback URLs the project allows.",
+            sql: "SELECT COUNT(*) FROM callback_urls WHERE project_id = {project}",
+        })
+        .status_count(StatusCount {
+            key: "active_api_keys",
+            description: "API keys of the project that are not revoked.",
+            sql: "SELECT COUNT(*) FROM api_keys WHERE project_id = {project} AND revoked_at IS NULL",
+        })
         .register(Whoami)
         .register(GetProjectStatus)
         .register(ListAuthProviders)
@@ -84,7 +94,11 @@ pub struct ProjectStatus(pub JsonObject);
 
 fn status_schema(registry: &ToolRegistry) -> JsonObject {
     let mut problems = Vec::new();
-    authgate_core::status::merged_schema(registry.status_sections(), &mut problems)
+    authgate_core::status::merged_schema(
+        registry.status_sections(),
+        registry.status_counts(),
+        &mut problems,
+    )
 }
 
 /// Overview of the project, read in one consistent snapshot: its id, name
@@ -98,10 +112,15 @@ pub async fn get_project_status(
     conn: &mut Conn<'_>,
     _args: NoArgs,
 ) -> Result<ProjectStatus, ToolError> {
-    let sections = ctx.registry.status_sections();
-    authgate_core::status::read_all(sections, ctx, conn)
-        .await
-        .map(ProjectStatus)
+    let registry = &ctx.registry;
+    authgate_core::status::read_all(
+        registry.status_sections(),
+        registry.status_counts(),
+        ctx,
+        conn,
+    )
+    .await
+    .map(ProjectStatus)
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -110,18 +129,11 @@ pub struct ProviderSummary {
     pub enabled: bool,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct ConfigCounts {
-    pub callbacks: i64,
-    pub active_api_keys: i64,
-}
-
 /// This domain's part of get_project_status.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ConfigStatus {
     pub project: Project,
     pub auth_providers: Vec<ProviderSummary>,
-    pub counts: ConfigCounts,
 }
 
 pub struct ConfigSection;
@@ -145,32 +157,8 @@ impl StatusSection for ConfigSection {
                     enabled: p.enabled,
                 })
                 .collect(),
-            counts: config_counts(conn, project_id).await?,
         })
     }
-}
-
-/// Both counts in one statement (one round trip, not two).
-async fn config_counts(conn: &mut Conn<'_>, project_id: &str) -> Result<ConfigCounts, ToolError> {
-    use authgate_store::schema::{api_keys, callback_urls};
-    use diesel::{ExpressionMethods as _, QueryDsl as _};
-    use diesel_async::RunQueryDsl as _;
-    let callbacks = callback_urls::table
-        .filter(callback_urls::project_id.eq(project_id))
-        .count()
-        .single_value();
-    let keys = api_keys::table
-        .filter(api_keys::project_id.eq(project_id))
-        .filter(api_keys::revoked_at.is_null())
-        .count()
-        .single_value();
-    let (callbacks, active_api_keys): (Option<i64>, Option<i64>) = authgate_core::with_conn!(conn, c => {
-        diesel::select((callbacks, keys)).get_result(c).await?
-    });
-    Ok(ConfigCounts {
-        callbacks: callbacks.unwrap_or(0),
-        active_api_keys: active_api_keys.unwrap_or(0),
-    })
 }
 
 // ------------------------------------------------------- auth providers

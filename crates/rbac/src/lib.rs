@@ -329,16 +329,6 @@ pub async fn summaries(
     }))
 }
 
-pub async fn count(conn: &mut Conn<'_>, project_id: &str) -> Result<i64, ToolError> {
-    Ok(with_conn!(conn, c => {
-        roles::table
-            .filter(roles::project_id.eq(project_id))
-            .count()
-            .get_result(c)
-            .await?
-    }))
-}
-
 /// Clears the project's default role (before another becomes it).
 async fn clear_default(conn: &mut Conn<'_>, project_id: &str, now: i64) -> Result<(), ToolError> {
     with_conn!(conn, c => {

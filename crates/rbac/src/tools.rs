@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use authgate_core::args::{DangerResult, ListArgs};
-use authgate_core::status::StatusSection;
+use authgate_core::status::{StatusCount, StatusSection};
 use authgate_core::{Conn, Page, ToolContext, ToolError, ToolGroup, ToolRegistry, tool};
 
 use crate::engine::{Decision, Question};
@@ -22,6 +22,11 @@ pub fn register(registry: &mut ToolRegistry) {
             summary: "the project's roles (key, permissions, the default role) that organization members hold",
         })
         .status_section(RolesStatus)
+        .status_count(StatusCount {
+            key: "roles",
+            description: "Roles of the project, archived ones included.",
+            sql: "SELECT COUNT(*) FROM roles WHERE project_id = {project}",
+        })
         .register(ListRoles)
         .register(CreateRole)
         .register(UpdateRole)
@@ -358,15 +363,9 @@ pub struct RoleSummary {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct RoleCounts {
-    pub roles: i64,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
 pub struct RolesStatusOutput {
     /// The project's roles by key (the first 50).
     pub roles: Vec<RoleSummary>,
-    pub counts: RoleCounts,
 }
 
 pub struct RolesStatus;
@@ -388,11 +387,6 @@ impl StatusSection for RolesStatus {
                 is_default,
             })
             .collect();
-        Ok(RolesStatusOutput {
-            roles,
-            counts: RoleCounts {
-                roles: crate::count(conn, ctx.project_id()).await?,
-            },
-        })
+        Ok(RolesStatusOutput { roles })
     }
 }

@@ -338,15 +338,3 @@ pub async fn stats(conn: &mut Conn<'_>, project_id: &str) -> Result<Stats, ToolE
         by_rule,
     })
 }
-
-/// Open alerts (not yet acknowledged or resolved).
-pub async fn open_count(conn: &mut Conn<'_>, project_id: &str) -> Result<i64, ToolError> {
-    Ok(with_conn!(conn, c => {
-        sa::table
-            .filter(sa::project_id.eq(project_id))
-            .filter(sa::status.eq("open"))
-            .count()
-            .get_result(c)
-            .await?
-    }))
-}

@@ -1,11 +1,11 @@
 //! The security tools and the open-alert count of get_project_status.
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use authgate_core::args::NoArgs;
 use authgate_core::{
-    Conn, Page, StatusSection, ToolContext, ToolError, ToolGroup, ToolRegistry, require_id, tool,
+    Conn, Page, StatusCount, ToolContext, ToolError, ToolGroup, ToolRegistry, require_id, tool,
 };
 
 use crate::Severity;
@@ -19,7 +19,11 @@ pub fn register(registry: &mut ToolRegistry) {
             name: SECURITY,
             summary: "security alerts raised by detection rules over the audit log: brute force, credential stuffing, revoked keys in use, agents probing...",
         })
-        .status_section(SecurityStatus)
+        .status_count(StatusCount {
+            key: "open_security_alerts",
+            description: "Security alerts open (not acknowledged or resolved).",
+            sql: "SELECT COUNT(*) FROM security_alerts WHERE project_id = {project} AND status = 'open'",
+        })
         .register(ListSecurityAlerts)
         .register(AcknowledgeSecurityAlert)
         .register(ResolveSecurityAlert)
@@ -163,33 +167,4 @@ pub async fn get_security_stats(
     _args: NoArgs,
 ) -> Result<Stats, ToolError> {
     alerts::stats(conn, ctx.project_id()).await
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct SecurityCounts {
-    /// Security alerts open (not acknowledged or resolved).
-    pub open_security_alerts: i64,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct SecurityStatusOutput {
-    pub counts: SecurityCounts,
-}
-
-pub struct SecurityStatus;
-
-impl StatusSection for SecurityStatus {
-    type Output = SecurityStatusOutput;
-
-    async fn read(
-        &self,
-        ctx: &ToolContext,
-        conn: &mut Conn<'_>,
-    ) -> Result<SecurityStatusOutput, ToolError> {
-        Ok(SecurityStatusOutput {
-            counts: SecurityCounts {
-                open_security_alerts: alerts::open_count(conn, ctx.project_id()).await?,
-            },
-        })
-    }
 }

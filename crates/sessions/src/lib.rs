@@ -234,23 +234,6 @@ pub async fn list_active(
     Ok(page.page(items, |s: &Session| s.id.clone()))
 }
 
-pub async fn count_active(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    now: DateTime<Utc>,
-) -> Result<i64, ToolError> {
-    let at = to_micros(now);
-    Ok(with_conn!(conn, c => {
-        sessions::table
-            .filter(sessions::project_id.eq(project_id))
-            .filter(sessions::revoked_at.is_null())
-            .filter(sessions::expires_at.gt(at))
-            .count()
-            .get_result(c)
-            .await?
-    }))
-}
-
 /// Who revokes a session, which decides its audit event.
 #[derive(Debug, Clone, Copy)]
 pub enum RevokedBy<'a> {

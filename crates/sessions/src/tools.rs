@@ -1,9 +1,9 @@
 //! The session tools.
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use authgate_core::status::StatusSection;
+use authgate_core::StatusCount;
 use authgate_core::{
     Conn, Page, RequestMeta, ToolContext, ToolError, ToolGroup, ToolRegistry, require_id, tool,
 };
@@ -18,7 +18,12 @@ pub fn register(registry: &mut ToolRegistry) {
             name: SESSIONS,
             summary: "end users' sign-in sessions: list, inspect, revoke",
         })
-        .status_section(SessionsStatus)
+        .status_count(StatusCount {
+            key: "active_sessions",
+            description: "Sessions neither revoked nor expired.",
+            sql: "SELECT COUNT(*) FROM sessions \
+                  WHERE project_id = {project} AND revoked_at IS NULL AND expires_at > {now}",
+        })
         .user_data(SessionData)
         .register(ListSessions)
         .register(GetSession)
@@ -104,33 +109,4 @@ pub async fn revoke_session(
         ctx.now(),
     )
     .await
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct SessionCounts {
-    /// Sessions neither revoked nor expired.
-    pub active_sessions: i64,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct SessionsStatusOutput {
-    pub counts: SessionCounts,
-}
-
-pub struct SessionsStatus;
-
-impl StatusSection for SessionsStatus {
-    type Output = SessionsStatusOutput;
-
-    async fn read(
-        &self,
-        ctx: &ToolContext,
-        conn: &mut Conn<'_>,
-    ) -> Result<SessionsStatusOutput, ToolError> {
-        Ok(SessionsStatusOutput {
-            counts: SessionCounts {
-                active_sessions: crate::count_active(conn, ctx.project_id(), ctx.now()).await?,
-            },
-        })
-    }
 }

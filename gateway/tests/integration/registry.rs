@@ -93,6 +93,7 @@ async fn another_projects_ids_are_not_found_and_no_list_shows_them() {
             b_project.clone(),
             b_me["id"].as_str().expect("id").to_owned(),
         ];
+        let a_counts = ok(&a, "get_project_status", json!({})).await["counts"].clone();
         let registry = common::registry();
         // B's objects, one per tool with an id argument.
         let mut missing = Vec::new();
@@ -118,6 +119,17 @@ async fn another_projects_ids_are_not_found_and_no_list_shows_them() {
             missing.is_empty(),
             "tools with an id argument but no cross-tenant fixture in fixtures.rs: {missing:?}"
         );
+        // No count of A counts them; B's fixtures give every count
+        // something to leak.
+        assert_eq!(
+            ok(&a, "get_project_status", json!({})).await["counts"],
+            a_counts,
+            "A's counts count nothing of B"
+        );
+        let b_counts = ok(&b, "get_project_status", json!({})).await["counts"].clone();
+        for (key, n) in b_counts.as_object().expect("counts") {
+            assert!(n.as_i64() > Some(0), "B has no {key}: {b_counts}");
+        }
         // No list of A shows any of them.
         let a_views = views(&a).await;
         for id in &b_ids {

@@ -40,21 +40,28 @@ pub struct StatusCount {
     pub sql: &'static str,
 }
 
-/// Every [`StatusCount`] of the registry as one statement per backend:
-/// `SELECT 0 AS i, (<count 0>) AS n UNION ALL SELECT 1, (<count 1>) ...`.
+/// Every [`StatusCount`] of the registry as one statement:
+/// `SELECT 0 AS i, (<count 0>) AS n UNION ALL SELECT 1 AS i, (<count 1>) AS n ...`,
+/// with `{project}` and `{now}` bound as parameters. Its SQL text is the
+/// same on every call, so both backends keep it prepared.
 #[derive(Debug, Default)]
 pub struct CountsQuery {
     keys: Vec<&'static str>,
-    postgres: String,
-    sqlite: String,
-    uses_now: bool,
+    pieces: Vec<Piece>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Piece {
+    Sql(String),
+    Project,
+    Now,
 }
 
 impl CountsQuery {
     /// Checks and joins the counts; each problem is named.
     pub fn build(counts: &[StatusCount], problems: &mut Vec<String>) -> CountsQuery {
         let mut keys: Vec<&'static str> = Vec::new();
-        let mut parts = Vec::new();
+        let mut sql = String::new();
         for (i, count) in counts.iter().enumerate() {
             if !count.sql.contains("{project}") {
                 problems.push(format!(
@@ -66,15 +73,28 @@ impl CountsQuery {
                 problems.push(format!("status count {} is declared twice", count.key));
             }
             keys.push(count.key);
-            parts.push(format!("SELECT {i} AS i, ({}) AS n", count.sql));
+            if i > 0 {
+                sql.push_str(" UNION ALL ");
+            }
+            sql.push_str(&format!("SELECT {i} AS i, ({}) AS n", count.sql));
         }
-        let sql = parts.join(" UNION ALL ");
-        CountsQuery {
-            uses_now: sql.contains("{now}"),
-            postgres: sql.replace("{project}", "$1").replace("{now}", "$2"),
-            sqlite: sql.replace("{project}", "?1").replace("{now}", "?2"),
-            keys,
+        let mut pieces = Vec::new();
+        let mut rest = sql.as_str();
+        while let Some(at) = rest.find('{') {
+            let (token, piece) = if rest[at..].starts_with("{project}") {
+                ("{project}", Piece::Project)
+            } else if rest[at..].starts_with("{now}") {
+                ("{now}", Piece::Now)
+            } else {
+                problems.push(format!("status counts: unknown placeholder in {rest}"));
+                break;
+            };
+            pieces.push(Piece::Sql(rest[..at].to_owned()));
+            pieces.push(piece);
+            rest = &rest[at + token.len()..];
         }
+        pieces.push(Piece::Sql(rest.to_owned()));
+        CountsQuery { keys, pieces }
     }
 
     /// Reads every count of the project in one statement.
@@ -84,40 +104,67 @@ impl CountsQuery {
         conn: &mut Conn<'_>,
     ) -> Result<Map<String, Value>, ToolError> {
         use authgate_store::diesel_async::RunQueryDsl as _;
-        use diesel::sql_types::{BigInt, Integer, Text};
-
-        #[derive(diesel::QueryableByName)]
-        struct Counted {
-            #[diesel(sql_type = Integer)]
-            i: i32,
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-
         if self.keys.is_empty() {
             return Ok(Map::new());
         }
-        let sql = match conn.backend() {
-            authgate_store::Backend::Postgres => self.postgres.as_str(),
-            authgate_store::Backend::Sqlite => self.sqlite.as_str(),
+        let statement = CountsStatement {
+            pieces: &self.pieces,
+            project: ctx.project_id(),
+            now: ctx.now().timestamp_micros(),
         };
-        let now = ctx.now().timestamp_micros();
-        let rows: Vec<Counted> = authgate_store::with_conn!(conn, c => {
-            let query = diesel::sql_query(sql)
-                .into_boxed()
-                .bind::<Text, _>(ctx.project_id());
-            let query = if self.uses_now { query.bind::<BigInt, _>(now) } else { query };
-            query.load(c).await?
+        let rows: Vec<(i32, i64)> = authgate_store::with_conn!(conn, c => {
+            statement.load(c).await?
         });
         let mut out = Map::new();
-        for row in rows {
-            let key = usize::try_from(row.i)
+        for (i, n) in rows {
+            let key = usize::try_from(i)
                 .ok()
                 .and_then(|i| self.keys.get(i))
                 .ok_or_else(|| ToolError::internal("a status count answered out of range"))?;
-            out.insert((*key).to_owned(), Value::from(row.n));
+            out.insert((*key).to_owned(), Value::from(n));
         }
         Ok(out)
+    }
+}
+
+/// [`CountsQuery`] with the call's parameters, as a diesel query.
+#[derive(Clone, Copy)]
+struct CountsStatement<'a> {
+    pieces: &'a [Piece],
+    project: &'a str,
+    now: i64,
+}
+
+impl diesel::query_builder::QueryId for CountsStatement<'_> {
+    type QueryId = ();
+    // Cached by its SQL text, which is the same on every call.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::Query for CountsStatement<'_> {
+    type SqlType = (diesel::sql_types::Integer, diesel::sql_types::BigInt);
+}
+
+impl<DB> diesel::query_builder::QueryFragment<DB> for CountsStatement<'_>
+where
+    DB: diesel::backend::Backend,
+    str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+    i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        for piece in self.pieces {
+            match piece {
+                Piece::Sql(sql) => out.push_sql(sql),
+                Piece::Project => {
+                    out.push_bind_param::<diesel::sql_types::Text, str>(self.project)?;
+                }
+                Piece::Now => out.push_bind_param::<diesel::sql_types::BigInt, i64>(&self.now)?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -315,7 +362,7 @@ mod tests {
     };
 
     #[test]
-    fn counts_join_into_one_statement_per_backend() {
+    fn counts_join_into_one_statement_with_bound_parameters() {
         let sessions = StatusCount {
             key: "active_sessions",
             description: "Active sessions.",
@@ -324,17 +371,35 @@ mod tests {
         let mut problems = Vec::new();
         let q = CountsQuery::build(&[USERS, sessions], &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(
-            q.postgres,
-            "SELECT 0 AS i, (SELECT COUNT(*) FROM end_users WHERE project_id = $1) AS n \
-             UNION ALL SELECT 1 AS i, (SELECT COUNT(*) FROM sessions WHERE project_id = $1 \
-             AND expires_at > $2) AS n"
-        );
-        assert_eq!(q.sqlite, q.postgres.replace("$1", "?1").replace("$2", "?2"));
-        assert!(q.uses_now);
         assert_eq!(q.keys, ["end_users", "active_sessions"]);
-        let only_users = CountsQuery::build(&[USERS], &mut problems);
-        assert!(!only_users.uses_now, "no {{now}}, no second bind");
+        let sql = |s: &str| Piece::Sql(s.to_owned());
+        assert_eq!(
+            q.pieces,
+            [
+                sql("SELECT 0 AS i, (SELECT COUNT(*) FROM end_users WHERE project_id = "),
+                Piece::Project,
+                sql(
+                    ") AS n UNION ALL SELECT 1 AS i, (SELECT COUNT(*) FROM sessions WHERE project_id = "
+                ),
+                Piece::Project,
+                sql(" AND expires_at > "),
+                Piece::Now,
+                sql(") AS n"),
+            ]
+        );
+        let statement = CountsStatement {
+            pieces: &q.pieces,
+            project: "prj_1",
+            now: 7,
+        };
+        let pg = diesel::debug_query::<diesel::pg::Pg, _>(&statement).to_string();
+        assert!(
+            pg.starts_with(
+                "SELECT 0 AS i, (SELECT COUNT(*) FROM end_users WHERE project_id = $1) AS n"
+            ) && pg.contains("project_id = $2 AND expires_at > $3) AS n")
+                && pg.ends_with(r#"-- binds: ["prj_1", "prj_1", 7]"#),
+            "{pg}"
+        );
     }
 
     #[test]

@@ -570,6 +570,21 @@ mod tests {
     }
 
     #[test]
+    fn a_status_count_of_every_project_fails_the_registry() {
+        let mut registry = ToolRegistry::new();
+        registry.status_count(StatusCount {
+            key: "all_users",
+            description: "Every project's users.",
+            sql: "SELECT COUNT(*) FROM end_users",
+        });
+        let problems = registry.build().err().expect("refused");
+        assert!(
+            problems.contains(&"status count all_users does not filter by {project}".to_owned()),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn argument_errors_name_the_field() {
         let err = parse_arguments::<Args>(serde_json::json!({})).expect_err("missing");
         assert_eq!(err.field.as_deref(), Some("url"));

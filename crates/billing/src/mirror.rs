@@ -127,7 +127,7 @@ pub async fn provider_price_id(
     Ok(id.flatten())
 }
 
-/// The provider's ids of the user's plan and price, for the tools.
+/// Stores the provider's ids of a subscription and of its customer.
 pub async fn set_subscription_ids(
     conn: &mut Conn<'_>,
     project_id: &str,

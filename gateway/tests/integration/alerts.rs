@@ -9,10 +9,10 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use authgate_email::testing::{Inbox, part, sink};
+use authgate_email::testing::{Inbox, sink};
 
 use crate::common::{
-    self, Client, Gateway, err, link_token, ok, post, rest, sign_in, sign_up, six_digits,
+    self, Client, Gateway, err, link_token, mail_to, ok, post, rest, sign_in, sign_up, six_digits,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -29,28 +29,6 @@ async fn alerts(c: &Client) -> Vec<Value> {
         .as_array()
         .expect("data")
         .clone()
-}
-
-async fn mail_to(inbox: &Inbox, to: &str, needle: &str) -> String {
-    mail_n(inbox, to, needle, 1).await
-}
-
-/// The newest mail to `to` containing `needle`, once there are `n` such.
-async fn mail_n(inbox: &Inbox, to: &str, needle: &str, n: usize) -> String {
-    for _ in 0..100 {
-        let found: Vec<String> = inbox
-            .messages()
-            .into_iter()
-            .filter(|m| m.contains(&format!("To: {to}")))
-            .map(|m| part(&m, "text/plain"))
-            .filter(|text| text.contains(needle))
-            .collect();
-        if found.len() >= n {
-            return found.last().expect("a mail").clone();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no mail to {to}");
 }
 
 async fn wrong_sign_in(url: &str, p: &str, email: &str) -> u16 {
@@ -261,7 +239,7 @@ async fn fire(rule: &str, gw: &Gateway, inbox: &Inbox, c: &Client, p: &str) -> i
             )
             .await;
             assert_eq!(a.status, 202);
-            let reset = link_token(&mail_to(inbox, new, "token=").await);
+            let reset = link_token(&mail_to(inbox, new, "token=", 1).await);
             let a = post(
                 url,
                 "/api/v1/auth/password-reset/confirm",
@@ -621,7 +599,7 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
         .await;
 
         // The resent code (the first is void now).
-        let code = six_digits(&mail_n(&inbox, "ada@example.com", "verify your email", 2).await);
+        let code = six_digits(&mail_to(&inbox, "ada@example.com", "verify your email", 2).await);
         audited(
             &gw,
             &mut covered,
@@ -724,7 +702,7 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
             json!({"org_id": org, "email": "ada@example.com", "role": "member"}),
         )
         .await;
-        let invitation = link_token(&mail_to(&inbox, "ada@example.com", "Join Acme").await);
+        let invitation = link_token(&mail_to(&inbox, "ada@example.com", "Join Acme", 1).await);
         audited(
             &gw,
             &mut covered,
@@ -818,7 +796,7 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
             ),
         )
         .await;
-        let reset = link_token(&mail_to(&inbox, "ada.l@example.com", "token=").await);
+        let reset = link_token(&mail_to(&inbox, "ada.l@example.com", "token=", 1).await);
         audited(
             &gw,
             &mut covered,
@@ -846,7 +824,8 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
             ),
         )
         .await;
-        let magic = link_token(&mail_to(&inbox, "ada.l@example.com", "No password needed").await);
+        let magic =
+            link_token(&mail_to(&inbox, "ada.l@example.com", "No password needed", 1).await);
         let a = audited(
             &gw,
             &mut covered,

@@ -492,6 +492,30 @@ pub async fn query_n(store: &authgate_store::Store, sql: &str) -> i64 {
 
 // -------------------------------------------------------------------- mail
 
+/// The plain-text body of the newest mail to `to` that contains `needle`,
+/// waiting (up to 10 s) until there are at least `n` such mails.
+pub async fn mail_to(
+    inbox: &authgate_email::testing::Inbox,
+    to: &str,
+    needle: &str,
+    n: usize,
+) -> String {
+    for _ in 0..100 {
+        let mine: Vec<String> = inbox
+            .messages()
+            .into_iter()
+            .filter(|m| m.contains(&format!("To: {to}")))
+            .map(|m| authgate_email::testing::part(&m, "text/plain"))
+            .filter(|text| text.contains(needle))
+            .collect();
+        if mine.len() >= n {
+            return mine.last().expect("a mail").clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no mail to {to} arrived: {:?}", inbox.messages());
+}
+
 /// The token of the first `token=` link in a mail.
 pub fn link_token(text: &str) -> String {
     let start = text.find("token=").expect("a link with a token") + 6;

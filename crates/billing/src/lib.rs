@@ -10,8 +10,6 @@ pub mod subscriptions;
 pub mod tools;
 pub mod usage;
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -159,45 +157,44 @@ pub async fn list(
     project_id: &str,
     include_archived: bool,
 ) -> Result<Vec<Plan>, ToolError> {
-    let (plan_rows, price_rows): (Vec<PlanRow>, Vec<PriceRow>) = with_conn!(conn, c => {
+    // One statement: the plans with their live prices joined, in plan
+    // then price order (a plan without a live price comes once, with none).
+    let rows: Vec<(PlanRow, Option<PriceRow>)> = with_conn!(conn, c => {
         let mut q = plans::table
+            .left_join(
+                prices::table.on(prices::plan_id
+                    .eq(plans::id)
+                    .and(prices::project_id.eq(project_id))
+                    .and(prices::archived_at.is_null())),
+            )
             .filter(plans::project_id.eq(project_id))
-            .select(PlanRow::as_select())
-            .order(plans::id.asc())
+            .select((PlanRow::as_select(), Option::<PriceRow>::as_select()))
+            .order((plans::id.asc(), prices::id.asc()))
             .into_boxed();
         if !include_archived {
             q = q.filter(plans::archived_at.is_null());
         }
-        let plan_rows = q.load(c).await?;
-        let price_rows = prices::table
-            .filter(prices::project_id.eq(project_id))
-            .filter(prices::archived_at.is_null())
-            .select(PriceRow::as_select())
-            .order(prices::id.asc())
-            .load(c)
-            .await?;
-        (plan_rows, price_rows)
+        q.load(c).await?
     });
-    let mut by_plan: HashMap<&str, Vec<Price>> = HashMap::new();
-    for p in &price_rows {
-        by_plan
-            .entry(p.plan_id.as_str())
-            .or_default()
-            .push(p.view());
+    let mut out: Vec<Plan> = Vec::new();
+    for (plan, price) in rows {
+        if out.last().is_none_or(|last| last.id != plan.id) {
+            out.push(Plan {
+                features: plan.feature_list(),
+                archived: plan.archived_at.is_some(),
+                created_at: from_micros(plan.created_at),
+                id: plan.id,
+                key: plan.key,
+                name: plan.name,
+                description: plan.description,
+                prices: Vec::new(),
+            });
+        }
+        if let (Some(price), Some(last)) = (price, out.last_mut()) {
+            last.prices.push(price.view());
+        }
     }
-    Ok(plan_rows
-        .iter()
-        .map(|r| Plan {
-            id: r.id.clone(),
-            key: r.key.clone(),
-            name: r.name.clone(),
-            description: r.description.clone(),
-            features: r.feature_list(),
-            prices: by_plan.remove(r.id.as_str()).unwrap_or_default(),
-            archived: r.archived_at.is_some(),
-            created_at: from_micros(r.created_at),
-        })
-        .collect())
+    Ok(out)
 }
 
 /// What a new plan is made of; prices in minor units.

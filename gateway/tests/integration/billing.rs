@@ -54,6 +54,10 @@ async fn plans_subscriptions_usage_and_entitlements() {
         assert_eq!(plans["data"][1]["prices"][0]["interval"], "month");
         let status = ok(&c, "get_project_status", json!({})).await;
         assert_eq!(status["billing_plans"].as_array().map(Vec::len), Some(3));
+        assert_eq!(
+            status["billing_plans"], plans["data"],
+            "the status lists the same plans with the same prices"
+        );
 
         // Money is exact and named when wrong.
         for (field, value) in [

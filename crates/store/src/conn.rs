@@ -8,7 +8,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use diesel_async::{
-    AnsiTransactionManager, AsyncConnection, RunQueryDsl as _, TransactionManager as _,
+    AnsiTransactionManager, AsyncConnection, RunQueryDsl as _, SimpleAsyncConnection as _,
+    TransactionManager as _,
 };
 
 use crate::{Backend, DbConn, PgConn, Shared, SqliteConn, Store, StoreError};
@@ -256,10 +257,34 @@ impl Store {
         let sqlite = matches!(pooled, DbConn::Sqlite(_));
         let hooks = Hooks::default();
         let work = async {
-            begin(&mut pooled, mode).await?;
-            let result = {
-                let mut conn = Conn::new(ConnRef::from(&mut pooled), true, &self.shared, &hooks);
-                f(&mut conn).await
+            let result = match (&mut pooled, mode) {
+                (DbConn::Postgres(pg), Mode::Read) => {
+                    // BEGIN is sent first and the work's statements after
+                    // it without waiting for its answer: a read unit costs
+                    // no round trip of its own for BEGIN.
+                    let (began, result) = {
+                        let pg = begin_pipelined(pg)?;
+                        let mut conn = Conn::new(ConnRef::Postgres(pg), true, &self.shared, &hooks);
+                        let mut on = pg;
+                        // `join` polls BEGIN first, so it is sent first.
+                        futures::future::join(on.batch_execute(READ_BEGIN), f(&mut conn)).await
+                    };
+                    match began {
+                        Ok(()) => result,
+                        Err(err) => {
+                            // Nothing it ran was in a transaction of its own;
+                            // the pool discards a connection left open.
+                            let _ = finish(&mut pooled, false).await;
+                            return Err(E::from(err));
+                        }
+                    }
+                }
+                _ => {
+                    begin(&mut pooled, mode).await?;
+                    let mut conn =
+                        Conn::new(ConnRef::from(&mut pooled), true, &self.shared, &hooks);
+                    f(&mut conn).await
+                }
             };
             match result {
                 Ok(value) => {
@@ -328,17 +353,31 @@ async fn run<T>(sqlite: bool, blocking: bool, work: impl Future<Output = T> + Se
     }
 }
 
+/// A read unit's snapshot on PostgreSQL.
+const READ_BEGIN: &str = "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+/// Records a transaction as open on a PostgreSQL connection whose `BEGIN`
+/// the caller sends next, pipelined with the transaction's first
+/// statements. Until `finish` closes it the connection counts as in a
+/// transaction, so one dropped half-way (its future cancelled) is discarded
+/// by the pool rather than reused.
+fn begin_pipelined(pg: &mut PgConn) -> diesel::QueryResult<&PgConn> {
+    use diesel::connection::TransactionDepthChange;
+    let state = AnsiTransactionManager::transaction_manager_status_mut(pg).transaction_state()?;
+    if state.transaction_depth().is_some() {
+        return Err(diesel::result::Error::AlreadyInTransaction);
+    }
+    state.change_transaction_depth(TransactionDepthChange::IncreaseDepth)?;
+    Ok(pg)
+}
+
 // Transactions are driven through the transaction managers directly
 // rather than diesel-async's closure API: nesting its higher-ranked
 // closures inside ours defeats rustc's proof that the future is `Send`.
 async fn begin(conn: &mut DbConn, mode: Mode) -> diesel::QueryResult<()> {
     match (conn, mode) {
         (DbConn::Postgres(c), Mode::Read) => {
-            AnsiTransactionManager::begin_transaction_sql(
-                &mut **c,
-                "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY",
-            )
-            .await
+            AnsiTransactionManager::begin_transaction_sql(&mut **c, READ_BEGIN).await
         }
         (DbConn::Postgres(c), Mode::Write) => {
             <PgConn as AsyncConnection>::TransactionManager::begin_transaction(&mut **c).await

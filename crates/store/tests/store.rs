@@ -318,6 +318,58 @@ async fn a_read_unit_of_work_sees_one_snapshot() {
     }
 }
 
+/// On PostgreSQL a read unit sends its BEGIN pipelined with its first
+/// statements: the very first statement already runs in the unit's
+/// read-only REPEATABLE READ transaction, and a unit dropped half-way (its
+/// future cancelled) leaves no transaction open on the connection the pool
+/// hands out next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_units_first_statement_runs_in_its_transaction() {
+    use diesel::sql_types::{Bool, Text};
+    let setting = async |conn: &mut Conn<'_>| -> Result<String, StoreError> {
+        Ok(with_conn!(conn, c => {
+            diesel::select(diesel::dsl::sql::<Text>(
+                "current_setting('transaction_isolation') || ' ' || current_setting('transaction_read_only')",
+            ))
+            .get_result::<String>(c)
+            .await?
+        }))
+    };
+    let pg = testing::databases().await.into_iter();
+    for db in pg.filter(|db| db.backend == Backend::Postgres) {
+        // One connection, so the next unit reuses or replaces it.
+        let store = Store::open(
+            &db.url,
+            StoreOptions {
+                max_connections: 1,
+                ..StoreOptions::default()
+            },
+        )
+        .await
+        .expect("open");
+        let first = store.read(async |conn| setting(conn).await).await;
+        assert_eq!(first.expect("read"), "repeatable read on");
+        let cancelled = tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            store.read(async |conn| {
+                Ok::<_, StoreError>(with_conn!(conn, c => {
+                    diesel::select(diesel::dsl::sql::<Bool>("pg_sleep(2) IS NOT NULL"))
+                        .get_result::<bool>(c)
+                        .await?
+                }))
+            }),
+        )
+        .await;
+        assert!(cancelled.is_err(), "the slow read was cancelled");
+        let next = store.autocommit(async |conn| setting(conn).await).await;
+        assert_eq!(
+            next.expect("autocommit"),
+            "read committed off",
+            "the next unit is not inside the cancelled one's transaction"
+        );
+    }
+}
+
 #[derive(QueryableByName)]
 struct CompileOption {
     #[diesel(sql_type = diesel::sql_types::Text)]

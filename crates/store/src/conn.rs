@@ -272,8 +272,11 @@ impl Store {
                     match began {
                         Ok(()) => result,
                         Err(err) => {
-                            // Nothing it ran was in a transaction of its own;
-                            // the pool discards a connection left open.
+                            // The work's statements were not in the unit's
+                            // snapshot, so its result is dropped. The
+                            // rollback closes the transaction the connection
+                            // is marked with (PostgreSQL only warns when none
+                            // is open); if it fails, the pool discards it.
                             let _ = finish(&mut pooled, false).await;
                             return Err(E::from(err));
                         }

@@ -1,12 +1,12 @@
 //! get_project_status is assembled from sections: each domain registers one
 //! that reads its part in the call's snapshot. A section's output is a
-//! typed struct whose fields become top-level keys of the status; the
-//! fields of a `counts` object are merged into one `counts` object. The
+//! typed struct whose fields become top-level keys of the status. The
 //! tool's output schema is merged the same way, so it stays typed.
 //!
 //! A plain number of rows is not a section but a [`StatusCount`]: every
 //! domain's counts are read together in one statement, so a count costs no
 //! statement (on PostgreSQL, no round trip and no server work) of its own.
+//! They make up the status's `counts` object, which no section may declare.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use authgate_store::Conn;
 use crate::schema::{JsonObject, object_schema_for};
 use crate::{ToolContext, ToolError};
 
-/// The key whose object fields every section may add to.
+/// The key of the status counts' object.
 pub const COUNTS: &str = "counts";
 
 /// A number get_project_status reports under `counts`, declared by the
@@ -242,8 +242,8 @@ fn object(props: Map<String, Value>, required: Vec<Value>) -> JsonObject {
     out
 }
 
-/// The schema of every section merged; a key two sections both claim (other
-/// than `counts`) is a problem.
+/// The schema of every section and count merged; a key two sections both
+/// claim, or a section's `counts`, is a problem.
 pub fn merged_schema(
     sections: &[Arc<dyn DynStatusSection>],
     status_counts: &[StatusCount],
@@ -269,13 +269,11 @@ pub fn merged_schema(
         let section_req = required(schema);
         for (key, value) in properties(schema) {
             if key == COUNTS {
-                let inner = value.as_object().cloned().unwrap_or_default();
-                for (k, v) in properties(&inner) {
-                    if counts.insert(k.clone(), v).is_some() {
-                        problems.push(format!("status: counts.{k} comes from two sections"));
-                    }
-                }
-                counts_req.extend(required(&inner));
+                problems.push(
+                    "status: a section declares counts; register each as a StatusCount \
+                     (registry.status_count)"
+                        .into(),
+                );
                 continue;
             }
             if section_req.contains(&Value::String(key.clone())) {
@@ -305,7 +303,7 @@ pub async fn read_all(
     ctx: &ToolContext,
     conn: &mut Conn<'_>,
 ) -> Result<JsonObject, ToolError> {
-    let (values, mut counted) =
+    let (values, counted) =
         match conn.siblings(sections.len() + 1) {
             Some(mut siblings) => {
                 let mut for_counts = siblings
@@ -334,14 +332,7 @@ pub async fn read_all(
         let Value::Object(map) = value else {
             return Err(ToolError::internal("a status section is not an object"));
         };
-        for (key, value) in map {
-            match (key.as_str(), value) {
-                (COUNTS, Value::Object(c)) => counted.extend(c),
-                (_, value) => {
-                    out.insert(key, value);
-                }
-            }
-        }
+        out.extend(map);
     }
     if !counted.is_empty() {
         out.insert(COUNTS.into(), Value::Object(counted));
@@ -418,6 +409,40 @@ mod tests {
         assert_eq!(
             schema_problems,
             ["status: counts.end_users is declared twice"]
+        );
+    }
+
+    #[derive(Serialize, JsonSchema)]
+    struct OwnCounts {
+        counts: u32,
+    }
+
+    struct CountingSection;
+
+    impl StatusSection for CountingSection {
+        type Output = OwnCounts;
+
+        async fn read(&self, _: &ToolContext, _: &mut Conn<'_>) -> Result<OwnCounts, ToolError> {
+            Ok(OwnCounts { counts: 0 })
+        }
+    }
+
+    #[test]
+    fn a_section_that_declares_counts_is_refused() {
+        let mut problems = Vec::new();
+        let schema = merged_schema(&[erase(CountingSection)], &[USERS], &mut problems);
+        assert_eq!(
+            problems,
+            [
+                "status: a section declares counts; register each as a StatusCount (registry.status_count)"
+            ]
+        );
+        let counts = &properties(&schema)[COUNTS]["properties"];
+        assert_eq!(
+            counts
+                .as_object()
+                .map(|c| c.keys().map(String::as_str).collect::<Vec<_>>()),
+            Some(vec!["end_users"])
         );
     }
 }

@@ -347,5 +347,3 @@ pub async fn get_sdk_setup_instructions(
     let base = ctx.setting::<IdentitySettings>().public_url;
     Ok(sdk::instructions(args.framework, &base, ctx.project_id()))
 }
-
-// ------------------------------------------------------------ status

@@ -257,35 +257,34 @@ impl Store {
         let sqlite = matches!(pooled, DbConn::Sqlite(_));
         let hooks = Hooks::default();
         let work = async {
-            let result = match (&mut pooled, mode) {
-                (DbConn::Postgres(pg), Mode::Read) => {
-                    // BEGIN is sent first and the work's statements after
-                    // it without waiting for its answer: a read unit costs
-                    // no round trip of its own for BEGIN.
-                    let (began, result) = {
-                        let pg = begin_pipelined(pg)?;
-                        let mut conn = Conn::new(ConnRef::Postgres(pg), true, &self.shared, &hooks);
-                        let mut on = pg;
-                        // `join` polls BEGIN first, so it is sent first.
-                        futures::future::join(on.batch_execute(READ_BEGIN), f(&mut conn)).await
-                    };
-                    match began {
-                        Ok(()) => result,
-                        Err(err) => {
-                            // The work's statements were not in the unit's
-                            // snapshot, so its result is dropped. The
-                            // rollback closes the transaction the connection
-                            // is marked with (PostgreSQL only warns when none
-                            // is open); if it fails, the pool discards it.
-                            let _ = finish(&mut pooled, false).await;
-                            return Err(E::from(err));
+            let result = match &mut pooled {
+                DbConn::Postgres(pg) => {
+                    let pg = begin_pipelined(pg)?;
+                    let mut conn = Conn::new(ConnRef::Postgres(pg), true, &self.shared, &hooks);
+                    let mut on = pg;
+                    match mode {
+                        // A read does not wait for its BEGIN: `join` polls it
+                        // first, so it is sent first, and the work's
+                        // statements follow it at once. If it fails, the
+                        // work was not in the unit's snapshot: its result is
+                        // dropped.
+                        Mode::Read => {
+                            let (began, result) =
+                                futures::future::join(on.batch_execute(READ_BEGIN), f(&mut conn))
+                                    .await;
+                            began.map_err(E::from).and(result)
                         }
+                        // A write waits for its BEGIN: no write may run
+                        // outside its transaction.
+                        Mode::Write => match on.batch_execute("BEGIN").await {
+                            Ok(()) => f(&mut conn).await,
+                            Err(err) => Err(E::from(err)),
+                        },
                     }
                 }
-                _ => {
-                    begin(&mut pooled, mode).await?;
-                    let mut conn =
-                        Conn::new(ConnRef::from(&mut pooled), true, &self.shared, &hooks);
+                DbConn::Sqlite(lite) => {
+                    begin_sqlite(lite, mode).await?;
+                    let mut conn = Conn::new(ConnRef::Sqlite(lite), true, &self.shared, &hooks);
                     f(&mut conn).await
                 }
             };
@@ -360,10 +359,12 @@ async fn run<T>(sqlite: bool, blocking: bool, work: impl Future<Output = T> + Se
 const READ_BEGIN: &str = "BEGIN TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
 /// Records a transaction as open on a PostgreSQL connection whose `BEGIN`
-/// the caller sends next, pipelined with the transaction's first
-/// statements. Until `finish` closes it the connection counts as in a
-/// transaction, so one dropped half-way (its future cancelled) is discarded
-/// by the pool rather than reused.
+/// the caller sends next (a read pipelines it with its first statements).
+/// Until `finish` closes it the connection counts as in a transaction, so
+/// one dropped half-way (its future cancelled), or whose `BEGIN` failed and
+/// whose rollback failed too, is discarded by the pool rather than reused.
+/// A failed `BEGIN` goes through the unit's rollback like any error
+/// (PostgreSQL only warns that no transaction is open).
 fn begin_pipelined(pg: &mut PgConn) -> diesel::QueryResult<&PgConn> {
     use diesel::connection::TransactionDepthChange;
     let state = AnsiTransactionManager::transaction_manager_status_mut(pg).transaction_state()?;
@@ -377,28 +378,17 @@ fn begin_pipelined(pg: &mut PgConn) -> diesel::QueryResult<&PgConn> {
 // Transactions are driven through the transaction managers directly
 // rather than diesel-async's closure API: nesting its higher-ranked
 // closures inside ours defeats rustc's proof that the future is `Send`.
-async fn begin(conn: &mut DbConn, mode: Mode) -> diesel::QueryResult<()> {
-    match (conn, mode) {
-        (DbConn::Postgres(c), Mode::Read) => {
-            AnsiTransactionManager::begin_transaction_sql(&mut **c, READ_BEGIN).await
-        }
-        (DbConn::Postgres(c), Mode::Write) => {
-            <PgConn as AsyncConnection>::TransactionManager::begin_transaction(&mut **c).await
-        }
-        (DbConn::Sqlite(c), mode) => {
-            let sql = match mode {
-                Mode::Read => "BEGIN",
-                // A deferred read-then-write transaction fails with
-                // "database is locked" under concurrency; IMMEDIATE takes
-                // the write lock up front.
-                Mode::Write => "BEGIN IMMEDIATE",
-            };
-            c.spawn_blocking(move |inner| {
-                diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, sql)
-            })
-            .await
-        }
-    }
+async fn begin_sqlite(conn: &mut SqliteConn, mode: Mode) -> diesel::QueryResult<()> {
+    let sql = match mode {
+        Mode::Read => "BEGIN",
+        // A deferred read-then-write transaction fails with "database is
+        // locked" under concurrency; IMMEDIATE takes the write lock up front.
+        Mode::Write => "BEGIN IMMEDIATE",
+    };
+    conn.spawn_blocking(move |inner| {
+        diesel::connection::AnsiTransactionManager::begin_transaction_sql(inner, sql)
+    })
+    .await
 }
 
 async fn finish(conn: &mut DbConn, commit: bool) -> diesel::QueryResult<()> {

@@ -206,17 +206,22 @@ async fn plans_subscriptions_and_webhooks_follow_stripe() {
             bad.refused(400, "invalid_argument")["field"],
             "payment_method"
         );
-        let a = subscribe(&card).await;
-        assert_eq!(a.status, 201, "{a:?}");
-        let sub = a.body["subscription"]["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let stripe_sub = text(
-            &gw,
-            &format!("SELECT stripe_subscription_id AS t FROM subscriptions WHERE id = '{sub}'"),
-        )
-        .await;
+        // A subscription made with a card: its id here and its Stripe id.
+        let subscribed = async |pm: &Value| {
+            let a = subscribe(pm).await;
+            assert_eq!(a.status, 201, "{a:?}");
+            let id = a.body["subscription"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned();
+            let stripe_id = text(
+                &gw,
+                &format!("SELECT stripe_subscription_id AS t FROM subscriptions WHERE id = '{id}'"),
+            )
+            .await;
+            (id, stripe_id)
+        };
+        let (sub, stripe_sub) = subscribed(&card).await;
         let remote = stripe_get(&ls, &format!("subscriptions/{stripe_sub}")).await;
         assert_eq!(remote["metadata"]["authgate_subscription_id"], sub);
         assert_eq!(remote["metadata"]["authgate_project_id"], p);
@@ -319,17 +324,7 @@ async fn plans_subscriptions_and_webhooks_follow_stripe() {
         let remote = stripe_get(&ls, &format!("subscriptions/{stripe_sub}")).await;
         assert_eq!(remote["status"], "canceled");
         // Subscribing again keeps the user's one customer.
-        let a = subscribe(&card).await;
-        assert_eq!(a.status, 201, "{a:?}");
-        let again = a.body["subscription"]["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let stripe_again = text(
-            &gw,
-            &format!("SELECT stripe_subscription_id AS t FROM subscriptions WHERE id = '{again}'"),
-        )
-        .await;
+        let (_, stripe_again) = subscribed(&card).await;
         let second = stripe_get(&ls, &format!("subscriptions/{stripe_again}")).await;
         assert_eq!(second["customer"], customer["id"]);
         c.cancel().await.ok();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 
 use authgate_core::Caller;
-use authgate_project::keys::KeyEvent;
+use authgate_project::KeyEvent;
 
 /// How long an entry lives without a notification.
 pub const KEY_CACHE_TTL: Duration = Duration::from_secs(10);

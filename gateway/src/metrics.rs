@@ -117,7 +117,7 @@ pub async fn render(State(app): State<std::sync::Arc<AppState>>) -> Response {
     metrics::gauge!("authgate_db_pool_connections", "state" => "in_use").set(pool.in_use as f64);
     metrics::gauge!("authgate_db_pool_waiters").set(pool.waiting as f64);
     metrics::gauge!("authgate_key_cache_entries").set(app.key_cache.len() as f64);
-    match authgate_email::outbox::counts(&app.store).await {
+    match authgate_email::outbox_counts(&app.store).await {
         Ok(counts) => {
             metrics::gauge!("authgate_outbox_messages", "status" => "pending")
                 .set(counts.pending as f64);

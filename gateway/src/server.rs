@@ -24,7 +24,8 @@ use authgate_store::{Store, StoreOptions};
 
 use crate::app::AppState;
 use crate::config::{Config, MAX_BODY_BYTES};
-use crate::mcp::McpHandler;
+use crate::mcp::{McpHandler, McpTools};
+use crate::sse::SseSessions;
 
 /// Opens the configured database and runs its migrations.
 pub async fn open_store(config: &Config) -> Result<Store, String> {
@@ -51,6 +52,8 @@ pub async fn ensure_first_project(
 }
 
 pub fn router(app: Arc<AppState>) -> Router {
+    let tools = Arc::new(McpTools::new(&app.registry));
+    let sse = Arc::new(SseSessions::new(tools.clone()));
     let base = StreamableHttpServerConfig::default()
         .with_max_request_body_bytes(MAX_BODY_BYTES)
         .with_cancellation_token(app.shutdown.child_token());
@@ -60,7 +63,8 @@ pub fn router(app: Arc<AppState>) -> Router {
         base.with_allowed_hosts(app.config.allowed_hosts.clone())
     };
     let factory_app = app.clone();
-    let factory = move || Ok(McpHandler::new(factory_app.clone()));
+    let factory_tools = tools.clone();
+    let factory = move || Ok(McpHandler::new(factory_app.clone(), factory_tools.clone()));
     let mcp_routes = if app.config.stateless {
         let service = StreamableHttpService::new(
             factory,
@@ -81,6 +85,7 @@ pub fn router(app: Arc<AppState>) -> Router {
     let authenticated = mcp_routes
         .route("/api/sse", get(crate::sse::open))
         .route("/api/sse/messages", post(crate::sse::post))
+        .layer(axum::Extension(sse))
         .route_layer(from_fn_with_state(app.clone(), crate::auth::authenticate));
     Router::new()
         .merge(authenticated)
@@ -88,7 +93,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::render))
-        .layer(from_fn(crate::http::front))
+        .layer(from_fn(crate::front::front))
         .with_state(app)
 }
 
@@ -150,15 +155,18 @@ impl Server {
     ) -> std::io::Result<Server> {
         let listener = tokio::net::TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
-        let app = AppState::new(config, store, secret, clock).map_err(std::io::Error::other)?;
+        let registry = Arc::new(crate::registry::registry().map_err(std::io::Error::other)?);
+        crate::metrics::handle();
+        let app =
+            AppState::new(config, store, registry, secret, clock).map_err(std::io::Error::other)?;
         // Revocations evict cached keys: this process's at once, other
         // gateways' through the store's notifications.
         let weak = Arc::downgrade(&app);
         app.store.on_notify(move |topic, payload| {
             let Some(app) = weak.upgrade() else { return };
             match topic {
-                authgate_project::keys::KEY_EVENTS => {
-                    if let Some(event) = authgate_project::keys::KeyEvent::parse(payload) {
+                authgate_project::KEY_EVENTS => {
+                    if let Some(event) = authgate_project::KeyEvent::parse(payload) {
                         app.key_cache.evict(&event);
                     }
                 }

@@ -8,6 +8,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Query, Request, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -20,19 +21,31 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{AppState, AuthContext, SessionOwner};
+use crate::app::AppState;
+use crate::auth::bindings::SessionOwner;
 use crate::config::MAX_BODY_BYTES;
-use crate::http::{jsonrpc_error, too_large};
-use crate::mcp::McpHandler;
+use crate::jsonrpc::{jsonrpc_error, too_large};
+use crate::mcp::{McpHandler, McpTools};
+use crate::request::AuthContext;
 
 struct SseSession {
     inbound: mpsc::Sender<ClientJsonRpcMessage>,
 }
 
-/// Open SSE sessions by id.
-#[derive(Default)]
+/// Open SSE sessions by id, and the tool definitions their handlers
+/// serve (an extension of the SSE routes).
 pub struct SseSessions {
     map: dashmap::DashMap<String, SseSession>,
+    tools: Arc<McpTools>,
+}
+
+impl SseSessions {
+    pub fn new(tools: Arc<McpTools>) -> Self {
+        Self {
+            map: dashmap::DashMap::new(),
+            tools,
+        }
+    }
 }
 
 /// One side of the bridge, handed to rmcp as its transport.
@@ -69,6 +82,7 @@ impl Transport<RoleServer> for ChannelTransport {
 /// Ends the session when the event stream is dropped.
 struct SessionGuard {
     app: Arc<AppState>,
+    sse: Arc<SseSessions>,
     id: String,
     ct: CancellationToken,
 }
@@ -77,12 +91,16 @@ impl Drop for SessionGuard {
     fn drop(&mut self) {
         self.ct.cancel();
         self.app.sessions.unbind(&self.id);
-        self.app.sse.map.remove(&self.id);
+        self.sse.map.remove(&self.id);
     }
 }
 
 /// `GET /api/sse`: opens a session and its event stream.
-pub async fn open(State(app): State<Arc<AppState>>, req: Request) -> Response {
+pub async fn open(
+    State(app): State<Arc<AppState>>,
+    Extension(sse): Extension<Arc<SseSessions>>,
+    req: Request,
+) -> Response {
     let Some(auth) = req.extensions().get::<AuthContext>().cloned() else {
         return jsonrpc_error(
             StatusCode::UNAUTHORIZED,
@@ -94,9 +112,7 @@ pub async fn open(State(app): State<Arc<AppState>>, req: Request) -> Response {
     let (in_tx, in_rx) = mpsc::channel(64);
     let (out_tx, out_rx) = mpsc::channel::<ServerJsonRpcMessage>(64);
     let ct = app.shutdown.child_token();
-    app.sse
-        .map
-        .insert(id.clone(), SseSession { inbound: in_tx });
+    sse.map.insert(id.clone(), SseSession { inbound: in_tx });
     // The auth layer refuses POSTs to this session with any other key.
     app.sessions.bind(
         &id,
@@ -109,7 +125,7 @@ pub async fn open(State(app): State<Arc<AppState>>, req: Request) -> Response {
         inbound: in_rx,
         outbound: out_tx,
     };
-    let handler = McpHandler::new(app.clone());
+    let handler = McpHandler::new(app.clone(), sse.tools.clone());
     let serve_ct = ct.clone();
     tokio::spawn(async move {
         match rmcp::service::serve_server_with_ct(handler, transport, serve_ct).await {
@@ -121,6 +137,7 @@ pub async fn open(State(app): State<Arc<AppState>>, req: Request) -> Response {
     });
     let guard = SessionGuard {
         app: app.clone(),
+        sse: sse.clone(),
         id: id.clone(),
         ct,
     };
@@ -148,7 +165,7 @@ pub struct MessageQuery {
 
 /// `POST /api/sse/messages?session_id=`: queues one client message.
 pub async fn post(
-    State(app): State<Arc<AppState>>,
+    Extension(sse): Extension<Arc<SseSessions>>,
     Query(query): Query<MessageQuery>,
     req: Request,
 ) -> Response {
@@ -160,11 +177,7 @@ pub async fn post(
         );
     }
     // The session's owner was checked by the auth layer.
-    let inbound = app
-        .sse
-        .map
-        .get(&query.session_id)
-        .map(|s| s.inbound.clone());
+    let inbound = sse.map.get(&query.session_id).map(|s| s.inbound.clone());
     let Some(inbound) = inbound else {
         return jsonrpc_error(
             StatusCode::NOT_FOUND,

@@ -9,18 +9,15 @@ use diesel_async::RunQueryDsl;
 
 use authgate_audit::{EventFilter, NewAuditEvent, list_event_types, list_events, record};
 use authgate_core::pagination::{CursorCodec, PageRequest};
-use authgate_core::{Page, ToolError, new_id};
+use authgate_core::{ActorType, EventType, Page, ToolError, new_id};
 use authgate_store::{Backend, Store, testing, with_conn};
 
-fn event(project: &str, event_type: &str, actor: &str, targets: &[&str]) -> NewAuditEvent {
+fn event(project: &str, event_type: EventType, actor: &str, targets: &[&str]) -> NewAuditEvent {
     NewAuditEvent {
-        project_id: project.into(),
-        event_type: event_type.into(),
-        actor_type: "api_key".into(),
+        actor_type: ActorType::ApiKey,
         actor_id: Some(actor.into()),
         targets: targets.iter().map(|t| t.to_string()).collect(),
-        outcome: "success".into(),
-        ..NewAuditEvent::default()
+        ..NewAuditEvent::new(project, event_type)
     }
 }
 
@@ -71,22 +68,27 @@ async fn events_filter_page_and_stay_in_their_project() {
         let b = project(&store, "B").await;
         let (cb1, cb2, key9) = (new_id("cb"), new_id("cb"), new_id("key"));
         let t0 = Utc::now() - Duration::hours(2);
-        put(&store, event(&a, "tool.add_callback", "key_1", &[&cb1]), t0).await;
         put(
             &store,
-            event(&a, "tool.revoke_api_key", "key_1", &[&key9]),
+            event(&a, EventType::Tool("add_callback"), "key_1", &[&cb1]),
+            t0,
+        )
+        .await;
+        put(
+            &store,
+            event(&a, EventType::Tool("revoke_api_key"), "key_1", &[&key9]),
             t0 + Duration::hours(1),
         )
         .await;
         put(
             &store,
-            event(&a, "tool.add_callback", "key_2", &[&cb2]),
+            event(&a, EventType::Tool("add_callback"), "key_2", &[&cb2]),
             Utc::now(),
         )
         .await;
         put(
             &store,
-            event(&b, "tool.add_callback", "key_b", &[&cb1]),
+            event(&b, EventType::Tool("add_callback"), "key_b", &[&cb1]),
             Utc::now(),
         )
         .await;
@@ -152,13 +154,19 @@ async fn events_filter_page_and_stay_in_their_project() {
             .read(async |c| list_event_types(c, &a, &types_req).await)
             .await
             .expect("types");
-        assert_eq!(types.data, vec!["tool.add_callback".to_string()]);
+        assert_eq!(
+            types.data,
+            vec![EventType::Tool("add_callback").to_string()]
+        );
         let next = page("t", &a, 10, types.next_cursor.as_deref());
         let rest = store
             .read(async |c| list_event_types(c, &a, &next).await)
             .await
             .expect("types");
-        assert_eq!(rest.data, vec!["tool.revoke_api_key".to_string()]);
+        assert_eq!(
+            rest.data,
+            vec![EventType::Tool("revoke_api_key").to_string()]
+        );
     }
 }
 
@@ -170,7 +178,12 @@ async fn targets_match_exactly_and_rows_stay_bounded() {
         let store = db.store().await;
         let a = project(&store, "A").await;
         let target = new_id("usr");
-        put(&store, event(&a, "x.y", "key_1", &[&target]), Utc::now()).await;
+        put(
+            &store,
+            event(&a, EventType::SignOut, "key_1", &[&target]),
+            Utc::now(),
+        )
+        .await;
         let lower = format!("usr_{}", target[4..].to_lowercase());
         // `_` and `%` are LIKE wildcards; an exact match treats them as text.
         let one_char_wildcard = format!("{}_", &target[..target.len() - 1]);
@@ -193,7 +206,7 @@ async fn targets_match_exactly_and_rows_stay_bounded() {
         let huge = "x".repeat(100_000);
         targets.push(&huge);
         targets.push("not an id");
-        let mut e = event(&a, "x.z", "key_1", &targets);
+        let mut e = event(&a, EventType::SessionRevoked, "key_1", &targets);
         e.client_name = Some("n".repeat(5_000));
         e.client_version = Some("v".repeat(5_000));
         put(&store, e, Utc::now()).await;

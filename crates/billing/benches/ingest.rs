@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use diesel_async::RunQueryDsl;
 
-use authgate_billing::usage::{UsageEvent, report};
 use authgate_billing::{Feature, NewPlan};
+use authgate_billing::{UsageEvent, report_usage as report};
 use authgate_core::{Clock as _, SystemClock, ToolError, with_conn};
 use authgate_store::testing;
 
@@ -45,7 +45,7 @@ fn bench(c: &mut Criterion) {
                     currency: "usd",
                     features: &features,
                 };
-                authgate_billing::create(c, &p.id, new, now).await?;
+                authgate_billing::create_plan(c, &p.id, new, now).await?;
                 let at = authgate_core::time::to_micros(now);
                 for u in 0..USERS {
                     let q = format!(

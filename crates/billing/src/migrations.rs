@@ -86,9 +86,14 @@ async fn plan_exists(
     Ok(())
 }
 
-pub async fn counts(conn: &mut Conn<'_>, migration_id: &str) -> Result<Counts, ToolError> {
+async fn counts(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    migration_id: &str,
+) -> Result<Counts, ToolError> {
     let rows: Vec<(String, i64)> = with_conn!(conn, c => {
         billing_migration_items::table
+            .filter(billing_migration_items::project_id.eq(project_id))
             .filter(billing_migration_items::migration_id.eq(migration_id))
             .group_by(billing_migration_items::status)
             .select((billing_migration_items::status, diesel::dsl::count_star()))
@@ -106,7 +111,11 @@ pub async fn counts(conn: &mut Conn<'_>, migration_id: &str) -> Result<Counts, T
     Ok(out)
 }
 
-pub async fn get(conn: &mut Conn<'_>, project_id: &str, id: &str) -> Result<Migration, ToolError> {
+pub async fn get_migration(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    id: &str,
+) -> Result<Migration, ToolError> {
     authgate_core::require_id("migration_id", "mig", id)?;
     let row: Option<(String, String, String, i64, Option<i64>)> = with_conn!(conn, c => {
         billing_migrations::table
@@ -124,7 +133,7 @@ pub async fn get(conn: &mut Conn<'_>, project_id: &str, id: &str) -> Result<Migr
             .optional()?
     });
     let (id, from_plan_id, to_plan_id, created, completed) = row.ok_or_else(|| not_found(id))?;
-    let counts = counts(conn, &id).await?;
+    let counts = counts(conn, project_id, &id).await?;
     Ok(Migration {
         id,
         from_plan_id,
@@ -135,7 +144,11 @@ pub async fn get(conn: &mut Conn<'_>, project_id: &str, id: &str) -> Result<Migr
     })
 }
 
-pub async fn items(conn: &mut Conn<'_>, migration_id: &str) -> Result<ItemsByStatus, ToolError> {
+pub async fn migration_items(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    migration_id: &str,
+) -> Result<ItemsByStatus, ToolError> {
     let mut out = ItemsByStatus {
         pending: Vec::new(),
         completed: Vec::new(),
@@ -144,6 +157,7 @@ pub async fn items(conn: &mut Conn<'_>, migration_id: &str) -> Result<ItemsBySta
     for status in ["pending", "completed", "failed"] {
         let rows: Vec<(String, String, Option<String>, Option<String>)> = with_conn!(conn, c => {
             billing_migration_items::table
+                .filter(billing_migration_items::project_id.eq(project_id))
                 .filter(billing_migration_items::migration_id.eq(migration_id))
                 .filter(billing_migration_items::status.eq(status))
                 .select((
@@ -177,8 +191,27 @@ pub async fn items(conn: &mut Conn<'_>, migration_id: &str) -> Result<ItemsBySta
     Ok(out)
 }
 
+// A migration with its counts and items grouped by status.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MigrationDetail {
+    #[serde(flatten)]
+    pub migration: Migration,
+    pub items: ItemsByStatus,
+}
+
+/// A migration with its items (the first 100 of each status).
+pub async fn migration_detail(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    id: &str,
+) -> Result<MigrationDetail, ToolError> {
+    let migration = get_migration(conn, project_id, id).await?;
+    let items = migration_items(conn, project_id, &migration.id).await?;
+    Ok(MigrationDetail { migration, items })
+}
+
 /// Snapshots the live subscriptions on `from` as items mapped to `to`.
-pub async fn create(
+pub async fn create_migration(
     conn: &mut Conn<'_>,
     project_id: &str,
     from: &str,
@@ -207,6 +240,19 @@ pub async fn create(
             .execute(c)
             .await?;
     });
+    plan_items(conn, project_id, &id, from, to).await?;
+    get_migration(conn, project_id, &id).await
+}
+
+/// One item per live subscription on `from`: mapped to `to`'s price of
+/// the same interval and currency, or failed with the reason.
+async fn plan_items(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    migration_id: &str,
+    from: &str,
+    to: &str,
+) -> Result<(), ToolError> {
     // The target's live prices by (interval, currency).
     let targets: Vec<(String, String, String)> = with_conn!(conn, c => {
         prices::table
@@ -221,6 +267,7 @@ pub async fn create(
         subscriptions::table
             .inner_join(prices::table)
             .filter(subscriptions::project_id.eq(project_id))
+            .filter(prices::project_id.eq(project_id))
             .filter(subscriptions::plan_id.eq(from))
             .filter(subscriptions::status.eq_any(["active", "trialing", "past_due"]))
             .select((subscriptions::id, subscriptions::price_id, prices::interval, prices::currency))
@@ -247,7 +294,7 @@ pub async fn create(
                 .values((
                     billing_migration_items::id.eq(new_id("mit")),
                     billing_migration_items::project_id.eq(project_id),
-                    billing_migration_items::migration_id.eq(&id),
+                    billing_migration_items::migration_id.eq(migration_id),
                     billing_migration_items::subscription_id.eq(&sub_id),
                     billing_migration_items::from_price_id.eq(&price_id),
                     billing_migration_items::to_price_id.eq(&to_price),
@@ -258,7 +305,7 @@ pub async fn create(
                 .await?;
         });
     }
-    get(conn, project_id, &id).await
+    Ok(())
 }
 
 /// Moves one item: its subscription onto the target price, and the item to
@@ -276,6 +323,7 @@ async fn move_item(
     let claimed = with_conn!(conn, c => {
         diesel::update(
             billing_migration_items::table
+                .filter(billing_migration_items::project_id.eq(project_id))
                 .filter(billing_migration_items::id.eq(item_id))
                 .filter(billing_migration_items::status.eq("pending")),
         )
@@ -307,7 +355,7 @@ async fn move_item(
 /// Moves every pending item, a batch at a time, each item in a transaction
 /// of its own; `report(done, total)` after each batch. Returns how many
 /// items this run moved.
-pub async fn execute(
+pub async fn execute_migration(
     store: &Store,
     project_id: &str,
     id: &str,
@@ -315,7 +363,7 @@ pub async fn execute(
     report: impl Fn(u64, u64),
 ) -> Result<u64, ToolError> {
     let migration = store
-        .read(async |conn| get(conn, project_id, id).await)
+        .read(async |conn| get_migration(conn, project_id, id).await)
         .await?;
     let total = (migration.counts.pending + migration.counts.completed) as u64;
     let mut done = migration.counts.completed as u64;

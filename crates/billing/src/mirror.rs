@@ -21,7 +21,7 @@ use authgate_core::time::to_micros;
 use authgate_core::{Conn, ToolError, with_conn};
 use authgate_store::schema::{plans, prices, subscriptions};
 
-use crate::Plan;
+use crate::plans::Plan;
 
 /// The provider's ids of a plan and of its prices.
 #[derive(Debug, Clone)]

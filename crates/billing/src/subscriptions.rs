@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{Conn, ToolError, new_id, with_conn};
-use authgate_store::schema::{end_users, subscriptions};
+use authgate_store::schema::subscriptions;
 
 use crate::money::{Amount, amount};
 
@@ -152,7 +152,7 @@ pub(crate) async fn live_of_user(
             .optional()?
     });
     let Some(row) = row else { return Ok(None) };
-    let Some((price, _)) = crate::price_any(conn, project_id, &row.price_id).await? else {
+    let Some((price, _)) = crate::plans::price_any(conn, project_id, &row.price_id).await? else {
         return Ok(None);
     };
     let view = row.view(price.amount_cents, &price.currency, &price.interval, now);
@@ -161,7 +161,7 @@ pub(crate) async fn live_of_user(
 
 /// Subscribes a user to a price: active at once, for one period of its
 /// interval. A user with a live subscription gets a conflict.
-pub async fn create(
+pub async fn create_subscription(
     conn: &mut Conn<'_>,
     project_id: &str,
     user_id: &str,
@@ -170,21 +170,8 @@ pub async fn create(
 ) -> Result<Subscription, ToolError> {
     authgate_core::require_id("user_id", "usr", user_id)?;
     authgate_core::require_id("price_id", "price", price_id)?;
-    let user: i64 = with_conn!(conn, c => {
-        end_users::table
-            .filter(end_users::project_id.eq(project_id))
-            .filter(end_users::id.eq(user_id))
-            .count()
-            .get_result(c)
-            .await?
-    });
-    if user == 0 {
-        return Err(
-            ToolError::not_found(format!("end user {user_id} not found in this project"))
-                .with_field("user_id"),
-        );
-    }
-    let (price, _plan) = crate::price(conn, project_id, price_id)
+    authgate_identity::require_user(conn, project_id, user_id).await?;
+    let (price, _plan) = crate::plans::price(conn, project_id, price_id)
         .await?
         .ok_or_else(|| {
             ToolError::not_found(format!("price {price_id} not found in this project"))
@@ -221,7 +208,7 @@ pub async fn create(
 }
 
 /// Cancels at the end of the current period, or at once.
-pub async fn cancel(
+pub async fn cancel_subscription(
     conn: &mut Conn<'_>,
     project_id: &str,
     id: &str,
@@ -239,7 +226,7 @@ pub async fn cancel(
             .optional()?
     })
     .ok_or_else(|| not_found(id))?;
-    let (price, _) = crate::price_any(conn, project_id, &row.price_id)
+    let (price, _) = crate::plans::price_any(conn, project_id, &row.price_id)
         .await?
         .ok_or_else(|| ToolError::internal("a subscription's price is missing"))?;
     if row.status == "canceled" {

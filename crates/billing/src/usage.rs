@@ -16,8 +16,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use authgate_core::time::{from_micros, parse_rfc3339, to_micros};
-use authgate_core::{Conn, ToolError, new_id, with_conn};
-use authgate_store::schema::{end_users, usage_events};
+use authgate_core::{Conn, ErrorCode, ToolError, new_id, with_conn};
+use authgate_store::schema::usage_events;
 
 pub const MAX_BATCH: usize = 1000;
 const MAX_QUANTITY: i64 = 1_000_000_000_000;
@@ -43,7 +43,7 @@ pub struct Rejected {
     /// The event's position in the batch.
     pub index: usize,
     /// invalid_argument, not_found or conflict.
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
 }
 
@@ -69,10 +69,10 @@ struct EventRow {
     created_at: i64,
 }
 
-fn reject(index: usize, code: &str, message: impl Into<String>) -> Rejected {
+fn reject(index: usize, code: ErrorCode, message: impl Into<String>) -> Rejected {
     Rejected {
         index,
-        code: code.to_owned(),
+        code,
         message: message.into(),
     }
 }
@@ -141,17 +141,13 @@ pub async fn report(
             format!("send 1 to {MAX_BATCH} events per call"),
         ));
     }
-    let meters = crate::meters(conn, project_id).await?;
-    let user_ids: Vec<&str> = events.iter().map(|e| e.user_id.as_str()).collect();
-    let known: Vec<String> = with_conn!(conn, c => {
-        end_users::table
-            .filter(end_users::project_id.eq(project_id))
-            .filter(end_users::id.eq_any(&user_ids))
-            .select(end_users::id)
-            .load(c)
-            .await?
-    });
-    let at = to_micros(now);
+    let user_ids: Vec<String> = events.iter().map(|e| e.user_id.clone()).collect();
+    let batch = Batch {
+        project_id,
+        at: to_micros(now),
+        meters: crate::plans::meters(conn, project_id).await?,
+        known: authgate_identity::existing_users(conn, project_id, &user_ids).await?,
+    };
     let mut rejected = Vec::new();
     // Valid events, each with its index and whether its timestamp was
     // given; a repeat of an earlier event of the batch is only counted.
@@ -159,86 +155,24 @@ pub async fn report(
     let mut repeats = 0;
     let mut first_of_key: HashMap<&str, usize> = HashMap::new();
     for (i, e) in events.iter().enumerate() {
-        let key = e.idempotency_key.trim();
-        if key.is_empty() || key.len() > MAX_KEY {
-            rejected.push(reject(
-                i,
-                "invalid_argument",
-                format!("events[{i}].idempotency_key must be 1 to {MAX_KEY} characters"),
-            ));
-            continue;
-        }
-        if !(1..=MAX_QUANTITY).contains(&e.quantity) {
-            rejected.push(reject(
-                i,
-                "invalid_argument",
-                format!("events[{i}].quantity must be a whole number from 1 to {MAX_QUANTITY}"),
-            ));
-            continue;
-        }
-        if !meters.contains(&e.meter) {
-            rejected.push(reject(
-                i,
-                "invalid_argument",
-                format!(
-                    "events[{i}].meter: no plan of this project has a feature '{}' with a limit",
-                    e.meter
-                ),
-            ));
-            continue;
-        }
-        if !known.contains(&e.user_id) {
-            rejected.push(reject(
-                i,
-                "not_found",
-                format!(
-                    "events[{i}].user_id: end user {} not found in this project",
-                    e.user_id
-                ),
-            ));
-            continue;
-        }
-        let occurred = match e.timestamp.as_deref() {
-            None => at,
-            Some(t) => match parse_rfc3339(&format!("events[{i}].timestamp"), t) {
-                Ok(t) => to_micros(t),
-                Err(err) => {
-                    rejected.push(reject(i, "invalid_argument", err.message));
-                    continue;
-                }
-            },
+        let row = match batch.row(i, e) {
+            Ok(row) => row,
+            Err(r) => {
+                rejected.push(r);
+                continue;
+            }
         };
-        if let Some(&j) = first_of_key.get(key) {
+        if let Some(&j) = first_of_key.get(e.idempotency_key.trim()) {
             // The same key twice in one batch: the first counts.
-            let same = {
-                let f = &events[j];
-                f.user_id == e.user_id
-                    && f.meter == e.meter
-                    && f.quantity == e.quantity
-                    && (e.timestamp.is_none() || f.timestamp == e.timestamp)
-            };
-            if same {
+            if same_event(&events[j], e) {
                 repeats += 1;
             } else {
-                rejected.push(reject(i, "conflict", format!("events[{i}].idempotency_key was used by event {j} of this batch for another event")));
+                rejected.push(reject(i, ErrorCode::Conflict, format!("events[{i}].idempotency_key was used by event {j} of this batch for another event")));
             }
             continue;
         }
-        first_of_key.insert(key, i);
-        rows.push((
-            i,
-            e.timestamp.is_some(),
-            EventRow {
-                id: new_id("use"),
-                project_id: project_id.to_owned(),
-                user_id: e.user_id.clone(),
-                meter: e.meter.clone(),
-                quantity: e.quantity,
-                occurred_at: occurred,
-                idempotency_key: key.to_owned(),
-                created_at: at,
-            },
-        ));
+        first_of_key.insert(e.idempotency_key.trim(), i);
+        rows.push((i, e.timestamp.is_some(), row));
     }
     // One statement for the batch; the unique constraint decides.
     let fresh: Vec<&EventRow> = rows.iter().map(|(_, _, r)| r).collect();
@@ -247,30 +181,118 @@ pub async fn report(
     } else {
         insert_batch(conn, &fresh).await?.into_iter().collect()
     };
-    // Keys that were already counted: the same event is a duplicate,
-    // another is a conflict.
+    let taken = settle_taken(conn, project_id, &rows, &inserted, &mut rejected).await?;
+    rejected.sort_by_key(|r| r.index);
+    Ok(Report {
+        accepted: inserted.len(),
+        duplicates: repeats + taken,
+        rejected,
+    })
+}
+
+/// What a batch's events are checked against.
+struct Batch<'a> {
+    project_id: &'a str,
+    at: i64,
+    /// Keys of the project's meters.
+    meters: Vec<String>,
+    /// Which of the batch's users exist.
+    known: HashSet<String>,
+}
+
+impl Batch<'_> {
+    /// The row of event `i`, or why it is rejected.
+    fn row(&self, i: usize, e: &UsageEvent) -> Result<EventRow, Rejected> {
+        let key = e.idempotency_key.trim();
+        if key.is_empty() || key.len() > MAX_KEY {
+            return Err(reject(
+                i,
+                ErrorCode::InvalidArgument,
+                format!("events[{i}].idempotency_key must be 1 to {MAX_KEY} characters"),
+            ));
+        }
+        if !(1..=MAX_QUANTITY).contains(&e.quantity) {
+            return Err(reject(
+                i,
+                ErrorCode::InvalidArgument,
+                format!("events[{i}].quantity must be a whole number from 1 to {MAX_QUANTITY}"),
+            ));
+        }
+        if !self.meters.contains(&e.meter) {
+            return Err(reject(
+                i,
+                ErrorCode::InvalidArgument,
+                format!(
+                    "events[{i}].meter: no plan of this project has a feature '{}' with a limit",
+                    e.meter
+                ),
+            ));
+        }
+        if !self.known.contains(&e.user_id) {
+            return Err(reject(
+                i,
+                ErrorCode::NotFound,
+                format!(
+                    "events[{i}].user_id: end user {} not found in this project",
+                    e.user_id
+                ),
+            ));
+        }
+        let occurred = match e.timestamp.as_deref() {
+            None => self.at,
+            Some(t) => parse_rfc3339(&format!("events[{i}].timestamp"), t)
+                .map(to_micros)
+                .map_err(|err| reject(i, ErrorCode::InvalidArgument, err.message))?,
+        };
+        Ok(EventRow {
+            id: new_id("use"),
+            project_id: self.project_id.to_owned(),
+            user_id: e.user_id.clone(),
+            meter: e.meter.clone(),
+            quantity: e.quantity,
+            occurred_at: occurred,
+            idempotency_key: key.to_owned(),
+            created_at: self.at,
+        })
+    }
+}
+
+/// Whether a later event of a batch repeats an earlier one with its key.
+fn same_event(first: &UsageEvent, later: &UsageEvent) -> bool {
+    first.user_id == later.user_id
+        && first.meter == later.meter
+        && first.quantity == later.quantity
+        && (later.timestamp.is_none() || first.timestamp == later.timestamp)
+}
+
+/// Keys that were already counted before this batch: the same event is a
+/// duplicate (counted and returned), another is a conflict (rejected).
+async fn settle_taken(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    rows: &[(usize, bool, EventRow)],
+    inserted: &HashSet<String>,
+    rejected: &mut Vec<Rejected>,
+) -> Result<usize, ToolError> {
     let taken: Vec<&str> = rows
         .iter()
         .filter(|(_, _, r)| !inserted.contains(&r.idempotency_key))
         .map(|(_, _, r)| r.idempotency_key.as_str())
         .collect();
-    let stored: Vec<EventRow> = if taken.is_empty() {
-        Vec::new()
-    } else {
-        with_conn!(conn, c => {
-            usage_events::table
-                .filter(usage_events::project_id.eq(project_id))
-                .filter(usage_events::idempotency_key.eq_any(&taken))
-                .select(EventRow::as_select())
-                .load(c)
-                .await?
-        })
-    };
-    let mut accepted = 0;
-    let mut duplicates = repeats;
-    for (i, timestamp_given, r) in &rows {
+    if taken.is_empty() {
+        return Ok(0);
+    }
+    let stored: Vec<EventRow> = with_conn!(conn, c => {
+        usage_events::table
+            .filter(usage_events::project_id.eq(project_id))
+            .filter(usage_events::idempotency_key.eq_any(&taken))
+            .select(EventRow::as_select())
+            .load(c)
+            .await?
+    });
+    let mut duplicates = 0;
+    for (i, timestamp_given, r) in rows {
         if inserted.contains(&r.idempotency_key) {
-            accepted += 1;
             continue;
         }
         match stored.iter().find(|s| s.idempotency_key == r.idempotency_key) {
@@ -284,17 +306,12 @@ pub async fn report(
             }
             _ => rejected.push(reject(
                 *i,
-                "conflict",
+                ErrorCode::Conflict,
                 format!("events[{i}].idempotency_key was already used for another event; a key names one event forever"),
             )),
         }
     }
-    rejected.sort_by_key(|r| r.index);
-    Ok(Report {
-        accepted,
-        duplicates,
-        rejected,
-    })
+    Ok(duplicates)
 }
 
 /// The calendar month (UTC) that contains `now`: the period of usage

@@ -18,6 +18,8 @@ pub enum ErrorCode {
     LimitExceeded,
     RateLimited,
     Internal,
+    // The database (or another dependency) is out of reach; retry.
+    Unavailable,
 }
 
 impl ErrorCode {
@@ -32,6 +34,7 @@ impl ErrorCode {
             ErrorCode::LimitExceeded => "limit_exceeded",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unavailable => "unavailable",
         }
     }
 
@@ -47,6 +50,7 @@ impl ErrorCode {
             ErrorCode::LimitExceeded => 422,
             ErrorCode::RateLimited => 429,
             ErrorCode::Internal => 500,
+            ErrorCode::Unavailable => 503,
         }
     }
 }
@@ -90,7 +94,7 @@ impl ToolError {
             message: message.into(),
             field: None,
             hint: None,
-            retryable: matches!(code, ErrorCode::RateLimited),
+            retryable: matches!(code, ErrorCode::RateLimited | ErrorCode::Unavailable),
             retry_after_secs: None,
         }
     }
@@ -99,6 +103,16 @@ impl ToolError {
     pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> Self {
         let mut err = Self::new(ErrorCode::RateLimited, message);
         err.retry_after_secs = Some(retry_after_secs.max(1));
+        err
+    }
+
+    /// The database is out of reach: `unavailable`, retry after a second.
+    pub fn unavailable() -> Self {
+        let mut err = Self::new(
+            ErrorCode::Unavailable,
+            "the database is unavailable right now; retry shortly",
+        );
+        err.retry_after_secs = Some(1);
         err
     }
 
@@ -181,11 +195,7 @@ impl From<StoreError> for ToolError {
             }
             StoreError::Unavailable(detail) => {
                 tracing::warn!(error = %detail, "database unavailable");
-                ToolError::new(
-                    ErrorCode::Internal,
-                    "the database is unavailable right now; retry shortly",
-                )
-                .retryable(true)
+                ToolError::unavailable()
             }
             other => ToolError::internal(other),
         }
@@ -233,6 +243,7 @@ mod tests {
             (ErrorCode::LimitExceeded, 422, "limit_exceeded"),
             (ErrorCode::RateLimited, 429, "rate_limited"),
             (ErrorCode::Internal, 500, "internal"),
+            (ErrorCode::Unavailable, 503, "unavailable"),
         ];
         for (code, status, name) in pairs {
             assert_eq!(code.status(), status);
@@ -253,6 +264,8 @@ mod tests {
         assert_eq!(internal.code, ErrorCode::Internal);
         assert!(!internal.message.contains("SELECT"));
         let unavailable: ToolError = StoreError::Unavailable("pool timed out".into()).into();
+        assert_eq!(unavailable.code, ErrorCode::Unavailable);
         assert!(unavailable.retryable);
+        assert_eq!(unavailable.retry_after_secs, Some(1));
     }
 }

@@ -3,17 +3,31 @@
 //! register tools, groups and status sections into, the [`Registry`] the
 //! gateway serves and runs calls through (one unit of work per call, the
 //! audit record inside it), the [`ToolContext`] a call runs with, the one
-//! [`ToolError`] with the stable codes of SPEC section 4, prefixed ids,
-//! cursor pagination, and the generated tool reference.
+//! [`ToolError`] with the stable codes of SPEC section 4, the audit event
+//! types, prefixed ids, cursor pagination, hashing, and the generated tool
+//! reference.
+//!
+//! Modules, leaves first: `meta` (kinds, groups, catalogue), `caller`,
+//! `userdata`, `context`, `status`, `tool`, `record`, `registry`,
+//! `dispatch` (running a call); beside them `error`, `events`, `hash`,
+//! `secrets`, `crypto`, `ids`, `pagination`, `schema`, `args`, `text`,
+//! `time`, `settings`, `request`, `docs`.
 
 pub mod args;
+pub mod caller;
 pub mod context;
 pub mod crypto;
-pub mod dispatch;
+mod dispatch;
 pub mod docs;
 pub mod error;
+pub mod events;
+pub mod hash;
 pub mod ids;
+pub mod meta;
 pub mod pagination;
+pub mod record;
+pub mod registry;
+pub mod request;
 pub mod schema;
 pub mod secrets;
 pub mod settings;
@@ -25,18 +39,20 @@ pub mod userdata;
 
 pub use authgate_macros::tool;
 pub use authgate_store::{Conn, with_conn};
-pub use context::{
-    Budget, Caller, ClientInfo, Progress, Project, RateBudget, Scope, ServerKeys, ToolContext,
-};
-pub use dispatch::{CallRecord, CallRecorder, Outcome};
+pub use caller::{Budget, Caller, ClientInfo, Project, RateBudget, Scope};
+pub use context::{Domains, Progress, ServerKeys, ToolContext};
 pub use error::{ErrorCode, Refusable, ToolError, settle};
+pub use events::{ActorType, EventType, Outcome};
 pub use ids::{is_valid_id, is_well_formed_id, new_id};
+pub use meta::{Catalog, ToolGroup, ToolKind, ToolMeta};
 pub use pagination::{Page, PageRequest};
-pub use secrets::RequestMeta;
+pub use record::{CallRecord, CallRecorder};
+pub use registry::{Registry, ToolRegistry};
+pub use request::RequestMeta;
 pub use settings::Settings;
 pub use status::{StatusCount, StatusSection};
 pub use time::{Clock, SystemClock};
-pub use tool::{Catalog, DynTool, Registry, Tool, ToolGroup, ToolKind, ToolMeta, ToolRegistry};
+pub use tool::{DynTool, Tool};
 pub use userdata::{UserDataSection, UserRef};
 
 /// Checks that `value` is an id with `prefix`, naming `field` when not.

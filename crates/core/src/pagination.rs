@@ -5,10 +5,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
 use schemars::JsonSchema;
 use serde::Serialize;
-use sha2::Sha256;
 
 use crate::ToolError;
 
@@ -133,13 +131,10 @@ impl CursorCodec {
     }
 
     fn tag(&self, list: &str, project_id: &str, position: &str) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        for part in [list, project_id, position] {
-            mac.update(&(part.len() as u64).to_be_bytes());
-            mac.update(part.as_bytes());
-        }
-        mac.finalize().into_bytes().into()
+        crate::hash::hmac_parts(
+            &self.key,
+            &[list.as_bytes(), project_id.as_bytes(), position.as_bytes()],
+        )
     }
 
     pub fn encode(&self, list: &str, project_id: &str, position: &str) -> String {

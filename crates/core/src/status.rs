@@ -166,6 +166,14 @@ where
     }
 }
 
+/// What the domains registered for get_project_status, as the status
+/// tool's output schema is computed from it when the registry is built.
+#[derive(Clone, Copy)]
+pub struct StatusParts<'a> {
+    pub sections: &'a [Arc<dyn DynStatusSection>],
+    pub counts: &'a [StatusCount],
+}
+
 /// One domain's part of get_project_status.
 pub trait StatusSection: Send + Sync + 'static {
     /// A struct: each field is a key of the status (`counts` merges).

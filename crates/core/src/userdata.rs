@@ -8,6 +8,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -39,12 +40,14 @@ pub trait UserDataSection: Send + Sync + 'static {
         user: &UserRef,
     ) -> impl Future<Output = Result<Cascade, ToolError>> + Send;
 
-    /// Everything this section holds about the user, with no secret.
+    /// Everything this section holds about the user, with no secret, as
+    /// of `now` (what is active, what this period's usage is).
     fn export(
         &self,
         conn: &mut Conn<'_>,
         project_id: &str,
         user: &UserRef,
+        now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Value, ToolError>> + Send;
 }
 
@@ -62,6 +65,7 @@ pub trait DynUserData: Send + Sync {
         conn: &'a mut Conn<'_>,
         project_id: &'a str,
         user: &'a UserRef,
+        now: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<Value, ToolError>>;
 }
 
@@ -87,8 +91,9 @@ impl<S: UserDataSection> DynUserData for Erased<S> {
         conn: &'a mut Conn<'_>,
         project_id: &'a str,
         user: &'a UserRef,
+        now: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
-        self.0.export(conn, project_id, user).boxed()
+        self.0.export(conn, project_id, user, now).boxed()
     }
 }
 

@@ -3,16 +3,20 @@
 //! project's own versions), rendering to email-safe HTML and plain text,
 //! and the outbox with its SMTP delivery worker.
 
-pub mod defaults;
-pub mod kinds;
-pub mod outbox;
-pub mod templates;
+mod defaults;
+mod kinds;
+mod outbox;
+mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod tiptap;
-pub mod tools;
+mod tiptap;
+mod tools;
 
-pub use kinds::EmailKind;
-pub use outbox::{DeliveryOptions, Mailer, OutboxMessage, enqueue, get_message, run_worker};
+pub use defaults::default_template;
+pub use kinds::{ALL_KINDS, EmailKind, merge as merge_variables};
+pub use outbox::{
+    DeliveryOptions, Mailer, OutboxCounts, OutboxMessage, counts as outbox_counts, deliver_due,
+    enqueue, get_message, purge_settled, recover_interrupted, run_worker,
+};
 pub use templates::{Rendered, Template, render};
-pub use tools::register;
+pub use tools::{EMAIL, register};

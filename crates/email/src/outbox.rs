@@ -7,7 +7,7 @@
 //! its subject and bodies, which may hold one-time codes, are cleared, and
 //! the row itself is purged after the retention.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use authgate_core::time::{from_micros, to_micros};
-use authgate_core::{ToolError, new_id};
+use authgate_core::{Clock, SystemClock, ToolError, new_id};
 use authgate_store::schema::{email_outbox, email_templates, projects};
 use authgate_store::{Conn, Store, with_conn};
 
@@ -206,8 +206,10 @@ impl Mailer {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DeliveryOptions {
+    /// What "now" is for claims, retries and purges.
+    pub clock: Arc<dyn Clock>,
     pub poll_interval: Duration,
     pub base_backoff: Duration,
     pub max_backoff: Duration,
@@ -222,6 +224,7 @@ pub struct DeliveryOptions {
 impl Default for DeliveryOptions {
     fn default() -> Self {
         Self {
+            clock: Arc::new(SystemClock),
             poll_interval: Duration::from_secs(2),
             base_backoff: Duration::from_secs(10),
             max_backoff: Duration::from_secs(3600),
@@ -283,7 +286,7 @@ pub async fn recover_interrupted(
     store: &Store,
     options: &DeliveryOptions,
 ) -> Result<usize, ToolError> {
-    let cutoff = to_micros(Utc::now()) - micros(options.stale_claim);
+    let cutoff = to_micros(options.clock.now()) - micros(options.stale_claim);
     store
         .autocommit(async |conn| {
             Ok(with_conn!(conn, c => {
@@ -338,7 +341,7 @@ pub async fn counts(store: &Store) -> Result<OutboxCounts, ToolError> {
 
 /// Deletes sent and failed rows queued longer ago than the retention.
 pub async fn purge_settled(store: &Store, options: &DeliveryOptions) -> Result<usize, ToolError> {
-    let cutoff = to_micros(Utc::now()) - micros(options.retention);
+    let cutoff = to_micros(options.clock.now()) - micros(options.retention);
     store
         .autocommit(async |conn| {
             Ok(with_conn!(conn, c => {
@@ -390,7 +393,7 @@ pub async fn deliver_due(
     options: &DeliveryOptions,
     batch: i64,
 ) -> Result<usize, ToolError> {
-    let now = to_micros(Utc::now());
+    let now = to_micros(options.clock.now());
     let due: Vec<String> = store
         .autocommit(async |conn| {
             Ok::<_, ToolError>(with_conn!(conn, c => {
@@ -438,7 +441,7 @@ async fn settle(
     claimed_at: i64,
     outcome: Result<(), (String, bool)>,
 ) -> Result<bool, ToolError> {
-    let done = to_micros(Utc::now());
+    let done = to_micros(options.clock.now());
     let attempts = row.attempts + 1;
     let id = row.id.as_str();
     let changed = store

@@ -346,81 +346,15 @@ impl<I: Interpolate> Renderer<'_, I> {
                 self.html.push_str("</p>\n");
                 self.end_block();
             }
-            Node::Heading { level, content } => {
-                let size = match level {
-                    1 => 24,
-                    2 => 20,
-                    _ => 18,
-                };
-                self.html.push_str(&format!(
-                    "<h{level} style=\"margin:0 0 16px;font-size:{size}px;line-height:1.3;font-weight:700;color:#111827;{FONT}\">"
-                ));
-                self.inline(content, path)?;
-                self.html.push_str(&format!("</h{level}>\n"));
-                self.end_block();
-            }
+            Node::Heading { level, content } => self.heading(*level, content, path)?,
             Node::Text { .. } | Node::HardBreak => {
                 // Inline content directly in a block container: wrap it.
                 self.inline(std::slice::from_ref(node), path)?;
             }
-            Node::BulletList(items) | Node::OrderedList { items, .. } => {
-                let (tag, start) = match node {
-                    Node::OrderedList { start, .. } => ("ol", Some(*start)),
-                    _ => ("ul", None),
-                };
-                match start {
-                    Some(s) if s != 1 => self.html.push_str(&format!(
-                        "<{tag} start=\"{s}\" style=\"margin:0 0 16px;padding-left:24px;{FONT}\">\n"
-                    )),
-                    _ => self.html.push_str(&format!(
-                        "<{tag} style=\"margin:0 0 16px;padding-left:24px;{FONT}\">\n"
-                    )),
-                }
-                for (i, item) in items.iter().enumerate() {
-                    let item_path = format!("{}[{i}]", join(path, "content"));
-                    let bullet = match start {
-                        Some(s) => format!("{}. ", u64::from(s) + i as u64),
-                        None => "- ".to_owned(),
-                    };
-                    self.text.push_str(&"  ".repeat(depth));
-                    self.text.push_str(&bullet);
-                    let content = match item {
-                        Node::ListItem(content) => content.as_slice(),
-                        other => std::slice::from_ref(other),
-                    };
-                    self.html.push_str("<li style=\"margin:0 0 8px;font-size:16px;line-height:24px;color:#111827\">");
-                    self.list_item(content, &item_path, depth + 1)?;
-                    self.html.push_str("</li>\n");
-                    while self.text.ends_with('\n') {
-                        self.text.pop();
-                    }
-                    self.text.push('\n');
-                }
-                self.html.push_str(&format!("</{tag}>\n"));
-                self.text.push('\n');
-            }
+            Node::BulletList(items) => self.list(items, None, path, depth)?,
+            Node::OrderedList { items, start } => self.list(items, Some(*start), path, depth)?,
             Node::ListItem(content) => self.list_item(content, path, depth + 1)?,
-            Node::Blockquote(content) => {
-                self.html.push_str("<blockquote style=\"margin:0 0 16px;padding:0 0 0 16px;border-left:4px solid #e5e7eb;color:#4b5563\">\n");
-                let before = self.text.len();
-                self.blocks(content, path, depth)?;
-                self.html.push_str("</blockquote>\n");
-                let quoted: String = self.text[before..]
-                    .trim_end()
-                    .lines()
-                    .map(|l| {
-                        if l.is_empty() {
-                            ">".to_owned()
-                        } else {
-                            format!("> {l}")
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                self.text.truncate(before);
-                self.text.push_str(&quoted);
-                self.end_block();
-            }
+            Node::Blockquote(content) => self.blockquote(content, path, depth)?,
             Node::HorizontalRule => {
                 self.html.push_str(
                     "<hr style=\"border:none;border-top:1px solid #e5e7eb;margin:24px 0\">\n",
@@ -428,33 +362,121 @@ impl<I: Interpolate> Renderer<'_, I> {
                 self.end_block();
                 self.text.push_str("----------\n\n");
             }
-            Node::Image { src, alt } => {
-                let src_path = format!("{path}.attrs.src");
-                let src = check_url(&self.vars.interpolate(src, &src_path)?, &src_path, false)?;
-                let alt = self.vars.interpolate(alt, &format!("{path}.attrs.alt"))?;
-                self.html.push_str(&format!(
-                    "<p style=\"margin:0 0 16px\"><img src=\"{}\" alt=\"{}\" style=\"max-width:100%;height:auto;border:0\"></p>\n",
-                    escape_html(&src),
-                    escape_html(&alt)
-                ));
-                if !alt.is_empty() {
-                    self.text.push_str(&format!("[{alt}]"));
-                    self.end_block();
-                }
-            }
-            Node::Button { href, text } => {
-                let href_path = format!("{path}.attrs.href");
-                let href = check_url(&self.vars.interpolate(href, &href_path)?, &href_path, true)?;
-                let label = self.vars.interpolate(text, &format!("{path}.attrs.text"))?;
-                self.html.push_str(&format!(
-                    "<p style=\"margin:0 0 24px\"><a href=\"{}\" style=\"display:inline-block;padding:12px 24px;background:#111827;color:#ffffff;text-decoration:none;border-radius:6px;font-weight:600;font-size:16px;{FONT}\">{}</a></p>\n",
-                    escape_html(&href),
-                    escape_html(&label)
-                ));
-                self.text.push_str(&format!("{label}: {href}"));
-                self.end_block();
-            }
+            Node::Image { src, alt } => self.image(src, alt, path)?,
+            Node::Button { href, text } => self.button(href, text, path)?,
         }
+        Ok(())
+    }
+
+    fn heading(&mut self, level: u8, content: &[Node], path: &str) -> Result<(), ToolError> {
+        let size = match level {
+            1 => 24,
+            2 => 20,
+            _ => 18,
+        };
+        self.html.push_str(&format!(
+            "<h{level} style=\"margin:0 0 16px;font-size:{size}px;line-height:1.3;font-weight:700;color:#111827;{FONT}\">"
+        ));
+        self.inline(content, path)?;
+        self.html.push_str(&format!("</h{level}>\n"));
+        self.end_block();
+        Ok(())
+    }
+
+    /// A bullet list (`start` none) or an ordered one.
+    fn list(
+        &mut self,
+        items: &[Node],
+        start: Option<u32>,
+        path: &str,
+        depth: usize,
+    ) -> Result<(), ToolError> {
+        let tag = if start.is_some() { "ol" } else { "ul" };
+        match start {
+            Some(s) if s != 1 => self.html.push_str(&format!(
+                "<{tag} start=\"{s}\" style=\"margin:0 0 16px;padding-left:24px;{FONT}\">\n"
+            )),
+            _ => self.html.push_str(&format!(
+                "<{tag} style=\"margin:0 0 16px;padding-left:24px;{FONT}\">\n"
+            )),
+        }
+        for (i, item) in items.iter().enumerate() {
+            let item_path = format!("{}[{i}]", join(path, "content"));
+            let bullet = match start {
+                Some(s) => format!("{}. ", u64::from(s) + i as u64),
+                None => "- ".to_owned(),
+            };
+            self.text.push_str(&"  ".repeat(depth));
+            self.text.push_str(&bullet);
+            let content = match item {
+                Node::ListItem(content) => content.as_slice(),
+                other => std::slice::from_ref(other),
+            };
+            self.html.push_str(
+                "<li style=\"margin:0 0 8px;font-size:16px;line-height:24px;color:#111827\">",
+            );
+            self.list_item(content, &item_path, depth + 1)?;
+            self.html.push_str("</li>\n");
+            while self.text.ends_with('\n') {
+                self.text.pop();
+            }
+            self.text.push('\n');
+        }
+        self.html.push_str(&format!("</{tag}>\n"));
+        self.text.push('\n');
+        Ok(())
+    }
+
+    fn blockquote(&mut self, content: &[Node], path: &str, depth: usize) -> Result<(), ToolError> {
+        self.html.push_str("<blockquote style=\"margin:0 0 16px;padding:0 0 0 16px;border-left:4px solid #e5e7eb;color:#4b5563\">\n");
+        let before = self.text.len();
+        self.blocks(content, path, depth)?;
+        self.html.push_str("</blockquote>\n");
+        let quoted: String = self.text[before..]
+            .trim_end()
+            .lines()
+            .map(|l| {
+                if l.is_empty() {
+                    ">".to_owned()
+                } else {
+                    format!("> {l}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        self.text.truncate(before);
+        self.text.push_str(&quoted);
+        self.end_block();
+        Ok(())
+    }
+
+    fn image(&mut self, src: &str, alt: &str, path: &str) -> Result<(), ToolError> {
+        let src_path = format!("{path}.attrs.src");
+        let src = check_url(&self.vars.interpolate(src, &src_path)?, &src_path, false)?;
+        let alt = self.vars.interpolate(alt, &format!("{path}.attrs.alt"))?;
+        self.html.push_str(&format!(
+            "<p style=\"margin:0 0 16px\"><img src=\"{}\" alt=\"{}\" style=\"max-width:100%;height:auto;border:0\"></p>\n",
+            escape_html(&src),
+            escape_html(&alt)
+        ));
+        if !alt.is_empty() {
+            self.text.push_str(&format!("[{alt}]"));
+            self.end_block();
+        }
+        Ok(())
+    }
+
+    fn button(&mut self, href: &str, text: &str, path: &str) -> Result<(), ToolError> {
+        let href_path = format!("{path}.attrs.href");
+        let href = check_url(&self.vars.interpolate(href, &href_path)?, &href_path, true)?;
+        let label = self.vars.interpolate(text, &format!("{path}.attrs.text"))?;
+        self.html.push_str(&format!(
+            "<p style=\"margin:0 0 24px\"><a href=\"{}\" style=\"display:inline-block;padding:12px 24px;background:#111827;color:#ffffff;text-decoration:none;border-radius:6px;font-weight:600;font-size:16px;{FONT}\">{}</a></p>\n",
+            escape_html(&href),
+            escape_html(&label)
+        ));
+        self.text.push_str(&format!("{label}: {href}"));
+        self.end_block();
         Ok(())
     }
 

@@ -10,9 +10,9 @@ use chrono::Utc;
 use serde_json::json;
 
 use authgate_core::{Clock as _, SystemClock, ToolError};
-use authgate_email::outbox::{deliver_due, purge_settled, recover_interrupted};
 use authgate_email::testing::{part, sink, sink_on};
 use authgate_email::{DeliveryOptions, EmailKind, Mailer, enqueue, get_message};
+use authgate_email::{deliver_due, purge_settled, recover_interrupted};
 use authgate_store::{Store, testing, with_conn};
 
 fn options() -> DeliveryOptions {
@@ -23,6 +23,7 @@ fn options() -> DeliveryOptions {
         max_attempts: 10,
         stale_claim: Duration::from_millis(0),
         retention: Duration::from_secs(7 * 86_400),
+        ..DeliveryOptions::default()
     }
 }
 

@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use authgate_core::ErrorCode;
-use authgate_email::defaults::default_template;
-use authgate_email::kinds::{ALL_KINDS, merge};
+use authgate_email::default_template;
 use authgate_email::render;
+use authgate_email::{ALL_KINDS, merge_variables as merge};
 
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")

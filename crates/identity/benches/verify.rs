@@ -11,9 +11,7 @@ use std::sync::Arc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use authgate_core::{Clock as _, RequestMeta, ServerKeys, SystemClock};
-use authgate_identity::flows::{SignIn, SignUp};
-use authgate_identity::passwords::{HashParams, Passwords};
-use authgate_identity::{Auth, IdentitySettings, jwt};
+use authgate_identity::{Auth, HashParams, IdentitySettings, Passwords, SignIn, SignUp};
 use authgate_store::testing;
 
 const ISSUER: &str = "http://127.0.0.1:8080";
@@ -67,17 +65,29 @@ fn bench(c: &mut Criterion) {
         let backend = db.backend.name();
         // Sanity: the token is valid, so the full path is what is measured.
         let v = rt
-            .block_on(
-                store.read(async |c| {
-                    jwt::verify(c, &project, ISSUER, &token, SystemClock.now()).await
-                }),
-            )
+            .block_on(store.read(async |c| {
+                authgate_identity::verify_access_token(
+                    c,
+                    &project,
+                    ISSUER,
+                    &token,
+                    SystemClock.now(),
+                )
+                .await
+            }))
             .expect("verify");
         assert!(v.valid, "{v:?}");
         group.bench_function(format!("full/{backend}"), |b| {
             b.iter(|| {
                 rt.block_on(store.read(async |c| {
-                    jwt::verify(c, &project, ISSUER, &token, SystemClock.now()).await
+                    authgate_identity::verify_access_token(
+                        c,
+                        &project,
+                        ISSUER,
+                        &token,
+                        SystemClock.now(),
+                    )
+                    .await
                 }))
                 .expect("verify")
             })
@@ -85,7 +95,14 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("offline/{backend}"), |b| {
             b.iter(|| {
                 rt.block_on(store.read(async |c| {
-                    jwt::check(c, &project, ISSUER, &token, SystemClock.now()).await
+                    authgate_identity::check_access_token(
+                        c,
+                        &project,
+                        ISSUER,
+                        &token,
+                        SystemClock.now(),
+                    )
+                    .await
                 }))
                 .expect("check")
             })
@@ -102,7 +119,14 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 rt.block_on(futures::future::join_all((0..16).map(|_| {
                     store.read(async |c| {
-                        jwt::verify(c, project, ISSUER, token, SystemClock.now()).await
+                        authgate_identity::verify_access_token(
+                            c,
+                            project,
+                            ISSUER,
+                            token,
+                            SystemClock.now(),
+                        )
+                        .await
                     })
                 })))
             })

@@ -10,7 +10,8 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use rand::Rng as _;
 
-use authgate_core::secrets::{keyed_hash, new_secret, same, sha256_hex};
+use authgate_core::hash::{keyed_hash, sha256_hex};
+use authgate_core::secrets::{new_secret, same};
 use authgate_core::time::to_micros;
 use authgate_core::{Conn, ToolError, new_id, with_conn};
 use authgate_store::schema::{auth_tokens, verification_codes};

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use authgate_core::crypto;
-use authgate_core::time::{from_micros, to_micros};
+use authgate_core::time::to_micros;
 use authgate_core::{Conn, ToolError, new_id, with_conn};
 use authgate_store::schema::signing_keys;
 
@@ -115,7 +115,6 @@ fn new_key(
 struct PublicKey {
     project_id: String,
     key: DecodingKey,
-    x: String,
     /// Retired keys are published (and trusted) until then.
     publish_until: Option<i64>,
 }
@@ -140,7 +139,6 @@ fn decoding(row: &KeyRow) -> Result<PublicKey, ToolError> {
     Ok(PublicKey {
         project_id: row.project_id.clone(),
         key: DecodingKey::from_ed_der(&bytes),
-        x: row.public_key.clone(),
         publish_until: row.publish_until,
     })
 }
@@ -544,7 +542,7 @@ pub async fn verify(
         Ok(Value::Object(map)) => Some(map),
         _ => None,
     };
-    let live = authgate_sessions::active(conn, project_id, &claims.sid, now)
+    let live = authgate_sessions::active_session(conn, project_id, &claims.sid, now)
         .await?
         .is_some_and(|s| s.user_id == claims.sub);
     if !live {
@@ -556,17 +554,6 @@ pub async fn verify(
         claims: shown,
         reason: None,
     })
-}
-
-/// The public key of a kid, as its JWK `x`; for tests and tools that show
-/// which key signed.
-pub async fn key_x(conn: &mut Conn<'_>, kid: &str) -> Result<Option<String>, ToolError> {
-    Ok(public_key(conn, kid).await?.map(|k| k.x.clone()))
-}
-
-/// When a token signed now expires (for answers that say `expires_in`).
-pub fn expires_at(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
-    from_micros(to_micros(now + ttl))
 }
 
 #[cfg(test)]

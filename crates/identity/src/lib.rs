@@ -1,18 +1,37 @@
 //! End users of a project: sign-up and sign-in, passwords (Argon2id on a
 //! bounded pool), email verification codes, password reset and magic links,
 //! TOTP second factors, and EdDSA access tokens with a published JWKS.
+//!
+//! Layout: one module per entity (`users`, `codes`, `mfa`, `jwt`,
+//! `passwords`, `throttle`), the REST flows by family under `flows/`, the
+//! sections this domain registers in `sections.rs`, the tool adapters in
+//! `tools.rs`, and the SDK instructions in `sdk.rs`.
 
-pub mod codes;
-pub mod flows;
-pub mod jwt;
-pub mod mfa;
-pub mod passwords;
-pub mod settings;
-pub mod throttle;
-pub mod users;
+mod codes;
+mod flows;
+mod jwt;
+mod mfa;
+mod passwords;
+mod sdk;
+mod sections;
+mod settings;
+mod throttle;
+mod tools;
+mod users;
 
-pub use flows::Auth;
-pub use settings::IdentitySettings;
-pub mod sdk;
-pub mod tools;
-pub use tools::register;
+pub use flows::{
+    Auth, CodeBody, DeletedUser, EmailChange, EmailOnly, LinkRequest, MagicVerify, MailSent, Me,
+    MfaActive, PROJECT_HEADER, RefreshBody, ResetConfirm, SignIn, SignUp, SignedIn, TokenPair,
+    VerifyEmail, token_refusal,
+};
+pub use jwt::{
+    AccessClaims, Jwk, Jwks, Reason as TokenRefusal, TokenSubject, Verification,
+    check as check_access_token, issue as issue_access_token, rotate as rotate_signing_key,
+    verify as verify_access_token,
+};
+pub use mfa::Enrollment as TotpEnrollment;
+pub use passwords::{HashParams, Passwords};
+pub use sdk::{Framework, SdkInstructions};
+pub use settings::{IdentitySettings, human as human_duration};
+pub use tools::{END_USERS, register};
+pub use users::{EndUser, UserSummary, existing_users, normalize_email, require_user};

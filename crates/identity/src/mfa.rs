@@ -220,12 +220,3 @@ pub async fn check(
     }
     Ok(None)
 }
-
-/// A code for `secret_base32` at a time (for tests and the SDK docs).
-pub fn code_at(secret_base32: &str, unix: u64) -> Result<String, ToolError> {
-    let secret = totp_rs::Secret::try_from_base32(secret_base32)
-        .map_err(|_| ToolError::invalid("secret", "not a base32 TOTP secret"))?;
-    Ok(totp(&secret, "AuthGate", "user")?
-        .generate(unix)
-        .to_string())
-}

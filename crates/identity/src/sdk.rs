@@ -81,128 +81,180 @@ const COMMON_NOTES: &[&str] = &[
     "Errors are {\"error\": {\"code\", \"message\", \"field\"}}; 429 answers carry Retry-After.",
 ];
 
+/// What one framework's answer holds besides the common parts.
+struct Parts {
+    install: Vec<String>,
+    env: Vec<EnvVar>,
+    files: Vec<SdkFile>,
+    notes: Vec<String>,
+}
+
+/// Makes a file of a template with the base URL and project filled in.
+struct Filler<'a> {
+    base_url: &'a str,
+    project_id: &'a str,
+}
+
+impl Filler<'_> {
+    fn file(&self, path: &str, language: &str, template: &str) -> SdkFile {
+        file(path, language, template, self.base_url, self.project_id)
+    }
+}
+
 pub fn instructions(framework: Framework, base_url: &str, project_id: &str) -> SdkInstructions {
     let base_url = base_url.trim_end_matches('/');
-    let f = |path: &str, language: &str, template: &str| {
-        file(path, language, template, base_url, project_id)
+    let filler = Filler {
+        base_url,
+        project_id,
     };
-    let mut notes: Vec<String> = Vec::new();
-    let (install, env_vars, files) = match framework {
-        Framework::NextJs => {
-            notes.push("Sign-in runs in route handlers on your server, which keep the tokens in httpOnly cookies: the browser never sees them and never calls AuthGate directly, so no CORS setup is needed.".into());
-            notes.push("middleware.ts protects /dashboard: edit its matcher for your routes. Pages read the user id from the x-user-id request header.".into());
-            (
-                vec!["npm install jose".to_owned()],
-                vec![
-                    env(
-                        "AUTHGATE_URL",
-                        base_url,
-                        "AuthGate's base URL (also the token issuer)",
-                    ),
-                    env(
-                        "AUTHGATE_PROJECT_ID",
-                        project_id,
-                        "your project (also the token audience)",
-                    ),
-                ],
-                vec![
-                    f(".env.local", "dotenv", NEXT_ENV),
-                    f("lib/authgate-verify.ts", "typescript", NEXT_VERIFY),
-                    f("lib/authgate.ts", "typescript", NEXT_CLIENT),
-                    f("middleware.ts", "typescript", NEXT_MIDDLEWARE),
-                    f("app/api/auth/sign-in/route.ts", "typescript", NEXT_SIGN_IN),
-                    f("app/api/auth/refresh/route.ts", "typescript", NEXT_REFRESH),
-                    f(
-                        "app/api/auth/sign-out/route.ts",
-                        "typescript",
-                        NEXT_SIGN_OUT,
-                    ),
-                ],
-            )
-        }
-        Framework::React => {
-            notes.push("The browser calls AuthGate directly, so AuthGate must allow your app's origin: register a callback URL on it with add_callback (e.g. http://localhost:5173/auth/callback; loopback origins are allowed for test projects).".into());
-            notes.push("The refresh token is kept in localStorage, the access token in memory only. If your app has a backend, prefer the Next.js or Node setup, which keeps tokens in httpOnly cookies.".into());
-            (
-                Vec::new(),
-                vec![
-                    env("VITE_AUTHGATE_URL", base_url, "AuthGate's base URL"),
-                    env("VITE_AUTHGATE_PROJECT_ID", project_id, "your project"),
-                ],
-                vec![
-                    f(".env", "dotenv", REACT_ENV),
-                    f("src/authgate.ts", "typescript", REACT_CLIENT),
-                    f("src/AuthProvider.tsx", "tsx", REACT_PROVIDER),
-                ],
-            )
-        }
-        Framework::Node => {
-            notes.push("requireUser verifies the access token offline on every request; use requireLiveSession where a revoked session must be refused at once (it asks AuthGate).".into());
-            (
-                vec!["npm install jose express".to_owned()],
-                vec![
-                    env(
-                        "AUTHGATE_URL",
-                        base_url,
-                        "AuthGate's base URL (also the token issuer)",
-                    ),
-                    env(
-                        "AUTHGATE_PROJECT_ID",
-                        project_id,
-                        "your project (also the token audience)",
-                    ),
-                ],
-                vec![
-                    f("authgate.mjs", "javascript", NODE_CLIENT),
-                    f("server.mjs", "javascript", NODE_SERVER),
-                ],
-            )
-        }
-        Framework::ReactNative => {
-            notes.push("Tokens are kept in the device's secure storage (Keychain / Keystore). Native apps send no Origin header, so no CORS setup is needed.".into());
-            (
-                vec!["npx expo install expo-secure-store".to_owned()],
-                vec![
-                    env("EXPO_PUBLIC_AUTHGATE_URL", base_url, "AuthGate's base URL"),
-                    env(
-                        "EXPO_PUBLIC_AUTHGATE_PROJECT_ID",
-                        project_id,
-                        "your project",
-                    ),
-                ],
-                vec![f("lib/authgate.ts", "typescript", RN_CLIENT)],
-            )
-        }
-        Framework::Flutter => {
-            notes.push("Tokens are kept in flutter_secure_storage. Pass the base URL and project id with --dart-define (or edit the defaults in lib/authgate.dart).".into());
-            (
-                vec!["flutter pub add http flutter_secure_storage".to_owned()],
-                vec![
-                    env(
-                        "AUTHGATE_URL",
-                        base_url,
-                        "AuthGate's base URL (--dart-define)",
-                    ),
-                    env(
-                        "AUTHGATE_PROJECT_ID",
-                        project_id,
-                        "your project (--dart-define)",
-                    ),
-                ],
-                vec![f("lib/authgate.dart", "dart", FLUTTER_CLIENT)],
-            )
-        }
+    let mut parts = match framework {
+        Framework::NextJs => next_js(&filler),
+        Framework::React => react(&filler),
+        Framework::Node => node(&filler),
+        Framework::ReactNative => react_native(&filler),
+        Framework::Flutter => flutter(&filler),
     };
-    notes.extend(COMMON_NOTES.iter().map(|n| (*n).to_owned()));
+    parts
+        .notes
+        .extend(COMMON_NOTES.iter().map(|n| (*n).to_owned()));
     SdkInstructions {
         framework,
         base_url: base_url.to_owned(),
         project_id: project_id.to_owned(),
         jwks_url: format!("{base_url}/api/v1/projects/{project_id}/jwks.json"),
         issuer: base_url.to_owned(),
-        install,
-        env: env_vars,
-        files,
+        install: parts.install,
+        env: parts.env,
+        files: parts.files,
+        notes: parts.notes,
+    }
+}
+
+fn next_js(f: &Filler<'_>) -> Parts {
+    let (base_url, project_id) = (f.base_url, f.project_id);
+    let notes: Vec<String> = vec![
+        "Sign-in runs in route handlers on your server, which keep the tokens in httpOnly cookies: the browser never sees them and never calls AuthGate directly, so no CORS setup is needed.".into(),
+        "middleware.ts protects /dashboard: edit its matcher for your routes. Pages read the user id from the x-user-id request header.".into(),
+    ];
+    Parts {
+        install: vec!["npm install jose".to_owned()],
+        env: vec![
+            env(
+                "AUTHGATE_URL",
+                base_url,
+                "AuthGate's base URL (also the token issuer)",
+            ),
+            env(
+                "AUTHGATE_PROJECT_ID",
+                project_id,
+                "your project (also the token audience)",
+            ),
+        ],
+        files: vec![
+            f.file(".env.local", "dotenv", NEXT_ENV),
+            f.file("lib/authgate-verify.ts", "typescript", NEXT_VERIFY),
+            f.file("lib/authgate.ts", "typescript", NEXT_CLIENT),
+            f.file("middleware.ts", "typescript", NEXT_MIDDLEWARE),
+            f.file("app/api/auth/sign-in/route.ts", "typescript", NEXT_SIGN_IN),
+            f.file("app/api/auth/refresh/route.ts", "typescript", NEXT_REFRESH),
+            f.file(
+                "app/api/auth/sign-out/route.ts",
+                "typescript",
+                NEXT_SIGN_OUT,
+            ),
+        ],
+        notes,
+    }
+}
+
+fn react(f: &Filler<'_>) -> Parts {
+    let (base_url, project_id) = (f.base_url, f.project_id);
+    let notes: Vec<String> = vec![
+        "The browser calls AuthGate directly, so AuthGate must allow your app's origin: register a callback URL on it with add_callback (e.g. http://localhost:5173/auth/callback; loopback origins are allowed for test projects).".into(),
+        "The refresh token is kept in localStorage, the access token in memory only. If your app has a backend, prefer the Next.js or Node setup, which keeps tokens in httpOnly cookies.".into(),
+    ];
+    Parts {
+        install: Vec::new(),
+        env: vec![
+            env("VITE_AUTHGATE_URL", base_url, "AuthGate's base URL"),
+            env("VITE_AUTHGATE_PROJECT_ID", project_id, "your project"),
+        ],
+        files: vec![
+            f.file(".env", "dotenv", REACT_ENV),
+            f.file("src/authgate.ts", "typescript", REACT_CLIENT),
+            f.file("src/AuthProvider.tsx", "tsx", REACT_PROVIDER),
+        ],
+        notes,
+    }
+}
+
+fn node(f: &Filler<'_>) -> Parts {
+    let (base_url, project_id) = (f.base_url, f.project_id);
+    let notes: Vec<String> = vec![
+        "requireUser verifies the access token offline on every request; use requireLiveSession where a revoked session must be refused at once (it asks AuthGate).".into(),
+    ];
+    Parts {
+        install: vec!["npm install jose express".to_owned()],
+        env: vec![
+            env(
+                "AUTHGATE_URL",
+                base_url,
+                "AuthGate's base URL (also the token issuer)",
+            ),
+            env(
+                "AUTHGATE_PROJECT_ID",
+                project_id,
+                "your project (also the token audience)",
+            ),
+        ],
+        files: vec![
+            f.file("authgate.mjs", "javascript", NODE_CLIENT),
+            f.file("server.mjs", "javascript", NODE_SERVER),
+        ],
+        notes,
+    }
+}
+
+fn react_native(f: &Filler<'_>) -> Parts {
+    let (base_url, project_id) = (f.base_url, f.project_id);
+    let notes: Vec<String> = vec![
+        "Tokens are kept in the device's secure storage (Keychain / Keystore). Native apps send no Origin header, so no CORS setup is needed.".into(),
+    ];
+    Parts {
+        install: vec!["npx expo install expo-secure-store".to_owned()],
+        env: vec![
+            env("EXPO_PUBLIC_AUTHGATE_URL", base_url, "AuthGate's base URL"),
+            env(
+                "EXPO_PUBLIC_AUTHGATE_PROJECT_ID",
+                project_id,
+                "your project",
+            ),
+        ],
+        files: vec![f.file("lib/authgate.ts", "typescript", RN_CLIENT)],
+        notes,
+    }
+}
+
+fn flutter(f: &Filler<'_>) -> Parts {
+    let (base_url, project_id) = (f.base_url, f.project_id);
+    let notes: Vec<String> = vec![
+        "Tokens are kept in flutter_secure_storage. Pass the base URL and project id with --dart-define (or edit the defaults in lib/authgate.dart).".into(),
+    ];
+    Parts {
+        install: vec!["flutter pub add http flutter_secure_storage".to_owned()],
+        env: vec![
+            env(
+                "AUTHGATE_URL",
+                base_url,
+                "AuthGate's base URL (--dart-define)",
+            ),
+            env(
+                "AUTHGATE_PROJECT_ID",
+                project_id,
+                "your project (--dart-define)",
+            ),
+        ],
+        files: vec![f.file("lib/authgate.dart", "dart", FLUTTER_CLIENT)],
         notes,
     }
 }

@@ -3,23 +3,20 @@
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use authgate_audit::NewAuditEvent;
-use authgate_core::StatusCount;
 use authgate_core::args::DangerResult;
-use authgate_core::time::{parse_rfc3339, to_micros};
-use authgate_core::userdata::count_all;
+use authgate_core::time::parse_rfc3339;
 use authgate_core::{
-    Conn, Page, RequestMeta, ToolContext, ToolError, ToolGroup, ToolRegistry, require_id, tool,
+    Conn, Page, ToolContext, ToolError, ToolGroup, ToolRegistry, require_id, tool,
 };
-use authgate_project::tools::PROJECT;
+use authgate_project::PROJECT;
 
-use crate::flows::{link_base, send_reset, send_verification};
+use crate::flows::{self, DeletedUser, MailSent};
 use crate::jwt::{self, Verification};
 use crate::sdk::{self, Framework, SdkInstructions};
 use crate::settings::IdentitySettings;
-use crate::users::{self, EndUser, IdentityData, UserDetail, UserFilter};
+use crate::users::{self, EndUser, UserDetail, UserFilter};
 
 pub const END_USERS: &str = "end_users";
 
@@ -28,13 +25,9 @@ pub fn register(registry: &mut ToolRegistry) {
         .group(ToolGroup {
             name: END_USERS,
             summary: "the project's end users: find, inspect, verify, reset, delete (with everything they own)",
-        })
-        .status_count(StatusCount {
-            key: "end_users",
-            description: "End users of the project.",
-            sql: "SELECT COUNT(*) FROM end_users WHERE project_id = {project}",
-        })
-        .user_data(IdentityData)
+        });
+    crate::sections::register(registry);
+    registry
         .register(ListEndUsers)
         .register(GetEndUser)
         .register(DeleteEndUser)
@@ -47,14 +40,6 @@ pub fn register(registry: &mut ToolRegistry) {
 
 fn user_id(id: &str) -> Result<(), ToolError> {
     require_id("user_id", "usr", id)
-}
-
-/// The auth event of an agent's action on a user.
-fn agent_event(ctx: &ToolContext, event_type: &str, user_id: &str) -> NewAuditEvent {
-    let meta = RequestMeta::new(None, None, Some(ctx.request_id.clone()));
-    NewAuditEvent::auth(ctx.project_id(), event_type, None, &meta, "success")
-        .target(user_id)
-        .by_key(&ctx.caller.key_id)
 }
 
 // ------------------------------------------------------------ list, get
@@ -134,12 +119,6 @@ pub struct DeleteEndUserArgs {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct DeletedUser {
-    /// The user deleted (or that would be).
-    pub user: EndUser,
-}
-
 /// Delete an end user and everything that hangs off them (sessions,
 /// credentials, MFA factors, pending codes and links, and every other
 /// domain's rows of the user). Irreversible: run with dry_run first to see
@@ -156,32 +135,10 @@ pub async fn delete_end_user(
     args: DeleteEndUserArgs,
 ) -> Result<DangerResult<DeletedUser>, ToolError> {
     user_id(&args.user_id)?;
-    let project = ctx.project_id();
-    let row = users::require(conn, project, &args.user_id).await?;
-    let user = row.view(users::has_password(conn, project, &row.id).await?);
-    let cascade = count_all(ctx.registry.user_data(), conn, project, &row.reference()).await?;
-    if !args.dry_run {
-        users::delete(conn, project, &args.user_id).await?;
-    }
-    Ok(DangerResult {
-        dry_run: args.dry_run,
-        target: DeletedUser { user },
-        cascade,
-    })
+    flows::delete_end_user(ctx, conn, &args.user_id, args.dry_run).await
 }
 
 // ------------------------------------------------------------ mails
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct MailSent {
-    pub user_id: String,
-    /// Where the mail goes.
-    pub email: String,
-    /// The queued mail (get_email_delivery_status-style lookups use it).
-    pub email_id: String,
-    /// When the code or link stops working.
-    pub expires_at: DateTime<Utc>,
-}
 
 /// Mail the user a single-use password reset link (valid 1 hour by
 /// default) to the project's first callback URL. Needs a password on the
@@ -194,27 +151,7 @@ pub async fn send_password_reset(
     args: UserIdArgs,
 ) -> Result<MailSent, ToolError> {
     user_id(&args.user_id)?;
-    let project = ctx.project_id();
-    let settings = ctx.setting::<IdentitySettings>();
-    let row = users::require(conn, project, &args.user_id).await?;
-    if !users::has_password(conn, project, &row.id).await? {
-        return Err(ToolError::precondition(
-            "this user has no password credential (they sign in with a magic link or a provider)",
-        )
-        .with_field("user_id")
-        .with_hint("a password can only be reset where one is set; send a magic link instead"));
-    }
-    let base = link_base(conn, project, None).await?;
-    let event = agent_event(ctx, "password_reset.requested", &row.id);
-    let now = ctx.now();
-    let (email_id, expires_at) =
-        send_reset(conn, &settings, project, &row, &base, event, now).await?;
-    Ok(MailSent {
-        user_id: row.id,
-        email: row.email,
-        email_id,
-        expires_at,
-    })
+    flows::send_password_reset_by_agent(ctx, conn, &args.user_id).await
 }
 
 /// Mail a fresh 6-digit verification code (valid 15 minutes by default);
@@ -232,26 +169,7 @@ pub async fn resend_verification_email(
     args: UserIdArgs,
 ) -> Result<MailSent, ToolError> {
     user_id(&args.user_id)?;
-    let project = ctx.project_id();
-    let settings = ctx.setting::<IdentitySettings>();
-    let row = users::require(conn, project, &args.user_id).await?;
-    if row.email_verified {
-        return Err(
-            ToolError::precondition(format!("{} is already verified", row.email))
-                .with_field("user_id")
-                .with_hint(
-                    "nothing to send; set_email_verified with verified: false first to re-verify",
-                ),
-        );
-    }
-    let (email_id, expires_at) =
-        send_verification(conn, &ctx.keys, &settings, project, &row, ctx.now()).await?;
-    Ok(MailSent {
-        user_id: row.id,
-        email: row.email,
-        email_id,
-        expires_at,
-    })
+    flows::resend_verification_by_agent(ctx, conn, &args.user_id).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -278,16 +196,7 @@ pub async fn set_email_verified(
     args: SetEmailVerifiedArgs,
 ) -> Result<EndUser, ToolError> {
     user_id(&args.user_id)?;
-    let project = ctx.project_id();
-    let row = users::require(conn, project, &args.user_id).await?;
-    if row.email_verified != args.verified {
-        let now = ctx.now();
-        users::set_verified(conn, project, &row.id, args.verified, to_micros(now)).await?;
-        if args.verified {
-            authgate_audit::record(conn, agent_event(ctx, "email.verified", &row.id), now).await?;
-        }
-    }
-    users::get(conn, project, &row.id).await
+    flows::set_email_verified_by_agent(ctx, conn, &args.user_id, args.verified).await
 }
 
 // ------------------------------------------------------------ project tools

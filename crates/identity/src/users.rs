@@ -9,14 +9,10 @@ use serde::Serialize;
 use serde_json::Value;
 use unicode_normalization::UnicodeNormalization as _;
 
-use authgate_core::args::Cascade;
 use authgate_core::time::{from_micros, to_micros};
-use authgate_core::{
-    Conn, Page, PageRequest, ToolError, UserDataSection, UserRef, new_id, with_conn,
-};
-use authgate_store::schema::{
-    auth_tokens, end_users, mfa_factors, oauth_accounts, password_credentials, verification_codes,
-};
+use authgate_core::{Conn, Page, PageRequest, ToolError, UserRef, new_id, with_conn};
+use authgate_store::JsonText;
+use authgate_store::schema::{end_users, mfa_factors, oauth_accounts, password_credentials};
 
 const MAX_EMAIL: usize = 254;
 const MAX_NAME: usize = 200;
@@ -45,7 +41,7 @@ pub(crate) struct UserRow {
     pub(crate) email: String,
     pub(crate) name: Option<String>,
     pub(crate) email_verified: bool,
-    pub(crate) metadata: String,
+    pub(crate) metadata: JsonText<serde_json::Map<String, Value>>,
     pub(crate) created_at: i64,
     pub(crate) updated_at: i64,
     pub(crate) last_sign_in_at: Option<i64>,
@@ -59,7 +55,7 @@ impl UserRow {
             name: self.name.clone(),
             email_verified: self.email_verified,
             has_password,
-            metadata: serde_json::from_str(&self.metadata).unwrap_or_default(),
+            metadata: self.metadata.0.clone(),
             created_at: from_micros(self.created_at),
             updated_at: from_micros(self.updated_at),
             last_sign_in_at: self.last_sign_in_at.map(from_micros),
@@ -153,6 +149,51 @@ pub(crate) async fn load(
             .await
             .optional()?
     }))
+}
+
+/// A user as other domains see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+}
+
+/// The user `user_id` of the project, or `not_found` naming `user_id`:
+/// the one check every domain makes before it writes rows about a user
+/// (a subscription, a membership, usage).
+pub async fn require_user(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    user_id: &str,
+) -> Result<UserSummary, ToolError> {
+    let row = require(conn, project_id, user_id).await?;
+    Ok(UserSummary {
+        id: row.id,
+        email: row.email,
+        name: row.name,
+    })
+}
+
+/// Which of `user_ids` are users of the project (one statement, for
+/// batches).
+pub async fn existing_users(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    user_ids: &[String],
+) -> Result<std::collections::HashSet<String>, ToolError> {
+    if user_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let found: Vec<String> = with_conn!(conn, c => {
+        end_users::table
+            .filter(end_users::project_id.eq(project_id))
+            .filter(end_users::id.eq_any(user_ids))
+            .select(end_users::id)
+            .load(c)
+            .await?
+    });
+    Ok(found.into_iter().collect())
 }
 
 /// The user, or not_found naming `user_id`.
@@ -251,7 +292,6 @@ pub(crate) async fn insert(
     project_id: &str,
     email: String,
     name: Option<String>,
-    metadata: String,
     now: DateTime<Utc>,
 ) -> Result<UserRow, ToolError> {
     let at = to_micros(now);
@@ -261,7 +301,7 @@ pub(crate) async fn insert(
         email,
         name,
         email_verified: false,
-        metadata,
+        metadata: JsonText(serde_json::Map::new()),
         created_at: at,
         updated_at: at,
         last_sign_in_at: None,
@@ -523,93 +563,6 @@ pub(crate) async fn delete(
         .await?;
     });
     Ok(())
-}
-
-/// The identity tables that hold a user's rows.
-pub struct IdentityData;
-
-async fn count_rows(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
-) -> Result<[i64; 5], ToolError> {
-    Ok(with_conn!(conn, c => {
-        [
-            password_credentials::table
-                .filter(password_credentials::project_id.eq(project_id))
-                .filter(password_credentials::user_id.eq(user_id))
-                .count()
-                .get_result::<i64>(c)
-                .await?,
-            oauth_accounts::table
-                .filter(oauth_accounts::project_id.eq(project_id))
-                .filter(oauth_accounts::user_id.eq(user_id))
-                .count()
-                .get_result::<i64>(c)
-                .await?,
-            mfa_factors::table
-                .filter(mfa_factors::project_id.eq(project_id))
-                .filter(mfa_factors::user_id.eq(user_id))
-                .count()
-                .get_result::<i64>(c)
-                .await?,
-            verification_codes::table
-                .filter(verification_codes::project_id.eq(project_id))
-                .filter(verification_codes::user_id.eq(user_id))
-                .count()
-                .get_result::<i64>(c)
-                .await?,
-            auth_tokens::table
-                .filter(auth_tokens::project_id.eq(project_id))
-                .filter(auth_tokens::user_id.eq(user_id))
-                .count()
-                .get_result::<i64>(c)
-                .await?,
-        ]
-    }))
-}
-
-impl UserDataSection for IdentityData {
-    const NAME: &'static str = "identity";
-    const TABLES: &'static [&'static str] = &[
-        "password_credentials",
-        "oauth_accounts",
-        "mfa_factors",
-        "verification_codes",
-        "auth_tokens",
-    ];
-
-    async fn count(
-        &self,
-        conn: &mut Conn<'_>,
-        project_id: &str,
-        user: &UserRef,
-    ) -> Result<Cascade, ToolError> {
-        let counts = count_rows(conn, project_id, &user.id).await?;
-        Ok(Self::TABLES
-            .iter()
-            .zip(counts)
-            .map(|(t, n)| ((*t).to_owned(), n as u64))
-            .collect())
-    }
-
-    async fn export(
-        &self,
-        conn: &mut Conn<'_>,
-        project_id: &str,
-        user: &UserRef,
-    ) -> Result<Value, ToolError> {
-        let detail = detail(conn, project_id, &user.id).await?;
-        let counts = count_rows(conn, project_id, &user.id).await?;
-        Ok(serde_json::json!({
-            "profile": detail.user,
-            "password": detail.password,
-            "linked_accounts": detail.linked_accounts,
-            "mfa_factors": detail.mfa.factors,
-            "pending_email_codes": counts[3],
-            "pending_link_tokens": counts[4],
-        }))
-    }
 }
 
 #[cfg(test)]

@@ -234,7 +234,7 @@ fn expand(attrs: Attrs, func: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
     };
     let schema_fn = attrs.output_schema.map(|path| {
         quote! {
-            fn output_schema(registry: &::authgate_core::ToolRegistry) -> ::authgate_core::schema::JsonObject {
+            fn output_schema(registry: &::authgate_core::status::StatusParts<'_>) -> ::authgate_core::schema::JsonObject {
                 #path(registry)
             }
         }

@@ -1,15 +1,19 @@
-//! The end-user REST flows of organizations: accepting an invitation and
-//! choosing the active organization (SPEC 6). Each is one unit of work
-//! with its auth event inside.
+//! Flows of organizations: the end-user REST flows (accepting an
+//! invitation, choosing the active organization, `me` with the user's
+//! memberships; SPEC 6), each one unit of work with its auth event inside,
+//! and an organization's detail as get_org shows it.
 
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use authgate_audit::NewAuditEvent;
-use authgate_core::{RequestMeta, ToolError};
-use authgate_identity::Auth;
-use authgate_identity::jwt::{self, TokenSubject};
+use authgate_core::{Conn, EventType, Outcome, PageRequest, RequestMeta, ToolError};
+use authgate_identity::{Auth, Me, TokenSubject};
 
-use crate::members::Member;
+use crate::invitations::{Invitation, pending_invitations};
+use crate::members::{self, Member};
+use crate::organizations::{Org, get_org};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,22 +33,27 @@ pub async fn accept_invitation(
     let now = auth.now();
     auth.store
         .write(async |conn| {
-            let (claims, _) = auth
-                .authenticate(conn, project_hint, access_token, now)
-                .await?;
-            let project_id = claims.aud.as_str();
-            let user = authgate_identity::users::get(conn, project_id, &claims.sub).await?;
-            let member =
-                crate::invitations::accept(conn, project_id, &body.token, &user, meta, now).await?;
-            let event = NewAuditEvent::auth(
+            let me = auth.me(conn, project_hint, access_token, now).await?;
+            let (project_id, user) = (me.project_id.as_str(), me.user);
+            let member = crate::invitations::accept_invitation_token(
+                conn,
                 project_id,
-                "invitation.accepted",
+                &body.token,
+                &user,
+                meta,
+                now,
+            )
+            .await?;
+            NewAuditEvent::auth(
+                project_id,
+                EventType::InvitationAccepted,
                 Some(&user.id),
                 meta,
-                "success",
+                Outcome::Success,
             )
-            .meta("role", member.role.clone());
-            authgate_audit::record(conn, event, now).await?;
+            .meta("role", member.role.clone())
+            .record(conn, now)
+            .await?;
             Ok(member)
         })
         .await
@@ -87,8 +96,8 @@ pub async fn set_active_org(
             let chosen = match body.org_id.as_deref().map(str::trim) {
                 None | Some("") => None,
                 Some(org) => {
-                    let org = crate::resolve(conn, project_id, org).await?;
-                    let role = crate::members::role_of(conn, project_id, &org.id, &claims.sub)
+                    let org = crate::organizations::resolve(conn, project_id, org).await?;
+                    let role = members::member_role(conn, project_id, &org.id, &claims.sub)
                         .await?
                         .ok_or_else(|| {
                             ToolError::permission_denied(
@@ -101,8 +110,8 @@ pub async fn set_active_org(
                 }
             };
             let pair = chosen.as_ref().map(|(o, r)| (o.as_str(), r.as_str()));
-            authgate_sessions::set_active_org(conn, project_id, &session.id, pair).await?;
-            let token = jwt::issue(
+            authgate_sessions::set_session_org(conn, project_id, &session.id, pair).await?;
+            let token = authgate_identity::issue_access_token(
                 conn,
                 &auth.keys.encryption,
                 project_id,
@@ -118,16 +127,16 @@ pub async fn set_active_org(
             .await?;
             let mut event = NewAuditEvent::auth(
                 project_id,
-                "session.org_switched",
+                EventType::SessionOrgSwitched,
                 Some(&claims.sub),
                 meta,
-                "success",
+                Outcome::Success,
             )
             .target(&session.id);
             if let Some((org, role)) = &chosen {
                 event = event.target(org).meta("role", role.clone());
             }
-            authgate_audit::record(conn, event, now).await?;
+            event.record(conn, now).await?;
             Ok(ActiveOrg {
                 access_token: token,
                 token_type: "Bearer",
@@ -137,4 +146,55 @@ pub async fn set_active_org(
             })
         })
         .await
+}
+
+/// `GET /api/v1/me`: the token's user and session, with the user's
+/// organization memberships, in one snapshot.
+pub async fn me(auth: &Auth, project_hint: Option<&str>, token: &str) -> Result<Me, ToolError> {
+    let now = auth.now();
+    auth.store
+        .read(async |conn| {
+            let mut me = auth.me(conn, project_hint, token, now).await?;
+            let memberships =
+                members::memberships_of_user(conn, &me.project_id, &me.user.id).await?;
+            me.memberships = memberships
+                .into_iter()
+                .map(serde_json::to_value)
+                .collect::<Result<_, _>>()
+                .map_err(ToolError::internal)?;
+            Ok(me)
+        })
+        .await
+}
+
+/// An organization as tools show it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OrgDetail {
+    #[serde(flatten)]
+    pub org: Org,
+    /// The first 100 members, oldest first (list_org_members pages them all).
+    pub members: Vec<Member>,
+    /// Invitations not yet accepted and not expired (the first 100).
+    pub pending_invitations: Vec<Invitation>,
+}
+
+/// One organization (by id or slug) with its first page of members and
+/// its pending invitations.
+pub async fn org_detail(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    org: &str,
+    first_page: &PageRequest,
+    now: DateTime<Utc>,
+) -> Result<OrgDetail, ToolError> {
+    let org = get_org(conn, project_id, org).await?;
+    let members = members::list_members(conn, project_id, &org.id, first_page)
+        .await?
+        .data;
+    let pending_invitations = pending_invitations(conn, project_id, &org.id, now).await?;
+    Ok(OrgDetail {
+        org,
+        members,
+        pending_invitations,
+    })
 }

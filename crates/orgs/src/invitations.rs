@@ -10,13 +10,14 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::json;
 
-use authgate_core::secrets::{new_secret, sha256_hex};
+use authgate_core::hash::sha256_hex;
+use authgate_core::secrets::new_secret;
 use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{Conn, ToolError, new_id, with_conn};
 use authgate_email::EmailKind;
 use authgate_store::schema::{end_users, invitations, memberships};
 
-use crate::resolve;
+use crate::organizations::{OrgRow, member_count, resolve};
 
 /// How long an invitation link works.
 pub const INVITATION_TTL: Duration = Duration::days(7);
@@ -69,7 +70,7 @@ impl InvitationRow {
 
 /// Pending invitations of an organization that have not expired, oldest
 /// first (at most 100).
-pub async fn pending(
+pub async fn pending_invitations(
     conn: &mut Conn<'_>,
     project_id: &str,
     org_id: &str,
@@ -91,9 +92,10 @@ pub async fn pending(
 }
 
 /// Invitations of an organization, any state (for delete_org's cascade).
-pub async fn count(conn: &mut Conn<'_>, org_id: &str) -> Result<i64, ToolError> {
+pub async fn count(conn: &mut Conn<'_>, project_id: &str, org_id: &str) -> Result<i64, ToolError> {
     Ok(with_conn!(conn, c => {
         invitations::table
+            .filter(invitations::project_id.eq(project_id))
             .filter(invitations::org_id.eq(org_id))
             .count()
             .get_result(c)
@@ -111,60 +113,19 @@ pub struct NewInvitation<'a> {
 }
 
 /// Invites an email address to an organization and queues the mail.
-pub async fn invite(
+pub async fn invite_member(
     conn: &mut Conn<'_>,
     project_id: &str,
     new: NewInvitation<'_>,
     now: DateTime<Utc>,
 ) -> Result<Invitation, ToolError> {
-    let email = authgate_identity::users::normalize_email("email", new.email)?;
+    let email = authgate_identity::normalize_email("email", new.email)?;
     conn.lock_project(project_id).await?;
     let org = resolve(conn, project_id, new.org).await?;
     let role = crate::members::role_or_default(conn, project_id, new.role).await?;
     let at = to_micros(now);
-    // Already a member, or already invited (and the link still works).
-    let member: i64 = with_conn!(conn, c => {
-        memberships::table
-            .inner_join(end_users::table)
-            .filter(memberships::org_id.eq(&org.id))
-            .filter(end_users::email.eq(&email))
-            .count()
-            .get_result(c)
-            .await?
-    });
-    if member > 0 {
-        return Err(
-            ToolError::conflict(format!("{email} is already a member of {}", org.id))
-                .with_field("email")
-                .with_hint("update_org_member_role changes a member's role"),
-        );
-    }
-    let invited: i64 = with_conn!(conn, c => {
-        invitations::table
-            .filter(invitations::org_id.eq(&org.id))
-            .filter(invitations::email.eq(&email))
-            .filter(invitations::status.eq("pending"))
-            .filter(invitations::expires_at.gt(at))
-            .count()
-            .get_result(c)
-            .await?
-    });
-    if invited > 0 {
-        return Err(ToolError::conflict(format!("{email} has a pending invitation to {}", org.id))
-            .with_field("email")
-            .with_hint("get_org lists pending invitations; the invitee can accept the one already sent"));
-    }
-    if let Some(limit) = org.member_limit
-        && crate::member_count(conn, &org.id).await? >= limit
-    {
-        return Err(ToolError::new(
-            authgate_core::ErrorCode::LimitExceeded,
-            format!("the organization is full ({limit} members)"),
-        )
-        .with_field("org_id")
-        .with_hint("raise member_limit with update_org, or remove a member"));
-    }
-    let base = authgate_identity::flows::link_base(conn, project_id, None).await?;
+    refuse_duplicate_or_full(conn, project_id, &org, &email, at).await?;
+    let base = authgate_project::link_target(conn, project_id, None).await?;
     let token = new_secret("invite_");
     let row = InvitationRow {
         id: new_id("inv"),
@@ -195,7 +156,7 @@ pub async fn invite(
             "org": {"name": org.name},
             "inviter": {"name": new.inviter},
             "link": link.to_string(),
-            "expires_in": authgate_identity::settings::human(INVITATION_TTL),
+            "expires_in": authgate_identity::human_duration(INVITATION_TTL),
         }),
         now,
     )
@@ -203,14 +164,70 @@ pub async fn invite(
     Ok(row.view())
 }
 
+/// An invitation to `org` for `email` is refused when the address is
+/// already a member, already invited (and the link still works), or the
+/// organization is full.
+async fn refuse_duplicate_or_full(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    org: &OrgRow,
+    email: &str,
+    at: i64,
+) -> Result<(), ToolError> {
+    let (member, invited): (i64, i64) = with_conn!(conn, c => {
+        let member = memberships::table
+            .inner_join(end_users::table)
+            .filter(memberships::project_id.eq(project_id))
+            .filter(end_users::project_id.eq(project_id))
+            .filter(memberships::org_id.eq(&org.id))
+            .filter(end_users::email.eq(email))
+            .count()
+            .get_result(c)
+            .await?;
+        let invited = invitations::table
+            .filter(invitations::project_id.eq(project_id))
+            .filter(invitations::org_id.eq(&org.id))
+            .filter(invitations::email.eq(email))
+            .filter(invitations::status.eq("pending"))
+            .filter(invitations::expires_at.gt(at))
+            .count()
+            .get_result(c)
+            .await?;
+        (member, invited)
+    });
+    if member > 0 {
+        return Err(
+            ToolError::conflict(format!("{email} is already a member of {}", org.id))
+                .with_field("email")
+                .with_hint("update_org_member_role changes a member's role"),
+        );
+    }
+    if invited > 0 {
+        return Err(ToolError::conflict(format!("{email} has a pending invitation to {}", org.id))
+            .with_field("email")
+            .with_hint("get_org lists pending invitations; the invitee can accept the one already sent"));
+    }
+    if let Some(limit) = org.member_limit
+        && member_count(conn, project_id, &org.id).await? >= limit
+    {
+        return Err(ToolError::new(
+            authgate_core::ErrorCode::LimitExceeded,
+            format!("the organization is full ({limit} members)"),
+        )
+        .with_field("org_id")
+        .with_hint("raise member_limit with update_org, or remove a member"));
+    }
+    Ok(())
+}
+
 /// Accepts an invitation for the user `user_id` (signed in, with the
 /// verified address `email`): the user becomes a member with the
 /// invitation's role.
-pub async fn accept(
+pub async fn accept_invitation_token(
     conn: &mut Conn<'_>,
     project_id: &str,
     token: &str,
-    user: &authgate_identity::users::EndUser,
+    user: &authgate_identity::EndUser,
     meta: &authgate_core::RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<crate::members::Member, ToolError> {
@@ -253,7 +270,7 @@ pub async fn accept(
         .with_field("token")
         .with_hint("POST /api/v1/auth/verify-email with the code mailed to you"));
     }
-    let member = crate::members::add(
+    let member = crate::members::add_member(
         conn,
         project_id,
         &row.org_id,
@@ -264,7 +281,11 @@ pub async fn accept(
     )
     .await?;
     with_conn!(conn, c => {
-        diesel::update(invitations::table.filter(invitations::id.eq(&row.id)))
+        diesel::update(
+            invitations::table
+                .filter(invitations::project_id.eq(project_id))
+                .filter(invitations::id.eq(&row.id)),
+        )
             .set((invitations::status.eq("accepted"), invitations::accepted_at.eq(Some(at))))
             .execute(c)
             .await?;

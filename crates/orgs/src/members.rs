@@ -5,16 +5,12 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::Value;
 
-use authgate_core::args::Cascade;
 use authgate_core::time::{from_micros, to_micros};
-use authgate_core::{
-    Conn, Page, PageRequest, ToolError, UserDataSection, UserRef, new_id, with_conn,
-};
+use authgate_core::{Conn, EventType, Outcome, Page, PageRequest, ToolError, new_id, with_conn};
 use authgate_store::schema::{end_users, memberships, organizations};
 
-use crate::{member_count, resolve};
+use crate::organizations::{member_count, resolve};
 
 /// Who gives a member a role, for the `member.role_assigned` audit event
 /// (the security rules read it: a role granting `*` alerts).
@@ -38,24 +34,22 @@ async fn record_assignment(
     now: DateTime<Utc>,
 ) -> Result<(), ToolError> {
     use authgate_audit::NewAuditEvent;
+    let assigned = EventType::MemberRoleAssigned;
     let event = match by {
         AssignedBy::Key { key_id, request_id } => {
             let meta = authgate_core::RequestMeta::new(None, None, Some((*request_id).to_owned()));
-            NewAuditEvent::auth(project_id, "member.role_assigned", None, &meta, "success")
-                .by_key(key_id)
+            NewAuditEvent::auth(project_id, assigned, None, &meta, Outcome::Success).by_key(key_id)
         }
-        AssignedBy::User(meta) => NewAuditEvent::auth(
-            project_id,
-            "member.role_assigned",
-            Some(user_id),
-            meta,
-            "success",
-        ),
-    }
-    .target(org_id)
-    .target(user_id)
-    .meta("role", role);
-    authgate_audit::record(conn, event, now).await?;
+        AssignedBy::User(meta) => {
+            NewAuditEvent::auth(project_id, assigned, Some(user_id), meta, Outcome::Success)
+        }
+    };
+    event
+        .target(org_id)
+        .target(user_id)
+        .meta("role", role)
+        .record(conn, now)
+        .await?;
     Ok(())
 }
 
@@ -83,12 +77,6 @@ fn member(row: MemberRow) -> Member {
     }
 }
 
-fn user_not_found(user_id: &str) -> ToolError {
-    ToolError::not_found(format!("end user {user_id} not found in this project"))
-        .with_field("user_id")
-        .with_hint("list_end_users shows the users of this project")
-}
-
 fn not_a_member(user_id: &str) -> ToolError {
     ToolError::not_found(format!(
         "end user {user_id} is not a member of this organization"
@@ -107,6 +95,7 @@ async fn load_member(
         memberships::table
             .inner_join(end_users::table)
             .filter(memberships::project_id.eq(project_id))
+            .filter(end_users::project_id.eq(project_id))
             .filter(memberships::org_id.eq(org_id))
             .filter(memberships::user_id.eq(user_id))
             .select((memberships::user_id, end_users::email, end_users::name, memberships::role, memberships::created_at))
@@ -118,7 +107,7 @@ async fn load_member(
 }
 
 /// Members oldest first.
-pub async fn list(
+pub async fn list_members(
     conn: &mut Conn<'_>,
     project_id: &str,
     org: &str,
@@ -129,6 +118,7 @@ pub async fn list(
         let mut q = memberships::table
             .inner_join(end_users::table)
             .filter(memberships::project_id.eq(project_id))
+            .filter(end_users::project_id.eq(project_id))
             .filter(memberships::org_id.eq(&org.id))
             .select((
                 memberships::id,
@@ -162,7 +152,7 @@ pub(crate) async fn role_or_default(
 ) -> Result<String, ToolError> {
     match role {
         Some(r) => {
-            authgate_rbac::require_assignable(conn, project_id, "role", r).await?;
+            authgate_rbac::require_assignable_role(conn, project_id, "role", r).await?;
             Ok(r.to_owned())
         }
         None => authgate_rbac::default_role(conn, project_id)
@@ -180,7 +170,7 @@ pub(crate) async fn role_or_default(
 /// Adds a user to an organization with `role` (or the project's default
 /// role). Refused: a user already a member (conflict), a full organization
 /// (limit_exceeded), a role that does not exist.
-pub async fn add(
+pub async fn add_member(
     conn: &mut Conn<'_>,
     project_id: &str,
     org: &str,
@@ -193,16 +183,8 @@ pub async fn add(
     // at once cannot both take the last place.
     conn.lock_project(project_id).await?;
     let org = resolve(conn, project_id, org).await?;
-    let user: Option<(String, Option<String>)> = with_conn!(conn, c => {
-        end_users::table
-            .filter(end_users::project_id.eq(project_id))
-            .filter(end_users::id.eq(user_id))
-            .select((end_users::email, end_users::name))
-            .first(c)
-            .await
-            .optional()?
-    });
-    let (email, name) = user.ok_or_else(|| user_not_found(user_id))?;
+    let user = authgate_identity::require_user(conn, project_id, user_id).await?;
+    let (email, name) = (user.email, user.name);
     let role = role_or_default(conn, project_id, role).await?;
     if load_member(conn, project_id, &org.id, user_id)
         .await?
@@ -215,7 +197,7 @@ pub async fn add(
         );
     }
     if let Some(limit) = org.member_limit {
-        let members = member_count(conn, &org.id).await?;
+        let members = member_count(conn, project_id, &org.id).await?;
         if members >= limit {
             return Err(ToolError::new(
                 authgate_core::ErrorCode::LimitExceeded,
@@ -250,7 +232,7 @@ pub async fn add(
     })
 }
 
-pub async fn set_role(
+pub async fn set_member_role(
     conn: &mut Conn<'_>,
     project_id: &str,
     org: &str,
@@ -262,7 +244,7 @@ pub async fn set_role(
     // Under the lock delete_role takes, so a role cannot vanish under a new holder.
     conn.lock_project(project_id).await?;
     let org = resolve(conn, project_id, org).await?;
-    authgate_rbac::require_assignable(conn, project_id, "role", role).await?;
+    authgate_rbac::require_assignable_role(conn, project_id, "role", role).await?;
     let mut m = load_member(conn, project_id, &org.id, user_id)
         .await?
         .ok_or_else(|| not_a_member(user_id))?;
@@ -282,7 +264,7 @@ pub async fn set_role(
     Ok(m)
 }
 
-pub async fn remove(
+pub async fn remove_member(
     conn: &mut Conn<'_>,
     project_id: &str,
     org: &str,
@@ -318,7 +300,7 @@ pub struct Membership {
     pub joined_at: DateTime<Utc>,
 }
 
-pub async fn of_user(
+pub async fn memberships_of_user(
     conn: &mut Conn<'_>,
     project_id: &str,
     user_id: &str,
@@ -345,69 +327,8 @@ pub async fn of_user(
         .collect())
 }
 
-/// Organization memberships are a user's data: deleting the user removes
-/// them, and an export lists them.
-pub struct OrgsData;
-
-impl UserDataSection for OrgsData {
-    const NAME: &'static str = "organizations";
-    const TABLES: &'static [&'static str] = &["memberships"];
-
-    async fn count(
-        &self,
-        conn: &mut Conn<'_>,
-        project_id: &str,
-        user: &UserRef,
-    ) -> Result<Cascade, ToolError> {
-        let n: i64 = with_conn!(conn, c => {
-            memberships::table
-                .filter(memberships::project_id.eq(project_id))
-                .filter(memberships::user_id.eq(&user.id))
-                .count()
-                .get_result(c)
-                .await?
-        });
-        Ok(Cascade::from([("memberships".to_owned(), n as u64)]))
-    }
-
-    async fn export(
-        &self,
-        conn: &mut Conn<'_>,
-        project_id: &str,
-        user: &UserRef,
-    ) -> Result<Value, ToolError> {
-        let list = of_user(conn, project_id, &user.id).await?;
-        let invited: Vec<(String, String, String, String, i64, i64)> = with_conn!(conn, c => {
-            authgate_store::schema::invitations::table
-                .filter(authgate_store::schema::invitations::project_id.eq(project_id))
-                .filter(authgate_store::schema::invitations::email.eq(&user.email))
-                .select((
-                    authgate_store::schema::invitations::id,
-                    authgate_store::schema::invitations::org_id,
-                    authgate_store::schema::invitations::role,
-                    authgate_store::schema::invitations::status,
-                    authgate_store::schema::invitations::created_at,
-                    authgate_store::schema::invitations::expires_at,
-                ))
-                .order(authgate_store::schema::invitations::id.asc())
-                .load(c)
-                .await?
-        });
-        let invitations: Vec<Value> = invited
-            .into_iter()
-            .map(|(id, org_id, role, status, created, expires)| {
-                serde_json::json!({
-                    "id": id, "org_id": org_id, "role": role, "status": status,
-                    "created_at": from_micros(created), "expires_at": from_micros(expires),
-                })
-            })
-            .collect();
-        Ok(serde_json::json!({"memberships": list, "invitations_to_email": invitations}))
-    }
-}
-
 /// The role a user holds in an organization, if a member.
-pub async fn role_of(
+pub async fn member_role(
     conn: &mut Conn<'_>,
     project_id: &str,
     org_id: &str,

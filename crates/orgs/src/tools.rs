@@ -5,30 +5,24 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use authgate_core::args::DangerResult;
-use authgate_core::status::{StatusCount, StatusSection};
 use authgate_core::{
     Conn, Page, ToolContext, ToolError, ToolGroup, ToolRegistry, require_id, tool,
 };
 
+use crate::flows::OrgDetail;
 use crate::invitations::{self, Invitation, NewInvitation};
-use crate::members::{self, Member, OrgsData};
-use crate::{NewOrg, Org, OrgChange};
+use crate::members::{self, Member};
+use crate::organizations::{self as orgs, NewOrg, Org, OrgChange};
 
 pub const ORGANIZATIONS: &str = "organizations";
 
 pub fn register(registry: &mut ToolRegistry) {
+    crate::sections::register(registry);
     registry
         .group(ToolGroup {
             name: ORGANIZATIONS,
             summary: "organizations (teams, workspaces) of end users and their members' roles",
         })
-        .status_section(OrgsStatus)
-        .status_count(StatusCount {
-            key: "organizations",
-            description: "Organizations of the project.",
-            sql: "SELECT COUNT(*) FROM organizations WHERE project_id = {project}",
-        })
-        .user_data(OrgsData)
         .register(ListOrgs)
         .register(GetOrg)
         .register(CreateOrg)
@@ -76,7 +70,7 @@ pub async fn list_orgs(
         ));
     }
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
-    crate::list(conn, ctx.project_id(), query, &page).await
+    orgs::list_orgs(conn, ctx.project_id(), query, &page).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -84,16 +78,6 @@ pub async fn list_orgs(
 pub struct OrgIdArgs {
     /// The organization's id (org_...) or slug.
     pub org_id: String,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct OrgDetail {
-    #[serde(flatten)]
-    pub org: Org,
-    /// The first 100 members, oldest first (list_org_members pages them all).
-    pub members: Vec<Member>,
-    /// Invitations not yet accepted and not expired (the first 100).
-    pub pending_invitations: Vec<Invitation>,
 }
 
 /// Get one organization by id or slug, with its first 100 members (user
@@ -104,18 +88,8 @@ pub async fn get_org(
     conn: &mut Conn<'_>,
     args: OrgIdArgs,
 ) -> Result<OrgDetail, ToolError> {
-    let org = crate::get(conn, ctx.project_id(), &args.org_id).await?;
     let first = ctx.page(Some(100), None)?;
-    let members = members::list(conn, ctx.project_id(), &org.id, &first)
-        .await?
-        .data;
-    let pending_invitations =
-        invitations::pending(conn, ctx.project_id(), &org.id, ctx.now()).await?;
-    Ok(OrgDetail {
-        org,
-        members,
-        pending_invitations,
-    })
+    crate::flows::org_detail(conn, ctx.project_id(), &args.org_id, &first, ctx.now()).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -150,7 +124,7 @@ pub async fn create_org(
         member_limit: args.member_limit,
         metadata: args.metadata.as_ref(),
     };
-    crate::create(conn, ctx.project_id(), new, ctx.now()).await
+    orgs::create_org(conn, ctx.project_id(), new, ctx.now()).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -189,7 +163,7 @@ pub async fn update_org(
         member_limit: args.member_limit,
         metadata: args.metadata.as_ref(),
     };
-    crate::update(conn, ctx.project_id(), &args.org_id, change, ctx.now()).await
+    orgs::update_org(conn, ctx.project_id(), &args.org_id, change, ctx.now()).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -221,7 +195,7 @@ pub async fn delete_org(
     args: DeleteOrgArgs,
 ) -> Result<DangerResult<DeletedOrg>, ToolError> {
     let (organization, cascade) =
-        crate::delete(conn, ctx.project_id(), &args.org_id, args.dry_run).await?;
+        orgs::delete_org(conn, ctx.project_id(), &args.org_id, args.dry_run).await?;
     Ok(DangerResult {
         dry_run: args.dry_run,
         target: DeletedOrg { organization },
@@ -255,7 +229,7 @@ pub async fn list_org_members(
     args: ListOrgMembersArgs,
 ) -> Result<Page<Member>, ToolError> {
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
-    members::list(conn, ctx.project_id(), &args.org_id, &page).await
+    members::list_members(conn, ctx.project_id(), &args.org_id, &page).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -284,7 +258,7 @@ pub async fn add_org_member(
     args: AddOrgMemberArgs,
 ) -> Result<Member, ToolError> {
     user_id(&args.user_id)?;
-    members::add(
+    members::add_member(
         conn,
         ctx.project_id(),
         &args.org_id,
@@ -324,7 +298,7 @@ pub async fn update_org_member_role(
     args: UpdateOrgMemberRoleArgs,
 ) -> Result<Member, ToolError> {
     user_id(&args.user_id)?;
-    members::set_role(
+    members::set_member_role(
         conn,
         ctx.project_id(),
         &args.org_id,
@@ -369,7 +343,7 @@ pub async fn remove_org_member(
     args: RemoveOrgMemberArgs,
 ) -> Result<DangerResult<RemovedMember>, ToolError> {
     user_id(&args.user_id)?;
-    let member = members::remove(
+    let member = members::remove_member(
         conn,
         ctx.project_id(),
         &args.org_id,
@@ -419,41 +393,5 @@ pub async fn invite_org_member(
         role: args.role.as_deref(),
         inviter: &inviter,
     };
-    invitations::invite(conn, ctx.project_id(), new, ctx.now()).await
-}
-
-// ------------------------------------------------------------ status
-
-const NEWEST: i64 = 10;
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct OrgSummary {
-    pub id: String,
-    pub name: String,
-    pub slug: String,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct OrgsStatusOutput {
-    /// The 10 newest organizations.
-    pub organizations: Vec<OrgSummary>,
-}
-
-pub struct OrgsStatus;
-
-impl StatusSection for OrgsStatus {
-    type Output = OrgsStatusOutput;
-
-    async fn read(
-        &self,
-        ctx: &ToolContext,
-        conn: &mut Conn<'_>,
-    ) -> Result<OrgsStatusOutput, ToolError> {
-        let organizations = crate::newest(conn, ctx.project_id(), NEWEST)
-            .await?
-            .into_iter()
-            .map(|(id, name, slug)| OrgSummary { id, name, slug })
-            .collect();
-        Ok(OrgsStatusOutput { organizations })
-    }
+    invitations::invite_member(conn, ctx.project_id(), new, ctx.now()).await
 }

@@ -136,16 +136,6 @@ pub async fn all_callbacks(
     Ok(rows.into_iter().map(Callback::from).collect())
 }
 
-pub async fn count_callbacks(conn: &mut Conn<'_>, project_id: &str) -> Result<i64, ToolError> {
-    Ok(with_conn!(conn, c => {
-        callback_urls::table
-            .filter(callback_urls::project_id.eq(project_id))
-            .count()
-            .get_result::<i64>(c)
-            .await?
-    }))
-}
-
 /// Adds a URL; the unique constraint, not a prior read, decides duplicates.
 pub async fn add_callback(
     conn: &mut Conn<'_>,
@@ -235,6 +225,31 @@ pub async fn remove_callback(
     Ok(callback)
 }
 
+/// Where a mailed link leads: `redirect_url` if it is one of the
+/// project's callback URLs (exactly as registered), else the first
+/// callback URL; `precondition_failed` when the project has none.
+pub async fn link_target(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    redirect_url: Option<&str>,
+) -> Result<url::Url, ToolError> {
+    let registered = all_callbacks(conn, project_id).await?;
+    let chosen = match redirect_url.map(str::trim) {
+        Some(wanted) => registered.iter().find(|c| c.url == wanted).ok_or_else(|| {
+            ToolError::invalid(
+                "redirect_url",
+                "redirect_url must be one of the project's callback URLs, exactly as registered",
+            )
+            .with_hint("list_callbacks shows them; add_callback registers another")
+        })?,
+        None => <[Callback]>::first(&registered).ok_or_else(|| {
+            ToolError::precondition("this project has no callback URL for the link to lead to")
+                .with_hint("add one with add_callback (e.g. https://app.example.com/auth/callback)")
+        })?,
+    };
+    url::Url::parse(&chosen.url).map_err(ToolError::internal)
+}
+
 /// The origin (`scheme://host[:port]`) of a URL, as browsers send it.
 fn origin_of(url: &str) -> Option<String> {
     url::Url::parse(url)
@@ -278,6 +293,18 @@ pub async fn origin_allowed(
         return Ok(true);
     }
     Ok(urls.iter().any(|u| origin_of(u).as_deref() == Some(origin)))
+}
+
+/// [`origin_allowed`] in a read unit of its own (the CORS layer asks
+/// before any flow runs).
+pub async fn origin_allowed_in(
+    store: &authgate_store::Store,
+    project_id: Option<&str>,
+    origin: &str,
+) -> Result<bool, ToolError> {
+    store
+        .read(async |conn| origin_allowed(conn, project_id, origin).await)
+        .await
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Projects and their API keys. A key is `ag_live_` or `ag_test_` and 40
+//! API keys. A key is `ag_live_` or `ag_test_` and 40
 //! random base62 characters (~238 bits); only its SHA-256 is stored, and
 //! the full key is shown once, when it is made.
 
@@ -8,40 +8,21 @@ use diesel_async::RunQueryDsl;
 use rand::Rng as _;
 use schemars::JsonSchema;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;
 
+use authgate_core::hash::{hex, sha256};
 use authgate_core::time::{from_micros, to_micros};
-use authgate_core::{
-    Caller, Catalog, ErrorCode, Page, PageRequest, Project, Scope, ToolError, new_id,
-};
+use authgate_core::{Caller, Catalog, ErrorCode, Page, PageRequest, Scope, ToolError, new_id};
+use authgate_store::JsonText;
 use authgate_store::schema::{api_keys, projects};
-use authgate_store::{Conn, with_conn};
+
+use crate::projects::{ProjectRow, get_project};
+use authgate_store::{Conn, Store, with_conn};
 
 /// Characters of the random part of a key.
 const KEY_RANDOM_LEN: usize = 40;
 /// Characters of a key shown in listings (`ag_live_` and four more).
 pub const PREFIX_LEN: usize = 12;
-
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = projects)]
-struct ProjectRow {
-    id: String,
-    name: String,
-    environment: String,
-    created_at: i64,
-}
-
-impl From<ProjectRow> for Project {
-    fn from(r: ProjectRow) -> Self {
-        Project {
-            id: r.id,
-            name: r.name,
-            environment: r.environment,
-            created_at: from_micros(r.created_at),
-        }
-    }
-}
 
 /// An API key as listed: never the key itself nor its hash.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -85,14 +66,15 @@ impl std::fmt::Debug for CreatedApiKey {
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = api_keys)]
-struct ApiKeyRow {
+pub(crate) struct ApiKeyRow {
     id: String,
     project_id: String,
     name: Option<String>,
     prefix: String,
     key_hash: String,
-    scopes: String,
-    tools: Option<String>,
+    /// Scope names; an unknown name grants nothing.
+    scopes: JsonText<Vec<String>>,
+    tools: Option<JsonText<Vec<String>>>,
     created_at: i64,
     last_used_at: Option<i64>,
     revoked_at: Option<i64>,
@@ -100,23 +82,28 @@ struct ApiKeyRow {
 
 impl ApiKeyRow {
     fn scopes(&self) -> Vec<Scope> {
-        serde_json::from_str::<Vec<String>>(&self.scopes)
-            .unwrap_or_default()
+        self.scopes
+            .0
             .iter()
             .filter_map(|s| Scope::parse(s))
             .collect()
     }
 
-    /// The allow-list. One that cannot be read allows nothing: a damaged
-    /// row must not widen a key to every tool.
+    /// The allow-list. One that cannot be read is an error when the row is
+    /// loaded, so a damaged row never widens a key to every tool.
     fn tools(&self) -> Option<Vec<String>> {
-        let stored = self.tools.as_deref()?;
-        match serde_json::from_str(stored) {
-            Ok(list) => Some(list),
-            Err(_) => {
-                tracing::warn!(key_id = %self.id, "API key allow-list is unreadable; denying every tool");
-                Some(Vec::new())
-            }
+        self.tools.as_ref().map(|t| t.0.clone())
+    }
+
+    pub(crate) fn created(&self, key: String) -> CreatedApiKey {
+        CreatedApiKey {
+            id: self.id.clone(),
+            key,
+            name: self.name.clone(),
+            prefix: self.prefix.clone(),
+            scopes: self.scopes(),
+            tools: self.tools(),
+            created_at: from_micros(self.created_at),
         }
     }
 
@@ -144,11 +131,11 @@ pub struct NewApiKey {
 
 /// The SHA-256 of a key: how it is stored and looked up.
 pub fn key_digest(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
+    sha256(key.as_bytes())
 }
 
-pub fn hash_key(key: &str) -> String {
-    key_digest(key).iter().map(|b| format!("{b:02x}")).collect()
+fn hash_key(key: &str) -> String {
+    hex(&key_digest(key))
 }
 
 /// The notification topic of key revocations: gateways drop the revoked
@@ -190,33 +177,11 @@ fn generate_key(environment: &str) -> String {
     format!("ag_{environment}_{random}")
 }
 
-pub fn validate_project_name(name: &str) -> Result<String, ToolError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ToolError::invalid(
-            "name",
-            "project name must be 1 to 100 characters",
-        ));
-    }
-    Ok(name.to_owned())
+fn scope_names(scopes: &[Scope]) -> Vec<String> {
+    scopes.iter().map(|s| s.as_str().to_owned()).collect()
 }
 
-pub fn validate_environment(environment: &str) -> Result<(), ToolError> {
-    match environment {
-        "live" | "test" => Ok(()),
-        _ => Err(ToolError::invalid(
-            "environment",
-            "environment must be 'live' or 'test'",
-        )),
-    }
-}
-
-fn scopes_json(scopes: &[Scope]) -> String {
-    let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-    serde_json::Value::from(names).to_string()
-}
-
-fn new_key_row(
+pub(crate) fn new_key_row(
     project_id: &str,
     environment: &str,
     new: &NewApiKey,
@@ -229,100 +194,13 @@ fn new_key_row(
         name: new.name.clone(),
         prefix: key.chars().take(PREFIX_LEN).collect(),
         key_hash: hash_key(&key),
-        scopes: scopes_json(&new.scopes),
-        tools: new
-            .tools
-            .as_ref()
-            .map(|t| serde_json::Value::from(t.clone()).to_string()),
+        scopes: JsonText(scope_names(&new.scopes)),
+        tools: new.tools.clone().map(JsonText),
         created_at: to_micros(now),
         last_used_at: None,
         revoked_at: None,
     };
     (row, key)
-}
-
-fn created(row: &ApiKeyRow, key: String) -> CreatedApiKey {
-    CreatedApiKey {
-        id: row.id.clone(),
-        key,
-        name: row.name.clone(),
-        prefix: row.prefix.clone(),
-        scopes: row.scopes(),
-        tools: row.tools(),
-        created_at: from_micros(row.created_at),
-    }
-}
-
-/// Creates a project and its first admin key, in the caller's unit of work.
-pub async fn create_project(
-    conn: &mut Conn<'_>,
-    name: &str,
-    environment: &str,
-    now: DateTime<Utc>,
-) -> Result<(Project, CreatedApiKey), ToolError> {
-    let name = validate_project_name(name)?;
-    validate_environment(environment)?;
-    let project = ProjectRow {
-        id: new_id("prj"),
-        name,
-        environment: environment.to_owned(),
-        created_at: to_micros(now),
-    };
-    let admin = NewApiKey {
-        name: Some("Admin key".into()),
-        scopes: vec![Scope::Admin],
-        tools: None,
-    };
-    let (key_row, key) = new_key_row(&project.id, environment, &admin, now);
-    with_conn!(conn, c => {
-        diesel::insert_into(projects::table).values(&project).execute(c).await?;
-        diesel::insert_into(api_keys::table).values(&key_row).execute(c).await?;
-    });
-    let created = created(&key_row, key);
-    Ok((project.into(), created))
-}
-
-/// On a database with no project, creates one and its admin key. Runs under
-/// the start-up lock, so gateways starting together on one empty PostgreSQL
-/// make one project between them.
-pub async fn ensure_first_project(
-    conn: &mut Conn<'_>,
-    now: DateTime<Utc>,
-) -> Result<Option<(Project, CreatedApiKey)>, ToolError> {
-    conn.lock_startup().await?;
-    let count: i64 = with_conn!(conn, c => {
-        projects::table.count().get_result(c).await?
-    });
-    if count > 0 {
-        return Ok(None);
-    }
-    create_project(conn, "My project", "live", now)
-        .await
-        .map(Some)
-}
-
-pub async fn get_project(conn: &mut Conn<'_>, project_id: &str) -> Result<Project, ToolError> {
-    let row: Option<ProjectRow> = with_conn!(conn, c => {
-        projects::table
-            .filter(projects::id.eq(project_id))
-            .select(ProjectRow::as_select())
-            .first(c)
-            .await
-            .optional()?
-    });
-    row.map(Project::from)
-        .ok_or_else(|| ToolError::not_found(format!("project {project_id} not found")))
-}
-
-pub async fn list_projects(conn: &mut Conn<'_>) -> Result<Vec<Project>, ToolError> {
-    let rows: Vec<ProjectRow> = with_conn!(conn, c => {
-        projects::table
-            .order(projects::id.asc())
-            .select(ProjectRow::as_select())
-            .load(c)
-            .await?
-    });
-    Ok(rows.into_iter().map(Project::from).collect())
 }
 
 /// Who asks for a new key.
@@ -365,20 +243,27 @@ pub fn validate_new_key(
     catalog: &Catalog,
     request: KeyRequest,
 ) -> Result<NewApiKey, ToolError> {
-    let name = match request.name {
-        Some(n) => {
-            let n = n.trim().to_owned();
-            if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
-                return Err(ToolError::invalid(
-                    "name",
-                    "name must be 1 to 100 printable characters",
-                ));
-            }
-            Some(n)
-        }
-        None => None,
-    };
-    let mut scopes = request.scopes.unwrap_or_else(|| vec![Scope::Read]);
+    Ok(NewApiKey {
+        name: key_name(request.name)?,
+        scopes: key_scopes(issuer, request.scopes)?,
+        tools: key_tools(issuer, catalog, request.tools)?,
+    })
+}
+
+fn key_name(name: Option<String>) -> Result<Option<String>, ToolError> {
+    let Some(n) = name else { return Ok(None) };
+    let n = n.trim().to_owned();
+    if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
+        return Err(ToolError::invalid(
+            "name",
+            "name must be 1 to 100 printable characters",
+        ));
+    }
+    Ok(Some(n))
+}
+
+fn key_scopes(issuer: Issuer<'_>, scopes: Option<Vec<Scope>>) -> Result<Vec<Scope>, ToolError> {
+    let mut scopes = scopes.unwrap_or_else(|| vec![Scope::Read]);
     if scopes.is_empty() {
         return Err(ToolError::invalid("scopes", "scopes must not be empty")
             .with_hint("pass [\"read\"], [\"write\"] or [\"admin\"]"));
@@ -396,66 +281,78 @@ pub fn validate_new_key(
         .with_field("scopes")
         .with_hint("ask for a key with fewer scopes, or call with an admin key"));
     }
-    let tools = match request.tools {
-        None => {
-            if let Issuer::Key(caller) = issuer
-                && caller.tools.is_some()
-            {
-                return Err(ToolError::permission_denied(
-                    "this key has a tool allow-list, so the new key needs one too, within it",
-                )
-                .with_field("tools")
-                .with_hint("pass tools: the tools or groups the new key may call"));
-            }
-            None
-        }
-        Some(list) => {
-            if list.is_empty() {
-                return Err(ToolError::invalid(
-                    "tools",
-                    "tools must name at least one tool or group; omit it to allow every tool",
-                ));
-            }
-            let mut out: Vec<String> = Vec::with_capacity(list.len());
-            for (i, entry) in list.into_iter().enumerate() {
-                if !catalog.knows(&entry) {
-                    let groups: Vec<String> = catalog
-                        .groups()
-                        .iter()
-                        .map(|g| format!("group:{g}"))
-                        .collect();
-                    return Err(ToolError::invalid(
-                        format!("tools[{i}]"),
-                        "not a tool name or tool group",
-                    )
-                    .with_hint(format!(
-                        "use tool names from tools/list or one of {}",
-                        groups.join(", ")
-                    )));
-                }
-                if let Issuer::Key(caller) = issuer
-                    && !caller.covers_entry(catalog, &entry)
-                {
-                    return Err(ToolError::permission_denied(format!(
-                        "this key's allow-list does not cover {entry}"
-                    ))
-                    .with_field(format!("tools[{i}]")));
-                }
-                if !out.contains(&entry) {
-                    out.push(entry);
-                }
-            }
-            Some(out)
-        }
-    };
-    Ok(NewApiKey {
-        name,
-        scopes,
-        tools,
-    })
+    Ok(scopes)
 }
 
-pub async fn count_active_keys(conn: &mut Conn<'_>, project_id: &str) -> Result<i64, ToolError> {
+fn key_tools(
+    issuer: Issuer<'_>,
+    catalog: &Catalog,
+    tools: Option<Vec<String>>,
+) -> Result<Option<Vec<String>>, ToolError> {
+    let Some(list) = tools else {
+        if let Issuer::Key(caller) = issuer
+            && caller.tools.is_some()
+        {
+            return Err(ToolError::permission_denied(
+                "this key has a tool allow-list, so the new key needs one too, within it",
+            )
+            .with_field("tools")
+            .with_hint("pass tools: the tools or groups the new key may call"));
+        }
+        return Ok(None);
+    };
+    if list.is_empty() {
+        return Err(ToolError::invalid(
+            "tools",
+            "tools must name at least one tool or group; omit it to allow every tool",
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (i, entry) in list.into_iter().enumerate() {
+        key_tool_entry(issuer, catalog, i, &entry)?;
+        if !out.contains(&entry) {
+            out.push(entry);
+        }
+    }
+    Ok(Some(out))
+}
+
+fn key_tool_entry(
+    issuer: Issuer<'_>,
+    catalog: &Catalog,
+    i: usize,
+    entry: &str,
+) -> Result<(), ToolError> {
+    if !catalog.knows(entry) {
+        let groups: Vec<String> = catalog
+            .groups()
+            .iter()
+            .map(|g| format!("group:{g}"))
+            .collect();
+        return Err(
+            ToolError::invalid(format!("tools[{i}]"), "not a tool name or tool group").with_hint(
+                format!(
+                    "use tool names from tools/list or one of {}",
+                    groups.join(", ")
+                ),
+            ),
+        );
+    }
+    if let Issuer::Key(caller) = issuer
+        && !caller.covers_entry(catalog, entry)
+    {
+        return Err(ToolError::permission_denied(format!(
+            "this key's allow-list does not cover {entry}"
+        ))
+        .with_field(format!("tools[{i}]")));
+    }
+    Ok(())
+}
+
+pub async fn count_active_api_keys(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+) -> Result<i64, ToolError> {
     Ok(with_conn!(conn, c => {
         api_keys::table
             .filter(api_keys::project_id.eq(project_id))
@@ -479,7 +376,7 @@ pub async fn create_api_key(
 ) -> Result<CreatedApiKey, ToolError> {
     conn.lock_project(project_id).await?;
     let project = get_project(conn, project_id).await?;
-    let active = count_active_keys(conn, project_id).await?;
+    let active = count_active_api_keys(conn, project_id).await?;
     if active >= i64::from(settings.max_active_keys) {
         return Err(ToolError::new(
             ErrorCode::LimitExceeded,
@@ -494,7 +391,7 @@ pub async fn create_api_key(
     with_conn!(conn, c => {
         diesel::insert_into(api_keys::table).values(&row).execute(c).await?;
     });
-    Ok(created(&row, key))
+    Ok(row.created(key))
 }
 
 pub async fn list_api_keys(
@@ -585,7 +482,7 @@ pub async fn revoke_api_key(
 }
 
 /// Every active key of the project.
-pub async fn active_keys(
+pub async fn active_api_keys(
     conn: &mut Conn<'_>,
     project_id: &str,
 ) -> Result<Vec<ApiKeyInfo>, ToolError> {
@@ -611,7 +508,7 @@ pub async fn regenerate_api_keys(
     now: DateTime<Utc>,
 ) -> Result<(Vec<String>, Option<CreatedApiKey>), ToolError> {
     conn.lock_project(project_id).await?;
-    let ids: Vec<String> = active_keys(conn, project_id)
+    let ids: Vec<String> = active_api_keys(conn, project_id)
         .await?
         .into_iter()
         .map(|k| k.id)
@@ -643,7 +540,7 @@ pub async fn regenerate_api_keys(
         &KeyEvent::Project(project_id.to_owned()).payload(),
     )
     .await?;
-    Ok((ids, Some(created(&row, key))))
+    Ok((ids, Some(row.created(key))))
 }
 
 /// Records when keys were last used, in one statement per key. The gateway
@@ -666,6 +563,27 @@ pub async fn record_last_used(
         });
     }
     Ok(())
+}
+
+/// Records key uses gathered off the request path, in one unit of work.
+pub async fn flush_key_uses(
+    store: &Store,
+    uses: &[(String, String, i64)],
+) -> Result<(), ToolError> {
+    store
+        .write(async |conn| record_last_used(conn, uses).await)
+        .await
+}
+
+/// Resolves a presented key on a connection of its own, without a
+/// transaction (one indexed read).
+pub async fn authenticate_key_in(
+    store: &Store,
+    presented: &str,
+) -> Result<Result<Caller, AuthFailure>, ToolError> {
+    store
+        .autocommit(async |conn| authenticate_key(conn, presented).await)
+        .await
 }
 
 /// Why a presented key was refused.
@@ -695,7 +613,7 @@ impl AuthFailure {
 
 /// Whether `key` has the shape of an AuthGate key (checked before any
 /// lookup).
-pub fn well_formed(key: &str) -> bool {
+pub fn key_well_formed(key: &str) -> bool {
     let random = key
         .strip_prefix("ag_live_")
         .or_else(|| key.strip_prefix("ag_test_"));
@@ -706,11 +624,11 @@ pub fn well_formed(key: &str) -> bool {
 /// Resolves a presented key to its caller: one indexed lookup by hash,
 /// then a constant-time comparison. Writes nothing (the gateway records
 /// `last_used_at` in the background).
-pub async fn authenticate(
+pub async fn authenticate_key(
     conn: &mut Conn<'_>,
     presented: &str,
 ) -> Result<Result<Caller, AuthFailure>, ToolError> {
-    if !well_formed(presented) {
+    if !key_well_formed(presented) {
         return Ok(Err(AuthFailure::Malformed));
     }
     let hash = hash_key(presented);
@@ -753,9 +671,9 @@ mod tests {
     fn keys_are_well_formed_and_hashed() {
         let key = generate_key("live");
         assert!(key.starts_with("ag_live_"));
-        assert!(well_formed(&key));
-        assert!(!well_formed("ag_live_short"));
-        assert!(!well_formed(&key.replace("ag_live_", "ag_prod_")));
+        assert!(key_well_formed(&key));
+        assert!(!key_well_formed("ag_live_short"));
+        assert!(!key_well_formed(&key.replace("ag_live_", "ag_prod_")));
         let hash = hash_key(&key);
         assert_eq!(hash.len(), 64);
         assert!(!hash.contains(&key[8..]));

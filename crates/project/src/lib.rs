@@ -4,15 +4,30 @@
 //! caller's [`Conn`](authgate_core::Conn), so it runs inside whatever unit
 //! of work the caller opened.
 
-pub mod callbacks;
-pub mod keys;
-pub mod providers;
-pub mod tools;
+mod callbacks;
+mod keys;
+mod projects;
+mod providers;
+mod sections;
+mod tools;
 
 pub use authgate_core::Project;
+pub use callbacks::{
+    Callback, add_callback, all_callbacks, link_target, list_callbacks, origin_allowed,
+    origin_allowed_in, remove_callback, validate_callback_url,
+};
 pub use keys::{
-    ApiKeyInfo, AuthFailure, CreatedApiKey, Issuer, KeyRequest, KeySettings, NewApiKey,
-    authenticate, create_api_key, create_project, ensure_first_project, get_project, list_projects,
+    ApiKeyInfo, AuthFailure, CreatedApiKey, Issuer, KEY_EVENTS, KeyEvent, KeyRequest, KeySettings,
+    NewApiKey, PREFIX_LEN, active_api_keys, authenticate_key, authenticate_key_in,
+    count_active_api_keys, create_api_key, flush_key_uses, get_api_key, key_digest,
+    key_well_formed, list_api_keys, record_last_used, regenerate_api_keys, revoke_api_key,
     validate_new_key,
 };
-pub use tools::register;
+pub use projects::{
+    create_project, ensure_first_project, get_project, list_projects, require_project,
+};
+pub use providers::{
+    PROVIDERS, ProviderChange, ProviderState, client_secret, configure_providers, list_providers,
+    provider_enabled,
+};
+pub use tools::{AUTH_CONFIG, PROJECT, register};

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use authgate_core::args::{DangerResult, DryRunArgs, ListArgs, NoArgs};
 use authgate_core::schema::JsonObject;
-use authgate_core::status::{StatusCount, StatusSection};
+use authgate_core::status::StatusParts;
 use authgate_core::{
     Conn, Page, Project, RateBudget, Scope, ToolContext, ToolError, ToolGroup, ToolRegistry,
     require_id, tool,
@@ -27,18 +27,9 @@ pub fn register(registry: &mut ToolRegistry) {
         .group(ToolGroup {
             name: AUTH_CONFIG,
             summary: "sign-in providers, callback URLs and API keys",
-        })
-        .status_section(ConfigSection)
-        .status_count(StatusCount {
-            key: "callbacks",
-            description: "Callback URLs the project allows.",
-            sql: "SELECT COUNT(*) FROM callback_urls WHERE project_id = {project}",
-        })
-        .status_count(StatusCount {
-            key: "active_api_keys",
-            description: "API keys of the project that are not revoked.",
-            sql: "SELECT COUNT(*) FROM api_keys WHERE project_id = {project} AND revoked_at IS NULL",
-        })
+        });
+    crate::sections::register(registry);
+    registry
         .register(Whoami)
         .register(GetProjectStatus)
         .register(ListAuthProviders)
@@ -92,13 +83,10 @@ pub async fn whoami(ctx: &ToolContext, _args: NoArgs) -> Result<WhoamiOutput, To
 #[serde(transparent)]
 pub struct ProjectStatus(pub JsonObject);
 
-fn status_schema(registry: &ToolRegistry) -> JsonObject {
+fn status_schema(status: &StatusParts<'_>) -> JsonObject {
+    // Problems (a key declared twice) fail the registry's own build.
     let mut problems = Vec::new();
-    authgate_core::status::merged_schema(
-        registry.status_sections(),
-        registry.status_counts(),
-        &mut problems,
-    )
+    authgate_core::status::merged_schema(status.sections, status.counts, &mut problems)
 }
 
 /// Overview of the project, read in one consistent snapshot: its id, name
@@ -112,53 +100,7 @@ pub async fn get_project_status(
     conn: &mut Conn<'_>,
     _args: NoArgs,
 ) -> Result<ProjectStatus, ToolError> {
-    let registry = &ctx.registry;
-    authgate_core::status::read_all(
-        registry.status_sections(),
-        registry.status_counts(),
-        ctx,
-        conn,
-    )
-    .await
-    .map(ProjectStatus)
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct ProviderSummary {
-    pub provider: String,
-    pub enabled: bool,
-}
-
-/// This domain's part of get_project_status.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct ConfigStatus {
-    pub project: Project,
-    pub auth_providers: Vec<ProviderSummary>,
-}
-
-pub struct ConfigSection;
-
-impl StatusSection for ConfigSection {
-    type Output = ConfigStatus;
-
-    async fn read(
-        &self,
-        ctx: &ToolContext,
-        conn: &mut Conn<'_>,
-    ) -> Result<ConfigStatus, ToolError> {
-        let project_id = ctx.project_id();
-        let providers = providers::list_providers(conn, project_id).await?;
-        Ok(ConfigStatus {
-            project: ctx.caller.project.clone(),
-            auth_providers: providers
-                .into_iter()
-                .map(|p| ProviderSummary {
-                    provider: p.provider,
-                    enabled: p.enabled,
-                })
-                .collect(),
-        })
-    }
+    ctx.domains.read_status(ctx, conn).await.map(ProjectStatus)
 }
 
 // ------------------------------------------------------- auth providers
@@ -336,7 +278,7 @@ pub async fn create_api_key(
 ) -> Result<CreatedApiKey, ToolError> {
     let new = keys::validate_new_key(
         Issuer::Key(&ctx.caller),
-        ctx.registry.catalog(),
+        ctx.domains.catalog(),
         KeyRequest {
             name: args.name,
             scopes: args.scopes,

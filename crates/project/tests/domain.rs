@@ -10,10 +10,9 @@ use diesel_async::RunQueryDsl;
 
 use authgate_core::pagination::{CursorCodec, PageRequest};
 use authgate_core::{ErrorCode, Scope, ToolError};
-use authgate_project::providers::{self, ProviderChange};
 use authgate_project::{
-    AuthFailure, CreatedApiKey, Issuer, KeyRequest, KeySettings, NewApiKey, Project, callbacks,
-    keys,
+    self as project_api, AuthFailure, CreatedApiKey, Issuer, KeyRequest, KeySettings, NewApiKey,
+    Project, ProviderChange,
 };
 use authgate_store::schema::{api_keys, projects};
 use authgate_store::{Store, StoreOptions, testing, with_conn};
@@ -22,14 +21,14 @@ const KEY: [u8; 32] = [9; 32];
 
 async fn project(store: &Store, name: &str, env: &str) -> (Project, CreatedApiKey) {
     store
-        .write(async |c| keys::create_project(c, name, env, Utc::now()).await)
+        .write(async |c| project_api::create_project(c, name, env, Utc::now()).await)
         .await
         .expect("project")
 }
 
 async fn authenticate(store: &Store, key: &str) -> Result<authgate_core::Caller, AuthFailure> {
     store
-        .read(async |c| keys::authenticate(c, key).await)
+        .read(async |c| project_api::authenticate_key(c, key).await)
         .await
         .expect("db")
 }
@@ -52,19 +51,20 @@ async fn keys_authenticate_until_revoked_and_authentication_writes_nothing() {
         assert_eq!(caller.scopes, vec![Scope::Admin]);
         assert_eq!(caller.project.environment, "test");
         let info = store
-            .read(async |c| keys::get_api_key(c, &project.id, &admin.id).await)
+            .read(async |c| project_api::get_api_key(c, &project.id, &admin.id).await)
             .await
             .expect("listed");
         assert!(info.last_used_at.is_none(), "not written on the auth path");
         let at = Utc::now().timestamp_micros();
         store
             .write(async |c| {
-                keys::record_last_used(c, &[(project.id.clone(), admin.id.clone(), at)]).await
+                project_api::record_last_used(c, &[(project.id.clone(), admin.id.clone(), at)])
+                    .await
             })
             .await
             .expect("recorded");
         let info = store
-            .read(async |c| keys::get_api_key(c, &project.id, &admin.id).await)
+            .read(async |c| project_api::get_api_key(c, &project.id, &admin.id).await)
             .await
             .expect("listed");
         assert_eq!(info.last_used_at.map(|t| t.timestamp_micros()), Some(at));
@@ -81,7 +81,7 @@ async fn keys_authenticate_until_revoked_and_authentication_writes_nothing() {
 
         store
             .write(async |c| {
-                keys::revoke_api_key(c, &project.id, &admin.id, false, Utc::now()).await
+                project_api::revoke_api_key(c, &project.id, &admin.id, false, Utc::now()).await
             })
             .await
             .expect("revoke");
@@ -102,12 +102,14 @@ async fn another_projects_keys_are_not_found() {
         let (a, _) = project(&store, "A", "live").await;
         let (b, b_key) = project(&store, "B", "live").await;
         let err = store
-            .read(async |c| keys::get_api_key(c, &a.id, &b_key.id).await)
+            .read(async |c| project_api::get_api_key(c, &a.id, &b_key.id).await)
             .await
             .expect_err("hidden");
         assert_eq!(err.code, ErrorCode::NotFound);
         let err = store
-            .write(async |c| keys::revoke_api_key(c, &a.id, &b_key.id, false, Utc::now()).await)
+            .write(async |c| {
+                project_api::revoke_api_key(c, &a.id, &b_key.id, false, Utc::now()).await
+            })
             .await
             .expect_err("hidden");
         assert_eq!(err.code, ErrorCode::NotFound);
@@ -116,7 +118,7 @@ async fn another_projects_keys_are_not_found() {
             "B's key still works"
         );
         let (revoked, _) = store
-            .write(async |c| keys::regenerate_api_keys(c, &a.id, false, Utc::now()).await)
+            .write(async |c| project_api::regenerate_api_keys(c, &a.id, false, Utc::now()).await)
             .await
             .expect("regenerate");
         assert!(!revoked.contains(&b_key.id));
@@ -124,7 +126,7 @@ async fn another_projects_keys_are_not_found() {
             let store = store.clone();
             async move {
                 store
-                    .read(async |c| keys::active_keys(c, &p).await)
+                    .read(async |c| project_api::active_api_keys(c, &p).await)
                     .await
                     .expect("keys")
                     .len()
@@ -145,7 +147,7 @@ async fn pages_are_stable_under_concurrent_inserts() {
             let id = p.id.clone();
             async move {
                 store
-                    .write(async |c| callbacks::add_callback(c, &id, &url, Utc::now()).await)
+                    .write(async |c| project_api::add_callback(c, &id, &url, Utc::now()).await)
                     .await
                     .expect("add")
             }
@@ -160,7 +162,7 @@ async fn pages_are_stable_under_concurrent_inserts() {
         loop {
             let req = page("list_callbacks", &p.id, 2, cursor.as_deref());
             let page = store
-                .read(async |c| callbacks::list_callbacks(c, &p.id, &req).await)
+                .read(async |c| project_api::list_callbacks(c, &p.id, &req).await)
                 .await
                 .expect("page");
             seen.extend(page.data.iter().map(|c| c.id.clone()));
@@ -200,7 +202,7 @@ async fn concurrent_provider_changes_all_apply() {
                 };
                 store
                     .write(async |c| {
-                        providers::configure_providers(c, &KEY, &project, &[change], Utc::now())
+                        project_api::configure_providers(c, &KEY, &project, &[change], Utc::now())
                             .await
                     })
                     .await
@@ -211,8 +213,8 @@ async fn concurrent_provider_changes_all_apply() {
         }
         let (list, secret) = store
             .read(async |c| {
-                let list = providers::list_providers(c, &p.id).await?;
-                let secret = providers::client_secret(c, &KEY, &p.id, "github").await?;
+                let list = project_api::list_providers(c, &p.id).await?;
+                let secret = project_api::client_secret(c, &KEY, &p.id, "github").await?;
                 Ok::<_, ToolError>((list, secret))
             })
             .await
@@ -252,7 +254,7 @@ async fn created_keys_keep_their_scopes_and_allow_list() {
         };
         let created = store
             .write(async |c| {
-                keys::create_api_key(c, &p.id, new, KeySettings::default(), Utc::now()).await
+                project_api::create_api_key(c, &p.id, new, KeySettings::default(), Utc::now()).await
             })
             .await
             .expect("create");
@@ -265,7 +267,7 @@ async fn created_keys_keep_their_scopes_and_allow_list() {
         assert_eq!(caller.tools, Some(vec!["group:audit".to_string()]));
         let req = page("list_api_keys", &p.id, 100, None);
         let page = store
-            .read(async |c| keys::list_api_keys(c, &p.id, &req).await)
+            .read(async |c| project_api::list_api_keys(c, &p.id, &req).await)
             .await
             .expect("list");
         let ids: BTreeSet<_> = page.data.iter().map(|k| k.id.clone()).collect();
@@ -278,39 +280,38 @@ async fn created_keys_keep_their_scopes_and_allow_list() {
     }
 }
 
-/// Finding 4: a damaged allow-list denies every tool instead of allowing
-/// every tool.
+/// A damaged allow-list never widens a key: reading the key is an
+/// internal error (logged), so the key authenticates nothing, and the
+/// same row with a readable list works again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_allow_list_denies_everything() {
     for db in testing::databases().await {
         let store = db.store().await;
         let (_, admin) = project(&store, "P", "live").await;
         let id = admin.id.clone();
-        store
-            .write(async |c| {
-                with_conn!(c, c => {
-                    diesel::update(api_keys::table.filter(api_keys::id.eq(&id)))
-                        .set(api_keys::tools.eq(Some("[not json")))
-                        .execute(c)
-                        .await?;
-                });
-                Ok::<_, ToolError>(())
-            })
-            .await
-            .expect("damage the row");
-        let caller = authenticate(&store, &admin.key).await.expect("still a key");
-        assert_eq!(caller.tools, Some(Vec::new()));
-        let meta = authgate_core::ToolMeta {
-            name: "whoami",
-            title: "t",
-            description: "d",
-            kind: authgate_core::ToolKind::Read,
-            group: "project",
-            idempotent: true,
-            example: "{}",
-            uses_db: false,
+        let set_tools = async |tools: &'static str| {
+            store
+                .write(async |c| {
+                    with_conn!(c, c => {
+                        diesel::update(api_keys::table.filter(api_keys::id.eq(&id)))
+                            .set(api_keys::tools.eq(Some(tools)))
+                            .execute(c)
+                            .await?;
+                    });
+                    Ok::<_, ToolError>(())
+                })
+                .await
+                .expect("change the row");
         };
-        assert!(!caller.may_call(&meta));
+        set_tools("[not json").await;
+        let err = store
+            .read(async |c| project_api::authenticate_key(c, &admin.key).await)
+            .await
+            .expect_err("a damaged row is an error");
+        assert_eq!(err.code, ErrorCode::Internal);
+        set_tools(r#"["whoami"]"#).await;
+        let caller = authenticate(&store, &admin.key).await.expect("a key again");
+        assert_eq!(caller.tools, Some(vec!["whoami".to_owned()]));
     }
 }
 
@@ -333,7 +334,9 @@ async fn active_keys_are_capped_under_concurrency() {
                     tools: None,
                 };
                 store
-                    .write(async |c| keys::create_api_key(c, &id, new, settings, Utc::now()).await)
+                    .write(async |c| {
+                        project_api::create_api_key(c, &id, new, settings, Utc::now()).await
+                    })
                     .await
             }));
         }
@@ -350,7 +353,7 @@ async fn active_keys_are_capped_under_concurrency() {
             db.backend
         );
         let active = store
-            .read(async |c| keys::count_active_keys(c, &p.id).await)
+            .read(async |c| project_api::count_active_api_keys(c, &p.id).await)
             .await
             .expect("count");
         assert_eq!(active, 5);
@@ -390,7 +393,7 @@ fn new_keys_are_no_wider_than_their_issuer() {
         tools: tools.map(|t| t.into_iter().map(str::to_owned).collect()),
     };
     let writer = caller(vec![Scope::Write], None);
-    let wider = keys::validate_new_key(
+    let wider = project_api::validate_new_key(
         Issuer::Key(&writer),
         catalog,
         KeyRequest {
@@ -404,10 +407,11 @@ fn new_keys_are_no_wider_than_their_issuer() {
         (ErrorCode::PermissionDenied, Some("scopes"))
     );
     let listed = caller(vec![Scope::Admin], Some(vec!["group:auth_config"]));
-    let unlisted = keys::validate_new_key(Issuer::Key(&listed), catalog, KeyRequest::default())
-        .expect_err("needs an allow-list");
+    let unlisted =
+        project_api::validate_new_key(Issuer::Key(&listed), catalog, KeyRequest::default())
+            .expect_err("needs an allow-list");
     assert_eq!(unlisted.field.as_deref(), Some("tools"));
-    let outside = keys::validate_new_key(
+    let outside = project_api::validate_new_key(
         Issuer::Key(&listed),
         catalog,
         KeyRequest {
@@ -418,7 +422,7 @@ fn new_keys_are_no_wider_than_their_issuer() {
     .expect_err("outside");
     assert_eq!(outside.field.as_deref(), Some("tools[0]"));
     assert!(
-        keys::validate_new_key(
+        project_api::validate_new_key(
             Issuer::Key(&listed),
             catalog,
             KeyRequest {
@@ -428,7 +432,7 @@ fn new_keys_are_no_wider_than_their_issuer() {
         )
         .is_ok()
     );
-    let operator = keys::validate_new_key(
+    let operator = project_api::validate_new_key(
         Issuer::Operator,
         catalog,
         KeyRequest {
@@ -438,7 +442,7 @@ fn new_keys_are_no_wider_than_their_issuer() {
     )
     .expect("the operator may");
     assert_eq!(operator.scopes, vec![Scope::Admin]);
-    let unknown = keys::validate_new_key(
+    let unknown = project_api::validate_new_key(
         Issuer::Operator,
         catalog,
         KeyRequest {
@@ -463,7 +467,7 @@ async fn first_run_makes_one_project_when_gateways_start_together() {
                     .await
                     .expect("opens and migrates");
                 store
-                    .write(async |c| keys::ensure_first_project(c, Utc::now()).await)
+                    .write(async |c| project_api::ensure_first_project(c, Utc::now()).await)
                     .await
                     .expect("first run")
             }));

@@ -1,7 +1,7 @@
 //! The permission check in process: a project with 100 roles and 1,000
 //! grants (10 per role over 20 resources, a third with a CEL condition),
 //! one organization, and a member holding one of the roles. Measures
-//! `engine::check` (its reads and the decision) in a read unit of work, on
+//! `check_permission` (its reads and the decision) in a read unit of work, on
 //! SQLite and (with AUTHGATE_TEST_DATABASE_URL) PostgreSQL, and prints the
 //! p50 and p99 of 20,000 single checks before criterion's figures.
 //!
@@ -16,7 +16,7 @@ use diesel_async::RunQueryDsl;
 use serde_json::{Value, json};
 
 use authgate_core::{Clock as _, SystemClock, ToolError, with_conn};
-use authgate_rbac::engine::{self, Question};
+use authgate_rbac::Question;
 use authgate_rbac::{Grant, NewRole};
 use authgate_store::{Store, testing};
 
@@ -35,7 +35,7 @@ async fn setup(store: &Store) -> (String, Value) {
         .write(async |c| {
             for r in 0..RESOURCES {
                 let actions: Vec<String> = ["read", "write", "delete", "publish"].map(String::from).to_vec();
-                authgate_rbac::resources::create(c, &p, &format!("res{r}"), None, &actions, now).await?;
+                authgate_rbac::create_resource(c, &p, &format!("res{r}"), None, &actions, now).await?;
             }
             for i in 0..ROLES {
                 let grants: Vec<Grant> = (0..GRANTS_PER_ROLE)
@@ -52,7 +52,7 @@ async fn setup(store: &Store) -> (String, Value) {
                     is_default: false,
                     grants: &grants,
                 };
-                authgate_rbac::create(c, &p, new, now).await?;
+                authgate_rbac::create_role(c, &p, new, now).await?;
             }
             let at = authgate_core::time::to_micros(now);
             let sql = [
@@ -95,9 +95,9 @@ fn bench(c: &mut Criterion) {
         let store = rt.block_on(db.store());
         let (project, context) = rt.block_on(setup(&store));
         let check = || {
-            rt.block_on(
-                store.read(async |conn| engine::check(conn, &project, question(&context)).await),
-            )
+            rt.block_on(store.read(async |conn| {
+                authgate_rbac::check_permission(conn, &project, question(&context)).await
+            }))
             .expect("check")
         };
         let d = check();

@@ -11,12 +11,13 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use schemars::JsonSchema;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use authgate_core::{Conn, ToolError, with_conn};
+use authgate_store::JsonText;
 use authgate_store::schema::{end_users, memberships, organizations, roles};
 
-use crate::Grant;
+use crate::roles::{Grant, validate_key};
 
 /// The variables a condition may use.
 pub const VARIABLES: &[&str] = &["user", "org", "resource", "context"];
@@ -246,13 +247,6 @@ pub fn decide(
     }
 }
 
-fn metadata(text: &str) -> Value {
-    serde_json::from_str::<Value>(text)
-        .ok()
-        .filter(Value::is_object)
-        .unwrap_or_else(|| Value::Object(Default::default()))
-}
-
 /// A check's question.
 pub struct Question<'a> {
     pub user_id: &'a str,
@@ -263,6 +257,23 @@ pub struct Question<'a> {
     pub context: Option<&'a Value>,
 }
 
+/// A role as the check reads it: permissions, grants, when archived.
+type RoleParts = (JsonText<Vec<String>>, JsonText<Vec<Grant>>, Option<i64>);
+
+/// A member as the check reads it: the user's and organization's
+/// attributes and the role the member holds (none: the role is gone).
+struct Member {
+    user_id: String,
+    email: String,
+    email_verified: bool,
+    user_metadata: JsonText<Map<String, Value>>,
+    org_id: String,
+    slug: String,
+    org_metadata: JsonText<Map<String, Value>>,
+    role_key: String,
+    role: Option<RoleParts>,
+}
+
 /// Answers a question against the stored configuration. Unknown users and
 /// organizations are not_found; a user who is not a member is denied.
 pub async fn check(
@@ -270,8 +281,8 @@ pub async fn check(
     project_id: &str,
     q: Question<'_>,
 ) -> Result<Decision, ToolError> {
-    crate::validate_key("resource", q.resource)?;
-    crate::validate_key("action", q.action)?;
+    validate_key("resource", q.resource)?;
+    validate_key("action", q.action)?;
     let context = match q.context {
         None => Value::Object(Default::default()),
         Some(v) if v.is_object() => v.clone(),
@@ -282,19 +293,57 @@ pub async fn check(
             ));
         }
     };
-    // The common case in one statement: the membership with its user,
-    // organization and role. Only when there is none do the separate reads
-    // tell an unknown user or organization (not_found) from a non-member.
+    let Some(m) = load_member(conn, project_id, &q).await? else {
+        return not_a_member(conn, project_id, &q).await;
+    };
+    let Some((permissions, grants, None)) = m.role else {
+        return Ok(Decision {
+            allowed: false,
+            reason: format!(
+                "denied: the member's role '{}' no longer exists",
+                m.role_key
+            ),
+            role: Some(m.role_key),
+            matched_permission: None,
+            matched_grant: None,
+        });
+    };
+    let model = RoleModel {
+        key: m.role_key,
+        permissions: permissions.0,
+        grants: grants.0,
+    };
+    let vars = Variables {
+        user: serde_json::json!({"id": m.user_id, "email": m.email, "email_verified": m.email_verified, "metadata": m.user_metadata.0}),
+        org: serde_json::json!({"id": m.org_id, "slug": m.slug, "metadata": m.org_metadata.0}),
+        resource: context
+            .get("resource")
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Default::default())),
+        context,
+    };
+    Ok(decide(&model, q.resource, q.action, |c| evaluate(c, &vars)))
+}
+
+/// The common case in one statement: the membership with its user,
+/// organization and role (every table filtered by the project). Only when
+/// there is none do the separate reads of [`not_a_member`] tell an
+/// unknown user or organization (not_found) from a non-member.
+async fn load_member(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    q: &Question<'_>,
+) -> Result<Option<Member>, ToolError> {
     type Joined = (
         String,
         String,
         bool,
+        JsonText<Map<String, Value>>,
         String,
         String,
+        JsonText<Map<String, Value>>,
         String,
-        String,
-        String,
-        Option<(String, String, Option<i64>)>,
+        Option<RoleParts>,
     );
     let by_id = q.org_id.starts_with("org_");
     let joined: Option<Joined> = with_conn!(conn, c => {
@@ -307,6 +356,8 @@ pub async fn check(
                     .and(roles::project_id.eq(memberships::project_id))),
             )
             .filter(memberships::project_id.eq(project_id))
+            .filter(end_users::project_id.eq(project_id))
+            .filter(organizations::project_id.eq(project_id))
             .filter(end_users::id.eq(q.user_id))
             .select((
                 end_users::id,
@@ -327,35 +378,29 @@ pub async fn check(
         };
         query.first(c).await.optional()?
     });
-    let Some((user_id, email, verified, user_meta, org_id, slug, org_meta, role_key, role)) =
-        joined
-    else {
-        return not_a_member(conn, project_id, &q).await;
-    };
-    let Some((permissions, grants, None)) = role else {
-        return Ok(Decision {
-            allowed: false,
-            reason: format!("denied: the member's role '{role_key}' no longer exists"),
-            role: Some(role_key),
-            matched_permission: None,
-            matched_grant: None,
-        });
-    };
-    let model = RoleModel {
-        key: role_key,
-        permissions: serde_json::from_str(&permissions).unwrap_or_default(),
-        grants: serde_json::from_str(&grants).unwrap_or_default(),
-    };
-    let vars = Variables {
-        user: serde_json::json!({"id": user_id, "email": email, "email_verified": verified, "metadata": metadata(&user_meta)}),
-        org: serde_json::json!({"id": org_id, "slug": slug, "metadata": metadata(&org_meta)}),
-        resource: context
-            .get("resource")
-            .cloned()
-            .unwrap_or_else(|| Value::Object(Default::default())),
-        context,
-    };
-    Ok(decide(&model, q.resource, q.action, |c| evaluate(c, &vars)))
+    Ok(joined.map(
+        |(
+            user_id,
+            email,
+            email_verified,
+            user_metadata,
+            org_id,
+            slug,
+            org_metadata,
+            role_key,
+            role,
+        )| Member {
+            user_id,
+            email,
+            email_verified,
+            user_metadata,
+            org_id,
+            slug,
+            org_metadata,
+            role_key,
+            role,
+        },
+    ))
 }
 
 /// No membership joined: an unknown user or organization is not_found;
@@ -365,26 +410,18 @@ async fn not_a_member(
     project_id: &str,
     q: &Question<'_>,
 ) -> Result<Decision, ToolError> {
+    let user_id = authgate_identity::require_user(conn, project_id, q.user_id)
+        .await?
+        .id;
     let by_id = q.org_id.starts_with("org_");
-    let (user, org): (Option<String>, Option<String>) = with_conn!(conn, c => {
-        let user = end_users::table
-            .filter(end_users::project_id.eq(project_id))
-            .filter(end_users::id.eq(q.user_id))
-            .select(end_users::id)
-            .first(c)
-            .await
-            .optional()?;
+    let org: Option<String> = with_conn!(conn, c => {
         let org = organizations::table
             .filter(organizations::project_id.eq(project_id))
             .select(organizations::id)
             .into_boxed();
         let org = if by_id { org.filter(organizations::id.eq(q.org_id)) } else { org.filter(organizations::slug.eq(q.org_id)) };
-        (user, org.first(c).await.optional()?)
+        org.first(c).await.optional()?
     });
-    let user_id = user.ok_or_else(|| {
-        ToolError::not_found(format!("end user {} not found in this project", q.user_id))
-            .with_field("user_id")
-    })?;
     let org_id = org.ok_or_else(|| {
         ToolError::not_found(format!(
             "organization {} not found in this project",

@@ -9,9 +9,10 @@ use serde::Serialize;
 
 use authgate_core::time::to_micros;
 use authgate_core::{Conn, Page, PageRequest, ToolError, new_id, with_conn};
+use authgate_store::JsonText;
 use authgate_store::schema::rbac_resources;
 
-use crate::{Grant, validate_key};
+use crate::roles::{Grant, validate_key};
 
 const MAX_ACTIONS: usize = 50;
 const MAX_GRANTS: usize = 100;
@@ -32,7 +33,7 @@ pub(crate) struct ResourceRow {
     project_id: String,
     pub(crate) key: String,
     pub(crate) name: String,
-    pub(crate) actions: String,
+    pub(crate) actions: JsonText<Vec<String>>,
     pub(crate) archived_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
@@ -40,7 +41,7 @@ pub(crate) struct ResourceRow {
 
 impl ResourceRow {
     pub(crate) fn action_list(&self) -> Vec<String> {
-        serde_json::from_str(&self.actions).unwrap_or_default()
+        self.actions.0.clone()
     }
 
     pub(crate) fn view(&self) -> Resource {
@@ -93,7 +94,7 @@ pub(crate) async fn all_rows(
     }))
 }
 
-pub async fn list(
+pub async fn list_resources(
     conn: &mut Conn<'_>,
     project_id: &str,
     page: &PageRequest,
@@ -130,7 +131,7 @@ pub(crate) async fn insert(
         project_id: project_id.to_owned(),
         key: key.to_owned(),
         name: name.to_owned(),
-        actions: serde_json::to_string(actions).map_err(ToolError::internal)?,
+        actions: JsonText(actions.to_vec()),
         archived_at: None,
         created_at: at,
         updated_at: at,
@@ -161,7 +162,7 @@ pub(crate) async fn set(
     archived_at: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<(), ToolError> {
-    let actions = serde_json::to_string(actions).map_err(ToolError::internal)?;
+    let actions = JsonText(actions.to_vec());
     with_conn!(conn, c => {
         diesel::update(
             rbac_resources::table
@@ -180,7 +181,7 @@ pub(crate) async fn set(
     Ok(())
 }
 
-pub async fn create(
+pub async fn create_resource(
     conn: &mut Conn<'_>,
     project_id: &str,
     key: &str,

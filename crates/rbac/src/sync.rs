@@ -14,10 +14,11 @@ use serde::{Deserialize, Serialize};
 
 use authgate_core::time::to_micros;
 use authgate_core::{Conn, ToolError, with_conn};
+use authgate_store::JsonText;
 use authgate_store::schema::roles;
 
 use crate::resources::{self, check_grants_against, validate_actions};
-use crate::{Grant, NewRole, validate_key, validate_permissions};
+use crate::roles::{self as role, Grant, NewRole, RoleRow, validate_key, validate_permissions};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -71,7 +72,7 @@ pub async fn state(conn: &mut Conn<'_>, project_id: &str) -> Result<SyncState, T
             name: r.name,
         })
         .collect();
-    let roles = crate::all_rows(conn, project_id)
+    let roles = role::all_rows(conn, project_id)
         .await?
         .into_iter()
         .filter(|r| r.archived_at.is_none())
@@ -164,87 +165,135 @@ pub async fn apply(
 ) -> Result<Plan, ToolError> {
     let doc = validate(doc)?;
     conn.lock_project(project_id).await?;
-    let at = to_micros(now);
-    let mut plan = Plan::default();
-    let stored_resources = resources::all_rows(conn, project_id).await?;
-    let stored_roles = crate::all_rows(conn, project_id).await?;
-
-    // Roles to archive: held by members is a conflict, named with the count.
-    let archived_roles: Vec<&crate::RoleRow> = stored_roles
+    let mut run = Run {
+        project_id,
+        dry_run,
+        now,
+        at: to_micros(now),
+        plan: Plan::default(),
+    };
+    let stored_roles = role::all_rows(conn, project_id).await?;
+    let archived: Vec<&RoleRow> = stored_roles
         .iter()
         .filter(|r| r.archived_at.is_none() && !doc.roles.iter().any(|d| d.key == r.key))
         .collect();
-    for r in &archived_roles {
-        let held = crate::get(conn, project_id, &r.key).await?.member_count;
-        if held > 0 {
-            return Err(ToolError::conflict(format!(
-                "role '{}' is held by {held} organization member(s) and cannot be archived",
-                r.key
-            ))
-            .with_field("state.roles")
-            .with_hint(
-                "keep the role in the document, or move its members to another role first",
-            ));
+    run.refuse_held(conn, &archived).await?;
+    run.resources(conn, &doc.resources).await?;
+    run.roles(conn, &doc.roles, &stored_roles).await?;
+    run.archive_roles(conn, &archived).await?;
+    Ok(run.plan)
+}
+
+/// One application of a document: what it changes, recorded in the plan.
+struct Run<'a> {
+    project_id: &'a str,
+    dry_run: bool,
+    now: DateTime<Utc>,
+    at: i64,
+    plan: Plan,
+}
+
+impl Run<'_> {
+    /// Roles to archive that members hold: a conflict, named with the count.
+    async fn refuse_held(
+        &self,
+        conn: &mut Conn<'_>,
+        archived: &[&RoleRow],
+    ) -> Result<(), ToolError> {
+        for r in archived {
+            let held = role::get_role(conn, self.project_id, &r.key)
+                .await?
+                .member_count;
+            if held > 0 {
+                return Err(ToolError::conflict(format!(
+                    "role '{}' is held by {held} organization member(s) and cannot be archived",
+                    r.key
+                ))
+                .with_field("state.roles")
+                .with_hint(
+                    "keep the role in the document, or move its members to another role first",
+                ));
+            }
         }
+        Ok(())
     }
 
-    for d in &doc.resources {
-        let name = format!("resource:{}", d.key);
-        match stored_resources.iter().find(|r| r.key == d.key) {
-            None => {
-                plan.created.push(name);
-                if !dry_run {
-                    resources::insert(conn, project_id, &d.key, &d.name, &d.actions, now).await?;
+    async fn resources(
+        &mut self,
+        conn: &mut Conn<'_>,
+        wanted: &[ResourceDoc],
+    ) -> Result<(), ToolError> {
+        let (project_id, now) = (self.project_id, self.now);
+        let stored = resources::all_rows(conn, project_id).await?;
+        for d in wanted {
+            let name = format!("resource:{}", d.key);
+            match stored.iter().find(|r| r.key == d.key) {
+                None => {
+                    self.plan.created.push(name);
+                    if !self.dry_run {
+                        resources::insert(conn, project_id, &d.key, &d.name, &d.actions, now)
+                            .await?;
+                    }
                 }
-            }
-            Some(r)
-                if r.archived_at.is_none() && r.name == d.name && r.action_list() == d.actions =>
-            {
-                plan.unchanged.push(name)
-            }
-            Some(_) => {
-                plan.updated.push(name);
-                if !dry_run {
-                    resources::set(conn, project_id, &d.key, &d.name, &d.actions, None, now)
-                        .await?;
+                Some(r)
+                    if r.archived_at.is_none()
+                        && r.name == d.name
+                        && r.action_list() == d.actions =>
+                {
+                    self.plan.unchanged.push(name)
+                }
+                Some(_) => {
+                    self.plan.updated.push(name);
+                    if !self.dry_run {
+                        resources::set(conn, project_id, &d.key, &d.name, &d.actions, None, now)
+                            .await?;
+                    }
                 }
             }
         }
-    }
-    for r in stored_resources
-        .iter()
-        .filter(|r| r.archived_at.is_none() && !doc.resources.iter().any(|d| d.key == r.key))
-    {
-        plan.archived.push(format!("resource:{}", r.key));
-        if !dry_run {
-            resources::set(
-                conn,
-                project_id,
-                &r.key,
-                &r.name,
-                &r.action_list(),
-                Some(at),
-                now,
-            )
-            .await?;
-        }
-    }
-
-    if !dry_run && doc.roles.iter().any(|r| r.is_default) {
-        // The default changes hands below; clear it first.
-        with_conn!(conn, c => {
-            diesel::update(roles::table.filter(roles::project_id.eq(project_id)).filter(roles::is_default.eq(true)))
-                .set(roles::is_default.eq(false))
-                .execute(c)
+        let gone = stored
+            .iter()
+            .filter(|r| r.archived_at.is_none() && !wanted.iter().any(|d| d.key == r.key));
+        for r in gone {
+            self.plan.archived.push(format!("resource:{}", r.key));
+            if !self.dry_run {
+                let actions = r.action_list();
+                resources::set(
+                    conn,
+                    project_id,
+                    &r.key,
+                    &r.name,
+                    &actions,
+                    Some(self.at),
+                    now,
+                )
                 .await?;
-        });
+            }
+        }
+        Ok(())
     }
-    for d in &doc.roles {
-        let name = format!("role:{}", d.key);
-        match stored_roles.iter().find(|r| r.key == d.key) {
-            None => {
-                plan.created.push(name);
-                if !dry_run {
+
+    async fn roles(
+        &mut self,
+        conn: &mut Conn<'_>,
+        wanted: &[RoleDoc],
+        stored: &[RoleRow],
+    ) -> Result<(), ToolError> {
+        let project_id = self.project_id;
+        if !self.dry_run && wanted.iter().any(|r| r.is_default) {
+            // The default changes hands below; clear it first.
+            with_conn!(conn, c => {
+                diesel::update(roles::table.filter(roles::project_id.eq(project_id)).filter(roles::is_default.eq(true)))
+                    .set(roles::is_default.eq(false))
+                    .execute(c)
+                    .await?;
+            });
+        }
+        for d in wanted {
+            let name = format!("role:{}", d.key);
+            let Some(r) = stored.iter().find(|r| r.key == d.key) else {
+                self.plan.created.push(name);
+                if !self.dry_run {
                     let new = NewRole {
                         key: &d.key,
                         name: Some(&d.name),
@@ -252,51 +301,68 @@ pub async fn apply(
                         is_default: d.is_default,
                         grants: &d.grants,
                     };
-                    crate::create(conn, project_id, new, now).await?;
+                    role::create_role(conn, project_id, new, self.now).await?;
                 }
+                continue;
+            };
+            let same = r.archived_at.is_none()
+                && r.name == d.name
+                && r.permission_list() == d.permissions
+                && r.is_default == d.is_default
+                && r.grant_list() == d.grants;
+            if same {
+                self.plan.unchanged.push(name);
+            } else {
+                self.plan.updated.push(name);
             }
-            Some(r) => {
-                let same = r.archived_at.is_none()
-                    && r.name == d.name
-                    && r.permission_list() == d.permissions
-                    && r.is_default == d.is_default
-                    && r.grant_list() == d.grants;
-                if same {
-                    plan.unchanged.push(name);
-                } else {
-                    plan.updated.push(name);
-                }
-                if !dry_run {
-                    let permissions =
-                        serde_json::to_string(&d.permissions).map_err(ToolError::internal)?;
-                    let grants = serde_json::to_string(&d.grants).map_err(ToolError::internal)?;
-                    with_conn!(conn, c => {
-                        diesel::update(roles::table.filter(roles::project_id.eq(project_id)).filter(roles::key.eq(&d.key)))
-                            .set((
-                                roles::name.eq(&d.name),
-                                roles::permissions.eq(permissions),
-                                roles::grants.eq(grants),
-                                roles::is_default.eq(d.is_default),
-                                roles::archived_at.eq(None::<i64>),
-                                roles::updated_at.eq(if same { r.updated_at_micros() } else { at }),
-                            ))
-                            .execute(c)
-                            .await?;
-                    });
-                }
+            if !self.dry_run {
+                let updated_at = if same { r.updated_at_micros() } else { self.at };
+                set_role(conn, project_id, d, updated_at).await?;
             }
         }
+        Ok(())
     }
-    for r in archived_roles {
-        plan.archived.push(format!("role:{}", r.key));
-        if !dry_run {
-            with_conn!(conn, c => {
-                diesel::update(roles::table.filter(roles::project_id.eq(project_id)).filter(roles::key.eq(&r.key)))
-                    .set((roles::archived_at.eq(Some(at)), roles::is_default.eq(false), roles::updated_at.eq(at)))
-                    .execute(c)
-                    .await?;
-            });
+
+    async fn archive_roles(
+        &mut self,
+        conn: &mut Conn<'_>,
+        archived: &[&RoleRow],
+    ) -> Result<(), ToolError> {
+        let (project_id, at) = (self.project_id, self.at);
+        for r in archived {
+            self.plan.archived.push(format!("role:{}", r.key));
+            if !self.dry_run {
+                with_conn!(conn, c => {
+                    diesel::update(roles::table.filter(roles::project_id.eq(project_id)).filter(roles::key.eq(&r.key)))
+                        .set((roles::archived_at.eq(Some(at)), roles::is_default.eq(false), roles::updated_at.eq(at)))
+                        .execute(c)
+                        .await?;
+                });
+            }
         }
+        Ok(())
     }
-    Ok(plan)
+}
+
+/// Writes a stored role as the document has it (and unarchives it).
+async fn set_role(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    d: &RoleDoc,
+    updated_at: i64,
+) -> Result<(), ToolError> {
+    with_conn!(conn, c => {
+        diesel::update(roles::table.filter(roles::project_id.eq(project_id)).filter(roles::key.eq(&d.key)))
+            .set((
+                roles::name.eq(&d.name),
+                roles::permissions.eq(JsonText(d.permissions.clone())),
+                roles::grants.eq(JsonText(d.grants.clone())),
+                roles::is_default.eq(d.is_default),
+                roles::archived_at.eq(None::<i64>),
+                roles::updated_at.eq(updated_at),
+            ))
+            .execute(c)
+            .await?;
+    });
+    Ok(())
 }

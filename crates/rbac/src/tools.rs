@@ -4,28 +4,22 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use authgate_core::args::{DangerResult, ListArgs};
-use authgate_core::status::{StatusCount, StatusSection};
 use authgate_core::{Conn, Page, ToolContext, ToolError, ToolGroup, ToolRegistry, tool};
 
 use crate::engine::{Decision, Question};
 use crate::resources::Resource;
+use crate::roles::{self, Grant, NewRole, Role, RoleChange};
 use crate::sync::{Plan, SyncState};
-use crate::{Grant, NewRole, Role, RoleChange};
 
 pub const ROLES: &str = "roles";
 pub const RBAC: &str = "rbac";
 
 pub fn register(registry: &mut ToolRegistry) {
+    crate::sections::register(registry);
     registry
         .group(ToolGroup {
             name: ROLES,
             summary: "the project's roles (key, permissions, the default role) that organization members hold",
-        })
-        .status_section(RolesStatus)
-        .status_count(StatusCount {
-            key: "roles",
-            description: "Roles of the project, archived ones included.",
-            sql: "SELECT COUNT(*) FROM roles WHERE project_id = {project}",
         })
         .register(ListRoles)
         .register(CreateRole)
@@ -53,7 +47,7 @@ pub async fn list_rbac_resources(
     args: ListArgs,
 ) -> Result<Page<Resource>, ToolError> {
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
-    crate::resources::list(conn, ctx.project_id(), &page).await
+    crate::resources::list_resources(conn, ctx.project_id(), &page).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -78,7 +72,7 @@ pub async fn create_rbac_resource(
     conn: &mut Conn<'_>,
     args: CreateRbacResourceArgs,
 ) -> Result<Resource, ToolError> {
-    crate::resources::create(
+    crate::resources::create_resource(
         conn,
         ctx.project_id(),
         &args.key,
@@ -98,7 +92,7 @@ pub async fn list_rbac_roles(
     args: ListArgs,
 ) -> Result<Page<Role>, ToolError> {
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
-    crate::list(conn, ctx.project_id(), &page).await
+    roles::list_roles(conn, ctx.project_id(), &page).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -127,16 +121,15 @@ pub async fn create_rbac_role(
     conn: &mut Conn<'_>,
     args: CreateRbacRoleArgs,
 ) -> Result<Role, ToolError> {
-    let grants =
-        crate::resources::check_grants(conn, ctx.project_id(), "grants", &args.grants).await?;
-    let new = NewRole {
-        key: &args.key,
-        name: args.name.as_deref(),
-        permissions: &[],
-        is_default: false,
-        grants: &grants,
-    };
-    crate::create(conn, ctx.project_id(), new, ctx.now()).await
+    crate::flows::create_role_with_grants(
+        conn,
+        ctx.project_id(),
+        &args.key,
+        args.name.as_deref(),
+        &args.grants,
+        ctx.now(),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -244,7 +237,7 @@ pub async fn list_roles(
     args: ListArgs,
 ) -> Result<Page<Role>, ToolError> {
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
-    crate::list(conn, ctx.project_id(), &page).await
+    roles::list_roles(conn, ctx.project_id(), &page).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -282,7 +275,7 @@ pub async fn create_role(
         is_default: args.is_default,
         grants: &[],
     };
-    crate::create(conn, ctx.project_id(), new, ctx.now()).await
+    roles::create_role(conn, ctx.project_id(), new, ctx.now()).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -317,7 +310,7 @@ pub async fn update_role(
         permissions: args.permissions.as_deref(),
         is_default: args.is_default,
     };
-    crate::update(conn, ctx.project_id(), &args.key, change, ctx.now()).await
+    roles::update_role(conn, ctx.project_id(), &args.key, change, ctx.now()).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -343,50 +336,10 @@ pub async fn delete_role(
     conn: &mut Conn<'_>,
     args: DeleteRoleArgs,
 ) -> Result<DangerResult<DeletedRole>, ToolError> {
-    let role = crate::delete(conn, ctx.project_id(), &args.key, args.dry_run).await?;
+    let role = roles::delete_role(conn, ctx.project_id(), &args.key, args.dry_run).await?;
     Ok(DangerResult {
         dry_run: args.dry_run,
         target: DeletedRole { role },
         cascade: Default::default(),
     })
-}
-
-// ------------------------------------------------------------ status
-
-const STATUS_ROLES: i64 = 50;
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct RoleSummary {
-    pub key: String,
-    pub name: String,
-    pub is_default: bool,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct RolesStatusOutput {
-    /// The project's roles by key (the first 50).
-    pub roles: Vec<RoleSummary>,
-}
-
-pub struct RolesStatus;
-
-impl StatusSection for RolesStatus {
-    type Output = RolesStatusOutput;
-
-    async fn read(
-        &self,
-        ctx: &ToolContext,
-        conn: &mut Conn<'_>,
-    ) -> Result<RolesStatusOutput, ToolError> {
-        let roles = crate::summaries(conn, ctx.project_id(), STATUS_ROLES)
-            .await?
-            .into_iter()
-            .map(|(key, name, is_default)| RoleSummary {
-                key,
-                name,
-                is_default,
-            })
-            .collect();
-        Ok(RolesStatusOutput { roles })
-    }
 }

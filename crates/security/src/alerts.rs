@@ -14,7 +14,7 @@ use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{Conn, Page, PageRequest, ToolError, with_conn};
 use authgate_store::schema::security_alerts as sa;
 
-use crate::Severity;
+use crate::config::Severity;
 
 /// An alert's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -252,6 +252,27 @@ pub async fn acknowledge(
 }
 
 /// open or acknowledged → resolved, by `key_id`, with an optional note.
+/// A resolution note: trimmed (empty is none), at most [`MAX_NOTE`]
+/// characters, no control characters but newlines.
+fn validate_note(note: Option<&str>) -> Result<Option<&str>, ToolError> {
+    let Some(n) = note.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if n.chars().count() > MAX_NOTE {
+        return Err(ToolError::invalid(
+            "note",
+            format!("note must be at most {MAX_NOTE} characters"),
+        ));
+    }
+    if n.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ToolError::invalid(
+            "note",
+            "note must not contain control characters other than newlines",
+        ));
+    }
+    Ok(Some(n))
+}
+
 pub async fn resolve(
     conn: &mut Conn<'_>,
     project_id: &str,
@@ -260,6 +281,7 @@ pub async fn resolve(
     note: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Alert, ToolError> {
+    let note = validate_note(note)?;
     let alert = get(conn, project_id, id).await?;
     if alert.status == Status::Resolved {
         return Err(wrong_state(&alert, "open or acknowledged"));

@@ -10,10 +10,11 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use authgate_audit::NewAuditEvent;
-use authgate_core::{Conn, ToolError, with_conn};
+use authgate_core::{ActorType, Conn, ErrorCode, EventType, Outcome, ToolError, with_conn};
 use authgate_store::schema::sessions;
 
-use crate::{Observation, SecurityConfig, Severity, Threshold};
+use crate::config::{SecurityConfig, Severity, Threshold};
+use crate::detector::Observation;
 
 pub trait Rule {
     /// The rule's name in alerts (`brute_force`).
@@ -21,10 +22,12 @@ pub trait Rule {
     const SEVERITY: Severity;
     /// What an alert of this rule means, in words.
     const DESCRIPTION: &'static str;
+    /// The event types the rule reads; none: tool calls (`tool.<name>`).
+    const WATCHES: &'static [EventType];
 
     fn threshold(config: &SecurityConfig) -> Threshold;
 
-    /// The subject `event` counts for, when the rule watches it.
+    /// The subject an event of a watched type counts for, if any.
     fn observe(event: &NewAuditEvent) -> Option<Observation>;
 
     /// A condition over stored data the event must also meet.
@@ -44,6 +47,8 @@ pub struct RuleInfo {
     pub key: &'static str,
     pub severity: Severity,
     pub description: &'static str,
+    /// The event types it reads; none: tool calls.
+    pub watches: &'static [EventType],
 }
 
 macro_rules! rules {
@@ -53,6 +58,7 @@ macro_rules! rules {
             key: <$rule>::KEY,
             severity: <$rule>::SEVERITY,
             description: <$rule>::DESCRIPTION,
+            watches: <$rule>::WATCHES,
         }),*];
 
         /// Runs every rule on one event, in its unit of work.
@@ -89,7 +95,7 @@ async fn run<R: Rule>(
     event: &NewAuditEvent,
     now: DateTime<Utc>,
 ) -> Result<(), ToolError> {
-    let Some(seen) = R::observe(event) else {
+    let Some(seen) = observed::<R>(event) else {
         return Ok(());
     };
     if !R::confirm(conn, event, config, now).await? {
@@ -99,7 +105,7 @@ async fn run<R: Rule>(
     if let Some(value) = &seen.distinct {
         let at = authgate_core::time::to_micros(now);
         let window_start = authgate_core::time::to_micros(now - threshold.window());
-        let new = crate::first_in_window(
+        let new = crate::detector::first_in_window(
             conn,
             &event.project_id,
             R::KEY,
@@ -113,7 +119,7 @@ async fn run<R: Rule>(
             return Ok(());
         }
     }
-    crate::raise(
+    crate::detector::raise(
         conn,
         &event.project_id,
         R::KEY,
@@ -124,6 +130,17 @@ async fn run<R: Rule>(
         now,
     )
     .await
+}
+
+/// What `event` counts for under rule `R`: nothing unless the rule
+/// watches its type (tool calls when the rule names no type).
+fn observed<R: Rule>(event: &NewAuditEvent) -> Option<Observation> {
+    let watched = if R::WATCHES.is_empty() {
+        matches!(event.event_type, EventType::Tool(_))
+    } else {
+        R::WATCHES.contains(&event.event_type)
+    };
+    if watched { R::observe(event) } else { None }
 }
 
 // ------------------------------------------------------------ helpers
@@ -151,12 +168,8 @@ fn subject(s: impl Into<String>) -> Option<Observation> {
     })
 }
 
-fn is(event: &NewAuditEvent, event_type: &str) -> bool {
-    event.event_type == event_type
-}
-
 fn key_actor(event: &NewAuditEvent) -> Option<String> {
-    (event.actor_type == "api_key")
+    (event.actor_type == ActorType::ApiKey)
         .then(|| event.actor_id.clone())
         .flatten()
 }
@@ -171,14 +184,13 @@ impl Rule for BruteForce {
     const SEVERITY: Severity = Severity::High;
     const DESCRIPTION: &'static str = "repeated failed sign-ins on one account";
 
+    const WATCHES: &'static [EventType] = &[EventType::SignInFailed];
+
     fn threshold(c: &SecurityConfig) -> Threshold {
         c.brute_force
     }
 
     fn observe(e: &NewAuditEvent) -> Option<Observation> {
-        if !is(e, "sign_in.failed") {
-            return None;
-        }
         subject(user_target(e)?)
     }
 }
@@ -191,14 +203,13 @@ impl Rule for CredentialStuffing {
     const SEVERITY: Severity = Severity::Critical;
     const DESCRIPTION: &'static str = "failed sign-ins on many accounts from one IP";
 
+    const WATCHES: &'static [EventType] = &[EventType::SignInFailed];
+
     fn threshold(c: &SecurityConfig) -> Threshold {
         c.credential_stuffing
     }
 
     fn observe(e: &NewAuditEvent) -> Option<Observation> {
-        if !is(e, "sign_in.failed") {
-            return None;
-        }
         let ip = meta_str(e, "ip")?;
         // The account: the user when the email is known, else a keyed hash
         // of the address (a hint, never stored in the log).
@@ -219,6 +230,8 @@ impl Rule for SignInAfterFailures {
     const DESCRIPTION: &'static str =
         "a sign-in from a new IP or user agent right after failed attempts on the account";
 
+    const WATCHES: &'static [EventType] = &[EventType::SignInSucceeded];
+
     fn threshold(_: &SecurityConfig) -> Threshold {
         // Each such sign-in is an alert; the failures' own threshold is
         // checked in `confirm`.
@@ -226,9 +239,6 @@ impl Rule for SignInAfterFailures {
     }
 
     fn observe(e: &NewAuditEvent) -> Option<Observation> {
-        if !is(e, "sign_in.succeeded") {
-            return None;
-        }
         subject(user_target(e)?)
     }
 
@@ -246,7 +256,7 @@ impl Rule for SignInAfterFailures {
             conn,
             &e.project_id,
             &user,
-            "sign_in.failed",
+            EventType::SignInFailed,
             now - t.window(),
         )
         .await?;
@@ -285,13 +295,15 @@ impl Rule for DangerBurst {
     const SEVERITY: Severity = Severity::High;
     const DESCRIPTION: &'static str = "a burst of danger tool calls from one API key";
 
+    const WATCHES: &'static [EventType] = &[];
+
     fn threshold(c: &SecurityConfig) -> Threshold {
         c.danger_burst
     }
 
     fn observe(e: &NewAuditEvent) -> Option<Observation> {
         let danger = e.hints.get("tool_kind").is_some_and(|k| k == "danger");
-        if !danger || e.outcome != "success" || e.hints.contains_key("dry_run") {
+        if !danger || e.outcome != Outcome::Success || e.hints.contains_key("dry_run") {
             return None;
         }
         subject(key_actor(e)?)
@@ -306,14 +318,13 @@ impl Rule for WildcardRoleAssigned {
     const SEVERITY: Severity = Severity::Critical;
     const DESCRIPTION: &'static str = "a role granting every permission (*) assigned to a member";
 
+    const WATCHES: &'static [EventType] = &[EventType::MemberRoleAssigned];
+
     fn threshold(_: &SecurityConfig) -> Threshold {
         Threshold::EACH
     }
 
     fn observe(e: &NewAuditEvent) -> Option<Observation> {
-        if !is(e, "member.role_assigned") {
-            return None;
-        }
         let user = user_target(e)?;
         let org = target_with(e, "org_")?;
         subject(format!("{org}/{user}"))
@@ -328,7 +339,7 @@ impl Rule for WildcardRoleAssigned {
         let Some(role) = meta_str(e, "role") else {
             return Ok(false);
         };
-        authgate_rbac::grants_everything(conn, &e.project_id, role).await
+        authgate_rbac::role_grants_everything(conn, &e.project_id, role).await
     }
 }
 
@@ -340,14 +351,13 @@ impl Rule for RevokedKeyUsed {
     const SEVERITY: Severity = Severity::High;
     const DESCRIPTION: &'static str = "a revoked API key is still in use";
 
+    const WATCHES: &'static [EventType] = &[EventType::ApiKeyRevokedKeyUsed];
+
     fn threshold(_: &SecurityConfig) -> Threshold {
         Threshold::EACH
     }
 
     fn observe(e: &NewAuditEvent) -> Option<Observation> {
-        if !is(e, "api_key.revoked_key_used") {
-            return None;
-        }
         subject(e.actor_id.clone()?)
     }
 }
@@ -362,14 +372,13 @@ impl Rule for RefreshTokenReuse {
     const DESCRIPTION: &'static str =
         "a spent refresh token was used again; its session is revoked";
 
+    const WATCHES: &'static [EventType] = &[EventType::TokenRefreshReused];
+
     fn threshold(_: &SecurityConfig) -> Threshold {
         Threshold::EACH
     }
 
     fn observe(e: &NewAuditEvent) -> Option<Observation> {
-        if !is(e, "token.refresh_reused") {
-            return None;
-        }
         subject(target_with(e, "ses_").or_else(|| user_target(e))?)
     }
 }
@@ -382,14 +391,13 @@ impl Rule for MassSessionRevocation {
     const SEVERITY: Severity = Severity::Medium;
     const DESCRIPTION: &'static str = "many sessions revoked by one actor";
 
+    const WATCHES: &'static [EventType] = &[EventType::SessionRevoked];
+
     fn threshold(c: &SecurityConfig) -> Threshold {
         c.mass_session_revocation
     }
 
     fn observe(e: &NewAuditEvent) -> Option<Observation> {
-        if !is(e, "session.revoked") {
-            return None;
-        }
         subject(e.actor_id.clone()?)
     }
 }
@@ -402,14 +410,13 @@ impl Rule for MfaFactorRemoved {
     const SEVERITY: Severity = Severity::Medium;
     const DESCRIPTION: &'static str = "a two-step verification factor was removed from an account";
 
+    const WATCHES: &'static [EventType] = &[EventType::MfaRemoved];
+
     fn threshold(_: &SecurityConfig) -> Threshold {
         Threshold::EACH
     }
 
     fn observe(e: &NewAuditEvent) -> Option<Observation> {
-        if !is(e, "mfa.removed") {
-            return None;
-        }
         subject(user_target(e)?)
     }
 }
@@ -424,14 +431,13 @@ impl Rule for EmailChangeThenReset {
     const DESCRIPTION: &'static str =
         "an account's email was changed and its password reset soon after";
 
+    const WATCHES: &'static [EventType] = &[EventType::PasswordResetCompleted];
+
     fn threshold(c: &SecurityConfig) -> Threshold {
         Threshold::new(1, c.email_change_then_reset.window_minutes)
     }
 
     fn observe(e: &NewAuditEvent) -> Option<Observation> {
-        if !is(e, "password_reset.completed") {
-            return None;
-        }
         subject(user_target(e)?)
     }
 
@@ -445,9 +451,14 @@ impl Rule for EmailChangeThenReset {
             return Ok(false);
         };
         let since = now - config.email_change_then_reset.window();
-        let changes =
-            authgate_audit::count_targeting(conn, &e.project_id, &user, "email.changed", since)
-                .await?;
+        let changes = authgate_audit::count_targeting(
+            conn,
+            &e.project_id,
+            &user,
+            EventType::EmailChanged,
+            since,
+        )
+        .await?;
         Ok(changes > 0)
     }
 }
@@ -461,12 +472,14 @@ impl Rule for PermissionProbing {
     const SEVERITY: Severity = Severity::Medium;
     const DESCRIPTION: &'static str = "many permission_denied results for one API key";
 
+    const WATCHES: &'static [EventType] = &[];
+
     fn threshold(c: &SecurityConfig) -> Threshold {
         c.permission_probing
     }
 
     fn observe(e: &NewAuditEvent) -> Option<Observation> {
-        if e.error_code.as_deref() != Some("permission_denied") {
+        if e.error_code != Some(ErrorCode::PermissionDenied) {
             return None;
         }
         subject(key_actor(e)?)
@@ -481,14 +494,13 @@ impl Rule for SignUpBurst {
     const SEVERITY: Severity = Severity::Medium;
     const DESCRIPTION: &'static str = "a burst of sign-ups from one IP";
 
+    const WATCHES: &'static [EventType] = &[EventType::SignUp];
+
     fn threshold(c: &SecurityConfig) -> Threshold {
         c.sign_up_burst
     }
 
     fn observe(e: &NewAuditEvent) -> Option<Observation> {
-        if !is(e, "sign_up") {
-            return None;
-        }
         subject(meta_str(e, "ip")?)
     }
 }
@@ -497,44 +509,85 @@ impl Rule for SignUpBurst {
 mod tests {
     use super::*;
 
-    fn event(event_type: &str) -> NewAuditEvent {
+    fn event(event_type: EventType) -> NewAuditEvent {
         NewAuditEvent {
-            project_id: "prj_x".into(),
-            event_type: event_type.into(),
-            actor_type: "api_key".into(),
+            actor_type: ActorType::ApiKey,
             actor_id: Some("key_a".into()),
-            outcome: "success".into(),
-            ..NewAuditEvent::default()
+            ..NewAuditEvent::new("prj_x", event_type)
         }
     }
 
     #[test]
     fn dry_runs_and_reads_are_no_danger_burst() {
-        let danger = event("tool.delete_end_user").hint("tool_kind", "danger");
+        let danger = event(EventType::Tool("delete_end_user")).hint("tool_kind", "danger");
         assert_eq!(
-            DangerBurst::observe(&danger).map(|o| o.subject),
+            observed::<DangerBurst>(&danger).map(|o| o.subject),
             Some("key_a".into())
         );
         let dry = danger.clone().hint("dry_run", "true");
-        assert!(DangerBurst::observe(&dry).is_none());
-        let read = event("tool.list_end_users").hint("tool_kind", "read");
-        assert!(DangerBurst::observe(&read).is_none());
+        assert!(observed::<DangerBurst>(&dry).is_none());
+        let read = event(EventType::Tool("list_end_users")).hint("tool_kind", "read");
+        assert!(observed::<DangerBurst>(&read).is_none());
+        // The same hint on an auth event is not a tool call.
+        let not_a_tool = event(EventType::SignOut).hint("tool_kind", "danger");
+        assert!(observed::<DangerBurst>(&not_a_tool).is_none());
     }
 
     #[test]
     fn stuffing_counts_accounts_per_ip_and_needs_an_ip() {
-        let mut failed = event("sign_in.failed").hint("account", "signin:acct:abc");
-        assert!(CredentialStuffing::observe(&failed).is_none(), "no IP");
+        let mut failed = event(EventType::SignInFailed).hint("account", "signin:acct:abc");
+        assert!(observed::<CredentialStuffing>(&failed).is_none(), "no IP");
         failed = failed.meta("ip", "203.0.113.9");
-        let o = CredentialStuffing::observe(&failed).expect("watched");
+        let o = observed::<CredentialStuffing>(&failed).expect("watched");
         assert_eq!(o.subject, "203.0.113.9");
         assert_eq!(o.distinct.as_deref(), Some("signin:acct:abc"));
         let known = failed.target("usr_01JD8X3V9Q4K7M2N5P6R8S0T1W");
         assert_eq!(
-            CredentialStuffing::observe(&known).and_then(|o| o.distinct),
+            observed::<CredentialStuffing>(&known).and_then(|o| o.distinct),
             Some("usr_01JD8X3V9Q4K7M2N5P6R8S0T1W".into())
         );
-        assert!(BruteForce::observe(&known).is_some());
+        assert!(observed::<BruteForce>(&known).is_some());
+        let mut succeeded = known.clone();
+        succeeded.event_type = EventType::SignInSucceeded;
+        assert!(observed::<BruteForce>(&succeeded).is_none());
+    }
+
+    /// Each rule's watched events, by their stored names: every name comes
+    /// from the typed list, so a misspelt one cannot compile; this pins
+    /// which rule reads which events.
+    #[test]
+    fn rules_watch_events_from_the_typed_list() {
+        let watched: Vec<(&str, Vec<String>)> = ALL
+            .iter()
+            .map(|r| {
+                (
+                    r.key,
+                    r.watches.iter().map(|t| t.name().into_owned()).collect(),
+                )
+            })
+            .collect();
+        let expected: Vec<(&str, Vec<&str>)> = vec![
+            ("brute_force", vec!["sign_in.failed"]),
+            ("credential_stuffing", vec!["sign_in.failed"]),
+            ("sign_in_after_failures", vec!["sign_in.succeeded"]),
+            ("danger_burst", vec![]),
+            ("wildcard_role_assigned", vec!["member.role_assigned"]),
+            ("revoked_key_used", vec!["api_key.revoked_key_used"]),
+            ("refresh_token_reuse", vec!["token.refresh_reused"]),
+            ("mass_session_revocation", vec!["session.revoked"]),
+            ("mfa_factor_removed", vec!["mfa.removed"]),
+            ("email_change_then_reset", vec!["password_reset.completed"]),
+            ("permission_probing", vec![]),
+            ("sign_up_burst", vec!["sign_up"]),
+        ];
+        assert_eq!(watched.len(), expected.len());
+        for ((key, names), (want_key, want)) in watched.iter().zip(&expected) {
+            assert_eq!(key, want_key);
+            assert_eq!(names, want, "{key}");
+            for name in names {
+                assert!(EventType::parse_fixed(name).is_some(), "{name}");
+            }
+        }
     }
 
     #[test]

@@ -8,8 +8,8 @@ use authgate_core::{
     Conn, Page, StatusCount, ToolContext, ToolError, ToolGroup, ToolRegistry, require_id, tool,
 };
 
-use crate::Severity;
-use crate::alerts::{self, Alert, MAX_NOTE, Stats, Status};
+use crate::alerts::{self, Alert, Stats, Status};
+use crate::config::Severity;
 
 pub const SECURITY: &str = "security";
 
@@ -128,31 +128,12 @@ pub async fn resolve_security_alert(
     args: ResolveArgs,
 ) -> Result<Alert, ToolError> {
     alert_id(&args.alert_id)?;
-    let note = args
-        .note
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty());
-    if let Some(n) = note {
-        if n.chars().count() > MAX_NOTE {
-            return Err(ToolError::invalid(
-                "note",
-                format!("note must be at most {MAX_NOTE} characters"),
-            ));
-        }
-        if n.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(ToolError::invalid(
-                "note",
-                "note must not contain control characters other than newlines",
-            ));
-        }
-    }
     alerts::resolve(
         conn,
         ctx.project_id(),
         &args.alert_id,
         &ctx.caller.key_id,
-        note,
+        args.note.as_deref(),
         ctx.now(),
     )
     .await

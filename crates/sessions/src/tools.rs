@@ -3,28 +3,21 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use authgate_core::StatusCount;
 use authgate_core::{
     Conn, Page, RequestMeta, ToolContext, ToolError, ToolGroup, ToolRegistry, require_id, tool,
 };
 
-use crate::{RevokedBy, Session, SessionData};
+use crate::sessions::{self, RevokedBy, Session};
 
 pub const SESSIONS: &str = "sessions";
 
 pub fn register(registry: &mut ToolRegistry) {
+    registry.group(ToolGroup {
+        name: SESSIONS,
+        summary: "end users' sign-in sessions: list, inspect, revoke",
+    });
+    crate::sections::register(registry);
     registry
-        .group(ToolGroup {
-            name: SESSIONS,
-            summary: "end users' sign-in sessions: list, inspect, revoke",
-        })
-        .status_count(StatusCount {
-            key: "active_sessions",
-            description: "Sessions neither revoked nor expired.",
-            sql: "SELECT COUNT(*) FROM sessions \
-                  WHERE project_id = {project} AND revoked_at IS NULL AND expires_at > {now}",
-        })
-        .user_data(SessionData)
         .register(ListSessions)
         .register(GetSession)
         .register(RevokeSession);
@@ -55,7 +48,7 @@ pub async fn list_sessions(
         require_id("user_id", "usr", user)?;
     }
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
-    crate::list_active(
+    sessions::list_active_sessions(
         conn,
         ctx.project_id(),
         args.user_id.as_deref(),
@@ -80,7 +73,7 @@ pub async fn get_session(
     args: SessionIdArgs,
 ) -> Result<Session, ToolError> {
     require_id("session_id", "ses", &args.session_id)?;
-    crate::get(conn, ctx.project_id(), &args.session_id, ctx.now()).await
+    sessions::get_session(conn, ctx.project_id(), &args.session_id, ctx.now()).await
 }
 
 /// Revoke a session at once: its refresh token stops working, and its
@@ -100,7 +93,7 @@ pub async fn revoke_session(
 ) -> Result<Session, ToolError> {
     require_id("session_id", "ses", &args.session_id)?;
     let meta = RequestMeta::new(None, None, Some(ctx.request_id.clone()));
-    crate::revoke(
+    sessions::revoke_session(
         conn,
         ctx.project_id(),
         &args.session_id,

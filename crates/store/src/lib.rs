@@ -11,12 +11,14 @@
 //! `AsyncPgConnection` and `SyncConnectionWrapper<SqliteConnection>`.
 
 mod conn;
+mod json;
 mod notify;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use conn::{AfterCommit, Conn, ConnRef, UnitOfWork};
+pub use json::JsonText;
 pub use notify::CHANNEL;
 
 use std::sync::Arc;

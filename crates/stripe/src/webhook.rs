@@ -10,9 +10,9 @@ use diesel_async::RunQueryDsl;
 use serde_json::Value;
 
 use authgate_audit::NewAuditEvent;
-use authgate_billing::mirror::{ProviderUpdate, apply_provider_update};
+use authgate_billing::{ProviderUpdate, apply_provider_update};
 use authgate_core::time::to_micros;
-use authgate_core::{ToolError, with_conn};
+use authgate_core::{EventType, ToolError, with_conn};
 use authgate_store::Store;
 use authgate_store::schema::stripe_events;
 use stripe_webhook::{Webhook, WebhookError};
@@ -104,18 +104,15 @@ pub async fn handle(
             else {
                 return Ok(Outcome::Ignored);
             };
-            let audit = NewAuditEvent {
-                project_id,
-                event_type: "subscription.synced".into(),
-                actor_type: "system".into(),
+            NewAuditEvent {
                 actor_id: Some("stripe".into()),
                 targets: vec![subscription_id.clone(), user_id],
-                outcome: "success".into(),
-                ..NewAuditEvent::default()
+                ..NewAuditEvent::new(&project_id, EventType::SubscriptionSynced)
             }
             .meta("status", update.status.clone())
-            .meta("stripe_event_type", kind);
-            authgate_audit::record(conn, audit, now).await?;
+            .meta("stripe_event_type", kind)
+            .record(conn, now)
+            .await?;
             Ok(Outcome::Applied { subscription_id })
         })
         .await

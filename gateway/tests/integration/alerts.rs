@@ -287,10 +287,7 @@ async fn each_rule_fires_exactly_its_alert_once() {
         let (inbox, port, _sink) = sink(Duration::ZERO).await;
         let smtp = format!("smtp://127.0.0.1:{port}");
         let gw = common::start(&db, &[("SMTP_URL", &smtp)]).await;
-        let rules: Vec<&str> = authgate_security::rules::ALL
-            .iter()
-            .map(|r| r.key)
-            .collect();
+        let rules: Vec<&str> = authgate_security::RULES.iter().map(|r| r.key).collect();
         assert_eq!(rules.len(), 12);
         for rule in rules {
             let (p, key) = common::second_project(&gw, rule).await;

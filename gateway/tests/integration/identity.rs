@@ -1476,7 +1476,7 @@ async fn signing_keys_rotate_with_the_next_key_published_before_it_signs() {
         let signing = gw
             .store()
             .write(async |conn| {
-                authgate_identity::jwt::rotate(
+                authgate_identity::rotate_signing_key(
                     conn,
                     &encryption,
                     &p,

@@ -452,11 +452,11 @@ async fn secrets_never_appear_in_outputs_audit_events_or_logs() {
 
         let secrets = [
             gw.admin_key.clone(),
-            authgate_project::keys::hash_key(&gw.admin_key),
+            authgate_core::hash::sha256_hex(&gw.admin_key),
             created_key.clone(),
-            authgate_project::keys::hash_key(&created_key),
+            authgate_core::hash::sha256_hex(&created_key),
             regen_key.clone(),
-            authgate_project::keys::hash_key(&regen_key),
+            authgate_core::hash::sha256_hex(&regen_key),
             client_secret.clone(),
         ];
         let mut outputs = String::new();

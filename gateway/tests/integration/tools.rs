@@ -18,12 +18,12 @@ async fn tools_list_shows_every_tool_with_annotations_and_clean_schemas() {
         );
         assert_eq!(
             info.instructions.as_deref(),
-            Some(gw.server.app.instructions.as_str())
+            Some(gw.server.app.registry.instructions().as_str())
         );
         let registry = common::registry();
         for group in registry.groups() {
             assert!(
-                gw.server.app.instructions.contains(group.name),
+                gw.server.app.registry.instructions().contains(group.name),
                 "the instructions name group {}",
                 group.name
             );
@@ -213,8 +213,7 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         let secret = gw
             .store()
             .read(async |c| {
-                authgate_project::providers::client_secret(c, &encryption, &gw.project_id, "github")
-                    .await
+                authgate_project::client_secret(c, &encryption, &gw.project_id, "github").await
             })
             .await
             .expect("reads");

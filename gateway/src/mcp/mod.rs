@@ -1,63 +1,41 @@
 //! The MCP server: serves the tool registry through rmcp. tools/list and
 //! tools/call are driven by the registry and filtered by the caller's key;
 //! the registry runs each call in its unit of work with its audit record.
+//! Definitions are built once (`tools.rs`); progress notifications are
+//! `progress.rs`.
+
+mod progress;
+mod tools;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool as McpTool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ListToolsResult,
+    PaginatedRequestParams, ProgressToken, ServerConfig, Tool as McpTool,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{Peer, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
+use tracing::Instrument as _;
 
-use authgate_core::{ClientInfo, DynTool, ToolContext, ToolError, ToolKind};
+use authgate_core::{ClientInfo, ErrorCode, ToolContext, ToolError, ToolKind};
 
-use crate::app::{AppState, AuthContext};
+use crate::app::AppState;
+use crate::request::AuthContext;
+use progress::PeerProgress;
 
-/// The MCP definition of a tool: schemas, title and annotations per kind.
-/// What the server says of itself in `initialize` (and `server/discover`).
-pub fn server_info(instructions: &str) -> ServerConfig {
-    ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-        .with_server_info(Implementation::new("authgate", env!("CARGO_PKG_VERSION")))
-        .with_instructions(instructions.to_owned())
-}
-
-pub fn tool_definition(tool: &dyn DynTool) -> McpTool {
-    let meta = tool.meta();
-    let annotations = match meta.kind {
-        ToolKind::Read => ToolAnnotations::new()
-            .read_only(true)
-            .idempotent(meta.idempotent),
-        ToolKind::Write => ToolAnnotations::new()
-            .read_only(false)
-            .destructive(false)
-            .idempotent(meta.idempotent),
-        ToolKind::Danger => ToolAnnotations::new()
-            .read_only(false)
-            .destructive(true)
-            .idempotent(meta.idempotent),
-    }
-    .open_world(false);
-    McpTool::new(
-        meta.name,
-        meta.full_description(),
-        tool.input_schema().clone(),
-    )
-    .with_title(meta.title)
-    .with_raw_output_schema(tool.output_schema().clone())
-    .with_annotations(annotations)
-}
+pub use tools::McpTools;
 
 #[derive(Clone)]
 pub struct McpHandler {
     app: Arc<AppState>,
+    tools: Arc<McpTools>,
 }
 
 impl McpHandler {
-    pub fn new(app: Arc<AppState>) -> Self {
-        Self { app }
+    pub fn new(app: Arc<AppState>, tools: Arc<McpTools>) -> Self {
+        Self { app, tools }
     }
 }
 
@@ -81,15 +59,14 @@ impl McpHandler {
     fn context(
         &self,
         auth: AuthContext,
-        peer: &rmcp::service::Peer<RoleServer>,
-        progress_token: Option<rmcp::model::ProgressToken>,
+        peer: &Peer<RoleServer>,
+        progress_token: Option<ProgressToken>,
     ) -> (ToolContext, Option<tokio::task::JoinHandle<()>>) {
         let (progress, sent) = match progress_token {
             Some(token) => {
                 let (progress, sent) = PeerProgress::start(peer.clone(), token);
                 (
-                    Some(std::sync::Arc::new(progress)
-                        as std::sync::Arc<dyn authgate_core::Progress>),
+                    Some(Arc::new(progress) as Arc<dyn authgate_core::Progress>),
                     Some(sent),
                 )
             }
@@ -104,7 +81,7 @@ impl McpHandler {
             store: self.app.store.clone(),
             clock: self.app.clock.clone(),
             keys: self.app.keys.clone(),
-            registry: self.app.registry.clone(),
+            domains: self.app.registry.clone(),
             settings: self.app.settings.clone(),
             rate_budget: Some(auth.budget),
             request_id: auth.request_id,
@@ -117,11 +94,11 @@ impl McpHandler {
 impl ServerHandler for McpHandler {
     fn get_info(&self) -> ServerConfig {
         // rmcp asks for this on every stateless request: built once.
-        self.app.server_info.clone()
+        self.tools.server_info.clone()
     }
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {
-        self.app.tool_defs.get(name).cloned()
+        self.tools.definitions.get(name).cloned()
     }
 
     async fn list_tools(
@@ -135,7 +112,7 @@ impl ServerHandler for McpHandler {
             .registry
             .iter()
             .filter(|t| auth.caller.may_call(t.meta()))
-            .filter_map(|t| self.app.tool_defs.get(t.meta().name).cloned())
+            .filter_map(|t| self.tools.definitions.get(t.meta().name).cloned())
             .collect();
         Ok(ListToolsResult::with_all_items(tools))
     }
@@ -159,6 +136,25 @@ impl McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let auth = auth_of(&context)?;
+        // rmcp runs the call on a task of its own, outside the HTTP
+        // request's span: the call gets one with the same request id.
+        let span = tracing::info_span!(
+            "tool",
+            request_id = %auth.request_id,
+            project_id = %auth.caller.project.id,
+            tool = %authgate_core::truncate(&request.name, 64),
+        );
+        self.call_in_span(request, context, auth)
+            .instrument(span)
+            .await
+    }
+
+    async fn call_in_span(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+        auth: AuthContext,
+    ) -> Result<CallToolResponse, ErrorData> {
         let request_id = auth.request_id.clone();
         let (ctx, progress_sent) =
             self.context(auth, &context.peer, context.meta.get_progress_token());
@@ -176,15 +172,16 @@ impl McpHandler {
                 None,
             ));
         };
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let tool_name = tool.meta().name;
         let outcome = if tool.meta().uses_db || tool.meta().kind != ToolKind::Read {
             // A task of its own: a client that goes away mid-call cannot
             // cancel a transaction half way. Boxed, so spawning moves a
             // pointer, not the call's state machine.
-            let task = tokio::spawn(Box::pin(async move {
-                registry.call(ctx, tool.as_ref(), args).await
-            }));
+            let span = tracing::Span::current();
+            let task = tokio::spawn(Box::pin(
+                async move { registry.call(ctx, tool.as_ref(), args).await }.instrument(span),
+            ));
             match task.await {
                 Ok(result) => result,
                 Err(join) => Err(ToolError::internal(format!("tool task failed: {join}"))),
@@ -194,7 +191,7 @@ impl McpHandler {
         };
         let label = match &outcome {
             Ok(_) => "success",
-            Err(e) if e.code == authgate_core::ErrorCode::PermissionDenied => "denied",
+            Err(e) if e.code == ErrorCode::PermissionDenied => "denied",
             Err(_) => "error",
         };
         crate::metrics::tool_call(tool_name, label, started.elapsed().as_secs_f64());
@@ -202,53 +199,15 @@ impl McpHandler {
         // every notification goes out before the result (a client may stop
         // reading at the result), within a bound should the client stall.
         if let Some(sent) = progress_sent {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sent).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), sent).await;
         }
         let result = match outcome {
             Ok(value) => CallToolResult::structured(value),
             Err(err) => {
-                tracing::info!(request_id = %request_id, tool = %authgate_core::truncate(&name, 64), code = err.code.as_str(), "tool refused");
+                tracing::info!(code = err.code.as_str(), "tool refused");
                 error_result(&err, &request_id)
             }
         };
         Ok(result.into())
-    }
-}
-
-/// MCP progress notifications for the call whose request carried a
-/// progressToken: queued without waiting (progress never slows the work)
-/// and sent in order by one task.
-struct PeerProgress {
-    token: rmcp::model::ProgressToken,
-    tx: tokio::sync::mpsc::UnboundedSender<rmcp::model::ProgressNotificationParam>,
-}
-
-impl PeerProgress {
-    /// The queue, and the task that empties it (it ends once every
-    /// notification queued before the queue closed was sent).
-    fn start(
-        peer: rmcp::service::Peer<RoleServer>,
-        token: rmcp::model::ProgressToken,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, mut rx) =
-            tokio::sync::mpsc::unbounded_channel::<rmcp::model::ProgressNotificationParam>();
-        let sent = tokio::spawn(async move {
-            while let Some(param) = rx.recv().await {
-                if let Err(err) = peer.notify_progress(param).await {
-                    tracing::debug!(error = %err, "could not send a progress notification");
-                    return;
-                }
-            }
-        });
-        (PeerProgress { token, tx }, sent)
-    }
-}
-
-impl authgate_core::Progress for PeerProgress {
-    fn report(&self, done: u64, total: u64, message: &str) {
-        let param = rmcp::model::ProgressNotificationParam::new(self.token.clone(), done as f64)
-            .with_total(total as f64)
-            .with_message(message);
-        let _ = self.tx.send(param);
     }
 }

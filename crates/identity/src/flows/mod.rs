@@ -1,0 +1,413 @@
+//! The end-user flows behind the REST API (SPEC 6), by family: sessions
+//! (refresh, sign-out, `me`, token checks), passwords (sign-up, sign-in,
+//! reset, email change), email verification, magic links, TOTP, and the
+//! actions an agent takes on a user through the tools. A tool call is one
+//! unit of work; a flow is one to three, because Argon2id (tens of
+//! milliseconds) must never run while a transaction holds a lock. Each
+//! flow validates its input before it touches the store, counts attempts
+//! before the costly work they guard, and records its auth event in the
+//! unit of work that makes the change.
+//!
+//! A refusal that must keep what its unit of work wrote (a counted
+//! attempt, a spent code try, a revoked session) is returned as
+//! `Ok(Err(refusal))` from the unit and raised after the commit
+//! ([`settle`]); any other error rolls the unit back.
+
+mod agent;
+mod magic_link;
+mod mfa;
+mod password;
+mod session;
+mod verification;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use authgate_audit::NewAuditEvent;
+use authgate_core::hash::keyed_hash;
+use authgate_core::time::{from_micros, to_micros};
+use authgate_core::{Clock, Conn, ErrorCode, ServerKeys, ToolError};
+use authgate_email::EmailKind;
+use authgate_sessions::Session;
+use authgate_store::Store;
+
+use crate::codes::{self, TokenKind};
+use crate::jwt::Reason;
+use crate::passwords;
+use crate::settings::{IdentitySettings, human};
+use crate::throttle::{self, Attempt, Limit};
+use crate::users::{EndUser, UserRow};
+
+pub use agent::{
+    DeletedUser, MailSent, delete_end_user, resend_verification_by_agent,
+    send_password_reset_by_agent, set_email_verified_by_agent,
+};
+
+/// The header that names the project of an end-user request.
+pub const PROJECT_HEADER: &str = "X-AuthGate-Project";
+
+// ------------------------------------------------------------ bodies
+// No Debug: they hold passwords, codes and tokens.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignUp {
+    pub email: String,
+    pub password: String,
+    pub name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    pub email: String,
+    pub password: String,
+    /// The current code of the user's authenticator app, when two-step
+    /// verification is on.
+    pub mfa_code: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    pub refresh_token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyEmail {
+    pub email: String,
+    pub code: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailOnly {
+    pub email: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRequest {
+    pub email: String,
+    /// Where the link leads: one of the project's callback URLs (default:
+    /// the first one added).
+    pub redirect_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetConfirm {
+    pub token: String,
+    pub new_password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MagicVerify {
+    pub token: String,
+    pub mfa_code: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodeBody {
+    pub code: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailChange {
+    pub new_email: String,
+    /// The current password, to prove it is the user.
+    pub password: String,
+}
+
+// ------------------------------------------------------------ answers
+
+/// A signed-in session's tokens. The refresh token is shown here only.
+#[derive(Serialize)]
+pub struct SignedIn {
+    pub user: EndUser,
+    pub session_id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+#[derive(Serialize)]
+pub struct TokenPair {
+    pub session_id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Me {
+    pub user: EndUser,
+    pub session: Session,
+    /// The user's organization memberships, filled in by the organizations
+    /// domain (identity does not depend on it).
+    pub memberships: Vec<Value>,
+    /// The token's project (not shown).
+    #[serde(skip)]
+    pub project_id: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MfaActive {
+    pub factor_id: String,
+    pub status: &'static str,
+}
+
+// ------------------------------------------------------------ errors
+
+fn unauthenticated(message: impl Into<String>) -> ToolError {
+    ToolError::new(ErrorCode::Unauthenticated, message)
+}
+
+/// The one answer to an unknown email and to a wrong password.
+fn wrong_credentials() -> ToolError {
+    unauthenticated("email or password is wrong").with_hint(
+        "check both, or reset the password with POST /api/v1/auth/password-reset/request",
+    )
+}
+
+fn bad_token(field: &str, what: &str) -> ToolError {
+    ToolError::invalid(
+        field,
+        format!("this {what} is invalid, expired or already used; request a new one"),
+    )
+}
+
+/// Why an access token was refused, as a 401 that says what to do.
+pub fn token_refusal(reason: Reason) -> ToolError {
+    let message = match reason {
+        Reason::Malformed => {
+            "the access token is not a JWT; send Authorization: Bearer <access_token>"
+        }
+        Reason::BadSignature => "the access token's signature does not verify",
+        Reason::Expired => {
+            "the access token has expired; get a new one with POST /api/v1/auth/refresh"
+        }
+        Reason::NotYetValid => {
+            "the access token is not valid yet; check the clock of the machine that sent it"
+        }
+        Reason::WrongProject => "the access token was issued for another project",
+        Reason::UnknownKey => "the access token was signed by a key this project does not publish",
+        Reason::SessionRevoked => {
+            "the session of this access token has ended (signed out or revoked); sign in again"
+        }
+    };
+    unauthenticated(message).with_field("Authorization")
+}
+
+fn six_digits(field: &str, code: &str) -> Result<String, ToolError> {
+    let digits: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(digits)
+    } else {
+        Err(ToolError::invalid(
+            field,
+            format!("{field} must be the 6 digits sent to the user"),
+        ))
+    }
+}
+
+fn required(field: &str, value: &str) -> Result<(), ToolError> {
+    if value.trim().is_empty() {
+        return Err(ToolError::invalid(field, format!("{field} is required")));
+    }
+    if value.len() > 4096 {
+        return Err(ToolError::invalid(
+            field,
+            format!("{field} is too long to be valid"),
+        ));
+    }
+    Ok(())
+}
+
+/// A presented (not a new) password: present and not absurdly long.
+fn presented_password(password: &str) -> Result<(), ToolError> {
+    if password.is_empty() {
+        return Err(ToolError::invalid("password", "password is required"));
+    }
+    if password.chars().count() > passwords::MAX_LEN {
+        return Err(ToolError::invalid(
+            "password",
+            format!("password must be at most {} characters", passwords::MAX_LEN),
+        ));
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------ shared steps
+
+/// The first step of every flow named by the project header: the project
+/// exists and, when the flow is a sign-in method, that method is enabled.
+async fn admit(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    method: Option<&str>,
+) -> Result<(), ToolError> {
+    authgate_project::require_project(conn, project_id, PROJECT_HEADER).await?;
+    let Some(method) = method else {
+        return Ok(());
+    };
+    if authgate_project::provider_enabled(conn, project_id, method).await? {
+        return Ok(());
+    }
+    Err(ToolError::precondition(format!(
+        "the {method} sign-in method is not enabled for this project"
+    ))
+    .with_hint(format!(
+        "enable it with configure_auth_providers ({method}: enabled)"
+    )))
+}
+
+/// Counts an attempt; a refusal is returned inside `Ok` so that it commits.
+async fn count(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    subject: &str,
+    limit: Limit,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<(), ToolError>, ToolError> {
+    Ok(
+        match throttle::attempt(conn, project_id, subject, limit, now).await? {
+            Attempt::Allowed => Ok(()),
+            Attempt::Refused { retry_after_secs } => {
+                Err(ToolError::rate_limited(message, retry_after_secs))
+            }
+        },
+    )
+}
+
+/// The template variables of a user.
+fn mail_user(user: &UserRow) -> Value {
+    let name = user
+        .name
+        .clone()
+        .unwrap_or_else(|| user.email.split('@').next().unwrap_or_default().to_owned());
+    json!({"name": name, "email": user.email})
+}
+
+fn with_token(base: &url::Url, token: &str) -> String {
+    let mut link = base.clone();
+    link.query_pairs_mut().append_pair("token", token);
+    link.to_string()
+}
+
+/// Sends a fresh verification code (earlier ones stop working).
+async fn send_verification(
+    conn: &mut Conn<'_>,
+    keys: &ServerKeys,
+    settings: &IdentitySettings,
+    project_id: &str,
+    user: &UserRow,
+    now: DateTime<Utc>,
+) -> Result<(String, DateTime<Utc>), ToolError> {
+    let code = codes::new_code(
+        conn,
+        &keys.codes,
+        project_id,
+        &user.id,
+        settings.code_ttl,
+        now,
+    )
+    .await?;
+    let email_id = authgate_email::enqueue(
+        conn,
+        project_id,
+        EmailKind::VerificationOtp,
+        &user.email,
+        json!({"user": mail_user(user), "code": code, "expires_in": human(settings.code_ttl)}),
+        now,
+    )
+    .await?;
+    Ok((email_id, now + settings.code_ttl))
+}
+
+/// Sends a password reset link and records `event` (a
+/// `password_reset.requested`).
+async fn send_reset(
+    conn: &mut Conn<'_>,
+    settings: &IdentitySettings,
+    user: &UserRow,
+    base: &url::Url,
+    event: NewAuditEvent,
+    now: DateTime<Utc>,
+) -> Result<(String, DateTime<Utc>), ToolError> {
+    let project_id = user.project_id.as_str();
+    let (token, expires) = codes::new_token(
+        conn,
+        project_id,
+        &user.id,
+        TokenKind::PasswordReset,
+        settings.reset_ttl,
+        now,
+    )
+    .await?;
+    let email_id = authgate_email::enqueue(
+        conn,
+        project_id,
+        EmailKind::PasswordReset,
+        &user.email,
+        json!({
+            "user": mail_user(user),
+            "link": with_token(base, &token),
+            "expires_in": human(settings.reset_ttl),
+        }),
+        now,
+    )
+    .await?;
+    event.target(&user.id).record(conn, now).await?;
+    Ok((email_id, expires))
+}
+
+// ------------------------------------------------------------ the flows
+
+/// The flows, with what they run on. Cheap to clone.
+#[derive(Clone)]
+pub struct Auth {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub keys: Arc<ServerKeys>,
+    pub settings: IdentitySettings,
+}
+
+impl Auth {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        keys: Arc<ServerKeys>,
+        settings: IdentitySettings,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            keys,
+            settings,
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        from_micros(to_micros(self.clock.now()))
+    }
+
+    fn account_subject(&self, kind: &str, project_id: &str, email: &str) -> String {
+        // Keyed, so the table of counters names no address.
+        format!(
+            "{kind}:acct:{}",
+            keyed_hash(&self.keys.codes, &[kind, project_id, email])
+        )
+    }
+}

@@ -1,0 +1,470 @@
+//! Passwords: sign-up, sign-in (with the second factor when on), password
+//! reset by link, and changing the email address on the password.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use authgate_audit::NewAuditEvent;
+use authgate_core::time::to_micros;
+use authgate_core::{Conn, EventType, Outcome, RequestMeta, ToolError, settle};
+use authgate_email::EmailKind;
+
+use super::{
+    Auth, EmailChange, EndUser, LinkRequest, ResetConfirm, SignIn, SignUp, SignedIn, admit,
+    bad_token, count, mail_user, presented_password, required, send_reset, send_verification,
+    unauthenticated, wrong_credentials,
+};
+use crate::codes::{self, TokenKind};
+use crate::passwords;
+use crate::throttle;
+use crate::users::{self, UserRow};
+
+/// What step 1 of a sign-in found: the account (if any) and its hash.
+type Found = Option<(UserRow, Option<String>)>;
+
+const SIGN_IN_THROTTLED: &str = "too many sign-in attempts; retry later";
+
+impl Auth {
+    /// `POST /auth/sign-up`: a new user with a password; mails a
+    /// verification code and a welcome.
+    pub async fn sign_up(
+        &self,
+        project_id: &str,
+        body: SignUp,
+        meta: &RequestMeta,
+    ) -> Result<EndUser, ToolError> {
+        let email = users::normalize_email("email", &body.email)?;
+        passwords::validate("password", &body.password)?;
+        let name = users::validate_name(body.name.as_deref())?;
+        let now = self.now();
+        let s = &self.settings;
+        let ip_subject = meta.ip.as_ref().map(|ip| format!("signup:ip:{ip}"));
+        settle(
+            self.store
+                .write(async |conn| {
+                    admit(conn, project_id, Some("email")).await?;
+                    if let Some(subject) = &ip_subject {
+                        let message = "too many sign-ups from this address; retry later";
+                        if let Err(refused) =
+                            count(conn, project_id, subject, s.sign_up_per_ip, message, now).await?
+                        {
+                            return Ok(Err(refused));
+                        }
+                    }
+                    if users::load_by_email(conn, project_id, &email)
+                        .await?
+                        .is_some()
+                    {
+                        return Ok(Err(users::email_taken()));
+                    }
+                    Ok(Ok(()))
+                })
+                .await,
+        )?;
+        let hash = s.passwords.hash(&body.password).await?;
+        self.store
+            .write(async |conn| {
+                let user =
+                    users::insert(conn, project_id, email.clone(), name.clone(), now).await?;
+                users::set_password_hash(conn, project_id, &user.id, &hash, to_micros(now)).await?;
+                send_verification(conn, &self.keys, s, project_id, &user, now).await?;
+                authgate_email::enqueue(
+                    conn,
+                    project_id,
+                    EmailKind::Welcome,
+                    &user.email,
+                    json!({"user": mail_user(&user)}),
+                    now,
+                )
+                .await?;
+                NewAuditEvent::auth(
+                    project_id,
+                    EventType::SignUp,
+                    Some(&user.id),
+                    meta,
+                    Outcome::Success,
+                )
+                .meta("method", "password")
+                .record(conn, now)
+                .await?;
+                Ok(user.view(true))
+            })
+            .await
+    }
+
+    /// `POST /auth/sign-in`: email and password (and the second factor
+    /// when on). An unknown email and a wrong password answer the same,
+    /// after the same work: a dummy hash is verified for unknown emails.
+    pub async fn sign_in(
+        &self,
+        project_id: &str,
+        body: SignIn,
+        meta: &RequestMeta,
+    ) -> Result<SignedIn, ToolError> {
+        let email = users::normalize_email("email", &body.email)?;
+        presented_password(&body.password)?;
+        if let Some(code) = &body.mfa_code {
+            super::six_digits("mfa_code", code)?;
+        }
+        let now = self.now();
+        let account = self.account_subject("signin", project_id, &email);
+        let attempt = SignInAttempt {
+            project_id,
+            email: &email,
+            account: &account,
+            ip_subject: meta.ip.as_ref().map(|ip| format!("signin:ip:{ip}")),
+            meta,
+            now,
+        };
+        // 1. Count the attempt (atomically, before any verification), and
+        //    read the account.
+        let found = settle(
+            self.store
+                .write(async |conn| self.count_sign_in(conn, &attempt).await)
+                .await,
+        )?;
+        // 2. Verify, outside any transaction, on the bounded pool.
+        let stored = found.as_ref().and_then(|(_, h)| h.as_deref());
+        let matched = self
+            .settings
+            .passwords
+            .verify(&body.password, stored)
+            .await?;
+        // 3. Record the outcome; open the session.
+        let code = body.mfa_code.as_deref();
+        settle(
+            self.store
+                .write(async |conn| {
+                    self.finish_sign_in(conn, &attempt, found, matched, code)
+                        .await
+                })
+                .await,
+        )
+    }
+
+    /// Step 1 of a sign-in: counts the attempt per address and per account
+    /// (a refusal is recorded as a throttled failure), then reads the
+    /// account and its hash.
+    async fn count_sign_in(
+        &self,
+        conn: &mut Conn<'_>,
+        a: &SignInAttempt<'_>,
+    ) -> Result<Result<Found, ToolError>, ToolError> {
+        let s = &self.settings;
+        admit(conn, a.project_id, Some("email")).await?;
+        let subjects = [
+            (a.ip_subject.as_deref(), s.sign_in_per_ip),
+            (Some(a.account), s.sign_in_per_account),
+        ];
+        for (subject, limit) in subjects {
+            let Some(subject) = subject else { continue };
+            if let Err(refused) =
+                count(conn, a.project_id, subject, limit, SIGN_IN_THROTTLED, a.now).await?
+            {
+                // Still an attempt on the account: the audit log and the
+                // detection rules see whose.
+                let user = users::load_by_email(conn, a.project_id, a.email).await?;
+                a.failed(conn, user.as_ref(), "throttled").await?;
+                return Ok(Err(refused));
+            }
+        }
+        let Some(user) = users::load_by_email(conn, a.project_id, a.email).await? else {
+            return Ok(Ok(None));
+        };
+        let hash = users::password_hash(conn, a.project_id, &user.id)
+            .await?
+            .map(|(h, _)| h);
+        Ok(Ok(Some((user, hash))))
+    }
+
+    /// Step 3 of a sign-in: a wrong password (or unknown account) is
+    /// recorded and refused; otherwise the second factor, then a session.
+    async fn finish_sign_in(
+        &self,
+        conn: &mut Conn<'_>,
+        a: &SignInAttempt<'_>,
+        found: Found,
+        matched: bool,
+        mfa_code: Option<&str>,
+    ) -> Result<Result<SignedIn, ToolError>, ToolError> {
+        let user = match found {
+            Some((user, _)) if matched => user,
+            other => {
+                let user = other.map(|(u, _)| u);
+                let reason = if user.is_some() {
+                    "wrong_password"
+                } else {
+                    "unknown_account"
+                };
+                a.failed(conn, user.as_ref(), reason).await?;
+                return Ok(Err(wrong_credentials()));
+            }
+        };
+        if let Err(refused) = self
+            .second_factor(conn, &user, mfa_code, a.meta, a.now)
+            .await?
+        {
+            return Ok(Err(refused));
+        }
+        throttle::clear(conn, a.project_id, a.account, a.now).await?;
+        if let Some(subject) = &a.ip_subject {
+            let limit = self.settings.sign_in_per_ip;
+            throttle::release(conn, a.project_id, subject, limit, a.now).await?;
+        }
+        self.open_session(conn, user, a.meta, "password", a.now)
+            .await
+            .map(Ok)
+    }
+
+    /// `POST /auth/password-reset/request`: 202 whether or not the address
+    /// has an account with a password.
+    pub async fn request_password_reset(
+        &self,
+        project_id: &str,
+        body: LinkRequest,
+        meta: &RequestMeta,
+    ) -> Result<(), ToolError> {
+        let email = users::normalize_email("email", &body.email)?;
+        let now = self.now();
+        let s = &self.settings;
+        let subject = self.account_subject("mail", project_id, &email);
+        let requested = |user: Option<&str>, outcome| {
+            NewAuditEvent::auth(
+                project_id,
+                EventType::PasswordResetRequested,
+                user,
+                meta,
+                outcome,
+            )
+        };
+        settle(
+            self.store
+                .write(async |conn| {
+                    admit(conn, project_id, Some("email")).await?;
+                    let redirect = body.redirect_url.as_deref();
+                    let base = authgate_project::link_target(conn, project_id, redirect).await?;
+                    let message = "too many mails were requested for this address; retry later";
+                    if let Err(refused) =
+                        count(conn, project_id, &subject, s.mail_per_account, message, now).await?
+                    {
+                        return Ok(Err(refused));
+                    }
+                    let Some(user) = users::load_by_email(conn, project_id, &email).await? else {
+                        requested(None, Outcome::Denied)
+                            .meta("reason", "unknown_account")
+                            .record(conn, now)
+                            .await?;
+                        return Ok(Ok(()));
+                    };
+                    if users::has_password(conn, project_id, &user.id).await? {
+                        let event = requested(Some(&user.id), Outcome::Success);
+                        send_reset(conn, s, &user, &base, event, now).await?;
+                    } else {
+                        requested(Some(&user.id), Outcome::Denied)
+                            .meta("reason", "no_password")
+                            .record(conn, now)
+                            .await?;
+                    }
+                    Ok(Ok(()))
+                })
+                .await,
+        )
+    }
+
+    /// `POST /auth/password-reset/confirm`: sets the new password, marks
+    /// the address verified (the link proved it), and ends every session
+    /// of the user.
+    pub async fn confirm_password_reset(
+        &self,
+        project_id: &str,
+        body: ResetConfirm,
+        meta: &RequestMeta,
+    ) -> Result<EndUser, ToolError> {
+        required("token", &body.token)?;
+        passwords::validate("new_password", &body.new_password)?;
+        let now = self.now();
+        let kind = TokenKind::PasswordReset;
+        let bad = || bad_token("token", "password reset link");
+        // Refuse a bad token before hashing anything.
+        self.store
+            .read(async |conn| {
+                admit(conn, project_id, None).await?;
+                match codes::token_user(conn, project_id, &body.token, kind, now).await? {
+                    Some(_) => Ok(()),
+                    None => Err(bad()),
+                }
+            })
+            .await?;
+        let hash = self.settings.passwords.hash(&body.new_password).await?;
+        self.store
+            .write(async |conn| {
+                let Some(user_id) =
+                    codes::use_token(conn, project_id, &body.token, kind, now).await?
+                else {
+                    return Err(bad());
+                };
+                let at = to_micros(now);
+                users::set_password_hash(conn, project_id, &user_id, &hash, at).await?;
+                users::set_verified(conn, project_id, &user_id, true, at).await?;
+                let revoked = authgate_sessions::revoke_user_sessions(
+                    conn,
+                    project_id,
+                    &user_id,
+                    None,
+                    "password_reset",
+                    now,
+                )
+                .await?;
+                let user = users::get(conn, project_id, &user_id).await?;
+                let account = self.account_subject("signin", project_id, &user.email);
+                throttle::clear(conn, project_id, &account, now).await?;
+                NewAuditEvent::auth(
+                    project_id,
+                    EventType::PasswordResetCompleted,
+                    Some(&user_id),
+                    meta,
+                    Outcome::Success,
+                )
+                .meta("sessions_revoked", revoked)
+                .record(conn, now)
+                .await?;
+                Ok(user)
+            })
+            .await
+    }
+
+    /// `POST /auth/change-email`: a new address for the signed-in user, on
+    /// their current password. The address is unverified until the code
+    /// mailed to it is entered (POST /auth/verify-email).
+    pub async fn change_email(
+        &self,
+        project_hint: Option<&str>,
+        token: &str,
+        body: EmailChange,
+        meta: &RequestMeta,
+    ) -> Result<EndUser, ToolError> {
+        let new_email = users::normalize_email("new_email", &body.new_email)?;
+        presented_password(&body.password)?;
+        let now = self.now();
+        // 1. Who, and their password hash; the attempt counts against the
+        //    account's sign-in budget (a stolen access token cannot guess
+        //    the password faster than sign-in can).
+        let (project_id, user, hash) = settle(
+            self.store
+                .write(async |conn| {
+                    self.email_change_attempt(conn, project_hint, token, &new_email, now)
+                        .await
+                })
+                .await,
+        )?;
+        // 2. Verify, outside any transaction, on the bounded pool.
+        if !self
+            .settings
+            .passwords
+            .verify(&body.password, Some(&hash))
+            .await?
+        {
+            return Err(unauthenticated("the password is wrong").with_field("password"));
+        }
+        // 3. Change it (the session must still be active).
+        self.store
+            .write(async |conn| {
+                self.authenticate(conn, Some(&project_id), token, now)
+                    .await?;
+                conn.lock_project(&project_id).await?;
+                if users::load_by_email(conn, &project_id, &new_email)
+                    .await?
+                    .is_some()
+                {
+                    return Err(users::email_taken().with_field("new_email"));
+                }
+                let mut row =
+                    users::set_email(conn, &project_id, &user.id, &new_email, now).await?;
+                row.email_verified = false;
+                send_verification(conn, &self.keys, &self.settings, &project_id, &row, now).await?;
+                NewAuditEvent::auth(
+                    &project_id,
+                    EventType::EmailChanged,
+                    Some(&user.id),
+                    meta,
+                    Outcome::Success,
+                )
+                .record(conn, now)
+                .await?;
+                let has_password = users::has_password(conn, &project_id, &user.id).await?;
+                Ok(row.view(has_password))
+            })
+            .await
+    }
+
+    /// Step 1 of an email change: the token's user, the attempt counted
+    /// against the account's sign-in budget, and the password hash.
+    async fn email_change_attempt(
+        &self,
+        conn: &mut Conn<'_>,
+        project_hint: Option<&str>,
+        token: &str,
+        new_email: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(String, UserRow, String), ToolError>, ToolError> {
+        let (claims, _) = self.authenticate(conn, project_hint, token, now).await?;
+        let project_id = claims.aud.clone();
+        let user = users::require(conn, &project_id, &claims.sub).await?;
+        if new_email == user.email {
+            return Err(ToolError::invalid(
+                "new_email",
+                "new_email is the account's current address",
+            ));
+        }
+        let account = self.account_subject("signin", &project_id, &user.email);
+        let limit = self.settings.sign_in_per_account;
+        if let Err(refused) =
+            count(conn, &project_id, &account, limit, SIGN_IN_THROTTLED, now).await?
+        {
+            return Ok(Err(refused));
+        }
+        let Some((hash, _)) = users::password_hash(conn, &project_id, &user.id).await? else {
+            return Ok(Err(ToolError::precondition(
+                "this account has no password, so its email cannot be changed this way",
+            )
+            .with_hint(
+                "set a password first through POST /api/v1/auth/password-reset/request",
+            )));
+        };
+        Ok(Ok((project_id, user, hash)))
+    }
+}
+
+/// One sign-in attempt: where it is counted and whose it is.
+struct SignInAttempt<'a> {
+    project_id: &'a str,
+    email: &'a str,
+    /// The keyed subject of the account's counter.
+    account: &'a str,
+    ip_subject: Option<String>,
+    meta: &'a RequestMeta,
+    now: DateTime<Utc>,
+}
+
+impl SignInAttempt<'_> {
+    /// Records a refused sign-in on `user` (none: an unknown account).
+    async fn failed(
+        &self,
+        conn: &mut Conn<'_>,
+        user: Option<&UserRow>,
+        reason: &str,
+    ) -> Result<(), ToolError> {
+        NewAuditEvent::auth(
+            self.project_id,
+            EventType::SignInFailed,
+            user.map(|u| u.id.as_str()),
+            self.meta,
+            Outcome::Denied,
+        )
+        .meta("reason", reason)
+        .hint("account", self.account)
+        .record(conn, self.now)
+        .await
+        .map(|_| ())
+    }
+}

@@ -1,0 +1,152 @@
+//! Refresh tokens: opaque, random, stored only as their SHA-256, rotated
+//! on every use. A spent token presented again revokes its session.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use authgate_audit::NewAuditEvent;
+use authgate_core::hash::sha256_hex;
+use authgate_core::secrets::new_secret;
+use authgate_core::time::to_micros;
+use authgate_core::{Conn, EventType, Outcome, RequestMeta, ToolError, with_conn};
+use authgate_store::schema::{refresh_tokens, sessions};
+
+use crate::sessions::{Session, SessionRow, load};
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub(crate) struct RefreshRow {
+    token_hash: String,
+    project_id: String,
+    session_id: String,
+    user_id: String,
+    created_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+}
+
+pub(crate) fn new_refresh(
+    project_id: &str,
+    session: &SessionRow,
+    now: i64,
+) -> (RefreshRow, String) {
+    let token = new_secret("agrt_");
+    let row = RefreshRow {
+        token_hash: sha256_hex(&token),
+        project_id: project_id.to_owned(),
+        session_id: session.id.clone(),
+        user_id: session.user_id.clone(),
+        created_at: now,
+        expires_at: session.expires_at,
+        used_at: None,
+    };
+    (row, token)
+}
+
+/// What a refresh came to.
+#[derive(Debug)]
+pub enum Refreshed {
+    /// The token was good: the session goes on with this next token.
+    Rotated {
+        session: Box<Session>,
+        refresh_token: String,
+    },
+    /// The token had been used before: the session is now revoked.
+    Reused { session_id: String },
+    /// Unknown, expired, or its session is no longer active.
+    Invalid,
+}
+
+/// Exchanges a refresh token for the next one. A token used twice revokes
+/// its session (and records `token.refresh_reused`): either the user's
+/// copy or a thief's was a replay, and there is no telling which.
+pub async fn refresh_session(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    presented: &str,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<Refreshed, ToolError> {
+    let at = to_micros(now);
+    let hash = sha256_hex(presented);
+    let token: Option<RefreshRow> = with_conn!(conn, c => {
+        refresh_tokens::table
+            .filter(refresh_tokens::project_id.eq(project_id))
+            .filter(refresh_tokens::token_hash.eq(&hash))
+            .select(RefreshRow::as_select())
+            .first(c)
+            .await
+            .optional()?
+    });
+    let Some(token) = token else {
+        return Ok(Refreshed::Invalid);
+    };
+    // Spend the token: only one presenter wins, even concurrently.
+    let spent = with_conn!(conn, c => {
+        diesel::update(
+            refresh_tokens::table
+                .filter(refresh_tokens::project_id.eq(project_id))
+                .filter(refresh_tokens::token_hash.eq(&hash))
+                .filter(refresh_tokens::used_at.is_null()),
+        )
+        .set(refresh_tokens::used_at.eq(Some(at)))
+        .execute(c)
+        .await?
+    });
+    if spent == 0 {
+        let session = load(conn, project_id, &token.session_id).await?;
+        if let Some(session) = session.filter(|s| s.revoked_at.is_none()) {
+            with_conn!(conn, c => {
+                diesel::update(
+                    sessions::table
+                        .filter(sessions::project_id.eq(project_id))
+                        .filter(sessions::id.eq(&session.id)),
+                )
+                .set((
+                    sessions::revoked_at.eq(Some(at)),
+                    sessions::revoked_reason.eq(Some("refresh_token_reused")),
+                ))
+                .execute(c)
+                .await?;
+            });
+        }
+        NewAuditEvent::auth(
+            project_id,
+            EventType::TokenRefreshReused,
+            Some(&token.user_id),
+            meta,
+            Outcome::Denied,
+        )
+        .target(&token.session_id)
+        .record(conn, now)
+        .await?;
+        return Ok(Refreshed::Reused {
+            session_id: token.session_id,
+        });
+    }
+    let Some(session) = load(conn, project_id, &token.session_id).await? else {
+        return Ok(Refreshed::Invalid);
+    };
+    if token.expires_at <= at || session.revoked_at.is_some() || session.expires_at <= at {
+        return Ok(Refreshed::Invalid);
+    }
+    let (next, refresh_token) = new_refresh(project_id, &session, at);
+    with_conn!(conn, c => {
+        diesel::insert_into(refresh_tokens::table).values(&next).execute(c).await?;
+        diesel::update(
+            sessions::table
+                .filter(sessions::project_id.eq(project_id))
+                .filter(sessions::id.eq(&session.id)),
+        )
+        .set(sessions::last_active_at.eq(at))
+        .execute(c)
+        .await?;
+    });
+    let mut session = session;
+    session.last_active_at = at;
+    Ok(Refreshed::Rotated {
+        session: Box::new(session.view(at)),
+        refresh_token,
+    })
+}

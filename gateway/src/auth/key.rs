@@ -1,0 +1,81 @@
+//! Resolving the presented API key: from the cache when it holds the key,
+//! else from the database (and then cached). Failures are counted by
+//! reason; a revoked key's use is audited, at most once a window per key.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::HeaderMap;
+
+use authgate_core::{Caller, ErrorCode, EventType};
+use authgate_project::AuthFailure;
+
+use super::bearer::bearer;
+use super::refusal::{Refusal, RefusalEvent};
+use crate::app::AppState;
+
+fn failure_label(failure: &AuthFailure) -> &'static str {
+    match failure {
+        AuthFailure::Missing => "missing",
+        AuthFailure::Malformed => "malformed",
+        AuthFailure::Unknown => "unknown",
+        AuthFailure::Revoked { .. } => "revoked",
+    }
+}
+
+/// The presented key's caller, or the refusal to answer.
+pub(crate) async fn resolve_key(
+    app: &AppState,
+    headers: &HeaderMap,
+) -> Result<Arc<Caller>, Refusal> {
+    let Some(token) = bearer(headers) else {
+        crate::metrics::auth_failure("missing");
+        return Err(Refusal::unauthorized(AuthFailure::Missing.reason()));
+    };
+    if !authgate_project::key_well_formed(token) {
+        crate::metrics::auth_failure("malformed");
+        return Err(Refusal::unauthorized(AuthFailure::Malformed.reason()));
+    }
+    let digest = authgate_project::key_digest(token);
+    if let Some(caller) = app.key_cache.get(&digest) {
+        return Ok(caller);
+    }
+    let generation = app.key_cache.generation();
+    match authgate_project::authenticate_key_in(&app.store, token).await {
+        Ok(Ok(caller)) => {
+            let caller = Arc::new(caller);
+            app.key_cache.insert(generation, digest, caller.clone());
+            Ok(caller)
+        }
+        Ok(Err(failure)) => {
+            crate::metrics::auth_failure(failure_label(&failure));
+            let refusal = Refusal::unauthorized(failure.reason());
+            Err(Refusal {
+                audit: revoked_key_event(app, failure),
+                ..refusal
+            })
+        }
+        Err(err) => {
+            crate::metrics::auth_failure("unavailable");
+            Err(Refusal::unavailable(&err))
+        }
+    }
+}
+
+/// A revoked key in a loop must not flood the audit log: one event per key
+/// per window.
+fn revoked_key_event(app: &AppState, failure: AuthFailure) -> Option<RefusalEvent> {
+    let AuthFailure::Revoked { key_id, project_id } = failure else {
+        return None;
+    };
+    app.limits
+        .refusals
+        .should_record(&key_id, "revoked", Instant::now())
+        .then(|| RefusalEvent {
+            project_id,
+            targets: vec![key_id.clone()],
+            key_id,
+            event_type: EventType::ApiKeyRevokedKeyUsed,
+            error_code: ErrorCode::Unauthenticated,
+        })
+}

@@ -1,0 +1,65 @@
+//! What the MCP server says of itself and its tools, built once from the
+//! registry: each tool's definition (schemas, title, annotations per kind)
+//! and the server's info and instructions.
+
+use std::collections::BTreeMap;
+
+use rmcp::model::{
+    Implementation, ServerCapabilities, ServerConfig, Tool as McpTool, ToolAnnotations,
+};
+
+use authgate_core::{DynTool, Registry, ToolKind};
+
+/// The definitions the MCP handler serves.
+pub struct McpTools {
+    /// The MCP definition of every tool, by name.
+    pub definitions: BTreeMap<String, McpTool>,
+    /// The server info of `initialize` (and `server/discover`).
+    pub server_info: ServerConfig,
+}
+
+impl McpTools {
+    pub fn new(registry: &Registry) -> Self {
+        McpTools {
+            definitions: registry
+                .iter()
+                .map(|t| (t.meta().name.to_owned(), tool_definition(t.as_ref())))
+                .collect(),
+            server_info: server_info(&registry.instructions()),
+        }
+    }
+}
+
+/// What the server says of itself in `initialize` (and `server/discover`).
+pub fn server_info(instructions: &str) -> ServerConfig {
+    ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        .with_server_info(Implementation::new("authgate", env!("CARGO_PKG_VERSION")))
+        .with_instructions(instructions.to_owned())
+}
+
+/// The MCP definition of a tool: schemas, title and annotations per kind.
+pub fn tool_definition(tool: &dyn DynTool) -> McpTool {
+    let meta = tool.meta();
+    let annotations = match meta.kind {
+        ToolKind::Read => ToolAnnotations::new()
+            .read_only(true)
+            .idempotent(meta.idempotent),
+        ToolKind::Write => ToolAnnotations::new()
+            .read_only(false)
+            .destructive(false)
+            .idempotent(meta.idempotent),
+        ToolKind::Danger => ToolAnnotations::new()
+            .read_only(false)
+            .destructive(true)
+            .idempotent(meta.idempotent),
+    }
+    .open_world(false);
+    McpTool::new(
+        meta.name,
+        meta.full_description(),
+        tool.input_schema().clone(),
+    )
+    .with_title(meta.title)
+    .with_raw_output_schema(tool.output_schema().clone())
+    .with_annotations(annotations)
+}

@@ -1,0 +1,33 @@
+//! The domains' settings, from the configuration: one typed value per
+//! domain, read by its tools through `ToolContext::setting`.
+
+use std::sync::Arc;
+
+use authgate_core::Settings;
+
+use crate::config::Config;
+
+/// Every domain's settings, and identity's (the REST flows take it too).
+pub fn domain_settings(
+    config: &Config,
+) -> Result<(Settings, authgate_identity::IdentitySettings), String> {
+    let mut settings = Settings::default();
+    settings.insert(authgate_project::KeySettings {
+        max_active_keys: config.max_active_keys,
+    });
+    let passwords =
+        authgate_identity::Passwords::for_this_machine(authgate_identity::HashParams::default())
+            .map_err(|e| e.to_string())?;
+    if let Some(secret_key) = &config.stripe_secret_key {
+        let stripe = authgate_stripe::StripeMirror::new(&authgate_stripe::StripeConfig {
+            secret_key: secret_key.clone(),
+            api_base: config.stripe_api_base.clone(),
+        })?;
+        settings.insert(authgate_billing::BillingSettings {
+            mirror: Some(Arc::new(stripe)),
+        });
+    }
+    let identity = authgate_identity::IdentitySettings::new(&config.public_url, passwords);
+    settings.insert(identity.clone());
+    Ok((settings, identity))
+}

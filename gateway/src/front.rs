@@ -37,7 +37,7 @@ pub async fn front(mut req: Request, next: Next) -> Response {
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
-        route = route.as_deref().unwrap_or("unmatched"),
+        route = %route.as_deref().unwrap_or("unmatched"),
         project_id = tracing::field::Empty,
     );
     let mut resp = if declared.is_some_and(|n| n > MAX_BODY_BYTES) {

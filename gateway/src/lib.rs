@@ -8,8 +8,10 @@
 //! `rest/` (routes, extraction, answers, CORS, handlers by domain),
 //! `server.rs` (assembly and start-up), `app.rs` (shared state).
 
+pub mod api_error;
 pub mod app;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod docs;
 pub mod front;

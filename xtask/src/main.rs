@@ -1,8 +1,12 @@
 //! `cargo xtask schemas` writes the generated tool reference (docs/tools.md
-//! and docs/tools/*.json); `cargo xtask check` fails when it is stale.
+//! and docs/tools/*.json); `cargo xtask check` fails when it is stale or
+//! when a tool adapter or gateway handler does a domain's work
+//! (`structure.rs`; its test runs the same check in `cargo test`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+mod structure;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -29,8 +33,16 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            let thick = structure::check(&root());
+            if !thick.is_empty() {
+                eprintln!(
+                    "tool adapters or handlers doing a domain's work:\n{}",
+                    thick.join("\n")
+                );
+                return ExitCode::FAILURE;
+            }
             if stale.is_empty() {
-                println!("docs are fresh");
+                println!("docs are fresh; tools and handlers are thin");
                 ExitCode::SUCCESS
             } else {
                 eprintln!(

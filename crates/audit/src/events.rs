@@ -310,6 +310,32 @@ pub async fn record(
     Ok(row.id)
 }
 
+/// A request refused before any tool ran (a revoked key, a spent budget, a
+/// refused Host or session): by the key, `denied`.
+#[derive(Debug, Clone)]
+pub struct KeyRefusal {
+    pub project_id: String,
+    pub key_id: String,
+    pub event_type: EventType,
+    pub error_code: ErrorCode,
+    pub targets: Vec<String>,
+    pub request_id: String,
+}
+
+/// Records a refused request in a unit of work of its own.
+pub async fn record_refusal(store: &Store, refusal: KeyRefusal, now: DateTime<Utc>) {
+    let event = NewAuditEvent {
+        actor_type: ActorType::ApiKey,
+        actor_id: Some(refusal.key_id),
+        targets: refusal.targets,
+        outcome: Outcome::Denied,
+        error_code: Some(refusal.error_code),
+        request_id: Some(refusal.request_id),
+        ..NewAuditEvent::new(&refusal.project_id, refusal.event_type)
+    };
+    record_alone(store, event, now).await;
+}
+
 /// Appends one event in a unit of work of its own (a refusal recorded
 /// after its request's work rolled back, or before any began). A failure
 /// is logged: the refused request's answer does not depend on it.

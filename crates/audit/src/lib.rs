@@ -11,8 +11,9 @@ mod recorder;
 mod tools;
 
 pub use events::{
-    Actor, AuditEvent, AuditObserver, ClientInfo, EventFilter, NewAuditEvent, RecordedEvent,
-    attach_observers, count_targeting, list_event_types, list_events, record, record_alone,
+    Actor, AuditEvent, AuditObserver, ClientInfo, EventFilter, KeyRefusal, NewAuditEvent,
+    RecordedEvent, attach_observers, count_targeting, list_event_types, list_events, record,
+    record_alone, record_refusal,
 };
 pub use recorder::AuditRecorder;
 pub use tools::{AUDIT, register};

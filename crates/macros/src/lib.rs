@@ -179,14 +179,12 @@ fn arg_type(arg: &FnArg) -> syn::Result<Type> {
     }
 }
 
-fn expand(attrs: Attrs, func: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
+/// What the function's signature says: whether it takes a connection,
+/// and its argument and result types.
+fn signature(func: &ItemFn) -> syn::Result<(bool, Type, Type)> {
     if func.sig.asyncness.is_none() {
         return Err(syn::Error::new(func.sig.span(), "a tool is an async fn"));
     }
-    let name = &func.sig.ident;
-    let name_str = name.to_string();
-    let vis = &func.vis;
-    let strukt = format_ident!("{}", camel(&name_str));
     let inputs: Vec<&FnArg> = func.sig.inputs.iter().collect();
     let (uses_db, input_ty) = match inputs.as_slice() {
         [_ctx, args] => (false, arg_type(args)?),
@@ -198,28 +196,14 @@ fn expand(attrs: Attrs, func: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
             ));
         }
     };
-    let output_ty = output_type(&func.sig.output)?;
-    let doc = description(&func);
-    if doc.is_empty() {
-        return Err(syn::Error::new(
-            func.sig.span(),
-            "a tool needs a doc comment: it is the description clients see",
-        ));
-    }
-    let kind_ident = &attrs.kind;
-    let kind = match kind_ident.to_string().as_str() {
-        "read" => quote!(::authgate_core::ToolKind::Read),
-        "write" => quote!(::authgate_core::ToolKind::Write),
-        _ => quote!(::authgate_core::ToolKind::Danger),
-    };
-    let idempotent = attrs.idempotent || *kind_ident == "read";
-    let group = &attrs.group;
-    let title = &attrs.title;
-    let example = attrs
-        .example
-        .map(|e| quote!(#e))
-        .unwrap_or_else(|| quote!("{}"));
-    let call = if uses_db {
+    Ok((uses_db, input_ty, output_type(&func.sig.output)?))
+}
+
+/// The body of `Tool::call`: the function, with the connection when it
+/// takes one.
+fn call_body(name: &syn::Ident, uses_db: bool) -> proc_macro2::TokenStream {
+    let name_str = name.to_string();
+    if uses_db {
         quote! {
             match conn {
                 Some(conn) => #name(ctx, conn, input).await,
@@ -231,7 +215,53 @@ fn expand(attrs: Attrs, func: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
             let _ = conn;
             #name(ctx, input).await
         }
+    }
+}
+
+/// The `ToolMeta` of the declaration.
+fn meta(attrs: &Attrs, name_str: &str, doc: &str, uses_db: bool) -> proc_macro2::TokenStream {
+    let kind_ident = &attrs.kind;
+    let kind = match kind_ident.to_string().as_str() {
+        "read" => quote!(::authgate_core::ToolKind::Read),
+        "write" => quote!(::authgate_core::ToolKind::Write),
+        _ => quote!(::authgate_core::ToolKind::Danger),
     };
+    let idempotent = attrs.idempotent || *kind_ident == "read";
+    let (group, title) = (&attrs.group, &attrs.title);
+    let example = attrs
+        .example
+        .as_ref()
+        .map(|e| quote!(#e))
+        .unwrap_or_else(|| quote!("{}"));
+    quote! {
+        ::authgate_core::ToolMeta {
+            name: #name_str,
+            title: #title,
+            description: #doc,
+            kind: #kind,
+            group: #group,
+            idempotent: #idempotent,
+            example: #example,
+            uses_db: #uses_db,
+        }
+    }
+}
+
+fn expand(attrs: Attrs, func: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
+    let (uses_db, input_ty, output_ty) = signature(&func)?;
+    let name = &func.sig.ident;
+    let name_str = name.to_string();
+    let vis = &func.vis;
+    let strukt = format_ident!("{}", camel(&name_str));
+    let doc = description(&func);
+    if doc.is_empty() {
+        return Err(syn::Error::new(
+            func.sig.span(),
+            "a tool needs a doc comment: it is the description clients see",
+        ));
+    }
+    let meta = meta(&attrs, &name_str, &doc, uses_db);
+    let call = call_body(name, uses_db);
     let schema_fn = attrs.output_schema.map(|path| {
         quote! {
             fn output_schema(registry: &::authgate_core::status::StatusParts<'_>) -> ::authgate_core::schema::JsonObject {
@@ -249,16 +279,7 @@ fn expand(attrs: Attrs, func: ItemFn) -> syn::Result<proc_macro2::TokenStream> {
         impl ::authgate_core::Tool for #strukt {
             type Input = #input_ty;
             type Output = #output_ty;
-            const META: ::authgate_core::ToolMeta = ::authgate_core::ToolMeta {
-                name: #name_str,
-                title: #title,
-                description: #doc,
-                kind: #kind,
-                group: #group,
-                idempotent: #idempotent,
-                example: #example,
-                uses_db: #uses_db,
-            };
+            const META: ::authgate_core::ToolMeta = #meta;
 
             async fn call(
                 &self,

@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use authgate_audit::NewAuditEvent;
+use authgate_core::args::Cascade;
 use authgate_core::{Conn, EventType, Outcome, PageRequest, RequestMeta, ToolError};
 use authgate_identity::{Auth, Me, TokenSubject};
 
@@ -197,4 +198,25 @@ pub async fn org_detail(
         members,
         pending_invitations,
     })
+}
+
+/// Deletes an organization; its memberships and invitations go with it
+/// (foreign keys). Returns it with what went along, counted.
+pub async fn delete_org(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    org: &str,
+    dry_run: bool,
+) -> Result<(Org, Cascade), ToolError> {
+    let row = crate::organizations::resolve(conn, project_id, org).await?;
+    let members = crate::organizations::member_count(conn, project_id, &row.id).await?;
+    let invited = crate::invitations::count(conn, project_id, &row.id).await?;
+    let cascade = Cascade::from([
+        ("memberships".to_owned(), members.max(0) as u64),
+        ("invitations".to_owned(), invited.max(0) as u64),
+    ]);
+    if !dry_run {
+        crate::organizations::delete_org_row(conn, project_id, &row.id).await?;
+    }
+    Ok((row.view(members), cascade))
 }

@@ -11,7 +11,7 @@ mod sections;
 mod tools;
 
 pub use flows::{
-    AcceptBody, ActiveOrg, ActiveOrgBody, OrgDetail, accept_invitation, me, org_detail,
+    AcceptBody, ActiveOrg, ActiveOrgBody, OrgDetail, accept_invitation, delete_org, me, org_detail,
     set_active_org,
 };
 pub use invitations::{INVITATION_TTL, Invitation, NewInvitation, invite_member};
@@ -20,7 +20,7 @@ pub use members::{
     remove_member, set_member_role,
 };
 pub use organizations::{
-    NewOrg, Org, OrgChange, create_org, delete_org, get_org, list_orgs, slug_from_name, update_org,
+    NewOrg, Org, OrgChange, create_org, get_org, list_orgs, slug_from_name, update_org,
     validate_slug,
 };
 pub use tools::{ORGANIZATIONS, register};

@@ -9,7 +9,6 @@ use serde::Serialize;
 use serde_json::Value;
 use unicode_normalization::UnicodeNormalization as _;
 
-use authgate_core::args::Cascade;
 use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{Conn, Page, PageRequest, ToolError, new_id, with_conn};
 use authgate_store::JsonText;
@@ -53,7 +52,7 @@ pub(crate) struct OrgRow {
 }
 
 impl OrgRow {
-    fn view(self, member_count: i64) -> Org {
+    pub(crate) fn view(self, member_count: i64) -> Org {
         Org {
             metadata: self.metadata.0,
             id: self.id,
@@ -461,32 +460,22 @@ pub async fn update_org(
 }
 
 /// Deletes an organization; its memberships and invitations go with it
-/// (foreign keys). Returns it with what went along, counted.
-pub async fn delete_org(
+/// (the foreign keys cascade).
+pub(crate) async fn delete_org_row(
     conn: &mut Conn<'_>,
     project_id: &str,
-    org: &str,
-    dry_run: bool,
-) -> Result<(Org, Cascade), ToolError> {
-    let row = resolve(conn, project_id, org).await?;
-    let members = member_count(conn, project_id, &row.id).await?;
-    let invited = crate::invitations::count(conn, project_id, &row.id).await?;
-    let cascade = Cascade::from([
-        ("memberships".to_owned(), members.max(0) as u64),
-        ("invitations".to_owned(), invited.max(0) as u64),
-    ]);
-    if !dry_run {
-        with_conn!(conn, c => {
-            diesel::delete(
-                organizations::table
-                    .filter(organizations::project_id.eq(project_id))
-                    .filter(organizations::id.eq(&row.id)),
-            )
-            .execute(c)
-            .await?;
-        });
-    }
-    Ok((row.view(members), cascade))
+    org_id: &str,
+) -> Result<(), ToolError> {
+    with_conn!(conn, c => {
+        diesel::delete(
+            organizations::table
+                .filter(organizations::project_id.eq(project_id))
+                .filter(organizations::id.eq(org_id)),
+        )
+        .execute(c)
+        .await?;
+    });
+    Ok(())
 }
 
 #[cfg(test)]

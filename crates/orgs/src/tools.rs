@@ -195,7 +195,7 @@ pub async fn delete_org(
     args: DeleteOrgArgs,
 ) -> Result<DangerResult<DeletedOrg>, ToolError> {
     let (organization, cascade) =
-        orgs::delete_org(conn, ctx.project_id(), &args.org_id, args.dry_run).await?;
+        crate::flows::delete_org(conn, ctx.project_id(), &args.org_id, args.dry_run).await?;
     Ok(DangerResult {
         dry_run: args.dry_run,
         target: DeletedOrg { organization },

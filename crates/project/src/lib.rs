@@ -5,6 +5,7 @@
 //! of work the caller opened.
 
 mod callbacks;
+mod flows;
 mod keys;
 mod projects;
 mod providers;
@@ -16,6 +17,7 @@ pub use callbacks::{
     Callback, add_callback, all_callbacks, link_target, list_callbacks, origin_allowed,
     origin_allowed_in, remove_callback, validate_callback_url,
 };
+pub use flows::{create_project, ensure_first_project};
 pub use keys::{
     ApiKeyInfo, AuthFailure, CreatedApiKey, Issuer, KEY_EVENTS, KeyEvent, KeyRequest, KeySettings,
     NewApiKey, PREFIX_LEN, active_api_keys, authenticate_key, authenticate_key_in,
@@ -23,9 +25,7 @@ pub use keys::{
     key_well_formed, list_api_keys, record_last_used, regenerate_api_keys, revoke_api_key,
     validate_new_key,
 };
-pub use projects::{
-    create_project, ensure_first_project, get_project, list_projects, require_project,
-};
+pub use projects::{get_project, list_projects, require_project};
 pub use providers::{
     PROVIDERS, ProviderChange, ProviderState, client_secret, configure_providers, list_providers,
     provider_enabled,

@@ -15,12 +15,14 @@
 
 mod alerts;
 mod config;
+mod counting;
 mod detector;
 mod rules;
 mod tools;
 
 pub use alerts::{Alert, Stats, Status};
 pub use config::{SecurityConfig, Severity, Threshold};
-pub use detector::{Detector, Observation, sweep};
+pub use counting::Observation;
+pub use detector::{Detector, sweep};
 pub use rules::{ALL as RULES, RuleInfo};
 pub use tools::{SECURITY, register};

@@ -14,7 +14,7 @@ use authgate_core::{ActorType, Conn, ErrorCode, EventType, Outcome, ToolError, w
 use authgate_store::schema::sessions;
 
 use crate::config::{SecurityConfig, Severity, Threshold};
-use crate::detector::Observation;
+use crate::counting::Observation;
 
 pub trait Rule {
     /// The rule's name in alerts (`brute_force`).
@@ -105,7 +105,7 @@ async fn run<R: Rule>(
     if let Some(value) = &seen.distinct {
         let at = authgate_core::time::to_micros(now);
         let window_start = authgate_core::time::to_micros(now - threshold.window());
-        let new = crate::detector::first_in_window(
+        let new = crate::counting::first_in_window(
             conn,
             &event.project_id,
             R::KEY,
@@ -119,7 +119,7 @@ async fn run<R: Rule>(
             return Ok(());
         }
     }
-    crate::detector::raise(
+    crate::counting::raise(
         conn,
         &event.project_id,
         R::KEY,

@@ -7,42 +7,11 @@ use diesel_async::RunQueryDsl;
 
 use authgate_audit::NewAuditEvent;
 use authgate_core::hash::sha256_hex;
-use authgate_core::secrets::new_secret;
 use authgate_core::time::to_micros;
 use authgate_core::{Conn, EventType, Outcome, RequestMeta, ToolError, with_conn};
 use authgate_store::schema::{refresh_tokens, sessions};
 
-use crate::sessions::{Session, SessionRow, load};
-
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = refresh_tokens)]
-pub(crate) struct RefreshRow {
-    token_hash: String,
-    project_id: String,
-    session_id: String,
-    user_id: String,
-    created_at: i64,
-    expires_at: i64,
-    used_at: Option<i64>,
-}
-
-pub(crate) fn new_refresh(
-    project_id: &str,
-    session: &SessionRow,
-    now: i64,
-) -> (RefreshRow, String) {
-    let token = new_secret("agrt_");
-    let row = RefreshRow {
-        token_hash: sha256_hex(&token),
-        project_id: project_id.to_owned(),
-        session_id: session.id.clone(),
-        user_id: session.user_id.clone(),
-        created_at: now,
-        expires_at: session.expires_at,
-        used_at: None,
-    };
-    (row, token)
-}
+use crate::sessions::{RefreshRow, Session, load, new_refresh};
 
 /// What a refresh came to.
 #[derive(Debug)]
@@ -56,6 +25,47 @@ pub enum Refreshed {
     Reused { session_id: String },
     /// Unknown, expired, or its session is no longer active.
     Invalid,
+}
+
+/// A spent token presented again: its session is revoked and the reuse
+/// recorded.
+async fn reused(
+    conn: &mut Conn<'_>,
+    project_id: &str,
+    token: RefreshRow,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> Result<Refreshed, ToolError> {
+    let at = to_micros(now);
+    let session = load(conn, project_id, &token.session_id).await?;
+    if let Some(session) = session.filter(|s| s.revoked_at.is_none()) {
+        with_conn!(conn, c => {
+            diesel::update(
+                sessions::table
+                    .filter(sessions::project_id.eq(project_id))
+                    .filter(sessions::id.eq(&session.id)),
+            )
+            .set((
+                sessions::revoked_at.eq(Some(at)),
+                sessions::revoked_reason.eq(Some("refresh_token_reused")),
+            ))
+            .execute(c)
+            .await?;
+        });
+    }
+    NewAuditEvent::auth(
+        project_id,
+        EventType::TokenRefreshReused,
+        Some(&token.user_id),
+        meta,
+        Outcome::Denied,
+    )
+    .target(&token.session_id)
+    .record(conn, now)
+    .await?;
+    Ok(Refreshed::Reused {
+        session_id: token.session_id,
+    })
 }
 
 /// Exchanges a refresh token for the next one. A token used twice revokes
@@ -95,35 +105,7 @@ pub async fn refresh_session(
         .await?
     });
     if spent == 0 {
-        let session = load(conn, project_id, &token.session_id).await?;
-        if let Some(session) = session.filter(|s| s.revoked_at.is_none()) {
-            with_conn!(conn, c => {
-                diesel::update(
-                    sessions::table
-                        .filter(sessions::project_id.eq(project_id))
-                        .filter(sessions::id.eq(&session.id)),
-                )
-                .set((
-                    sessions::revoked_at.eq(Some(at)),
-                    sessions::revoked_reason.eq(Some("refresh_token_reused")),
-                ))
-                .execute(c)
-                .await?;
-            });
-        }
-        NewAuditEvent::auth(
-            project_id,
-            EventType::TokenRefreshReused,
-            Some(&token.user_id),
-            meta,
-            Outcome::Denied,
-        )
-        .target(&token.session_id)
-        .record(conn, now)
-        .await?;
-        return Ok(Refreshed::Reused {
-            session_id: token.session_id,
-        });
+        return reused(conn, project_id, token, meta, now).await;
     }
     let Some(session) = load(conn, project_id, &token.session_id).await? else {
         return Ok(Refreshed::Invalid);

@@ -9,6 +9,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use authgate_audit::NewAuditEvent;
+use authgate_core::hash::sha256_hex;
+use authgate_core::secrets::new_secret;
 use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{
     Conn, EventType, Outcome, Page, PageRequest, RequestMeta, ToolError, new_id, with_conn,
@@ -87,6 +89,37 @@ impl Default for SessionSettings {
     }
 }
 
+/// A session's refresh token, stored as its SHA-256.
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub(crate) struct RefreshRow {
+    token_hash: String,
+    project_id: String,
+    pub(crate) session_id: String,
+    pub(crate) user_id: String,
+    created_at: i64,
+    pub(crate) expires_at: i64,
+    used_at: Option<i64>,
+}
+
+pub(crate) fn new_refresh(
+    project_id: &str,
+    session: &SessionRow,
+    now: i64,
+) -> (RefreshRow, String) {
+    let token = new_secret("agrt_");
+    let row = RefreshRow {
+        token_hash: sha256_hex(&token),
+        project_id: project_id.to_owned(),
+        session_id: session.id.clone(),
+        user_id: session.user_id.clone(),
+        created_at: now,
+        expires_at: session.expires_at,
+        used_at: None,
+    };
+    (row, token)
+}
+
 fn not_found(session_id: &str) -> ToolError {
     ToolError::not_found(format!("session {session_id} not found in this project"))
         .with_field("session_id")
@@ -118,7 +151,7 @@ pub async fn create_session(
         org_id: None,
         role: None,
     };
-    let (refresh, token) = crate::refresh::new_refresh(project_id, &row, at);
+    let (refresh, token) = new_refresh(project_id, &row, at);
     with_conn!(conn, c => {
         diesel::insert_into(sessions::table).values(&row).execute(c).await?;
         diesel::insert_into(refresh_tokens::table).values(&refresh).execute(c).await?;

@@ -36,21 +36,14 @@ type Hooks = Mutex<Vec<AfterCommit>>;
 pub struct Conn<'a> {
     inner: ConnRef<'a>,
     after_commit: &'a Hooks,
-    in_transaction: bool,
     pub(crate) shared: Arc<Shared>,
 }
 
 impl<'a> Conn<'a> {
-    fn new(
-        inner: ConnRef<'a>,
-        in_transaction: bool,
-        shared: &Arc<Shared>,
-        after_commit: &'a Hooks,
-    ) -> Self {
+    fn new(inner: ConnRef<'a>, shared: &Arc<Shared>, after_commit: &'a Hooks) -> Self {
         Self {
             inner,
             after_commit,
-            in_transaction,
             shared: shared.clone(),
         }
     }
@@ -70,14 +63,7 @@ impl<'a> Conn<'a> {
         };
         Some(
             (0..n)
-                .map(|_| {
-                    Conn::new(
-                        ConnRef::Postgres(pg),
-                        self.in_transaction,
-                        &self.shared,
-                        self.after_commit,
-                    )
-                })
+                .map(|_| Conn::new(ConnRef::Postgres(pg), &self.shared, self.after_commit))
                 .collect(),
         )
     }
@@ -87,11 +73,6 @@ impl<'a> Conn<'a> {
             ConnRef::Postgres(_) => Backend::Postgres,
             ConnRef::Sqlite(_) => Backend::Sqlite,
         }
-    }
-
-    /// Whether the work runs in a transaction (read or write).
-    pub fn in_transaction(&self) -> bool {
-        self.in_transaction
     }
 
     /// The value of type `T` attached to the store with
@@ -229,7 +210,7 @@ impl Store {
         let sqlite = matches!(pooled, DbConn::Sqlite(_));
         let hooks = Hooks::default();
         let work = async {
-            let mut conn = Conn::new(ConnRef::from(&mut pooled), false, &self.shared, &hooks);
+            let mut conn = Conn::new(ConnRef::from(&mut pooled), &self.shared, &hooks);
             f(&mut conn).await
         };
         // Single statements may write: they wait for the lock like a write unit.
@@ -260,7 +241,7 @@ impl Store {
             let result = match &mut pooled {
                 DbConn::Postgres(pg) => {
                     let pg = begin_pipelined(pg)?;
-                    let mut conn = Conn::new(ConnRef::Postgres(pg), true, &self.shared, &hooks);
+                    let mut conn = Conn::new(ConnRef::Postgres(pg), &self.shared, &hooks);
                     let mut on = pg;
                     match mode {
                         // A read does not wait for its BEGIN: `join` polls it
@@ -284,7 +265,7 @@ impl Store {
                 }
                 DbConn::Sqlite(lite) => {
                     begin_sqlite(lite, mode).await?;
-                    let mut conn = Conn::new(ConnRef::Sqlite(lite), true, &self.shared, &hooks);
+                    let mut conn = Conn::new(ConnRef::Sqlite(lite), &self.shared, &hooks);
                     f(&mut conn).await
                 }
             };

@@ -138,12 +138,24 @@ impl From<DieselError> for StoreError {
             DieselError::BrokenTransactionManager => {
                 StoreError::Unavailable("broken transaction manager".into())
             }
-            other => StoreError::Other(other.to_string()),
+            other => StoreError::Other(with_sources(&other)),
         }
     }
 }
 
-/// A pool of connections to one database, of either backend.
+/// An error and its sources, `: `-joined (diesel names the field of a
+/// value that does not deserialize; the source says why).
+fn with_sources(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// A pool of connections to one database, of either backend, and the
 /// listeners of its notifications. Cheap to clone.
 #[derive(Clone)]

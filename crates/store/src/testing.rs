@@ -153,6 +153,20 @@ pub async fn databases() -> Vec<TestDb> {
     dbs
 }
 
+/// A fresh PostgreSQL database for a test that only PostgreSQL can run, or
+/// `None` (with a line saying so) when `AUTHGATE_TEST_DATABASE_URL` is not
+/// set. When it is set, a server that cannot be reached fails the test:
+/// the test never passes having run nothing.
+pub async fn postgres_only(test: &str) -> Option<TestDb> {
+    match std::env::var(TEST_DATABASE_URL_VAR) {
+        Ok(url) if !url.is_empty() => Some(postgres(&url).await),
+        _ => {
+            eprintln!("{test}: skipped, it needs PostgreSQL ({TEST_DATABASE_URL_VAR} is not set)");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::replace_database;

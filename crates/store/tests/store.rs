@@ -394,3 +394,46 @@ async fn sqlite_keeps_its_cached_statements() {
         .expect("options");
     assert!(options.iter().any(|o| o == "ENABLE_QPSG"), "{options:?}");
 }
+
+/// A pool that stays exhausted past its wait is `Unavailable` (the tools
+/// and the REST API answer it as 503 `unavailable` with Retry-After), not
+/// an internal error, and the store answers again once a connection frees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_pool_is_unavailable_then_recovers() {
+    for db in testing::databases().await {
+        db.store().await; // migrated
+        let store = Store::open(
+            &db.url,
+            StoreOptions {
+                max_connections: 1,
+                connect_timeout: std::time::Duration::from_millis(200),
+            },
+        )
+        .await
+        .expect("a pool of one");
+        let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+        let holder = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .read(async |_conn| {
+                        let _ = held_tx.send(());
+                        let _ = release_rx.await;
+                        Ok::<_, StoreError>(())
+                    })
+                    .await
+            })
+        };
+        held_rx.await.expect("the connection is held");
+        let waited = store.ping().await;
+        assert!(
+            matches!(waited, Err(StoreError::Unavailable(_))),
+            "{:?}: {waited:?}",
+            db.backend
+        );
+        release_tx.send(()).expect("release");
+        holder.await.expect("holder").expect("its unit");
+        store.ping().await.expect("answers again");
+    }
+}

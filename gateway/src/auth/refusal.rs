@@ -7,12 +7,11 @@ use std::time::Duration;
 use axum::response::{IntoResponse as _, Response};
 use http::{HeaderValue, StatusCode, header};
 
-use authgate_audit::NewAuditEvent;
-use authgate_core::{ActorType, ErrorCode, EventType, Outcome, ToolError};
+use authgate_core::{ErrorCode, EventType, ToolError};
 
+use crate::api_error::ApiError;
 use crate::app::AppState;
 use crate::jsonrpc::jsonrpc_error;
-use crate::rest::ApiError;
 
 pub(crate) struct Refusal {
     pub status: StatusCode,
@@ -146,15 +145,13 @@ pub(crate) async fn refuse_all(
 }
 
 async fn audit_refusal(app: &AppState, event: RefusalEvent, request_id: &str) {
-    let now = app.clock.now();
-    let new = NewAuditEvent {
-        actor_type: ActorType::ApiKey,
-        actor_id: Some(event.key_id),
+    let refusal = authgate_audit::KeyRefusal {
+        project_id: event.project_id,
+        key_id: event.key_id,
+        event_type: event.event_type,
+        error_code: event.error_code,
         targets: event.targets,
-        outcome: Outcome::Denied,
-        error_code: Some(event.error_code),
-        request_id: Some(request_id.to_owned()),
-        ..NewAuditEvent::new(&event.project_id, event.event_type)
+        request_id: request_id.to_owned(),
     };
-    authgate_audit::record_alone(&app.store, new, now).await;
+    authgate_audit::record_refusal(&app.store, refusal, app.clock.now()).await;
 }

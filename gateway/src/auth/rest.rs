@@ -13,8 +13,8 @@ use authgate_core::{Caller, Scope, ToolError};
 use super::budgets::spend_budgets;
 use super::key::resolve_key;
 use super::refusal::refuse;
+use crate::api_error::ApiError;
 use crate::app::AppState;
-use crate::rest::ApiError;
 
 pub(crate) async fn rest_key(
     app: &AppState,

@@ -139,6 +139,31 @@ pub async fn databases() -> Vec<TestDb> {
     testing::databases().await
 }
 
+/// Runs `test` once per backend under test (SQLite, and PostgreSQL when
+/// `AUTHGATE_TEST_DATABASE_URL` is set), each time on a fresh database
+/// with a gateway started with `overrides`, which is stopped afterwards.
+pub async fn each_backend(overrides: &[(&str, &str)], test: impl AsyncFn(&Gateway)) {
+    for db in databases().await {
+        let gw = start(&db, overrides).await;
+        test(&gw).await;
+        gw.server.stop().await;
+    }
+}
+
+/// Like [`each_backend`], with an MCP client of the admin key connected
+/// (and closed afterwards).
+pub async fn each_backend_with_client(
+    overrides: &[(&str, &str)],
+    test: impl AsyncFn(&Gateway, &Client),
+) {
+    each_backend(overrides, async |gw| {
+        let c = connect(&gw.mcp_url(), &gw.admin_key).await;
+        test(gw, &c).await;
+        let _ = c.cancel().await;
+    })
+    .await;
+}
+
 pub async fn create_project(
     store: &authgate_store::Store,
     name: &str,
@@ -286,6 +311,8 @@ pub async fn err(client: &Client, name: &str, args: Value, code: &str) -> Value 
         "conflict" => 409,
         "precondition_failed" => 412,
         "limit_exceeded" => 422,
+        "internal" => 500,
+        "unavailable" => 503,
         other => panic!("unexpected code {other}"),
     };
     assert_eq!(error["status"], json!(status), "{error}");

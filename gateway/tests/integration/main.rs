@@ -14,6 +14,7 @@ mod export;
 mod fixtures;
 mod hotpath;
 mod identity;
+mod observability;
 mod orgs;
 mod rbac;
 mod registry;

@@ -1,0 +1,282 @@
+//! Configuration: environment variables over an optional `authgate.toml`
+//! (the same names in lower case without `AUTHGATE_`). Loading takes the
+//! environment as a function so tests can drive it without touching the
+//! process environment. `source.rs` finds a setting's text, `parse.rs`
+//! reads it.
+
+mod parse;
+mod source;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use rand::RngCore as _;
+
+pub use parse::{RateLimit, parse_bool, parse_count, parse_duration, redact_url};
+use source::Source;
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/authgate.db";
+pub const DEFAULT_RATE_LIMIT: &str = "50/s burst 100";
+pub const DEFAULT_PROJECT_RATE_LIMIT: &str = "200/s burst 400";
+pub const DEFAULT_AUTH_FAILURE_LIMIT: &str = "10/s burst 50";
+pub const DEFAULT_MAX_ACTIVE_KEYS: u32 = 100;
+pub const DEFAULT_OUTBOX_RETENTION: &str = "7d";
+/// Request bodies over this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub database_url: String,
+    /// None: generated into the data directory on first run.
+    pub secret_key: Option<String>,
+    pub public_url: String,
+    /// Host headers the MCP endpoints accept; `*` accepts any.
+    pub allowed_hosts: Vec<String>,
+    pub stateless: bool,
+    /// Per API key.
+    pub rate_limit: RateLimit,
+    /// Per project, all its keys together.
+    pub project_rate_limit: RateLimit,
+    /// Failed authentications per client IP.
+    pub auth_failure_limit: RateLimit,
+    pub max_active_keys: u32,
+    pub outbox_retention: std::time::Duration,
+    pub smtp_url: Option<String>,
+    /// The sender of AuthGate's mail.
+    pub email_from: String,
+    pub stripe_secret_key: Option<String>,
+    /// The webhook endpoint's signing secret (`whsec_...`).
+    pub stripe_webhook_secret: Option<String>,
+    /// Another Stripe API root (a stand-in such as localstripe).
+    pub stripe_api_base: Option<String>,
+    pub log_format: LogFormat,
+    /// The detection rules' thresholds (`[security]` in the file only).
+    pub security: authgate_security::SecurityConfig,
+}
+
+impl std::fmt::Debug for Config {
+    // Secrets stay out of any debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "<set>"))
+            .field("public_url", &self.public_url)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("stateless", &self.stateless)
+            .field("rate_limit", &self.rate_limit)
+            .field("project_rate_limit", &self.project_rate_limit)
+            .field("auth_failure_limit", &self.auth_failure_limit)
+            .field("max_active_keys", &self.max_active_keys)
+            .field("outbox_retention", &self.outbox_retention)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("email_from", &self.email_from)
+            .field(
+                "stripe_secret_key",
+                &self.stripe_secret_key.as_ref().map(|_| "<set>"),
+            )
+            .field(
+                "stripe_webhook_secret",
+                &self.stripe_webhook_secret.as_ref().map(|_| "<set>"),
+            )
+            .field("stripe_api_base", &self.stripe_api_base)
+            .field("log_format", &self.log_format)
+            .field("security", &self.security)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Reads `file` (when it exists) and then the environment through `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, String> {
+        let src = Source::new(file, &env)?;
+        let bind: SocketAddr = src.get("AUTHGATE_BIND", DEFAULT_BIND, |var, v| {
+            v.parse()
+                .map_err(|_| format!("{var} must be host:port such as {DEFAULT_BIND}, got '{v}'"))
+        })?;
+        let public_url = src.get("AUTHGATE_PUBLIC_URL", &format!("http://{bind}"), public_url)?;
+        let config =
+            Config {
+                email_from: src.get(
+                    "AUTHGATE_EMAIL_FROM",
+                    &default_sender(&public_url),
+                    |_, v| Ok(v.to_owned()),
+                )?,
+                allowed_hosts: allowed_hosts(&src, &public_url)?,
+                bind,
+                database_url: src.get("DATABASE_URL", DEFAULT_DATABASE_URL, |_, v| {
+                    Ok(v.to_owned())
+                })?,
+                secret_key: src.optional("AUTHGATE_SECRET_KEY", secret_key)?,
+                public_url,
+                stateless: src.get("AUTHGATE_STATELESS", "false", parse_bool)?,
+                rate_limit: src.get(
+                    "AUTHGATE_RATE_LIMIT",
+                    DEFAULT_RATE_LIMIT,
+                    RateLimit::parse_var,
+                )?,
+                project_rate_limit: src.get(
+                    "AUTHGATE_PROJECT_RATE_LIMIT",
+                    DEFAULT_PROJECT_RATE_LIMIT,
+                    RateLimit::parse_var,
+                )?,
+                auth_failure_limit: src.get(
+                    "AUTHGATE_AUTH_FAILURE_LIMIT",
+                    DEFAULT_AUTH_FAILURE_LIMIT,
+                    RateLimit::parse_var,
+                )?,
+                max_active_keys: src.get("AUTHGATE_MAX_ACTIVE_KEYS", "100", parse_count)?,
+                outbox_retention: src.get(
+                    "AUTHGATE_OUTBOX_RETENTION",
+                    DEFAULT_OUTBOX_RETENTION,
+                    parse_duration,
+                )?,
+                smtp_url: src.optional("SMTP_URL", |_, v| Ok(v.to_owned()))?,
+                stripe_secret_key: src.optional("STRIPE_SECRET_KEY", |_, v| Ok(v.to_owned()))?,
+                stripe_webhook_secret: src
+                    .optional("STRIPE_WEBHOOK_SECRET", |_, v| Ok(v.to_owned()))?,
+                stripe_api_base: src.optional("STRIPE_API_BASE", |_, v| Ok(v.to_owned()))?,
+                log_format: src.get("LOG_FORMAT", "text", log_format)?,
+                security: src.section("security")?,
+            };
+        config.security.validate()?;
+        src.finish()?;
+        Ok(config)
+    }
+
+    /// From the process environment and `AUTHGATE_CONFIG` (default `./authgate.toml`).
+    pub fn from_env() -> Result<Config, String> {
+        let file = std::env::var_os("AUTHGATE_CONFIG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("authgate.toml"));
+        Config::load(Some(&file), |k| std::env::var(k).ok())
+    }
+
+    /// Where generated files (the secret key) live: the SQLite file's
+    /// directory, or `./data`.
+    pub fn data_dir(&self) -> PathBuf {
+        authgate_store::sqlite_path(&self.database_url)
+            .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("./data"))
+    }
+
+    /// The server secret: the configured key, or one generated on first run
+    /// into `<data dir>/secret.key` (mode 0600).
+    pub fn resolve_secret(&self) -> Result<Vec<u8>, String> {
+        if let Some(k) = &self.secret_key {
+            return Ok(k.as_bytes().to_vec());
+        }
+        let dir = self.data_dir();
+        let path = dir.join("secret.key");
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))?;
+            return Ok(text.trim().as_bytes().to_vec());
+        }
+        if authgate_store::sqlite_path(&self.database_url).is_none() {
+            tracing::warn!(
+                "AUTHGATE_SECRET_KEY is not set; generating one in {}. Several gateways on one PostgreSQL must share one AUTHGATE_SECRET_KEY",
+                path.display()
+            );
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+        write_private(&path, &text).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        Ok(text.into_bytes())
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+fn public_url(var: &str, v: &str) -> Result<String, String> {
+    let url = v.trim_end_matches('/').to_owned();
+    url::Url::parse(&url).map_err(|_| format!("{var} must be an absolute URL, got '{url}'"))?;
+    Ok(url)
+}
+
+fn secret_key(var: &str, v: &str) -> Result<String, String> {
+    if v.len() < 32 {
+        return Err(format!("{var} must be at least 32 characters"));
+    }
+    Ok(v.to_owned())
+}
+
+fn log_format(var: &str, v: &str) -> Result<LogFormat, String> {
+    match v {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        other => Err(format!("{var} must be text or json, got '{other}'")),
+    }
+}
+
+fn host_of(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+}
+
+/// `no-reply@` the public host, when it is a domain name.
+fn default_sender(public_url: &str) -> String {
+    let host = host_of(public_url)
+        .filter(|h| h.contains('.') && h.parse::<std::net::IpAddr>().is_err())
+        .unwrap_or_else(|| "localhost".into());
+    format!("no-reply@{host}")
+}
+
+/// The Host headers the MCP endpoints accept; the public URL's own host
+/// is always one of them.
+fn allowed_hosts(src: &Source<'_>, public_url: &str) -> Result<Vec<String>, String> {
+    let mut hosts: Vec<String> = src.get(
+        "AUTHGATE_ALLOWED_HOSTS",
+        "localhost,127.0.0.1,::1",
+        |_, v| {
+            Ok(v.split(',')
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .collect())
+        },
+    )?;
+    if let Some(host) = host_of(public_url) {
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    Ok(hosts)
+}
+
+#[cfg(test)]
+mod tests;

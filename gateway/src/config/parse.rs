@@ -1,0 +1,86 @@
+//! Parsers of setting values: rate limits (`50/s burst 100`), durations
+//! (`7d`, `12h`, `30m`, `45s`), booleans, counts, and URLs with their
+//! password hidden for logs. Each error names the setting.
+
+use crate::config::DEFAULT_RATE_LIMIT;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// Parses `50/s burst 100` (or `50/s`, burst then equals the rate);
+    /// errors name `var`.
+    pub fn parse_var(var: &str, s: &str) -> Result<RateLimit, String> {
+        let err = || format!("{var} must look like '{DEFAULT_RATE_LIMIT}', got '{s}'");
+        let mut words = s.split_whitespace();
+        let rate = words.next().ok_or_else(err)?;
+        let per_second: u32 = rate
+            .strip_suffix("/s")
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n > 0)
+            .ok_or_else(err)?;
+        let burst = match (words.next(), words.next()) {
+            (None, _) => per_second,
+            (Some("burst"), Some(n)) => n.parse().ok().filter(|n| *n > 0).ok_or_else(err)?,
+            _ => return Err(err()),
+        };
+        if words.next().is_some() {
+            return Err(err());
+        }
+        Ok(RateLimit { per_second, burst })
+    }
+
+    pub fn parse(s: &str) -> Result<RateLimit, String> {
+        Self::parse_var("AUTHGATE_RATE_LIMIT", s)
+    }
+}
+
+/// Parses a duration such as `7d`, `12h`, `30m` or `45s`; errors name `var`.
+pub fn parse_duration(var: &str, s: &str) -> Result<std::time::Duration, String> {
+    let err = || format!("{var} must be a number and a unit (d, h, m or s) such as 7d, got '{s}'");
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| err())?;
+    let secs = match unit {
+        "d" => n.checked_mul(86_400),
+        "h" => n.checked_mul(3_600),
+        "m" => n.checked_mul(60),
+        "s" => Some(n),
+        _ => None,
+    }
+    .filter(|s| *s > 0)
+    .ok_or_else(err)?;
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+pub fn parse_bool(name: &str, v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(format!("{name} must be true or false, got '{v}'")),
+    }
+}
+
+/// A whole number of at least 1.
+pub fn parse_count(name: &str, v: &str) -> Result<u32, String> {
+    v.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{name} must be a positive whole number, got '{v}'"))
+}
+
+/// A URL with any password replaced, for logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

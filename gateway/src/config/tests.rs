@@ -1,0 +1,183 @@
+//! Loading the configuration.
+
+use super::*;
+use std::collections::HashMap;
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+#[test]
+fn defaults_match_the_spec() {
+    let c = Config::load(None, env(&[])).expect("defaults load");
+    assert_eq!(c.bind.to_string(), DEFAULT_BIND);
+    assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+    assert_eq!(c.public_url, "http://127.0.0.1:8080");
+    assert!(c.allowed_hosts.contains(&"localhost".to_string()));
+    assert!(!c.stateless);
+    assert_eq!(
+        c.rate_limit,
+        RateLimit {
+            per_second: 50,
+            burst: 100
+        }
+    );
+    assert_eq!(c.log_format, LogFormat::Text);
+    assert!(c.smtp_url.is_none());
+    assert_eq!(
+        (c.project_rate_limit.per_second, c.project_rate_limit.burst),
+        (200, 400)
+    );
+    assert_eq!(
+        (c.auth_failure_limit.per_second, c.auth_failure_limit.burst),
+        (10, 50)
+    );
+    assert_eq!(c.max_active_keys, 100);
+    assert_eq!(
+        c.outbox_retention,
+        std::time::Duration::from_secs(7 * 86_400)
+    );
+}
+
+#[test]
+fn durations_parse() {
+    assert_eq!(
+        parse_duration("X", "7d"),
+        Ok(std::time::Duration::from_secs(604_800))
+    );
+    assert_eq!(
+        parse_duration("X", "90s"),
+        Ok(std::time::Duration::from_secs(90))
+    );
+    assert_eq!(
+        parse_duration("X", "2h"),
+        Ok(std::time::Duration::from_secs(7_200))
+    );
+    for bad in ["", "7", "d", "0d", "3w", "-1d"] {
+        assert!(parse_duration("X", bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn env_overrides_file() {
+    let dir = std::env::temp_dir().join(format!("authgate-cfg-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("authgate.toml");
+    std::fs::write(&file, "bind = \"127.0.0.1:9000\"\nstateless = true\nrate_limit = \"5/s burst 7\"\nallowed_hosts = [\"auth.example.com\"]\n").expect("write");
+    let c = Config::load(Some(&file), env(&[("AUTHGATE_BIND", "127.0.0.1:9100")])).expect("loads");
+    assert_eq!(c.bind.port(), 9100);
+    assert!(c.stateless);
+    assert_eq!(
+        c.rate_limit,
+        RateLimit {
+            per_second: 5,
+            burst: 7
+        }
+    );
+    assert!(c.allowed_hosts.contains(&"auth.example.com".to_string()));
+    let c = Config::load(
+        Some(&file),
+        env(&[
+            ("AUTHGATE_STATELESS", "false"),
+            ("AUTHGATE_ALLOWED_HOSTS", "a.example, b.example"),
+        ]),
+    )
+    .expect("loads");
+    assert!(!c.stateless);
+    assert!(
+        c.allowed_hosts
+            .starts_with(&["a.example".to_string(), "b.example".to_string()])
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn security_thresholds_come_from_the_file() {
+    let dir = std::env::temp_dir().join(format!("authgate-sec-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("authgate.toml");
+    std::fs::write(
+        &file,
+        "[security.brute_force]\ncount = 3\nwindow_minutes = 5\n",
+    )
+    .expect("write");
+    let c = Config::load(Some(&file), env(&[])).expect("loads");
+    assert_eq!(c.security.brute_force.count, 3);
+    assert_eq!(c.security.brute_force.window_minutes, 5);
+    let defaults = authgate_security::SecurityConfig::default();
+    assert_eq!(c.security.sign_up_burst, defaults.sign_up_burst);
+    assert_ne!(c.security.brute_force, defaults.brute_force);
+    std::fs::write(
+        &file,
+        "[security.danger_burst]\ncount = 0\nwindow_minutes = 5\n",
+    )
+    .expect("write");
+    let e = Config::load(Some(&file), env(&[])).expect_err("zero refused");
+    assert!(e.contains("security.danger_burst"), "{e}");
+    std::fs::write(&file, "[security.brute_forse]\ncount = 3\n").expect("write");
+    let e = Config::load(Some(&file), env(&[])).expect_err("unknown rule refused");
+    assert!(e.contains("brute_forse"), "{e}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bad_values_name_the_variable() {
+    for (k, v) in [
+        ("AUTHGATE_BIND", "nope"),
+        ("AUTHGATE_RATE_LIMIT", "fast"),
+        ("AUTHGATE_STATELESS", "maybe"),
+        ("LOG_FORMAT", "xml"),
+        ("AUTHGATE_SECRET_KEY", "short"),
+        ("AUTHGATE_PROJECT_RATE_LIMIT", "lots"),
+        ("AUTHGATE_AUTH_FAILURE_LIMIT", "0/s"),
+        ("AUTHGATE_MAX_ACTIVE_KEYS", "-3"),
+        ("AUTHGATE_OUTBOX_RETENTION", "a week"),
+    ] {
+        let err = Config::load(None, env(&[(k, v)])).expect_err(k);
+        assert!(err.contains(k), "{err}");
+    }
+}
+
+#[test]
+fn rate_limits_parse() {
+    assert_eq!(
+        RateLimit::parse("50/s burst 100"),
+        Ok(RateLimit {
+            per_second: 50,
+            burst: 100
+        })
+    );
+    assert_eq!(
+        RateLimit::parse("3/s"),
+        Ok(RateLimit {
+            per_second: 3,
+            burst: 3
+        })
+    );
+    assert!(RateLimit::parse("0/s").is_err());
+    assert!(RateLimit::parse("5/s burst").is_err());
+}
+
+#[test]
+fn debug_output_hides_secrets() {
+    let c = Config::load(
+        None,
+        env(&[
+            (
+                "AUTHGATE_SECRET_KEY",
+                "0123456789abcdef0123456789abcdef-secret",
+            ),
+            ("DATABASE_URL", "postgres://u:hunter2@db/authgate"),
+        ]),
+    )
+    .expect("loads");
+    let text = format!("{c:?}");
+    assert!(
+        !text.contains("hunter2") && !text.contains("abcdef-secret"),
+        "{text}"
+    );
+}

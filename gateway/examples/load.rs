@@ -46,12 +46,7 @@ struct Args {
 
 /// One client of the raw kind: a JSON-RPC POST per call, JSON answers.
 async fn raw_client(
-    url: String,
-    key: String,
-    tool: String,
-    start: Instant,
-    warmup: Duration,
-    measure: Duration,
+    url: String, key: String, tool: String, start: Instant, warmup: Duration, measure: Duration,
 ) -> (Vec<u32>, u64) {
     let http = reqwest::Client::new();
     let body = serde_json::json!({

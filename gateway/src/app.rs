@@ -99,11 +99,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(
-        config: Config,
-        store: Store,
-        registry: Arc<Registry>,
-        secret: &[u8],
-        clock: Arc<dyn Clock>,
+        config: Config, store: Store, registry: Arc<Registry>, secret: &[u8], clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, String> {
         authgate_security::Detector::attach(&store, config.security.clone());
         let (settings, identity) = crate::settings::domain_settings(&config)?;

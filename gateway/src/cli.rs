@@ -135,10 +135,7 @@ async fn project_create(config: &Config, name: &str, environment: &str) -> Resul
 }
 
 async fn key_create(
-    config: &Config,
-    project: &str,
-    scopes: &[String],
-    name: Option<String>,
+    config: &Config, project: &str, scopes: &[String], name: Option<String>,
     tools: Option<Vec<String>>,
 ) -> Result<(), String> {
     let scopes = scopes

@@ -148,10 +148,7 @@ pub struct Server {
 impl Server {
     /// Binds `config.bind` (port 0 picks a free one) and serves.
     pub async fn start(
-        config: Config,
-        store: Store,
-        secret: &[u8],
-        clock: Arc<dyn Clock>,
+        config: Config, store: Store, secret: &[u8], clock: Arc<dyn Clock>,
     ) -> std::io::Result<Server> {
         let listener = tokio::net::TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;

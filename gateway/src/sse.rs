@@ -58,8 +58,7 @@ impl Transport<RoleServer> for ChannelTransport {
     type Error = std::io::Error;
 
     fn send(
-        &mut self,
-        item: ServerJsonRpcMessage,
+        &mut self, item: ServerJsonRpcMessage,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let outbound = self.outbound.clone();
         async move {
@@ -97,9 +96,7 @@ impl Drop for SessionGuard {
 
 /// `GET /api/sse`: opens a session and its event stream.
 pub async fn open(
-    State(app): State<Arc<AppState>>,
-    Extension(sse): Extension<Arc<SseSessions>>,
-    req: Request,
+    State(app): State<Arc<AppState>>, Extension(sse): Extension<Arc<SseSessions>>, req: Request,
 ) -> Response {
     let Some(auth) = req.extensions().get::<AuthContext>().cloned() else {
         return jsonrpc_error(
@@ -165,9 +162,7 @@ pub struct MessageQuery {
 
 /// `POST /api/sse/messages?session_id=`: queues one client message.
 pub async fn post(
-    Extension(sse): Extension<Arc<SseSessions>>,
-    Query(query): Query<MessageQuery>,
-    req: Request,
+    Extension(sse): Extension<Arc<SseSessions>>, Query(query): Query<MessageQuery>, req: Request,
 ) -> Response {
     if req.extensions().get::<AuthContext>().is_none() {
         return jsonrpc_error(

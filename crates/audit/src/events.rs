@@ -50,10 +50,7 @@ impl NewAuditEvent {
     /// user is the actor and a target; the IP and user agent go in the
     /// metadata. Never a password, code or token.
     pub fn auth(
-        project_id: &str,
-        event_type: EventType,
-        user_id: Option<&str>,
-        meta: &RequestMeta,
+        project_id: &str, event_type: EventType, user_id: Option<&str>, meta: &RequestMeta,
         outcome: Outcome,
     ) -> Self {
         let mut metadata = BTreeMap::new();
@@ -101,9 +98,7 @@ impl NewAuditEvent {
 
     /// Appends the event in the caller's unit of work (see [`record`]).
     pub async fn record(
-        self,
-        conn: &mut Conn<'_>,
-        now: DateTime<Utc>,
+        self, conn: &mut Conn<'_>, now: DateTime<Utc>,
     ) -> Result<String, ToolError> {
         record(conn, self, now).await
     }
@@ -224,10 +219,7 @@ impl From<AuditRow> for AuditEvent {
 /// (the security rules): what it does commits or rolls back with the event.
 pub trait AuditObserver: Send + Sync + 'static {
     fn observe<'a>(
-        &'a self,
-        conn: &'a mut Conn<'_>,
-        event: &'a RecordedEvent,
-        now: DateTime<Utc>,
+        &'a self, conn: &'a mut Conn<'_>, event: &'a RecordedEvent, now: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<(), ToolError>>;
 }
 
@@ -252,9 +244,7 @@ pub fn attach_observers(store: &Store, observers: Vec<Arc<dyn AuditObserver>>) {
 /// records, so the two commit or roll back together. The store's
 /// observers read it there.
 pub async fn record(
-    conn: &mut Conn<'_>,
-    mut event: NewAuditEvent,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, mut event: NewAuditEvent, now: DateTime<Utc>,
 ) -> Result<String, ToolError> {
     event.targets.retain(|t| is_well_formed_id(t));
     event.targets.dedup();
@@ -381,10 +371,7 @@ fn parse_position(pos: &str) -> Result<(i64, String), ToolError> {
 /// Events newest first, keyset-paginated on (created_at, id), which the
 /// `(project_id, created_at, id)` index serves, time filters included.
 pub async fn list_events(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    filter: &EventFilter,
-    page: &PageRequest,
+    conn: &mut Conn<'_>, project_id: &str, filter: &EventFilter, page: &PageRequest,
 ) -> Result<Page<AuditEvent>, ToolError> {
     let after = page.after.as_deref().map(parse_position).transpose()?;
     let rows: Vec<AuditRow> = with_conn!(conn, c => {
@@ -432,10 +419,7 @@ pub async fn list_events(
 /// How many events of `event_type` target `target_id` since `since`
 /// (the `(project_id, target_id)` index finds them).
 pub async fn count_targeting(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    target_id: &str,
-    event_type: EventType,
+    conn: &mut Conn<'_>, project_id: &str, target_id: &str, event_type: EventType,
     since: DateTime<Utc>,
 ) -> Result<i64, ToolError> {
     Ok(with_conn!(conn, c => {
@@ -459,9 +443,7 @@ pub async fn count_targeting(
 
 /// The distinct event types recorded in the project, in name order.
 pub async fn list_event_types(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    page: &PageRequest,
+    conn: &mut Conn<'_>, project_id: &str, page: &PageRequest,
 ) -> Result<Page<String>, ToolError> {
     let rows: Vec<String> = with_conn!(conn, c => {
         let mut q = audit_events::table

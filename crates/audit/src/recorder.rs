@@ -13,10 +13,7 @@ pub struct AuditRecorder;
 
 impl CallRecorder for AuditRecorder {
     fn record<'a>(
-        &'a self,
-        conn: &'a mut Conn<'_>,
-        call: &'a CallRecord,
-        ctx: &'a ToolContext,
+        &'a self, conn: &'a mut Conn<'_>, call: &'a CallRecord, ctx: &'a ToolContext,
     ) -> BoxFuture<'a, Result<(), ToolError>> {
         Box::pin(async move {
             let mut event = NewAuditEvent {

@@ -69,9 +69,7 @@ fn check_token(field: &str, value: &str) -> Result<(), ToolError> {
     example = r#"{"event_type": "tool.revoke_api_key", "since": "2026-11-01T00:00:00Z", "limit": 50}"#
 )]
 pub async fn list_audit_events(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ListAuditEventsArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ListAuditEventsArgs,
 ) -> Result<Page<AuditEvent>, ToolError> {
     for (field, value) in [
         ("event_type", &args.event_type),
@@ -112,9 +110,7 @@ pub async fn list_audit_events(
 /// list_audit_events by.
 #[tool(read, group = AUDIT, title = "List audit event types")]
 pub async fn list_audit_event_types(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ListArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ListArgs,
 ) -> Result<Page<String>, ToolError> {
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
     crate::list_event_types(conn, ctx.project_id(), &page).await

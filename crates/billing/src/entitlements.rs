@@ -48,10 +48,7 @@ fn period_of(sub: Option<&Subscription>, now: DateTime<Utc>) -> (i64, i64) {
 /// The user's live subscription, its plan, and each feature with its
 /// limit, what was used this period and what remains.
 pub async fn user_entitlements(
-    conn: &mut Conn<'_>,
-    project: &str,
-    user_id: &str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project: &str, user_id: &str, now: DateTime<Utc>,
 ) -> Result<Entitlements, ToolError> {
     authgate_identity::require_user(conn, project, user_id).await?;
     let sub = live_of_user(conn, project, user_id, now).await?;
@@ -123,10 +120,7 @@ pub struct UsageSummary {
 /// subscription period (else the calendar month, UTC), with per-user rows;
 /// without, the calendar month for the whole project.
 pub async fn usage_summary(
-    conn: &mut Conn<'_>,
-    project: &str,
-    user_id: Option<&str>,
-    meter: Option<&str>,
+    conn: &mut Conn<'_>, project: &str, user_id: Option<&str>, meter: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<UsageSummary, ToolError> {
     if let Some(m) = meter {

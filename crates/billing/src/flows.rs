@@ -47,10 +47,7 @@ pub struct PlanRequest {
 /// Creates a plan with its prices (amounts exact, at most the currency's
 /// decimals) and, with a payment mirror, its product and prices there.
 pub async fn create_billing_plan(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    req: &PlanRequest,
-    settings: &BillingSettings,
+    conn: &mut Conn<'_>, project_id: &str, req: &PlanRequest, settings: &BillingSettings,
     now: DateTime<Utc>,
 ) -> Result<Plan, ToolError> {
     let (currency, decimals) =
@@ -90,10 +87,7 @@ pub struct NewSubscription {
 
 /// The key's action on a subscription, as an audit event.
 fn by_key(
-    caller: &Caller,
-    event_type: EventType,
-    s: &Subscription,
-    request_id: &str,
+    caller: &Caller, event_type: EventType, s: &Subscription, request_id: &str,
 ) -> NewAuditEvent {
     let meta = RequestMeta::new(None, None, Some(request_id.to_owned()));
     NewAuditEvent::auth(
@@ -111,12 +105,8 @@ fn by_key(
 /// Subscribes a user to a price (a write-scoped key's call), mirrored and
 /// recorded in one unit of work.
 pub async fn subscribe(
-    store: &Store,
-    settings: &BillingSettings,
-    caller: &Caller,
-    body: NewSubscription,
-    request_id: &str,
-    now: DateTime<Utc>,
+    store: &Store, settings: &BillingSettings, caller: &Caller, body: NewSubscription,
+    request_id: &str, now: DateTime<Utc>,
 ) -> Result<Subscription, ToolError> {
     let payment_method = body.payment_method.as_deref().map(str::trim);
     payment_method_of(settings.mirror.is_some(), payment_method)?;
@@ -145,13 +135,8 @@ pub async fn subscribe(
 /// Cancels a subscription at the end of its period, or now (a
 /// write-scoped key's call), mirrored and recorded in one unit of work.
 pub async fn cancel(
-    store: &Store,
-    settings: &BillingSettings,
-    caller: &Caller,
-    subscription_id: &str,
-    immediately: bool,
-    request_id: &str,
-    now: DateTime<Utc>,
+    store: &Store, settings: &BillingSettings, caller: &Caller, subscription_id: &str,
+    immediately: bool, request_id: &str, now: DateTime<Utc>,
 ) -> Result<Subscription, ToolError> {
     let project_id = caller.project.id.as_str();
     store
@@ -209,10 +194,7 @@ fn payment_method_of(stripe: bool, payment_method: Option<&str>) -> Result<(), T
 /// A new subscription at the payment provider, in the unit of work that
 /// made it here.
 async fn mirror_subscription(
-    conn: &mut Conn<'_>,
-    mirror: &dyn PaymentMirror,
-    project_id: &str,
-    s: &Subscription,
+    conn: &mut Conn<'_>, mirror: &dyn PaymentMirror, project_id: &str, s: &Subscription,
     payment_method: Option<&str>,
 ) -> Result<(), ToolError> {
     let price = mirror::provider_price_id(conn, project_id, &s.price_id)
@@ -249,12 +231,8 @@ pub struct ExecutedMigration {
 /// Runs a migration (or, on a dry run, counts what would move): each item
 /// in a transaction of its own; `now` and `progress` come from the call.
 pub async fn execute_billing_migration(
-    store: &Store,
-    project_id: &str,
-    migration_id: &str,
-    dry_run: bool,
-    now: impl Fn() -> DateTime<Utc>,
-    progress: impl Fn(u64, u64),
+    store: &Store, project_id: &str, migration_id: &str, dry_run: bool,
+    now: impl Fn() -> DateTime<Utc>, progress: impl Fn(u64, u64),
 ) -> Result<DangerResult<ExecutedMigration>, ToolError> {
     let moved = if dry_run {
         let m = store

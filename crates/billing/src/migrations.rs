@@ -63,10 +63,7 @@ fn not_found(id: &str) -> ToolError {
 }
 
 async fn plan_exists(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    field: &str,
-    plan_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, field: &str, plan_id: &str,
 ) -> Result<(), ToolError> {
     authgate_core::require_id(field, "plan", plan_id)?;
     let n: i64 = with_conn!(conn, c => {
@@ -87,9 +84,7 @@ async fn plan_exists(
 }
 
 async fn counts(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    migration_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, migration_id: &str,
 ) -> Result<Counts, ToolError> {
     let rows: Vec<(String, i64)> = with_conn!(conn, c => {
         billing_migration_items::table
@@ -112,9 +107,7 @@ async fn counts(
 }
 
 pub async fn get_migration(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    id: &str,
+    conn: &mut Conn<'_>, project_id: &str, id: &str,
 ) -> Result<Migration, ToolError> {
     authgate_core::require_id("migration_id", "mig", id)?;
     let row: Option<(String, String, String, i64, Option<i64>)> = with_conn!(conn, c => {
@@ -145,9 +138,7 @@ pub async fn get_migration(
 }
 
 pub async fn migration_items(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    migration_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, migration_id: &str,
 ) -> Result<ItemsByStatus, ToolError> {
     let mut out = ItemsByStatus {
         pending: Vec::new(),
@@ -201,9 +192,7 @@ pub struct MigrationDetail {
 
 /// A migration with its items (the first 100 of each status).
 pub async fn migration_detail(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    id: &str,
+    conn: &mut Conn<'_>, project_id: &str, id: &str,
 ) -> Result<MigrationDetail, ToolError> {
     let migration = get_migration(conn, project_id, id).await?;
     let items = migration_items(conn, project_id, &migration.id).await?;
@@ -212,11 +201,7 @@ pub async fn migration_detail(
 
 /// Snapshots the live subscriptions on `from` as items mapped to `to`.
 pub async fn create_migration(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    from: &str,
-    to: &str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, from: &str, to: &str, now: DateTime<Utc>,
 ) -> Result<Migration, ToolError> {
     plan_exists(conn, project_id, "from_plan_id", from).await?;
     plan_exists(conn, project_id, "to_plan_id", to).await?;
@@ -247,11 +232,7 @@ pub async fn create_migration(
 /// One item per live subscription on `from`: mapped to `to`'s price of
 /// the same interval and currency, or failed with the reason.
 async fn plan_items(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    migration_id: &str,
-    from: &str,
-    to: &str,
+    conn: &mut Conn<'_>, project_id: &str, migration_id: &str, from: &str, to: &str,
 ) -> Result<(), ToolError> {
     // The target's live prices by (interval, currency).
     let targets: Vec<(String, String, String)> = with_conn!(conn, c => {
@@ -312,10 +293,7 @@ async fn plan_items(
 /// completed, both or neither. An item no longer pending (a concurrent or
 /// earlier run moved it) is left alone.
 async fn move_item(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    to_plan: &str,
-    item: &(String, String, String, String),
+    conn: &mut Conn<'_>, project_id: &str, to_plan: &str, item: &(String, String, String, String),
     now: DateTime<Utc>,
 ) -> Result<bool, ToolError> {
     let (item_id, sub_id, from_price, to_price) = item;
@@ -356,10 +334,7 @@ async fn move_item(
 /// of its own; `report(done, total)` after each batch. Returns how many
 /// items this run moved.
 pub async fn execute_migration(
-    store: &Store,
-    project_id: &str,
-    id: &str,
-    now: impl Fn() -> DateTime<Utc>,
+    store: &Store, project_id: &str, id: &str, now: impl Fn() -> DateTime<Utc>,
     report: impl Fn(u64, u64),
 ) -> Result<u64, ToolError> {
     let migration = store

@@ -56,20 +56,15 @@ pub struct SubscriptionRequest<'a> {
 
 pub trait PaymentMirror: Send + Sync {
     fn plan_created<'a>(
-        &'a self,
-        project_id: &'a str,
-        plan: &'a Plan,
+        &'a self, project_id: &'a str, plan: &'a Plan,
     ) -> BoxFuture<'a, Result<MirroredPlan, ToolError>>;
 
     fn subscription_created<'a>(
-        &'a self,
-        request: SubscriptionRequest<'a>,
+        &'a self, request: SubscriptionRequest<'a>,
     ) -> BoxFuture<'a, Result<MirroredSubscription, ToolError>>;
 
     fn subscription_canceled<'a>(
-        &'a self,
-        provider_subscription_id: &'a str,
-        immediately: bool,
+        &'a self, provider_subscription_id: &'a str, immediately: bool,
     ) -> BoxFuture<'a, Result<(), ToolError>>;
 }
 
@@ -81,10 +76,7 @@ pub struct BillingSettings {
 
 /// Stores the provider's ids of a plan and its prices.
 pub async fn set_plan_ids(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    plan_id: &str,
-    mirrored: &MirroredPlan,
+    conn: &mut Conn<'_>, project_id: &str, plan_id: &str, mirrored: &MirroredPlan,
 ) -> Result<(), ToolError> {
     with_conn!(conn, c => {
         diesel::update(
@@ -111,9 +103,7 @@ pub async fn set_plan_ids(
 
 /// The provider's id of a price, if it has one.
 pub async fn provider_price_id(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    price_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, price_id: &str,
 ) -> Result<Option<String>, ToolError> {
     let id: Option<Option<String>> = with_conn!(conn, c => {
         prices::table
@@ -129,10 +119,7 @@ pub async fn provider_price_id(
 
 /// Stores the provider's ids of a subscription and of its customer.
 pub async fn set_subscription_ids(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    subscription_id: &str,
-    mirrored: &MirroredSubscription,
+    conn: &mut Conn<'_>, project_id: &str, subscription_id: &str, mirrored: &MirroredSubscription,
 ) -> Result<(), ToolError> {
     with_conn!(conn, c => {
         diesel::update(
@@ -153,9 +140,7 @@ pub async fn set_subscription_ids(
 /// The user's customer at the provider (from their latest subscription
 /// that has one): one customer per user.
 pub async fn provider_customer_id(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str,
 ) -> Result<Option<String>, ToolError> {
     let id: Option<Option<String>> = with_conn!(conn, c => {
         subscriptions::table
@@ -173,9 +158,7 @@ pub async fn provider_customer_id(
 
 /// The provider's id of a subscription of the project, if it has one.
 pub async fn provider_subscription_id(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    subscription_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, subscription_id: &str,
 ) -> Result<Option<String>, ToolError> {
     let id: Option<Option<String>> = with_conn!(conn, c => {
         subscriptions::table
@@ -202,9 +185,7 @@ pub struct ProviderUpdate {
 /// Applies a provider's report to the local subscription it mirrors;
 /// returns (project id, subscription id, user id) when there is one.
 pub async fn apply_provider_update(
-    conn: &mut Conn<'_>,
-    provider_subscription_id: &str,
-    update: &ProviderUpdate,
+    conn: &mut Conn<'_>, provider_subscription_id: &str, update: &ProviderUpdate,
     now: DateTime<Utc>,
 ) -> Result<Option<(String, String, String)>, ToolError> {
     // The provider's id is unique across projects; the row names its own.

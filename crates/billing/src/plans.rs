@@ -143,9 +143,7 @@ fn validate_features(features: &[Feature]) -> Result<Vec<Feature>, ToolError> {
 
 /// Plans with their prices, oldest first.
 pub async fn list_plans(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    include_archived: bool,
+    conn: &mut Conn<'_>, project_id: &str, include_archived: bool,
 ) -> Result<Vec<Plan>, ToolError> {
     // One statement: the plans with their live prices joined, in plan
     // then price order (a plan without a live price comes once, with none).
@@ -199,10 +197,7 @@ pub struct NewPlan<'a> {
 }
 
 pub async fn create_plan(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    new: NewPlan<'_>,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, new: NewPlan<'_>, now: DateTime<Utc>,
 ) -> Result<Plan, ToolError> {
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
@@ -261,11 +256,7 @@ pub async fn create_plan(
 
 /// The plan's monthly and yearly prices, as `new` gives them.
 async fn insert_prices(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    plan_id: &str,
-    new: &NewPlan<'_>,
-    at: i64,
+    conn: &mut Conn<'_>, project_id: &str, plan_id: &str, new: &NewPlan<'_>, at: i64,
 ) -> Result<Vec<PriceRow>, ToolError> {
     let mut price_rows = Vec::new();
     for (cents, interval) in [(new.monthly_cents, "month"), (new.yearly_cents, "year")] {
@@ -312,9 +303,7 @@ pub async fn meters(conn: &mut Conn<'_>, project_id: &str) -> Result<Vec<String>
 }
 
 pub(crate) async fn price(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    price_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, price_id: &str,
 ) -> Result<Option<(PriceRow, PlanRow)>, ToolError> {
     Ok(with_conn!(conn, c => {
         prices::table
@@ -332,9 +321,7 @@ pub(crate) async fn price(
 
 /// A price whether archived or not (subscriptions keep theirs).
 pub(crate) async fn price_any(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    price_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, price_id: &str,
 ) -> Result<Option<(PriceRow, PlanRow)>, ToolError> {
     Ok(with_conn!(conn, c => {
         prices::table

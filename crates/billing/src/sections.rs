@@ -1,7 +1,6 @@
 //! What billing contributes: the live plans to get_project_status, and
 //! subscriptions and usage as a user-data section.
 
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use schemars::JsonSchema;
@@ -37,9 +36,7 @@ impl StatusSection for BillingStatus {
     type Output = BillingStatusOutput;
 
     async fn read(
-        &self,
-        ctx: &ToolContext,
-        conn: &mut Conn<'_>,
+        &self, ctx: &ToolContext, conn: &mut Conn<'_>,
     ) -> Result<BillingStatusOutput, ToolError> {
         let mut plans = crate::plans::list_plans(conn, ctx.project_id(), false).await?;
         plans.truncate(50);
@@ -56,12 +53,8 @@ impl UserDataSection for BillingData {
     const NAME: &'static str = "billing";
     const TABLES: &'static [&'static str] = &["subscriptions", "usage_events"];
 
-    async fn count(
-        &self,
-        conn: &mut Conn<'_>,
-        project_id: &str,
-        user: &UserRef,
-    ) -> Result<Cascade, ToolError> {
+    async fn count(&self, conn: &mut Conn<'_>, user: &UserRef) -> Result<Cascade, ToolError> {
+        let project_id = user.project_id.as_str();
         let (subs, events): (i64, i64) = with_conn!(conn, c => {
             let subs = subscriptions::table
                 .filter(subscriptions::project_id.eq(project_id))
@@ -83,13 +76,8 @@ impl UserDataSection for BillingData {
         ]))
     }
 
-    async fn export(
-        &self,
-        conn: &mut Conn<'_>,
-        project_id: &str,
-        user: &UserRef,
-        now: DateTime<Utc>,
-    ) -> Result<Value, ToolError> {
+    async fn export(&self, conn: &mut Conn<'_>, user: &UserRef) -> Result<Value, ToolError> {
+        let (project_id, now) = (user.project_id.as_str(), user.at);
         let sub = live_of_user(conn, project_id, &user.id, now).await?;
         let (from, to) = usage::calendar_month(now);
         let usage = usage::totals(conn, project_id, Some(&user.id), None, from, to).await?;

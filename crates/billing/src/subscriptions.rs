@@ -63,10 +63,7 @@ fn step(interval: &str) -> Option<Months> {
 
 /// The period that contains `now`, from a stored one.
 pub(crate) fn current_period(
-    start: i64,
-    end: Option<i64>,
-    interval: &str,
-    now: DateTime<Utc>,
+    start: i64, end: Option<i64>, interval: &str, now: DateTime<Utc>,
 ) -> (i64, Option<i64>) {
     let (Some(end), Some(months)) = (end, step(interval)) else {
         return (start, end);
@@ -88,11 +85,7 @@ pub(crate) fn current_period(
 
 impl SubscriptionRow {
     pub(crate) fn view(
-        &self,
-        price_cents: i64,
-        currency: &str,
-        interval: &str,
-        now: DateTime<Utc>,
+        &self, price_cents: i64, currency: &str, interval: &str, now: DateTime<Utc>,
     ) -> Subscription {
         let mut status = self.status.clone();
         let (start, end) = if LIVE.contains(&status.as_str()) {
@@ -135,10 +128,7 @@ fn not_found(id: &str) -> ToolError {
 
 /// The user's live subscription, with its price (cents, currency, interval).
 pub(crate) async fn live_of_user(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str, now: DateTime<Utc>,
 ) -> Result<Option<Subscription>, ToolError> {
     let row: Option<SubscriptionRow> = with_conn!(conn, c => {
         subscriptions::table
@@ -162,11 +152,7 @@ pub(crate) async fn live_of_user(
 /// Subscribes a user to a price: active at once, for one period of its
 /// interval. A user with a live subscription gets a conflict.
 pub async fn create_subscription(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
-    price_id: &str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str, price_id: &str, now: DateTime<Utc>,
 ) -> Result<Subscription, ToolError> {
     authgate_core::require_id("user_id", "usr", user_id)?;
     authgate_core::require_id("price_id", "price", price_id)?;
@@ -209,11 +195,7 @@ pub async fn create_subscription(
 
 /// Cancels at the end of the current period, or at once.
 pub async fn cancel_subscription(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    id: &str,
-    immediately: bool,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, id: &str, immediately: bool, now: DateTime<Utc>,
 ) -> Result<Subscription, ToolError> {
     authgate_core::require_id("id", "sub", id)?;
     let row: SubscriptionRow = with_conn!(conn, c => {

@@ -51,9 +51,7 @@ pub struct ListBillingPlansArgs {
 /// major units as a string and amount_cents) and features.
 #[tool(read, group = BILLING, title = "List billing plans", example = r#"{}"#)]
 pub async fn list_billing_plans(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ListBillingPlansArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ListBillingPlansArgs,
 ) -> Result<Page<Plan>, ToolError> {
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
     let plans = plans::list_plans(conn, ctx.project_id(), args.include_archived).await?;
@@ -71,9 +69,7 @@ pub async fn list_billing_plans(
     example = r#"{"name": "Pro", "monthly_price": 19, "yearly_price": "190.00", "features": [{"key": "api_calls", "limit": 10000}, {"key": "sso"}]}"#
 )]
 pub async fn create_billing_plan(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: PlanRequest,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: PlanRequest,
 ) -> Result<Plan, ToolError> {
     let settings = ctx.setting::<BillingSettings>();
     flows::create_billing_plan(conn, ctx.project_id(), &args, &settings, ctx.now()).await
@@ -91,9 +87,7 @@ pub struct UserIdArgs {
 /// remains.
 #[tool(read, group = BILLING, title = "Get user entitlements", example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#)]
 pub async fn get_user_entitlements(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: UserIdArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: UserIdArgs,
 ) -> Result<Entitlements, ToolError> {
     require_id("user_id", "usr", &args.user_id)?;
     entitlements::user_entitlements(conn, ctx.project_id(), &args.user_id, ctx.now()).await
@@ -120,9 +114,7 @@ pub struct ReportUsageArgs {
     example = r#"{"events": [{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "meter": "api_calls", "quantity": 3, "idempotency_key": "req-7f3a-0001"}]}"#
 )]
 pub async fn report_usage(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ReportUsageArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ReportUsageArgs,
 ) -> Result<Report, ToolError> {
     usage::report(conn, ctx.project_id(), &args.events, ctx.now()).await
 }
@@ -141,9 +133,7 @@ pub struct GetUsageSummaryArgs {
 /// per-user rows; without, the calendar month for the whole project.
 #[tool(read, group = BILLING, title = "Get usage summary", example = r#"{"meter": "api_calls"}"#)]
 pub async fn get_usage_summary(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: GetUsageSummaryArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: GetUsageSummaryArgs,
 ) -> Result<UsageSummary, ToolError> {
     if let Some(u) = &args.user_id {
         require_id("user_id", "usr", u)?;
@@ -180,9 +170,7 @@ pub struct CreateBillingMigrationArgs {
     example = r#"{"from_plan_id": "plan_01JD8X3V9Q4K7M2N5P6R8S0T1W", "to_plan_id": "plan_01JD8X3V9Q4K7M2N5P6R8S0T1X"}"#
 )]
 pub async fn create_billing_migration(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: CreateBillingMigrationArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: CreateBillingMigrationArgs,
 ) -> Result<Migration, ToolError> {
     migrations::create_migration(
         conn,
@@ -205,9 +193,7 @@ pub struct MigrationIdArgs {
 /// completed, failed; the first 100 of each).
 #[tool(read, group = BILLING, title = "Get billing migration", example = r#"{"migration_id": "mig_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#)]
 pub async fn get_billing_migration(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: MigrationIdArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: MigrationIdArgs,
 ) -> Result<MigrationDetail, ToolError> {
     migrations::migration_detail(conn, ctx.project_id(), &args.migration_id).await
 }
@@ -233,8 +219,7 @@ pub struct ExecuteBillingMigrationArgs {
     example = r#"{"migration_id": "mig_01JD8X3V9Q4K7M2N5P6R8S0T1W", "dry_run": true}"#
 )]
 pub async fn execute_billing_migration(
-    ctx: &ToolContext,
-    args: ExecuteBillingMigrationArgs,
+    ctx: &ToolContext, args: ExecuteBillingMigrationArgs,
 ) -> Result<DangerResult<ExecutedMigration>, ToolError> {
     flows::execute_billing_migration(
         &ctx.store,

@@ -130,10 +130,7 @@ async fn insert_batch(conn: &mut Conn<'_>, rows: &[&EventRow]) -> Result<Vec<Str
 
 /// Counts a batch of events (see the module's notes).
 pub async fn report(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    events: &[UsageEvent],
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, events: &[UsageEvent], now: DateTime<Utc>,
 ) -> Result<Report, ToolError> {
     if events.is_empty() || events.len() > MAX_BATCH {
         return Err(ToolError::invalid(
@@ -268,11 +265,8 @@ fn same_event(first: &UsageEvent, later: &UsageEvent) -> bool {
 /// Keys that were already counted before this batch: the same event is a
 /// duplicate (counted and returned), another is a conflict (rejected).
 async fn settle_taken(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    rows: &[(usize, bool, EventRow)],
-    inserted: &HashSet<String>,
-    rejected: &mut Vec<Rejected>,
+    conn: &mut Conn<'_>, project_id: &str, rows: &[(usize, bool, EventRow)],
+    inserted: &HashSet<String>, rejected: &mut Vec<Rejected>,
 ) -> Result<usize, ToolError> {
     let taken: Vec<&str> = rows
         .iter()
@@ -329,11 +323,7 @@ pub(crate) fn calendar_month(now: DateTime<Utc>) -> (i64, i64) {
 
 /// Units used per (user, meter) between `from` and `to` (micros).
 pub(crate) async fn totals(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: Option<&str>,
-    meter: Option<&str>,
-    from: i64,
+    conn: &mut Conn<'_>, project_id: &str, user_id: Option<&str>, meter: Option<&str>, from: i64,
     to: i64,
 ) -> Result<Vec<(String, String, i64)>, ToolError> {
     let rows: Vec<(String, String, Option<i64>)> = with_conn!(conn, c => {

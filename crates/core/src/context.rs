@@ -26,9 +26,7 @@ pub trait Domains: Send + Sync {
     fn catalog(&self) -> &Catalog;
     /// Every status section and count, read in the call's unit of work.
     fn read_status<'a, 'c>(
-        &'a self,
-        ctx: &'a ToolContext,
-        conn: &'a mut Conn<'c>,
+        &'a self, ctx: &'a ToolContext, conn: &'a mut Conn<'c>,
     ) -> BoxFuture<'a, Result<JsonObject, ToolError>>;
 }
 

@@ -18,10 +18,7 @@ impl Registry {
     /// snapshot for read tools, a write transaction otherwise) with the
     /// audit record of a write or danger call inside it.
     pub async fn call(
-        &self,
-        mut ctx: ToolContext,
-        tool: &dyn DynTool,
-        args: Value,
+        &self, mut ctx: ToolContext, tool: &dyn DynTool, args: Value,
     ) -> Result<Value, ToolError> {
         let started = Instant::now();
         let meta = *tool.meta();

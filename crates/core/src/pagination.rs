@@ -38,10 +38,7 @@ pub struct PageRequest {
 impl PageRequest {
     /// Validates `limit` (1–100, default 20) and decodes `cursor`.
     pub fn new(
-        codec: CursorCodec,
-        list: &'static str,
-        project_id: &str,
-        limit: Option<u32>,
+        codec: CursorCodec, list: &'static str, project_id: &str, limit: Option<u32>,
         cursor: Option<&str>,
     ) -> Result<PageRequest, ToolError> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
@@ -92,9 +89,7 @@ impl PageRequest {
     /// Pages a small list held in memory in a fixed order, keyed by `key`
     /// (unique within the list).
     pub fn page_fixed<T>(
-        &self,
-        all: Vec<T>,
-        key: impl Fn(&T) -> String,
+        &self, all: Vec<T>, key: impl Fn(&T) -> String,
     ) -> Result<Page<T>, ToolError> {
         let start = match &self.after {
             Some(after) => all

@@ -42,10 +42,7 @@ pub struct CallRecord {
 /// Writes call records; the audit domain implements it.
 pub trait CallRecorder: Send + Sync + 'static {
     fn record<'a>(
-        &'a self,
-        conn: &'a mut Conn<'_>,
-        call: &'a CallRecord,
-        ctx: &'a ToolContext,
+        &'a self, conn: &'a mut Conn<'_>, call: &'a CallRecord, ctx: &'a ToolContext,
     ) -> BoxFuture<'a, Result<(), ToolError>>;
 }
 

@@ -321,9 +321,7 @@ impl Domains for Registry {
     }
 
     fn read_status<'a, 'c>(
-        &'a self,
-        ctx: &'a ToolContext,
-        conn: &'a mut Conn<'c>,
+        &'a self, ctx: &'a ToolContext, conn: &'a mut Conn<'c>,
     ) -> BoxFuture<'a, Result<JsonObject, ToolError>> {
         Box::pin(crate::status::read_all(
             &self.sections,

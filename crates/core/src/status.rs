@@ -97,9 +97,7 @@ impl CountsQuery {
 
     /// Reads every count of the project in one statement.
     pub async fn read(
-        &self,
-        ctx: &ToolContext,
-        conn: &mut Conn<'_>,
+        &self, ctx: &ToolContext, conn: &mut Conn<'_>,
     ) -> Result<Map<String, Value>, ToolError> {
         use authgate_store::diesel_async::RunQueryDsl as _;
         if self.keys.is_empty() {
@@ -150,8 +148,7 @@ where
     i64: diesel::serialize::ToSql<diesel::sql_types::BigInt, DB>,
 {
     fn walk_ast<'b>(
-        &'b self,
-        mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
+        &'b self, mut out: diesel::query_builder::AstPass<'_, 'b, DB>,
     ) -> diesel::QueryResult<()> {
         for piece in self.pieces {
             match piece {
@@ -180,9 +177,7 @@ pub trait StatusSection: Send + Sync + 'static {
     type Output: Serialize + JsonSchema + Send + 'static;
 
     fn read<'a>(
-        &'a self,
-        ctx: &'a ToolContext,
-        conn: &'a mut Conn<'_>,
+        &'a self, ctx: &'a ToolContext, conn: &'a mut Conn<'_>,
     ) -> impl Future<Output = Result<Self::Output, ToolError>> + Send;
 }
 
@@ -190,9 +185,7 @@ pub trait StatusSection: Send + Sync + 'static {
 pub trait DynStatusSection: Send + Sync {
     fn schema(&self) -> &JsonObject;
     fn read_json<'a>(
-        &'a self,
-        ctx: &'a ToolContext,
-        conn: &'a mut Conn<'_>,
+        &'a self, ctx: &'a ToolContext, conn: &'a mut Conn<'_>,
     ) -> BoxFuture<'a, Result<Value, ToolError>>;
 }
 
@@ -207,9 +200,7 @@ impl<S: StatusSection> DynStatusSection for Erased<S> {
     }
 
     fn read_json<'a>(
-        &'a self,
-        ctx: &'a ToolContext,
-        conn: &'a mut Conn<'_>,
+        &'a self, ctx: &'a ToolContext, conn: &'a mut Conn<'_>,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         async move {
             let out = self.section.read(ctx, conn).await?;
@@ -253,8 +244,7 @@ fn object(props: Map<String, Value>, required: Vec<Value>) -> JsonObject {
 /// The schema of every section and count merged; a key two sections both
 /// claim, or a section's `counts`, is a problem.
 pub fn merged_schema(
-    sections: &[Arc<dyn DynStatusSection>],
-    status_counts: &[StatusCount],
+    sections: &[Arc<dyn DynStatusSection>], status_counts: &[StatusCount],
     problems: &mut Vec<String>,
 ) -> JsonObject {
     let mut props = Map::new();
@@ -306,9 +296,7 @@ pub fn merged_schema(
 /// section runs in sequence, not one per statement); on SQLite one after
 /// another.
 pub async fn read_all(
-    sections: &[Arc<dyn DynStatusSection>],
-    counts: &CountsQuery,
-    ctx: &ToolContext,
+    sections: &[Arc<dyn DynStatusSection>], counts: &CountsQuery, ctx: &ToolContext,
     conn: &mut Conn<'_>,
 ) -> Result<JsonObject, ToolError> {
     let (values, counted) =

@@ -29,10 +29,7 @@ pub trait Tool: Send + Sync + 'static {
     /// Runs the tool; `conn` is the call's unit of work when
     /// `META.uses_db`.
     fn call<'a>(
-        &'a self,
-        ctx: &'a ToolContext,
-        conn: Option<&'a mut Conn<'_>>,
-        input: Self::Input,
+        &'a self, ctx: &'a ToolContext, conn: Option<&'a mut Conn<'_>>, input: Self::Input,
     ) -> impl Future<Output = Result<Self::Output, ToolError>> + Send;
 
     /// The output schema; by default that of `Output`. A tool whose result
@@ -54,10 +51,7 @@ pub trait DynTool: Send + Sync {
     fn check_arguments(&self, args: Value) -> Result<(), ToolError>;
     /// Parses `args` against the input type, then calls the tool.
     fn call_json<'a>(
-        &'a self,
-        ctx: &'a ToolContext,
-        conn: Option<&'a mut Conn<'_>>,
-        args: Value,
+        &'a self, ctx: &'a ToolContext, conn: Option<&'a mut Conn<'_>>, args: Value,
     ) -> BoxFuture<'a, Result<Value, ToolError>>;
 }
 
@@ -85,10 +79,7 @@ impl<T: Tool> DynTool for Erased<T> {
         parse_arguments::<T::Input>(args).map(|_| ())
     }
     fn call_json<'a>(
-        &'a self,
-        ctx: &'a ToolContext,
-        conn: Option<&'a mut Conn<'_>>,
-        args: Value,
+        &'a self, ctx: &'a ToolContext, conn: Option<&'a mut Conn<'_>>, args: Value,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         async move {
             let input: T::Input = parse_arguments(args)?;

@@ -18,12 +18,15 @@ use authgate_store::Conn;
 use crate::ToolError;
 use crate::args::Cascade;
 
-/// The user whose data is asked for.
+/// The user whose data is asked for, in which project, and as of when
+/// (what is active, what this period's usage is).
 #[derive(Debug, Clone)]
 pub struct UserRef {
+    pub project_id: String,
     pub id: String,
     /// Normalised email (invitations are addressed by email).
     pub email: String,
+    pub at: DateTime<Utc>,
 }
 
 pub trait UserDataSection: Send + Sync + 'static {
@@ -34,20 +37,12 @@ pub trait UserDataSection: Send + Sync + 'static {
 
     /// The user's rows by kind, e.g. `{"sessions": 2}`.
     fn count(
-        &self,
-        conn: &mut Conn<'_>,
-        project_id: &str,
-        user: &UserRef,
+        &self, conn: &mut Conn<'_>, user: &UserRef,
     ) -> impl Future<Output = Result<Cascade, ToolError>> + Send;
 
-    /// Everything this section holds about the user, with no secret, as
-    /// of `now` (what is active, what this period's usage is).
+    /// Everything this section holds about the user, with no secret.
     fn export(
-        &self,
-        conn: &mut Conn<'_>,
-        project_id: &str,
-        user: &UserRef,
-        now: DateTime<Utc>,
+        &self, conn: &mut Conn<'_>, user: &UserRef,
     ) -> impl Future<Output = Result<Value, ToolError>> + Send;
 }
 
@@ -55,17 +50,10 @@ pub trait DynUserData: Send + Sync {
     fn name(&self) -> &'static str;
     fn tables(&self) -> &'static [&'static str];
     fn count<'a>(
-        &'a self,
-        conn: &'a mut Conn<'_>,
-        project_id: &'a str,
-        user: &'a UserRef,
+        &'a self, conn: &'a mut Conn<'_>, user: &'a UserRef,
     ) -> BoxFuture<'a, Result<Cascade, ToolError>>;
     fn export<'a>(
-        &'a self,
-        conn: &'a mut Conn<'_>,
-        project_id: &'a str,
-        user: &'a UserRef,
-        now: DateTime<Utc>,
+        &'a self, conn: &'a mut Conn<'_>, user: &'a UserRef,
     ) -> BoxFuture<'a, Result<Value, ToolError>>;
 }
 
@@ -79,21 +67,14 @@ impl<S: UserDataSection> DynUserData for Erased<S> {
         S::TABLES
     }
     fn count<'a>(
-        &'a self,
-        conn: &'a mut Conn<'_>,
-        project_id: &'a str,
-        user: &'a UserRef,
+        &'a self, conn: &'a mut Conn<'_>, user: &'a UserRef,
     ) -> BoxFuture<'a, Result<Cascade, ToolError>> {
-        self.0.count(conn, project_id, user).boxed()
+        self.0.count(conn, user).boxed()
     }
     fn export<'a>(
-        &'a self,
-        conn: &'a mut Conn<'_>,
-        project_id: &'a str,
-        user: &'a UserRef,
-        now: DateTime<Utc>,
+        &'a self, conn: &'a mut Conn<'_>, user: &'a UserRef,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
-        self.0.export(conn, project_id, user, now).boxed()
+        self.0.export(conn, user).boxed()
     }
 }
 
@@ -103,14 +84,11 @@ pub(crate) fn erase<S: UserDataSection>(section: S) -> Arc<dyn DynUserData> {
 
 /// The user's rows in every section, by kind.
 pub async fn count_all(
-    sections: &[Arc<dyn DynUserData>],
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user: &UserRef,
+    sections: &[Arc<dyn DynUserData>], conn: &mut Conn<'_>, user: &UserRef,
 ) -> Result<Cascade, ToolError> {
     let mut out = Cascade::new();
     for section in sections {
-        out.extend(section.count(conn, project_id, user).await?);
+        out.extend(section.count(conn, user).await?);
     }
     Ok(out)
 }

@@ -100,11 +100,7 @@ pub fn merge(base: &mut Value, overlay: &Value) {
 pub fn check_variables(kind: EmailKind, vars: &Value, field: &str) -> Result<(), ToolError> {
     let allowed = kind.variables();
     fn walk(
-        v: &Value,
-        path: &str,
-        allowed: &[&str],
-        field: &str,
-        kind: EmailKind,
+        v: &Value, path: &str, allowed: &[&str], field: &str, kind: EmailKind,
     ) -> Result<(), ToolError> {
         match v {
             Value::Object(map) => {

@@ -100,11 +100,7 @@ fn wake() -> &'static watch::Sender<u64> {
 /// work: it is sent only if that commits. `vars` are the kind's variables
 /// (`project.name` is filled in).
 pub async fn enqueue(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    kind: EmailKind,
-    to: &str,
-    vars: Value,
+    conn: &mut Conn<'_>, project_id: &str, kind: EmailKind, to: &str, vars: Value,
     now: DateTime<Utc>,
 ) -> Result<String, ToolError> {
     let address = parse_address(to)?;
@@ -168,9 +164,7 @@ pub async fn enqueue(
 }
 
 pub async fn get_message(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    id: &str,
+    conn: &mut Conn<'_>, project_id: &str, id: &str,
 ) -> Result<OutboxMessage, ToolError> {
     let row: Option<OutboxRow> = with_conn!(conn, c => {
         email_outbox::table
@@ -283,8 +277,7 @@ fn build_message(mailer: &Mailer, row: &OutboxRow) -> Result<Message, String> {
 /// took them is unknown, and sending again could send twice. Runs on every
 /// pass of every worker, so a crash on any replica is recovered.
 pub async fn recover_interrupted(
-    store: &Store,
-    options: &DeliveryOptions,
+    store: &Store, options: &DeliveryOptions,
 ) -> Result<usize, ToolError> {
     let cutoff = to_micros(options.clock.now()) - micros(options.stale_claim);
     store
@@ -388,10 +381,7 @@ async fn claim(store: &Store, id: &str, at: i64) -> Result<Option<OutboxRow>, To
 
 /// Delivers up to `batch` due messages; returns how many were attempted.
 pub async fn deliver_due(
-    store: &Store,
-    mailer: &Mailer,
-    options: &DeliveryOptions,
-    batch: i64,
+    store: &Store, mailer: &Mailer, options: &DeliveryOptions, batch: i64,
 ) -> Result<usize, ToolError> {
     let now = to_micros(options.clock.now());
     let due: Vec<String> = store
@@ -435,10 +425,7 @@ pub async fn deliver_due(
 /// Records the outcome of one attempt, only if this worker's claim still
 /// stands (`status = 'sending'` with its claim time).
 async fn settle(
-    store: &Store,
-    options: &DeliveryOptions,
-    row: &OutboxRow,
-    claimed_at: i64,
+    store: &Store, options: &DeliveryOptions, row: &OutboxRow, claimed_at: i64,
     outcome: Result<(), (String, bool)>,
 ) -> Result<bool, ToolError> {
     let done = to_micros(options.clock.now());
@@ -519,10 +506,7 @@ const PURGE_EVERY: Duration = Duration::from_secs(60);
 /// queued in this process, or the poll interval (mail queued by another
 /// gateway, or due for a retry).
 pub async fn run_worker(
-    store: Store,
-    mailer: Mailer,
-    options: DeliveryOptions,
-    shutdown: CancellationToken,
+    store: Store, mailer: Mailer, options: DeliveryOptions, shutdown: CancellationToken,
 ) {
     const BATCH: i64 = 20;
     let mut queued = wake().subscribe();

@@ -100,10 +100,7 @@ impl Interpolate for Vars<'_> {
 
 /// Renders `subject` and `content` with `values`.
 pub fn render(
-    kind: EmailKind,
-    subject: &str,
-    content: &Value,
-    values: &Value,
+    kind: EmailKind, subject: &str, content: &Value, values: &Value,
 ) -> Result<Rendered, ToolError> {
     let doc = tiptap::parse(content)?;
     let vars = Vars::new(kind, values);
@@ -144,9 +141,7 @@ fn template_from(kind: EmailKind, row: Option<TemplateRow>) -> Template {
 
 /// A project's template of `kind`: its custom one, else the default.
 pub async fn get_template(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    kind: EmailKind,
+    conn: &mut Conn<'_>, project_id: &str, kind: EmailKind,
 ) -> Result<Template, ToolError> {
     let row: Option<TemplateRow> = with_conn!(conn, c => {
         email_templates::table
@@ -162,8 +157,7 @@ pub async fn get_template(
 
 /// Every kind's template for the project, in kind order.
 pub async fn list_templates(
-    conn: &mut Conn<'_>,
-    project_id: &str,
+    conn: &mut Conn<'_>, project_id: &str,
 ) -> Result<Vec<Template>, ToolError> {
     let rows: Vec<TemplateRow> = with_conn!(conn, c => {
         email_templates::table
@@ -198,11 +192,7 @@ pub fn content_value(content: Value) -> Result<Value, ToolError> {
 
 /// Validates by rendering with the kind's sample variables, then saves.
 pub async fn upsert_template(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    kind: EmailKind,
-    subject: &str,
-    content: Value,
+    conn: &mut Conn<'_>, project_id: &str, kind: EmailKind, subject: &str, content: Value,
     now: DateTime<Utc>,
 ) -> Result<Template, ToolError> {
     let subject = subject.trim();
@@ -246,9 +236,7 @@ pub async fn upsert_template(
 
 /// Drops the project's custom template: the default applies again.
 pub async fn reset_template(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    kind: EmailKind,
+    conn: &mut Conn<'_>, project_id: &str, kind: EmailKind,
 ) -> Result<Template, ToolError> {
     with_conn!(conn, c => {
         diesel::delete(
@@ -264,10 +252,7 @@ pub async fn reset_template(
 
 /// Renders the project's template with sample variables overlaid by `overrides`.
 pub async fn preview(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    project_name: &str,
-    kind: EmailKind,
+    conn: &mut Conn<'_>, project_id: &str, project_name: &str, kind: EmailKind,
     overrides: Option<&Value>,
 ) -> Result<Rendered, ToolError> {
     let template = get_template(conn, project_id, kind).await?;

@@ -385,11 +385,7 @@ impl<I: Interpolate> Renderer<'_, I> {
 
     /// A bullet list (`start` none) or an ordered one.
     fn list(
-        &mut self,
-        items: &[Node],
-        start: Option<u32>,
-        path: &str,
-        depth: usize,
+        &mut self, items: &[Node], start: Option<u32>, path: &str, depth: usize,
     ) -> Result<(), ToolError> {
         let tag = if start.is_some() { "ol" } else { "ul" };
         match start {

@@ -40,9 +40,7 @@ pub struct TemplateSummary {
 /// or the built-in default, and when it was last changed.
 #[tool(read, group = EMAIL, title = "List email templates")]
 pub async fn list_email_templates(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ListArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ListArgs,
 ) -> Result<Page<TemplateSummary>, ToolError> {
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
     let all = templates::list_templates(conn, ctx.project_id()).await?;
@@ -70,9 +68,7 @@ pub struct TypeArgs {
 /// whether it is custom, and the variables it may use.
 #[tool(read, group = EMAIL, title = "Get email template", example = r#"{"type": "password_reset"}"#)]
 pub async fn get_email_template(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: TypeArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: TypeArgs,
 ) -> Result<Template, ToolError> {
     templates::get_template(conn, ctx.project_id(), args.kind).await
 }
@@ -101,9 +97,7 @@ pub struct UpsertArgs {
     example = r#"{"type": "welcome", "subject": "Welcome to {{project.name}}", "content": {"type": "doc", "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Hi {{user.name}}, welcome aboard."}]}]}}"#
 )]
 pub async fn upsert_email_template(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: UpsertArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: UpsertArgs,
 ) -> Result<Template, ToolError> {
     templates::upsert_template(
         conn,
@@ -136,9 +130,7 @@ pub struct PreviewArgs {
     example = r#"{"type": "verification_otp", "variables": {"code": "123456"}}"#
 )]
 pub async fn preview_email_template(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: PreviewArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: PreviewArgs,
 ) -> Result<Rendered, ToolError> {
     templates::preview(
         conn,
@@ -160,9 +152,7 @@ pub async fn preview_email_template(
     example = r#"{"type": "magic_link"}"#
 )]
 pub async fn reset_email_template(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: TypeArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: TypeArgs,
 ) -> Result<Template, ToolError> {
     templates::reset_template(conn, ctx.project_id(), args.kind).await
 }

@@ -30,9 +30,7 @@ pub struct UserExport {
 const MAX_EVENTS: usize = 1000;
 
 async fn events(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    filter: EventFilter,
+    ctx: &ToolContext, conn: &mut Conn<'_>, filter: EventFilter,
 ) -> Result<(Vec<AuditEvent>, bool), ToolError> {
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
@@ -55,22 +53,22 @@ async fn events(
 /// every domain's user-data section and the audit events where the user
 /// is the actor or a target (at most 1,000 of each, newest first).
 pub async fn export_user(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    user_id: &str,
+    ctx: &ToolContext, conn: &mut Conn<'_>, user_id: &str,
 ) -> Result<UserExport, ToolError> {
     let project = ctx.project_id();
     let found = authgate_identity::require_user(conn, project, user_id).await?;
+    let now = ctx.now();
     let user = UserRef {
+        project_id: project.to_owned(),
         id: found.id,
         email: found.email.clone(),
+        at: now,
     };
-    let now = ctx.now();
     let mut data = BTreeMap::new();
     for section in ctx.domains.user_data() {
         data.insert(
             section.name().to_owned(),
-            section.export(conn, project, &user, now).await?,
+            section.export(conn, &user).await?,
         );
     }
     let as_actor = EventFilter {

@@ -30,9 +30,7 @@ pub struct ExportArgs {
 /// the audit events where they are the actor or a target.
 #[tool(read, group = PRIVACY, title = "Export user data", example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#)]
 pub async fn export_user_data(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ExportArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ExportArgs,
 ) -> Result<UserExport, ToolError> {
     require_id("user_id", "usr", &args.user_id)?;
     export::export_user(ctx, conn, &args.user_id).await

@@ -22,18 +22,10 @@ fn code_hash(key: &[u8; 32], project_id: &str, user_id: &str, code: &str) -> Str
     keyed_hash(key, &[project_id, user_id, code])
 }
 
-/// A fresh 6-digit code for a user (earlier ones stop working); returns
-/// the code, to put in the mail only.
-pub async fn new_code(
-    conn: &mut Conn<'_>,
-    key: &[u8; 32],
-    project_id: &str,
-    user_id: &str,
-    ttl: Duration,
-    now: DateTime<Utc>,
-) -> Result<String, ToolError> {
-    let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
-    let at = to_micros(now);
+/// Deletes the user's codes (a new one replaces them; a used one is gone).
+async fn clear_codes(
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str,
+) -> Result<(), ToolError> {
     with_conn!(conn, c => {
         diesel::delete(
             verification_codes::table
@@ -42,6 +34,20 @@ pub async fn new_code(
         )
         .execute(c)
         .await?;
+    });
+    Ok(())
+}
+
+/// A fresh 6-digit code for a user (earlier ones stop working); returns
+/// the code, to put in the mail only.
+pub async fn new_code(
+    conn: &mut Conn<'_>, key: &[u8; 32], project_id: &str, user_id: &str, ttl: Duration,
+    now: DateTime<Utc>,
+) -> Result<String, ToolError> {
+    let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
+    let at = to_micros(now);
+    clear_codes(conn, project_id, user_id).await?;
+    with_conn!(conn, c => {
         diesel::insert_into(verification_codes::table)
             .values((
                 verification_codes::id.eq(new_id("vc")),
@@ -71,11 +77,7 @@ pub enum CodeCheck {
 }
 
 pub async fn check_code(
-    conn: &mut Conn<'_>,
-    key: &[u8; 32],
-    project_id: &str,
-    user_id: &str,
-    code: &str,
+    conn: &mut Conn<'_>, key: &[u8; 32], project_id: &str, user_id: &str, code: &str,
     now: DateTime<Utc>,
 ) -> Result<CodeCheck, ToolError> {
     let at = to_micros(now);
@@ -119,15 +121,7 @@ pub async fn check_code(
     let well_formed = digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit());
     if well_formed && same(&code_hash(key, project_id, user_id, digits), &stored) {
         // Single use: the code is gone once it has worked.
-        with_conn!(conn, c => {
-            diesel::delete(
-                verification_codes::table
-                    .filter(verification_codes::project_id.eq(project_id))
-                    .filter(verification_codes::user_id.eq(user_id)),
-            )
-            .execute(c)
-            .await?;
-        });
+        clear_codes(conn, project_id, user_id).await?;
         return Ok(CodeCheck::Valid);
     }
     Ok(CodeCheck::Wrong {
@@ -161,11 +155,7 @@ impl TokenKind {
 /// A new link token for a user; returns it (for the mail only) and when it
 /// expires.
 pub async fn new_token(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
-    kind: TokenKind,
-    ttl: Duration,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str, kind: TokenKind, ttl: Duration,
     now: DateTime<Utc>,
 ) -> Result<(String, DateTime<Utc>), ToolError> {
     let token = new_secret(kind.prefix());
@@ -188,19 +178,23 @@ pub async fn new_token(
 }
 
 /// The unused, unexpired link token of `kind`: its id and user.
+/// A link token as presented: its project, the token and its kind.
+#[derive(Clone, Copy)]
+pub struct Presented<'a> {
+    pub project_id: &'a str,
+    pub token: &'a str,
+    pub kind: TokenKind,
+}
+
 async fn find_token(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    presented: &str,
-    kind: TokenKind,
-    at: i64,
+    conn: &mut Conn<'_>, link: Presented<'_>, at: i64,
 ) -> Result<Option<(String, String)>, ToolError> {
-    let hash = sha256_hex(presented.trim());
+    let hash = sha256_hex(link.token.trim());
     Ok(with_conn!(conn, c => {
         auth_tokens::table
-            .filter(auth_tokens::project_id.eq(project_id))
+            .filter(auth_tokens::project_id.eq(link.project_id))
             .filter(auth_tokens::token_hash.eq(&hash))
-            .filter(auth_tokens::kind.eq(kind.as_str()))
+            .filter(auth_tokens::kind.eq(link.kind.as_str()))
             .filter(auth_tokens::used_at.is_null())
             .filter(auth_tokens::expires_at.gt(at))
             .select((auth_tokens::id, auth_tokens::user_id))
@@ -213,30 +207,21 @@ async fn find_token(
 /// The user a link token is for, if it is usable, without spending it
 /// (to refuse a bad token before any costly work).
 pub async fn token_user(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    presented: &str,
-    kind: TokenKind,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, link: Presented<'_>, now: DateTime<Utc>,
 ) -> Result<Option<String>, ToolError> {
-    Ok(
-        find_token(conn, project_id, presented, kind, to_micros(now))
-            .await?
-            .map(|(_, user)| user),
-    )
+    Ok(find_token(conn, link, to_micros(now))
+        .await?
+        .map(|(_, user)| user))
 }
 
 /// Spends a link token: the user it was for, if it is of `kind`, unused
 /// and unexpired. Marking it used is the check, so it works once only.
 pub async fn use_token(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    presented: &str,
-    kind: TokenKind,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, link: Presented<'_>, now: DateTime<Utc>,
 ) -> Result<Option<String>, ToolError> {
     let at = to_micros(now);
-    let Some((id, user_id)) = find_token(conn, project_id, presented, kind, at).await? else {
+    let project_id = link.project_id;
+    let Some((id, user_id)) = find_token(conn, link, at).await? else {
         return Ok(None);
     };
     let spent = with_conn!(conn, c => {

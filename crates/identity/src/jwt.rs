@@ -83,10 +83,7 @@ fn pkcs8(seed: &[u8; 32]) -> [u8; 48] {
 }
 
 fn new_key(
-    encryption: &[u8; 32],
-    project_id: &str,
-    state: &str,
-    now: i64,
+    encryption: &[u8; 32], project_id: &str, state: &str, now: i64,
 ) -> Result<KeyRow, ToolError> {
     let seed: [u8; 32] = rand::random();
     let public = ed25519_dalek::SigningKey::from_bytes(&seed)
@@ -156,10 +153,7 @@ async fn keys_of(conn: &mut Conn<'_>, project_id: &str) -> Result<Vec<KeyRow>, T
 
 /// Makes the project's first `current` and `next` keys if it has none.
 async fn ensure_keys(
-    conn: &mut Conn<'_>,
-    encryption: &[u8; 32],
-    project_id: &str,
-    now: i64,
+    conn: &mut Conn<'_>, encryption: &[u8; 32], project_id: &str, now: i64,
 ) -> Result<Vec<KeyRow>, ToolError> {
     let keys = keys_of(conn, project_id).await?;
     if keys.iter().any(|k| k.state == "current") {
@@ -182,10 +176,7 @@ async fn ensure_keys(
 /// Makes and publishes the project's first keys if it has none (so that
 /// its JWKS can be fetched before its first token is signed).
 pub async fn ensure_published(
-    conn: &mut Conn<'_>,
-    encryption: &[u8; 32],
-    project_id: &str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, encryption: &[u8; 32], project_id: &str, now: DateTime<Utc>,
 ) -> Result<(), ToolError> {
     ensure_keys(conn, encryption, project_id, to_micros(now))
         .await
@@ -196,10 +187,7 @@ pub async fn ensure_published(
 /// expires), the next key (already published) starts signing, and a new
 /// next key is made and published.
 pub async fn rotate(
-    conn: &mut Conn<'_>,
-    encryption: &[u8; 32],
-    project_id: &str,
-    access_ttl: Duration,
+    conn: &mut Conn<'_>, encryption: &[u8; 32], project_id: &str, access_ttl: Duration,
     now: DateTime<Utc>,
 ) -> Result<String, ToolError> {
     let at = to_micros(now);
@@ -254,10 +242,7 @@ pub async fn rotate(
 
 /// The key that signs now (made on first use, rotated when due).
 async fn current_key(
-    conn: &mut Conn<'_>,
-    encryption: &[u8; 32],
-    project_id: &str,
-    access_ttl: Duration,
+    conn: &mut Conn<'_>, encryption: &[u8; 32], project_id: &str, access_ttl: Duration,
     now: DateTime<Utc>,
 ) -> Result<(String, Arc<EncodingKey>), ToolError> {
     let at = to_micros(now);
@@ -303,13 +288,8 @@ pub struct TokenSubject<'a> {
 
 /// Signs an access token for a session.
 pub async fn issue(
-    conn: &mut Conn<'_>,
-    encryption: &[u8; 32],
-    project_id: &str,
-    issuer: &str,
-    subject: TokenSubject<'_>,
-    ttl: Duration,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, encryption: &[u8; 32], project_id: &str, issuer: &str,
+    subject: TokenSubject<'_>, ttl: Duration, now: DateTime<Utc>,
 ) -> Result<String, ToolError> {
     let (kid, key) = current_key(conn, encryption, project_id, ttl, now).await?;
     let iat = now.timestamp();
@@ -352,9 +332,7 @@ pub struct Jwks {
 /// still inside their tokens' lifetime. Empty for a project that has not
 /// signed a token yet (see [`ensure_published`]).
 pub async fn jwks(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, now: DateTime<Utc>,
 ) -> Result<Jwks, ToolError> {
     let at = to_micros(now);
     let keys = keys_of(conn, project_id).await?;
@@ -421,14 +399,17 @@ impl Verification {
     }
 }
 
-async fn public_key(conn: &mut Conn<'_>, kid: &str) -> Result<Option<Arc<PublicKey>>, ToolError> {
+/// The project's public key `kid` (a key cached for another project is
+/// returned too: the caller refuses it as another project's).
+async fn public_key(
+    conn: &mut Conn<'_>, project_id: &str, kid: &str,
+) -> Result<Option<Arc<PublicKey>>, ToolError> {
     if let Some(k) = public_keys().get(kid) {
         return Ok(Some(k.clone()));
     }
-    // A kid is looked up across projects only to tell "another project's
-    // token" from "an unknown key"; nothing of the other project is shown.
     let row: Option<KeyRow> = with_conn!(conn, c => {
         signing_keys::table
+            .filter(signing_keys::project_id.eq(project_id))
             .filter(signing_keys::id.eq(kid))
             .select(KeyRow::as_select())
             .first(c)
@@ -448,11 +429,7 @@ fn header_json(token: &str) -> Option<Header> {
 /// Checks a token's signature, key, project and times (not its session).
 /// Returns the claims when all hold.
 pub async fn check(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    issuer: &str,
-    token: &str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, issuer: &str, token: &str, now: DateTime<Utc>,
 ) -> Result<Result<AccessClaims, Verification>, ToolError> {
     let token = token.trim();
     let unverified: Option<Claims> = jsonwebtoken::dangerous::insecure_decode_claims(token).ok();
@@ -482,8 +459,19 @@ pub async fn check(
     let Some(kid) = header.kid.as_deref() else {
         return fail(Reason::UnknownKey);
     };
-    let Some(key) = public_key(conn, kid).await? else {
-        return fail(Reason::UnknownKey);
+    let Some(key) = public_key(conn, project_id, kid).await? else {
+        // Not a key of this project: a token that names another project
+        // is that project's (nothing of it is read); else the key is unknown.
+        let foreign = unverified
+            .as_ref()
+            .and_then(|c| c.get("aud"))
+            .and_then(Value::as_str)
+            .is_some_and(|aud| aud != project_id);
+        return fail(if foreign {
+            Reason::WrongProject
+        } else {
+            Reason::UnknownKey
+        });
     };
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.validate_exp = false;
@@ -523,11 +511,7 @@ pub async fn check(
 /// project, times, and that its session is still active. An invalid token
 /// is an answer, not an error.
 pub async fn verify(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    issuer: &str,
-    token: &str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, issuer: &str, token: &str, now: DateTime<Utc>,
 ) -> Result<Verification, ToolError> {
     let claims = match check(conn, project_id, issuer, token, now).await? {
         Ok(claims) => claims,

@@ -54,20 +54,14 @@ struct Sealed {
 }
 
 fn seal(
-    encryption: &[u8; 32],
-    project_id: &str,
-    factor_id: &str,
-    sealed: &Sealed,
+    encryption: &[u8; 32], project_id: &str, factor_id: &str, sealed: &Sealed,
 ) -> Result<String, ToolError> {
     let text = serde_json::to_string(sealed).map_err(ToolError::internal)?;
     crypto::encrypt(encryption, &aad(project_id, factor_id), &text)
 }
 
 fn open(
-    encryption: &[u8; 32],
-    project_id: &str,
-    factor_id: &str,
-    stored: &str,
+    encryption: &[u8; 32], project_id: &str, factor_id: &str, stored: &str,
 ) -> Result<Sealed, ToolError> {
     let text = crypto::decrypt(encryption, &aad(project_id, factor_id), stored)?;
     serde_json::from_str(&text).map_err(ToolError::internal)
@@ -76,13 +70,8 @@ fn open(
 /// Starts enrolling a TOTP factor (a pending one replaces any other
 /// pending one).
 pub async fn enroll(
-    conn: &mut Conn<'_>,
-    encryption: &[u8; 32],
-    project_id: &str,
-    user_id: &str,
-    issuer: &str,
-    account: &str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, encryption: &[u8; 32], project_id: &str, user_id: &str, issuer: &str,
+    account: &str, now: DateTime<Utc>,
 ) -> Result<Enrollment, ToolError> {
     let raw: [u8; 20] = rand::random();
     let t = totp(&raw, issuer, account)?;
@@ -130,10 +119,7 @@ pub async fn enroll(
 /// Whether the user has an active factor.
 /// Deletes one factor of the user.
 pub async fn remove(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
-    factor_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str, factor_id: &str,
 ) -> Result<(), ToolError> {
     with_conn!(conn, c => {
         diesel::delete(
@@ -149,9 +135,7 @@ pub async fn remove(
 }
 
 pub async fn required(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str,
 ) -> Result<bool, ToolError> {
     let n: i64 = with_conn!(conn, c => {
         mfa_factors::table
@@ -169,13 +153,8 @@ pub async fn required(
 /// confirm an enrolment, `active` at sign-in). On success the step is
 /// spent, and a pending factor becomes active; returns its id.
 pub async fn check(
-    conn: &mut Conn<'_>,
-    encryption: &[u8; 32],
-    project_id: &str,
-    user_id: &str,
-    status: &str,
-    code: &str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, encryption: &[u8; 32], project_id: &str, user_id: &str, status: &str,
+    code: &str, now: DateTime<Utc>,
 ) -> Result<Option<String>, ToolError> {
     let factors: Vec<(String, String)> = with_conn!(conn, c => {
         mfa_factors::table

@@ -154,8 +154,7 @@ impl Passwords {
     }
 
     async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> Result<T, ToolError> + Send + 'static,
+        &self, work: impl FnOnce() -> Result<T, ToolError> + Send + 'static,
     ) -> Result<T, ToolError> {
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queue {
             self.waiting.fetch_sub(1, Ordering::AcqRel);

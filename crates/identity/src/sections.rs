@@ -2,7 +2,6 @@
 //! get_project_status, and the user-data section of its tables (what
 //! deleting a user removes, what an export shows: never a hash or code).
 
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::Value;
@@ -31,9 +30,7 @@ pub(crate) fn register(registry: &mut ToolRegistry) {
 pub struct IdentityData;
 
 async fn count_rows(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str,
 ) -> Result<[i64; 5], ToolError> {
     Ok(with_conn!(conn, c => {
         [
@@ -81,12 +78,8 @@ impl UserDataSection for IdentityData {
         "auth_tokens",
     ];
 
-    async fn count(
-        &self,
-        conn: &mut Conn<'_>,
-        project_id: &str,
-        user: &UserRef,
-    ) -> Result<Cascade, ToolError> {
+    async fn count(&self, conn: &mut Conn<'_>, user: &UserRef) -> Result<Cascade, ToolError> {
+        let project_id = user.project_id.as_str();
         let counts = count_rows(conn, project_id, &user.id).await?;
         Ok(Self::TABLES
             .iter()
@@ -95,13 +88,8 @@ impl UserDataSection for IdentityData {
             .collect())
     }
 
-    async fn export(
-        &self,
-        conn: &mut Conn<'_>,
-        project_id: &str,
-        user: &UserRef,
-        _now: DateTime<Utc>,
-    ) -> Result<Value, ToolError> {
+    async fn export(&self, conn: &mut Conn<'_>, user: &UserRef) -> Result<Value, ToolError> {
+        let project_id = user.project_id.as_str();
         let detail = users::detail(conn, project_id, &user.id).await?;
         let counts = count_rows(conn, project_id, &user.id).await?;
         Ok(serde_json::json!({

@@ -36,11 +36,7 @@ fn window_start(limit: Limit, now: i64) -> i64 {
 
 /// Counts one attempt on `subject` (e.g. `signin:acct:<hash>`).
 pub async fn attempt(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    subject: &str,
-    limit: Limit,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, subject: &str, limit: Limit, now: DateTime<Utc>,
 ) -> Result<Attempt, ToolError> {
     let at = to_micros(now);
     let start = window_start(limit, at);
@@ -76,10 +72,7 @@ pub async fn attempt(
 /// Forgets a subject's attempts (after a successful sign-in), and windows
 /// that ended long ago.
 pub async fn clear(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    subject: &str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, subject: &str, now: DateTime<Utc>,
 ) -> Result<(), ToolError> {
     let stale = to_micros(now - Duration::days(1));
     with_conn!(conn, c => {
@@ -104,11 +97,7 @@ pub async fn clear(
 /// Gives back one attempt of the current window: a sign-in that succeeded
 /// does not count against its IP (many users may share one address).
 pub async fn release(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    subject: &str,
-    limit: Limit,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, subject: &str, limit: Limit, now: DateTime<Utc>,
 ) -> Result<(), ToolError> {
     let start = window_start(limit, to_micros(now));
     with_conn!(conn, c => {

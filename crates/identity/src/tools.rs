@@ -64,9 +64,7 @@ pub struct ListEndUsersArgs {
 /// email_verified, has_password, created_at, last_sign_in_at.
 #[tool(read, group = END_USERS, title = "List end users", example = r#"{"email_contains": "@acme.com", "limit": 50}"#)]
 pub async fn list_end_users(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ListEndUsersArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ListEndUsersArgs,
 ) -> Result<Page<EndUser>, ToolError> {
     let time = |field: &str, v: &Option<String>| -> Result<Option<DateTime<Utc>>, ToolError> {
         v.as_deref().map(|s| parse_rfc3339(field, s)).transpose()
@@ -99,9 +97,7 @@ pub struct UserIdArgs {
 /// updated_at) and MFA factors. No secret is ever shown.
 #[tool(read, group = END_USERS, title = "Get end user", example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#)]
 pub async fn get_end_user(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: UserIdArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: UserIdArgs,
 ) -> Result<UserDetail, ToolError> {
     user_id(&args.user_id)?;
     users::detail(conn, ctx.project_id(), &args.user_id).await
@@ -130,9 +126,7 @@ pub struct DeleteEndUserArgs {
     example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "dry_run": true}"#
 )]
 pub async fn delete_end_user(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: DeleteEndUserArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: DeleteEndUserArgs,
 ) -> Result<DangerResult<DeletedUser>, ToolError> {
     user_id(&args.user_id)?;
     flows::delete_end_user(ctx, conn, &args.user_id, args.dry_run).await
@@ -146,9 +140,7 @@ pub async fn delete_end_user(
 /// says which is missing.
 #[tool(write, group = END_USERS, title = "Send password reset", example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#)]
 pub async fn send_password_reset(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: UserIdArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: UserIdArgs,
 ) -> Result<MailSent, ToolError> {
     user_id(&args.user_id)?;
     flows::send_password_reset_by_agent(ctx, conn, &args.user_id).await
@@ -164,9 +156,7 @@ pub async fn send_password_reset(
     example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#
 )]
 pub async fn resend_verification_email(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: UserIdArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: UserIdArgs,
 ) -> Result<MailSent, ToolError> {
     user_id(&args.user_id)?;
     flows::resend_verification_by_agent(ctx, conn, &args.user_id).await
@@ -191,9 +181,7 @@ pub struct SetEmailVerifiedArgs {
     example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "verified": true}"#
 )]
 pub async fn set_email_verified(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: SetEmailVerifiedArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: SetEmailVerifiedArgs,
 ) -> Result<EndUser, ToolError> {
     user_id(&args.user_id)?;
     flows::set_email_verified_by_agent(ctx, conn, &args.user_id, args.verified).await
@@ -216,9 +204,7 @@ pub struct VerifyTokenArgs {
 /// token is a normal answer, not an error.
 #[tool(read, group = PROJECT, title = "Verify token", example = r#"{"token": "eyJhbGciOiJFZERTQSIsImtpZCI6InNrZXlfMDEifQ.e30.c2ln"}"#)]
 pub async fn verify_token(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: VerifyTokenArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: VerifyTokenArgs,
 ) -> Result<Verification, ToolError> {
     if args.token.trim().is_empty() {
         return Err(ToolError::invalid(
@@ -250,8 +236,7 @@ pub struct SdkArgs {
 /// filled in.
 #[tool(read, group = PROJECT, title = "SDK setup instructions", example = r#"{"framework": "nextjs"}"#)]
 pub async fn get_sdk_setup_instructions(
-    ctx: &ToolContext,
-    args: SdkArgs,
+    ctx: &ToolContext, args: SdkArgs,
 ) -> Result<SdkInstructions, ToolError> {
     let base = ctx.setting::<IdentitySettings>().public_url;
     Ok(sdk::instructions(args.framework, &base, ctx.project_id()))

@@ -62,10 +62,12 @@ impl UserRow {
         }
     }
 
-    pub(crate) fn reference(&self) -> UserRef {
+    pub(crate) fn reference(&self, at: DateTime<Utc>) -> UserRef {
         UserRef {
+            project_id: self.project_id.clone(),
             id: self.id.clone(),
             email: self.email.clone(),
+            at,
         }
     }
 }
@@ -136,9 +138,7 @@ pub(crate) fn not_found(user_id: &str) -> ToolError {
 }
 
 pub(crate) async fn load(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str,
 ) -> Result<Option<UserRow>, ToolError> {
     Ok(with_conn!(conn, c => {
         end_users::table
@@ -163,9 +163,7 @@ pub struct UserSummary {
 /// the one check every domain makes before it writes rows about a user
 /// (a subscription, a membership, usage).
 pub async fn require_user(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str,
 ) -> Result<UserSummary, ToolError> {
     let row = require(conn, project_id, user_id).await?;
     Ok(UserSummary {
@@ -178,9 +176,7 @@ pub async fn require_user(
 /// Which of `user_ids` are users of the project (one statement, for
 /// batches).
 pub async fn existing_users(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_ids: &[String],
+    conn: &mut Conn<'_>, project_id: &str, user_ids: &[String],
 ) -> Result<std::collections::HashSet<String>, ToolError> {
     if user_ids.is_empty() {
         return Ok(Default::default());
@@ -198,9 +194,7 @@ pub async fn existing_users(
 
 /// The user, or not_found naming `user_id`.
 pub(crate) async fn require(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str,
 ) -> Result<UserRow, ToolError> {
     load(conn, project_id, user_id)
         .await?
@@ -208,9 +202,7 @@ pub(crate) async fn require(
 }
 
 pub(crate) async fn load_by_email(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    email: &str,
+    conn: &mut Conn<'_>, project_id: &str, email: &str,
 ) -> Result<Option<UserRow>, ToolError> {
     Ok(with_conn!(conn, c => {
         end_users::table
@@ -224,9 +216,7 @@ pub(crate) async fn load_by_email(
 }
 
 pub(crate) async fn password_hash(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str,
 ) -> Result<Option<(String, i64)>, ToolError> {
     Ok(with_conn!(conn, c => {
         password_credentials::table
@@ -240,20 +230,14 @@ pub(crate) async fn password_hash(
 }
 
 pub(crate) async fn has_password(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str,
 ) -> Result<bool, ToolError> {
     Ok(password_hash(conn, project_id, user_id).await?.is_some())
 }
 
 /// Sets (or replaces) a user's password hash.
 pub(crate) async fn set_password_hash(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
-    hash: &str,
-    now: i64,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str, hash: &str, now: i64,
 ) -> Result<(), ToolError> {
     with_conn!(conn, c => {
         diesel::insert_into(password_credentials::table)
@@ -276,9 +260,7 @@ pub(crate) async fn set_password_hash(
 }
 
 pub async fn get(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str,
 ) -> Result<EndUser, ToolError> {
     let row = require(conn, project_id, user_id).await?;
     let has_password = has_password(conn, project_id, user_id).await?;
@@ -288,11 +270,7 @@ pub async fn get(
 /// Inserts a new user; an email already used in the project is a conflict
 /// decided by the unique constraint.
 pub(crate) async fn insert(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    email: String,
-    name: Option<String>,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, email: String, name: Option<String>, now: DateTime<Utc>,
 ) -> Result<UserRow, ToolError> {
     let at = to_micros(now);
     let row = UserRow {
@@ -321,11 +299,7 @@ pub(crate) async fn insert(
 
 /// Sets a new (normalised, free) address, unverified; returns the row.
 pub(crate) async fn set_email(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
-    email: &str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str, email: &str, now: DateTime<Utc>,
 ) -> Result<UserRow, ToolError> {
     let at = to_micros(now);
     with_conn!(conn, c => {
@@ -346,11 +320,7 @@ pub(crate) async fn set_email(
 }
 
 pub(crate) async fn set_verified(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
-    verified: bool,
-    now: i64,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str, verified: bool, now: i64,
 ) -> Result<(), ToolError> {
     with_conn!(conn, c => {
         diesel::update(
@@ -366,10 +336,7 @@ pub(crate) async fn set_verified(
 }
 
 pub(crate) async fn touch_sign_in(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
-    now: i64,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str, now: i64,
 ) -> Result<(), ToolError> {
     with_conn!(conn, c => {
         diesel::update(
@@ -395,10 +362,7 @@ pub struct UserFilter {
 
 /// Users oldest first, keyset-paginated on the (time-ordered) id.
 pub async fn list(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    filter: &UserFilter,
-    page: &PageRequest,
+    conn: &mut Conn<'_>, project_id: &str, filter: &UserFilter, page: &PageRequest,
 ) -> Result<Page<EndUser>, ToolError> {
     let pattern = filter.email_contains.as_deref().map(|n| {
         authgate_core::text::like_contains(&n.trim().nfkc().collect::<String>().to_lowercase())
@@ -474,9 +438,7 @@ pub struct UserDetail {
 }
 
 pub async fn detail(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str,
 ) -> Result<UserDetail, ToolError> {
     let row = require(conn, project_id, user_id).await?;
     let password = password_hash(conn, project_id, user_id).await?;
@@ -549,9 +511,7 @@ pub async fn detail(
 /// Deletes a user; every row that references the user goes with it (the
 /// foreign keys cascade).
 pub(crate) async fn delete(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str,
 ) -> Result<(), ToolError> {
     with_conn!(conn, c => {
         diesel::delete(

@@ -25,10 +25,7 @@ pub struct AcceptBody {
 
 /// `POST /api/v1/invitations/accept`.
 pub async fn accept_invitation(
-    auth: &Auth,
-    project_hint: Option<&str>,
-    access_token: &str,
-    body: AcceptBody,
+    auth: &Auth, project_hint: Option<&str>, access_token: &str, body: AcceptBody,
     meta: &RequestMeta,
 ) -> Result<Member, ToolError> {
     let now = auth.now();
@@ -80,10 +77,7 @@ pub struct ActiveOrg {
 /// `POST /api/v1/auth/active-org`: the session's active organization, and
 /// an access token that carries it.
 pub async fn set_active_org(
-    auth: &Auth,
-    project_hint: Option<&str>,
-    access_token: &str,
-    body: ActiveOrgBody,
+    auth: &Auth, project_hint: Option<&str>, access_token: &str, body: ActiveOrgBody,
     meta: &RequestMeta,
 ) -> Result<ActiveOrg, ToolError> {
     let now = auth.now();
@@ -182,11 +176,7 @@ pub struct OrgDetail {
 /// One organization (by id or slug) with its first page of members and
 /// its pending invitations.
 pub async fn org_detail(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    org: &str,
-    first_page: &PageRequest,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, org: &str, first_page: &PageRequest, now: DateTime<Utc>,
 ) -> Result<OrgDetail, ToolError> {
     let org = get_org(conn, project_id, org).await?;
     let members = members::list_members(conn, project_id, &org.id, first_page)
@@ -203,10 +193,7 @@ pub async fn org_detail(
 /// Deletes an organization; its memberships and invitations go with it
 /// (foreign keys). Returns it with what went along, counted.
 pub async fn delete_org(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    org: &str,
-    dry_run: bool,
+    conn: &mut Conn<'_>, project_id: &str, org: &str, dry_run: bool,
 ) -> Result<(Org, Cascade), ToolError> {
     let row = crate::organizations::resolve(conn, project_id, org).await?;
     let members = crate::organizations::member_count(conn, project_id, &row.id).await?;

@@ -71,10 +71,7 @@ impl InvitationRow {
 /// Pending invitations of an organization that have not expired, oldest
 /// first (at most 100).
 pub async fn pending_invitations(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    org_id: &str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, org_id: &str, now: DateTime<Utc>,
 ) -> Result<Vec<Invitation>, ToolError> {
     let rows: Vec<InvitationRow> = with_conn!(conn, c => {
         invitations::table
@@ -114,10 +111,7 @@ pub struct NewInvitation<'a> {
 
 /// Invites an email address to an organization and queues the mail.
 pub async fn invite_member(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    new: NewInvitation<'_>,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, new: NewInvitation<'_>, now: DateTime<Utc>,
 ) -> Result<Invitation, ToolError> {
     let email = authgate_identity::normalize_email("email", new.email)?;
     conn.lock_project(project_id).await?;
@@ -168,11 +162,7 @@ pub async fn invite_member(
 /// already a member, already invited (and the link still works), or the
 /// organization is full.
 async fn refuse_duplicate_or_full(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    org: &OrgRow,
-    email: &str,
-    at: i64,
+    conn: &mut Conn<'_>, project_id: &str, org: &OrgRow, email: &str, at: i64,
 ) -> Result<(), ToolError> {
     let (member, invited): (i64, i64) = with_conn!(conn, c => {
         let member = memberships::table
@@ -224,12 +214,8 @@ async fn refuse_duplicate_or_full(
 /// verified address `email`): the user becomes a member with the
 /// invitation's role.
 pub async fn accept_invitation_token(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    token: &str,
-    user: &authgate_identity::EndUser,
-    meta: &authgate_core::RequestMeta,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, token: &str, user: &authgate_identity::EndUser,
+    meta: &authgate_core::RequestMeta, now: DateTime<Utc>,
 ) -> Result<crate::members::Member, ToolError> {
     let (user_id, email) = (user.id.as_str(), user.email.as_str());
     let bad = || {

@@ -25,13 +25,8 @@ pub enum AssignedBy<'a> {
 }
 
 async fn record_assignment(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    org_id: &str,
-    user_id: &str,
-    role: &str,
-    by: &AssignedBy<'_>,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, org_id: &str, user_id: &str, role: &str,
+    by: &AssignedBy<'_>, now: DateTime<Utc>,
 ) -> Result<(), ToolError> {
     use authgate_audit::NewAuditEvent;
     let assigned = EventType::MemberRoleAssigned;
@@ -86,10 +81,7 @@ fn not_a_member(user_id: &str) -> ToolError {
 }
 
 async fn load_member(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    org_id: &str,
-    user_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, org_id: &str, user_id: &str,
 ) -> Result<Option<Member>, ToolError> {
     let row: Option<MemberRow> = with_conn!(conn, c => {
         memberships::table
@@ -108,10 +100,7 @@ async fn load_member(
 
 /// Members oldest first.
 pub async fn list_members(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    org: &str,
-    page: &PageRequest,
+    conn: &mut Conn<'_>, project_id: &str, org: &str, page: &PageRequest,
 ) -> Result<Page<Member>, ToolError> {
     let org = resolve(conn, project_id, org).await?;
     let rows: Vec<(String, MemberRow)> = with_conn!(conn, c => {
@@ -146,9 +135,7 @@ pub async fn list_members(
 
 /// `role` if the project has it, else (when `None`) the default role.
 pub(crate) async fn role_or_default(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    role: Option<&str>,
+    conn: &mut Conn<'_>, project_id: &str, role: Option<&str>,
 ) -> Result<String, ToolError> {
     match role {
         Some(r) => {
@@ -171,13 +158,8 @@ pub(crate) async fn role_or_default(
 /// role). Refused: a user already a member (conflict), a full organization
 /// (limit_exceeded), a role that does not exist.
 pub async fn add_member(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    org: &str,
-    user_id: &str,
-    role: Option<&str>,
-    by: &AssignedBy<'_>,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, org: &str, user_id: &str, role: Option<&str>,
+    by: &AssignedBy<'_>, now: DateTime<Utc>,
 ) -> Result<Member, ToolError> {
     // The count and the insert happen under the project lock, so two adds
     // at once cannot both take the last place.
@@ -233,13 +215,8 @@ pub async fn add_member(
 }
 
 pub async fn set_member_role(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    org: &str,
-    user_id: &str,
-    role: &str,
-    by: &AssignedBy<'_>,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, org: &str, user_id: &str, role: &str,
+    by: &AssignedBy<'_>, now: DateTime<Utc>,
 ) -> Result<Member, ToolError> {
     // Under the lock delete_role takes, so a role cannot vanish under a new holder.
     conn.lock_project(project_id).await?;
@@ -265,11 +242,7 @@ pub async fn set_member_role(
 }
 
 pub async fn remove_member(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    org: &str,
-    user_id: &str,
-    dry_run: bool,
+    conn: &mut Conn<'_>, project_id: &str, org: &str, user_id: &str, dry_run: bool,
 ) -> Result<Member, ToolError> {
     let org = resolve(conn, project_id, org).await?;
     let m = load_member(conn, project_id, &org.id, user_id)
@@ -301,9 +274,7 @@ pub struct Membership {
 }
 
 pub async fn memberships_of_user(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str,
 ) -> Result<Vec<Membership>, ToolError> {
     let rows: Vec<(String, String, String, String, i64)> = with_conn!(conn, c => {
         memberships::table
@@ -329,10 +300,7 @@ pub async fn memberships_of_user(
 
 /// The role a user holds in an organization, if a member.
 pub async fn member_role(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    org_id: &str,
-    user_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, org_id: &str, user_id: &str,
 ) -> Result<Option<String>, ToolError> {
     Ok(with_conn!(conn, c => {
         memberships::table

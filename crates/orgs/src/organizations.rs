@@ -183,9 +183,7 @@ fn slug_taken(slug: &str) -> ToolError {
 
 /// An organization by id (`org_...`) or slug.
 pub(crate) async fn resolve(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    org: &str,
+    conn: &mut Conn<'_>, project_id: &str, org: &str,
 ) -> Result<OrgRow, ToolError> {
     let org = org.trim();
     if org.is_empty() {
@@ -207,9 +205,7 @@ pub(crate) async fn resolve(
 }
 
 pub(crate) async fn member_count(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    org_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, org_id: &str,
 ) -> Result<i64, ToolError> {
     Ok(with_conn!(conn, c => {
         memberships::table
@@ -230,10 +226,7 @@ pub async fn get_org(conn: &mut Conn<'_>, project_id: &str, org: &str) -> Result
 /// Organizations oldest first; `query` matches names and slugs
 /// (case-insensitive).
 pub async fn list_orgs(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    query: Option<&str>,
-    page: &PageRequest,
+    conn: &mut Conn<'_>, project_id: &str, query: Option<&str>, page: &PageRequest,
 ) -> Result<Page<Org>, ToolError> {
     let pattern = query.map(|q| authgate_core::text::like_contains(&q.trim().to_lowercase()));
     let rows: Vec<OrgRow> = with_conn!(conn, c => {
@@ -280,9 +273,7 @@ pub async fn list_orgs(
 
 /// The newest organizations (id, name, slug), for the project status.
 pub async fn newest_orgs(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    limit: i64,
+    conn: &mut Conn<'_>, project_id: &str, limit: i64,
 ) -> Result<Vec<(String, String, String)>, ToolError> {
     Ok(with_conn!(conn, c => {
         organizations::table
@@ -318,10 +309,7 @@ pub struct NewOrg<'a> {
 }
 
 pub async fn create_org(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    new: NewOrg<'_>,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, new: NewOrg<'_>, now: DateTime<Utc>,
 ) -> Result<Org, ToolError> {
     let name = validate_name(new.name)?;
     if let Some(slug) = new.slug {
@@ -389,11 +377,7 @@ pub struct OrgChange<'a> {
 }
 
 pub async fn update_org(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    org: &str,
-    change: OrgChange<'_>,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, org: &str, change: OrgChange<'_>, now: DateTime<Utc>,
 ) -> Result<Org, ToolError> {
     let name = change.name.map(validate_name).transpose()?;
     if let Some(slug) = change.slug {
@@ -462,9 +446,7 @@ pub async fn update_org(
 /// Deletes an organization; its memberships and invitations go with it
 /// (the foreign keys cascade).
 pub(crate) async fn delete_org_row(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    org_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, org_id: &str,
 ) -> Result<(), ToolError> {
     with_conn!(conn, c => {
         diesel::delete(

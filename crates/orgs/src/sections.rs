@@ -2,7 +2,6 @@
 //! organizations and their number to get_project_status, and memberships
 //! (and invitations to the user's address) as a user-data section.
 
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use schemars::JsonSchema;
@@ -51,9 +50,7 @@ impl StatusSection for OrgsStatus {
     type Output = OrgsStatusOutput;
 
     async fn read(
-        &self,
-        ctx: &ToolContext,
-        conn: &mut Conn<'_>,
+        &self, ctx: &ToolContext, conn: &mut Conn<'_>,
     ) -> Result<OrgsStatusOutput, ToolError> {
         let organizations = crate::organizations::newest_orgs(conn, ctx.project_id(), NEWEST)
             .await?
@@ -72,12 +69,8 @@ impl UserDataSection for OrgsData {
     const NAME: &'static str = "organizations";
     const TABLES: &'static [&'static str] = &["memberships"];
 
-    async fn count(
-        &self,
-        conn: &mut Conn<'_>,
-        project_id: &str,
-        user: &UserRef,
-    ) -> Result<Cascade, ToolError> {
+    async fn count(&self, conn: &mut Conn<'_>, user: &UserRef) -> Result<Cascade, ToolError> {
+        let project_id = user.project_id.as_str();
         let n: i64 = with_conn!(conn, c => {
             memberships::table
                 .filter(memberships::project_id.eq(project_id))
@@ -89,13 +82,8 @@ impl UserDataSection for OrgsData {
         Ok(Cascade::from([("memberships".to_owned(), n as u64)]))
     }
 
-    async fn export(
-        &self,
-        conn: &mut Conn<'_>,
-        project_id: &str,
-        user: &UserRef,
-        _now: DateTime<Utc>,
-    ) -> Result<Value, ToolError> {
+    async fn export(&self, conn: &mut Conn<'_>, user: &UserRef) -> Result<Value, ToolError> {
+        let project_id = user.project_id.as_str();
         let list = memberships_of_user(conn, project_id, &user.id).await?;
         let invited: Vec<(String, String, String, String, i64, i64)> = with_conn!(conn, c => {
             authgate_store::schema::invitations::table

@@ -54,9 +54,7 @@ pub struct ListOrgsArgs {
 /// List the project's organizations, oldest first, with member_count.
 #[tool(read, group = ORGANIZATIONS, title = "List organizations", example = r#"{"query": "acme"}"#)]
 pub async fn list_orgs(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ListOrgsArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ListOrgsArgs,
 ) -> Result<Page<Org>, ToolError> {
     let query = args
         .query
@@ -84,9 +82,7 @@ pub struct OrgIdArgs {
 /// info and role), pending invitations and member_count.
 #[tool(read, group = ORGANIZATIONS, title = "Get organization", example = r#"{"org_id": "acme-corp"}"#)]
 pub async fn get_org(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: OrgIdArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: OrgIdArgs,
 ) -> Result<OrgDetail, ToolError> {
     let first = ctx.page(Some(100), None)?;
     crate::flows::org_detail(conn, ctx.project_id(), &args.org_id, &first, ctx.now()).await
@@ -114,9 +110,7 @@ pub struct CreateOrgArgs {
     example = r#"{"name": "Acme Corp", "member_limit": 50, "metadata": {"plan": "team"}}"#
 )]
 pub async fn create_org(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: CreateOrgArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: CreateOrgArgs,
 ) -> Result<Org, ToolError> {
     let new = NewOrg {
         name: &args.name,
@@ -152,9 +146,7 @@ pub struct UpdateOrgArgs {
     example = r#"{"org_id": "org_01JD8X3V9Q4K7M2N5P6R8S0T1W", "name": "Acme Inc", "member_limit": 100}"#
 )]
 pub async fn update_org(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: UpdateOrgArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: UpdateOrgArgs,
 ) -> Result<Org, ToolError> {
     let change = OrgChange {
         name: args.name.as_deref(),
@@ -190,9 +182,7 @@ pub struct DeletedOrg {
     example = r#"{"org_id": "org_01JD8X3V9Q4K7M2N5P6R8S0T1W", "dry_run": true}"#
 )]
 pub async fn delete_org(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: DeleteOrgArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: DeleteOrgArgs,
 ) -> Result<DangerResult<DeletedOrg>, ToolError> {
     let (organization, cascade) =
         crate::flows::delete_org(conn, ctx.project_id(), &args.org_id, args.dry_run).await?;
@@ -224,9 +214,7 @@ pub struct ListOrgMembersArgs {
     example = r#"{"org_id": "acme-corp", "limit": 50}"#
 )]
 pub async fn list_org_members(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ListOrgMembersArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ListOrgMembersArgs,
 ) -> Result<Page<Member>, ToolError> {
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
     members::list_members(conn, ctx.project_id(), &args.org_id, &page).await
@@ -253,9 +241,7 @@ pub struct AddOrgMemberArgs {
     example = r#"{"org_id": "acme-corp", "user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "role": "editor"}"#
 )]
 pub async fn add_org_member(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: AddOrgMemberArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: AddOrgMemberArgs,
 ) -> Result<Member, ToolError> {
     user_id(&args.user_id)?;
     members::add_member(
@@ -293,9 +279,7 @@ pub struct UpdateOrgMemberRoleArgs {
     example = r#"{"org_id": "acme-corp", "user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "role": "admin"}"#
 )]
 pub async fn update_org_member_role(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: UpdateOrgMemberRoleArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: UpdateOrgMemberRoleArgs,
 ) -> Result<Member, ToolError> {
     user_id(&args.user_id)?;
     members::set_member_role(
@@ -338,9 +322,7 @@ pub struct RemovedMember {
     example = r#"{"org_id": "acme-corp", "user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "dry_run": true}"#
 )]
 pub async fn remove_org_member(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: RemoveOrgMemberArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: RemoveOrgMemberArgs,
 ) -> Result<DangerResult<RemovedMember>, ToolError> {
     user_id(&args.user_id)?;
     let member = members::remove_member(
@@ -382,9 +364,7 @@ pub struct InviteOrgMemberArgs {
     example = r#"{"org_id": "acme-corp", "email": "dana@acme.com", "role": "editor"}"#
 )]
 pub async fn invite_org_member(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: InviteOrgMemberArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: InviteOrgMemberArgs,
 ) -> Result<Invitation, ToolError> {
     let inviter = ctx.caller.project.name.clone();
     let new = NewInvitation {

@@ -100,9 +100,7 @@ pub fn validate_callback_url(raw: &str) -> Result<String, ToolError> {
 }
 
 pub async fn list_callbacks(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    page: &PageRequest,
+    conn: &mut Conn<'_>, project_id: &str, page: &PageRequest,
 ) -> Result<Page<Callback>, ToolError> {
     let rows: Vec<CallbackRow> = with_conn!(conn, c => {
         let mut q = callback_urls::table
@@ -122,8 +120,7 @@ pub async fn list_callbacks(
 
 /// Every callback URL of the project, oldest first (for redirect checks).
 pub async fn all_callbacks(
-    conn: &mut Conn<'_>,
-    project_id: &str,
+    conn: &mut Conn<'_>, project_id: &str,
 ) -> Result<Vec<Callback>, ToolError> {
     let rows: Vec<CallbackRow> = with_conn!(conn, c => {
         callback_urls::table
@@ -138,10 +135,7 @@ pub async fn all_callbacks(
 
 /// Adds a URL; the unique constraint, not a prior read, decides duplicates.
 pub async fn add_callback(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    url: &str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, url: &str, now: DateTime<Utc>,
 ) -> Result<Callback, ToolError> {
     let url = validate_callback_url(url)?;
     let row = CallbackRow {
@@ -181,9 +175,7 @@ pub async fn add_callback(
 }
 
 pub async fn get_callback(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    callback_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, callback_id: &str,
 ) -> Result<Callback, ToolError> {
     let row: Option<CallbackRow> = with_conn!(conn, c => {
         callback_urls::table
@@ -204,10 +196,7 @@ pub async fn get_callback(
 /// Removes a callback URL (or, on a dry run, shows it). Nothing else
 /// depends on it.
 pub async fn remove_callback(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    callback_id: &str,
-    dry_run: bool,
+    conn: &mut Conn<'_>, project_id: &str, callback_id: &str, dry_run: bool,
 ) -> Result<Callback, ToolError> {
     let callback = get_callback(conn, project_id, callback_id).await?;
     if dry_run {
@@ -229,9 +218,7 @@ pub async fn remove_callback(
 /// project's callback URLs (exactly as registered), else the first
 /// callback URL; `precondition_failed` when the project has none.
 pub async fn link_target(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    redirect_url: Option<&str>,
+    conn: &mut Conn<'_>, project_id: &str, redirect_url: Option<&str>,
 ) -> Result<url::Url, ToolError> {
     let registered = all_callbacks(conn, project_id).await?;
     let chosen = match redirect_url.map(str::trim) {
@@ -269,9 +256,7 @@ fn is_loopback_origin(origin: &str) -> bool {
 /// origin when it is a test project. Without a project (a preflight, which
 /// carries no project header), whether it may call any project's.
 pub async fn origin_allowed(
-    conn: &mut Conn<'_>,
-    project_id: Option<&str>,
-    origin: &str,
+    conn: &mut Conn<'_>, project_id: Option<&str>, origin: &str,
 ) -> Result<bool, ToolError> {
     use authgate_store::schema::projects;
     let origin = origin.trim_end_matches('/');
@@ -298,9 +283,7 @@ pub async fn origin_allowed(
 /// [`origin_allowed`] in a read unit of its own (the CORS layer asks
 /// before any flow runs).
 pub async fn origin_allowed_in(
-    store: &authgate_store::Store,
-    project_id: Option<&str>,
-    origin: &str,
+    store: &authgate_store::Store, project_id: Option<&str>, origin: &str,
 ) -> Result<bool, ToolError> {
     store
         .read(async |conn| origin_allowed(conn, project_id, origin).await)

@@ -15,10 +15,7 @@ use crate::projects::{ProjectRow, validate_environment, validate_project_name};
 
 /// Creates a project and its first admin key, in the caller's unit of work.
 pub async fn create_project(
-    conn: &mut Conn<'_>,
-    name: &str,
-    environment: &str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, name: &str, environment: &str, now: DateTime<Utc>,
 ) -> Result<(Project, CreatedApiKey), ToolError> {
     let name = validate_project_name(name)?;
     validate_environment(environment)?;
@@ -46,8 +43,7 @@ pub async fn create_project(
 /// the start-up lock, so gateways starting together on one empty PostgreSQL
 /// make one project between them.
 pub async fn ensure_first_project(
-    conn: &mut Conn<'_>,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, now: DateTime<Utc>,
 ) -> Result<Option<(Project, CreatedApiKey)>, ToolError> {
     conn.lock_startup().await?;
     let count: i64 = with_conn!(conn, c => {

@@ -182,10 +182,7 @@ fn scope_names(scopes: &[Scope]) -> Vec<String> {
 }
 
 pub(crate) fn new_key_row(
-    project_id: &str,
-    environment: &str,
-    new: &NewApiKey,
-    now: DateTime<Utc>,
+    project_id: &str, environment: &str, new: &NewApiKey, now: DateTime<Utc>,
 ) -> (ApiKeyRow, String) {
     let key = generate_key(environment);
     let row = ApiKeyRow {
@@ -239,9 +236,7 @@ pub struct KeyRequest {
 /// holds: scopes no wider than its own, and, when it has an allow-list,
 /// an allow-list inside it.
 pub fn validate_new_key(
-    issuer: Issuer<'_>,
-    catalog: &Catalog,
-    request: KeyRequest,
+    issuer: Issuer<'_>, catalog: &Catalog, request: KeyRequest,
 ) -> Result<NewApiKey, ToolError> {
     Ok(NewApiKey {
         name: key_name(request.name)?,
@@ -285,9 +280,7 @@ fn key_scopes(issuer: Issuer<'_>, scopes: Option<Vec<Scope>>) -> Result<Vec<Scop
 }
 
 fn key_tools(
-    issuer: Issuer<'_>,
-    catalog: &Catalog,
-    tools: Option<Vec<String>>,
+    issuer: Issuer<'_>, catalog: &Catalog, tools: Option<Vec<String>>,
 ) -> Result<Option<Vec<String>>, ToolError> {
     let Some(list) = tools else {
         if let Issuer::Key(caller) = issuer
@@ -318,10 +311,7 @@ fn key_tools(
 }
 
 fn key_tool_entry(
-    issuer: Issuer<'_>,
-    catalog: &Catalog,
-    i: usize,
-    entry: &str,
+    issuer: Issuer<'_>, catalog: &Catalog, i: usize, entry: &str,
 ) -> Result<(), ToolError> {
     if !catalog.knows(entry) {
         let groups: Vec<String> = catalog
@@ -350,8 +340,7 @@ fn key_tool_entry(
 }
 
 pub async fn count_active_api_keys(
-    conn: &mut Conn<'_>,
-    project_id: &str,
+    conn: &mut Conn<'_>, project_id: &str,
 ) -> Result<i64, ToolError> {
     Ok(with_conn!(conn, c => {
         api_keys::table
@@ -368,10 +357,7 @@ pub async fn count_active_api_keys(
 /// and the insert run under the project's lock, so concurrent creations
 /// cannot pass `max_active_keys`.
 pub async fn create_api_key(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    new: NewApiKey,
-    settings: KeySettings,
+    conn: &mut Conn<'_>, project_id: &str, new: NewApiKey, settings: KeySettings,
     now: DateTime<Utc>,
 ) -> Result<CreatedApiKey, ToolError> {
     conn.lock_project(project_id).await?;
@@ -395,9 +381,7 @@ pub async fn create_api_key(
 }
 
 pub async fn list_api_keys(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    page: &PageRequest,
+    conn: &mut Conn<'_>, project_id: &str, page: &PageRequest,
 ) -> Result<Page<ApiKeyInfo>, ToolError> {
     let rows: Vec<ApiKeyRow> = with_conn!(conn, c => {
         let mut q = api_keys::table
@@ -416,9 +400,7 @@ pub async fn list_api_keys(
 }
 
 pub async fn get_api_key(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    key_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, key_id: &str,
 ) -> Result<ApiKeyInfo, ToolError> {
     let row: Option<ApiKeyRow> = with_conn!(conn, c => {
         api_keys::table
@@ -439,11 +421,7 @@ pub async fn get_api_key(
 /// Revokes one key (or, on a dry run, shows it). Revoking a revoked key is
 /// a conflict, so a typo'd retry does not silently pass.
 pub async fn revoke_api_key(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    key_id: &str,
-    dry_run: bool,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, key_id: &str, dry_run: bool, now: DateTime<Utc>,
 ) -> Result<ApiKeyInfo, ToolError> {
     let key = get_api_key(conn, project_id, key_id).await?;
     if let Some(at) = key.revoked_at {
@@ -483,8 +461,7 @@ pub async fn revoke_api_key(
 
 /// Every active key of the project.
 pub async fn active_api_keys(
-    conn: &mut Conn<'_>,
-    project_id: &str,
+    conn: &mut Conn<'_>, project_id: &str,
 ) -> Result<Vec<ApiKeyInfo>, ToolError> {
     let rows: Vec<ApiKeyRow> = with_conn!(conn, c => {
         api_keys::table
@@ -502,10 +479,7 @@ pub async fn active_api_keys(
 /// Returns the keys revoked (or, on a dry run, that would be) and the new
 /// key (none on a dry run).
 pub async fn regenerate_api_keys(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    dry_run: bool,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, dry_run: bool, now: DateTime<Utc>,
 ) -> Result<(Vec<String>, Option<CreatedApiKey>), ToolError> {
     conn.lock_project(project_id).await?;
     let ids: Vec<String> = active_api_keys(conn, project_id)
@@ -546,8 +520,7 @@ pub async fn regenerate_api_keys(
 /// Records when keys were last used, in one statement per key. The gateway
 /// batches uses and calls this off the request path.
 pub async fn record_last_used(
-    conn: &mut Conn<'_>,
-    uses: &[(String, String, i64)],
+    conn: &mut Conn<'_>, uses: &[(String, String, i64)],
 ) -> Result<(), ToolError> {
     for (project_id, key_id, at) in uses {
         with_conn!(conn, c => {
@@ -567,8 +540,7 @@ pub async fn record_last_used(
 
 /// Records key uses gathered off the request path, in one unit of work.
 pub async fn flush_key_uses(
-    store: &Store,
-    uses: &[(String, String, i64)],
+    store: &Store, uses: &[(String, String, i64)],
 ) -> Result<(), ToolError> {
     store
         .write(async |conn| record_last_used(conn, uses).await)
@@ -578,8 +550,7 @@ pub async fn flush_key_uses(
 /// Resolves a presented key on a connection of its own, without a
 /// transaction (one indexed read).
 pub async fn authenticate_key_in(
-    store: &Store,
-    presented: &str,
+    store: &Store, presented: &str,
 ) -> Result<Result<Caller, AuthFailure>, ToolError> {
     store
         .autocommit(async |conn| authenticate_key(conn, presented).await)
@@ -625,8 +596,7 @@ pub fn key_well_formed(key: &str) -> bool {
 /// then a constant-time comparison. Writes nothing (the gateway records
 /// `last_used_at` in the background).
 pub async fn authenticate_key(
-    conn: &mut Conn<'_>,
-    presented: &str,
+    conn: &mut Conn<'_>, presented: &str,
 ) -> Result<Result<Caller, AuthFailure>, ToolError> {
     if !key_well_formed(presented) {
         return Ok(Err(AuthFailure::Malformed));

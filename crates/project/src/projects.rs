@@ -77,9 +77,7 @@ pub async fn list_projects(conn: &mut Conn<'_>) -> Result<Vec<Project>, ToolErro
 /// The project a request names exists: `not_found` naming `field` (the
 /// header or argument that named it) when not.
 pub async fn require_project(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    field: &str,
+    conn: &mut Conn<'_>, project_id: &str, field: &str,
 ) -> Result<Project, ToolError> {
     require_id(field, "prj", project_id)?;
     get_project(conn, project_id)

@@ -140,8 +140,7 @@ async fn load_rows(conn: &mut Conn<'_>, project_id: &str) -> Result<Vec<Provider
 
 /// Every provider of the project, in the fixed order of [`PROVIDERS`].
 pub async fn list_providers(
-    conn: &mut Conn<'_>,
-    project_id: &str,
+    conn: &mut Conn<'_>, project_id: &str,
 ) -> Result<Vec<ProviderState>, ToolError> {
     let rows = load_rows(conn, project_id).await?;
     Ok(merge(rows))
@@ -163,9 +162,7 @@ fn merge(rows: Vec<ProviderRow>) -> Vec<ProviderState> {
 
 /// Whether one provider is enabled (the sign-in flows check theirs).
 pub async fn provider_enabled(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    provider: &str,
+    conn: &mut Conn<'_>, project_id: &str, provider: &str,
 ) -> Result<bool, ToolError> {
     let row: Option<bool> = with_conn!(conn, c => {
         auth_providers::table
@@ -181,10 +178,7 @@ pub async fn provider_enabled(
 
 /// The decrypted client secret of an OAuth provider, for the sign-in flow.
 pub async fn client_secret(
-    conn: &mut Conn<'_>,
-    encryption_key: &[u8; 32],
-    project_id: &str,
-    provider: &str,
+    conn: &mut Conn<'_>, encryption_key: &[u8; 32], project_id: &str, provider: &str,
 ) -> Result<Option<String>, ToolError> {
     let rows = load_rows(conn, project_id).await?;
     rows.iter()
@@ -212,10 +206,7 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<(), ToolError> {
 /// Applies every change, after validating them all, in the caller's unit
 /// of work.
 pub async fn configure_providers(
-    conn: &mut Conn<'_>,
-    encryption_key: &[u8; 32],
-    project_id: &str,
-    changes: &[ProviderChange],
+    conn: &mut Conn<'_>, encryption_key: &[u8; 32], project_id: &str, changes: &[ProviderChange],
     now: DateTime<Utc>,
 ) -> Result<Vec<ProviderState>, ToolError> {
     if changes.is_empty() {
@@ -286,10 +277,7 @@ pub async fn configure_providers(
 
 /// The rows the changes produce, given what is stored.
 fn plan_rows(
-    rows: &[ProviderRow],
-    encryption_key: &[u8; 32],
-    project_id: &str,
-    changes: &[ProviderChange],
+    rows: &[ProviderRow], encryption_key: &[u8; 32], project_id: &str, changes: &[ProviderChange],
     at: i64,
 ) -> Result<Vec<ProviderRow>, ToolError> {
     let existing: BTreeMap<&str, &ProviderRow> =

@@ -44,9 +44,7 @@ impl StatusSection for ConfigSection {
     type Output = ConfigStatus;
 
     async fn read(
-        &self,
-        ctx: &ToolContext,
-        conn: &mut Conn<'_>,
+        &self, ctx: &ToolContext, conn: &mut Conn<'_>,
     ) -> Result<ConfigStatus, ToolError> {
         let project_id = ctx.project_id();
         let providers = providers::list_providers(conn, project_id).await?;

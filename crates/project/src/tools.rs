@@ -96,9 +96,7 @@ fn status_schema(status: &StatusParts<'_>) -> JsonObject {
 /// API keys), as far as those domains are installed.
 #[tool(read, group = PROJECT, title = "Get project status", output_schema = status_schema)]
 pub async fn get_project_status(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    _args: NoArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, _args: NoArgs,
 ) -> Result<ProjectStatus, ToolError> {
     ctx.domains.read_status(ctx, conn).await.map(ProjectStatus)
 }
@@ -110,9 +108,7 @@ pub async fn get_project_status(
 /// Client secrets are never returned.
 #[tool(read, group = AUTH_CONFIG, title = "List auth providers")]
 pub async fn list_auth_providers(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ListArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ListArgs,
 ) -> Result<Page<ProviderState>, ToolError> {
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
     let all = providers::list_providers(conn, ctx.project_id()).await?;
@@ -144,9 +140,7 @@ pub struct ProvidersOutput {
     example = r#"{"providers": [{"provider": "github", "enabled": true, "client_id": "Iv1.0123456789abcdef", "client_secret": "<from GitHub>"}]}"#
 )]
 pub async fn configure_auth_providers(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ConfigureAuthProvidersArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ConfigureAuthProvidersArgs,
 ) -> Result<ProvidersOutput, ToolError> {
     let providers = providers::configure_providers(
         conn,
@@ -165,9 +159,7 @@ pub async fn configure_auth_providers(
 /// first.
 #[tool(read, group = AUTH_CONFIG, title = "List callback URLs", example = r#"{"limit": 20}"#)]
 pub async fn list_callbacks(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ListArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ListArgs,
 ) -> Result<Page<Callback>, ToolError> {
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
     callbacks::list_callbacks(conn, ctx.project_id(), &page).await
@@ -189,9 +181,7 @@ pub struct AddCallbackArgs {
     example = r#"{"url": "https://app.example.com/auth/callback"}"#
 )]
 pub async fn add_callback(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: AddCallbackArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: AddCallbackArgs,
 ) -> Result<Callback, ToolError> {
     callbacks::add_callback(conn, ctx.project_id(), &args.url, ctx.now()).await
 }
@@ -220,9 +210,7 @@ pub struct RemovedCallback {
     example = r#"{"callback_id": "cb_01JD8X3V9Q4K7M2N5P6R8S0T1W", "dry_run": true}"#
 )]
 pub async fn remove_callback(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: RemoveCallbackArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: RemoveCallbackArgs,
 ) -> Result<DangerResult<RemovedCallback>, ToolError> {
     require_id("callback_id", "cb", &args.callback_id)?;
     let callback =
@@ -241,9 +229,7 @@ pub async fn remove_callback(
 /// last_used_at, revoked_at. Never the key itself.
 #[tool(read, group = AUTH_CONFIG, title = "List API keys")]
 pub async fn list_api_keys(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ListArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ListArgs,
 ) -> Result<Page<ApiKeyInfo>, ToolError> {
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
     keys::list_api_keys(conn, ctx.project_id(), &page).await
@@ -272,9 +258,7 @@ pub struct CreateApiKeyArgs {
     example = r#"{"name": "CI read-only", "scopes": ["read"], "tools": ["group:audit", "whoami"]}"#
 )]
 pub async fn create_api_key(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: CreateApiKeyArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: CreateApiKeyArgs,
 ) -> Result<CreatedApiKey, ToolError> {
     let new = keys::validate_new_key(
         Issuer::Key(&ctx.caller),
@@ -303,9 +287,7 @@ pub struct Regenerated {
 /// leaked. Switch your MCP client to the new key right away.
 #[tool(danger, group = AUTH_CONFIG, title = "Regenerate API keys", example = r#"{"dry_run": true}"#)]
 pub async fn regenerate_api_key(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: DryRunArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: DryRunArgs,
 ) -> Result<DangerResult<Regenerated>, ToolError> {
     let (revoked, new_key) =
         keys::regenerate_api_keys(conn, ctx.project_id(), args.dry_run, ctx.now()).await?;
@@ -345,9 +327,7 @@ pub struct RevokedKey {
     example = r#"{"key_id": "key_01JD8X3V9Q4K7M2N5P6R8S0T1W", "dry_run": true}"#
 )]
 pub async fn revoke_api_key(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: RevokeApiKeyArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: RevokeApiKeyArgs,
 ) -> Result<DangerResult<RevokedKey>, ToolError> {
     require_id("key_id", "key", &args.key_id)?;
     let api_key = keys::revoke_api_key(

@@ -169,9 +169,7 @@ fn grant_covers(grant: &Grant, resource: &str, action: &str) -> bool {
 /// condition that cannot be evaluated counts as false, and its error is
 /// the reason when nothing else allows.
 pub fn decide(
-    role: &RoleModel,
-    resource: &str,
-    action: &str,
+    role: &RoleModel, resource: &str, action: &str,
     mut eval: impl FnMut(&str) -> Result<bool, String>,
 ) -> Decision {
     let allow = |reason: String, permission: Option<String>, grant: Option<Grant>| Decision {
@@ -277,9 +275,7 @@ struct Member {
 /// Answers a question against the stored configuration. Unknown users and
 /// organizations are not_found; a user who is not a member is denied.
 pub async fn check(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    q: Question<'_>,
+    conn: &mut Conn<'_>, project_id: &str, q: Question<'_>,
 ) -> Result<Decision, ToolError> {
     validate_key("resource", q.resource)?;
     validate_key("action", q.action)?;
@@ -330,9 +326,7 @@ pub async fn check(
 /// there is none do the separate reads of [`not_a_member`] tell an
 /// unknown user or organization (not_found) from a non-member.
 async fn load_member(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    q: &Question<'_>,
+    conn: &mut Conn<'_>, project_id: &str, q: &Question<'_>,
 ) -> Result<Option<Member>, ToolError> {
     type Joined = (
         String,
@@ -406,9 +400,7 @@ async fn load_member(
 /// No membership joined: an unknown user or organization is not_found;
 /// otherwise the user is not a member, which is a denial.
 async fn not_a_member(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    q: &Question<'_>,
+    conn: &mut Conn<'_>, project_id: &str, q: &Question<'_>,
 ) -> Result<Decision, ToolError> {
     let user_id = authgate_identity::require_user(conn, project_id, q.user_id)
         .await?
@@ -527,11 +519,8 @@ mod properties {
     /// The plain model: allowed when some permission or some grant whose
     /// condition holds covers the request.
     fn reference(
-        permissions: &[String],
-        grants: &[Grant],
-        outcomes: &BTreeMap<String, Option<bool>>,
-        resource: &str,
-        action: &str,
+        permissions: &[String], grants: &[Grant], outcomes: &BTreeMap<String, Option<bool>>,
+        resource: &str, action: &str,
     ) -> bool {
         let by_permission = permissions.iter().any(|p| {
             p == "*" || *p == format!("{resource}:*") || *p == format!("{resource}:{action}")

@@ -17,11 +17,7 @@ use crate::roles::{self, Grant, NewRole, Role};
 /// Makes a role of `grants`, each checked against the declared resources
 /// and actions (conditions compiled).
 pub async fn create_role_with_grants(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    key: &str,
-    name: Option<&str>,
-    grants: &[Grant],
+    conn: &mut Conn<'_>, project_id: &str, key: &str, name: Option<&str>, grants: &[Grant],
     now: DateTime<Utc>,
 ) -> Result<Role, ToolError> {
     let grants = crate::resources::check_grants(conn, project_id, "grants", grants).await?;
@@ -51,9 +47,7 @@ pub struct PermissionCheck {
 /// A check asked with a write-scoped key of `project_id`: `user_id` and
 /// `org_id` are required.
 pub async fn check_permission_with_key(
-    store: &Store,
-    project_id: &str,
-    body: PermissionCheck,
+    store: &Store, project_id: &str, body: PermissionCheck,
 ) -> Result<Decision, ToolError> {
     let need = |v: &Option<String>, field: &str| {
         v.clone().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
@@ -85,10 +79,7 @@ pub async fn check_permission_with_key(
 /// organization are the token's (its active organization), in the same
 /// snapshot as the token's session check.
 pub async fn check_permission_with_token(
-    auth: &Auth,
-    project_hint: Option<&str>,
-    token: &str,
-    body: PermissionCheck,
+    auth: &Auth, project_hint: Option<&str>, token: &str, body: PermissionCheck,
 ) -> Result<Decision, ToolError> {
     if body.user_id.is_some() || body.org_id.is_some() {
         let field = if body.user_id.is_some() {

@@ -81,8 +81,7 @@ pub(crate) fn validate_name(name: &str) -> Result<String, ToolError> {
 }
 
 pub(crate) async fn all_rows(
-    conn: &mut Conn<'_>,
-    project_id: &str,
+    conn: &mut Conn<'_>, project_id: &str,
 ) -> Result<Vec<ResourceRow>, ToolError> {
     Ok(with_conn!(conn, c => {
         rbac_resources::table
@@ -95,9 +94,7 @@ pub(crate) async fn all_rows(
 }
 
 pub async fn list_resources(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    page: &PageRequest,
+    conn: &mut Conn<'_>, project_id: &str, page: &PageRequest,
 ) -> Result<Page<Resource>, ToolError> {
     let rows: Vec<ResourceRow> = with_conn!(conn, c => {
         let mut q = rbac_resources::table
@@ -118,11 +115,7 @@ pub async fn list_resources(
 }
 
 pub(crate) async fn insert(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    key: &str,
-    name: &str,
-    actions: &[String],
+    conn: &mut Conn<'_>, project_id: &str, key: &str, name: &str, actions: &[String],
     now: DateTime<Utc>,
 ) -> Result<Resource, ToolError> {
     let at = to_micros(now);
@@ -154,13 +147,8 @@ pub(crate) async fn insert(
 }
 
 pub(crate) async fn set(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    key: &str,
-    name: &str,
-    actions: &[String],
-    archived_at: Option<i64>,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, key: &str, name: &str, actions: &[String],
+    archived_at: Option<i64>, now: DateTime<Utc>,
 ) -> Result<(), ToolError> {
     let actions = JsonText(actions.to_vec());
     with_conn!(conn, c => {
@@ -182,11 +170,7 @@ pub(crate) async fn set(
 }
 
 pub async fn create_resource(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    key: &str,
-    name: Option<&str>,
-    actions: &[String],
+    conn: &mut Conn<'_>, project_id: &str, key: &str, name: Option<&str>, actions: &[String],
     now: DateTime<Utc>,
 ) -> Result<Resource, ToolError> {
     validate_key("key", key)?;
@@ -198,9 +182,7 @@ pub async fn create_resource(
 /// Checks grants against `resources` (key, actions): every resource
 /// declared, every action one of its own (or `*`), every condition valid.
 pub(crate) fn check_grants_against(
-    field: &str,
-    grants: &[Grant],
-    resources: &[(String, Vec<String>)],
+    field: &str, grants: &[Grant], resources: &[(String, Vec<String>)],
 ) -> Result<Vec<Grant>, ToolError> {
     if grants.len() > MAX_GRANTS {
         return Err(ToolError::invalid(
@@ -254,10 +236,7 @@ pub(crate) fn check_grants_against(
 
 /// Checks grants against the project's live resources.
 pub async fn check_grants(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    field: &str,
-    grants: &[Grant],
+    conn: &mut Conn<'_>, project_id: &str, field: &str, grants: &[Grant],
 ) -> Result<Vec<Grant>, ToolError> {
     let resources: Vec<(String, Vec<String>)> = all_rows(conn, project_id)
         .await?

@@ -148,8 +148,7 @@ fn not_found(key: &str) -> ToolError {
 
 /// Every role row of the project (sync and the engine read them whole).
 pub(crate) async fn all_rows(
-    conn: &mut Conn<'_>,
-    project_id: &str,
+    conn: &mut Conn<'_>, project_id: &str,
 ) -> Result<Vec<RoleRow>, ToolError> {
     Ok(with_conn!(conn, c => {
         roles::table
@@ -162,9 +161,7 @@ pub(crate) async fn all_rows(
 }
 
 pub(crate) async fn load(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    key: &str,
+    conn: &mut Conn<'_>, project_id: &str, key: &str,
 ) -> Result<Option<RoleRow>, ToolError> {
     Ok(with_conn!(conn, c => {
         roles::table
@@ -179,9 +176,7 @@ pub(crate) async fn load(
 
 /// Members holding each of `keys`.
 async fn member_counts(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    keys: &[String],
+    conn: &mut Conn<'_>, project_id: &str, keys: &[String],
 ) -> Result<BTreeMap<String, i64>, ToolError> {
     let rows: Vec<(String, i64)> = with_conn!(conn, c => {
         memberships::table
@@ -206,9 +201,7 @@ async fn view(conn: &mut Conn<'_>, project_id: &str, row: RoleRow) -> Result<Rol
 
 /// Whether the project has a (not archived) role with this key.
 pub async fn role_exists(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    key: &str,
+    conn: &mut Conn<'_>, project_id: &str, key: &str,
 ) -> Result<bool, ToolError> {
     Ok(load(conn, project_id, key)
         .await?
@@ -218,10 +211,7 @@ pub async fn role_exists(
 /// The role a key names, or `invalid_argument` on `field` (for callers
 /// that assign roles).
 pub async fn require_assignable_role(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    field: &str,
-    key: &str,
+    conn: &mut Conn<'_>, project_id: &str, field: &str, key: &str,
 ) -> Result<(), ToolError> {
     validate_key(field, key)?;
     if role_exists(conn, project_id, key).await? {
@@ -236,9 +226,7 @@ pub async fn require_assignable_role(
 /// Whether the project's role `key` holds the `*` permission (every
 /// action on every resource). False for a role that does not exist.
 pub async fn role_grants_everything(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    key: &str,
+    conn: &mut Conn<'_>, project_id: &str, key: &str,
 ) -> Result<bool, ToolError> {
     let permissions: Option<JsonText<Vec<String>>> = with_conn!(conn, c => {
         roles::table
@@ -254,8 +242,7 @@ pub async fn role_grants_everything(
 
 /// The key of the project's default role, if it has one.
 pub async fn default_role(
-    conn: &mut Conn<'_>,
-    project_id: &str,
+    conn: &mut Conn<'_>, project_id: &str,
 ) -> Result<Option<String>, ToolError> {
     Ok(with_conn!(conn, c => {
         roles::table
@@ -279,9 +266,7 @@ pub async fn get_role(conn: &mut Conn<'_>, project_id: &str, key: &str) -> Resul
 
 /// Roles by key.
 pub async fn list_roles(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    page: &PageRequest,
+    conn: &mut Conn<'_>, project_id: &str, page: &PageRequest,
 ) -> Result<Page<Role>, ToolError> {
     let rows: Vec<RoleRow> = with_conn!(conn, c => {
         let mut q = roles::table
@@ -309,9 +294,7 @@ pub async fn list_roles(
 
 /// Every role's key and name, for the project status (at most `limit`).
 pub async fn role_summaries(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    limit: i64,
+    conn: &mut Conn<'_>, project_id: &str, limit: i64,
 ) -> Result<Vec<(String, String, bool)>, ToolError> {
     Ok(with_conn!(conn, c => {
         roles::table
@@ -352,10 +335,7 @@ pub struct NewRole<'a> {
 }
 
 pub async fn create_role(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    new: NewRole<'_>,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, new: NewRole<'_>, now: DateTime<Utc>,
 ) -> Result<Role, ToolError> {
     validate_key("key", new.key)?;
     let name = validate_name(new.name.unwrap_or(new.key))?;
@@ -404,11 +384,7 @@ pub struct RoleChange<'a> {
 }
 
 pub async fn update_role(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    key: &str,
-    change: RoleChange<'_>,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, key: &str, change: RoleChange<'_>, now: DateTime<Utc>,
 ) -> Result<Role, ToolError> {
     validate_key("key", key)?;
     let name = change.name.map(validate_name).transpose()?;
@@ -452,10 +428,7 @@ pub async fn update_role(
 /// Deletes a role that no member holds; while members hold it, a conflict
 /// that says how many.
 pub async fn delete_role(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    key: &str,
-    dry_run: bool,
+    conn: &mut Conn<'_>, project_id: &str, key: &str, dry_run: bool,
 ) -> Result<Role, ToolError> {
     validate_key("key", key)?;
     conn.lock_project(project_id).await?;

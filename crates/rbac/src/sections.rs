@@ -38,9 +38,7 @@ impl StatusSection for RolesStatus {
     type Output = RolesStatusOutput;
 
     async fn read(
-        &self,
-        ctx: &ToolContext,
-        conn: &mut Conn<'_>,
+        &self, ctx: &ToolContext, conn: &mut Conn<'_>,
     ) -> Result<RolesStatusOutput, ToolError> {
         let roles = crate::roles::role_summaries(conn, ctx.project_id(), STATUS_ROLES)
             .await?

@@ -157,11 +157,7 @@ fn validate(doc: &SyncState) -> Result<SyncState, ToolError> {
 /// Makes the stored configuration equal to `doc` (unless `dry_run`) and
 /// returns the plan. A role held by members is never archived: conflict.
 pub async fn apply(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    doc: &SyncState,
-    dry_run: bool,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, doc: &SyncState, dry_run: bool, now: DateTime<Utc>,
 ) -> Result<Plan, ToolError> {
     let doc = validate(doc)?;
     conn.lock_project(project_id).await?;
@@ -196,9 +192,7 @@ struct Run<'a> {
 impl Run<'_> {
     /// Roles to archive that members hold: a conflict, named with the count.
     async fn refuse_held(
-        &self,
-        conn: &mut Conn<'_>,
-        archived: &[&RoleRow],
+        &self, conn: &mut Conn<'_>, archived: &[&RoleRow],
     ) -> Result<(), ToolError> {
         for r in archived {
             let held = role::get_role(conn, self.project_id, &r.key)
@@ -219,9 +213,7 @@ impl Run<'_> {
     }
 
     async fn resources(
-        &mut self,
-        conn: &mut Conn<'_>,
-        wanted: &[ResourceDoc],
+        &mut self, conn: &mut Conn<'_>, wanted: &[ResourceDoc],
     ) -> Result<(), ToolError> {
         let (project_id, now) = (self.project_id, self.now);
         let stored = resources::all_rows(conn, project_id).await?;
@@ -274,10 +266,7 @@ impl Run<'_> {
     }
 
     async fn roles(
-        &mut self,
-        conn: &mut Conn<'_>,
-        wanted: &[RoleDoc],
-        stored: &[RoleRow],
+        &mut self, conn: &mut Conn<'_>, wanted: &[RoleDoc], stored: &[RoleRow],
     ) -> Result<(), ToolError> {
         let project_id = self.project_id;
         if !self.dry_run && wanted.iter().any(|r| r.is_default) {
@@ -324,9 +313,7 @@ impl Run<'_> {
     }
 
     async fn archive_roles(
-        &mut self,
-        conn: &mut Conn<'_>,
-        archived: &[&RoleRow],
+        &mut self, conn: &mut Conn<'_>, archived: &[&RoleRow],
     ) -> Result<(), ToolError> {
         let (project_id, at) = (self.project_id, self.at);
         for r in archived {
@@ -346,10 +333,7 @@ impl Run<'_> {
 
 /// Writes a stored role as the document has it (and unarchives it).
 async fn set_role(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    d: &RoleDoc,
-    updated_at: i64,
+    conn: &mut Conn<'_>, project_id: &str, d: &RoleDoc, updated_at: i64,
 ) -> Result<(), ToolError> {
     with_conn!(conn, c => {
         diesel::update(roles::table.filter(roles::project_id.eq(project_id)).filter(roles::key.eq(&d.key)))

@@ -42,9 +42,7 @@ pub fn register(registry: &mut ToolRegistry) {
 /// (archived ones too, marked).
 #[tool(read, group = RBAC, title = "List RBAC resources", example = r#"{}"#)]
 pub async fn list_rbac_resources(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ListArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ListArgs,
 ) -> Result<Page<Resource>, ToolError> {
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
     crate::resources::list_resources(conn, ctx.project_id(), &page).await
@@ -68,9 +66,7 @@ pub struct CreateRbacResourceArgs {
     example = r#"{"key": "posts", "name": "Blog posts", "actions": ["read", "write", "delete"]}"#
 )]
 pub async fn create_rbac_resource(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: CreateRbacResourceArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: CreateRbacResourceArgs,
 ) -> Result<Resource, ToolError> {
     crate::resources::create_resource(
         conn,
@@ -87,9 +83,7 @@ pub async fn create_rbac_resource(
 /// member counts), by key.
 #[tool(read, group = RBAC, title = "List RBAC roles", example = r#"{"limit": 50}"#)]
 pub async fn list_rbac_roles(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ListArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ListArgs,
 ) -> Result<Page<Role>, ToolError> {
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
     roles::list_roles(conn, ctx.project_id(), &page).await
@@ -117,9 +111,7 @@ pub struct CreateRbacRoleArgs {
     example = r#"{"key": "author", "grants": [{"resource": "posts", "actions": ["read"]}, {"resource": "posts", "actions": ["write", "delete"], "condition": "resource.owner_id == user.id"}]}"#
 )]
 pub async fn create_rbac_role(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: CreateRbacRoleArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: CreateRbacRoleArgs,
 ) -> Result<Role, ToolError> {
     crate::flows::create_role_with_grants(
         conn,
@@ -161,9 +153,7 @@ pub struct CheckRbacPermissionArgs {
     example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "org_id": "acme-corp", "resource": "posts", "action": "write", "context": {"resource": {"owner_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}}}"#
 )]
 pub async fn check_rbac_permission(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: CheckRbacPermissionArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: CheckRbacPermissionArgs,
 ) -> Result<Decision, ToolError> {
     authgate_core::require_id("user_id", "usr", &args.user_id)?;
     let q = Question {
@@ -180,9 +170,7 @@ pub async fn check_rbac_permission(
 /// shape apply_rbac_sync takes (applying it unchanged changes nothing).
 #[tool(read, group = RBAC, title = "Get RBAC sync state", example = r#"{}"#)]
 pub async fn get_rbac_sync_state(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    _args: authgate_core::args::NoArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, _args: authgate_core::args::NoArgs,
 ) -> Result<SyncState, ToolError> {
     crate::sync::state(conn, ctx.project_id()).await
 }
@@ -216,9 +204,7 @@ pub struct SyncResult {
     example = r#"{"state": {"resources": [{"key": "posts", "name": "Posts", "actions": ["read", "write"]}], "roles": [{"key": "viewer", "name": "Viewer", "is_default": true, "grants": [{"resource": "posts", "actions": ["read"]}]}]}, "dry_run": true}"#
 )]
 pub async fn apply_rbac_sync(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ApplyRbacSyncArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ApplyRbacSyncArgs,
 ) -> Result<SyncResult, ToolError> {
     let plan =
         crate::sync::apply(conn, ctx.project_id(), &args.state, args.dry_run, ctx.now()).await?;
@@ -232,9 +218,7 @@ pub async fn apply_rbac_sync(
 /// many organization members hold each.
 #[tool(read, group = ROLES, title = "List roles", example = r#"{"limit": 50}"#)]
 pub async fn list_roles(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ListArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ListArgs,
 ) -> Result<Page<Role>, ToolError> {
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
     roles::list_roles(conn, ctx.project_id(), &page).await
@@ -264,9 +248,7 @@ pub struct CreateRoleArgs {
     example = r#"{"key": "editor", "name": "Editor", "permissions": ["posts:read", "posts:write"], "is_default": true}"#
 )]
 pub async fn create_role(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: CreateRoleArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: CreateRoleArgs,
 ) -> Result<Role, ToolError> {
     let new = NewRole {
         key: &args.key,
@@ -301,9 +283,7 @@ pub struct UpdateRoleArgs {
     example = r#"{"key": "viewer", "is_default": true}"#
 )]
 pub async fn update_role(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: UpdateRoleArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: UpdateRoleArgs,
 ) -> Result<Role, ToolError> {
     let change = RoleChange {
         name: args.name.as_deref(),
@@ -332,9 +312,7 @@ pub struct DeletedRole {
 /// organization members hold it.
 #[tool(danger, group = ROLES, title = "Delete role", example = r#"{"key": "editor", "dry_run": true}"#)]
 pub async fn delete_role(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: DeleteRoleArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: DeleteRoleArgs,
 ) -> Result<DangerResult<DeletedRole>, ToolError> {
     let role = roles::delete_role(conn, ctx.project_id(), &args.key, args.dry_run).await?;
     Ok(DangerResult {

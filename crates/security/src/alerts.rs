@@ -142,10 +142,7 @@ fn parse_position(pos: &str) -> Result<(i64, String), ToolError> {
 /// Alerts newest first (by when they opened), optionally of one status
 /// and severity.
 pub async fn list(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    status: Option<Status>,
-    severity: Option<Severity>,
+    conn: &mut Conn<'_>, project_id: &str, status: Option<Status>, severity: Option<Severity>,
     page: &PageRequest,
 ) -> Result<Page<Alert>, ToolError> {
     let after = page.after.as_deref().map(parse_position).transpose()?;
@@ -211,11 +208,7 @@ fn wrong_state(alert: &Alert, wanted: &str) -> ToolError {
 
 /// open → acknowledged, by `key_id`.
 pub async fn acknowledge(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    id: &str,
-    key_id: &str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, id: &str, key_id: &str, now: DateTime<Utc>,
 ) -> Result<Alert, ToolError> {
     let alert = get(conn, project_id, id).await?;
     if alert.status != Status::Open {
@@ -274,11 +267,7 @@ fn validate_note(note: Option<&str>) -> Result<Option<&str>, ToolError> {
 }
 
 pub async fn resolve(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    id: &str,
-    key_id: &str,
-    note: Option<&str>,
+    conn: &mut Conn<'_>, project_id: &str, id: &str, key_id: &str, note: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Alert, ToolError> {
     let note = validate_note(note)?;

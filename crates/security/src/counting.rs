@@ -44,13 +44,8 @@ fn placeholders(sql: &str, backend: Backend) -> String {
 /// Whether `value` is new for (rule, subject) in the window: inserted, or
 /// seen last before the window began.
 pub(crate) async fn first_in_window(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    rule: &str,
-    subject: &str,
-    value: &str,
-    window_start: i64,
-    now: i64,
+    conn: &mut Conn<'_>, project_id: &str, rule: &str, subject: &str, value: &str,
+    window_start: i64, now: i64,
 ) -> Result<bool, ToolError> {
     use diesel::sql_types::{BigInt, Text};
     #[derive(QueryableByName)]
@@ -86,14 +81,8 @@ pub(crate) async fn first_in_window(
 /// events on one subject queue on its row, so none is lost.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn raise(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    rule: &str,
-    severity: Severity,
-    summary: &str,
-    subject: &str,
-    threshold: Threshold,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, rule: &str, severity: Severity, summary: &str,
+    subject: &str, threshold: Threshold, now: DateTime<Utc>,
 ) -> Result<(), ToolError> {
     use diesel::sql_types::{BigInt, Text};
     let at = to_micros(now);

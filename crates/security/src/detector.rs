@@ -30,10 +30,7 @@ impl Detector {
 
 impl AuditObserver for Detector {
     fn observe<'a>(
-        &'a self,
-        conn: &'a mut Conn<'_>,
-        event: &'a RecordedEvent,
-        now: DateTime<Utc>,
+        &'a self, conn: &'a mut Conn<'_>, event: &'a RecordedEvent, now: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<(), ToolError>> {
         Box::pin(rules::run_all(conn, &self.config, &event.event, now))
     }
@@ -44,9 +41,7 @@ impl AuditObserver for Detector {
 /// Open, acknowledged and resolved alerts stay. Returns (alerts, signals)
 /// removed. Maintenance across projects, run by the gateway on a timer.
 pub async fn sweep(
-    store: &Store,
-    config: &SecurityConfig,
-    now: DateTime<Utc>,
+    store: &Store, config: &SecurityConfig, now: DateTime<Utc>,
 ) -> Result<(usize, usize), ToolError> {
     use authgate_store::schema::{security_alerts, security_signals};
     use diesel::{ExpressionMethods as _, QueryDsl as _};

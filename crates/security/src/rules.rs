@@ -32,10 +32,7 @@ pub trait Rule {
 
     /// A condition over stored data the event must also meet.
     fn confirm(
-        _conn: &mut Conn<'_>,
-        _event: &NewAuditEvent,
-        _config: &SecurityConfig,
-        _now: DateTime<Utc>,
+        _conn: &mut Conn<'_>, _event: &NewAuditEvent, _config: &SecurityConfig, _now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, ToolError>> + Send {
         async { Ok(true) }
     }
@@ -90,10 +87,7 @@ rules!(
 );
 
 async fn run<R: Rule>(
-    conn: &mut Conn<'_>,
-    config: &SecurityConfig,
-    event: &NewAuditEvent,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, config: &SecurityConfig, event: &NewAuditEvent, now: DateTime<Utc>,
 ) -> Result<(), ToolError> {
     let Some(seen) = observed::<R>(event) else {
         return Ok(());
@@ -243,10 +237,7 @@ impl Rule for SignInAfterFailures {
     }
 
     async fn confirm(
-        conn: &mut Conn<'_>,
-        e: &NewAuditEvent,
-        config: &SecurityConfig,
-        now: DateTime<Utc>,
+        conn: &mut Conn<'_>, e: &NewAuditEvent, config: &SecurityConfig, now: DateTime<Utc>,
     ) -> Result<bool, ToolError> {
         let (Some(user), Some(session)) = (user_target(e), target_with(e, "ses_")) else {
             return Ok(false);
@@ -331,10 +322,7 @@ impl Rule for WildcardRoleAssigned {
     }
 
     async fn confirm(
-        conn: &mut Conn<'_>,
-        e: &NewAuditEvent,
-        _: &SecurityConfig,
-        _: DateTime<Utc>,
+        conn: &mut Conn<'_>, e: &NewAuditEvent, _: &SecurityConfig, _: DateTime<Utc>,
     ) -> Result<bool, ToolError> {
         let Some(role) = meta_str(e, "role") else {
             return Ok(false);
@@ -442,10 +430,7 @@ impl Rule for EmailChangeThenReset {
     }
 
     async fn confirm(
-        conn: &mut Conn<'_>,
-        e: &NewAuditEvent,
-        config: &SecurityConfig,
-        now: DateTime<Utc>,
+        conn: &mut Conn<'_>, e: &NewAuditEvent, config: &SecurityConfig, now: DateTime<Utc>,
     ) -> Result<bool, ToolError> {
         let Some(user) = user_target(e) else {
             return Ok(false);

@@ -64,9 +64,7 @@ pub struct ListSecurityAlertsArgs {
     example = r#"{"status": "open", "severity": "critical", "limit": 20}"#
 )]
 pub async fn list_security_alerts(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ListSecurityAlertsArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ListSecurityAlertsArgs,
 ) -> Result<Page<Alert>, ToolError> {
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
     alerts::list(conn, ctx.project_id(), args.status, args.severity, &page).await
@@ -89,9 +87,7 @@ pub struct AlertIdArgs {
     example = r#"{"alert_id": "alr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#
 )]
 pub async fn acknowledge_security_alert(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: AlertIdArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: AlertIdArgs,
 ) -> Result<Alert, ToolError> {
     alert_id(&args.alert_id)?;
     alerts::acknowledge(
@@ -123,9 +119,7 @@ pub struct ResolveArgs {
     example = r#"{"alert_id": "alr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "note": "the user confirmed it was them; password changed"}"#
 )]
 pub async fn resolve_security_alert(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ResolveArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ResolveArgs,
 ) -> Result<Alert, ToolError> {
     alert_id(&args.alert_id)?;
     alerts::resolve(
@@ -143,9 +137,7 @@ pub async fn resolve_security_alert(
 /// the unresolved ones by severity and by rule.
 #[tool(read, group = SECURITY, title = "Security alert statistics")]
 pub async fn get_security_stats(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    _args: NoArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, _args: NoArgs,
 ) -> Result<Stats, ToolError> {
     alerts::stats(conn, ctx.project_id()).await
 }

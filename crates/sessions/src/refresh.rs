@@ -30,10 +30,7 @@ pub enum Refreshed {
 /// A spent token presented again: its session is revoked and the reuse
 /// recorded.
 async fn reused(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    token: RefreshRow,
-    meta: &RequestMeta,
+    conn: &mut Conn<'_>, project_id: &str, token: RefreshRow, meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<Refreshed, ToolError> {
     let at = to_micros(now);
@@ -72,11 +69,7 @@ async fn reused(
 /// its session (and records `token.refresh_reused`): either the user's
 /// copy or a thief's was a replay, and there is no telling which.
 pub async fn refresh_session(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    presented: &str,
-    meta: &RequestMeta,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, presented: &str, meta: &RequestMeta, now: DateTime<Utc>,
 ) -> Result<Refreshed, ToolError> {
     let at = to_micros(now);
     let hash = sha256_hex(presented);

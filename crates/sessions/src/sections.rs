@@ -2,7 +2,6 @@
 //! get_project_status, and a user-data section (what deleting a user
 //! removes, what an export shows: never a token).
 
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::Value;
@@ -35,12 +34,8 @@ impl UserDataSection for SessionData {
     const NAME: &'static str = "sessions";
     const TABLES: &'static [&'static str] = &["sessions", "refresh_tokens"];
 
-    async fn count(
-        &self,
-        conn: &mut Conn<'_>,
-        project_id: &str,
-        user: &UserRef,
-    ) -> Result<Cascade, ToolError> {
+    async fn count(&self, conn: &mut Conn<'_>, user: &UserRef) -> Result<Cascade, ToolError> {
+        let project_id = user.project_id.as_str();
         let (s, r): (i64, i64) = with_conn!(conn, c => {
             let s = sessions::table
                 .filter(sessions::project_id.eq(project_id))
@@ -63,13 +58,8 @@ impl UserDataSection for SessionData {
         .into())
     }
 
-    async fn export(
-        &self,
-        conn: &mut Conn<'_>,
-        project_id: &str,
-        user: &UserRef,
-        now: DateTime<Utc>,
-    ) -> Result<Value, ToolError> {
+    async fn export(&self, conn: &mut Conn<'_>, user: &UserRef) -> Result<Value, ToolError> {
+        let (project_id, now) = (user.project_id.as_str(), user.at);
         let rows: Vec<SessionRow> = with_conn!(conn, c => {
             sessions::table
                 .filter(sessions::project_id.eq(project_id))

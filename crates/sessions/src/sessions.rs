@@ -103,9 +103,7 @@ pub(crate) struct RefreshRow {
 }
 
 pub(crate) fn new_refresh(
-    project_id: &str,
-    session: &SessionRow,
-    now: i64,
+    project_id: &str, session: &SessionRow, now: i64,
 ) -> (RefreshRow, String) {
     let token = new_secret("agrt_");
     let row = RefreshRow {
@@ -129,12 +127,8 @@ fn not_found(session_id: &str) -> ToolError {
 /// Opens a session for a user who just proved who they are; returns it
 /// and its first refresh token (shown this once).
 pub async fn create_session(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
-    meta: &RequestMeta,
-    settings: SessionSettings,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str, meta: &RequestMeta,
+    settings: SessionSettings, now: DateTime<Utc>,
 ) -> Result<(Session, String), ToolError> {
     let at = to_micros(now);
     let row = SessionRow {
@@ -160,9 +154,7 @@ pub async fn create_session(
 }
 
 pub(crate) async fn load(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    session_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, session_id: &str,
 ) -> Result<Option<SessionRow>, ToolError> {
     Ok(with_conn!(conn, c => {
         sessions::table
@@ -176,10 +168,7 @@ pub(crate) async fn load(
 }
 
 pub async fn get_session(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    session_id: &str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, session_id: &str, now: DateTime<Utc>,
 ) -> Result<Session, ToolError> {
     load(conn, project_id, session_id)
         .await?
@@ -189,10 +178,7 @@ pub async fn get_session(
 
 /// The session if it is still usable (for checking an access token).
 pub async fn active_session(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    session_id: &str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, session_id: &str, now: DateTime<Utc>,
 ) -> Result<Option<Session>, ToolError> {
     let now = to_micros(now);
     Ok(load(conn, project_id, session_id)
@@ -203,10 +189,7 @@ pub async fn active_session(
 
 /// Active sessions, newest first, optionally of one user.
 pub async fn list_active_sessions(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: Option<&str>,
-    page: &PageRequest,
+    conn: &mut Conn<'_>, project_id: &str, user_id: Option<&str>, page: &PageRequest,
     now: DateTime<Utc>,
 ) -> Result<Page<Session>, ToolError> {
     let at = to_micros(now);
@@ -255,11 +238,7 @@ impl RevokedBy<'_> {
 /// Revokes a session (a revoked one stays as it is: revoking is
 /// idempotent) and records the auth event, in the caller's unit of work.
 pub async fn revoke_session(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    session_id: &str,
-    by: RevokedBy<'_>,
-    meta: &RequestMeta,
+    conn: &mut Conn<'_>, project_id: &str, session_id: &str, by: RevokedBy<'_>, meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> Result<Session, ToolError> {
     let at = to_micros(now);
@@ -306,12 +285,8 @@ pub async fn revoke_session(
 /// Revokes every active session of a user but `except` (after a password
 /// reset); returns how many.
 pub async fn revoke_user_sessions(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    user_id: &str,
-    except: Option<&str>,
-    reason: &'static str,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str, except: Option<&str>,
+    reason: &'static str, now: DateTime<Utc>,
 ) -> Result<usize, ToolError> {
     let at = to_micros(now);
     let keep = except.unwrap_or("");
@@ -331,10 +306,7 @@ pub async fn revoke_user_sessions(
 
 /// Sets the session's active organization and role (null to clear).
 pub async fn set_session_org(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    session_id: &str,
-    org: Option<(&str, &str)>,
+    conn: &mut Conn<'_>, project_id: &str, session_id: &str, org: Option<(&str, &str)>,
 ) -> Result<(), ToolError> {
     let (org_id, role) = match org {
         Some((o, r)) => (Some(o.to_owned()), Some(r.to_owned())),

@@ -40,9 +40,7 @@ pub struct ListSessionsArgs {
 /// expires_at, ip, user_agent.
 #[tool(read, group = SESSIONS, title = "List sessions", example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#)]
 pub async fn list_sessions(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: ListSessionsArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ListSessionsArgs,
 ) -> Result<Page<Session>, ToolError> {
     if let Some(user) = &args.user_id {
         require_id("user_id", "usr", user)?;
@@ -68,9 +66,7 @@ pub struct SessionIdArgs {
 /// Get one session with all its details, revoked or expired ones too.
 #[tool(read, group = SESSIONS, title = "Get session", example = r#"{"session_id": "ses_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#)]
 pub async fn get_session(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: SessionIdArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: SessionIdArgs,
 ) -> Result<Session, ToolError> {
     require_id("session_id", "ses", &args.session_id)?;
     sessions::get_session(conn, ctx.project_id(), &args.session_id, ctx.now()).await
@@ -87,9 +83,7 @@ pub async fn get_session(
     example = r#"{"session_id": "ses_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#
 )]
 pub async fn revoke_session(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    args: SessionIdArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: SessionIdArgs,
 ) -> Result<Session, ToolError> {
     require_id("session_id", "ses", &args.session_id)?;
     let meta = RequestMeta::new(None, None, Some(ctx.request_id.clone()));

@@ -50,8 +50,7 @@ pub struct Inline;
 
 impl diesel_async::sync_connection_wrapper::SpawnBlocking for Inline {
     fn spawn_blocking<'a, R>(
-        &mut self,
-        task: impl FnOnce() -> R + Send + 'static,
+        &mut self, task: impl FnOnce() -> R + Send + 'static,
     ) -> futures::future::BoxFuture<'a, Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>>
     where
         R: Send + 'static,

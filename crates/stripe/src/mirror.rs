@@ -130,8 +130,7 @@ impl StripeMirror {
     }
 
     async fn create_subscription(
-        &self,
-        r: SubscriptionRequest<'_>,
+        &self, r: SubscriptionRequest<'_>,
     ) -> Result<MirroredSubscription, ToolError> {
         #[derive(serde::Serialize)]
         struct InvoiceSettings<'a> {
@@ -223,24 +222,19 @@ impl StripeMirror {
 
 impl PaymentMirror for StripeMirror {
     fn plan_created<'a>(
-        &'a self,
-        project_id: &'a str,
-        plan: &'a Plan,
+        &'a self, project_id: &'a str, plan: &'a Plan,
     ) -> BoxFuture<'a, Result<MirroredPlan, ToolError>> {
         self.create_plan(project_id, plan).boxed()
     }
 
     fn subscription_created<'a>(
-        &'a self,
-        request: SubscriptionRequest<'a>,
+        &'a self, request: SubscriptionRequest<'a>,
     ) -> BoxFuture<'a, Result<MirroredSubscription, ToolError>> {
         self.create_subscription(request).boxed()
     }
 
     fn subscription_canceled<'a>(
-        &'a self,
-        provider_subscription_id: &'a str,
-        immediately: bool,
+        &'a self, provider_subscription_id: &'a str, immediately: bool,
     ) -> BoxFuture<'a, Result<(), ToolError>> {
         self.cancel(provider_subscription_id, immediately).boxed()
     }

@@ -41,11 +41,7 @@ fn bad_signature() -> ToolError {
 
 /// Verifies, then applies once.
 pub async fn handle(
-    store: &Store,
-    secret: &str,
-    payload: &str,
-    signature: Option<&str>,
-    now: DateTime<Utc>,
+    store: &Store, secret: &str, payload: &str, signature: Option<&str>, now: DateTime<Utc>,
 ) -> Result<Outcome, ToolError> {
     let signature = signature.ok_or_else(bad_signature)?;
     match Webhook::construct_event(payload, signature, secret) {

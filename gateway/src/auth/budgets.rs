@@ -40,11 +40,7 @@ pub(crate) fn spend_budgets(app: &AppState, caller: &Caller) -> Result<RateBudge
 }
 
 fn limited(
-    app: &AppState,
-    caller: &Caller,
-    by_key: bool,
-    retry_after: std::time::Duration,
-    now: Instant,
+    app: &AppState, caller: &Caller, by_key: bool, retry_after: std::time::Duration, now: Instant,
 ) -> Refusal {
     let limits = &app.limits;
     let which = if by_key {

@@ -27,9 +27,7 @@ pub fn host_allowed(app: &AppState, headers: &HeaderMap) -> bool {
 }
 
 pub(crate) fn check_host(
-    app: &AppState,
-    caller: &Caller,
-    headers: &HeaderMap,
+    app: &AppState, caller: &Caller, headers: &HeaderMap,
 ) -> Result<(), Box<Refusal>> {
     if host_allowed(app, headers) {
         return Ok(());

@@ -25,8 +25,7 @@ fn failure_label(failure: &AuthFailure) -> &'static str {
 
 /// The presented key's caller, or the refusal to answer.
 pub(crate) async fn resolve_key(
-    app: &AppState,
-    headers: &HeaderMap,
+    app: &AppState, headers: &HeaderMap,
 ) -> Result<Arc<Caller>, Refusal> {
     let Some(token) = bearer(headers) else {
         crate::metrics::auth_failure("missing");

@@ -38,9 +38,7 @@ pub(crate) use rest::rest_key;
 pub use session::SESSION_HEADER;
 
 pub async fn authenticate(
-    State(app): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    mut req: Request,
+    State(app): State<Arc<AppState>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: Request,
     next: Next,
 ) -> Response {
     let request_id = req
@@ -96,11 +94,7 @@ pub async fn authenticate(
 /// A session the answer opened is bound to the key; one a DELETE ended is
 /// unbound.
 fn bind_session(
-    app: &AppState,
-    resp: &Response,
-    owner: SessionOwner,
-    is_delete: bool,
-    session: Option<&str>,
+    app: &AppState, resp: &Response, owner: SessionOwner, is_delete: bool, session: Option<&str>,
 ) {
     if let Some(new_session) = resp
         .headers()

@@ -130,9 +130,7 @@ pub(crate) async fn refuse(app: &AppState, mut refusal: Refusal, request_id: &st
 
 /// Audits every refusal and answers with the first.
 pub(crate) async fn refuse_all(
-    app: &AppState,
-    refusals: Vec<Refusal>,
-    request_id: &str,
+    app: &AppState, refusals: Vec<Refusal>, request_id: &str,
 ) -> Response {
     let mut first = None;
     for refusal in refusals {

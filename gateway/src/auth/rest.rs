@@ -17,9 +17,7 @@ use crate::api_error::ApiError;
 use crate::app::AppState;
 
 pub(crate) async fn rest_key(
-    app: &AppState,
-    headers: &HeaderMap,
-    request_id: &str,
+    app: &AppState, headers: &HeaderMap, request_id: &str,
 ) -> Result<Arc<Caller>, Response> {
     use axum::response::IntoResponse as _;
     let caller = match resolve_key(app, headers).await {

@@ -32,9 +32,7 @@ pub(crate) fn session_of(req: &Request) -> Option<String> {
 }
 
 pub(crate) fn check_session(
-    app: &AppState,
-    caller: &Caller,
-    session: &str,
+    app: &AppState, caller: &Caller, session: &str,
 ) -> Result<(), Vec<Refusal>> {
     match app.sessions.owner_of(session) {
         Some(owner) if owner.key_id != caller.key_id => Err(session_refusals(caller, &owner)),

@@ -98,8 +98,7 @@ impl std::fmt::Debug for Config {
 impl Config {
     /// Reads `file` (when it exists) and then the environment through `env`.
     pub fn load(
-        file: Option<&Path>,
-        env: impl Fn(&str) -> Option<String>,
+        file: Option<&Path>, env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, String> {
         let src = Source::new(file, &env)?;
         let bind: SocketAddr = src.get("AUTHGATE_BIND", DEFAULT_BIND, |var, v| {

@@ -26,8 +26,7 @@ fn file_key(var: &str) -> String {
 impl<'e> Source<'e> {
     /// Reads `file` when it exists.
     pub fn new(
-        file: Option<&Path>,
-        env: &'e dyn Fn(&str) -> Option<String>,
+        file: Option<&Path>, env: &'e dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
         let (table, name) = match file {
             Some(path) if path.exists() => {
@@ -80,10 +79,7 @@ impl<'e> Source<'e> {
 
     /// `var` parsed by `parse`, or `default` when unset.
     pub fn get<T>(
-        &self,
-        var: &str,
-        default: &str,
-        parse: impl Fn(&str, &str) -> Result<T, String>,
+        &self, var: &str, default: &str, parse: impl Fn(&str, &str) -> Result<T, String>,
     ) -> Result<T, String> {
         let text = self.text(var)?.unwrap_or_else(|| default.to_owned());
         parse(var, &text)
@@ -91,9 +87,7 @@ impl<'e> Source<'e> {
 
     /// `var` parsed by `parse`, or none when unset.
     pub fn optional<T>(
-        &self,
-        var: &str,
-        parse: impl Fn(&str, &str) -> Result<T, String>,
+        &self, var: &str, parse: impl Fn(&str, &str) -> Result<T, String>,
     ) -> Result<Option<T>, String> {
         self.text(var)?.map(|t| parse(var, &t)).transpose()
     }

@@ -57,10 +57,7 @@ fn error_result(err: &ToolError, request_id: &str) -> CallToolResult {
 
 impl McpHandler {
     fn context(
-        &self,
-        auth: AuthContext,
-        peer: &Peer<RoleServer>,
-        progress_token: Option<ProgressToken>,
+        &self, auth: AuthContext, peer: &Peer<RoleServer>, progress_token: Option<ProgressToken>,
     ) -> (ToolContext, Option<tokio::task::JoinHandle<()>>) {
         let (progress, sent) = match progress_token {
             Some(token) => {
@@ -102,9 +99,7 @@ impl ServerHandler for McpHandler {
     }
 
     async fn list_tools(
-        &self,
-        _request: Option<PaginatedRequestParams>,
-        context: RequestContext<RoleServer>,
+        &self, _request: Option<PaginatedRequestParams>, context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let auth = auth_of(&context)?;
         let tools = self
@@ -118,9 +113,7 @@ impl ServerHandler for McpHandler {
     }
 
     fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
+        &self, request: CallToolRequestParams, context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<CallToolResponse, ErrorData>> + Send + '_ {
         // Boxed: rmcp keeps this future inside each task it spawns for a
         // request and moves it several times; a pointer is cheap to move,
@@ -131,9 +124,7 @@ impl ServerHandler for McpHandler {
 
 impl McpHandler {
     async fn run_call(
-        &self,
-        request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
+        &self, request: CallToolRequestParams, context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let auth = auth_of(&context)?;
         // rmcp runs the call on a task of its own, outside the HTTP
@@ -150,9 +141,7 @@ impl McpHandler {
     }
 
     async fn call_in_span(
-        &self,
-        request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
+        &self, request: CallToolRequestParams, context: RequestContext<RoleServer>,
         auth: AuthContext,
     ) -> Result<CallToolResponse, ErrorData> {
         let request_id = auth.request_id.clone();

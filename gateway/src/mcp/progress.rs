@@ -16,8 +16,7 @@ impl PeerProgress {
     /// The queue, and the task that empties it (it ends once every
     /// notification queued before the queue closed was sent).
     pub fn start(
-        peer: Peer<RoleServer>,
-        token: ProgressToken,
+        peer: Peer<RoleServer>, token: ProgressToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::unbounded_channel::<ProgressNotificationParam>();
         let sent = tokio::spawn(async move {

@@ -44,10 +44,7 @@ type Query = Result<axum::extract::Query<CancelQuery>, axum::extract::rejection:
 /// `DELETE /api/v1/subscriptions/{id}[?immediately=true]`: cancels at the
 /// end of the period, or now.
 pub async fn cancel_subscription(
-    State(app): App,
-    Path(id): Path<String>,
-    query: Query,
-    c: Rest,
+    State(app): App, Path(id): Path<String>, query: Query, c: Rest,
 ) -> Answer {
     let caller = match crate::auth::rest_key(&app, &c.headers, c.request_id()).await {
         Ok(caller) => caller,

@@ -46,16 +46,13 @@ fn by_agent(ctx: &ToolContext, event_type: EventType, user_id: &str) -> NewAudit
 /// on a dry run, counts it): the cascade comes from every domain's
 /// user-data section, the same counts either way.
 pub async fn delete_end_user(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    user_id: &str,
-    dry_run: bool,
+    ctx: &ToolContext, conn: &mut Conn<'_>, user_id: &str, dry_run: bool,
 ) -> Result<DangerResult<DeletedUser>, ToolError> {
     let project = ctx.project_id();
     let row = users::require(conn, project, user_id).await?;
     let user = row.view(users::has_password(conn, project, &row.id).await?);
     let cascade: Cascade =
-        count_all(ctx.domains.user_data(), conn, project, &row.reference()).await?;
+        count_all(ctx.domains.user_data(), conn, &row.reference(ctx.now())).await?;
     if !dry_run {
         users::delete(conn, project, user_id).await?;
     }
@@ -70,9 +67,7 @@ pub async fn delete_end_user(
 /// a password on the account and a callback URL (`precondition_failed`
 /// says which is missing).
 pub async fn send_password_reset_by_agent(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    user_id: &str,
+    ctx: &ToolContext, conn: &mut Conn<'_>, user_id: &str,
 ) -> Result<MailSent, ToolError> {
     let project = ctx.project_id();
     let row = users::require(conn, project, user_id).await?;
@@ -98,9 +93,7 @@ pub async fn send_password_reset_by_agent(
 /// Mails a fresh verification code (earlier ones stop working);
 /// `precondition_failed` when the address is already verified.
 pub async fn resend_verification_by_agent(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    user_id: &str,
+    ctx: &ToolContext, conn: &mut Conn<'_>, user_id: &str,
 ) -> Result<MailSent, ToolError> {
     let project = ctx.project_id();
     let row = users::require(conn, project, user_id).await?;
@@ -127,10 +120,7 @@ pub async fn resend_verification_by_agent(
 /// Marks the address verified or not; marking it verified is recorded as
 /// `email.verified` by the key. Returns the user.
 pub async fn set_email_verified_by_agent(
-    ctx: &ToolContext,
-    conn: &mut Conn<'_>,
-    user_id: &str,
-    verified: bool,
+    ctx: &ToolContext, conn: &mut Conn<'_>, user_id: &str, verified: bool,
 ) -> Result<EndUser, ToolError> {
     let project = ctx.project_id();
     let row = users::require(conn, project, user_id).await?;

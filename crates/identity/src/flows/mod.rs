@@ -14,6 +14,7 @@
 //! ([`settle`]); any other error rolls the unit back.
 
 mod agent;
+mod links;
 mod magic_link;
 mod mfa;
 mod password;
@@ -29,7 +30,9 @@ use serde_json::{Value, json};
 use authgate_audit::NewAuditEvent;
 use authgate_core::hash::keyed_hash;
 use authgate_core::time::{from_micros, to_micros};
-use authgate_core::{Clock, Conn, ErrorCode, ServerKeys, ToolError};
+use authgate_core::{
+    Clock, Conn, ErrorCode, EventType, Outcome, RequestMeta, ServerKeys, ToolError,
+};
 use authgate_email::EmailKind;
 use authgate_sessions::Session;
 use authgate_store::Store;
@@ -253,9 +256,7 @@ fn presented_password(password: &str) -> Result<(), ToolError> {
 /// The first step of every flow named by the project header: the project
 /// exists and, when the flow is a sign-in method, that method is enabled.
 async fn admit(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    method: Option<&str>,
+    conn: &mut Conn<'_>, project_id: &str, method: Option<&str>,
 ) -> Result<(), ToolError> {
     authgate_project::require_project(conn, project_id, PROJECT_HEADER).await?;
     let Some(method) = method else {
@@ -272,13 +273,23 @@ async fn admit(
     )))
 }
 
+/// The auth event of a flow about `user_id` (the actor and a target), a
+/// success.
+fn user_event(
+    project_id: &str, event_type: EventType, user_id: &str, meta: &RequestMeta,
+) -> NewAuditEvent {
+    NewAuditEvent::auth(
+        project_id,
+        event_type,
+        Some(user_id),
+        meta,
+        Outcome::Success,
+    )
+}
+
 /// Counts an attempt; a refusal is returned inside `Ok` so that it commits.
 async fn count(
-    conn: &mut Conn<'_>,
-    project_id: &str,
-    subject: &str,
-    limit: Limit,
-    message: &str,
+    conn: &mut Conn<'_>, project_id: &str, subject: &str, limit: Limit, message: &str,
     now: DateTime<Utc>,
 ) -> Result<Result<(), ToolError>, ToolError> {
     Ok(
@@ -308,12 +319,8 @@ fn with_token(base: &url::Url, token: &str) -> String {
 
 /// Sends a fresh verification code (earlier ones stop working).
 async fn send_verification(
-    conn: &mut Conn<'_>,
-    keys: &ServerKeys,
-    settings: &IdentitySettings,
-    project_id: &str,
-    user: &UserRow,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, keys: &ServerKeys, settings: &IdentitySettings, project_id: &str,
+    user: &UserRow, now: DateTime<Utc>,
 ) -> Result<(String, DateTime<Utc>), ToolError> {
     let code = codes::new_code(
         conn,
@@ -339,12 +346,8 @@ async fn send_verification(
 /// Sends a password reset link and records `event` (a
 /// `password_reset.requested`).
 async fn send_reset(
-    conn: &mut Conn<'_>,
-    settings: &IdentitySettings,
-    user: &UserRow,
-    base: &url::Url,
-    event: NewAuditEvent,
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, settings: &IdentitySettings, user: &UserRow, base: &url::Url,
+    event: NewAuditEvent, now: DateTime<Utc>,
 ) -> Result<(String, DateTime<Utc>), ToolError> {
     let project_id = user.project_id.as_str();
     let (token, expires) = codes::new_token(
@@ -386,10 +389,7 @@ pub struct Auth {
 
 impl Auth {
     pub fn new(
-        store: Store,
-        clock: Arc<dyn Clock>,
-        keys: Arc<ServerKeys>,
-        settings: IdentitySettings,
+        store: Store, clock: Arc<dyn Clock>, keys: Arc<ServerKeys>, settings: IdentitySettings,
     ) -> Self {
         Self {
             store,
@@ -401,6 +401,17 @@ impl Auth {
 
     pub fn now(&self) -> DateTime<Utc> {
         from_micros(to_micros(self.clock.now()))
+    }
+
+    /// Counts a mail asked for an address (codes and links): a few an
+    /// hour, whoever asks.
+    async fn count_mail(
+        &self, conn: &mut Conn<'_>, project_id: &str, email: &str, now: DateTime<Utc>,
+    ) -> Result<Result<(), ToolError>, ToolError> {
+        let subject = self.account_subject("mail", project_id, email);
+        let message = "too many mails were requested for this address; retry later";
+        let limit = self.settings.mail_per_account;
+        count(conn, project_id, &subject, limit, message, now).await
     }
 
     fn account_subject(&self, kind: &str, project_id: &str, email: &str) -> String {

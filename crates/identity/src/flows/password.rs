@@ -9,12 +9,14 @@ use authgate_core::time::to_micros;
 use authgate_core::{Conn, EventType, Outcome, RequestMeta, ToolError, settle};
 use authgate_email::EmailKind;
 
+use super::links::{LinkKind, LinkRequested};
+use super::mfa::Tries;
 use super::{
     Auth, EmailChange, EndUser, LinkRequest, ResetConfirm, SignIn, SignUp, SignedIn, admit,
     bad_token, count, mail_user, presented_password, required, send_reset, send_verification,
-    unauthenticated, wrong_credentials,
+    unauthenticated, user_event, wrong_credentials,
 };
-use crate::codes::{self, TokenKind};
+use crate::codes::{self, Presented, TokenKind};
 use crate::passwords;
 use crate::throttle;
 use crate::users::{self, UserRow};
@@ -28,10 +30,7 @@ impl Auth {
     /// `POST /auth/sign-up`: a new user with a password; mails a
     /// verification code and a welcome.
     pub async fn sign_up(
-        &self,
-        project_id: &str,
-        body: SignUp,
-        meta: &RequestMeta,
+        &self, project_id: &str, body: SignUp, meta: &RequestMeta,
     ) -> Result<EndUser, ToolError> {
         let email = users::normalize_email("email", &body.email)?;
         passwords::validate("password", &body.password)?;
@@ -77,16 +76,10 @@ impl Auth {
                     now,
                 )
                 .await?;
-                NewAuditEvent::auth(
-                    project_id,
-                    EventType::SignUp,
-                    Some(&user.id),
-                    meta,
-                    Outcome::Success,
-                )
-                .meta("method", "password")
-                .record(conn, now)
-                .await?;
+                user_event(project_id, EventType::SignUp, &user.id, meta)
+                    .meta("method", "password")
+                    .record(conn, now)
+                    .await?;
                 Ok(user.view(true))
             })
             .await
@@ -96,10 +89,7 @@ impl Auth {
     /// when on). An unknown email and a wrong password answer the same,
     /// after the same work: a dummy hash is verified for unknown emails.
     pub async fn sign_in(
-        &self,
-        project_id: &str,
-        body: SignIn,
-        meta: &RequestMeta,
+        &self, project_id: &str, body: SignIn, meta: &RequestMeta,
     ) -> Result<SignedIn, ToolError> {
         let email = users::normalize_email("email", &body.email)?;
         presented_password(&body.password)?;
@@ -146,9 +136,7 @@ impl Auth {
     /// (a refusal is recorded as a throttled failure), then reads the
     /// account and its hash.
     async fn count_sign_in(
-        &self,
-        conn: &mut Conn<'_>,
-        a: &SignInAttempt<'_>,
+        &self, conn: &mut Conn<'_>, a: &SignInAttempt<'_>,
     ) -> Result<Result<Found, ToolError>, ToolError> {
         let s = &self.settings;
         admit(conn, a.project_id, Some("email")).await?;
@@ -180,11 +168,7 @@ impl Auth {
     /// Step 3 of a sign-in: a wrong password (or unknown account) is
     /// recorded and refused; otherwise the second factor, then a session.
     async fn finish_sign_in(
-        &self,
-        conn: &mut Conn<'_>,
-        a: &SignInAttempt<'_>,
-        found: Found,
-        matched: bool,
+        &self, conn: &mut Conn<'_>, a: &SignInAttempt<'_>, found: Found, matched: bool,
         mfa_code: Option<&str>,
     ) -> Result<Result<SignedIn, ToolError>, ToolError> {
         let user = match found {
@@ -201,7 +185,7 @@ impl Auth {
             }
         };
         if let Err(refused) = self
-            .second_factor(conn, &user, mfa_code, a.meta, a.now)
+            .second_factor(conn, &user, mfa_code, Tries::Counted, a.meta, a.now)
             .await?
         {
             return Ok(Err(refused));
@@ -219,15 +203,19 @@ impl Auth {
     /// `POST /auth/password-reset/request`: 202 whether or not the address
     /// has an account with a password.
     pub async fn request_password_reset(
-        &self,
-        project_id: &str,
-        body: LinkRequest,
-        meta: &RequestMeta,
+        &self, project_id: &str, body: LinkRequest, meta: &RequestMeta,
     ) -> Result<(), ToolError> {
-        let email = users::normalize_email("email", &body.email)?;
-        let now = self.now();
-        let s = &self.settings;
-        let subject = self.account_subject("mail", project_id, &email);
+        let link = LinkRequested::new(LinkKind::PasswordReset, project_id, &body, meta)?;
+        self.request_link(link).await
+    }
+
+    /// Mails a reset link when the address has an account with a
+    /// password; records the request either way (denied, with the reason,
+    /// when no mail goes).
+    pub(super) async fn mail_reset_link(
+        &self, conn: &mut Conn<'_>, link: &LinkRequested<'_>, base: &url::Url, now: DateTime<Utc>,
+    ) -> Result<Result<(), ToolError>, ToolError> {
+        let (project_id, meta) = (link.project_id, link.meta);
         let requested = |user: Option<&str>, outcome| {
             NewAuditEvent::auth(
                 project_id,
@@ -237,59 +225,45 @@ impl Auth {
                 outcome,
             )
         };
-        settle(
-            self.store
-                .write(async |conn| {
-                    admit(conn, project_id, Some("email")).await?;
-                    let redirect = body.redirect_url.as_deref();
-                    let base = authgate_project::link_target(conn, project_id, redirect).await?;
-                    let message = "too many mails were requested for this address; retry later";
-                    if let Err(refused) =
-                        count(conn, project_id, &subject, s.mail_per_account, message, now).await?
-                    {
-                        return Ok(Err(refused));
-                    }
-                    let Some(user) = users::load_by_email(conn, project_id, &email).await? else {
-                        requested(None, Outcome::Denied)
-                            .meta("reason", "unknown_account")
-                            .record(conn, now)
-                            .await?;
-                        return Ok(Ok(()));
-                    };
-                    if users::has_password(conn, project_id, &user.id).await? {
-                        let event = requested(Some(&user.id), Outcome::Success);
-                        send_reset(conn, s, &user, &base, event, now).await?;
-                    } else {
-                        requested(Some(&user.id), Outcome::Denied)
-                            .meta("reason", "no_password")
-                            .record(conn, now)
-                            .await?;
-                    }
-                    Ok(Ok(()))
-                })
-                .await,
-        )
+        let Some(user) = users::load_by_email(conn, project_id, &link.email).await? else {
+            requested(None, Outcome::Denied)
+                .meta("reason", "unknown_account")
+                .record(conn, now)
+                .await?;
+            return Ok(Ok(()));
+        };
+        if users::has_password(conn, project_id, &user.id).await? {
+            let event = requested(Some(&user.id), Outcome::Success);
+            send_reset(conn, &self.settings, &user, base, event, now).await?;
+        } else {
+            requested(Some(&user.id), Outcome::Denied)
+                .meta("reason", "no_password")
+                .record(conn, now)
+                .await?;
+        }
+        Ok(Ok(()))
     }
 
     /// `POST /auth/password-reset/confirm`: sets the new password, marks
     /// the address verified (the link proved it), and ends every session
     /// of the user.
     pub async fn confirm_password_reset(
-        &self,
-        project_id: &str,
-        body: ResetConfirm,
-        meta: &RequestMeta,
+        &self, project_id: &str, body: ResetConfirm, meta: &RequestMeta,
     ) -> Result<EndUser, ToolError> {
         required("token", &body.token)?;
         passwords::validate("new_password", &body.new_password)?;
         let now = self.now();
-        let kind = TokenKind::PasswordReset;
+        let link = Presented {
+            project_id,
+            token: &body.token,
+            kind: TokenKind::PasswordReset,
+        };
         let bad = || bad_token("token", "password reset link");
         // Refuse a bad token before hashing anything.
         self.store
             .read(async |conn| {
                 admit(conn, project_id, None).await?;
-                match codes::token_user(conn, project_id, &body.token, kind, now).await? {
+                match codes::token_user(conn, link, now).await? {
                     Some(_) => Ok(()),
                     None => Err(bad()),
                 }
@@ -298,9 +272,7 @@ impl Auth {
         let hash = self.settings.passwords.hash(&body.new_password).await?;
         self.store
             .write(async |conn| {
-                let Some(user_id) =
-                    codes::use_token(conn, project_id, &body.token, kind, now).await?
-                else {
+                let Some(user_id) = codes::use_token(conn, link, now).await? else {
                     return Err(bad());
                 };
                 let at = to_micros(now);
@@ -318,12 +290,11 @@ impl Auth {
                 let user = users::get(conn, project_id, &user_id).await?;
                 let account = self.account_subject("signin", project_id, &user.email);
                 throttle::clear(conn, project_id, &account, now).await?;
-                NewAuditEvent::auth(
+                user_event(
                     project_id,
                     EventType::PasswordResetCompleted,
-                    Some(&user_id),
+                    &user_id,
                     meta,
-                    Outcome::Success,
                 )
                 .meta("sessions_revoked", revoked)
                 .record(conn, now)
@@ -337,11 +308,7 @@ impl Auth {
     /// their current password. The address is unverified until the code
     /// mailed to it is entered (POST /auth/verify-email).
     pub async fn change_email(
-        &self,
-        project_hint: Option<&str>,
-        token: &str,
-        body: EmailChange,
-        meta: &RequestMeta,
+        &self, project_hint: Option<&str>, token: &str, body: EmailChange, meta: &RequestMeta,
     ) -> Result<EndUser, ToolError> {
         let new_email = users::normalize_email("new_email", &body.new_email)?;
         presented_password(&body.password)?;
@@ -382,15 +349,9 @@ impl Auth {
                     users::set_email(conn, &project_id, &user.id, &new_email, now).await?;
                 row.email_verified = false;
                 send_verification(conn, &self.keys, &self.settings, &project_id, &row, now).await?;
-                NewAuditEvent::auth(
-                    &project_id,
-                    EventType::EmailChanged,
-                    Some(&user.id),
-                    meta,
-                    Outcome::Success,
-                )
-                .record(conn, now)
-                .await?;
+                user_event(&project_id, EventType::EmailChanged, &user.id, meta)
+                    .record(conn, now)
+                    .await?;
                 let has_password = users::has_password(conn, &project_id, &user.id).await?;
                 Ok(row.view(has_password))
             })
@@ -400,11 +361,7 @@ impl Auth {
     /// Step 1 of an email change: the token's user, the attempt counted
     /// against the account's sign-in budget, and the password hash.
     async fn email_change_attempt(
-        &self,
-        conn: &mut Conn<'_>,
-        project_hint: Option<&str>,
-        token: &str,
-        new_email: &str,
+        &self, conn: &mut Conn<'_>, project_hint: Option<&str>, token: &str, new_email: &str,
         now: DateTime<Utc>,
     ) -> Result<Result<(String, UserRow, String), ToolError>, ToolError> {
         let (claims, _) = self.authenticate(conn, project_hint, token, now).await?;
@@ -449,10 +406,7 @@ struct SignInAttempt<'a> {
 impl SignInAttempt<'_> {
     /// Records a refused sign-in on `user` (none: an unknown account).
     async fn failed(
-        &self,
-        conn: &mut Conn<'_>,
-        user: Option<&UserRow>,
-        reason: &str,
+        &self, conn: &mut Conn<'_>, user: Option<&UserRow>, reason: &str,
     ) -> Result<(), ToolError> {
         NewAuditEvent::auth(
             self.project_id,

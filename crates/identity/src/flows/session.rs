@@ -4,13 +4,13 @@
 
 use chrono::{DateTime, Utc};
 
-use authgate_audit::NewAuditEvent;
 use authgate_core::time::to_micros;
-use authgate_core::{Conn, EventType, Outcome, RequestMeta, ToolError, settle};
+use authgate_core::{Conn, EventType, RequestMeta, ToolError, settle};
 use authgate_sessions::{self as sessions, Refreshed, RevokedBy, Session};
 
 use super::{
     Auth, Me, RefreshBody, SignedIn, TokenPair, admit, required, token_refusal, unauthenticated,
+    user_event,
 };
 use crate::jwt::{self, AccessClaims, Jwks, Reason, TokenSubject};
 use crate::users::{self, UserRow};
@@ -19,11 +19,7 @@ impl Auth {
     /// A new session and its tokens for a user who proved who they are
     /// (`method`: password, magic_link, ...).
     pub(super) async fn open_session(
-        &self,
-        conn: &mut Conn<'_>,
-        user: UserRow,
-        meta: &RequestMeta,
-        method: &str,
+        &self, conn: &mut Conn<'_>, user: UserRow, meta: &RequestMeta, method: &str,
         now: DateTime<Utc>,
     ) -> Result<SignedIn, ToolError> {
         let s = &self.settings;
@@ -37,17 +33,11 @@ impl Auth {
             org: None,
         };
         let access_token = self.access_token(conn, &project_id, subject, now).await?;
-        NewAuditEvent::auth(
-            &project_id,
-            EventType::SignInSucceeded,
-            Some(&user.id),
-            meta,
-            Outcome::Success,
-        )
-        .target(&session.id)
-        .meta("method", method)
-        .record(conn, now)
-        .await?;
+        user_event(&project_id, EventType::SignInSucceeded, &user.id, meta)
+            .target(&session.id)
+            .meta("method", method)
+            .record(conn, now)
+            .await?;
         let has_password = users::has_password(conn, &project_id, &user.id).await?;
         let mut view = user.view(has_password);
         view.last_sign_in_at = Some(now);
@@ -62,11 +52,7 @@ impl Auth {
     }
 
     async fn access_token(
-        &self,
-        conn: &mut Conn<'_>,
-        project_id: &str,
-        subject: TokenSubject<'_>,
-        now: DateTime<Utc>,
+        &self, conn: &mut Conn<'_>, project_id: &str, subject: TokenSubject<'_>, now: DateTime<Utc>,
     ) -> Result<String, ToolError> {
         let s = &self.settings;
         jwt::issue(
@@ -84,10 +70,7 @@ impl Auth {
     /// `POST /auth/refresh`: the next access and refresh token. A spent
     /// refresh token presented again revokes its session.
     pub async fn refresh(
-        &self,
-        project_id: &str,
-        body: RefreshBody,
-        meta: &RequestMeta,
+        &self, project_id: &str, body: RefreshBody, meta: &RequestMeta,
     ) -> Result<TokenPair, ToolError> {
         required("refresh_token", &body.refresh_token)?;
         let now = self.now();
@@ -122,13 +105,8 @@ impl Auth {
 
     /// The pair of a rotated session, recorded as `token.refreshed`.
     async fn rotated(
-        &self,
-        conn: &mut Conn<'_>,
-        project_id: &str,
-        session: &Session,
-        refresh_token: String,
-        meta: &RequestMeta,
-        now: DateTime<Utc>,
+        &self, conn: &mut Conn<'_>, project_id: &str, session: &Session, refresh_token: String,
+        meta: &RequestMeta, now: DateTime<Utc>,
     ) -> Result<TokenPair, ToolError> {
         let subject = TokenSubject {
             user_id: &session.user_id,
@@ -136,12 +114,11 @@ impl Auth {
             org: session.org_id.as_deref().zip(session.role.as_deref()),
         };
         let access_token = self.access_token(conn, project_id, subject, now).await?;
-        NewAuditEvent::auth(
+        user_event(
             project_id,
             EventType::TokenRefreshed,
-            Some(&session.user_id),
+            &session.user_id,
             meta,
-            Outcome::Success,
         )
         .target(&session.id)
         .record(conn, now)
@@ -158,11 +135,7 @@ impl Auth {
     /// Checks an access token and its session: the claims and the session
     /// if both hold. `project_hint` is the project header, when sent.
     pub async fn authenticate(
-        &self,
-        conn: &mut Conn<'_>,
-        project_hint: Option<&str>,
-        token: &str,
-        now: DateTime<Utc>,
+        &self, conn: &mut Conn<'_>, project_hint: Option<&str>, token: &str, now: DateTime<Utc>,
     ) -> Result<(AccessClaims, Session), ToolError> {
         let project_id = match project_hint {
             Some(p) => p.to_owned(),
@@ -185,10 +158,7 @@ impl Auth {
 
     /// `POST /auth/sign-out`: revokes the token's session.
     pub async fn sign_out(
-        &self,
-        project_hint: Option<&str>,
-        token: &str,
-        meta: &RequestMeta,
+        &self, project_hint: Option<&str>, token: &str, meta: &RequestMeta,
     ) -> Result<(), ToolError> {
         let now = self.now();
         self.store
@@ -211,11 +181,7 @@ impl Auth {
     /// `GET /me`, without the memberships (the organizations domain adds
     /// them in the same unit of work: see `authgate_orgs::me`).
     pub async fn me(
-        &self,
-        conn: &mut Conn<'_>,
-        project_hint: Option<&str>,
-        token: &str,
-        now: DateTime<Utc>,
+        &self, conn: &mut Conn<'_>, project_hint: Option<&str>, token: &str, now: DateTime<Utc>,
     ) -> Result<Me, ToolError> {
         let (claims, session) = self.authenticate(conn, project_hint, token, now).await?;
         let user = users::get(conn, &claims.aud, &claims.sub).await?;

@@ -4,17 +4,16 @@ use authgate_audit::NewAuditEvent;
 use authgate_core::time::to_micros;
 use authgate_core::{EventType, Outcome, RequestMeta, ToolError, settle};
 
-use super::{Auth, EmailOnly, EndUser, VerifyEmail, admit, bad_token, count, send_verification};
+use super::{
+    Auth, EmailOnly, EndUser, VerifyEmail, admit, bad_token, send_verification, user_event,
+};
 use crate::codes::{self, CodeCheck};
 use crate::users;
 
 impl Auth {
     /// `POST /auth/verify-email`.
     pub async fn verify_email(
-        &self,
-        project_id: &str,
-        body: VerifyEmail,
-        meta: &RequestMeta,
+        &self, project_id: &str, body: VerifyEmail, meta: &RequestMeta,
     ) -> Result<EndUser, ToolError> {
         let email = users::normalize_email("email", &body.email)?;
         let code = super::six_digits("code", &body.code)?;
@@ -39,16 +38,10 @@ impl Auth {
                         CodeCheck::Valid => {
                             users::set_verified(conn, project_id, &user.id, true, to_micros(now))
                                 .await?;
-                            NewAuditEvent::auth(
-                                project_id,
-                                EventType::EmailVerified,
-                                Some(&user.id),
-                                meta,
-                                Outcome::Success,
-                            )
-                            .meta("method", "code")
-                            .record(conn, now)
-                            .await?;
+                            user_event(project_id, EventType::EmailVerified, &user.id, meta)
+                                .meta("method", "code")
+                                .record(conn, now)
+                                .await?;
                             Ok(Ok(users::get(conn, project_id, &user.id).await?))
                         }
                         CodeCheck::Wrong { tries_left } if tries_left > 0 => {
@@ -69,23 +62,16 @@ impl Auth {
     /// `POST /auth/resend-verification`: 202 whether or not the address
     /// has an account (so the answer tells nothing).
     pub async fn resend_verification(
-        &self,
-        project_id: &str,
-        body: EmailOnly,
-        meta: &RequestMeta,
+        &self, project_id: &str, body: EmailOnly, meta: &RequestMeta,
     ) -> Result<(), ToolError> {
         let email = users::normalize_email("email", &body.email)?;
         let now = self.now();
         let s = &self.settings;
-        let subject = self.account_subject("mail", project_id, &email);
         settle(
             self.store
                 .write(async |conn| {
                     admit(conn, project_id, None).await?;
-                    let message = "too many mails were requested for this address; retry later";
-                    if let Err(refused) =
-                        count(conn, project_id, &subject, s.mail_per_account, message, now).await?
-                    {
+                    if let Err(refused) = self.count_mail(conn, project_id, &email, now).await? {
                         return Ok(Err(refused));
                     }
                     let user = users::load_by_email(conn, project_id, &email).await?;

@@ -49,10 +49,7 @@ fn page(list: &'static str, project: &str, limit: u32, cursor: Option<&str>) -> 
 }
 
 async fn list(
-    store: &Store,
-    project: &str,
-    filter: EventFilter,
-    req: PageRequest,
+    store: &Store, project: &str, filter: EventFilter, req: PageRequest,
 ) -> Page<authgate_audit::AuditEvent> {
     store
         .read(async |c| list_events(c, project, &filter, &req).await)
@@ -62,37 +59,36 @@ async fn list(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_filter_page_and_stay_in_their_project() {
-    for db in testing::databases().await {
-        let store = db.store().await;
-        let a = project(&store, "A").await;
-        let b = project(&store, "B").await;
+    testing::each_store(async |store, _| {
+        let a = project(store, "A").await;
+        let b = project(store, "B").await;
         let (cb1, cb2, key9) = (new_id("cb"), new_id("cb"), new_id("key"));
         let t0 = Utc::now() - Duration::hours(2);
         put(
-            &store,
+            store,
             event(&a, EventType::Tool("add_callback"), "key_1", &[&cb1]),
             t0,
         )
         .await;
         put(
-            &store,
+            store,
             event(&a, EventType::Tool("revoke_api_key"), "key_1", &[&key9]),
             t0 + Duration::hours(1),
         )
         .await;
         put(
-            &store,
+            store,
             event(&a, EventType::Tool("add_callback"), "key_2", &[&cb2]),
             Utc::now(),
         )
         .await;
         put(
-            &store,
+            store,
             event(&b, EventType::Tool("add_callback"), "key_b", &[&cb1]),
             Utc::now(),
         )
         .await;
-        let all = list(&store, &a, EventFilter::default(), page("e", &a, 100, None)).await;
+        let all = list(store, &a, EventFilter::default(), page("e", &a, 100, None)).await;
         assert_eq!(all.data.len(), 3, "B's event is not listed");
         assert_eq!(
             all.data[0].actor.id.as_deref(),
@@ -104,7 +100,7 @@ async fn events_filter_page_and_stay_in_their_project() {
             ..Default::default()
         };
         assert_eq!(
-            list(&store, &a, by_type, page("e", &a, 100, None))
+            list(store, &a, by_type, page("e", &a, 100, None))
                 .await
                 .data
                 .len(),
@@ -115,7 +111,7 @@ async fn events_filter_page_and_stay_in_their_project() {
             ..Default::default()
         };
         assert_eq!(
-            list(&store, &a, by_actor, page("e", &a, 100, None))
+            list(store, &a, by_actor, page("e", &a, 100, None))
                 .await
                 .data
                 .len(),
@@ -125,7 +121,7 @@ async fn events_filter_page_and_stay_in_their_project() {
             target_id: Some(cb1.clone()),
             ..Default::default()
         };
-        let targeted = list(&store, &a, by_target, page("e", &a, 100, None)).await;
+        let targeted = list(store, &a, by_target, page("e", &a, 100, None)).await;
         assert_eq!(targeted.data.len(), 1, "only A's event that names cb1");
         assert_eq!(targeted.data[0].targets, vec![cb1.clone()]);
         let window = EventFilter {
@@ -133,13 +129,13 @@ async fn events_filter_page_and_stay_in_their_project() {
             until: Some(t0 + Duration::minutes(90)),
             ..Default::default()
         };
-        let window = list(&store, &a, window, page("e", &a, 100, None)).await;
+        let window = list(store, &a, window, page("e", &a, 100, None)).await;
         assert_eq!(window.data.len(), 1);
         assert_eq!(window.data[0].event_type, "tool.revoke_api_key");
-        let first = list(&store, &a, EventFilter::default(), page("e", &a, 2, None)).await;
+        let first = list(store, &a, EventFilter::default(), page("e", &a, 2, None)).await;
         assert!(first.has_more);
         let second = list(
-            &store,
+            store,
             &a,
             EventFilter::default(),
             page("e", &a, 2, first.next_cursor.as_deref()),
@@ -167,19 +163,20 @@ async fn events_filter_page_and_stay_in_their_project() {
             rest.data,
             vec![EventType::Tool("revoke_api_key").to_string()]
         );
-    }
+    })
+    .await;
 }
 
-/// Finding 6: the target filter matches exactly, the same on both backends
-/// (no LIKE wildcards, no case folding), and rows stay bounded.
+/// The target filter matches exactly, the same on both backends (no LIKE
+/// wildcards, no case folding), and rows stay bounded: at most 20 targets,
+/// only well-formed ids, client name and version cut to 100 characters.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn targets_match_exactly_and_rows_stay_bounded() {
-    for db in testing::databases().await {
-        let store = db.store().await;
-        let a = project(&store, "A").await;
+    testing::each_store(async |store, backend| {
+        let a = project(store, "A").await;
         let target = new_id("usr");
         put(
-            &store,
+            store,
             event(&a, EventType::SignOut, "key_1", &[&target]),
             Utc::now(),
         )
@@ -197,8 +194,8 @@ async fn targets_match_exactly_and_rows_stay_bounded() {
                 target_id: Some(probe.clone()),
                 ..Default::default()
             };
-            let found = list(&store, &a, filter, page("e", &a, 100, None)).await;
-            assert_eq!(found.data.len(), hits, "{probe} on {:?}", db.backend);
+            let found = list(store, &a, filter, page("e", &a, 100, None)).await;
+            assert_eq!(found.data.len(), hits, "{probe} on {:?}", backend);
         }
         // Junk targets and huge client strings do not grow the row.
         let many: Vec<String> = (0..50).map(|_| new_id("key")).collect();
@@ -209,14 +206,15 @@ async fn targets_match_exactly_and_rows_stay_bounded() {
         let mut e = event(&a, EventType::SessionRevoked, "key_1", &targets);
         e.client_name = Some("n".repeat(5_000));
         e.client_version = Some("v".repeat(5_000));
-        put(&store, e, Utc::now()).await;
-        let newest = list(&store, &a, EventFilter::default(), page("e", &a, 1, None)).await;
+        put(store, e, Utc::now()).await;
+        let newest = list(store, &a, EventFilter::default(), page("e", &a, 1, None)).await;
         let row = &newest.data[0];
         assert_eq!(row.targets.len(), 20);
         assert!(row.targets.iter().all(|t| t.starts_with("key_")));
         assert_eq!(row.client.name.as_deref().map(str::len), Some(100));
         assert_eq!(row.client.version.as_deref().map(str::len), Some(100));
-    }
+    })
+    .await;
 }
 
 #[derive(QueryableByName)]
@@ -231,13 +229,12 @@ struct PgPlan {
     line: String,
 }
 
-/// Finding 6: `since`/`until` use the `(project_id, created_at, id)` index.
+/// A `since`/`until` query is planned on the `(project_id, created_at, id)`
+/// index (`audit_events_project_created_idx`), on both backends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn time_filters_use_the_created_at_index() {
-    for db in testing::databases().await {
-        let store = db.store().await;
-        let a = project(&store, "A").await;
-        let backend = db.backend;
+    testing::each_store(async |store, backend| {
+        let a = project(store, "A").await;
         let sql = format!(
             "SELECT id FROM audit_events WHERE project_id = '{a}' AND created_at >= 1 \
              AND created_at < 2 ORDER BY created_at DESC, id DESC LIMIT 21"
@@ -274,5 +271,6 @@ async fn time_filters_use_the_created_at_index() {
             plan.contains("audit_events_project_created_idx"),
             "{backend:?}: {plan}"
         );
-    }
+    })
+    .await;
 }

@@ -46,9 +46,7 @@ async fn queue(store: &Store, project: &str, to: &str, code: &str) -> Result<Str
 }
 
 async fn message(
-    store: &Store,
-    project: &str,
-    id: &str,
+    store: &Store, project: &str, id: &str,
 ) -> Result<authgate_email::OutboxMessage, ToolError> {
     store
         .read(async |c| get_message(c, project, id).await)
@@ -123,9 +121,8 @@ fn mailer(port: u16) -> Mailer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_waits_while_smtp_is_down_and_arrives_once_when_it_is_back() {
-    for db in testing::databases().await {
-        let store = db.store().await;
-        let project = new_project(&store).await;
+    testing::each_store(async |store, _| {
+        let project = new_project(store).await;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("port")
@@ -135,18 +132,18 @@ async fn a_message_waits_while_smtp_is_down_and_arrives_once_when_it_is_back() {
             "Acme <no-reply@example.com>",
         )
         .expect("mailer");
-        let id = queue(&store, &project, "ada@example.com", "918273")
+        let id = queue(store, &project, "ada@example.com", "918273")
             .await
             .expect("queued");
 
         // Server down: the attempt fails, the message stays pending with the error.
         assert_eq!(
-            deliver_due(&store, &mailer, &options(), 10)
+            deliver_due(store, &mailer, &options(), 10)
                 .await
                 .expect("pass"),
             1
         );
-        let m = message(&store, &project, &id).await.expect("message");
+        let m = message(store, &project, &id).await.expect("message");
         assert_eq!(m.status, "pending");
         assert_eq!(m.attempts, 1);
         assert!(
@@ -162,26 +159,21 @@ async fn a_message_waits_while_smtp_is_down_and_arrives_once_when_it_is_back() {
         let (inbox, _, sink) = sink_on(port, Duration::ZERO).await;
         for _ in 0..40 {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            deliver_due(&store, &mailer, &options(), 10)
+            deliver_due(store, &mailer, &options(), 10)
                 .await
                 .expect("pass");
-            if message(&store, &project, &id)
-                .await
-                .expect("message")
-                .status
-                == "sent"
-            {
+            if message(store, &project, &id).await.expect("message").status == "sent" {
                 break;
             }
         }
-        let m = message(&store, &project, &id).await.expect("message");
+        let m = message(store, &project, &id).await.expect("message");
         assert_eq!(m.status, "sent", "{m:?}");
         assert_eq!(m.attempts, 2);
         assert!(m.last_error.is_none());
         // Nothing is sent twice, however often the worker passes.
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(
-            deliver_due(&store, &mailer, &options(), 10)
+            deliver_due(store, &mailer, &options(), 10)
                 .await
                 .expect("pass"),
             0
@@ -203,14 +195,14 @@ async fn a_message_waits_while_smtp_is_down_and_arrives_once_when_it_is_back() {
         );
         assert!(html.contains("918273") && html.contains("<p"), "{html}");
         sink.abort();
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_is_transactional_and_a_crash_never_sends_twice() {
-    for db in testing::databases().await {
-        let store = db.store().await;
-        let project = new_project(&store).await;
+    testing::each_store(async |store, _| {
+        let project = new_project(store).await;
         // Mail queued in a transaction that rolls back is not queued.
         let rolled_back: Result<String, ToolError> = store
             .write(async |c| {
@@ -236,35 +228,35 @@ async fn the_outbox_is_transactional_and_a_crash_never_sends_twice() {
             .expect("id")
             .to_owned();
         assert!(
-            message(&store, &project, &id).await.is_err(),
+            message(store, &project, &id).await.is_err(),
             "no mail for a change that did not happen"
         );
         // A bad address is refused up front.
-        let err = queue(&store, &project, "not an address", "1")
+        let err = queue(store, &project, "not an address", "1")
             .await
             .expect_err("bad address");
         assert_eq!(err.field.as_deref(), Some("to"));
 
         // A message claimed by a worker that died is marked failed, not
         // resent, and keeps nothing of what it held.
-        let id = queue(&store, &project, "carol@example.com", "555000")
+        let id = queue(store, &project, "carol@example.com", "555000")
             .await
             .expect("queued");
-        mark_sending(&store, &id, 0).await;
+        mark_sending(store, &id, 0).await;
         assert_eq!(
-            recover_interrupted(&store, &options())
+            recover_interrupted(store, &options())
                 .await
                 .expect("recover"),
             1
         );
-        let m = message(&store, &project, &id).await.expect("message");
+        let m = message(store, &project, &id).await.expect("message");
         assert_eq!(m.status, "failed");
         assert!(
             m.last_error
                 .as_deref()
                 .is_some_and(|e| e.contains("not retried"))
         );
-        let row = stored_row(&store, &id).await.expect("row");
+        let row = stored_row(store, &id).await.expect("row");
         assert!(
             !row.contains("555000"),
             "no code rests in a settled row: {row}"
@@ -283,7 +275,7 @@ async fn the_outbox_is_transactional_and_a_crash_never_sends_twice() {
         for i in 0..3 {
             ids.push(
                 queue(
-                    &store,
+                    store,
                     &project,
                     &format!("user{i}@example.com"),
                     &format!("00000{i}"),
@@ -307,25 +299,25 @@ async fn the_outbox_is_transactional_and_a_crash_never_sends_twice() {
         );
         for (i, id) in ids.iter().enumerate() {
             assert_eq!(
-                message(&store, &project, id).await.expect("message").status,
+                message(store, &project, id).await.expect("message").status,
                 "sent"
             );
-            // Finding 3: the code was in the subject and bodies; none of it
-            // is kept once the message is delivered.
-            let row = stored_row(&store, id).await.expect("row");
+            // The stored row no longer holds the code once the message is
+            // delivered (it was in the subject and bodies).
+            let row = stored_row(store, id).await.expect("row");
             assert!(!row.contains(&format!("00000{i}")), "{row}");
         }
         sink.abort();
-    }
+    })
+    .await;
 }
 
-/// Finding 10: queued mail wakes the worker at once (after the commit), so
-/// delivery does not wait for the next poll.
+/// Queued mail wakes the worker at once (after the commit), so delivery
+/// does not wait for the next poll.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queueing_wakes_the_worker() {
-    for db in testing::databases().await {
-        let store = db.store().await;
-        let project = new_project(&store).await;
+    testing::each_store(async |store, _| {
+        let project = new_project(store).await;
         let (inbox, port, sink) = sink(Duration::ZERO).await;
         let shutdown = tokio_util::sync::CancellationToken::new();
         let slow_poll = DeliveryOptions {
@@ -340,7 +332,7 @@ async fn queueing_wakes_the_worker() {
         ));
         // Let the worker reach its wait.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        queue(&store, &project, "dora@example.com", "424242")
+        queue(store, &project, "dora@example.com", "424242")
             .await
             .expect("queued");
         for _ in 0..100 {
@@ -357,16 +349,16 @@ async fn queueing_wakes_the_worker() {
         shutdown.cancel();
         worker.await.expect("worker stops");
         sink.abort();
-    }
+    })
+    .await;
 }
 
-/// Finding 10: a claim stranded while the worker runs (a crash elsewhere)
-/// is recovered on the worker's next pass, not only at its start.
+/// A claim stranded while the worker runs (a crash elsewhere) is recovered
+/// on the worker's next pass, not only at its start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stranded_claims_are_recovered_on_every_pass() {
-    for db in testing::databases().await {
-        let store = db.store().await;
-        let project = new_project(&store).await;
+    testing::each_store(async |store, _| {
+        let project = new_project(store).await;
         let (_inbox, port, sink) = sink(Duration::ZERO).await;
         let shutdown = tokio_util::sync::CancellationToken::new();
         let worker = tokio::spawn(authgate_email::run_worker(
@@ -379,17 +371,14 @@ async fn stranded_claims_are_recovered_on_every_pass() {
             shutdown.clone(),
         ));
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let stranded = queue(&store, &project, "finn@example.com", "888888")
+        let stranded = queue(store, &project, "finn@example.com", "888888")
             .await
             .expect("queued");
         tokio::time::sleep(Duration::from_millis(100)).await;
-        mark_sending(&store, &stranded, 0).await;
+        mark_sending(store, &stranded, 0).await;
         let mut status = String::new();
         for _ in 0..60 {
-            status = message(&store, &project, &stranded)
-                .await
-                .expect("m")
-                .status;
+            status = message(store, &project, &stranded).await.expect("m").status;
             if status == "failed" {
                 break;
             }
@@ -399,18 +388,18 @@ async fn stranded_claims_are_recovered_on_every_pass() {
         shutdown.cancel();
         worker.await.expect("worker stops");
         sink.abort();
-    }
+    })
+    .await;
 }
 
-/// Finding 10: an outcome is recorded only while the worker's claim stands:
-/// a message recovered as failed during a slow send is not flipped to sent.
+/// An outcome is recorded only while the worker's claim stands: a message
+/// recovered as failed during a slow send is not flipped to sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outcome_after_recovery_does_not_overwrite_it() {
-    for db in testing::databases().await {
-        let store = db.store().await;
-        let project = new_project(&store).await;
+    testing::each_store(async |store, _| {
+        let project = new_project(store).await;
         let (inbox, port, sink) = sink(Duration::from_millis(800)).await;
-        let id = queue(&store, &project, "gus@example.com", "131313")
+        let id = queue(store, &project, "gus@example.com", "131313")
             .await
             .expect("queued");
         let delivering = {
@@ -421,7 +410,7 @@ async fn an_outcome_after_recovery_does_not_overwrite_it() {
         let mut recovered = 0;
         for _ in 0..40 {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            recovered += recover_interrupted(&store, &options())
+            recovered += recover_interrupted(store, &options())
                 .await
                 .expect("recover");
             if recovered > 0 {
@@ -431,13 +420,14 @@ async fn an_outcome_after_recovery_does_not_overwrite_it() {
         assert_eq!(recovered, 1);
         assert_eq!(delivering.await.expect("task").expect("pass"), 1);
         assert_eq!(inbox.messages().len(), 1);
-        let m = message(&store, &project, &id).await.expect("m");
+        let m = message(store, &project, &id).await.expect("m");
         assert_eq!(m.status, "failed", "the recovery stands: {m:?}");
         sink.abort();
-    }
+    })
+    .await;
 }
 
-/// Finding 10: two workers on one database never send a message twice.
+/// Two workers on one database never send a message twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_never_send_a_message_twice() {
     for db in testing::databases().await {
@@ -503,36 +493,36 @@ async fn two_workers_never_send_a_message_twice() {
     }
 }
 
-/// Finding 3: settled rows are purged after the retention; pending ones
-/// stay.
+/// Settled rows are purged once they are older than the retention; pending
+/// ones stay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settled_rows_are_purged_after_the_retention() {
-    for db in testing::databases().await {
-        let store = db.store().await;
-        let project = new_project(&store).await;
+    testing::each_store(async |store, _| {
+        let project = new_project(store).await;
         let (_inbox, port, sink) = sink(Duration::ZERO).await;
-        let sent = queue(&store, &project, "hal@example.com", "1")
+        let sent = queue(store, &project, "hal@example.com", "1")
             .await
             .expect("q");
-        deliver_due(&store, &mailer(port), &options(), 10)
+        deliver_due(store, &mailer(port), &options(), 10)
             .await
             .expect("pass");
-        let pending = queue(&store, &project, "ivy@example.com", "2")
+        let pending = queue(store, &project, "ivy@example.com", "2")
             .await
             .expect("q");
         let keep = DeliveryOptions {
             retention: Duration::from_secs(3600),
             ..options()
         };
-        assert_eq!(purge_settled(&store, &keep).await.expect("purge"), 0);
+        assert_eq!(purge_settled(store, &keep).await.expect("purge"), 0);
         tokio::time::sleep(Duration::from_millis(20)).await;
         let expire = DeliveryOptions {
             retention: Duration::from_millis(1),
             ..options()
         };
-        assert_eq!(purge_settled(&store, &expire).await.expect("purge"), 1);
-        assert!(stored_row(&store, &sent).await.is_none());
-        assert!(stored_row(&store, &pending).await.is_some());
+        assert_eq!(purge_settled(store, &expire).await.expect("purge"), 1);
+        assert!(stored_row(store, &sent).await.is_none());
+        assert!(stored_row(store, &pending).await.is_some());
         sink.abort();
-    }
+    })
+    .await;
 }

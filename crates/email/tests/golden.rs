@@ -91,26 +91,33 @@ fn a_link_variable_that_is_not_http_is_refused() {
 #[test]
 fn a_variable_the_type_does_not_provide_is_named() {
     let kind = authgate_email::EmailKind::Welcome;
-    let content = json!({"type": "doc", "content": [
-        {"type": "paragraph", "content": [{"type": "text", "text": "Your code is {{code}}"}]}
-    ]});
-    let err =
-        render(kind, "Hi", &content, &kind.sample_variables()).expect_err("welcome has no code");
-    assert_eq!(err.field.as_deref(), Some("content[0].content[0].text"));
-    assert!(err.message.contains("'code'"), "{}", err.message);
-    let err = render(
-        kind,
-        "Join {{org.name}}",
-        &json!({"type": "doc", "content": []}),
-        &kind.sample_variables(),
-    )
-    .expect_err("welcome has no org");
-    assert_eq!(err.field.as_deref(), Some("subject"));
-    assert!(err.message.contains("'org.name'"), "{}", err.message);
+    // (subject, content, the field named, the variable named)
+    for (subject, content, field, variable) in [
+        (
+            "Hi",
+            json!({"type": "doc", "content": [
+                {"type": "paragraph", "content": [{"type": "text", "text": "Your code is {{code}}"}]}
+            ]}),
+            "content[0].content[0].text",
+            "'code'",
+        ),
+        (
+            "Join {{org.name}}",
+            json!({"type": "doc", "content": []}),
+            "subject",
+            "'org.name'",
+        ),
+    ] {
+        let err = render(kind, subject, &content, &kind.sample_variables())
+            .expect_err("welcome has neither a code nor an org");
+        assert_eq!(err.field.as_deref(), Some(field), "{subject}");
+        assert!(err.message.contains(variable), "{}", err.message);
+    }
 }
 
-/// Finding 2: the handlebars `{{log}}` helper, which would write every code
-/// and link a template renders into the server log, does not exist here.
+/// A template cannot write what it renders to the server log: the
+/// handlebars `{{log}}` helper, which would write every code and link a
+/// template renders into the server log, does not exist here.
 #[test]
 fn templates_cannot_log_what_they_render() {
     let kind = authgate_email::EmailKind::VerificationOtp;

@@ -39,13 +39,12 @@ fn page(list: &'static str, project: &str, limit: u32, cursor: Option<&str>) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_authenticate_until_revoked_and_authentication_writes_nothing() {
-    for db in testing::databases().await {
-        let store = db.store().await;
-        let (project, admin) = project(&store, "P", "test").await;
+    testing::each_store(async |store, _| {
+        let (project, admin) = project(store, "P", "test").await;
         assert!(admin.key.starts_with("ag_test_"));
         // A read-only unit of work: authentication writes nothing (on
         // PostgreSQL a write here would fail the read-only transaction).
-        let caller = authenticate(&store, &admin.key).await.expect("valid");
+        let caller = authenticate(store, &admin.key).await.expect("valid");
         assert_eq!(caller.project.id, project.id);
         assert_eq!(caller.project.name, "P");
         assert_eq!(caller.scopes, vec![Scope::Admin]);
@@ -70,12 +69,12 @@ async fn keys_authenticate_until_revoked_and_authentication_writes_nothing() {
         assert_eq!(info.last_used_at.map(|t| t.timestamp_micros()), Some(at));
 
         assert_eq!(
-            authenticate(&store, "nope").await.err(),
+            authenticate(store, "nope").await.err(),
             Some(AuthFailure::Malformed)
         );
         let unknown = format!("ag_test_{}", "z".repeat(40));
         assert_eq!(
-            authenticate(&store, &unknown).await.err(),
+            authenticate(store, &unknown).await.err(),
             Some(AuthFailure::Unknown)
         );
 
@@ -86,21 +85,21 @@ async fn keys_authenticate_until_revoked_and_authentication_writes_nothing() {
             .await
             .expect("revoke");
         assert_eq!(
-            authenticate(&store, &admin.key).await.err(),
+            authenticate(store, &admin.key).await.err(),
             Some(AuthFailure::Revoked {
                 key_id: admin.id.clone(),
                 project_id: project.id.clone()
             })
         );
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_projects_keys_are_not_found() {
-    for db in testing::databases().await {
-        let store = db.store().await;
-        let (a, _) = project(&store, "A", "live").await;
-        let (b, b_key) = project(&store, "B", "live").await;
+    testing::each_store(async |store, _| {
+        let (a, _) = project(store, "A", "live").await;
+        let (b, b_key) = project(store, "B", "live").await;
         let err = store
             .read(async |c| project_api::get_api_key(c, &a.id, &b_key.id).await)
             .await
@@ -114,7 +113,7 @@ async fn another_projects_keys_are_not_found() {
             .expect_err("hidden");
         assert_eq!(err.code, ErrorCode::NotFound);
         assert!(
-            authenticate(&store, &b_key.key).await.is_ok(),
+            authenticate(store, &b_key.key).await.is_ok(),
             "B's key still works"
         );
         let (revoked, _) = store
@@ -134,14 +133,14 @@ async fn another_projects_keys_are_not_found() {
         };
         assert_eq!(count(b.id.clone()).await, 1);
         assert_eq!(count(a.id.clone()).await, 1, "only the new key");
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_are_stable_under_concurrent_inserts() {
-    for db in testing::databases().await {
-        let store = db.store().await;
-        let (p, _) = project(&store, "P", "live").await;
+    testing::each_store(async |store, backend| {
+        let (p, _) = project(store, "P", "live").await;
         let add = |url: String| {
             let store = store.clone();
             let id = p.id.clone();
@@ -176,19 +175,15 @@ async fn pages_are_stable_under_concurrent_inserts() {
             }
             cursor = page.next_cursor;
         }
-        assert_eq!(
-            seen, expected,
-            "every row once, in order, on {:?}",
-            db.backend
-        );
-    }
+        assert_eq!(seen, expected, "every row once, in order, on {:?}", backend);
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_provider_changes_all_apply() {
-    for db in testing::databases().await {
-        let store = db.store().await;
-        let (p, _) = project(&store, "P", "live").await;
+    testing::each_store(async |store, _| {
+        let (p, _) = project(store, "P", "live").await;
         let mut tasks = Vec::new();
         for i in 0..8 {
             let store = store.clone();
@@ -239,14 +234,14 @@ async fn concurrent_provider_changes_all_apply() {
             }
         );
         assert!(!debug.contains("s3cret-value"), "{debug}");
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn created_keys_keep_their_scopes_and_allow_list() {
-    for db in testing::databases().await {
-        let store = db.store().await;
-        let (p, _) = project(&store, "P", "live").await;
+    testing::each_store(async |store, _| {
+        let (p, _) = project(store, "P", "live").await;
         let new = NewApiKey {
             name: Some("ci".into()),
             scopes: vec![Scope::Read, Scope::Write],
@@ -262,7 +257,7 @@ async fn created_keys_keep_their_scopes_and_allow_list() {
             !format!("{created:?}").contains(&created.key),
             "a created key's Debug hides the key"
         );
-        let caller = authenticate(&store, &created.key).await.expect("valid");
+        let caller = authenticate(store, &created.key).await.expect("valid");
         assert_eq!(caller.scopes, vec![Scope::Read, Scope::Write]);
         assert_eq!(caller.tools, Some(vec!["group:audit".to_string()]));
         let req = page("list_api_keys", &p.id, 100, None);
@@ -277,7 +272,8 @@ async fn created_keys_keep_their_scopes_and_allow_list() {
                 .expect("json")
                 .contains(&created.key)
         );
-    }
+    })
+    .await;
 }
 
 /// A damaged allow-list never widens a key: reading the key is an
@@ -285,9 +281,8 @@ async fn created_keys_keep_their_scopes_and_allow_list() {
 /// same row with a readable list works again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_allow_list_denies_everything() {
-    for db in testing::databases().await {
-        let store = db.store().await;
-        let (_, admin) = project(&store, "P", "live").await;
+    testing::each_store(async |store, _| {
+        let (_, admin) = project(store, "P", "live").await;
         let id = admin.id.clone();
         let set_tools = async |tools: &'static str| {
             store
@@ -310,18 +305,18 @@ async fn an_unreadable_allow_list_denies_everything() {
             .expect_err("a damaged row is an error");
         assert_eq!(err.code, ErrorCode::Internal);
         set_tools(r#"["whoami"]"#).await;
-        let caller = authenticate(&store, &admin.key).await.expect("a key again");
+        let caller = authenticate(store, &admin.key).await.expect("a key again");
         assert_eq!(caller.tools, Some(vec!["whoami".to_owned()]));
-    }
+    })
+    .await;
 }
 
-/// Finding 1: at most `max_active_keys` active keys, even when keys are
-/// created concurrently.
+/// A project never holds more than `max_active_keys` active keys, even
+/// when keys are created concurrently.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn active_keys_are_capped_under_concurrency() {
-    for db in testing::databases().await {
-        let store = db.store().await;
-        let (p, _) = project(&store, "P", "live").await;
+    testing::each_store(async |store, backend| {
+        let (p, _) = project(store, "P", "live").await;
         let settings = KeySettings { max_active_keys: 5 };
         let mut tasks = Vec::new();
         for _ in 0..12 {
@@ -347,17 +342,14 @@ async fn active_keys_are_capped_under_concurrency() {
                 Err(e) => assert_eq!(e.code, ErrorCode::LimitExceeded, "{e}"),
             }
         }
-        assert_eq!(
-            created, 4,
-            "the admin key and four more on {:?}",
-            db.backend
-        );
+        assert_eq!(created, 4, "the admin key and four more on {:?}", backend);
         let active = store
             .read(async |c| project_api::count_active_api_keys(c, &p.id).await)
             .await
             .expect("count");
         assert_eq!(active, 5);
-    }
+    })
+    .await;
 }
 
 /// A key hands on no more than it holds; the operator has no such bound.
@@ -366,9 +358,7 @@ fn new_keys_are_no_wider_than_their_issuer() {
     struct NoRecorder;
     impl authgate_core::CallRecorder for NoRecorder {
         fn record<'a>(
-            &'a self,
-            _: &'a mut authgate_core::Conn<'_>,
-            _: &'a authgate_core::CallRecord,
+            &'a self, _: &'a mut authgate_core::Conn<'_>, _: &'a authgate_core::CallRecord,
             _: &'a authgate_core::ToolContext,
         ) -> futures::future::BoxFuture<'a, Result<(), ToolError>> {
             Box::pin(async { Ok(()) })
@@ -454,8 +444,8 @@ fn new_keys_are_no_wider_than_their_issuer() {
     assert_eq!(unknown.code, ErrorCode::InvalidArgument);
 }
 
-/// Finding 9: gateways starting together on one empty database make one
-/// first project between them.
+/// Gateways starting together on one empty database make one first
+/// project between them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_run_makes_one_project_when_gateways_start_together() {
     for db in testing::databases().await {

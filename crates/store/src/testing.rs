@@ -153,6 +153,16 @@ pub async fn databases() -> Vec<TestDb> {
     dbs
 }
 
+/// Runs `test` once per database of [`databases`] (SQLite, and PostgreSQL
+/// when `AUTHGATE_TEST_DATABASE_URL` is set), each time with a store opened
+/// (and migrated) on a fresh database, and the backend it runs on.
+pub async fn each_store(test: impl AsyncFn(&Store, Backend)) {
+    for db in databases().await {
+        let store = db.store().await;
+        test(&store, db.backend).await;
+    }
+}
+
 /// A fresh PostgreSQL database for a test that only PostgreSQL can run, or
 /// `None` (with a line saying so) when `AUTHGATE_TEST_DATABASE_URL` is not
 /// set. When it is set, a server that cannot be reached fails the test:

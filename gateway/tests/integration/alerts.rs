@@ -4,12 +4,11 @@
 //! REST API, derived from its route table.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use authgate_email::testing::{Inbox, sink};
+use authgate_email::testing::Inbox;
 
 use crate::common::{
     self, Client, Gateway, err, link_token, mail_to, ok, post, rest, sign_in, sign_up, six_digits,
@@ -283,16 +282,13 @@ async fn fire(rule: &str, gw: &Gateway, inbox: &Inbox, c: &Client, p: &str) -> i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_rule_fires_exactly_its_alert_once() {
-    for db in common::databases().await {
-        let (inbox, port, _sink) = sink(Duration::ZERO).await;
-        let smtp = format!("smtp://127.0.0.1:{port}");
-        let gw = common::start(&db, &[("SMTP_URL", &smtp)]).await;
+    common::each_backend_with_mail(&[], async |gw, inbox| {
         let rules: Vec<&str> = authgate_security::RULES.iter().map(|r| r.key).collect();
         assert_eq!(rules.len(), 12);
         for rule in rules {
-            let (p, key) = common::second_project(&gw, rule).await;
+            let (p, key) = common::second_project(gw, rule).await;
             let c = common::connect(&gw.mcp_url(), &key).await;
-            let expected = fire(rule, &gw, &inbox, &c, &p).await;
+            let expected = fire(rule, gw, inbox, &c, &p).await;
             let got = alerts(&c).await;
             let fired: Vec<&str> = got.iter().filter_map(|a| a["rule"].as_str()).collect();
             assert_eq!(
@@ -305,17 +301,18 @@ async fn each_rule_fires_exactly_its_alert_once() {
             assert_eq!(alert["status"], "open", "{alert}");
             assert_eq!(alert["count"], expected, "{rule}: {alert} [{}]", gw.backend);
             assert!(alert["severity"].is_string());
-            assert!(alert["first_seen"].as_str() <= alert["last_seen"].as_str());
+            // Both are timestamps (two missing ones would compare equal).
+            let (first_seen, last_seen) = (s(&alert["first_seen"]), s(&alert["last_seen"]));
+            assert!(first_seen <= last_seen, "{alert}");
             c.cancel().await.ok();
         }
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_failed_sign_ins_make_one_brute_force_alert_with_the_right_count() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend(&[], async |gw| {
         let url = gw.url();
         let p = gw.project_id.clone();
         let user = sign_up(&url, &p, "ada@example.com", PASSWORD).await["id"].clone();
@@ -356,24 +353,22 @@ async fn parallel_failed_sign_ins_make_one_brute_force_alert_with_the_right_coun
             "{got:?}"
         );
         c.cancel().await.ok();
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_walk_open_acknowledged_resolved_and_each_change_is_audited() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+    common::each_backend_with_client(&[], async |gw, c| {
         let inbox_unused = Inbox::default();
         let p = gw.project_id.clone();
-        fire("revoked_key_used", &gw, &inbox_unused, &c, &p).await;
-        let status = ok(&c, "get_project_status", json!({})).await;
+        fire("revoked_key_used", gw, &inbox_unused, c, &p).await;
+        let status = ok(c, "get_project_status", json!({})).await;
         assert_eq!(status["counts"]["open_security_alerts"], 1, "{status}");
-        let alert = alerts(&c).await[0].clone();
+        let alert = alerts(c).await[0].clone();
         let id = s(&alert["id"]);
 
-        let stats = ok(&c, "get_security_stats", json!({})).await;
+        let stats = ok(c, "get_security_stats", json!({})).await;
         assert_eq!(
             stats["by_status"],
             json!({"open": 1, "acknowledged": 0, "resolved": 0})
@@ -381,22 +376,22 @@ async fn alerts_walk_open_acknowledged_resolved_and_each_change_is_audited() {
         assert_eq!(stats["by_severity"]["high"], 1);
         assert_eq!(stats["by_rule"], json!({"revoked_key_used": 1}));
 
-        let acked = ok(&c, "acknowledge_security_alert", json!({"alert_id": id})).await;
+        let acked = ok(c, "acknowledge_security_alert", json!({"alert_id": id})).await;
         assert_eq!(acked["status"], "acknowledged");
         assert!(acked["acknowledged_at"].is_string());
         err(
-            &c,
+            c,
             "acknowledge_security_alert",
             json!({"alert_id": id}),
             "conflict",
         )
         .await;
-        let status = ok(&c, "get_project_status", json!({})).await;
+        let status = ok(c, "get_project_status", json!({})).await;
         assert_eq!(status["counts"]["open_security_alerts"], 0);
 
         let note = "rotated; the old key was in a CI secret";
         let resolved = ok(
-            &c,
+            c,
             "resolve_security_alert",
             json!({"alert_id": id, "note": note}),
         )
@@ -404,7 +399,7 @@ async fn alerts_walk_open_acknowledged_resolved_and_each_change_is_audited() {
         assert_eq!(resolved["status"], "resolved");
         assert_eq!(resolved["note"], note);
         let again = err(
-            &c,
+            c,
             "resolve_security_alert",
             json!({"alert_id": id}),
             "conflict",
@@ -412,21 +407,21 @@ async fn alerts_walk_open_acknowledged_resolved_and_each_change_is_audited() {
         .await;
         assert_eq!(again["field"], "alert_id");
         err(
-            &c,
+            c,
             "acknowledge_security_alert",
             json!({"alert_id": id}),
             "conflict",
         )
         .await;
-        let open = ok(&c, "list_security_alerts", json!({"status": "open"})).await;
+        let open = ok(c, "list_security_alerts", json!({"status": "open"})).await;
         assert_eq!(open["data"], json!([]));
-        let done = ok(&c, "list_security_alerts", json!({"status": "resolved"})).await;
+        let done = ok(c, "list_security_alerts", json!({"status": "resolved"})).await;
         assert_eq!(done["data"][0]["id"], id);
 
         // Every change is in the audit log, with the alert as target;
         // the refused ones as errors.
         let events = ok(
-            &c,
+            c,
             "list_audit_events",
             json!({"target_id": id, "limit": 100}),
         )
@@ -450,42 +445,43 @@ async fn alerts_walk_open_acknowledged_resolved_and_each_change_is_audited() {
         }
 
         // Bad input names the field and changes nothing.
-        let bad = err(
-            &c,
-            "resolve_security_alert",
-            json!({"alert_id": "alr_nope"}),
-            "invalid_argument",
-        )
-        .await;
-        assert_eq!(bad["field"], "alert_id");
         let long = "x".repeat(1001);
-        let bad = err(
-            &c,
-            "resolve_security_alert",
-            json!({"alert_id": id, "note": long}),
-            "invalid_argument",
-        )
-        .await;
-        assert_eq!(bad["field"], "note");
         let missing = authgate_core::new_id("alr");
-        err(
-            &c,
-            "acknowledge_security_alert",
-            json!({"alert_id": missing}),
-            "not_found",
-        )
-        .await;
-        err(
-            &c,
-            "list_security_alerts",
-            json!({"status": "pending"}),
-            "invalid_argument",
-        )
-        .await;
+        for (tool, args, code, field) in [
+            (
+                "resolve_security_alert",
+                json!({"alert_id": "alr_nope"}),
+                "invalid_argument",
+                Some("alert_id"),
+            ),
+            (
+                "resolve_security_alert",
+                json!({"alert_id": id, "note": long}),
+                "invalid_argument",
+                Some("note"),
+            ),
+            (
+                "acknowledge_security_alert",
+                json!({"alert_id": missing}),
+                "not_found",
+                None,
+            ),
+            (
+                "list_security_alerts",
+                json!({"status": "pending"}),
+                "invalid_argument",
+                None,
+            ),
+        ] {
+            let bad = err(c, tool, args, code).await;
+            if let Some(field) = field {
+                assert_eq!(bad["field"], field, "{tool}: {bad}");
+            }
+        }
 
         // A resolved alert steps aside: the next use opens a new one.
-        let key = ok(&c, "create_api_key", json!({"name": "again"})).await;
-        ok(&c, "revoke_api_key", json!({"key_id": key["id"]})).await;
+        let key = ok(c, "create_api_key", json!({"name": "again"})).await;
+        ok(c, "revoke_api_key", json!({"key_id": key["id"]})).await;
         let resp = common::post_raw(
             &gw.mcp_url(),
             Some(&s(&key["key"])),
@@ -494,22 +490,18 @@ async fn alerts_walk_open_acknowledged_resolved_and_each_change_is_audited() {
         )
         .await;
         assert_eq!(resp.status(), 401);
-        let now_open = ok(&c, "list_security_alerts", json!({"status": "open"})).await;
+        let now_open = ok(c, "list_security_alerts", json!({"status": "open"})).await;
         assert_eq!(now_open["data"].as_array().map(Vec::len), Some(1));
-        assert_ne!(now_open["data"][0]["id"], id);
-        c.cancel().await.ok();
-        gw.server.stop().await;
-    }
+        assert_ne!(s(&now_open["data"][0]["id"]), id);
+    })
+    .await;
 }
 
 /// Calls a route and checks that it answered 2xx and wrote an audit event;
 /// records it as covered.
 async fn audited(
-    gw: &Gateway,
-    covered: &mut BTreeSet<(&'static str, &'static str)>,
-    method: &'static str,
-    path: &'static str,
-    call: impl std::future::Future<Output = common::Answer>,
+    gw: &Gateway, covered: &mut BTreeSet<(&'static str, &'static str)>, method: &'static str,
+    path: &'static str, call: impl std::future::Future<Output = common::Answer>,
 ) -> common::Answer {
     let events =
         async || common::query_n(gw.store(), "SELECT COUNT(*) AS n FROM audit_events").await;
@@ -544,30 +536,26 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
         .map(|r| (r.method, r.path))
         .filter(|r| !reads.contains(r))
         .collect();
-    for db in common::databases().await {
-        let (inbox, port, _sink) = sink(Duration::ZERO).await;
-        let smtp = format!("smtp://127.0.0.1:{port}");
-        let gw = common::start(&db, &[("SMTP_URL", &smtp)]).await;
+    common::each_backend_with_mail_and_client(&[], async |gw, c, inbox| {
         let url = gw.url();
         let url = url.as_str();
         let p = gw.project_id.clone();
         let p = p.as_str();
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
         ok(
-            &c,
+            c,
             "add_callback",
             json!({"url": "https://app.example.com/cb"}),
         )
         .await;
         ok(
-            &c,
+            c,
             "configure_auth_providers",
             json!({"providers": [{"provider": "magic_link", "enabled": true}]}),
         )
         .await;
         let mut covered: BTreeSet<(&str, &str)> = BTreeSet::new();
         audited(
-            &gw,
+            gw,
             &mut covered,
             "POST",
             "/api/v1/auth/sign-up",
@@ -579,10 +567,10 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
             ),
         )
         .await;
-        let user = s(&ok(&c, "list_end_users", json!({})).await["data"][0]["id"]);
+        let user = s(&ok(c, "list_end_users", json!({})).await["data"][0]["id"]);
 
         audited(
-            &gw,
+            gw,
             &mut covered,
             "POST",
             "/api/v1/auth/resend-verification",
@@ -596,9 +584,9 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
         .await;
 
         // The resent code (the first is void now).
-        let code = six_digits(&mail_to(&inbox, "ada@example.com", "verify your email", 2).await);
+        let code = six_digits(&mail_to(inbox, "ada@example.com", "verify your email", 2).await);
         audited(
-            &gw,
+            gw,
             &mut covered,
             "POST",
             "/api/v1/auth/verify-email",
@@ -612,7 +600,7 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
         .await;
 
         let a = audited(
-            &gw,
+            gw,
             &mut covered,
             "POST",
             "/api/v1/auth/sign-in",
@@ -628,7 +616,7 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
         let access = s(&signed["access_token"]);
 
         let a = audited(
-            &gw,
+            gw,
             &mut covered,
             "POST",
             "/api/v1/auth/refresh",
@@ -646,7 +634,7 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
             .unwrap_or(access);
 
         let a = audited(
-            &gw,
+            gw,
             &mut covered,
             "POST",
             "/api/v1/auth/mfa/totp/enroll",
@@ -660,7 +648,7 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
             .expect("clock")
             .as_secs();
         audited(
-            &gw,
+            gw,
             &mut covered,
             "POST",
             "/api/v1/auth/mfa/totp/verify",
@@ -673,7 +661,7 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
         )
         .await;
         audited(
-            &gw,
+            gw,
             &mut covered,
             "POST",
             "/api/v1/auth/mfa/totp/remove",
@@ -686,22 +674,22 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
         )
         .await;
 
-        let org = ok(&c, "create_org", json!({"name": "Acme"})).await["id"].clone();
+        let org = ok(c, "create_org", json!({"name": "Acme"})).await["id"].clone();
         ok(
-            &c,
+            c,
             "create_role",
             json!({"key": "member", "permissions": ["posts:read"]}),
         )
         .await;
         ok(
-            &c,
+            c,
             "invite_org_member",
             json!({"org_id": org, "email": "ada@example.com", "role": "member"}),
         )
         .await;
-        let invitation = link_token(&mail_to(&inbox, "ada@example.com", "Join Acme", 1).await);
+        let invitation = link_token(&mail_to(inbox, "ada@example.com", "Join Acme", 1).await);
         audited(
-            &gw,
+            gw,
             &mut covered,
             "POST",
             "/api/v1/invitations/accept",
@@ -715,7 +703,7 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
         .await;
 
         audited(
-            &gw,
+            gw,
             &mut covered,
             "POST",
             "/api/v1/auth/active-org",
@@ -729,13 +717,13 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
         .await;
 
         let plan = ok(
-            &c,
+            c,
             "create_billing_plan",
             json!({"name": "Pro", "monthly_price": 1900}),
         )
         .await;
         let a = audited(
-            &gw,
+            gw,
             &mut covered,
             "POST",
             "/api/v1/subscriptions",
@@ -751,7 +739,7 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
         .await;
         let sub = s(&a.body["subscription"]["id"]);
         audited(
-            &gw,
+            gw,
             &mut covered,
             "DELETE",
             "/api/v1/subscriptions/{id}",
@@ -767,7 +755,7 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
         .await;
 
         audited(
-            &gw,
+            gw,
             &mut covered,
             "POST",
             "/api/v1/auth/change-email",
@@ -781,7 +769,7 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
         .await;
 
         audited(
-            &gw,
+            gw,
             &mut covered,
             "POST",
             "/api/v1/auth/password-reset/request",
@@ -793,9 +781,9 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
             ),
         )
         .await;
-        let reset = link_token(&mail_to(&inbox, "ada.l@example.com", "token=", 1).await);
+        let reset = link_token(&mail_to(inbox, "ada.l@example.com", "token=", 1).await);
         audited(
-            &gw,
+            gw,
             &mut covered,
             "POST",
             "/api/v1/auth/password-reset/confirm",
@@ -809,7 +797,7 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
         .await;
 
         audited(
-            &gw,
+            gw,
             &mut covered,
             "POST",
             "/api/v1/auth/magic-link/request",
@@ -821,10 +809,9 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
             ),
         )
         .await;
-        let magic =
-            link_token(&mail_to(&inbox, "ada.l@example.com", "No password needed", 1).await);
+        let magic = link_token(&mail_to(inbox, "ada.l@example.com", "No password needed", 1).await);
         let a = audited(
-            &gw,
+            gw,
             &mut covered,
             "POST",
             "/api/v1/auth/magic-link/verify",
@@ -839,7 +826,7 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
         let last = s(&a.body["access_token"]);
 
         audited(
-            &gw,
+            gw,
             &mut covered,
             "POST",
             "/api/v1/auth/sign-out",
@@ -852,17 +839,15 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
             "routes without an audited step [{}]",
             gw.backend
         );
-        c.cancel().await.ok();
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 /// Pending counts and signals that can no longer count are removed; open
 /// alerts and fresh state stay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_removes_only_stale_detection_state() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend(&[], async |gw| {
         let p = gw.project_id.clone();
         let now = chrono::Utc::now();
         let old = authgate_core::time::to_micros(now - chrono::Duration::days(3));
@@ -918,6 +903,6 @@ async fn the_sweep_removes_only_stale_detection_state() {
             left("SELECT COUNT(*) AS n FROM security_signals WHERE value = 'new'").await,
             1
         );
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }

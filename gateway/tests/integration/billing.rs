@@ -20,22 +20,20 @@ fn cents(plan: &Value) -> Vec<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plans_subscriptions_usage_and_entitlements() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend_with_client(&[], async |gw, c| {
         let url = gw.url();
         let p = gw.project_id.clone();
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
 
         // The seed: Free, Pro ($19/mo) and Enterprise ($99/mo).
         ok(
-            &c,
+            c,
             "create_billing_plan",
             json!({"name": "Free", "features": [{"key": "api_calls", "limit": 100}]}),
         )
         .await;
-        let pro = ok(&c, "create_billing_plan", json!({"name": "Pro", "monthly_price": 19, "yearly_price": "190.00", "features": [{"key": "api_calls", "limit": 10000}, {"key": "sso"}]})).await;
-        ok(&c, "create_billing_plan", json!({"name": "Enterprise", "monthly_price": "99", "features": [{"key": "api_calls"}, {"key": "sso"}]})).await;
-        let plans = ok(&c, "list_billing_plans", json!({})).await;
+        let pro = ok(c, "create_billing_plan", json!({"name": "Pro", "monthly_price": 19, "yearly_price": "190.00", "features": [{"key": "api_calls", "limit": 10000}, {"key": "sso"}]})).await;
+        ok(c, "create_billing_plan", json!({"name": "Enterprise", "monthly_price": "99", "features": [{"key": "api_calls"}, {"key": "sso"}]})).await;
+        let plans = ok(c, "list_billing_plans", json!({})).await;
         let keys: Vec<&str> = plans["data"]
             .as_array()
             .expect("data")
@@ -52,7 +50,7 @@ async fn plans_subscriptions_usage_and_entitlements() {
         assert_eq!(cents(&plans["data"][2]), [9900]);
         assert_eq!(plans["data"][1]["prices"][0]["amount"], "19.00");
         assert_eq!(plans["data"][1]["prices"][0]["interval"], "month");
-        let status = ok(&c, "get_project_status", json!({})).await;
+        let status = ok(c, "get_project_status", json!({})).await;
         assert_eq!(status["billing_plans"].as_array().map(Vec::len), Some(3));
         assert_eq!(
             status["billing_plans"], plans["data"],
@@ -67,7 +65,7 @@ async fn plans_subscriptions_usage_and_entitlements() {
             ("monthly_price", json!("1e3")),
         ] {
             let e = err(
-                &c,
+                c,
                 "create_billing_plan",
                 json!({"name": "Bad", field: value}),
                 "invalid_argument",
@@ -75,38 +73,24 @@ async fn plans_subscriptions_usage_and_entitlements() {
             .await;
             assert_eq!(e["field"], field, "{value}");
         }
-        assert_eq!(
-            err(
-                &c,
-                "create_billing_plan",
+        for (args, code, field) in [
+            (
                 json!({"name": "Bad", "currency": "xyz"}),
-                "invalid_argument"
-            )
-            .await["field"],
-            "currency"
-        );
-        assert_eq!(
-            err(
-                &c,
-                "create_billing_plan",
-                json!({"name": "Pro"}),
-                "conflict"
-            )
-            .await["field"],
-            "key"
-        );
-        assert_eq!(
-            err(
-                &c,
-                "create_billing_plan",
+                "invalid_argument",
+                "currency",
+            ),
+            (json!({"name": "Pro"}), "conflict", "key"),
+            (
                 json!({"name": "B", "features": [{"key": "a", "limit": -1}]}),
-                "invalid_argument"
-            )
-            .await["field"],
-            "features[0].limit"
-        );
+                "invalid_argument",
+                "features[0].limit",
+            ),
+        ] {
+            let e = err(c, "create_billing_plan", args.clone(), code).await;
+            assert_eq!(e["field"], field, "{args}");
+        }
         let yen = ok(
-            &c,
+            c,
             "create_billing_plan",
             json!({"name": "Tokyo", "monthly_price": 1000, "currency": "JPY"}),
         )
@@ -156,7 +140,7 @@ async fn plans_subscriptions_usage_and_entitlements() {
             "price_id"
         );
         let read_key = ok(
-            &c,
+            c,
             "create_api_key",
             json!({"name": "reader", "scopes": ["read"]}),
         )
@@ -188,7 +172,7 @@ async fn plans_subscriptions_usage_and_entitlements() {
             {"user_id": ada, "meter": "api_calls", "quantity": 40, "idempotency_key": "e1"},
             {"user_id": bob, "meter": "api_calls", "quantity": 5, "idempotency_key": "e6"}
         ]);
-        let r = ok(&c, "report_usage", json!({"events": events})).await;
+        let r = ok(c, "report_usage", json!({"events": events})).await;
         assert_eq!(
             (r["accepted"].clone(), r["duplicates"].clone()),
             (json!(3), json!(1)),
@@ -215,7 +199,7 @@ async fn plans_subscriptions_usage_and_entitlements() {
         );
         // A retry counts nothing twice; a key reused for another event is a conflict.
         let again = ok(
-            &c,
+            c,
             "report_usage",
             json!({"events": [
                 {"user_id": ada, "meter": "api_calls", "quantity": 40, "idempotency_key": "e1"},
@@ -227,14 +211,14 @@ async fn plans_subscriptions_usage_and_entitlements() {
         assert_eq!(again["duplicates"], 1);
         assert_eq!(again["rejected"][0]["code"], "conflict");
         err(
-            &c,
+            c,
             "report_usage",
             json!({"events": []}),
             "invalid_argument",
         )
         .await;
 
-        let ent = ok(&c, "get_user_entitlements", json!({"user_id": ada})).await;
+        let ent = ok(c, "get_user_entitlements", json!({"user_id": ada})).await;
         assert_eq!(ent["plan"]["key"], "pro");
         let api = ent["entitlements"]
             .as_array()
@@ -259,16 +243,16 @@ async fn plans_subscriptions_usage_and_entitlements() {
             .expect("sso")
             .clone();
         assert_eq!(sso["limit"], Value::Null);
-        let none = ok(&c, "get_user_entitlements", json!({"user_id": bob})).await;
+        let none = ok(c, "get_user_entitlements", json!({"user_id": bob})).await;
         assert_eq!(none["subscription"], Value::Null);
         assert_eq!(none["entitlements"], json!([]));
-        let summary = ok(&c, "get_usage_summary", json!({})).await;
+        let summary = ok(c, "get_usage_summary", json!({})).await;
         assert_eq!(
             summary["meters"],
             json!([{"meter": "api_calls", "quantity": 47}])
         );
         let mine = ok(
-            &c,
+            c,
             "get_usage_summary",
             json!({"user_id": ada, "meter": "api_calls"}),
         )
@@ -278,7 +262,7 @@ async fn plans_subscriptions_usage_and_entitlements() {
             json!([{"user_id": ada, "meter": "api_calls", "quantity": 42}])
         );
         err(
-            &c,
+            c,
             "get_usage_summary",
             json!({"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}),
             "not_found",
@@ -321,10 +305,10 @@ async fn plans_subscriptions_usage_and_entitlements() {
         .await
         .refused(409, "conflict");
         assert_eq!(
-            ok(&c, "get_user_entitlements", json!({"user_id": ada})).await["subscription"],
+            ok(c, "get_user_entitlements", json!({"user_id": ada})).await["subscription"],
             Value::Null
         );
-        let events = common::stored_events(&gw, Default::default()).await;
+        let events = common::stored_events(gw, Default::default()).await;
         assert!(
             events
                 .iter()
@@ -335,15 +319,13 @@ async fn plans_subscriptions_usage_and_entitlements() {
                 .iter()
                 .any(|e| e.event_type == "subscription.canceled")
         );
-        let _ = c.cancel().await;
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_reports_of_the_same_events_count_once() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend(&[], async |gw| {
         let url = gw.url();
         let p = gw.project_id.clone();
         let c = Arc::new(common::connect(&gw.mcp_url(), &gw.admin_key).await);
@@ -409,8 +391,8 @@ async fn concurrent_reports_of_the_same_events_count_once() {
         // The same key with another quantity is a conflict.
         let clash = ok(&c, "report_usage", json!({"events": [{"user_id": users[0], "meter": "api_calls", "quantity": 999, "timestamp": "2026-11-27T00:00:00Z", "idempotency_key": "evt-0"}]})).await;
         assert_eq!(clash["rejected"][0]["code"], "conflict");
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 /// Raw Streamable HTTP: a session, then a tools/call with a progressToken;
@@ -447,10 +429,7 @@ async fn call_with_progress(gw: &common::Gateway, tool: &str, args: Value) -> St
 /// `n` end users made directly in the database (sign-ups from one address
 /// are throttled): their ids.
 pub(crate) async fn bulk_users(
-    store: &authgate_store::Store,
-    project: &str,
-    prefix: &str,
-    n: usize,
+    store: &authgate_store::Store, project: &str, prefix: &str, n: usize,
 ) -> Vec<String> {
     use authgate_store::with_conn;
     use diesel_async::RunQueryDsl;
@@ -474,18 +453,16 @@ pub(crate) async fn bulk_users(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn billing_migrations_map_prices_and_report_progress() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend_with_client(&[], async |gw, c| {
         let url = gw.url();
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
         let old = ok(
-            &c,
+            c,
             "create_billing_plan",
             json!({"name": "Old", "monthly_price": 10, "yearly_price": 100}),
         )
         .await;
         let new = ok(
-            &c,
+            c,
             "create_billing_plan",
             json!({"name": "New", "monthly_price": 12}),
         )
@@ -510,7 +487,7 @@ async fn billing_migrations_map_prices_and_report_progress() {
             assert_eq!(s.status, 201, "{s:?}");
         }
         let m = ok(
-            &c,
+            c,
             "create_billing_migration",
             json!({"from_plan_id": old["id"], "to_plan_id": new["id"]}),
         )
@@ -519,12 +496,7 @@ async fn billing_migrations_map_prices_and_report_progress() {
             m["counts"],
             json!({"pending": 245, "completed": 0, "failed": 5})
         );
-        let detail = ok(
-            &c,
-            "get_billing_migration",
-            json!({"migration_id": m["id"]}),
-        )
-        .await;
+        let detail = ok(c, "get_billing_migration", json!({"migration_id": m["id"]})).await;
         assert!(
             detail["items"]["failed"][0]["reason"]
                 .as_str()
@@ -533,21 +505,21 @@ async fn billing_migrations_map_prices_and_report_progress() {
             "{detail}"
         );
         err(
-            &c,
+            c,
             "create_billing_migration",
             json!({"from_plan_id": old["id"], "to_plan_id": old["id"]}),
             "invalid_argument",
         )
         .await;
         let dry = ok(
-            &c,
+            c,
             "execute_billing_migration",
             json!({"migration_id": m["id"], "dry_run": true}),
         )
         .await;
         assert_eq!(dry["cascade"]["subscriptions"], 245);
         let text = call_with_progress(
-            &gw,
+            gw,
             "execute_billing_migration",
             json!({"migration_id": m["id"]}),
         )
@@ -557,12 +529,7 @@ async fn billing_migrations_map_prices_and_report_progress() {
             "progress for each batch: {text}"
         );
         assert!(text.contains("\"subscriptions\":245"), "{text}");
-        let done = ok(
-            &c,
-            "get_billing_migration",
-            json!({"migration_id": m["id"]}),
-        )
-        .await;
+        let done = ok(c, "get_billing_migration", json!({"migration_id": m["id"]})).await;
         assert_eq!(
             done["counts"],
             json!({"pending": 0, "completed": 245, "failed": 5})
@@ -570,20 +537,19 @@ async fn billing_migrations_map_prices_and_report_progress() {
         assert!(done["completed_at"].is_string());
         // Running it again moves nothing; the moved users are on the new plan.
         let again = ok(
-            &c,
+            c,
             "execute_billing_migration",
             json!({"migration_id": m["id"]}),
         )
         .await;
         assert_eq!(again["cascade"]["subscriptions"], 0);
-        let ent = ok(&c, "get_user_entitlements", json!({"user_id": users[1]})).await;
+        let ent = ok(c, "get_user_entitlements", json!({"user_id": users[1]})).await;
         assert_eq!(ent["plan"]["id"], new["id"]);
         assert_eq!(ent["subscription"]["price"]["amount_cents"], 1200);
-        let kept = ok(&c, "get_user_entitlements", json!({"user_id": users[0]})).await;
+        let kept = ok(c, "get_user_entitlements", json!({"user_id": users[0]})).await;
         assert_eq!(kept["plan"]["id"], old["id"], "a failed item stays");
-        let _ = c.cancel().await;
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 /// The real binary is killed (SIGKILL) while it executes a migration of

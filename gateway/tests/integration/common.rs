@@ -153,8 +153,7 @@ pub async fn each_backend(overrides: &[(&str, &str)], test: impl AsyncFn(&Gatewa
 /// Like [`each_backend`], with an MCP client of the admin key connected
 /// (and closed afterwards).
 pub async fn each_backend_with_client(
-    overrides: &[(&str, &str)],
-    test: impl AsyncFn(&Gateway, &Client),
+    overrides: &[(&str, &str)], test: impl AsyncFn(&Gateway, &Client),
 ) {
     each_backend(overrides, async |gw| {
         let c = connect(&gw.mcp_url(), &gw.admin_key).await;
@@ -164,10 +163,39 @@ pub async fn each_backend_with_client(
     .await;
 }
 
+/// Like [`each_backend`], with an SMTP sink started for each backend: the
+/// gateway's `SMTP_URL` points at it and `test` reads its inbox.
+pub async fn each_backend_with_mail(
+    overrides: &[(&str, &str)], test: impl AsyncFn(&Gateway, &authgate_email::testing::Inbox),
+) {
+    for db in databases().await {
+        let (inbox, port, sink) = authgate_email::testing::sink(std::time::Duration::ZERO).await;
+        let smtp = format!("smtp://127.0.0.1:{port}");
+        let mut overrides = overrides.to_vec();
+        overrides.push(("SMTP_URL", &smtp));
+        let gw = start(&db, &overrides).await;
+        test(&gw, &inbox).await;
+        gw.server.stop().await;
+        sink.abort();
+    }
+}
+
+/// Like [`each_backend_with_mail`], with an MCP client of the admin key
+/// connected (and closed afterwards).
+pub async fn each_backend_with_mail_and_client(
+    overrides: &[(&str, &str)],
+    test: impl AsyncFn(&Gateway, &Client, &authgate_email::testing::Inbox),
+) {
+    each_backend_with_mail(overrides, async |gw, inbox| {
+        let c = connect(&gw.mcp_url(), &gw.admin_key).await;
+        test(gw, &c, inbox).await;
+        let _ = c.cancel().await;
+    })
+    .await;
+}
+
 pub async fn create_project(
-    store: &authgate_store::Store,
-    name: &str,
-    environment: &str,
+    store: &authgate_store::Store, name: &str, environment: &str,
 ) -> (authgate_project::Project, authgate_project::CreatedApiKey) {
     let now = SystemClock.now();
     store
@@ -237,9 +265,7 @@ pub async fn call_raw(client: &Client, name: &str, args: Value) -> CallToolResul
 
 /// A tools/call whose transport may fail (the server may die mid-call).
 pub async fn call_raw_result(
-    client: &Client,
-    name: &str,
-    args: Value,
+    client: &Client, name: &str, args: Value,
 ) -> Result<CallToolResult, String> {
     let mut params = CallToolRequestParams::new(name.to_owned());
     if let Value::Object(map) = args {
@@ -321,10 +347,7 @@ pub async fn err(client: &Client, name: &str, args: Value, code: &str) -> Value 
 
 /// Raw JSON-RPC over HTTP, for what an SDK client will not send.
 pub async fn post_raw(
-    url: &str,
-    key: Option<&str>,
-    body: impl Into<reqwest::Body>,
-    extra: &[(&str, &str)],
+    url: &str, key: Option<&str>, body: impl Into<reqwest::Body>, extra: &[(&str, &str)],
 ) -> reqwest::Response {
     let mut req = reqwest::Client::new()
         .post(url)
@@ -355,8 +378,7 @@ pub fn initialize_body() -> String {
 /// Every audit event of the gateway's first project matching `filter`,
 /// read past the tools, newest first.
 pub async fn stored_events(
-    gw: &Gateway,
-    filter: authgate_audit::EventFilter,
+    gw: &Gateway, filter: authgate_audit::EventFilter,
 ) -> Vec<authgate_audit::AuditEvent> {
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
@@ -404,11 +426,7 @@ impl Answer {
 /// A call of the end-user REST API: `project` goes in X-AuthGate-Project,
 /// `bearer` in Authorization.
 pub async fn rest(
-    method: reqwest::Method,
-    url: &str,
-    path: &str,
-    project: Option<&str>,
-    bearer: Option<&str>,
+    method: reqwest::Method, url: &str, path: &str, project: Option<&str>, bearer: Option<&str>,
     body: Option<Value>,
 ) -> Answer {
     let mut req = reqwest::Client::new().request(method, format!("{url}{path}"));
@@ -522,10 +540,7 @@ pub async fn query_n(store: &authgate_store::Store, sql: &str) -> i64 {
 /// The plain-text body of the newest mail to `to` that contains `needle`,
 /// waiting (up to 10 s) until there are at least `n` such mails.
 pub async fn mail_to(
-    inbox: &authgate_email::testing::Inbox,
-    to: &str,
-    needle: &str,
-    n: usize,
+    inbox: &authgate_email::testing::Inbox, to: &str, needle: &str, n: usize,
 ) -> String {
     for _ in 0..100 {
         let mine: Vec<String> = inbox

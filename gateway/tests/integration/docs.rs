@@ -27,8 +27,10 @@ fn sqlite_and_postgres_migrations_have_the_same_versions() {
     assert_eq!(sqlite, list("postgres"));
 }
 
-/// Finding 8: the test helpers (fresh databases) are a feature of the
-/// store that only dev-dependencies enable, so the server never has them.
+/// No manifest of the gateway or a crate enables the store's `testing`
+/// feature in `[dependencies]`: the test helpers (fresh databases) are a
+/// feature of the store that only dev-dependencies enable, so the server
+/// never has them.
 #[test]
 fn test_helpers_are_not_a_normal_dependency() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

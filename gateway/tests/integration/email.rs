@@ -21,13 +21,11 @@ fn doc(text: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_template_tools_work_and_stay_in_their_project() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
-        let (_, b_key) = common::second_project(&gw, "Project B").await;
-        let a = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+    common::each_backend_with_client(&[], async |gw, a| {
+        let (_, b_key) = common::second_project(gw, "Project B").await;
         let b = common::connect(&gw.mcp_url(), &b_key).await;
 
-        let list = ok(&a, "list_email_templates", json!({})).await;
+        let list = ok(a, "list_email_templates", json!({})).await;
         let types: Vec<&str> = list["data"]
             .as_array()
             .expect("data")
@@ -51,9 +49,9 @@ async fn email_template_tools_work_and_stay_in_their_project() {
                 .iter()
                 .all(|t| t["custom"] == false)
         );
-        let page = ok(&a, "list_email_templates", json!({"limit": 2})).await;
+        let page = ok(a, "list_email_templates", json!({"limit": 2})).await;
         let rest = ok(
-            &a,
+            a,
             "list_email_templates",
             json!({"limit": 5, "cursor": page["next_cursor"]}),
         )
@@ -61,7 +59,7 @@ async fn email_template_tools_work_and_stay_in_their_project() {
         assert_eq!(rest["data"][0]["type"], "magic_link");
         assert_eq!(rest["has_more"], false);
 
-        let default = ok(&a, "get_email_template", json!({"type": "welcome"})).await;
+        let default = ok(a, "get_email_template", json!({"type": "welcome"})).await;
         assert_eq!(default["custom"], false);
         assert_eq!(default["content"]["type"], "doc");
         assert!(
@@ -72,7 +70,7 @@ async fn email_template_tools_work_and_stay_in_their_project() {
         );
 
         let preview = ok(
-            &a,
+            a,
             "preview_email_template",
             json!({"type": "verification_otp", "variables": {"code": "777111"}}),
         )
@@ -92,7 +90,7 @@ async fn email_template_tools_work_and_stay_in_their_project() {
                 .is_some_and(|t| t.contains("777111"))
         );
         let escaped = ok(
-            &a,
+            a,
             "preview_email_template",
             json!({"type": "welcome", "variables": {"user": {"name": "<script>x</script>"}}}),
         )
@@ -110,12 +108,12 @@ async fn email_template_tools_work_and_stay_in_their_project() {
                 .contains("&lt;script&gt;")
         );
 
-        let saved = ok(&a, "upsert_email_template", json!({"type": "welcome", "subject": "Hi from {{project.name}}", "content": doc("Welcome aboard.")})).await;
+        let saved = ok(a, "upsert_email_template", json!({"type": "welcome", "subject": "Hi from {{project.name}}", "content": doc("Welcome aboard.")})).await;
         assert_eq!(saved["custom"], true);
         assert!(saved["updated_at"].is_string());
         // Content may also come as a JSON string.
-        ok(&a, "upsert_email_template", json!({"type": "magic_link", "subject": "Sign in", "content": doc("Use {{link}}").to_string()})).await;
-        let custom = ok(&a, "preview_email_template", json!({"type": "welcome"})).await;
+        ok(a, "upsert_email_template", json!({"type": "magic_link", "subject": "Sign in", "content": doc("Use {{link}}").to_string()})).await;
+        let custom = ok(a, "preview_email_template", json!({"type": "welcome"})).await;
         assert_eq!(custom["subject"], "Hi from Project A");
         let html = custom["html"].as_str().expect("html");
         for piece in [
@@ -138,7 +136,7 @@ async fn email_template_tools_work_and_stay_in_their_project() {
                 && text.contains("> quoted"),
             "{text}"
         );
-        let listed = ok(&a, "list_email_templates", json!({})).await;
+        let listed = ok(a, "list_email_templates", json!({})).await;
         let welcome = listed["data"]
             .as_array()
             .expect("data")
@@ -164,7 +162,7 @@ async fn email_template_tools_work_and_stay_in_their_project() {
         // B resetting its welcome does not touch A's.
         ok(&b, "reset_email_template", json!({"type": "welcome"})).await;
         assert_eq!(
-            ok(&a, "get_email_template", json!({"type": "welcome"})).await["custom"],
+            ok(a, "get_email_template", json!({"type": "welcome"})).await["custom"],
             true
         );
 
@@ -210,25 +208,25 @@ async fn email_template_tools_work_and_stay_in_their_project() {
             ("list_email_templates", json!({"limit": 0}), "limit"),
         ];
         for (tool, args, field) in cases {
-            let e = err(&a, tool, args.clone(), "invalid_argument").await;
+            let e = err(a, tool, args.clone(), "invalid_argument").await;
             assert_eq!(e["field"], json!(field), "{tool}({args}): {e}");
         }
-        let still = ok(&a, "get_email_template", json!({"type": "welcome"})).await;
+        let still = ok(a, "get_email_template", json!({"type": "welcome"})).await;
         assert_eq!(
             still["subject"], "Hi from {{project.name}}",
             "a refused upsert saved nothing"
         );
 
-        let reset = ok(&a, "reset_email_template", json!({"type": "welcome"})).await;
+        let reset = ok(a, "reset_email_template", json!({"type": "welcome"})).await;
         assert_eq!(reset["custom"], false);
         assert_eq!(reset["subject"], default["subject"]);
-        let events = ok(&a, "list_audit_event_types", json!({})).await;
+        let events = ok(a, "list_audit_event_types", json!({})).await;
         assert!(
             events["data"]
                 .as_array()
                 .expect("data")
                 .contains(&json!("tool.upsert_email_template"))
         );
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }

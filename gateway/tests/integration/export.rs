@@ -9,25 +9,23 @@ const PASSWORD: &str = "correct horse battery";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_holds_everything_about_the_user_and_nothing_of_another() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend_with_client(&[], async |gw, c| {
         let url = gw.url();
         let p = gw.project_id.clone();
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
         ok(
-            &c,
+            c,
             "add_callback",
             json!({"url": "https://app.acme.com/cb"}),
         )
         .await;
         ok(
-            &c,
+            c,
             "create_role",
             json!({"key": "member", "is_default": true}),
         )
         .await;
-        let org = ok(&c, "create_org", json!({"name": "Acme"})).await["id"].clone();
-        let plan = ok(&c, "create_billing_plan", json!({"name": "Pro", "monthly_price": 19, "features": [{"key": "api_calls", "limit": 100}]})).await;
+        let org = ok(c, "create_org", json!({"name": "Acme"})).await["id"].clone();
+        let plan = ok(c, "create_billing_plan", json!({"name": "Pro", "monthly_price": 19, "features": [{"key": "api_calls", "limit": 100}]})).await;
         let mut ids = Vec::new();
         for (i, email) in ["ada@acme.com", "bob@acme.com"].iter().enumerate() {
             let u = sign_up(&url, &p, email, PASSWORD).await["id"]
@@ -35,7 +33,7 @@ async fn export_holds_everything_about_the_user_and_nothing_of_another() {
                 .expect("id")
                 .to_owned();
             sign_in(&url, &p, email, PASSWORD).await;
-            ok(&c, "add_org_member", json!({"org_id": org, "user_id": u})).await;
+            ok(c, "add_org_member", json!({"org_id": org, "user_id": u})).await;
             let s = rest(
                 Method::POST,
                 &url,
@@ -46,12 +44,12 @@ async fn export_holds_everything_about_the_user_and_nothing_of_another() {
             )
             .await;
             assert_eq!(s.status, 201);
-            ok(&c, "report_usage", json!({"events": [{"user_id": u, "meter": "api_calls", "quantity": 7 + i, "idempotency_key": format!("x{i}")}]})).await;
+            ok(c, "report_usage", json!({"events": [{"user_id": u, "meter": "api_calls", "quantity": 7 + i, "idempotency_key": format!("x{i}")}]})).await;
             ids.push((u, email.to_string()));
         }
-        ok(&c, "invite_org_member", json!({"org_id": ok(&c, "create_org", json!({"name": "Other"})).await["id"], "email": "ada@acme.com"})).await;
+        ok(c, "invite_org_member", json!({"org_id": ok(c, "create_org", json!({"name": "Other"})).await["id"], "email": "ada@acme.com"})).await;
         let (ada, bob) = (&ids[0], &ids[1]);
-        let out = ok(&c, "export_user_data", json!({"user_id": ada.0})).await;
+        let out = ok(c, "export_user_data", json!({"user_id": ada.0})).await;
         assert_eq!(out["email"], "ada@acme.com");
         let data = &out["data"];
         assert_eq!(data["identity"]["profile"]["id"], json!(ada.0));
@@ -86,13 +84,12 @@ async fn export_holds_everything_about_the_user_and_nothing_of_another() {
         );
         assert!(!text.contains("argon2") && !text.contains(PASSWORD));
         err(
-            &c,
+            c,
             "export_user_data",
             json!({"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}),
             "not_found",
         )
         .await;
-        let _ = c.cancel().await;
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }

@@ -166,10 +166,7 @@ pub async fn org_with_member(client: &Client, url: &str) -> (String, String, Str
 /// Arguments for a danger tool's call: its fixture's, or none when it acts
 /// on the whole project.
 pub async fn danger_args(
-    tool: &str,
-    client: &Client,
-    url: &str,
-    has_id_arguments: bool,
+    tool: &str, client: &Client, url: &str, has_id_arguments: bool,
 ) -> Option<Value> {
     // Danger tools that name their target without an id.
     if tool == "delete_role" {

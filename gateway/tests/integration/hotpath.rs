@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::common::{self, ok, post_raw};
 
@@ -29,16 +29,14 @@ async fn status_of(url: &str, key: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_regenerate_refuses_every_cached_key_on_the_next_request() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[("AUTHGATE_STATELESS", "true")]).await;
-        let admin = common::connect(&gw.mcp_url(), &gw.admin_key).await;
-        let other = ok(&admin, "create_api_key", json!({"scopes": ["read"]})).await;
+    common::each_backend_with_client(&[("AUTHGATE_STATELESS", "true")], async |gw, admin| {
+        let other = ok(admin, "create_api_key", json!({"scopes": ["read"]})).await;
         let other = other["key"].as_str().expect("key").to_owned();
         // Both keys are now cached.
         assert_eq!(status_of(&gw.mcp_url(), &other).await, 200);
         assert_eq!(status_of(&gw.mcp_url(), &gw.admin_key).await, 200);
         assert!(gw.server.app.key_cache.len() >= 2);
-        let regen = ok(&admin, "regenerate_api_key", json!({})).await;
+        let regen = ok(admin, "regenerate_api_key", json!({})).await;
         for old in [&other, &gw.admin_key] {
             assert_eq!(
                 status_of(&gw.mcp_url(), old).await,
@@ -48,8 +46,8 @@ async fn a_regenerate_refuses_every_cached_key_on_the_next_request() {
         }
         let fresh = regen["key"].as_str().expect("key");
         assert_eq!(status_of(&gw.mcp_url(), fresh).await, 200);
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 /// Two gateways on one PostgreSQL: a key revoked through one is refused by
@@ -57,43 +55,45 @@ async fn a_regenerate_refuses_every_cached_key_on_the_next_request() {
 /// well inside the cache TTL that would otherwise bound it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_revoked_on_one_gateway_is_refused_by_another() {
-    for db in common::databases().await {
-        if db.backend != authgate_store::Backend::Postgres {
-            continue;
+    let Some(db) = authgate_store::testing::postgres_only(
+        "a_key_revoked_on_one_gateway_is_refused_by_another",
+    )
+    .await
+    else {
+        return;
+    };
+    let a = common::start(&db, &[("AUTHGATE_STATELESS", "true")]).await;
+    let b_store = db.store().await;
+    let b = authgate_gateway::Server::start(
+        common::config(&db, &[("AUTHGATE_STATELESS", "true")]),
+        b_store,
+        common::SECRET.as_bytes(),
+        std::sync::Arc::new(authgate_core::SystemClock),
+    )
+    .await
+    .expect("second gateway");
+    let b_url = format!("{}/api/mcp", b.url());
+    let admin = common::connect(&a.mcp_url(), &a.admin_key).await;
+    let victim = ok(&admin, "create_api_key", json!({"scopes": ["read"]})).await;
+    let key = victim["key"].as_str().expect("key").to_owned();
+    assert_eq!(status_of(&b_url, &key).await, 200, "B caches the key");
+    assert_eq!(b.app.key_cache.len(), 1);
+    // Give B's listener a moment to be connected before the revocation.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ok(&admin, "revoke_api_key", json!({"key_id": victim["id"]})).await;
+    assert_eq!(status_of(&a.mcp_url(), &key).await, 401, "at once on A");
+    let started = Instant::now();
+    let mut status = 200;
+    while started.elapsed() < Duration::from_secs(3) {
+        status = status_of(&b_url, &key).await;
+        if status == 401 {
+            break;
         }
-        let a = common::start(&db, &[("AUTHGATE_STATELESS", "true")]).await;
-        let b_store = db.store().await;
-        let b = authgate_gateway::Server::start(
-            common::config(&db, &[("AUTHGATE_STATELESS", "true")]),
-            b_store,
-            common::SECRET.as_bytes(),
-            std::sync::Arc::new(authgate_core::SystemClock),
-        )
-        .await
-        .expect("second gateway");
-        let b_url = format!("{}/api/mcp", b.url());
-        let admin = common::connect(&a.mcp_url(), &a.admin_key).await;
-        let victim = ok(&admin, "create_api_key", json!({"scopes": ["read"]})).await;
-        let key = victim["key"].as_str().expect("key").to_owned();
-        assert_eq!(status_of(&b_url, &key).await, 200, "B caches the key");
-        assert_eq!(b.app.key_cache.len(), 1);
-        // Give B's listener a moment to be connected before the revocation.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        ok(&admin, "revoke_api_key", json!({"key_id": victim["id"]})).await;
-        assert_eq!(status_of(&a.mcp_url(), &key).await, 401, "at once on A");
-        let started = Instant::now();
-        let mut status = 200;
-        while started.elapsed() < Duration::from_secs(3) {
-            status = status_of(&b_url, &key).await;
-            if status == 401 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert_eq!(status, 401, "B refuses it within 3 s, before its 10 s TTL");
-        b.stop().await;
-        a.server.stop().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert_eq!(status, 401, "B refuses it within 3 s, before its 10 s TTL");
+    b.stop().await;
+    a.server.stop().await;
 }
 
 /// Label values of every series in a Prometheus text rendering.
@@ -123,14 +123,12 @@ fn value_of(text: &str, series: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_calls_with_bounded_labels() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+    common::each_backend_with_client(&[], async |gw, c| {
         for _ in 0..3 {
-            ok(&c, "whoami", json!({})).await;
+            ok(c, "whoami", json!({})).await;
         }
         ok(
-            &c,
+            c,
             "add_callback",
             json!({"url": "https://m.example.com/cb"}),
         )
@@ -172,7 +170,7 @@ async fn metrics_count_calls_with_bounded_labels() {
         ] {
             assert!(first.contains(series), "{series} in\n{first}");
         }
-        ok(&c, "whoami", json!({})).await;
+        ok(c, "whoami", json!({})).await;
         let second = scrape().await;
         assert!(value_of(&second, calls) > before, "the counter grows");
         let histogram = r#"authgate_tool_call_duration_seconds_count{tool="whoami"}"#;
@@ -206,7 +204,6 @@ async fn metrics_count_calls_with_bounded_labels() {
             assert!(bounded, "label {label}={value} is not from a closed set");
             assert!(!value.contains("ag_") && !value.contains('@') && !value.contains("prj_"));
         }
-        let _: Value = json!(null);
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }

@@ -1,14 +1,11 @@
 //! End users, sessions and tokens through the real REST API, a real SMTP
 //! sink and the real MCP client, on every backend.
 
-use std::time::Duration;
-
 use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use authgate_core::ToolError;
-use authgate_email::testing::sink;
 use authgate_store::{Backend, with_conn};
 
 use crate::common::{
@@ -97,20 +94,16 @@ async fn event_types(gw: &Gateway) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_up_verify_sign_in_refresh_and_reuse_end_to_end() {
-    for db in common::databases().await {
-        let (inbox, port, _sink) = sink(Duration::ZERO).await;
-        let smtp = format!("smtp://127.0.0.1:{port}");
-        let gw = common::start(&db, &[("SMTP_URL", &smtp)]).await;
+    common::each_backend_with_mail_and_client(&[], async |gw, c, inbox| {
         let url = gw.url();
         let project = gw.project_id.clone();
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
 
         // Sign up: 201 {user}, a code mailed through the outbox.
         let user = sign_up(&url, &project, "Ada@Example.com", PASSWORD).await;
         let user_id = user["id"].as_str().expect("id").to_owned();
         assert_eq!(user["email"], "ada@example.com");
         assert_eq!(user["email_verified"], false);
-        let first = six_digits(&mail_to(&inbox, "ada@example.com", "code", 1).await);
+        let first = six_digits(&mail_to(inbox, "ada@example.com", "code", 1).await);
         let verify = async |code: &str| {
             post(
                 &url,
@@ -135,7 +128,7 @@ async fn sign_up_verify_sign_in_refresh_and_reuse_end_to_end() {
         )
         .await;
         assert_eq!(resend.status, 202, "{resend:?}");
-        let second = six_digits(&mail_to(&inbox, "ada@example.com", "code", 2).await);
+        let second = six_digits(&mail_to(inbox, "ada@example.com", "code", 2).await);
         assert_ne!(second, first);
         assert_eq!(
             verify(&first).await.status,
@@ -162,7 +155,7 @@ async fn sign_up_verify_sign_in_refresh_and_reuse_end_to_end() {
             json!({"email": "ada@example.com"}),
         )
         .await;
-        let code = six_digits(&mail_to(&inbox, "ada@example.com", "code", 3).await);
+        let code = six_digits(&mail_to(inbox, "ada@example.com", "code", 3).await);
 
         // Verify the address with the code from the mail.
         let verified = post(
@@ -196,10 +189,10 @@ async fn sign_up_verify_sign_in_refresh_and_reuse_end_to_end() {
         assert_eq!(signed["user"]["id"], json!(user_id));
 
         // The token verifies with verify_token and independently.
-        let v = ok(&c, "verify_token", json!({"token": access})).await;
+        let v = ok(c, "verify_token", json!({"token": access})).await;
         assert_eq!(v["valid"], true, "{v}");
         assert_eq!(v["header"]["alg"], "EdDSA");
-        let claims = verify_independently(&gw, &project, &access).await;
+        let claims = verify_independently(gw, &project, &access).await;
         assert_eq!(claims["sub"], json!(user_id));
         assert_eq!(claims["aud"], json!(project));
         assert_eq!(claims["iss"], json!(gw.server.app.config.public_url));
@@ -210,7 +203,7 @@ async fn sign_up_verify_sign_in_refresh_and_reuse_end_to_end() {
             900
         );
         assert_eq!(v["claims"], claims);
-        let who = me(&gw, &access).await;
+        let who = me(gw, &access).await;
         assert_eq!(who.status, 200, "{who:?}");
         assert_eq!(who.body["user"]["id"], json!(user_id));
         assert_eq!(who.body["session"]["id"], json!(session_id));
@@ -232,36 +225,31 @@ async fn sign_up_verify_sign_in_refresh_and_reuse_end_to_end() {
         let access2 = r.body["access_token"].as_str().expect("access").to_owned();
         assert_ne!(refresh2, refresh1);
         assert_eq!(r.body["session_id"], json!(session_id));
-        verify_independently(&gw, &project, &access2).await;
+        verify_independently(gw, &project, &access2).await;
 
-        // The spent token again: refused, and the whole session ends.
-        post(
-            &url,
-            "/api/v1/auth/refresh",
-            Some(&project),
-            json!({"refresh_token": refresh1}),
-        )
-        .await
-        .refused(401, "unauthenticated");
-        post(
-            &url,
-            "/api/v1/auth/refresh",
-            Some(&project),
-            json!({"refresh_token": refresh2}),
-        )
-        .await
-        .refused(401, "unauthenticated");
-        let v = ok(&c, "verify_token", json!({"token": access2})).await;
+        // The spent token again: refused, and the whole session ends (its
+        // newest token is refused after it).
+        for refresh in [&refresh1, &refresh2] {
+            post(
+                &url,
+                "/api/v1/auth/refresh",
+                Some(&project),
+                json!({"refresh_token": refresh}),
+            )
+            .await
+            .refused(401, "unauthenticated");
+        }
+        let v = ok(c, "verify_token", json!({"token": access2})).await;
         assert_eq!(v["valid"], false);
         assert_eq!(v["reason"], "session_revoked");
-        me(&gw, &access2).await.refused(401, "unauthenticated");
-        let session = ok(&c, "get_session", json!({"session_id": session_id})).await;
+        me(gw, &access2).await.refused(401, "unauthenticated");
+        let session = ok(c, "get_session", json!({"session_id": session_id})).await;
         assert!(session["revoked_at"].is_string(), "{session}");
 
         // Sign-out ends a session on the next request.
         let s2 = sign_in(&url, &project, "ada@example.com", PASSWORD).await;
         let a2 = s2["access_token"].as_str().expect("access");
-        assert_eq!(me(&gw, a2).await.status, 200);
+        assert_eq!(me(gw, a2).await.status, 200);
         let out = rest(
             Method::POST,
             &url,
@@ -272,10 +260,10 @@ async fn sign_up_verify_sign_in_refresh_and_reuse_end_to_end() {
         )
         .await;
         assert_eq!(out.status, 204, "{out:?}");
-        me(&gw, a2).await.refused(401, "unauthenticated");
+        me(gw, a2).await.refused(401, "unauthenticated");
 
         // Every step is an auth event; none holds a secret.
-        let types = event_types(&gw).await;
+        let types = event_types(gw).await;
         for t in [
             "sign_up",
             "email.verified",
@@ -285,7 +273,7 @@ async fn sign_up_verify_sign_in_refresh_and_reuse_end_to_end() {
         ] {
             assert!(types.iter().any(|x| x == t), "{t} in {types:?}");
         }
-        let all = serde_json::to_string(&common::stored_events(&gw, Default::default()).await)
+        let all = serde_json::to_string(&common::stored_events(gw, Default::default()).await)
             .expect("json");
         for secret in [
             PASSWORD,
@@ -297,9 +285,8 @@ async fn sign_up_verify_sign_in_refresh_and_reuse_end_to_end() {
             assert!(!all.contains(secret), "an audit event holds a secret");
         }
         assert!(all.contains("127.0.0.1"), "events carry the client IP");
-        let _ = c.cancel().await;
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 /// A token signed by `sign` over `header.payload`.
@@ -313,12 +300,10 @@ fn forge(header: Value, payload: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
     use hmac::Mac as _;
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend_with_client(&[], async |gw, c| {
         let url = gw.url();
         let p = gw.project_id.clone();
         let store = gw.store().clone();
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
         sign_up(&url, &p, "ada@example.com", PASSWORD).await;
         let users_before = count(&store, "end_users", "1 = 1").await;
         let mail_before = count(&store, "email_outbox", "1 = 1").await;
@@ -459,19 +444,18 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
             )
             .await
         };
-        assert_eq!(
-            verify("12345").await.refused(400, "invalid_argument")["field"],
-            "code"
-        );
-        assert_eq!(
-            verify("000000").await.refused(400, "invalid_argument")["field"],
-            "code"
-        );
+        for code in ["12345", "000000"] {
+            assert_eq!(
+                verify(code).await.refused(400, "invalid_argument")["field"],
+                "code",
+                "{code}"
+            );
+        }
         run_sql(&store, "UPDATE verification_codes SET expires_at = 0").await;
         // Whatever the code was, an expired one fails; a new one works.
-        let user = ok(&c, "list_end_users", json!({})).await["data"][0].clone();
+        let user = ok(c, "list_end_users", json!({})).await["data"][0].clone();
         let sent = ok(
-            &c,
+            c,
             "resend_verification_email",
             json!({"user_id": user["id"]}),
         )
@@ -507,7 +491,7 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
         let sig = unb64(parts[2]);
         let mut tampered = claims.clone();
         tampered["sub"] = json!("usr_01JD8X3V9Q4K7M2N5P6R8S0T1W");
-        let (b_project, b_key) = common::second_project(&gw, "Project B").await;
+        let (b_project, b_key) = common::second_project(gw, "Project B").await;
         sign_up(&url, &b_project, "eve@example.com", PASSWORD).await;
         let b_token = sign_in(&url, &b_project, "eve@example.com", PASSWORD).await["access_token"]
             .as_str()
@@ -557,7 +541,7 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
             ),
         ];
         for (what, token, reason) in &forged {
-            let v = ok(&c, "verify_token", json!({"token": token})).await;
+            let v = ok(c, "verify_token", json!({"token": token})).await;
             assert_eq!(v["valid"], false, "{what}: {v}");
             assert_eq!(v["reason"], json!(reason), "{what}: {v}");
             let a = rest(Method::GET, &url, "/api/v1/me", Some(&p), Some(token), None).await;
@@ -570,59 +554,49 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
             ok(&b, "verify_token", json!({"token": b_token})).await["valid"],
             true
         );
-        err(
-            &c,
-            "verify_token",
-            json!({"token": " "}),
-            "invalid_argument",
-        )
-        .await;
+        err(c, "verify_token", json!({"token": " "}), "invalid_argument").await;
 
         // Reset links: single use.
         ok(
-            &c,
+            c,
             "add_callback",
             json!({"url": "https://app.example.com/auth/callback"}),
         )
         .await;
-        let a = post(
-            &url,
-            "/api/v1/auth/password-reset/request",
-            Some(&p),
-            json!({"email": "ada@example.com", "redirect_url": "https://evil.example.com/cb"}),
-        )
-        .await;
-        assert_eq!(a.refused(400, "invalid_argument")["field"], "redirect_url");
-        let a = post(
-            &url,
-            "/api/v1/auth/password-reset/confirm",
-            Some(&p),
-            json!({"token": "made-up", "new_password": "another good one"}),
-        )
-        .await;
-        assert_eq!(a.refused(400, "invalid_argument")["field"], "token");
-        let a = post(
-            &url,
-            "/api/v1/auth/password-reset/confirm",
-            Some(&p),
-            json!({"token": "made-up", "new_password": "short"}),
-        )
-        .await;
-        assert_eq!(a.refused(400, "invalid_argument")["field"], "new_password");
-        let _ = (b.cancel().await, c.cancel().await);
-        gw.server.stop().await;
-    }
+        for (path, body, field) in [
+            (
+                "/api/v1/auth/password-reset/request",
+                json!({"email": "ada@example.com", "redirect_url": "https://evil.example.com/cb"}),
+                "redirect_url",
+            ),
+            (
+                "/api/v1/auth/password-reset/confirm",
+                json!({"token": "made-up", "new_password": "another good one"}),
+                "token",
+            ),
+            (
+                "/api/v1/auth/password-reset/confirm",
+                json!({"token": "made-up", "new_password": "short"}),
+                "new_password",
+            ),
+        ] {
+            let a = post(&url, path, Some(&p), body.clone()).await;
+            assert_eq!(
+                a.refused(400, "invalid_argument")["field"],
+                field,
+                "{path} {body}"
+            );
+        }
+        let _ = b.cancel().await;
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_reset_magic_link_and_totp_through_the_mail() {
-    for db in common::databases().await {
-        let (inbox, port, _sink) = sink(Duration::ZERO).await;
-        let smtp = format!("smtp://127.0.0.1:{port}");
-        let gw = common::start(&db, &[("SMTP_URL", &smtp)]).await;
+    common::each_backend_with_mail_and_client(&[], async |gw, c, inbox| {
         let url = gw.url();
         let p = gw.project_id.clone();
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
         sign_up(&url, &p, "ada@example.com", PASSWORD).await;
         let old = sign_in(&url, &p, "ada@example.com", PASSWORD).await;
 
@@ -636,7 +610,7 @@ async fn password_reset_magic_link_and_totp_through_the_mail() {
         .await;
         a.refused(412, "precondition_failed");
         ok(
-            &c,
+            c,
             "add_callback",
             json!({"url": "https://app.example.com/auth/callback"}),
         )
@@ -658,7 +632,7 @@ async fn password_reset_magic_link_and_totp_through_the_mail() {
         )
         .await;
         assert_eq!(a.status, 202);
-        let mail = mail_to(&inbox, "ada@example.com", "token=", 1).await;
+        let mail = mail_to(inbox, "ada@example.com", "token=", 1).await;
         assert!(
             mail.contains("https://app.example.com/auth/callback?token="),
             "{mail}"
@@ -683,7 +657,7 @@ async fn password_reset_magic_link_and_totp_through_the_mail() {
         .await
         .refused(400, "invalid_argument");
         // Older sessions ended; the old password no longer works.
-        me(&gw, old["access_token"].as_str().expect("a"))
+        me(gw, old["access_token"].as_str().expect("a"))
             .await
             .refused(401, "unauthenticated");
         post(
@@ -706,7 +680,7 @@ async fn password_reset_magic_link_and_totp_through_the_mail() {
         .await;
         a.refused(412, "precondition_failed");
         ok(
-            &c,
+            c,
             "configure_auth_providers",
             json!({"providers": [{"provider": "magic_link", "enabled": true}]}),
         )
@@ -719,7 +693,7 @@ async fn password_reset_magic_link_and_totp_through_the_mail() {
         )
         .await;
         assert_eq!(a.status, 202, "{a:?}");
-        let mail = mail_to(&inbox, "ada@example.com", "token=", 2).await;
+        let mail = mail_to(inbox, "ada@example.com", "token=", 2).await;
         let link = link_token(&mail);
         let a = post(
             &url,
@@ -773,41 +747,28 @@ async fn password_reset_magic_link_and_totp_through_the_mail() {
         let a = verify(&totp.generate_current().to_string()).await;
         assert_eq!(a.status, 200, "{a:?}");
         assert_eq!(a.body["status"], "active");
-        let user = ok(&c, "list_end_users", json!({})).await["data"][0]["id"].clone();
-        let detail = ok(&c, "get_end_user", json!({"user_id": user})).await;
+        let user = ok(c, "list_end_users", json!({})).await["data"][0]["id"].clone();
+        let detail = ok(c, "get_end_user", json!({"user_id": user})).await;
         assert_eq!(detail["mfa"]["enrolled"], true);
         assert!(
             !detail
                 .to_string()
                 .contains(e.body["secret"].as_str().expect("secret"))
         );
-        let a = post(
-            &url,
-            "/api/v1/auth/sign-in",
-            Some(&p),
-            json!({"email": "ada@example.com", "password": "a brand new secret"}),
-        )
-        .await;
-        assert_eq!(
-            a.refused(401, "unauthenticated")["field"],
-            "mfa_code",
-            "{a:?}"
-        );
-        // The code just used is refused (replay); the next step's is
-        // accepted (one step of skew).
+        // Sign-in now needs a code, and the code just used is refused
+        // (replay); the next step's is accepted (one step of skew).
         let used = totp.generate_current().to_string();
-        let a = post(
-            &url,
-            "/api/v1/auth/sign-in",
-            Some(&p),
+        for body in [
+            json!({"email": "ada@example.com", "password": "a brand new secret"}),
             json!({"email": "ada@example.com", "password": "a brand new secret", "mfa_code": used}),
-        )
-        .await;
-        assert_eq!(
-            a.refused(401, "unauthenticated")["field"],
-            "mfa_code",
-            "{a:?}"
-        );
+        ] {
+            let a = post(&url, "/api/v1/auth/sign-in", Some(&p), body).await;
+            assert_eq!(
+                a.refused(401, "unauthenticated")["field"],
+                "mfa_code",
+                "{a:?}"
+            );
+        }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .expect("time")
@@ -816,7 +777,7 @@ async fn password_reset_magic_link_and_totp_through_the_mail() {
         let a = post(&url, "/api/v1/auth/sign-in", Some(&p), json!({"email": "ada@example.com", "password": "a brand new secret", "mfa_code": next_step})).await;
         assert_eq!(a.status, 200, "{a:?}");
 
-        let types = event_types(&gw).await;
+        let types = event_types(gw).await;
         for t in [
             "password_reset.requested",
             "password_reset.completed",
@@ -824,15 +785,13 @@ async fn password_reset_magic_link_and_totp_through_the_mail() {
         ] {
             assert!(types.iter().any(|x| x == t), "{t} in {types:?}");
         }
-        let _ = c.cancel().await;
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_wrong_passwords_run_at_most_the_allowed_verifications() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend(&[], async |gw| {
         let url = gw.url();
         let p = gw.project_id.clone();
         sign_up(&url, &p, "ada@example.com", PASSWORD).await;
@@ -890,8 +849,8 @@ async fn parallel_wrong_passwords_run_at_most_the_allowed_verifications() {
         )
         .await
         .refused(429, "rate_limited");
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 /// Tables with a `user_id` column, from the database's own catalogue.
@@ -932,14 +891,12 @@ async fn rows_of_others(store: &authgate_store::Store, tables: &[String], uid: &
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_end_user_removes_every_row_of_the_user_table_by_table() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend_with_client(&[], async |gw, c| {
         let url = gw.url();
         let p = gw.project_id.clone();
         let store = gw.store().clone();
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
         ok(
-            &c,
+            c,
             "add_callback",
             json!({"url": "https://app.example.com/cb"}),
         )
@@ -966,28 +923,28 @@ async fn delete_end_user_removes_every_row_of_the_user_table_by_table() {
             None,
         )
         .await;
-        ok(&c, "send_password_reset", json!({"user_id": uid})).await;
+        ok(c, "send_password_reset", json!({"user_id": uid})).await;
         ok(
-            &c,
+            c,
             "create_role",
             json!({"key": "member", "is_default": true}),
         )
         .await;
-        let org = ok(&c, "create_org", json!({"name": "Acme"})).await;
+        let org = ok(c, "create_org", json!({"name": "Acme"})).await;
         ok(
-            &c,
+            c,
             "add_org_member",
             json!({"org_id": org["id"], "user_id": uid}),
         )
         .await;
         ok(
-            &c,
+            c,
             "add_org_member",
             json!({"org_id": org["id"], "user_id": other["id"]}),
         )
         .await;
         // Billing: a subscription and usage, for the user and the bystander.
-        let plan = ok(&c, "create_billing_plan", json!({"name": "Pro", "monthly_price": 19, "features": [{"key": "api_calls", "limit": 100}]})).await;
+        let plan = ok(c, "create_billing_plan", json!({"name": "Pro", "monthly_price": 19, "features": [{"key": "api_calls", "limit": 100}]})).await;
         for (n, who) in [uid.as_str(), other["id"].as_str().expect("id")]
             .into_iter()
             .enumerate()
@@ -1004,7 +961,7 @@ async fn delete_end_user_removes_every_row_of_the_user_table_by_table() {
             assert_eq!(sub.status, 201, "{sub:?}");
             let events = json!([{"user_id": who, "meter": "api_calls", "quantity": 3, "idempotency_key": format!("k{n}")}]);
             assert_eq!(
-                ok(&c, "report_usage", json!({"events": events})).await["accepted"],
+                ok(c, "report_usage", json!({"events": events})).await["accepted"],
                 1
             );
         }
@@ -1040,7 +997,7 @@ async fn delete_end_user_removes_every_row_of_the_user_table_by_table() {
         let others: Vec<i64> = rows_of_others(&store, &tables, &uid).await;
 
         let dry = ok(
-            &c,
+            c,
             "delete_end_user",
             json!({"user_id": uid, "dry_run": true}),
         )
@@ -1059,7 +1016,7 @@ async fn delete_end_user_removes_every_row_of_the_user_table_by_table() {
                 "dry run left {t}"
             );
         }
-        let real = ok(&c, "delete_end_user", json!({"user_id": uid})).await;
+        let real = ok(c, "delete_end_user", json!({"user_id": uid})).await;
         assert_eq!(real["cascade"], dry["cascade"]);
         for t in &tables {
             assert_eq!(
@@ -1074,22 +1031,19 @@ async fn delete_end_user_removes_every_row_of_the_user_table_by_table() {
         );
         let after: Vec<i64> = rows_of_others(&store, &tables, &uid).await;
         assert_eq!(after, others, "other users' rows are untouched");
-        err(&c, "get_end_user", json!({"user_id": uid}), "not_found").await;
-        ok(&c, "get_end_user", json!({"user_id": other["id"]})).await;
-        let v = ok(&c, "verify_token", json!({"token": s["access_token"]})).await;
+        err(c, "get_end_user", json!({"user_id": uid}), "not_found").await;
+        ok(c, "get_end_user", json!({"user_id": other["id"]})).await;
+        let v = ok(c, "verify_token", json!({"token": s["access_token"]})).await;
         assert_eq!(v["reason"], "session_revoked");
-        let _ = c.cancel().await;
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_user_and_session_tools_work_through_the_mcp_client() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend_with_client(&[], async |gw, c| {
         let url = gw.url();
         let p = gw.project_id.clone();
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
         let t0 = chrono::Utc::now();
         for name in ["ada", "bob", "cyd"] {
             sign_up(&url, &p, &format!("{name}@acme.com"), PASSWORD).await;
@@ -1098,41 +1052,41 @@ async fn end_user_and_session_tools_work_through_the_mcp_client() {
         let t1 = chrono::Utc::now();
 
         // list_end_users: filters and paging.
-        let all = ok(&c, "list_end_users", json!({})).await;
+        let all = ok(c, "list_end_users", json!({})).await;
         assert_eq!(all["data"].as_array().map(Vec::len), Some(4));
         let first = &all["data"][0];
         assert_eq!(first["email"], "ada@acme.com");
         assert_eq!(first["has_password"], true);
         assert_eq!(first["email_verified"], false);
-        let acme = ok(&c, "list_end_users", json!({"email_contains": "ACME"})).await;
+        let acme = ok(c, "list_end_users", json!({"email_contains": "ACME"})).await;
         assert_eq!(acme["data"].as_array().map(Vec::len), Some(3));
-        let none = ok(&c, "list_end_users", json!({"email_contains": "%"})).await;
+        let none = ok(c, "list_end_users", json!({"email_contains": "%"})).await;
         assert_eq!(none["data"], json!([]), "LIKE wildcards are literal");
-        let page = ok(&c, "list_end_users", json!({"limit": 3})).await;
+        let page = ok(c, "list_end_users", json!({"limit": 3})).await;
         assert_eq!(page["has_more"], true);
         let rest_page = ok(
-            &c,
+            c,
             "list_end_users",
             json!({"limit": 3, "cursor": page["next_cursor"]}),
         )
         .await;
         assert_eq!(rest_page["data"][0]["email"], "dan@other.org");
         let before = ok(
-            &c,
+            c,
             "list_end_users",
             json!({"created_before": t0.to_rfc3339()}),
         )
         .await;
         assert_eq!(before["data"], json!([]));
         let within = ok(
-            &c,
+            c,
             "list_end_users",
             json!({"created_after": t0.to_rfc3339(), "created_before": t1.to_rfc3339()}),
         )
         .await;
         assert_eq!(within["data"].as_array().map(Vec::len), Some(4));
         let e = err(
-            &c,
+            c,
             "list_end_users",
             json!({"created_after": "yesterday"}),
             "invalid_argument",
@@ -1142,21 +1096,21 @@ async fn end_user_and_session_tools_work_through_the_mcp_client() {
 
         // get_end_user, set_email_verified, resend_verification_email.
         let uid = first["id"].clone();
-        let d = ok(&c, "get_end_user", json!({"user_id": uid})).await;
+        let d = ok(c, "get_end_user", json!({"user_id": uid})).await;
         assert_eq!(d["password"]["set"], true);
         assert_eq!(d["linked_accounts"], json!([]));
         assert_eq!(d["mfa"]["enrolled"], false);
-        let sent = ok(&c, "resend_verification_email", json!({"user_id": uid})).await;
+        let sent = ok(c, "resend_verification_email", json!({"user_id": uid})).await;
         assert_eq!(sent["email"], "ada@acme.com");
         let v = ok(
-            &c,
+            c,
             "set_email_verified",
             json!({"user_id": uid, "verified": true}),
         )
         .await;
         assert_eq!(v["email_verified"], true);
         let e = err(
-            &c,
+            c,
             "resend_verification_email",
             json!({"user_id": uid}),
             "precondition_failed",
@@ -1164,30 +1118,22 @@ async fn end_user_and_session_tools_work_through_the_mcp_client() {
         .await;
         assert_eq!(e["field"], "user_id");
         let v = ok(
-            &c,
+            c,
             "set_email_verified",
             json!({"user_id": uid, "verified": false}),
         )
         .await;
         assert_eq!(v["email_verified"], false);
-        err(
-            &c,
-            "get_end_user",
-            json!({"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}),
-            "not_found",
-        )
-        .await;
-        err(
-            &c,
-            "get_end_user",
-            json!({"user_id": "ses_01JD8X3V9Q4K7M2N5P6R8S0T1W"}),
-            "invalid_argument",
-        )
-        .await;
+        for (user_id, code) in [
+            ("usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "not_found"),
+            ("ses_01JD8X3V9Q4K7M2N5P6R8S0T1W", "invalid_argument"),
+        ] {
+            err(c, "get_end_user", json!({"user_id": user_id}), code).await;
+        }
 
         // send_password_reset: preconditions, then a mail in the outbox.
         let e = err(
-            &c,
+            c,
             "send_password_reset",
             json!({"user_id": uid}),
             "precondition_failed",
@@ -1197,13 +1143,8 @@ async fn end_user_and_session_tools_work_through_the_mcp_client() {
             e["message"].as_str().expect("m").contains("callback"),
             "{e}"
         );
-        ok(
-            &c,
-            "add_callback",
-            json!({"url": "https://app.acme.com/cb"}),
-        )
-        .await;
-        let reset = ok(&c, "send_password_reset", json!({"user_id": uid})).await;
+        ok(c, "add_callback", json!({"url": "https://app.acme.com/cb"})).await;
+        let reset = ok(c, "send_password_reset", json!({"user_id": uid})).await;
         assert!(reset["email_id"].is_string());
         let ml = post(
             &url,
@@ -1217,47 +1158,37 @@ async fn end_user_and_session_tools_work_through_the_mcp_client() {
         // Sessions.
         let s1 = sign_in(&url, &p, "ada@acme.com", PASSWORD).await;
         sign_in(&url, &p, "bob@acme.com", PASSWORD).await;
-        let listed = ok(&c, "list_sessions", json!({})).await;
+        let listed = ok(c, "list_sessions", json!({})).await;
         assert_eq!(listed["data"].as_array().map(Vec::len), Some(2));
-        let mine = ok(&c, "list_sessions", json!({"user_id": uid})).await;
+        let mine = ok(c, "list_sessions", json!({"user_id": uid})).await;
         assert_eq!(mine["data"].as_array().map(Vec::len), Some(1));
         assert_eq!(mine["data"][0]["id"], s1["session_id"]);
         assert_eq!(mine["data"][0]["ip"], "127.0.0.1");
-        let sess = ok(&c, "get_session", json!({"session_id": s1["session_id"]})).await;
+        let sess = ok(c, "get_session", json!({"session_id": s1["session_id"]})).await;
         assert_eq!(sess["user_id"], uid);
-        let status = ok(&c, "get_project_status", json!({})).await;
+        let status = ok(c, "get_project_status", json!({})).await;
         assert_eq!(status["counts"]["end_users"], 4);
         assert_eq!(status["counts"]["active_sessions"], 2);
-        let revoked = ok(
-            &c,
-            "revoke_session",
-            json!({"session_id": s1["session_id"]}),
-        )
-        .await;
+        let revoked = ok(c, "revoke_session", json!({"session_id": s1["session_id"]})).await;
         assert!(revoked["revoked_at"].is_string());
-        me(&gw, s1["access_token"].as_str().expect("a"))
+        me(gw, s1["access_token"].as_str().expect("a"))
             .await
             .refused(401, "unauthenticated");
-        let v = ok(&c, "verify_token", json!({"token": s1["access_token"]})).await;
+        let v = ok(c, "verify_token", json!({"token": s1["access_token"]})).await;
         assert_eq!(v["reason"], "session_revoked");
         assert_eq!(
-            ok(&c, "list_sessions", json!({})).await["data"]
+            ok(c, "list_sessions", json!({})).await["data"]
                 .as_array()
                 .map(Vec::len),
             Some(1)
         );
-        let status = ok(&c, "get_project_status", json!({})).await;
+        let status = ok(c, "get_project_status", json!({})).await;
         assert_eq!(status["counts"]["active_sessions"], 1);
-        assert!(
-            event_types(&gw)
-                .await
-                .iter()
-                .any(|t| t == "session.revoked")
-        );
+        assert!(event_types(gw).await.iter().any(|t| t == "session.revoked"));
 
         // SDK instructions for every framework, filled in.
         for fw in ["nextjs", "react", "node", "react-native", "flutter"] {
-            let i = ok(&c, "get_sdk_setup_instructions", json!({"framework": fw})).await;
+            let i = ok(c, "get_sdk_setup_instructions", json!({"framework": fw})).await;
             assert_eq!(i["project_id"], json!(p));
             assert_eq!(
                 i["jwks_url"],
@@ -1274,7 +1205,7 @@ async fn end_user_and_session_tools_work_through_the_mcp_client() {
             assert!(!text.contains("{{"), "{fw}: no placeholder is left");
         }
         err(
-            &c,
+            c,
             "get_sdk_setup_instructions",
             json!({"framework": "angular"}),
             "invalid_argument",
@@ -1282,29 +1213,25 @@ async fn end_user_and_session_tools_work_through_the_mcp_client() {
         .await;
 
         // delete_end_user ends the user's sessions with them.
-        let bob =
-            ok(&c, "list_end_users", json!({"email_contains": "bob@"})).await["data"][0]["id"]
-                .clone();
-        let d = ok(&c, "delete_end_user", json!({"user_id": bob})).await;
+        let bob = ok(c, "list_end_users", json!({"email_contains": "bob@"})).await["data"][0]["id"]
+            .clone();
+        let d = ok(c, "delete_end_user", json!({"user_id": bob})).await;
         assert_eq!(d["cascade"]["sessions"], 1);
         assert_eq!(
-            ok(&c, "get_project_status", json!({})).await["counts"]["end_users"],
+            ok(c, "get_project_status", json!({})).await["counts"]["end_users"],
             3
         );
-        let _ = c.cancel().await;
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browsers_may_call_only_from_the_projects_origins() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend_with_client(&[], async |gw, c| {
         let url = gw.url();
         let p = gw.project_id.clone();
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
         ok(
-            &c,
+            c,
             "add_callback",
             json!({"url": "https://app.acme.com/auth/callback"}),
         )
@@ -1347,7 +1274,7 @@ async fn browsers_may_call_only_from_the_projects_origins() {
             preflight("http://localhost:3000").await.status().as_u16(),
             403
         );
-        let (b, _) = common::second_project(&gw, "Test project").await;
+        let (b, _) = common::second_project(gw, "Test project").await;
 
         let sign_up_from = async |origin: &str, project: &str, email: &str| {
             http.post(format!("{url}/api/v1/auth/sign-up"))
@@ -1391,7 +1318,7 @@ async fn browsers_may_call_only_from_the_projects_origins() {
             403
         );
         assert_eq!(
-            ok(&c, "list_end_users", json!({})).await["data"]
+            ok(c, "list_end_users", json!({})).await["data"]
                 .as_array()
                 .map(Vec::len),
             Some(1),
@@ -1416,9 +1343,8 @@ async fn browsers_may_call_only_from_the_projects_origins() {
             .await
             .expect("answered");
         assert_eq!(missing.status().as_u16(), 404);
-        let _ = c.cancel().await;
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 fn kid_of(token: &str) -> String {
@@ -1447,18 +1373,16 @@ async fn published_kids(gw: &Gateway, project: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_keys_rotate_with_the_next_key_published_before_it_signs() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend_with_client(&[], async |gw, c| {
         let url = gw.url();
         let p = gw.project_id.clone();
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
         sign_up(&url, &p, "ada@example.com", PASSWORD).await;
         let old = sign_in(&url, &p, "ada@example.com", PASSWORD).await["access_token"]
             .as_str()
             .expect("access")
             .to_owned();
         let old_kid = kid_of(&old);
-        let before = published_kids(&gw, &p).await;
+        let before = published_kids(gw, &p).await;
         assert_eq!(
             before.len(),
             2,
@@ -1491,7 +1415,7 @@ async fn signing_keys_rotate_with_the_next_key_published_before_it_signs() {
             signing, next,
             "the key that now signs was already published"
         );
-        let after = published_kids(&gw, &p).await;
+        let after = published_kids(gw, &p).await;
         assert_eq!(
             after.len(),
             3,
@@ -1504,7 +1428,7 @@ async fn signing_keys_rotate_with_the_next_key_published_before_it_signs() {
 
         // Old tokens keep verifying; new ones are signed by the next key.
         assert_eq!(
-            ok(&c, "verify_token", json!({"token": old})).await["valid"],
+            ok(c, "verify_token", json!({"token": old})).await["valid"],
             true
         );
         let new = sign_in(&url, &p, "ada@example.com", PASSWORD).await["access_token"]
@@ -1512,12 +1436,11 @@ async fn signing_keys_rotate_with_the_next_key_published_before_it_signs() {
             .expect("access")
             .to_owned();
         assert_eq!(kid_of(&new), next);
-        verify_independently(&gw, &p, &new).await;
+        verify_independently(gw, &p, &new).await;
         assert_eq!(
-            ok(&c, "verify_token", json!({"token": new})).await["valid"],
+            ok(c, "verify_token", json!({"token": new})).await["valid"],
             true
         );
-        let _ = c.cancel().await;
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }

@@ -18,52 +18,47 @@ fn keys_of(list: &Value, field: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_organizations_and_members_work_through_the_mcp_client() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend_with_client(&[], async |gw, c| {
         let url = gw.url();
         let p = gw.project_id.clone();
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
 
         // Roles: one default at most, validated keys and permissions.
         ok(
-            &c,
+            c,
             "create_role",
             json!({"key": "admin", "name": "Admin", "permissions": ["*"]}),
         )
         .await;
-        let editor = ok(&c, "create_role", json!({"key": "editor", "permissions": ["posts:read", "posts:write", "posts:read"], "is_default": true})).await;
+        let editor = ok(c, "create_role", json!({"key": "editor", "permissions": ["posts:read", "posts:write", "posts:read"], "is_default": true})).await;
         assert_eq!(editor["permissions"], json!(["posts:read", "posts:write"]));
         assert_eq!(editor["name"], "editor");
         ok(
-            &c,
+            c,
             "create_role",
             json!({"key": "viewer", "permissions": ["posts:read", "comments:*"]}),
         )
         .await;
-        err(&c, "create_role", json!({"key": "admin"}), "conflict").await;
-        let e = err(
-            &c,
-            "create_role",
-            json!({"key": "x", "permissions": ["posts:read", "read"]}),
-            "invalid_argument",
-        )
-        .await;
-        assert_eq!(e["field"], "permissions[1]");
-        let e = err(
-            &c,
-            "create_role",
-            json!({"key": "Bad Key"}),
-            "invalid_argument",
-        )
-        .await;
-        assert_eq!(e["field"], "key");
+        for (args, code, field) in [
+            (json!({"key": "admin"}), "conflict", None),
+            (
+                json!({"key": "x", "permissions": ["posts:read", "read"]}),
+                "invalid_argument",
+                Some("permissions[1]"),
+            ),
+            (json!({"key": "Bad Key"}), "invalid_argument", Some("key")),
+        ] {
+            let e = err(c, "create_role", args.clone(), code).await;
+            if let Some(field) = field {
+                assert_eq!(e["field"], field, "create_role({args})");
+            }
+        }
         ok(
-            &c,
+            c,
             "update_role",
             json!({"key": "viewer", "is_default": true}),
         )
         .await;
-        let roles = ok(&c, "list_roles", json!({})).await;
+        let roles = ok(c, "list_roles", json!({})).await;
         assert_eq!(keys_of(&roles, "key"), ["admin", "editor", "viewer"]);
         let defaults: Vec<&Value> = roles["data"]
             .as_array()
@@ -74,7 +69,7 @@ async fn roles_organizations_and_members_work_through_the_mcp_client() {
         assert_eq!(defaults.len(), 1, "one default: {roles}");
         assert_eq!(defaults[0]["key"], "viewer");
         err(
-            &c,
+            c,
             "update_role",
             json!({"key": "nobody", "name": "x"}),
             "not_found",
@@ -83,43 +78,23 @@ async fn roles_organizations_and_members_work_through_the_mcp_client() {
 
         // Organizations: slugs from names, numbered when taken.
         let acme = ok(
-            &c,
+            c,
             "create_org",
             json!({"name": "Acme Corp", "metadata": {"tier": "gold"}}),
         )
         .await;
         assert_eq!(acme["slug"], "acme-corp");
         assert_eq!(acme["metadata"]["tier"], "gold");
-        let acme2 = ok(&c, "create_org", json!({"name": "Acme Corp"})).await;
+        let acme2 = ok(c, "create_org", json!({"name": "Acme Corp"})).await;
         assert_eq!(acme2["slug"], "acme-corp-2");
-        let e = err(
-            &c,
-            "create_org",
-            json!({"name": "Other", "slug": "acme-corp"}),
-            "conflict",
-        )
-        .await;
-        assert_eq!(e["field"], "slug");
-        assert_eq!(
-            err(
-                &c,
-                "create_org",
-                json!({"name": "X", "slug": "-x"}),
-                "invalid_argument"
-            )
-            .await["field"],
-            "slug"
-        );
-        assert_eq!(
-            err(
-                &c,
-                "create_org",
-                json!({"name": "X", "metadata": [1]}),
-                "invalid_argument"
-            )
-            .await["field"],
-            "metadata"
-        );
+        for (args, code, field) in [
+            (json!({"name": "Other", "slug": "acme-corp"}), "conflict", "slug"),
+            (json!({"name": "X", "slug": "-x"}), "invalid_argument", "slug"),
+            (json!({"name": "X", "metadata": [1]}), "invalid_argument", "metadata"),
+        ] {
+            let e = err(c, "create_org", args.clone(), code).await;
+            assert_eq!(e["field"], field, "create_org({args})");
+        }
         let org = acme["id"].as_str().expect("id").to_owned();
 
         // Members.
@@ -129,7 +104,7 @@ async fn roles_organizations_and_members_work_through_the_mcp_client() {
             users.push(u["id"].as_str().expect("id").to_owned());
         }
         let m = ok(
-            &c,
+            c,
             "add_org_member",
             json!({"org_id": org, "user_id": users[0]}),
         )
@@ -137,83 +112,81 @@ async fn roles_organizations_and_members_work_through_the_mcp_client() {
         assert_eq!(m["role"], "viewer", "the default role");
         assert_eq!(m["email"], "ada@acme.com");
         ok(
-            &c,
+            c,
             "add_org_member",
             json!({"org_id": "acme-corp", "user_id": users[1], "role": "admin"}),
         )
         .await;
         ok(
-            &c,
+            c,
             "add_org_member",
             json!({"org_id": org, "user_id": users[2], "role": "editor"}),
         )
         .await;
-        err(
-            &c,
-            "add_org_member",
-            json!({"org_id": org, "user_id": users[0]}),
-            "conflict",
-        )
-        .await;
-        let e = err(
-            &c,
-            "add_org_member",
-            json!({"org_id": org, "user_id": users[3], "role": "owner"}),
-            "invalid_argument",
-        )
-        .await;
-        assert_eq!(e["field"], "role");
-        err(
-            &c,
-            "add_org_member",
-            json!({"org_id": org, "user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}),
-            "not_found",
-        )
-        .await;
-        err(
-            &c,
-            "add_org_member",
-            json!({"org_id": "no-such-org", "user_id": users[3]}),
-            "not_found",
-        )
-        .await;
+        for (args, code, field) in [
+            (
+                json!({"org_id": org, "user_id": users[0]}),
+                "conflict",
+                None,
+            ),
+            (
+                json!({"org_id": org, "user_id": users[3], "role": "owner"}),
+                "invalid_argument",
+                Some("role"),
+            ),
+            (
+                json!({"org_id": org, "user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}),
+                "not_found",
+                None,
+            ),
+            (
+                json!({"org_id": "no-such-org", "user_id": users[3]}),
+                "not_found",
+                None,
+            ),
+        ] {
+            let e = err(c, "add_org_member", args.clone(), code).await;
+            if let Some(field) = field {
+                assert_eq!(e["field"], field, "add_org_member({args})");
+            }
+        }
 
-        let page = ok(&c, "list_org_members", json!({"org_id": org, "limit": 2})).await;
+        let page = ok(c, "list_org_members", json!({"org_id": org, "limit": 2})).await;
         assert_eq!(keys_of(&page, "user_id"), users[..2]);
         let rest_page = ok(
-            &c,
+            c,
             "list_org_members",
             json!({"org_id": org, "limit": 2, "cursor": page["next_cursor"]}),
         )
         .await;
         assert_eq!(keys_of(&rest_page, "user_id"), users[2..3]);
         assert_eq!(rest_page["has_more"], false);
-        let detail = ok(&c, "get_org", json!({"org_id": "acme-corp"})).await;
+        let detail = ok(c, "get_org", json!({"org_id": "acme-corp"})).await;
         assert_eq!(detail["id"], json!(org));
         assert_eq!(detail["member_count"], 3);
         assert_eq!(detail["members"].as_array().map(Vec::len), Some(3));
 
         // The member limit: not below the count, and never passed.
         let e = err(
-            &c,
+            c,
             "update_org",
             json!({"org_id": org, "member_limit": 2}),
             "conflict",
         )
         .await;
         assert_eq!(e["field"], "member_limit");
-        let updated = ok(&c, "update_org", json!({"org_id": org, "member_limit": 3, "name": "Acme Inc", "image_url": "https://cdn.acme.com/logo.png"})).await;
+        let updated = ok(c, "update_org", json!({"org_id": org, "member_limit": 3, "name": "Acme Inc", "image_url": "https://cdn.acme.com/logo.png"})).await;
         assert_eq!(updated["name"], "Acme Inc");
         assert_eq!(updated["slug"], "acme-corp", "the slug stays unless given");
         err(
-            &c,
+            c,
             "add_org_member",
             json!({"org_id": org, "user_id": users[3]}),
             "limit_exceeded",
         )
         .await;
         err(
-            &c,
+            c,
             "update_org",
             json!({"org_id": org, "slug": "acme-corp-2"}),
             "conflict",
@@ -222,27 +195,25 @@ async fn roles_organizations_and_members_work_through_the_mcp_client() {
 
         // Roles held by members.
         let m = ok(
-            &c,
+            c,
             "update_org_member_role",
             json!({"org_id": org, "user_id": users[0], "role": "editor"}),
         )
         .await;
         assert_eq!(m["role"], "editor");
-        err(
-            &c,
-            "update_org_member_role",
-            json!({"org_id": org, "user_id": users[3], "role": "editor"}),
-            "not_found",
-        )
-        .await;
-        err(
-            &c,
-            "update_org_member_role",
-            json!({"org_id": org, "user_id": users[0], "role": "ghost"}),
-            "invalid_argument",
-        )
-        .await;
-        let roles = ok(&c, "list_roles", json!({})).await;
+        for (args, code) in [
+            (
+                json!({"org_id": org, "user_id": users[3], "role": "editor"}),
+                "not_found",
+            ),
+            (
+                json!({"org_id": org, "user_id": users[0], "role": "ghost"}),
+                "invalid_argument",
+            ),
+        ] {
+            err(c, "update_org_member_role", args, code).await;
+        }
+        let roles = ok(c, "list_roles", json!({})).await;
         let count_of = |key: &str| {
             roles["data"]
                 .as_array()
@@ -256,7 +227,7 @@ async fn roles_organizations_and_members_work_through_the_mcp_client() {
             (count_of("admin"), count_of("editor"), count_of("viewer")),
             (json!(1), json!(2), json!(0))
         );
-        let e = err(&c, "delete_role", json!({"key": "admin"}), "conflict").await;
+        let e = err(c, "delete_role", json!({"key": "admin"}), "conflict").await;
         assert!(
             e["message"]
                 .as_str()
@@ -265,31 +236,31 @@ async fn roles_organizations_and_members_work_through_the_mcp_client() {
             "{e}"
         );
         let dry = ok(
-            &c,
+            c,
             "remove_org_member",
             json!({"org_id": org, "user_id": users[1], "dry_run": true}),
         )
         .await;
         assert_eq!(dry["member"]["role"], "admin");
         assert_eq!(
-            ok(&c, "get_org", json!({"org_id": org})).await["member_count"],
+            ok(c, "get_org", json!({"org_id": org})).await["member_count"],
             3,
             "a dry run removes nothing"
         );
         ok(
-            &c,
+            c,
             "remove_org_member",
             json!({"org_id": org, "user_id": users[1]}),
         )
         .await;
         err(
-            &c,
+            c,
             "remove_org_member",
             json!({"org_id": org, "user_id": users[1]}),
             "not_found",
         )
         .await;
-        let gone = ok(&c, "delete_role", json!({"key": "admin"})).await;
+        let gone = ok(c, "delete_role", json!({"key": "admin"})).await;
         assert_eq!(gone["role"]["key"], "admin");
 
         // The user sees their organizations at GET /me.
@@ -313,7 +284,7 @@ async fn roles_organizations_and_members_work_through_the_mcp_client() {
         );
 
         // Project status lists real roles and organizations.
-        let status = ok(&c, "get_project_status", json!({})).await;
+        let status = ok(c, "get_project_status", json!({})).await;
         assert_eq!(status["counts"]["organizations"], 2);
         assert_eq!(status["counts"]["roles"], 2);
         assert_eq!(
@@ -329,40 +300,38 @@ async fn roles_organizations_and_members_work_through_the_mcp_client() {
         assert_eq!(role_keys, ["editor", "viewer"]);
 
         // list_orgs filters.
-        let found = ok(&c, "list_orgs", json!({"query": "INC"})).await;
+        let found = ok(c, "list_orgs", json!({"query": "INC"})).await;
         assert_eq!(keys_of(&found, "id"), std::slice::from_ref(&org));
         assert_eq!(found["data"][0]["member_count"], 2);
         assert_eq!(
-            ok(&c, "list_orgs", json!({"query": "%"})).await["data"],
+            ok(c, "list_orgs", json!({"query": "%"})).await["data"],
             json!([])
         );
 
         // Deleting a member user, then the organization, cascades.
         let d = ok(
-            &c,
+            c,
             "delete_end_user",
             json!({"user_id": users[2], "dry_run": true}),
         )
         .await;
         assert_eq!(d["cascade"]["memberships"], 1);
-        let dry = ok(&c, "delete_org", json!({"org_id": org, "dry_run": true})).await;
+        let dry = ok(c, "delete_org", json!({"org_id": org, "dry_run": true})).await;
         assert_eq!(dry["cascade"]["memberships"], 2);
-        let real = ok(&c, "delete_org", json!({"org_id": org})).await;
+        let real = ok(c, "delete_org", json!({"org_id": org})).await;
         assert_eq!(real["cascade"], dry["cascade"]);
-        err(&c, "get_org", json!({"org_id": org}), "not_found").await;
+        err(c, "get_org", json!({"org_id": org}), "not_found").await;
         assert_eq!(
-            ok(&c, "list_roles", json!({})).await["data"][0]["member_count"],
+            ok(c, "list_roles", json!({})).await["data"][0]["member_count"],
             0
         );
-        let _ = c.cancel().await;
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_adds_never_pass_the_member_limit() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend(&[], async |gw| {
         let url = gw.url();
         let p = gw.project_id.clone();
         let c = std::sync::Arc::new(common::connect(&gw.mcp_url(), &gw.admin_key).await);
@@ -410,8 +379,8 @@ async fn concurrent_adds_never_pass_the_member_limit() {
             ok(&c, "get_org", json!({"org_id": org})).await["member_count"],
             5
         );
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 fn claims_of(token: &str) -> Value {
@@ -454,69 +423,65 @@ fn after<'a>(text: &'a str, marker: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invitations_and_the_active_organization_through_rest() {
-    for db in common::databases().await {
-        let (inbox, port, _sink) = authgate_email::testing::sink(std::time::Duration::ZERO).await;
-        let smtp = format!("smtp://127.0.0.1:{port}");
-        let gw = common::start(&db, &[("SMTP_URL", &smtp)]).await;
+    common::each_backend_with_mail_and_client(&[], async |gw, c, inbox| {
         let url = gw.url();
         let p = gw.project_id.clone();
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
         ok(
-            &c,
+            c,
             "create_role",
             json!({"key": "member", "is_default": true}),
         )
         .await;
         ok(
-            &c,
+            c,
             "create_role",
             json!({"key": "admin", "permissions": ["*"]}),
         )
         .await;
-        let org = ok(&c, "create_org", json!({"name": "Acme"})).await["id"].clone();
+        let org = ok(c, "create_org", json!({"name": "Acme"})).await["id"].clone();
 
         // No callback URL yet: the link would lead nowhere.
         err(
-            &c,
+            c,
             "invite_org_member",
             json!({"org_id": org, "email": "ada@acme.com"}),
             "precondition_failed",
         )
         .await;
         ok(
-            &c,
+            c,
             "add_callback",
             json!({"url": "https://app.acme.com/invite"}),
         )
         .await;
         let inv = ok(
-            &c,
+            c,
             "invite_org_member",
             json!({"org_id": "acme", "email": "Ada@Acme.com", "role": "admin"}),
         )
         .await;
         assert_eq!(inv["email"], "ada@acme.com");
         assert_eq!(inv["status"], "pending");
-        err(
-            &c,
-            "invite_org_member",
-            json!({"org_id": org, "email": "ada@acme.com"}),
-            "conflict",
-        )
-        .await;
-        assert_eq!(
-            err(
-                &c,
-                "invite_org_member",
+        for (args, code, field) in [
+            (
+                json!({"org_id": org, "email": "ada@acme.com"}),
+                "conflict",
+                None,
+            ),
+            (
                 json!({"org_id": org, "email": "nope"}),
-                "invalid_argument"
-            )
-            .await["field"],
-            "email"
-        );
-        let detail = ok(&c, "get_org", json!({"org_id": org})).await;
+                "invalid_argument",
+                Some("email"),
+            ),
+        ] {
+            let e = err(c, "invite_org_member", args.clone(), code).await;
+            if let Some(field) = field {
+                assert_eq!(e["field"], field, "invite_org_member({args})");
+            }
+        }
+        let detail = ok(c, "get_org", json!({"org_id": org})).await;
         assert_eq!(detail["pending_invitations"][0]["id"], inv["id"]);
-        let text = mail(&inbox, "ada@acme.com", "invitation_token=").await;
+        let text = mail(inbox, "ada@acme.com", "invitation_token=").await;
         assert!(
             text.contains("https://app.acme.com/invite?invitation_token="),
             "{text}"
@@ -545,7 +510,7 @@ async fn invitations_and_the_active_organization_through_rest() {
         accept(&ada_token, json!({"token": token}))
             .await
             .refused(403, "permission_denied");
-        let code_mail = mail(&inbox, "ada@acme.com", "code").await;
+        let code_mail = mail(inbox, "ada@acme.com", "code").await;
         let code: String = code_mail
             .split(|ch: char| !ch.is_ascii_digit())
             .find(|w| w.len() == 6)
@@ -573,7 +538,7 @@ async fn invitations_and_the_active_organization_through_rest() {
         accept(&ada_token, json!({"token": token}))
             .await
             .refused(400, "invalid_argument");
-        let detail = ok(&c, "get_org", json!({"org_id": org})).await;
+        let detail = ok(c, "get_org", json!({"org_id": org})).await;
         assert_eq!(detail["pending_invitations"], json!([]));
         assert_eq!(detail["member_count"], 1);
 
@@ -599,7 +564,7 @@ async fn invitations_and_the_active_organization_through_rest() {
             (claims["org_id"].clone(), claims["role"].clone()),
             (org.clone(), json!("admin"))
         );
-        let v = ok(&c, "verify_token", json!({"token": scoped})).await;
+        let v = ok(c, "verify_token", json!({"token": scoped})).await;
         assert_eq!(v["valid"], true);
         let me = rest(
             reqwest::Method::GET,
@@ -627,14 +592,13 @@ async fn invitations_and_the_active_organization_through_rest() {
 
         // Deleting the organization takes its invitations along.
         ok(
-            &c,
+            c,
             "invite_org_member",
             json!({"org_id": org, "email": "carl@acme.com"}),
         )
         .await;
-        let dry = ok(&c, "delete_org", json!({"org_id": org, "dry_run": true})).await;
+        let dry = ok(c, "delete_org", json!({"org_id": org, "dry_run": true})).await;
         assert_eq!(dry["cascade"], json!({"memberships": 1, "invitations": 2}));
-        let _ = c.cancel().await;
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }

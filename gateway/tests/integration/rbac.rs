@@ -30,30 +30,28 @@ fn seed_document() -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_example_answers_the_same_over_mcp_and_rest() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend_with_client(&[], async |gw, c| {
         let url = gw.url();
         let p = gw.project_id.clone();
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
 
         // The prompt: "create org Acme Corp, add 3 members, resources posts
         // and comments, admin/editor/viewer roles with grants".
-        let org = ok(&c, "create_org", json!({"name": "Acme Corp"})).await["id"].clone();
-        ok(&c, "create_rbac_resource", json!({"key": "posts", "name": "Posts", "actions": ["read", "write", "delete", "publish"]})).await;
+        let org = ok(c, "create_org", json!({"name": "Acme Corp"})).await["id"].clone();
+        ok(c, "create_rbac_resource", json!({"key": "posts", "name": "Posts", "actions": ["read", "write", "delete", "publish"]})).await;
         ok(
-            &c,
+            c,
             "create_rbac_resource",
             json!({"key": "comments", "name": "Comments", "actions": ["read", "write", "delete"]}),
         )
         .await;
         err(
-            &c,
+            c,
             "create_rbac_resource",
             json!({"key": "posts", "actions": ["read"]}),
             "conflict",
         )
         .await;
-        let listed = ok(&c, "list_rbac_resources", json!({})).await;
+        let listed = ok(c, "list_rbac_resources", json!({})).await;
         assert_eq!(listed["data"][1]["key"], "posts");
         assert_eq!(
             listed["data"][1]["actions"],
@@ -62,7 +60,7 @@ async fn the_seed_example_answers_the_same_over_mcp_and_rest() {
         assert_eq!(listed["data"][0]["archived"], false);
         assert_eq!(
             err(
-                &c,
+                c,
                 "create_rbac_resource",
                 json!({"key": "x", "actions": []}),
                 "invalid_argument"
@@ -71,12 +69,12 @@ async fn the_seed_example_answers_the_same_over_mcp_and_rest() {
             "actions"
         );
         ok(
-            &c,
+            c,
             "create_role",
             json!({"key": "admin", "name": "Admin", "permissions": ["*"]}),
         )
         .await;
-        let editor = ok(&c, "create_rbac_role", json!({"key": "editor", "name": "Editor", "grants": [
+        let editor = ok(c, "create_rbac_role", json!({"key": "editor", "name": "Editor", "grants": [
             {"resource": "posts", "actions": ["read", "write"]},
             {"resource": "posts", "actions": ["delete", "publish"], "condition": "resource.owner_id == user.id"},
             {"resource": "comments", "actions": ["*"]}
@@ -85,35 +83,48 @@ async fn the_seed_example_answers_the_same_over_mcp_and_rest() {
             editor["grants"][1]["condition"],
             "resource.owner_id == user.id"
         );
-        ok(&c, "create_rbac_role", json!({"key": "viewer", "name": "Viewer", "grants": [{"resource": "posts", "actions": ["read"]}]})).await;
+        ok(c, "create_rbac_role", json!({"key": "viewer", "name": "Viewer", "grants": [{"resource": "posts", "actions": ["read"]}]})).await;
         ok(
-            &c,
+            c,
             "update_role",
             json!({"key": "viewer", "permissions": ["comments:read"], "is_default": true}),
         )
         .await;
-        // Grants are checked when saved.
-        let e = err(
-            &c,
-            "create_rbac_role",
-            json!({"key": "bad", "grants": [{"resource": "invoices", "actions": ["read"]}]}),
-            "invalid_argument",
-        )
-        .await;
-        assert_eq!(e["field"], "grants[0].resource");
-        let e = err(
-            &c,
-            "create_rbac_role",
-            json!({"key": "bad", "grants": [{"resource": "posts", "actions": ["fly"]}]}),
-            "invalid_argument",
-        )
-        .await;
-        assert_eq!(e["field"], "grants[0].actions[0]");
-        let e = err(&c, "create_rbac_role", json!({"key": "bad", "grants": [{"resource": "posts", "actions": ["read"], "condition": "resource.owner_id =="}]}), "invalid_argument").await;
-        assert_eq!(e["field"], "grants[0].condition");
-        assert!(e["message"].as_str().expect("m").contains("line 1"), "{e}");
-        let e = err(&c, "create_rbac_role", json!({"key": "bad", "grants": [{"resource": "posts", "actions": ["read"], "condition": "secrets.x == 1"}]}), "invalid_argument").await;
-        assert!(e["message"].as_str().expect("m").contains("secrets"), "{e}");
+        // Grants are checked when saved: (grant, field, message fragment).
+        for (grant, field, fragment) in [
+            (
+                json!({"resource": "invoices", "actions": ["read"]}),
+                Some("grants[0].resource"),
+                None,
+            ),
+            (
+                json!({"resource": "posts", "actions": ["fly"]}),
+                Some("grants[0].actions[0]"),
+                None,
+            ),
+            (
+                json!({"resource": "posts", "actions": ["read"], "condition": "resource.owner_id =="}),
+                Some("grants[0].condition"),
+                Some("line 1"),
+            ),
+            (
+                json!({"resource": "posts", "actions": ["read"], "condition": "secrets.x == 1"}),
+                None,
+                Some("secrets"),
+            ),
+        ] {
+            let args = json!({"key": "bad", "grants": [grant]});
+            let e = err(c, "create_rbac_role", args, "invalid_argument").await;
+            if let Some(field) = field {
+                assert_eq!(e["field"], field, "{grant}: {e}");
+            }
+            if let Some(fragment) = fragment {
+                assert!(
+                    e["message"].as_str().expect("m").contains(fragment),
+                    "{grant}: {e}"
+                );
+            }
+        }
 
         let mut members = Vec::new();
         for (name, role) in [("alice", "admin"), ("erin", "editor"), ("vic", "viewer")] {
@@ -122,7 +133,7 @@ async fn the_seed_example_answers_the_same_over_mcp_and_rest() {
                 .expect("id")
                 .to_owned();
             ok(
-                &c,
+                c,
                 "add_org_member",
                 json!({"org_id": org, "user_id": u, "role": role}),
             )
@@ -155,7 +166,7 @@ async fn the_seed_example_answers_the_same_over_mcp_and_rest() {
         let key = gw.admin_key.clone();
         for (user, resource, action, context, allowed) in &cases {
             let args = json!({"user_id": user, "org_id": org, "resource": resource, "action": action, "context": context});
-            let d = ok(&c, "check_rbac_permission", args).await;
+            let d = ok(c, "check_rbac_permission", args).await;
             assert_eq!(
                 d["allowed"],
                 json!(allowed),
@@ -168,14 +179,14 @@ async fn the_seed_example_answers_the_same_over_mcp_and_rest() {
             assert_eq!(r.status, 200, "{r:?}");
             assert_eq!(r.body, d, "REST and MCP give the same decision");
         }
-        let d = ok(&c, "check_rbac_permission", json!({"user_id": erin, "org_id": org, "resource": "posts", "action": "delete", "context": own})).await;
+        let d = ok(c, "check_rbac_permission", json!({"user_id": erin, "org_id": org, "resource": "posts", "action": "delete", "context": own})).await;
         assert_eq!(d["role"], "editor");
         assert_eq!(
             d["matched_grant"]["condition"],
             "resource.owner_id == user.id"
         );
         let d = ok(
-            &c,
+            c,
             "check_rbac_permission",
             json!({"user_id": outsider, "org_id": org, "resource": "posts", "action": "read"}),
         )
@@ -186,7 +197,7 @@ async fn the_seed_example_answers_the_same_over_mcp_and_rest() {
             "{d}"
         );
         // A condition that cannot be evaluated (no owner_id given) denies, with the reason.
-        let d = ok(&c, "check_rbac_permission", json!({"user_id": erin, "org_id": org, "resource": "posts", "action": "delete", "context": {"resource": {}}})).await;
+        let d = ok(c, "check_rbac_permission", json!({"user_id": erin, "org_id": org, "resource": "posts", "action": "delete", "context": {"resource": {}}})).await;
         assert_eq!(d["allowed"], false);
         assert!(
             d["reason"]
@@ -195,7 +206,7 @@ async fn the_seed_example_answers_the_same_over_mcp_and_rest() {
                 .contains("could not be evaluated"),
             "{d}"
         );
-        err(&c, "check_rbac_permission", json!({"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "org_id": org, "resource": "posts", "action": "read"}), "not_found").await;
+        err(c, "check_rbac_permission", json!({"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "org_id": org, "resource": "posts", "action": "read"}), "not_found").await;
 
         // With the user's own access token: user and organization from the token.
         let token = sign_in(&url, &p, "erin@acme.com", PASSWORD).await["access_token"]
@@ -238,7 +249,7 @@ async fn the_seed_example_answers_the_same_over_mcp_and_rest() {
         assert_eq!(r.refused(400, "invalid_argument")["field"], "user_id");
         // A read-scoped key may not call it.
         let read_key = ok(
-            &c,
+            c,
             "create_api_key",
             json!({"name": "reader", "scopes": ["read"]}),
         )
@@ -258,34 +269,26 @@ async fn the_seed_example_answers_the_same_over_mcp_and_rest() {
         r.refused(403, "permission_denied");
 
         // The sync document round-trips: applying the stored state changes nothing.
-        let state = ok(&c, "get_rbac_sync_state", json!({})).await;
+        let state = ok(c, "get_rbac_sync_state", json!({})).await;
         assert_eq!(
             state,
             seed_document(),
             "the stored configuration as one document"
         );
-        let plan = ok(&c, "apply_rbac_sync", json!({"state": state})).await["plan"].clone();
+        let plan = ok(c, "apply_rbac_sync", json!({"state": state})).await["plan"].clone();
         assert_eq!(plan["created"], json!([]));
         assert_eq!(plan["updated"], json!([]));
         assert_eq!(plan["archived"], json!([]));
         assert_eq!(plan["unchanged"].as_array().map(Vec::len), Some(5));
-        let _ = c.cancel().await;
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_rbac_sync_creates_updates_archives_and_is_idempotent() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+    common::each_backend_with_client(&[], async |gw, c| {
         let doc = seed_document();
-        let dry = ok(
-            &c,
-            "apply_rbac_sync",
-            json!({"state": doc, "dry_run": true}),
-        )
-        .await;
+        let dry = ok(c, "apply_rbac_sync", json!({"state": doc, "dry_run": true})).await;
         assert_eq!(dry["dry_run"], true);
         assert_eq!(
             dry["plan"]["created"],
@@ -298,16 +301,16 @@ async fn apply_rbac_sync_creates_updates_archives_and_is_idempotent() {
             ])
         );
         assert_eq!(
-            ok(&c, "get_rbac_sync_state", json!({})).await,
+            ok(c, "get_rbac_sync_state", json!({})).await,
             json!({"resources": [], "roles": []}),
             "a dry run changes nothing"
         );
-        let real = ok(&c, "apply_rbac_sync", json!({"state": doc})).await;
+        let real = ok(c, "apply_rbac_sync", json!({"state": doc})).await;
         assert_eq!(real["plan"], dry["plan"]);
-        let again = ok(&c, "apply_rbac_sync", json!({"state": doc})).await["plan"].clone();
+        let again = ok(c, "apply_rbac_sync", json!({"state": doc})).await["plan"].clone();
         assert_eq!(again["unchanged"].as_array().map(Vec::len), Some(5));
         assert_eq!(again["created"].as_array().map(Vec::len), Some(0));
-        assert_eq!(ok(&c, "get_rbac_sync_state", json!({})).await, doc);
+        assert_eq!(ok(c, "get_rbac_sync_state", json!({})).await, doc);
 
         // Change one role, drop another and a resource.
         let mut next = doc.clone();
@@ -322,11 +325,11 @@ async fn apply_rbac_sync_creates_updates_archives_and_is_idempotent() {
             .expect("grants")
             .retain(|g| g["resource"] != "comments");
         next["roles"][1]["permissions"] = json!([]);
-        let plan = ok(&c, "apply_rbac_sync", json!({"state": next})).await["plan"].clone();
+        let plan = ok(c, "apply_rbac_sync", json!({"state": next})).await["plan"].clone();
         assert_eq!(plan["updated"], json!(["role:editor", "role:viewer"]));
         assert_eq!(plan["archived"], json!(["resource:comments", "role:admin"]));
-        assert_eq!(ok(&c, "get_rbac_sync_state", json!({})).await, next);
-        let roles = ok(&c, "list_rbac_roles", json!({})).await;
+        assert_eq!(ok(c, "get_rbac_sync_state", json!({})).await, next);
+        let roles = ok(c, "list_rbac_roles", json!({})).await;
         let admin = roles["data"]
             .as_array()
             .expect("data")
@@ -336,17 +339,17 @@ async fn apply_rbac_sync_creates_updates_archives_and_is_idempotent() {
             .clone();
         assert_eq!(admin["archived"], true, "archived, not deleted");
         // An archived role cannot be assigned; one held by members cannot be archived.
-        let org = ok(&c, "create_org", json!({"name": "Acme"})).await["id"].clone();
+        let org = ok(c, "create_org", json!({"name": "Acme"})).await["id"].clone();
         let u = sign_up(&gw.url(), &gw.project_id, "ada@acme.com", PASSWORD).await["id"].clone();
         err(
-            &c,
+            c,
             "add_org_member",
             json!({"org_id": org, "user_id": u, "role": "admin"}),
             "invalid_argument",
         )
         .await;
         ok(
-            &c,
+            c,
             "add_org_member",
             json!({"org_id": org, "user_id": u, "role": "editor"}),
         )
@@ -357,7 +360,7 @@ async fn apply_rbac_sync_creates_updates_archives_and_is_idempotent() {
             .expect("roles")
             .remove(0);
         let e = err(
-            &c,
+            c,
             "apply_rbac_sync",
             json!({"state": without_editor}),
             "conflict",
@@ -371,7 +374,7 @@ async fn apply_rbac_sync_creates_updates_archives_and_is_idempotent() {
             "{e}"
         );
         assert_eq!(
-            ok(&c, "get_rbac_sync_state", json!({})).await,
+            ok(c, "get_rbac_sync_state", json!({})).await,
             next,
             "a refused sync changes nothing"
         );
@@ -379,24 +382,21 @@ async fn apply_rbac_sync_creates_updates_archives_and_is_idempotent() {
         let mut bad = next.clone();
         bad["roles"][0]["grants"][0]["actions"] = json!(["fly"]);
         let e = err(
-            &c,
+            c,
             "apply_rbac_sync",
             json!({"state": bad}),
             "invalid_argument",
         )
         .await;
         assert_eq!(e["field"], "state.roles[0].grants[0].actions[0]");
-        let _ = c.cancel().await;
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_and_resources_by_key_stay_in_their_project() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
-        let (_, b_key) = common::second_project(&gw, "Project B").await;
-        let a = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+    common::each_backend_with_client(&[], async |gw, a| {
+        let (_, b_key) = common::second_project(gw, "Project B").await;
         let b = common::connect(&gw.mcp_url(), &b_key).await;
         ok(
             &b,
@@ -418,29 +418,21 @@ async fn roles_and_resources_by_key_stay_in_their_project() {
             "get_rbac_sync_state",
             "get_project_status",
         ] {
-            let out = ok(&a, tool, json!({})).await.to_string();
+            let out = ok(a, tool, json!({})).await.to_string();
             assert!(
                 !out.contains("b-only") && !out.contains("secrets"),
                 "{tool}: {out}"
             );
         }
-        err(
-            &a,
-            "update_role",
-            json!({"key": "b-only", "name": "x"}),
-            "not_found",
-        )
-        .await;
-        err(
-            &a,
-            "delete_role",
-            json!({"key": "b-only", "dry_run": true}),
-            "not_found",
-        )
-        .await;
-        err(&a, "delete_role", json!({"key": "b-only"}), "not_found").await;
+        for (tool, args) in [
+            ("update_role", json!({"key": "b-only", "name": "x"})),
+            ("delete_role", json!({"key": "b-only", "dry_run": true})),
+            ("delete_role", json!({"key": "b-only"})),
+        ] {
+            err(a, tool, args, "not_found").await;
+        }
         let e = err(
-            &a,
+            a,
             "create_rbac_role",
             json!({"key": "x", "grants": [{"resource": "secrets", "actions": ["read"]}]}),
             "invalid_argument",
@@ -449,7 +441,7 @@ async fn roles_and_resources_by_key_stay_in_their_project() {
         assert_eq!(e["field"], "grants[0].resource");
         // The same key may exist in both projects, each its own.
         ok(
-            &a,
+            a,
             "create_role",
             json!({"key": "b-only", "permissions": ["posts:read"]}),
         )
@@ -459,7 +451,7 @@ async fn roles_and_resources_by_key_stay_in_their_project() {
             b_role["data"][0]["grants"][0]["resource"], "secrets",
             "B's role is untouched"
         );
-        let _ = (a.cancel().await, b.cancel().await);
-        gw.server.stop().await;
-    }
+        let _ = b.cancel().await;
+    })
+    .await;
 }

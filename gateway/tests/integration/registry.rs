@@ -31,8 +31,7 @@ fn the_registry_builds_and_every_example_parses() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn danger_tools_report_the_same_counts_on_a_dry_run_as_for_real() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend(&[], async |gw| {
         let registry = common::registry();
         let mut missing = Vec::new();
         for tool in registry
@@ -41,7 +40,7 @@ async fn danger_tools_report_the_same_counts_on_a_dry_run_as_for_real() {
         {
             let name = tool.meta().name;
             // A project of its own: some danger tools end the calling key.
-            let (_, key) = common::second_project(&gw, name).await;
+            let (_, key) = common::second_project(gw, name).await;
             let c = common::connect(&gw.mcp_url(), &key).await;
             let Some(mut args) =
                 danger_args(name, &c, &gw.url(), !tool.id_arguments().is_empty()).await
@@ -77,23 +76,21 @@ async fn danger_tools_report_the_same_counts_on_a_dry_run_as_for_real() {
             missing.is_empty(),
             "danger tools without a fixture: {missing:?}"
         );
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_projects_ids_are_not_found_and_no_list_shows_them() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
-        let (b_project, b_key) = common::second_project(&gw, "Project B").await;
-        let a = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+    common::each_backend_with_client(&[], async |gw, a| {
+        let (b_project, b_key) = common::second_project(gw, "Project B").await;
         let b = common::connect(&gw.mcp_url(), &b_key).await;
         let b_me = ok(&b, "whoami", json!({})).await;
         let mut b_ids = vec![
             b_project.clone(),
             b_me["id"].as_str().expect("id").to_owned(),
         ];
-        let a_counts = ok(&a, "get_project_status", json!({})).await["counts"].clone();
+        let a_counts = ok(a, "get_project_status", json!({})).await["counts"].clone();
         let registry = common::registry();
         // B's objects, one per tool with an id argument.
         let mut missing = Vec::new();
@@ -122,7 +119,7 @@ async fn another_projects_ids_are_not_found_and_no_list_shows_them() {
         // No count of A counts them; B's fixtures give every count
         // something to leak.
         assert_eq!(
-            ok(&a, "get_project_status", json!({})).await["counts"],
+            ok(a, "get_project_status", json!({})).await["counts"],
             a_counts,
             "A's counts count nothing of B"
         );
@@ -131,7 +128,7 @@ async fn another_projects_ids_are_not_found_and_no_list_shows_them() {
             assert!(n.as_i64() > Some(0), "B has no {key}: {b_counts}");
         }
         // No list of A shows any of them.
-        let a_views = views(&a).await;
+        let a_views = views(a).await;
         for id in &b_ids {
             assert!(!a_views.contains(id.as_str()), "a list of A shows B's {id}");
         }
@@ -149,10 +146,10 @@ async fn another_projects_ids_are_not_found_and_no_list_shows_them() {
                 }
                 match &f.expect {
                     Expect::NotFound => {
-                        err(&a, meta.name, args, "not_found").await;
+                        err(a, meta.name, args, "not_found").await;
                     }
                     Expect::Shows(hidden) => {
-                        let out = ok(&a, meta.name, args).await.to_string();
+                        let out = ok(a, meta.name, args).await.to_string();
                         for h in hidden {
                             assert!(!out.contains(h), "{}: A sees B's {h}", meta.name);
                         }
@@ -165,8 +162,8 @@ async fn another_projects_ids_are_not_found_and_no_list_shows_them() {
         for id in &b_ids[2..] {
             assert!(b_views.contains(id.as_str()), "B's {id} is untouched");
         }
-        let a_events = ok(&a, "list_audit_events", json!({"limit": 100})).await;
-        let a_me = ok(&a, "whoami", json!({})).await;
+        let a_events = ok(a, "list_audit_events", json!({"limit": 100})).await;
+        let a_me = ok(a, "whoami", json!({})).await;
         assert!(
             a_events["data"]
                 .as_array()
@@ -175,18 +172,16 @@ async fn another_projects_ids_are_not_found_and_no_list_shows_them() {
                 .all(|e| e["actor"]["id"] == a_me["id"]),
             "{a_events}"
         );
-        let _ = (a.cancel().await, b.cancel().await);
-        gw.server.stop().await;
-    }
+        let _ = b.cancel().await;
+    })
+    .await;
 }
 
 /// A write call's audit record is written in the call's transaction: when
 /// it cannot be written, the change rolls back too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_whose_audit_record_fails_is_rolled_back() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+    common::each_backend_with_client(&[], async |gw, c| {
         let backend = gw.store().backend();
         let ddl: &[&str] = match backend {
             Backend::Sqlite => &["CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
@@ -199,29 +194,29 @@ async fn a_change_whose_audit_record_fails_is_rolled_back() {
             ],
         };
         common::run_sql(gw.store(), ddl).await;
-        let e = err_internal(&c, json!({"url": "https://rolled.example.com/cb"})).await;
+        let e = err_internal(c, json!({"url": "https://rolled.example.com/cb"})).await;
         assert!(e.contains("internal"), "{e}");
         let drop = match backend {
             Backend::Sqlite => "DROP TRIGGER refuse_audit",
             Backend::Postgres => "DROP TRIGGER refuse_audit ON audit_events",
         };
         common::run_sql(gw.store(), &[drop]).await;
-        let listed = ok(&c, "list_callbacks", json!({})).await;
+        let listed = ok(c, "list_callbacks", json!({})).await;
         assert_eq!(
             listed["data"],
             json!([]),
             "the callback rolled back with its record"
         );
         let added = ok(
-            &c,
+            c,
             "add_callback",
             json!({"url": "https://kept.example.com/cb"}),
         )
         .await;
-        let events = ok(&c, "list_audit_events", json!({"target_id": added["id"]})).await;
+        let events = ok(c, "list_audit_events", json!({"target_id": added["id"]})).await;
         assert_eq!(events["data"][0]["type"], "tool.add_callback");
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 /// Everything every list (and get_project_status) shows `c`.
@@ -271,15 +266,14 @@ async fn err_internal(c: &common::Client, args: Value) -> String {
 /// its own example, in a project of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_write_and_danger_call_is_audited() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend(&[], async |gw| {
         let registry = common::registry();
         let mut missing = Vec::new();
         let mut checked = 0;
         for tool in registry.iter().filter(|t| t.meta().kind != ToolKind::Read) {
             checked += 1;
             let name = tool.meta().name;
-            let (project, key) = common::second_project(&gw, name).await;
+            let (project, key) = common::second_project(gw, name).await;
             let c = common::connect(&gw.mcp_url(), &key).await;
             let example: Value = serde_json::from_str(tool.meta().example).expect("example");
             let _ = common::call_raw(&c, name, example).await;
@@ -313,6 +307,6 @@ async fn every_write_and_danger_call_is_audited() {
             missing.is_empty(),
             "write/danger tools whose call left no audit event: {missing:?}"
         );
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }

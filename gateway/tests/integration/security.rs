@@ -27,8 +27,7 @@ async fn assert_401(resp: reqwest::Response, reason: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_without_a_valid_key_get_401_with_a_readable_reason() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend(&[], async |gw| {
         let url = gw.mcp_url();
         assert_401(
             post_raw(&url, None, common::initialize_body(), &[]).await,
@@ -60,29 +59,27 @@ async fn requests_without_a_valid_key_get_401_with_a_readable_reason() {
             .expect("answered");
         assert_eq!(ready.status(), 200);
         assert_eq!(ready.text().await.expect("body"), "ready");
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scopes_and_allow_lists_decide_what_a_key_sees_and_calls() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
-        let admin = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+    common::each_backend_with_client(&[], async |gw, admin| {
         let read_key = ok(
-            &admin,
+            admin,
             "create_api_key",
             json!({"name": "reader", "scopes": ["read"]}),
         )
         .await;
         let write_key = ok(
-            &admin,
+            admin,
             "create_api_key",
             json!({"name": "writer", "scopes": ["write"]}),
         )
         .await;
         let listed_key = ok(
-            &admin,
+            admin,
             "create_api_key",
             json!({"scopes": ["admin"], "tools": ["whoami", "group:audit"]}),
         )
@@ -100,27 +97,27 @@ async fn scopes_and_allow_lists_decide_what_a_key_sees_and_calls() {
                 .iter()
                 .all(|t| t.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true))
         );
-        let denied = err(
-            &reader,
-            "add_callback",
-            json!({"url": "https://a.example.com/cb"}),
-            "permission_denied",
-        )
-        .await;
-        assert!(
-            denied["message"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("'write' scope")
-        );
-        err(
-            &reader,
-            "revoke_api_key",
-            json!({"key_id": read_key["id"]}),
-            "permission_denied",
-        )
-        .await;
-        err(&reader, "create_api_key", json!({}), "permission_denied").await;
+        // (tool, arguments, a fragment of the refusal's message)
+        for (tool, args, fragment) in [
+            (
+                "add_callback",
+                json!({"url": "https://a.example.com/cb"}),
+                Some("'write' scope"),
+            ),
+            ("revoke_api_key", json!({"key_id": read_key["id"]}), None),
+            ("create_api_key", json!({}), None),
+        ] {
+            let denied = err(&reader, tool, args, "permission_denied").await;
+            if let Some(fragment) = fragment {
+                assert!(
+                    denied["message"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains(fragment),
+                    "{tool}: {denied}"
+                );
+            }
+        }
         ok(&reader, "list_callbacks", json!({})).await;
 
         let writer = common::connect(&gw.mcp_url(), write_key["key"].as_str().expect("key")).await;
@@ -180,7 +177,7 @@ async fn scopes_and_allow_lists_decide_what_a_key_sees_and_calls() {
 
         // Refusals are audited with the refused key as actor.
         let denied_events = ok(
-            &admin,
+            admin,
             "list_audit_events",
             json!({"actor_id": read_key["id"], "limit": 100}),
         )
@@ -193,7 +190,7 @@ async fn scopes_and_allow_lists_decide_what_a_key_sees_and_calls() {
             .collect();
         assert_eq!(outcomes, ["denied", "denied", "denied"], "{denied_events}");
         let denied_list = ok(
-            &admin,
+            admin,
             "list_audit_events",
             json!({"event_type": "tool.list_callbacks"}),
         )
@@ -202,54 +199,41 @@ async fn scopes_and_allow_lists_decide_what_a_key_sees_and_calls() {
             denied_list["data"][0]["outcome"], "denied",
             "a refused read call is audited too"
         );
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_limited_by_allow_list_creates_only_narrower_keys() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
-        let admin = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+    common::each_backend_with_client(&[], async |gw, admin| {
         let key = ok(
-            &admin,
+            admin,
             "create_api_key",
             json!({"scopes": ["write"], "tools": ["group:auth_config"]}),
         )
         .await;
         let c = common::connect(&gw.mcp_url(), key["key"].as_str().expect("key")).await;
-        let e = err(
-            &c,
-            "create_api_key",
-            json!({"scopes": ["read"]}),
-            "permission_denied",
-        )
-        .await;
-        assert_eq!(e["field"], "tools");
-        let e = err(
-            &c,
-            "create_api_key",
-            json!({"tools": ["whoami"]}),
-            "permission_denied",
-        )
-        .await;
-        assert_eq!(e["field"], "tools[0]");
+        for (args, field) in [
+            (json!({"scopes": ["read"]}), "tools"),
+            (json!({"tools": ["whoami"]}), "tools[0]"),
+        ] {
+            let e = err(&c, "create_api_key", args.clone(), "permission_denied").await;
+            assert_eq!(e["field"], field, "create_api_key({args})");
+        }
         let narrower = ok(&c, "create_api_key", json!({"tools": ["list_callbacks"]})).await;
         assert_eq!(narrower["tools"], json!(["list_callbacks"]));
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_key_gets_401_on_its_next_request() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
-        let admin = common::connect(&gw.mcp_url(), &gw.admin_key).await;
-        let created = ok(&admin, "create_api_key", json!({"scopes": ["read"]})).await;
+    common::each_backend_with_client(&[], async |gw, admin| {
+        let created = ok(admin, "create_api_key", json!({"scopes": ["read"]})).await;
         let key = created["key"].as_str().expect("key").to_owned();
         let victim = common::connect(&gw.mcp_url(), &key).await;
         ok(&victim, "whoami", json!({})).await;
-        ok(&admin, "revoke_api_key", json!({"key_id": created["id"]})).await;
+        ok(admin, "revoke_api_key", json!({"key_id": created["id"]})).await;
         let mut params = rmcp::model::CallToolRequestParams::new("whoami");
         params = params.with_arguments(serde_json::Map::new());
         assert!(
@@ -262,23 +246,21 @@ async fn a_revoked_key_gets_401_on_its_next_request() {
         )
         .await;
         let events = ok(
-            &admin,
+            admin,
             "list_audit_events",
             json!({"event_type": "api_key.revoked_key_used"}),
         )
         .await;
         assert_eq!(events["data"][0]["actor"]["id"], created["id"]);
         assert_eq!(events["data"][0]["outcome"], "denied");
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn projects_cannot_see_or_touch_each_other() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
-        let (b_project, b_key) = common::second_project(&gw, "Project B").await;
-        let a = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+    common::each_backend_with_client(&[], async |gw, a| {
+        let (b_project, b_key) = common::second_project(gw, "Project B").await;
         let b = common::connect(&gw.mcp_url(), &b_key).await;
 
         let b_cb = ok(
@@ -304,7 +286,7 @@ async fn projects_cannot_see_or_touch_each_other() {
             b_project.clone(),
         ];
         ok(
-            &a,
+            a,
             "add_callback",
             json!({"url": "https://b.example.com/cb"}),
         )
@@ -312,27 +294,19 @@ async fn projects_cannot_see_or_touch_each_other() {
 
         // Acting on B's ids with A's key: not found, and nothing changes.
         for dry_run in [true, false] {
-            err(
-                &a,
-                "remove_callback",
-                json!({"callback_id": b_ids[0], "dry_run": dry_run}),
-                "not_found",
-            )
-            .await;
-            err(
-                &a,
-                "revoke_api_key",
-                json!({"key_id": b_ids[2], "dry_run": dry_run}),
-                "not_found",
-            )
-            .await;
-            err(
-                &a,
-                "revoke_api_key",
-                json!({"key_id": b_ids[3], "dry_run": dry_run}),
-                "not_found",
-            )
-            .await;
+            for (tool, id_argument, id) in [
+                ("remove_callback", "callback_id", &b_ids[0]),
+                ("revoke_api_key", "key_id", &b_ids[2]),
+                ("revoke_api_key", "key_id", &b_ids[3]),
+            ] {
+                err(
+                    a,
+                    tool,
+                    json!({id_argument: id, "dry_run": dry_run}),
+                    "not_found",
+                )
+                .await;
+            }
         }
         assert_eq!(
             ok(&b, "list_callbacks", json!({})).await["data"]
@@ -352,7 +326,7 @@ async fn projects_cannot_see_or_touch_each_other() {
             ("list_api_keys", json!({"limit": 100})),
             ("list_audit_event_types", json!({"limit": 100})),
         ] {
-            a_views.push(ok(&a, tool, args).await.to_string());
+            a_views.push(ok(a, tool, args).await.to_string());
         }
         let a_all = a_views.join("\n");
         for id in &b_ids {
@@ -360,8 +334,8 @@ async fn projects_cannot_see_or_touch_each_other() {
         }
         // A's audit log holds only A's own calls (its refused attempts name
         // B's ids as their targets, which is what an investigator needs).
-        let a_me = ok(&a, "whoami", json!({})).await;
-        let a_events = ok(&a, "list_audit_events", json!({"limit": 100})).await;
+        let a_me = ok(a, "whoami", json!({})).await;
+        let a_events = ok(a, "list_audit_events", json!({"limit": 100})).await;
         assert!(
             a_events["data"]
                 .as_array()
@@ -381,21 +355,21 @@ async fn projects_cannot_see_or_touch_each_other() {
         );
         assert!(!a_all.contains("b-id"), "A sees B's provider config");
         assert_eq!(
-            ok(&a, "list_callbacks", json!({})).await["data"]
+            ok(a, "list_callbacks", json!({})).await["data"]
                 .as_array()
                 .map(Vec::len),
             Some(1)
         );
         assert_eq!(
-            ok(&a, "get_project_status", json!({})).await["counts"]["callbacks"],
+            ok(a, "get_project_status", json!({})).await["counts"]["callbacks"],
             1
         );
-        let a_google = ok(&a, "list_auth_providers", json!({})).await["data"][0].clone();
+        let a_google = ok(a, "list_auth_providers", json!({})).await["data"][0].clone();
         assert_eq!(
             (a_google["enabled"].clone(), a_google["configured"].clone()),
             (json!(false), json!(false))
         );
-        let a_events = ok(&a, "list_audit_events", json!({"target_id": b_ids[0]})).await;
+        let a_events = ok(a, "list_audit_events", json!({"target_id": b_ids[0]})).await;
         assert_eq!(
             a_events["data"].as_array().map(Vec::len),
             Some(2),
@@ -405,7 +379,7 @@ async fn projects_cannot_see_or_touch_each_other() {
         // A cursor from B's list is refused in A.
         let b_page = ok(&b, "list_callbacks", json!({"limit": 1})).await;
         let e = err(
-            &a,
+            a,
             "list_callbacks",
             json!({"cursor": b_page["next_cursor"]}),
             "invalid_argument",
@@ -413,34 +387,32 @@ async fn projects_cannot_see_or_touch_each_other() {
         .await;
         assert_eq!(e["field"], "cursor");
         // And one from another list of the same project.
-        let a_keys_page = ok(&a, "list_api_keys", json!({"limit": 1})).await;
-        ok(&a, "create_api_key", json!({})).await;
+        let a_keys_page = ok(a, "list_api_keys", json!({"limit": 1})).await;
+        ok(a, "create_api_key", json!({})).await;
         let a_keys_page = if a_keys_page["next_cursor"].is_null() {
-            ok(&a, "list_api_keys", json!({"limit": 1})).await
+            ok(a, "list_api_keys", json!({"limit": 1})).await
         } else {
             a_keys_page
         };
         err(
-            &a,
+            a,
             "list_callbacks",
             json!({"cursor": a_keys_page["next_cursor"]}),
             "invalid_argument",
         )
         .await;
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_appear_in_outputs_audit_events_or_logs() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
-        let admin = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+    common::each_backend_with_client(&[], async |gw, admin| {
         let client_secret = format!("oauth-client-secret-{}", ulid::Ulid::new());
-        ok(&admin, "configure_auth_providers", json!({"providers": [{"provider": "discord", "enabled": true, "client_id": "cid", "client_secret": client_secret}]})).await;
-        let created = ok(&admin, "create_api_key", json!({"scopes": ["write"]})).await;
+        ok(admin, "configure_auth_providers", json!({"providers": [{"provider": "discord", "enabled": true, "client_id": "cid", "client_secret": client_secret}]})).await;
+        let created = ok(admin, "create_api_key", json!({"scopes": ["write"]})).await;
         let created_key = created["key"].as_str().expect("key").to_owned();
-        let regen = ok(&admin, "regenerate_api_key", json!({})).await;
+        let regen = ok(admin, "regenerate_api_key", json!({})).await;
         let regen_key = regen["key"].as_str().expect("key").to_owned();
         let fresh = common::connect(&gw.mcp_url(), &regen_key).await;
         ok(
@@ -483,7 +455,7 @@ async fn secrets_never_appear_in_outputs_audit_events_or_logs() {
             );
         }
         // The stored audit rows themselves, read past the tools.
-        let stored = serde_json::to_string(&common::stored_events(&gw, Default::default()).await)
+        let stored = serde_json::to_string(&common::stored_events(gw, Default::default()).await)
             .expect("json");
         assert!(stored.contains("tool.create_api_key"));
         for secret in &secrets {
@@ -492,15 +464,13 @@ async fn secrets_never_appear_in_outputs_audit_events_or_logs() {
                 "a secret appears in an audit event"
             );
         }
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_names_the_field_and_writes_nothing() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+    common::each_backend_with_client(&[], async |gw, c| {
         let cases: Vec<(&str, Value, &str, &str)> = vec![
             ("add_callback", json!({"url": 5}), "invalid_argument", "url"),
             ("add_callback", json!({}), "invalid_argument", "url"),
@@ -693,18 +663,18 @@ async fn bad_input_names_the_field_and_writes_nothing() {
             ),
         ];
         for (tool, args, code, field) in cases {
-            let e = err(&c, tool, args.clone(), code).await;
+            let e = err(c, tool, args.clone(), code).await;
             assert_eq!(e["field"], json!(field), "{tool}({args}): {e}");
         }
         // Nothing was written by any of them.
-        assert_eq!(ok(&c, "list_callbacks", json!({})).await["data"], json!([]));
+        assert_eq!(ok(c, "list_callbacks", json!({})).await["data"], json!([]));
         assert_eq!(
-            ok(&c, "list_api_keys", json!({})).await["data"]
+            ok(c, "list_api_keys", json!({})).await["data"]
                 .as_array()
                 .map(Vec::len),
             Some(1)
         );
-        let providers = ok(&c, "list_auth_providers", json!({})).await;
+        let providers = ok(c, "list_auth_providers", json!({})).await;
         assert!(
             providers["data"]
                 .as_array()
@@ -748,14 +718,13 @@ async fn bad_input_names_the_field_and_writes_nothing() {
         )
         .await;
         assert_eq!(chunked.status(), 413);
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_rate_limit_gets_429_with_retry_after() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[("AUTHGATE_RATE_LIMIT", "1/s burst 2")]).await;
+    common::each_backend(&[("AUTHGATE_RATE_LIMIT", "1/s burst 2")], async |gw| {
         let mut statuses = Vec::new();
         let mut retry_after = None;
         for _ in 0..4 {
@@ -792,7 +761,7 @@ async fn over_the_rate_limit_gets_429_with_retry_after() {
             event_type: Some("api_key.rate_limited".into()),
             ..Default::default()
         };
-        let events = common::stored_events(&gw, filter).await;
+        let events = common::stored_events(gw, filter).await;
         assert_eq!(events.len(), 1, "one audit event per window");
         assert_eq!(events[0].outcome, "denied");
         // The bucket refills: after a second the key is served again.
@@ -805,18 +774,16 @@ async fn over_the_rate_limit_gets_429_with_retry_after() {
         )
         .await;
         assert_eq!(again.status(), 200);
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_is_bound_to_the_key_that_opened_it() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
-        let (b_project, b_key) = common::second_project(&gw, "Project B").await;
-        let admin = common::connect(&gw.mcp_url(), &gw.admin_key).await;
-        let same_project = ok(&admin, "create_api_key", json!({"scopes": ["admin"]})).await;
-        let owner_id = ok(&admin, "whoami", json!({})).await["id"].clone();
+    common::each_backend_with_client(&[], async |gw, admin| {
+        let (b_project, b_key) = common::second_project(gw, "Project B").await;
+        let same_project = ok(admin, "create_api_key", json!({"scopes": ["admin"]})).await;
+        let owner_id = ok(admin, "whoami", json!({})).await["id"].clone();
         let init = post_raw(
             &gw.mcp_url(),
             Some(&gw.admin_key),
@@ -851,7 +818,7 @@ async fn a_session_is_bound_to_the_key_that_opened_it() {
         }
         // Both attempts are in the owner's project, naming the owner's key.
         let refused = ok(
-            &admin,
+            admin,
             "list_audit_events",
             json!({"event_type": "mcp.session_refused", "target_id": owner_id}),
         )
@@ -883,14 +850,13 @@ async fn a_session_is_bound_to_the_key_that_opened_it() {
         assert_eq!(own.status(), 200);
         let text = own.text().await.expect("body");
         assert!(text.contains("whoami"), "{text}");
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stateless_mode_serves_clients_of_every_protocol_generation() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[("AUTHGATE_STATELESS", "true")]).await;
+    common::each_backend(&[("AUTHGATE_STATELESS", "true")], async |gw| {
         for version in [
             rmcp::model::ProtocolVersion::V_2025_03_26,
             rmcp::model::ProtocolVersion::LATEST_WITH_INITIALIZE,
@@ -922,8 +888,8 @@ async fn stateless_mode_serves_clients_of_every_protocol_generation() {
             init.headers().get("mcp-session-id").is_none(),
             "no sessions when stateless"
         );
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -967,79 +933,90 @@ async fn hosts_outside_the_allow_list_are_refused() {
     }
 }
 
-/// Finding 1: all of a project's keys share one budget, so minting keys
+/// Requests with different keys of one project draw on one project-wide
+/// rate limit: all of a project's keys share one budget, so minting keys
 /// does not multiply it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_projects_keys_share_one_rate_limit() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[("AUTHGATE_PROJECT_RATE_LIMIT", "1/s burst 4")]).await;
-        let admin = common::connect(&gw.mcp_url(), &gw.admin_key).await;
-        let second = ok(&admin, "create_api_key", json!({"scopes": ["read"]})).await;
-        let keys = [
-            gw.admin_key.clone(),
-            second["key"].as_str().expect("key").to_owned(),
-        ];
-        let mut statuses = Vec::new();
-        let mut message = String::new();
-        for i in 0..6 {
-            let resp = post_raw(
-                &gw.mcp_url(),
-                Some(&keys[i % 2]),
-                common::initialize_body(),
-                &[],
+    common::each_backend_with_client(
+        &[("AUTHGATE_PROJECT_RATE_LIMIT", "1/s burst 4")],
+        async |gw, admin| {
+            let second = ok(admin, "create_api_key", json!({"scopes": ["read"]})).await;
+            let keys = [
+                gw.admin_key.clone(),
+                second["key"].as_str().expect("key").to_owned(),
+            ];
+            let mut statuses = Vec::new();
+            let mut message = String::new();
+            for i in 0..6 {
+                let resp = post_raw(
+                    &gw.mcp_url(),
+                    Some(&keys[i % 2]),
+                    common::initialize_body(),
+                    &[],
+                )
+                .await;
+                statuses.push(resp.status().as_u16());
+                if resp.status() == 429 {
+                    let body: Value = resp.json().await.expect("JSON");
+                    message = body["error"]["message"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                }
+            }
+            assert!(statuses.contains(&429), "{statuses:?}");
+            assert!(message.contains("project's keys together"), "{message}");
+            let limited = common::stored_events(
+                gw,
+                authgate_audit::EventFilter {
+                    event_type: Some("api_key.rate_limited".into()),
+                    ..Default::default()
+                },
             )
             .await;
-            statuses.push(resp.status().as_u16());
-            if resp.status() == 429 {
-                let body: Value = resp.json().await.expect("JSON");
-                message = body["error"]["message"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-            }
-        }
-        assert!(statuses.contains(&429), "{statuses:?}");
-        assert!(message.contains("project's keys together"), "{message}");
-        let limited = common::stored_events(
-            &gw,
-            authgate_audit::EventFilter {
-                event_type: Some("api_key.rate_limited".into()),
-                ..Default::default()
-            },
-        )
-        .await;
-        assert!(!limited.is_empty(), "the refusal is audited");
-        gw.server.stop().await;
-    }
+            assert!(!limited.is_empty(), "the refusal is audited");
+        },
+    )
+    .await;
 }
 
-/// Finding 1: at most AUTHGATE_MAX_ACTIVE_KEYS active keys per project.
+/// A project holds at most AUTHGATE_MAX_ACTIVE_KEYS active keys: one more is
+/// refused with a hint to revoke one, and revoking one makes room again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn active_keys_are_capped() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[("AUTHGATE_MAX_ACTIVE_KEYS", "2")]).await;
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
-        let second = ok(&c, "create_api_key", json!({})).await;
-        let e = err(&c, "create_api_key", json!({}), "limit_exceeded").await;
+    common::each_backend_with_client(&[("AUTHGATE_MAX_ACTIVE_KEYS", "2")], async |_, c| {
+        let second = ok(c, "create_api_key", json!({})).await;
+        let e = err(c, "create_api_key", json!({}), "limit_exceeded").await;
         assert!(
             e["hint"].as_str().is_some_and(|h| h.contains("revoke")),
             "{e}"
         );
-        ok(&c, "revoke_api_key", json!({"key_id": second["id"]})).await;
-        ok(&c, "create_api_key", json!({})).await;
-        gw.server.stop().await;
-    }
+        ok(c, "revoke_api_key", json!({"key_id": second["id"]})).await;
+        ok(c, "create_api_key", json!({})).await;
+    })
+    .await;
 }
 
-/// Finding 1: failed authentications are limited per client IP, checked
-/// before the key is looked up: past the limit even a valid key from that
-/// address waits.
+/// Failed authentications are limited per client IP, checked before the
+/// key is looked up: past the limit even a valid key from that address
+/// waits, until the bucket refills.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_authentications_are_limited_per_address() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[("AUTHGATE_AUTH_FAILURE_LIMIT", "1/s burst 3")]).await;
-        let unknown = format!("ag_live_{}", "Q".repeat(40));
-        for _ in 0..3 {
+    common::each_backend(
+        &[("AUTHGATE_AUTH_FAILURE_LIMIT", "1/s burst 3")],
+        async |gw| {
+            let unknown = format!("ag_live_{}", "Q".repeat(40));
+            for _ in 0..3 {
+                let r = post_raw(
+                    &gw.mcp_url(),
+                    Some(&unknown),
+                    common::initialize_body(),
+                    &[],
+                )
+                .await;
+                assert_eq!(r.status(), 401);
+            }
             let r = post_raw(
                 &gw.mcp_url(),
                 Some(&unknown),
@@ -1047,46 +1024,36 @@ async fn failed_authentications_are_limited_per_address() {
                 &[],
             )
             .await;
-            assert_eq!(r.status(), 401);
-        }
-        let r = post_raw(
-            &gw.mcp_url(),
-            Some(&unknown),
-            common::initialize_body(),
-            &[],
-        )
-        .await;
-        assert_eq!(r.status(), 429);
-        assert!(r.headers().get("retry-after").is_some());
-        let valid = post_raw(
-            &gw.mcp_url(),
-            Some(&gw.admin_key),
-            common::initialize_body(),
-            &[],
-        )
-        .await;
-        assert_eq!(valid.status(), 429, "refused before any lookup");
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-        let valid = post_raw(
-            &gw.mcp_url(),
-            Some(&gw.admin_key),
-            common::initialize_body(),
-            &[],
-        )
-        .await;
-        assert_eq!(valid.status(), 200, "served again once the bucket refills");
-        gw.server.stop().await;
-    }
+            assert_eq!(r.status(), 429);
+            assert!(r.headers().get("retry-after").is_some());
+            let valid = post_raw(
+                &gw.mcp_url(),
+                Some(&gw.admin_key),
+                common::initialize_body(),
+                &[],
+            )
+            .await;
+            assert_eq!(valid.status(), 429, "refused before any lookup");
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+            let valid = post_raw(
+                &gw.mcp_url(),
+                Some(&gw.admin_key),
+                common::initialize_body(),
+                &[],
+            )
+            .await;
+            assert_eq!(valid.status(), 200, "served again once the bucket refills");
+        },
+    )
+    .await;
 }
 
-/// Findings 6 and 7: a refused call's huge or unknown arguments cannot grow
-/// its audit row; unknown tools and refused hosts are audited.
+/// A refused call's huge or unknown arguments cannot grow its audit row;
+/// unknown tools (with their name cut short) and refused hosts are audited.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_are_audited_with_bounded_rows() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
-        let admin = common::connect(&gw.mcp_url(), &gw.admin_key).await;
-        let reader = ok(&admin, "create_api_key", json!({"scopes": ["read"]})).await;
+    common::each_backend_with_client(&[], async |gw, admin| {
+        let reader = ok(admin, "create_api_key", json!({"scopes": ["read"]})).await;
         let r = common::connect(&gw.mcp_url(), reader["key"].as_str().expect("key")).await;
         let huge = "z".repeat(200_000);
         err(
@@ -1097,7 +1064,7 @@ async fn refusals_are_audited_with_bounded_rows() {
         )
         .await;
         let events = ok(
-            &admin,
+            admin,
             "list_audit_events",
             json!({"event_type": "tool.revoke_api_key"}),
         )
@@ -1115,7 +1082,7 @@ async fn refusals_are_audited_with_bounded_rows() {
             "unknown tool is a protocol error"
         );
         let unknown = ok(
-            &admin,
+            admin,
             "list_audit_events",
             json!({"event_type": "mcp.unknown_tool"}),
         )
@@ -1137,26 +1104,25 @@ async fn refusals_are_audited_with_bounded_rows() {
         .await;
         assert_eq!(refused.status(), 403);
         let host = ok(
-            &admin,
+            admin,
             "list_audit_events",
             json!({"event_type": "mcp.host_refused"}),
         )
         .await;
         assert_eq!(host["data"].as_array().map(Vec::len), Some(1), "{host}");
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
-/// Finding 12: `last_used_at` is never written on the authentication path:
+/// A key's use is recorded without delaying its calls: `last_used_at` is
+/// never written on the authentication path:
 /// calls are served while another writer holds SQLite's write lock (a
 /// synchronous write would wait for it, then fail), and the use is written
 /// in the background afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_use_is_recorded_off_the_request_path() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
-        let admin = common::connect(&gw.mcp_url(), &gw.admin_key).await;
-        let created = ok(&admin, "create_api_key", json!({"scopes": ["read"]})).await;
+    common::each_backend_with_client(&[], async |gw, admin| {
+        let created = ok(admin, "create_api_key", json!({"scopes": ["read"]})).await;
         let key = created["key"].as_str().expect("key").to_owned();
         let (hold_tx, hold_rx) = tokio::sync::oneshot::channel::<()>();
         let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
@@ -1180,7 +1146,7 @@ async fn key_use_is_recorded_off_the_request_path() {
         holder.await.expect("task").expect("released");
         let mut used = Value::Null;
         for _ in 0..40 {
-            let keys = ok(&admin, "list_api_keys", json!({"limit": 100})).await;
+            let keys = ok(admin, "list_api_keys", json!({"limit": 100})).await;
             used = keys["data"]
                 .as_array()
                 .expect("data")
@@ -1194,6 +1160,6 @@ async fn key_use_is_recorded_off_the_request_path() {
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         }
         assert!(used.is_string(), "last_used_at written in the background");
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }

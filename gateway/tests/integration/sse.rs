@@ -84,8 +84,7 @@ impl Transport<RoleClient> for SseClientTransport {
     type Error = std::io::Error;
 
     fn send(
-        &mut self,
-        item: ClientJsonRpcMessage,
+        &mut self, item: ClientJsonRpcMessage,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
         let req = self
             .http
@@ -118,8 +117,7 @@ impl Transport<RoleClient> for SseClientTransport {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_legacy_sse_transport_serves_the_same_tools() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend(&[], async |gw| {
         let transport = open_sse(&gw.url(), &gw.admin_key)
             .await
             .unwrap_or_else(|_| panic!("SSE opens"));
@@ -137,20 +135,12 @@ async fn the_legacy_sse_transport_serves_the_same_tools() {
             json!({"url": "https://sse.example.com/cb"}),
         )
         .await;
-        err(
-            &client,
-            "add_callback",
-            json!({"url": "https://sse.example.com/cb"}),
-            "conflict",
-        )
-        .await;
-        err(
-            &client,
-            "add_callback",
-            json!({"url": "javascript:alert(1)"}),
-            "invalid_argument",
-        )
-        .await;
+        for (url, code) in [
+            ("https://sse.example.com/cb", "conflict"),
+            ("javascript:alert(1)", "invalid_argument"),
+        ] {
+            err(&client, "add_callback", json!({"url": url}), code).await;
+        }
         let list = ok(&client, "list_callbacks", json!({})).await;
         assert_eq!(list["data"][0]["id"], cb["id"]);
         for tool in [
@@ -220,7 +210,7 @@ async fn the_legacy_sse_transport_serves_the_same_tools() {
             .err()
             .expect("refused");
         assert_eq!(unauth.status(), 401);
-        let (_, b_key) = common::second_project(&gw, "B").await;
+        let (_, b_key) = common::second_project(gw, "B").await;
         let a_stream = open_sse(&gw.url(), &gw.admin_key)
             .await
             .unwrap_or_else(|_| panic!("opens"));
@@ -277,6 +267,6 @@ async fn the_legacy_sse_transport_serves_the_same_tools() {
         let too_big = common::post_raw(&a_stream.endpoint, Some(&gw.admin_key), big, &[]).await;
         assert_eq!(too_big.status(), 413);
         drop(a_stream);
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }

@@ -8,8 +8,7 @@ use crate::common::{self, err, ok};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_list_shows_every_tool_with_annotations_and_clean_schemas() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
+    common::each_backend(&[], async |gw| {
         let client = common::connect(&gw.mcp_url(), &gw.admin_key).await;
         let info = client.peer_info().expect("server info after initialize");
         assert_eq!(
@@ -100,18 +99,16 @@ async fn tools_list_shows_every_tool_with_annotations_and_clean_schemas() {
             }
         }
         client.cancel().await.expect("client closes");
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_tool_succeeds_through_the_mcp_client() {
-    for db in common::databases().await {
-        let gw = common::start(&db, &[]).await;
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+    common::each_backend_with_client(&[], async |gw, c| {
 
         // whoami
-        let me = ok(&c, "whoami", json!({})).await;
+        let me = ok(c, "whoami", json!({})).await;
         assert!(me["id"].as_str().is_some_and(|id| id.starts_with("key_")));
         assert_eq!(me["project"]["id"], json!(gw.project_id));
         assert_eq!(me["environment"], "live");
@@ -126,7 +123,7 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         let admin_key_id = me["id"].as_str().expect("id").to_owned();
 
         // get_project_status on a fresh project
-        let status = ok(&c, "get_project_status", json!({})).await;
+        let status = ok(c, "get_project_status", json!({})).await;
         assert_eq!(status["project"]["name"], "Project A");
         assert_eq!(status["project"]["id"], json!(gw.project_id));
         assert_eq!(status["counts"]["callbacks"], 0);
@@ -141,7 +138,7 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         assert_eq!(email["enabled"], true);
 
         // auth providers
-        let providers = ok(&c, "list_auth_providers", json!({})).await;
+        let providers = ok(c, "list_auth_providers", json!({})).await;
         let names: Vec<&str> = providers["data"]
             .as_array()
             .expect("data")
@@ -162,11 +159,11 @@ async fn every_tool_succeeds_through_the_mcp_client() {
             ]
         );
         assert_eq!(providers["has_more"], false);
-        let page1 = ok(&c, "list_auth_providers", json!({"limit": 3})).await;
+        let page1 = ok(c, "list_auth_providers", json!({"limit": 3})).await;
         assert_eq!(page1["data"].as_array().map(Vec::len), Some(3));
         assert_eq!(page1["has_more"], true);
         let page2 = ok(
-            &c,
+            c,
             "list_auth_providers",
             json!({"limit": 5, "cursor": page1["next_cursor"]}),
         )
@@ -175,7 +172,7 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         assert_eq!(page2["data"].as_array().map(Vec::len), Some(5));
         assert_eq!(page2["has_more"], false);
 
-        let configured = ok(&c, "configure_auth_providers", json!({"providers": [
+        let configured = ok(c, "configure_auth_providers", json!({"providers": [
             {"provider": "github", "enabled": true, "client_id": "Iv1.abc", "client_secret": "gh-secret-value-123"},
             {"provider": "magic_link", "enabled": true}
         ]})).await;
@@ -193,7 +190,7 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         assert!(!configured.to_string().contains("gh-secret-value-123"));
         // Disabling keeps the stored credentials.
         let disabled = ok(
-            &c,
+            c,
             "configure_auth_providers",
             json!({"providers": [{"provider": "github", "enabled": false}]}),
         )
@@ -225,7 +222,7 @@ async fn every_tool_succeeds_through_the_mcp_client() {
 
         // callbacks
         let cb = ok(
-            &c,
+            c,
             "add_callback",
             json!({"url": "https://app.example.com/auth/callback"}),
         )
@@ -235,23 +232,23 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         assert_eq!(cb["url"], "https://app.example.com/auth/callback");
         assert!(cb["created_at"].as_str().is_some_and(|t| t.ends_with('Z')));
         ok(
-            &c,
+            c,
             "add_callback",
             json!({"url": "http://localhost:3000/cb"}),
         )
         .await;
         ok(
-            &c,
+            c,
             "add_callback",
             json!({"url": "https://app.example.com/other"}),
         )
         .await;
-        let page = ok(&c, "list_callbacks", json!({"limit": 2})).await;
+        let page = ok(c, "list_callbacks", json!({"limit": 2})).await;
         assert_eq!(page["data"].as_array().map(Vec::len), Some(2));
         assert_eq!(page["data"][0]["id"], json!(cb_id));
         assert_eq!(page["has_more"], true);
         let rest = ok(
-            &c,
+            c,
             "list_callbacks",
             json!({"limit": 2, "cursor": page["next_cursor"]}),
         )
@@ -259,7 +256,7 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         assert_eq!(rest["data"].as_array().map(Vec::len), Some(1));
         assert_eq!(rest["next_cursor"], Value::Null);
         let dry = ok(
-            &c,
+            c,
             "remove_callback",
             json!({"callback_id": cb_id, "dry_run": true}),
         )
@@ -268,21 +265,21 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         assert_eq!(dry["callback"]["id"], json!(cb_id));
         assert_eq!(dry["cascade"], json!({}));
         assert_eq!(
-            ok(&c, "list_callbacks", json!({})).await["data"]
+            ok(c, "list_callbacks", json!({})).await["data"]
                 .as_array()
                 .map(Vec::len),
             Some(3)
         );
-        let removed = ok(&c, "remove_callback", json!({"callback_id": cb_id})).await;
+        let removed = ok(c, "remove_callback", json!({"callback_id": cb_id})).await;
         assert_eq!(removed["dry_run"], false);
         assert_eq!(
-            ok(&c, "list_callbacks", json!({})).await["data"]
+            ok(c, "list_callbacks", json!({})).await["data"]
                 .as_array()
                 .map(Vec::len),
             Some(2)
         );
         err(
-            &c,
+            c,
             "remove_callback",
             json!({"callback_id": cb_id}),
             "not_found",
@@ -291,7 +288,7 @@ async fn every_tool_succeeds_through_the_mcp_client() {
 
         // API keys
         let created = ok(
-            &c,
+            c,
             "create_api_key",
             json!({"name": "ci", "scopes": ["read"], "tools": ["group:audit", "whoami"]}),
         )
@@ -302,10 +299,10 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         assert_eq!(created["prefix"].as_str(), Some(&new_key[..12]));
         assert_eq!(created["scopes"], json!(["read"]));
         assert_eq!(created["tools"], json!(["group:audit", "whoami"]));
-        let default_scoped = ok(&c, "create_api_key", json!({})).await;
+        let default_scoped = ok(c, "create_api_key", json!({})).await;
         assert_eq!(default_scoped["scopes"], json!(["read"]));
         assert_eq!(default_scoped["name"], Value::Null);
-        let keys = ok(&c, "list_api_keys", json!({})).await;
+        let keys = ok(c, "list_api_keys", json!({})).await;
         let listed: Vec<&Value> = keys["data"].as_array().expect("data").iter().collect();
         assert_eq!(listed.len(), 3);
         assert!(
@@ -317,12 +314,12 @@ async fn every_tool_succeeds_through_the_mcp_client() {
                 .iter()
                 .all(|k| k.get("key").is_none() && k.get("key_hash").is_none())
         );
-        let paged = ok(&c, "list_api_keys", json!({"limit": 1})).await;
+        let paged = ok(c, "list_api_keys", json!({"limit": 1})).await;
         assert_eq!(paged["data"][0]["id"], json!(admin_key_id));
         assert_eq!(paged["has_more"], true);
 
         let dry = ok(
-            &c,
+            c,
             "revoke_api_key",
             json!({"key_id": new_id, "dry_run": true}),
         )
@@ -331,18 +328,18 @@ async fn every_tool_succeeds_through_the_mcp_client() {
             (dry["dry_run"].clone(), dry["api_key"]["revoked_at"].clone()),
             (json!(true), Value::Null)
         );
-        let revoked = ok(&c, "revoke_api_key", json!({"key_id": new_id})).await;
+        let revoked = ok(c, "revoke_api_key", json!({"key_id": new_id})).await;
         assert!(revoked["api_key"]["revoked_at"].is_string());
-        err(&c, "revoke_api_key", json!({"key_id": new_id}), "conflict").await;
+        err(c, "revoke_api_key", json!({"key_id": new_id}), "conflict").await;
 
         // audit
-        let events = ok(&c, "list_audit_events", json!({})).await;
+        let events = ok(c, "list_audit_events", json!({})).await;
         let data = events["data"].as_array().expect("data");
         assert_eq!(data[0]["type"], "tool.revoke_api_key", "newest first");
         assert_eq!(data[0]["outcome"], "error");
         assert_eq!(data[0]["error_code"], "conflict");
         let success = ok(
-            &c,
+            c,
             "list_audit_events",
             json!({"event_type": "tool.revoke_api_key", "target_id": new_id}),
         )
@@ -373,7 +370,7 @@ async fn every_tool_succeeds_through_the_mcp_client() {
                 .is_some_and(|h| h.len() == 64)
         );
         let by_actor = ok(
-            &c,
+            c,
             "list_audit_events",
             json!({"actor_id": admin_key_id, "limit": 100}),
         )
@@ -395,15 +392,15 @@ async fn every_tool_succeeds_through_the_mcp_client() {
             "read calls are not audited"
         );
         let future = ok(
-            &c,
+            c,
             "list_audit_events",
             json!({"since": "2999-01-01T00:00:00Z"}),
         )
         .await;
         assert_eq!(future["data"], json!([]));
-        let first = ok(&c, "list_audit_events", json!({"limit": 2})).await;
+        let first = ok(c, "list_audit_events", json!({"limit": 2})).await;
         let second = ok(
-            &c,
+            c,
             "list_audit_events",
             json!({"limit": 2, "cursor": first["next_cursor"]}),
         )
@@ -412,7 +409,7 @@ async fn every_tool_succeeds_through_the_mcp_client() {
             first["data"][1]["id"].as_str() > second["data"][0]["id"].as_str(),
             "pages continue strictly older"
         );
-        let types = ok(&c, "list_audit_event_types", json!({})).await;
+        let types = ok(c, "list_audit_event_types", json!({})).await;
         let types: Vec<&str> = types["data"]
             .as_array()
             .expect("data")
@@ -433,12 +430,12 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         assert_eq!(types, sorted);
 
         // regenerate: dry run, then for real; the calling key is revoked too.
-        let dry = ok(&c, "regenerate_api_key", json!({"dry_run": true})).await;
+        let dry = ok(c, "regenerate_api_key", json!({"dry_run": true})).await;
         assert_eq!(dry["dry_run"], true);
         assert!(dry.get("key").is_none());
         assert_eq!(dry["revoked_key_ids"].as_array().map(Vec::len), Some(2));
         assert_eq!(dry["cascade"], json!({"api_keys": 2}));
-        let regen = ok(&c, "regenerate_api_key", json!({})).await;
+        let regen = ok(c, "regenerate_api_key", json!({})).await;
         assert_eq!(regen["cascade"], json!({"api_keys": 2}));
         let fresh = regen["key"].as_str().expect("new key").to_owned();
         assert!(
@@ -459,7 +456,6 @@ async fn every_tool_succeeds_through_the_mcp_client() {
         .await;
         assert_eq!(regen_events["data"][0]["outcome"], "success");
         c2.cancel().await.expect("closes");
-        let _ = c.cancel().await;
-        gw.server.stop().await;
-    }
+    })
+    .await;
 }

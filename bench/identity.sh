@@ -6,42 +6,10 @@
 #
 #   bash bench/identity.sh [sqlite|postgres|both] [seconds]
 #
-# Needs wrk and, for PostgreSQL, a server on 127.0.0.1:5432.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-backends="${1:-both}"
-seconds="${2:-10}"
-[ "$backends" = both ] && backends="sqlite postgres"
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-# AUTHGATE_BIN runs a binary built earlier (to compare two commits).
-if [ -z "${AUTHGATE_BIN:-}" ]; then cargo build --release -q -p authgate-gateway; fi
-bin="${AUTHGATE_BIN:-$PWD/target/release/authgate}"
-work="$(mktemp -d)"
-server=""
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-  if [ -n "${pgdb:-}" ]; then
-    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $pgdb WITH (FORCE)" postgres >/dev/null 2>&1 || true
-  fi
-}
-trap cleanup EXIT
-
-cat > "$work/whoami.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Accept"] = "application/json, text/event-stream"
-wrk.headers["Mcp-Protocol-Version"] = "2025-06-18"
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("AUTHGATE_KEY")
-wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}'
-response = function(status, headers, body)
-  if status ~= 200 or string.find(body, '"isError":true') then
-    errors = (errors or 0) + 1
-    if errors == 1 then io.stderr:write("unexpected answer: " .. status .. " " .. body .. "\n") end
-  end
-end
-LUA
+# SERVER_CPUS, WRK_CPUS and PAIRS change the setup; AUTHGATE_BIN runs a
+# binary built earlier.
+source "$(dirname "$0")/lib.sh"
+mcp_lua "$work/whoami.lua"
 cat > "$work/signin.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -55,38 +23,13 @@ response = function(status, headers, body)
 end
 LUA
 
-# wrk's figures as "rate p50 p99 non2xx".
-figures() {
-  local out="$1"
-  echo "$(echo "$out" | awk '/Requests\/sec/ {printf "%.1f", $2}') \
-$(echo "$out" | awk '$1=="50%" {print $2}') $(echo "$out" | awk '$1=="99%" {print $2}') \
-$(echo "$out" | awk '/Non-2xx/ {print $NF}' | grep . || echo 0)"
-}
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-url="http://127.0.0.1:$port"
 echo "| measurement | backend | connections | rate/s | p50 | p99 | non-2xx |"
 echo "|---|---|---|---|---|---|---|"
 for backend in $backends; do
-  rm -rf "$work/run"; mkdir -p "$work/run"
-  env=(AUTHGATE_BIND="127.0.0.1:$port" AUTHGATE_STATELESS=true
-       AUTHGATE_RATE_LIMIT="10000000/s burst 10000000"
-       AUTHGATE_PROJECT_RATE_LIMIT="10000000/s burst 10000000"
-       AUTHGATE_SECRET_KEY="bench-secret-0123456789abcdef0123456789")
-  if [ "$backend" = postgres ]; then
-    pgdb="authgate_bench_$$"
-    psql -q -h 127.0.0.1 -U postgres -c "CREATE DATABASE $pgdb" postgres >/dev/null
-    env+=(DATABASE_URL="postgres://postgres@127.0.0.1:5432/$pgdb")
-  fi
-  (cd "$work/run" && exec env "${env[@]}" taskset -c "${SERVER_CPUS:-0}" "$bin" serve >out.txt 2>err.txt) &
-  server=$!
-  for _ in $(seq 1 100); do grep -q "claude mcp add" "$work/run/out.txt" 2>/dev/null && break; sleep 0.1; done
-  key=$(grep -o 'Bearer ag_live_[A-Za-z0-9]*' "$work/run/out.txt" | head -1 | cut -d' ' -f2)
-  project=$(grep -o 'prj_[0-9A-Z]*' "$work/run/out.txt" | head -1)
-  for _ in $(seq 1 100); do curl -fs "$url/healthz" >/dev/null && break; sleep 0.1; done
+  start_server "$backend" "${SERVER_CPUS:-0}"
   curl -fs -o /dev/null -X POST "$url/api/v1/auth/sign-up" -H "content-type: application/json" \
     -H "x-authgate-project: $project" -d '{"email":"bench@example.com","password":"correct horse battery"}'
-  export AUTHGATE_KEY="$key" AUTHGATE_PROJECT="$project"
+  export AUTHGATE_KEY="$key" AUTHGATE_PROJECT="$project" AUTHGATE_TOOL=whoami
   w() { taskset -c "${WRK_CPUS:-1}" wrk -t1 "$@" --latency; }
   w -c4 -d2s -s "$work/whoami.lua" "$url/api/mcp" >/dev/null 2>&1
   signin=$(figures "$(w -c4 -d"${seconds}s" -s "$work/signin.lua" "$url/api/v1/auth/sign-in" 2>&1)")
@@ -131,9 +74,5 @@ print(f"| whoami p99, flood รท idle | {backend} | {conns} | **{med(ratios):.2f}ร
       + ", ".join(f"{x:.2f}" for x in ratios) + ") | | | |")
 PY
   done
-  kill "$server"; wait "$server" 2>/dev/null || true; server=""
-  if [ -n "${pgdb:-}" ]; then
-    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $pgdb WITH (FORCE)" postgres >/dev/null 2>&1 || true
-    pgdb=""
-  fi
+  stop_server
 done

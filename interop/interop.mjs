@@ -6,6 +6,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { readdirSync } from "node:fs";
+import { assert, check, finish } from "./checks.mjs";
 
 const base = process.env.AUTHGATE_URL;
 const key = process.env.AUTHGATE_KEY;
@@ -20,23 +21,8 @@ if (!base || !key || !readKey) {
 const expectedTools = readdirSync(new URL("../docs/tools/", import.meta.url))
   .filter((f) => f.endsWith(".input.json")).length;
 
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } catch (err) {
-    failed += 1;
-    console.log(`FAIL ${name}: ${err?.stack ?? err}`);
-  }
-}
 // A tool error's body is JSON in the text content.
 const errorOf = (result) => JSON.parse(result.content?.[0]?.text ?? "{}").error ?? {};
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
 const auth = (k) => ({ requestInit: { headers: { Authorization: `Bearer ${k}` } } });
 
 async function connectHttp(k) {
@@ -125,5 +111,4 @@ await check("no schema warnings from the SDK's validator", async () => {
   assert(schemaWarnings.length === 0, schemaWarnings.join("\n"));
 });
 
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

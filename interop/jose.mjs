@@ -6,6 +6,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { assert, check, finish } from "./checks.mjs";
 
 const base = process.env.AUTHGATE_URL;
 const key = process.env.AUTHGATE_KEY;
@@ -14,21 +15,6 @@ if (!base || !key) {
   process.exit(2);
 }
 
-let passed = 0;
-let failed = 0;
-async function check(name, fn) {
-  try {
-    await fn();
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } catch (err) {
-    failed += 1;
-    console.log(`FAIL ${name}: ${err?.stack ?? err}`);
-  }
-}
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
 
 const client = new Client({ name: "jose-interop", version: "1.0.0" });
 await client.connect(
@@ -112,5 +98,4 @@ await check("jose refuses another project's token (audience)", async () => {
 });
 
 await client.close();
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

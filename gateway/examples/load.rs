@@ -54,14 +54,8 @@ async fn raw_client(
         "params": {"name": tool, "arguments": {}}
     })
     .to_string();
-    let mut latencies = Vec::new();
-    let mut errors = 0u64;
-    loop {
-        let now = Instant::now();
-        let elapsed = now.duration_since(start);
-        if elapsed >= warmup + measure {
-            break;
-        }
+    let mut tally = Tally::new(start, warmup, measure);
+    while let Some(now) = tally.next() {
         let resp = http
             .post(&url)
             .header("authorization", format!("Bearer {key}"))
@@ -78,16 +72,49 @@ async fn raw_client(
                 .is_ok_and(|t| t.contains("structuredContent")),
             _ => false,
         };
-        let took = now.elapsed();
-        if elapsed >= warmup {
-            if ok {
-                latencies.push(took.as_micros().min(u128::from(u32::MAX)) as u32);
-            } else {
-                errors += 1;
-            }
+        tally.record(now, ok);
+    }
+    (tally.latencies, tally.errors)
+}
+
+/// The round trips of one client: each call's latency in microseconds and
+/// the failed calls, of those begun after the warm-up.
+struct Tally {
+    start: Instant,
+    warmup: Duration,
+    measure: Duration,
+    latencies: Vec<u32>,
+    errors: u64,
+}
+
+impl Tally {
+    fn new(start: Instant, warmup: Duration, measure: Duration) -> Self {
+        Tally {
+            start,
+            warmup,
+            measure,
+            latencies: Vec::new(),
+            errors: 0,
         }
     }
-    (latencies, errors)
+
+    /// When the next call begins; none once the run is over.
+    fn next(&self) -> Option<Instant> {
+        let now = Instant::now();
+        (now.duration_since(self.start) < self.warmup + self.measure).then_some(now)
+    }
+
+    fn record(&mut self, began: Instant, ok: bool) {
+        if began.duration_since(self.start) < self.warmup {
+            return;
+        }
+        if ok {
+            self.latencies
+                .push(began.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+        } else {
+            self.errors += 1;
+        }
+    }
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -175,31 +202,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .serve(transport)
             .await
             .expect("client connects");
-            let mut latencies: Vec<u32> = Vec::new();
-            let mut errors = 0u64;
-            loop {
-                let now = Instant::now();
-                let elapsed = now.duration_since(start);
-                if elapsed >= warmup + measure {
-                    break;
-                }
+            let mut tally = Tally::new(start, warmup, measure);
+            while let Some(now) = tally.next() {
                 let result = client
                     .call_tool(
                         CallToolRequestParams::new(tool.clone()).with_arguments(Default::default()),
                     )
                     .await;
-                let took = now.elapsed();
                 let ok = matches!(&result, Ok(r) if r.is_error != Some(true));
-                if elapsed >= warmup {
-                    if ok {
-                        latencies.push(took.as_micros().min(u128::from(u32::MAX)) as u32);
-                    } else {
-                        errors += 1;
-                    }
-                }
+                tally.record(now, ok);
             }
             let _ = client.cancel().await;
-            (latencies, errors)
+            (tally.latencies, tally.errors)
         }));
     }
     let mut all = Vec::new();

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use authgate_core::time::{from_micros, to_micros};
-use authgate_core::{Conn, ToolError, new_id, with_conn};
+use authgate_core::{Conn, ToolError, insert_new, new_id, with_conn};
 use authgate_store::JsonText;
 use authgate_store::schema::{plans, prices};
 
@@ -231,10 +231,7 @@ pub async fn create_plan(
         created_at: at,
         updated_at: at,
     };
-    let inserted = with_conn!(conn, c => {
-        diesel::insert_into(plans::table).values(&row).on_conflict_do_nothing().execute(c).await?
-    });
-    if inserted == 0 {
+    if !insert_new!(conn, plans::table, &row) {
         return Err(
             ToolError::conflict(format!("a plan with key '{key}' already exists"))
                 .with_field("key")
@@ -302,36 +299,28 @@ pub async fn meters(conn: &mut Conn<'_>, project_id: &str) -> Result<Vec<String>
     Ok(out)
 }
 
-pub(crate) async fn price(
-    conn: &mut Conn<'_>, project_id: &str, price_id: &str,
-) -> Result<Option<(PriceRow, PlanRow)>, ToolError> {
-    Ok(with_conn!(conn, c => {
-        prices::table
-            .inner_join(plans::table)
-            .filter(prices::project_id.eq(project_id))
-            .filter(plans::project_id.eq(project_id))
-            .filter(prices::id.eq(price_id))
-            .filter(prices::archived_at.is_null())
-            .select((PriceRow::as_select(), PlanRow::as_select()))
-            .first(c)
-            .await
-            .optional()?
-    }))
+/// Whether a price lookup sees archived prices: a new subscription may not
+/// use one, an existing subscription keeps its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Archived {
+    Refused,
+    Included,
 }
 
-/// A price whether archived or not (subscriptions keep theirs).
-pub(crate) async fn price_any(
-    conn: &mut Conn<'_>, project_id: &str, price_id: &str,
+pub(crate) async fn price(
+    conn: &mut Conn<'_>, project_id: &str, price_id: &str, archived: Archived,
 ) -> Result<Option<(PriceRow, PlanRow)>, ToolError> {
     Ok(with_conn!(conn, c => {
-        prices::table
+        let mut q = prices::table
             .inner_join(plans::table)
             .filter(prices::project_id.eq(project_id))
             .filter(plans::project_id.eq(project_id))
             .filter(prices::id.eq(price_id))
             .select((PriceRow::as_select(), PlanRow::as_select()))
-            .first(c)
-            .await
-            .optional()?
+            .into_boxed();
+        if archived == Archived::Refused {
+            q = q.filter(prices::archived_at.is_null());
+        }
+        q.first(c).await.optional()?
     }))
 }

@@ -142,7 +142,14 @@ pub(crate) async fn live_of_user(
             .optional()?
     });
     let Some(row) = row else { return Ok(None) };
-    let Some((price, _)) = crate::plans::price_any(conn, project_id, &row.price_id).await? else {
+    let Some((price, _)) = crate::plans::price(
+        conn,
+        project_id,
+        &row.price_id,
+        crate::plans::Archived::Included,
+    )
+    .await?
+    else {
         return Ok(None);
     };
     let view = row.view(price.amount_cents, &price.currency, &price.interval, now);
@@ -157,12 +164,13 @@ pub async fn create_subscription(
     authgate_core::require_id("user_id", "usr", user_id)?;
     authgate_core::require_id("price_id", "price", price_id)?;
     authgate_identity::require_user(conn, project_id, user_id).await?;
-    let (price, _plan) = crate::plans::price(conn, project_id, price_id)
-        .await?
-        .ok_or_else(|| {
-            ToolError::not_found(format!("price {price_id} not found in this project"))
-                .with_field("price_id")
-        })?;
+    let (price, _plan) =
+        crate::plans::price(conn, project_id, price_id, crate::plans::Archived::Refused)
+            .await?
+            .ok_or_else(|| {
+                ToolError::not_found(format!("price {price_id} not found in this project"))
+                    .with_field("price_id")
+            })?;
     // One live subscription per user, decided under the user's row lock.
     conn.lock_project(project_id).await?;
     if let Some(live) = live_of_user(conn, project_id, user_id, now).await? {
@@ -208,9 +216,14 @@ pub async fn cancel_subscription(
             .optional()?
     })
     .ok_or_else(|| not_found(id))?;
-    let (price, _) = crate::plans::price_any(conn, project_id, &row.price_id)
-        .await?
-        .ok_or_else(|| ToolError::internal("a subscription's price is missing"))?;
+    let (price, _) = crate::plans::price(
+        conn,
+        project_id,
+        &row.price_id,
+        crate::plans::Archived::Included,
+    )
+    .await?
+    .ok_or_else(|| ToolError::internal("a subscription's price is missing"))?;
     if row.status == "canceled" {
         return Err(
             ToolError::conflict(format!("subscription {id} is already canceled")).with_field("id"),

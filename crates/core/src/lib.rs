@@ -38,7 +38,7 @@ pub mod tool;
 pub mod userdata;
 
 pub use authgate_macros::tool;
-pub use authgate_store::{Conn, with_conn};
+pub use authgate_store::{Conn, insert_new, with_conn};
 pub use caller::{Budget, Caller, ClientInfo, Project, RateBudget, Scope};
 pub use context::{Domains, Progress, ServerKeys, ToolContext};
 pub use error::{ErrorCode, Refusable, ToolError, settle};

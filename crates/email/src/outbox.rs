@@ -291,10 +291,7 @@ pub async fn recover_interrupted(
                 .set((
                     email_outbox::status.eq("failed"),
                     email_outbox::last_error.eq("delivery was interrupted; not retried so that no mail is sent twice"),
-                    // What a message held (codes, links) is not kept once it is settled.
-                    email_outbox::subject.eq(""),
-                    email_outbox::html_body.eq(""),
-                    email_outbox::text_body.eq(""),
+                    emptied(),
                 ))
                 .execute(c)
                 .await?
@@ -445,10 +442,7 @@ async fn settle(
                             email_outbox::sent_at.eq(Some(done)),
                             email_outbox::attempts.eq(attempts),
                             email_outbox::last_error.eq(None::<String>),
-                            // The message may hold one-time codes: keep none of it.
-                            email_outbox::subject.eq(""),
-                            email_outbox::html_body.eq(""),
-                            email_outbox::text_body.eq(""),
+                            emptied(),
                         ))
                         .execute(c)
                         .await?
@@ -465,9 +459,7 @@ async fn settle(
                                     email_outbox::attempts.eq(attempts),
                                     email_outbox::last_error.eq(Some(&error)),
                                     email_outbox::claimed_at.eq(None::<i64>),
-                                    email_outbox::subject.eq(""),
-                                    email_outbox::html_body.eq(""),
-                                    email_outbox::text_body.eq(""),
+                                    emptied(),
                                 ))
                                 .execute(c)
                                 .await?
@@ -540,4 +532,20 @@ pub async fn run_worker(
             () = tokio::time::sleep(options.poll_interval) => {}
         }
     }
+}
+
+type Emptied = (
+    diesel::dsl::Eq<email_outbox::subject, &'static str>,
+    diesel::dsl::Eq<email_outbox::html_body, &'static str>,
+    diesel::dsl::Eq<email_outbox::text_body, &'static str>,
+);
+
+/// What a settled message keeps of its content: nothing (it may have held
+/// one-time codes and links).
+fn emptied() -> Emptied {
+    (
+        email_outbox::subject.eq(""),
+        email_outbox::html_body.eq(""),
+        email_outbox::text_body.eq(""),
+    )
 }

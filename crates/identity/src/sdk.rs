@@ -63,6 +63,8 @@ fn file(path: &str, language: &str, template: &str, base_url: &str, project_id: 
 
 fn fill(template: &str, base_url: &str, project_id: &str) -> String {
     template
+        .replace("{{FETCH_CLIENT}}", FETCH_CLIENT)
+        .replace("{{VERIFY_TOKEN}}", VERIFY_TOKEN)
         .replace("{{BASE_URL}}", base_url)
         .replace("{{PROJECT_ID}}", project_id)
 }
@@ -96,6 +98,27 @@ struct Filler<'a> {
 }
 
 impl Filler<'_> {
+    /// The two variables a setup reads: `{prefix}AUTHGATE_URL` and `{prefix}AUTHGATE_PROJECT_ID`.
+    fn env(&self, prefix: &str, url_says: &str, project_says: &str) -> Vec<EnvVar> {
+        vec![
+            env(&format!("{prefix}AUTHGATE_URL"), self.base_url, url_says),
+            env(
+                &format!("{prefix}AUTHGATE_PROJECT_ID"),
+                self.project_id,
+                project_says,
+            ),
+        ]
+    }
+
+    /// The variables a server-side setup reads (Next.js and Node).
+    fn server_env(&self) -> Vec<EnvVar> {
+        self.env(
+            "",
+            "AuthGate's base URL (also the token issuer)",
+            "your project (also the token audience)",
+        )
+    }
+
     fn file(&self, path: &str, language: &str, template: &str) -> SdkFile {
         file(path, language, template, self.base_url, self.project_id)
     }
@@ -131,25 +154,13 @@ pub fn instructions(framework: Framework, base_url: &str, project_id: &str) -> S
 }
 
 fn next_js(f: &Filler<'_>) -> Parts {
-    let (base_url, project_id) = (f.base_url, f.project_id);
     let notes: Vec<String> = vec![
         "Sign-in runs in route handlers on your server, which keep the tokens in httpOnly cookies: the browser never sees them and never calls AuthGate directly, so no CORS setup is needed.".into(),
         "middleware.ts protects /dashboard: edit its matcher for your routes. Pages read the user id from the x-user-id request header.".into(),
     ];
     Parts {
         install: vec!["npm install jose".to_owned()],
-        env: vec![
-            env(
-                "AUTHGATE_URL",
-                base_url,
-                "AuthGate's base URL (also the token issuer)",
-            ),
-            env(
-                "AUTHGATE_PROJECT_ID",
-                project_id,
-                "your project (also the token audience)",
-            ),
-        ],
+        env: f.server_env(),
         files: vec![
             f.file(".env.local", "dotenv", NEXT_ENV),
             f.file("lib/authgate-verify.ts", "typescript", NEXT_VERIFY),
@@ -168,17 +179,13 @@ fn next_js(f: &Filler<'_>) -> Parts {
 }
 
 fn react(f: &Filler<'_>) -> Parts {
-    let (base_url, project_id) = (f.base_url, f.project_id);
     let notes: Vec<String> = vec![
         "The browser calls AuthGate directly, so AuthGate must allow your app's origin: register a callback URL on it with add_callback (e.g. http://localhost:5173/auth/callback; loopback origins are allowed for test projects).".into(),
         "The refresh token is kept in localStorage, the access token in memory only. If your app has a backend, prefer the Next.js or Node setup, which keeps tokens in httpOnly cookies.".into(),
     ];
     Parts {
         install: Vec::new(),
-        env: vec![
-            env("VITE_AUTHGATE_URL", base_url, "AuthGate's base URL"),
-            env("VITE_AUTHGATE_PROJECT_ID", project_id, "your project"),
-        ],
+        env: f.env("VITE_", "AuthGate's base URL", "your project"),
         files: vec![
             f.file(".env", "dotenv", REACT_ENV),
             f.file("src/authgate.ts", "typescript", REACT_CLIENT),
@@ -189,24 +196,12 @@ fn react(f: &Filler<'_>) -> Parts {
 }
 
 fn node(f: &Filler<'_>) -> Parts {
-    let (base_url, project_id) = (f.base_url, f.project_id);
     let notes: Vec<String> = vec![
         "requireUser verifies the access token offline on every request; use requireLiveSession where a revoked session must be refused at once (it asks AuthGate).".into(),
     ];
     Parts {
         install: vec!["npm install jose express".to_owned()],
-        env: vec![
-            env(
-                "AUTHGATE_URL",
-                base_url,
-                "AuthGate's base URL (also the token issuer)",
-            ),
-            env(
-                "AUTHGATE_PROJECT_ID",
-                project_id,
-                "your project (also the token audience)",
-            ),
-        ],
+        env: f.server_env(),
         files: vec![
             f.file("authgate.mjs", "javascript", NODE_CLIENT),
             f.file("server.mjs", "javascript", NODE_SERVER),
@@ -216,44 +211,28 @@ fn node(f: &Filler<'_>) -> Parts {
 }
 
 fn react_native(f: &Filler<'_>) -> Parts {
-    let (base_url, project_id) = (f.base_url, f.project_id);
     let notes: Vec<String> = vec![
         "Tokens are kept in the device's secure storage (Keychain / Keystore). Native apps send no Origin header, so no CORS setup is needed.".into(),
     ];
     Parts {
         install: vec!["npx expo install expo-secure-store".to_owned()],
-        env: vec![
-            env("EXPO_PUBLIC_AUTHGATE_URL", base_url, "AuthGate's base URL"),
-            env(
-                "EXPO_PUBLIC_AUTHGATE_PROJECT_ID",
-                project_id,
-                "your project",
-            ),
-        ],
+        env: f.env("EXPO_PUBLIC_", "AuthGate's base URL", "your project"),
         files: vec![f.file("lib/authgate.ts", "typescript", RN_CLIENT)],
         notes,
     }
 }
 
 fn flutter(f: &Filler<'_>) -> Parts {
-    let (base_url, project_id) = (f.base_url, f.project_id);
     let notes: Vec<String> = vec![
         "Tokens are kept in flutter_secure_storage. Pass the base URL and project id with --dart-define (or edit the defaults in lib/authgate.dart).".into(),
     ];
     Parts {
         install: vec!["flutter pub add http flutter_secure_storage".to_owned()],
-        env: vec![
-            env(
-                "AUTHGATE_URL",
-                base_url,
-                "AuthGate's base URL (--dart-define)",
-            ),
-            env(
-                "AUTHGATE_PROJECT_ID",
-                project_id,
-                "your project (--dart-define)",
-            ),
-        ],
+        env: f.env(
+            "",
+            "AuthGate's base URL (--dart-define)",
+            "your project (--dart-define)",
+        ),
         files: vec![f.file("lib/authgate.dart", "dart", FLUTTER_CLIENT)],
         notes,
     }
@@ -265,14 +244,11 @@ const NEXT_ENV: &str = r#"AUTHGATE_URL={{BASE_URL}}
 AUTHGATE_PROJECT_ID={{PROJECT_ID}}
 "#;
 
-// Plain JavaScript syntax on purpose (valid TypeScript too): the interop
-// check runs this file as written.
-const NEXT_VERIFY: &str = r#"import { createRemoteJWKSet, jwtVerify } from "jose";
-
-const url = process.env.AUTHGATE_URL;
-const projectId = process.env.AUTHGATE_PROJECT_ID;
-
-// The project's public keys, fetched once and cached; a token signed by a
+/// Offline verification of an access token, shared by the Next.js and Node
+/// setups; `url` and `projectId` are defined before it. Plain JavaScript
+/// syntax on purpose (valid TypeScript too): the interop check runs the
+/// Next.js file as written.
+const VERIFY_TOKEN: &str = r#"// The project's public keys, fetched once and cached; a token signed by a
 // key not seen yet fetches them again.
 const JWKS = createRemoteJWKSet(new URL(`${url}/api/v1/projects/${projectId}/jwks.json`));
 
@@ -289,6 +265,13 @@ export async function verifyAccessToken(token = "") {
   return payload;
 }
 "#;
+
+const NEXT_VERIFY: &str = r#"import { createRemoteJWKSet, jwtVerify } from "jose";
+
+const url = process.env.AUTHGATE_URL;
+const projectId = process.env.AUTHGATE_PROJECT_ID;
+
+{{VERIFY_TOKEN}}"#;
 
 const NEXT_CLIENT: &str = r#"// Server-side calls to AuthGate's REST API (route handlers, server actions).
 const BASE = process.env.AUTHGATE_URL;
@@ -473,27 +456,7 @@ type Tokens = { session_id: string; access_token: string; refresh_token: string;
 let accessToken: string | null = null;
 let refreshTimer: ReturnType<typeof setTimeout> | undefined;
 
-export class AuthGateError extends Error {
-  constructor(public status: number, public code: string, public field: string | null, message: string) {
-    super(message);
-  }
-}
-
-async function call<T>(method: string, path: string, body?: unknown, token?: string | null): Promise<T> {
-  const headers: Record<string, string> = { "X-AuthGate-Project": PROJECT };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (token) headers["Authorization"] = `Bearer ${token}`;
-  const res = await fetch(`${BASE}/api/v1${path}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (res.status === 202 || res.status === 204) return undefined as T;
-  const data = await res.json();
-  if (!res.ok) throw new AuthGateError(res.status, data.error.code, data.error.field, data.error.message);
-  return data as T;
-}
-
+{{FETCH_CLIENT}}
 function keep(tokens: Tokens) {
   accessToken = tokens.access_token;
   localStorage.setItem(REFRESH_KEY, tokens.refresh_token);
@@ -601,18 +564,7 @@ const NODE_CLIENT: &str = r#"import { createRemoteJWKSet, jwtVerify } from "jose
 const url = process.env.AUTHGATE_URL ?? "{{BASE_URL}}";
 const projectId = process.env.AUTHGATE_PROJECT_ID ?? "{{PROJECT_ID}}";
 
-const JWKS = createRemoteJWKSet(new URL(`${url}/api/v1/projects/${projectId}/jwks.json`));
-
-// Verifies an access token offline (signature, issuer, audience, expiry).
-export async function verifyAccessToken(token) {
-  const { payload } = await jwtVerify(token, JWKS, {
-    issuer: url,
-    audience: projectId,
-    algorithms: ["EdDSA"],
-  });
-  return payload;
-}
-
+{{VERIFY_TOKEN}}
 // Calls AuthGate's REST API; throws an Error with .status, .code and .field.
 export async function authgate(method, path, { body, accessToken } = {}) {
   const headers = { "x-authgate-project": projectId };
@@ -694,6 +646,29 @@ app.post("/api/transfer", requireLiveSession, (req, res) => {
 app.listen(3000, () => console.log("listening on http://localhost:3000"));
 "#;
 
+/// The error class and fetch wrapper that the browser and React Native clients share.
+const FETCH_CLIENT: &str = r#"export class AuthGateError extends Error {
+  constructor(public status: number, public code: string, public field: string | null, message: string) {
+    super(message);
+  }
+}
+
+async function call<T>(method: string, path: string, body?: unknown, token?: string | null): Promise<T> {
+  const headers: Record<string, string> = { "X-AuthGate-Project": PROJECT };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (token) headers["Authorization"] = `Bearer ${token}`;
+  const res = await fetch(`${BASE}/api/v1${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (res.status === 202 || res.status === 204) return undefined as T;
+  const data = await res.json();
+  if (!res.ok) throw new AuthGateError(res.status, data.error.code, data.error.field, data.error.message);
+  return data as T;
+}
+"#;
+
 // ------------------------------------------------------------ React Native
 
 const RN_CLIENT: &str = r#"import * as SecureStore from "expo-secure-store";
@@ -708,21 +683,7 @@ type Tokens = { session_id: string; access_token: string; refresh_token: string;
 let accessToken: string | null = null;
 let accessExpiresAt = 0;
 
-async function call<T>(method: string, path: string, body?: unknown, token?: string | null): Promise<T> {
-  const headers: Record<string, string> = { "X-AuthGate-Project": PROJECT };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (token) headers["Authorization"] = `Bearer ${token}`;
-  const res = await fetch(`${BASE}/api/v1${path}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (res.status === 202 || res.status === 204) return undefined as T;
-  const data = await res.json();
-  if (!res.ok) throw Object.assign(new Error(data.error.message), { status: res.status, ...data.error });
-  return data as T;
-}
-
+{{FETCH_CLIENT}}
 async function keep(tokens: Tokens) {
   accessToken = tokens.access_token;
   accessExpiresAt = Date.now() + tokens.expires_in * 1000;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use unicode_normalization::UnicodeNormalization as _;
 
 use authgate_core::time::{from_micros, to_micros};
-use authgate_core::{Conn, Page, PageRequest, ToolError, UserRef, new_id, with_conn};
+use authgate_core::{Conn, Page, PageRequest, ToolError, UserRef, insert_new, new_id, with_conn};
 use authgate_store::JsonText;
 use authgate_store::schema::{end_users, mfa_factors, oauth_accounts, password_credentials};
 
@@ -137,13 +137,23 @@ pub(crate) fn not_found(user_id: &str) -> ToolError {
         .with_hint("list_end_users shows the users of this project")
 }
 
+type OneUser<'a> = diesel::dsl::Filter<
+    diesel::dsl::Filter<end_users::table, diesel::dsl::Eq<end_users::project_id, &'a str>>,
+    diesel::dsl::Eq<end_users::id, &'a str>,
+>;
+
+/// The row of one user of one project, to read, update or delete.
+fn one_user<'a>(project_id: &'a str, user_id: &'a str) -> OneUser<'a> {
+    end_users::table
+        .filter(end_users::project_id.eq(project_id))
+        .filter(end_users::id.eq(user_id))
+}
+
 pub(crate) async fn load(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str,
 ) -> Result<Option<UserRow>, ToolError> {
     Ok(with_conn!(conn, c => {
-        end_users::table
-            .filter(end_users::project_id.eq(project_id))
-            .filter(end_users::id.eq(user_id))
+        one_user(project_id, user_id)
             .select(UserRow::as_select())
             .first(c)
             .await
@@ -284,14 +294,7 @@ pub(crate) async fn insert(
         updated_at: at,
         last_sign_in_at: None,
     };
-    let inserted = with_conn!(conn, c => {
-        diesel::insert_into(end_users::table)
-            .values(&row)
-            .on_conflict_do_nothing()
-            .execute(c)
-            .await?
-    });
-    if inserted == 0 {
+    if !insert_new!(conn, end_users::table, &row) {
         return Err(email_taken());
     }
     Ok(row)
@@ -303,11 +306,7 @@ pub(crate) async fn set_email(
 ) -> Result<UserRow, ToolError> {
     let at = to_micros(now);
     with_conn!(conn, c => {
-        diesel::update(
-            end_users::table
-                .filter(end_users::project_id.eq(project_id))
-                .filter(end_users::id.eq(user_id)),
-        )
+        diesel::update(one_user(project_id, user_id))
         .set((
             end_users::email.eq(email),
             end_users::email_verified.eq(false),
@@ -323,11 +322,7 @@ pub(crate) async fn set_verified(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str, verified: bool, now: i64,
 ) -> Result<(), ToolError> {
     with_conn!(conn, c => {
-        diesel::update(
-            end_users::table
-                .filter(end_users::project_id.eq(project_id))
-                .filter(end_users::id.eq(user_id)),
-        )
+        diesel::update(one_user(project_id, user_id))
         .set((end_users::email_verified.eq(verified), end_users::updated_at.eq(now)))
         .execute(c)
         .await?;
@@ -339,11 +334,7 @@ pub(crate) async fn touch_sign_in(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str, now: i64,
 ) -> Result<(), ToolError> {
     with_conn!(conn, c => {
-        diesel::update(
-            end_users::table
-                .filter(end_users::project_id.eq(project_id))
-                .filter(end_users::id.eq(user_id)),
-        )
+        diesel::update(one_user(project_id, user_id))
         .set(end_users::last_sign_in_at.eq(Some(now)))
         .execute(c)
         .await?;
@@ -514,13 +505,7 @@ pub(crate) async fn delete(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str,
 ) -> Result<(), ToolError> {
     with_conn!(conn, c => {
-        diesel::delete(
-            end_users::table
-                .filter(end_users::project_id.eq(project_id))
-                .filter(end_users::id.eq(user_id)),
-        )
-        .execute(c)
-        .await?;
+        diesel::delete(one_user(project_id, user_id)).execute(c).await?;
     });
     Ok(())
 }

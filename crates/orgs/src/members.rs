@@ -24,6 +24,16 @@ pub enum AssignedBy<'a> {
     User(&'a authgate_core::RequestMeta),
 }
 
+impl<'a> AssignedBy<'a> {
+    /// The agent making this tool call.
+    pub fn agent(ctx: &'a authgate_core::ToolContext) -> Self {
+        AssignedBy::Key {
+            key_id: &ctx.caller.key_id,
+            request_id: &ctx.request_id,
+        }
+    }
+}
+
 async fn record_assignment(
     conn: &mut Conn<'_>, project_id: &str, org_id: &str, user_id: &str, role: &str,
     by: &AssignedBy<'_>, now: DateTime<Utc>,

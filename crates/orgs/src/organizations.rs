@@ -10,7 +10,7 @@ use serde_json::Value;
 use unicode_normalization::UnicodeNormalization as _;
 
 use authgate_core::time::{from_micros, to_micros};
-use authgate_core::{Conn, Page, PageRequest, ToolError, new_id, with_conn};
+use authgate_core::{Conn, Page, PageRequest, ToolError, insert_new, new_id, with_conn};
 use authgate_store::JsonText;
 use authgate_store::schema::{memberships, organizations};
 
@@ -353,14 +353,7 @@ pub async fn create_org(
         created_at: at,
         updated_at: at,
     };
-    let inserted = with_conn!(conn, c => {
-        diesel::insert_into(organizations::table)
-            .values(&row)
-            .on_conflict_do_nothing()
-            .execute(c)
-            .await?
-    });
-    if inserted == 0 {
+    if !insert_new!(conn, organizations::table, &row) {
         return Err(slug_taken(&slug));
     }
     Ok(row.view(0))

@@ -250,10 +250,7 @@ pub async fn add_org_member(
         &args.org_id,
         &args.user_id,
         args.role.as_deref(),
-        &members::AssignedBy::Key {
-            key_id: &ctx.caller.key_id,
-            request_id: &ctx.request_id,
-        },
+        &members::AssignedBy::agent(ctx),
         ctx.now(),
     )
     .await
@@ -288,10 +285,7 @@ pub async fn update_org_member_role(
         &args.org_id,
         &args.user_id,
         &args.role,
-        &members::AssignedBy::Key {
-            key_id: &ctx.caller.key_id,
-            request_id: &ctx.request_id,
-        },
+        &members::AssignedBy::agent(ctx),
         ctx.now(),
     )
     .await

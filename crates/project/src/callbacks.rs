@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use authgate_core::time::{from_micros, to_micros};
-use authgate_core::{Page, PageRequest, ToolError, new_id};
+use authgate_core::{Page, PageRequest, ToolError, insert_new, new_id};
 use authgate_store::schema::callback_urls;
 use authgate_store::{Conn, with_conn};
 
@@ -147,14 +147,7 @@ pub async fn add_callback(
     // On PostgreSQL a failed statement aborts the transaction, so the
     // duplicate is found with ON CONFLICT DO NOTHING, not by catching the
     // violation.
-    let inserted = with_conn!(conn, c => {
-        diesel::insert_into(callback_urls::table)
-            .values(&row)
-            .on_conflict_do_nothing()
-            .execute(c)
-            .await?
-    });
-    if inserted == 1 {
+    if insert_new!(conn, callback_urls::table, &row) {
         return Ok(row.into());
     }
     let existing: Option<String> = with_conn!(conn, c => {

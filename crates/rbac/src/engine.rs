@@ -259,7 +259,9 @@ pub struct Question<'a> {
 type RoleParts = (JsonText<Vec<String>>, JsonText<Vec<Grant>>, Option<i64>);
 
 /// A member as the check reads it: the user's and organization's
-/// attributes and the role the member holds (none: the role is gone).
+/// attributes and the role the member holds (none: the role is gone), in
+/// the order [`load_member`] selects them.
+#[derive(Queryable)]
 struct Member {
     user_id: String,
     email: String,
@@ -328,19 +330,8 @@ pub async fn check(
 async fn load_member(
     conn: &mut Conn<'_>, project_id: &str, q: &Question<'_>,
 ) -> Result<Option<Member>, ToolError> {
-    type Joined = (
-        String,
-        String,
-        bool,
-        JsonText<Map<String, Value>>,
-        String,
-        String,
-        JsonText<Map<String, Value>>,
-        String,
-        Option<RoleParts>,
-    );
     let by_id = q.org_id.starts_with("org_");
-    let joined: Option<Joined> = with_conn!(conn, c => {
+    Ok(with_conn!(conn, c => {
         let query = memberships::table
             .inner_join(end_users::table)
             .inner_join(organizations::table)
@@ -371,30 +362,7 @@ async fn load_member(
             query.filter(organizations::slug.eq(q.org_id))
         };
         query.first(c).await.optional()?
-    });
-    Ok(joined.map(
-        |(
-            user_id,
-            email,
-            email_verified,
-            user_metadata,
-            org_id,
-            slug,
-            org_metadata,
-            role_key,
-            role,
-        )| Member {
-            user_id,
-            email,
-            email_verified,
-            user_metadata,
-            org_id,
-            slug,
-            org_metadata,
-            role_key,
-            role,
-        },
-    ))
+    }))
 }
 
 /// No membership joined: an unknown user or organization is not_found;

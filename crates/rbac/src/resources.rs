@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use authgate_core::time::to_micros;
-use authgate_core::{Conn, Page, PageRequest, ToolError, new_id, with_conn};
+use authgate_core::{Conn, Page, PageRequest, ToolError, insert_new, new_id, with_conn};
 use authgate_store::JsonText;
 use authgate_store::schema::rbac_resources;
 
@@ -129,21 +129,16 @@ pub(crate) async fn insert(
         created_at: at,
         updated_at: at,
     };
-    let inserted = with_conn!(conn, c => {
-        diesel::insert_into(rbac_resources::table)
-            .values(&row)
-            .on_conflict_do_nothing()
-            .execute(c)
-            .await?
-    });
-    if inserted == 0 {
-        return Err(
-            ToolError::conflict(format!("a resource with key '{key}' already exists"))
-                .with_field("key")
-                .with_hint("apply_rbac_sync changes existing resources"),
-        );
+    if !insert_new!(conn, rbac_resources::table, &row) {
+        return Err(key_taken(key));
     }
     Ok(row.view())
+}
+
+fn key_taken(key: &str) -> ToolError {
+    ToolError::conflict(format!("a resource with key '{key}' already exists"))
+        .with_field("key")
+        .with_hint("apply_rbac_sync changes existing resources")
 }
 
 pub(crate) async fn set(

@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use authgate_core::time::{from_micros, to_micros};
-use authgate_core::{Conn, Page, PageRequest, ToolError, new_id, with_conn};
+use authgate_core::{Conn, Page, PageRequest, ToolError, insert_new, new_id, with_conn};
 use authgate_store::JsonText;
 use authgate_store::schema::{memberships, roles};
 
@@ -359,21 +359,16 @@ pub async fn create_role(
         grants: JsonText(new.grants.to_vec()),
         archived_at: None,
     };
-    let inserted = with_conn!(conn, c => {
-        diesel::insert_into(roles::table)
-            .values(&row)
-            .on_conflict_do_nothing()
-            .execute(c)
-            .await?
-    });
-    if inserted == 0 {
-        return Err(
-            ToolError::conflict(format!("a role with key '{}' already exists", new.key))
-                .with_field("key")
-                .with_hint("keys are immutable and unique; update_role changes the existing one"),
-        );
+    if !insert_new!(conn, roles::table, &row) {
+        return Err(key_taken(new.key));
     }
     Ok(row.view(0))
+}
+
+fn key_taken(key: &str) -> ToolError {
+    ToolError::conflict(format!("a role with key '{key}' already exists"))
+        .with_field("key")
+        .with_hint("keys are immutable and unique; update_role changes the existing one")
 }
 
 /// A partial update; `None` leaves a field as it is.

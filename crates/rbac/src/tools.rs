@@ -220,8 +220,8 @@ pub async fn apply_rbac_sync(
 pub async fn list_roles(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: ListArgs,
 ) -> Result<Page<Role>, ToolError> {
-    let page = ctx.page(args.limit, args.cursor.as_deref())?;
-    roles::list_roles(conn, ctx.project_id(), &page).await
+    // The same answer as list_rbac_roles, offered in the roles group.
+    list_rbac_roles(ctx, conn, args).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

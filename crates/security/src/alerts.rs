@@ -175,9 +175,7 @@ pub async fn list(
 /// One shown alert of the project.
 pub async fn get(conn: &mut Conn<'_>, project_id: &str, id: &str) -> Result<Alert, ToolError> {
     let row: Option<AlertRow> = with_conn!(conn, c => {
-        sa::table
-            .filter(sa::project_id.eq(project_id))
-            .filter(sa::id.eq(id))
+        one_alert(project_id, id)
             .filter(sa::status.eq_any(SHOWN))
             .select(AlertRow::as_select())
             .first(c)
@@ -206,6 +204,30 @@ fn wrong_state(alert: &Alert, wanted: &str) -> ToolError {
     .with_hint(hint)
 }
 
+/// A guarded update that changed no row lost to a concurrent change: the
+/// conflict names the state the alert is in now.
+async fn lost_race(
+    conn: &mut Conn<'_>, project_id: &str, id: &str, changed: usize, expected: &str,
+) -> Result<(), ToolError> {
+    if changed == 0 {
+        let now_is = get(conn, project_id, id).await?;
+        return Err(wrong_state(&now_is, expected));
+    }
+    Ok(())
+}
+
+type OneAlert<'a> = diesel::dsl::Filter<
+    diesel::dsl::Filter<sa::table, diesel::dsl::Eq<sa::project_id, &'a str>>,
+    diesel::dsl::Eq<sa::id, &'a str>,
+>;
+
+/// The row of one alert of one project.
+fn one_alert<'a>(project_id: &'a str, id: &'a str) -> OneAlert<'a> {
+    sa::table
+        .filter(sa::project_id.eq(project_id))
+        .filter(sa::id.eq(id))
+}
+
 /// open → acknowledged, by `key_id`.
 pub async fn acknowledge(
     conn: &mut Conn<'_>, project_id: &str, id: &str, key_id: &str, now: DateTime<Utc>,
@@ -218,12 +240,7 @@ pub async fn acknowledge(
     // Guarded by the state read: a concurrent change makes this a no-op,
     // answered as the conflict it is.
     let n = with_conn!(conn, c => {
-        diesel::update(
-            sa::table
-                .filter(sa::project_id.eq(project_id))
-                .filter(sa::id.eq(id))
-                .filter(sa::status.eq("open")),
-        )
+        diesel::update(one_alert(project_id, id).filter(sa::status.eq("open")))
         .set((
             sa::status.eq("acknowledged"),
             sa::acknowledged_at.eq(Some(at)),
@@ -232,10 +249,7 @@ pub async fn acknowledge(
         .execute(c)
         .await?
     });
-    if n == 0 {
-        let now_is = get(conn, project_id, id).await?;
-        return Err(wrong_state(&now_is, "open"));
-    }
+    lost_race(conn, project_id, id, n, "open").await?;
     Ok(Alert {
         status: Status::Acknowledged,
         acknowledged_at: Some(from_micros(at)),
@@ -244,7 +258,6 @@ pub async fn acknowledge(
     })
 }
 
-/// open or acknowledged → resolved, by `key_id`, with an optional note.
 /// A resolution note: trimmed (empty is none), at most [`MAX_NOTE`]
 /// characters, no control characters but newlines.
 fn validate_note(note: Option<&str>) -> Result<Option<&str>, ToolError> {
@@ -266,6 +279,7 @@ fn validate_note(note: Option<&str>) -> Result<Option<&str>, ToolError> {
     Ok(Some(n))
 }
 
+/// open or acknowledged → resolved, by `key_id`, with an optional note.
 pub async fn resolve(
     conn: &mut Conn<'_>, project_id: &str, id: &str, key_id: &str, note: Option<&str>,
     now: DateTime<Utc>,
@@ -276,13 +290,9 @@ pub async fn resolve(
         return Err(wrong_state(&alert, "open or acknowledged"));
     }
     let at = to_micros(now);
+    let unresolved = one_alert(project_id, id).filter(sa::status.eq_any(["open", "acknowledged"]));
     let n = with_conn!(conn, c => {
-        diesel::update(
-            sa::table
-                .filter(sa::project_id.eq(project_id))
-                .filter(sa::id.eq(id))
-                .filter(sa::status.eq_any(["open", "acknowledged"])),
-        )
+        diesel::update(unresolved)
         .set((
             sa::status.eq("resolved"),
             sa::resolved_at.eq(Some(at)),
@@ -292,10 +302,7 @@ pub async fn resolve(
         .execute(c)
         .await?
     });
-    if n == 0 {
-        let now_is = get(conn, project_id, id).await?;
-        return Err(wrong_state(&now_is, "open or acknowledged"));
-    }
+    lost_race(conn, project_id, id, n, "open or acknowledged").await?;
     Ok(Alert {
         status: Status::Resolved,
         resolved_at: Some(from_micros(at)),

@@ -154,6 +154,22 @@ where
     type Fut = Fut;
 }
 
+/// What [`Store::read`], [`Store::write`] and [`Store::autocommit`] run:
+/// an async closure over the unit's connection whose future is `Send`.
+pub trait Work<R, E>:
+    for<'r, 'c> AsyncFnOnce(&'r mut Conn<'c>) -> Result<R, E>
+    + for<'r, 'c> UnitOfWork<&'r mut Conn<'c>, Result<R, E>>
+    + Send
+{
+}
+
+impl<R, E, F> Work<R, E> for F where
+    F: for<'r, 'c> AsyncFnOnce(&'r mut Conn<'c>) -> Result<R, E>
+        + for<'r, 'c> UnitOfWork<&'r mut Conn<'c>, Result<R, E>>
+        + Send
+{
+}
+
 #[derive(Clone, Copy)]
 enum Mode {
     Read,
@@ -172,9 +188,7 @@ impl Store {
     /// which in WAL mode reads one snapshot and never waits for a writer).
     pub async fn read<R, E, F>(&self, f: F) -> Result<R, E>
     where
-        for<'r, 'c> F: AsyncFnOnce(&'r mut Conn<'c>) -> Result<R, E>
-            + UnitOfWork<&'r mut Conn<'c>, Result<R, E>>
-            + Send,
+        F: Work<R, E>,
         E: From<StoreError> + From<diesel::result::Error> + Send,
         R: Send,
     {
@@ -186,9 +200,7 @@ impl Store {
     /// rolls everything back.
     pub async fn write<R, E, F>(&self, f: F) -> Result<R, E>
     where
-        for<'r, 'c> F: AsyncFnOnce(&'r mut Conn<'c>) -> Result<R, E>
-            + UnitOfWork<&'r mut Conn<'c>, Result<R, E>>
-            + Send,
+        F: Work<R, E>,
         E: From<StoreError> + From<diesel::result::Error> + Send,
         R: Send,
     {
@@ -200,9 +212,7 @@ impl Store {
     /// trips.
     pub async fn autocommit<R, E, F>(&self, f: F) -> Result<R, E>
     where
-        for<'r, 'c> F: AsyncFnOnce(&'r mut Conn<'c>) -> Result<R, E>
-            + UnitOfWork<&'r mut Conn<'c>, Result<R, E>>
-            + Send,
+        F: Work<R, E>,
         E: From<StoreError> + From<diesel::result::Error> + Send,
         R: Send,
     {
@@ -221,9 +231,7 @@ impl Store {
 
     async fn transaction<R, E, F>(&self, mode: Mode, f: F) -> Result<R, E>
     where
-        for<'r, 'c> F: AsyncFnOnce(&'r mut Conn<'c>) -> Result<R, E>
-            + UnitOfWork<&'r mut Conn<'c>, Result<R, E>>
-            + Send,
+        F: Work<R, E>,
         E: From<StoreError> + From<diesel::result::Error> + Send,
         R: Send,
     {
@@ -406,5 +414,22 @@ macro_rules! with_conn {
                 $body
             }
         }
+    };
+}
+
+/// Inserts `$row` into `$table` unless a unique key already holds such a
+/// row, and says whether it did: `true` when inserted. "Create unless
+/// taken" is one statement this way, with no race between a read and the
+/// insert; the caller answers `false` with its own conflict error.
+#[macro_export]
+macro_rules! insert_new {
+    ($conn:expr, $table:expr, $row:expr) => {
+        $crate::with_conn!($conn, c => {
+            ::diesel_async::RunQueryDsl::execute(
+                ::diesel::insert_into($table).values($row).on_conflict_do_nothing(),
+                c,
+            )
+            .await?
+        }) == 1
     };
 }

@@ -269,25 +269,13 @@ impl Store {
             });
             config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
             let manager = AsyncDieselConnectionManager::new_with_config(path, config);
-            let pool = Pool::builder(manager)
-                .max_size(options.max_connections)
-                .wait_timeout(Some(options.connect_timeout))
-                .create_timeout(Some(options.connect_timeout))
-                .runtime(deadpool::Runtime::Tokio1)
-                .build()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let pool = pool(manager, &options)?;
             Ok(Store::new(Pools::Sqlite(pool), url))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let mut config = ManagerConfig::<PgConn>::default();
             config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
             let manager = AsyncDieselConnectionManager::new_with_config(url, config);
-            let pool = Pool::builder(manager)
-                .max_size(options.max_connections)
-                .wait_timeout(Some(options.connect_timeout))
-                .create_timeout(Some(options.connect_timeout))
-                .runtime(deadpool::Runtime::Tokio1)
-                .build()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let pool = pool(manager, &options)?;
             Ok(Store::new(Pools::Postgres(pool), url))
         } else {
             Err(StoreError::InvalidUrl(
@@ -446,4 +434,18 @@ fn run_migrations(backend: Backend, url: &str) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// A pool of `options.max_connections` whose waits and connects give up
+/// after `options.connect_timeout`.
+fn pool<M: deadpool::managed::Manager>(
+    manager: M, options: &StoreOptions,
+) -> Result<deadpool::managed::Pool<M>, StoreError> {
+    deadpool::managed::Pool::builder(manager)
+        .max_size(options.max_connections)
+        .wait_timeout(Some(options.connect_timeout))
+        .create_timeout(Some(options.connect_timeout))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
 }

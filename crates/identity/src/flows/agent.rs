@@ -15,7 +15,7 @@ use authgate_core::{Conn, EventType, Outcome, RequestMeta, ToolContext, ToolErro
 
 use super::{send_reset, send_verification};
 use crate::settings::IdentitySettings;
-use crate::users::{self, EndUser};
+use crate::users::{self, EndUser, UserRow};
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct MailSent {
@@ -26,6 +26,19 @@ pub struct MailSent {
     pub email_id: String,
     /// When the code or link stops working.
     pub expires_at: DateTime<Utc>,
+}
+
+impl MailSent {
+    /// What was sent to `user`: the queued mail's id and when its code or
+    /// link expires.
+    fn to(user: UserRow, (email_id, expires_at): (String, DateTime<Utc>)) -> Self {
+        MailSent {
+            user_id: user.id,
+            email: user.email,
+            email_id,
+            expires_at,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -81,13 +94,8 @@ pub async fn send_password_reset_by_agent(
     let base = authgate_project::link_target(conn, project, None).await?;
     let event = by_agent(ctx, EventType::PasswordResetRequested, &row.id);
     let settings = ctx.setting::<IdentitySettings>();
-    let (email_id, expires_at) = send_reset(conn, &settings, &row, &base, event, ctx.now()).await?;
-    Ok(MailSent {
-        user_id: row.id,
-        email: row.email,
-        email_id,
-        expires_at,
-    })
+    let sent = send_reset(conn, &settings, &row, &base, event, ctx.now()).await?;
+    Ok(MailSent::to(row, sent))
 }
 
 /// Mails a fresh verification code (earlier ones stop working);
@@ -107,14 +115,8 @@ pub async fn resend_verification_by_agent(
         );
     }
     let settings = ctx.setting::<IdentitySettings>();
-    let (email_id, expires_at) =
-        send_verification(conn, &ctx.keys, &settings, project, &row, ctx.now()).await?;
-    Ok(MailSent {
-        user_id: row.id,
-        email: row.email,
-        email_id,
-        expires_at,
-    })
+    let sent = send_verification(conn, &ctx.keys, &settings, project, &row, ctx.now()).await?;
+    Ok(MailSent::to(row, sent))
 }
 
 /// Marks the address verified or not; marking it verified is recorded as

@@ -20,12 +20,7 @@ use authgate_store::testing;
 const USERS: usize = 10;
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let dbs = rt.block_on(testing::databases());
+    let (rt, dbs) = testing::bench_databases();
     let mut group = c.benchmark_group("report_usage");
     group.throughput(Throughput::Elements(1000));
     group.sample_size(30);

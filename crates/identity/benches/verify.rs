@@ -17,12 +17,7 @@ use authgate_store::testing;
 const ISSUER: &str = "http://127.0.0.1:8080";
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let dbs = rt.block_on(testing::databases());
+    let (rt, dbs) = testing::bench_databases();
     let mut group = c.benchmark_group("verify_token");
     group.throughput(Throughput::Elements(1));
     let mut fixtures = Vec::new();

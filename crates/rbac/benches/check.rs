@@ -82,12 +82,7 @@ fn question<'a>(context: &'a Value) -> Question<'a> {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let dbs = rt.block_on(testing::databases());
+    let (rt, dbs) = testing::bench_databases();
     let mut group = c.benchmark_group("permission_check");
     group.throughput(Throughput::Elements(1));
     for db in &dbs {

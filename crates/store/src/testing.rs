@@ -153,6 +153,18 @@ pub async fn databases() -> Vec<TestDb> {
     dbs
 }
 
+/// What a criterion benchmark runs on: a runtime of one worker thread (the
+/// server's share of a small machine) and the databases of [`databases`].
+pub fn bench_databases() -> (tokio::runtime::Runtime, Vec<TestDb>) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("a runtime for the benchmark: {e}"));
+    let dbs = rt.block_on(databases());
+    (rt, dbs)
+}
+
 /// Runs `test` once per database of [`databases`] (SQLite, and PostgreSQL
 /// when `AUTHGATE_TEST_DATABASE_URL` is set), each time with a store opened
 /// (and migrated) on a fresh database, and the backend it runs on.

@@ -120,10 +120,7 @@ pub async fn enqueue(
         (name, custom)
     });
     let (subject, content) = match custom {
-        Some(row) => (
-            row.subject,
-            serde_json::from_str(&row.content).map_err(ToolError::internal)?,
-        ),
+        Some(row) => (row.subject, row.content.0),
         None => {
             let (s, c) = default_template(kind);
             (s.to_owned(), c)

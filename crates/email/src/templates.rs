@@ -12,7 +12,7 @@ use serde_json::Value;
 use authgate_core::ToolError;
 use authgate_core::time::{from_micros, to_micros};
 use authgate_store::schema::email_templates;
-use authgate_store::{Conn, with_conn};
+use authgate_store::{Conn, JsonText, with_conn};
 
 use crate::defaults::default_template;
 use crate::kinds::{EmailKind, merge};
@@ -49,7 +49,7 @@ pub(crate) struct TemplateRow {
     pub(crate) project_id: String,
     pub(crate) kind: String,
     pub(crate) subject: String,
-    pub(crate) content: String,
+    pub(crate) content: JsonText<Value>,
     pub(crate) updated_at: i64,
 }
 
@@ -120,7 +120,7 @@ fn template_from(kind: EmailKind, row: Option<TemplateRow>) -> Template {
         Some(row) => Template {
             kind,
             subject: row.subject,
-            content: serde_json::from_str(&row.content).unwrap_or(Value::Null),
+            content: row.content.0,
             custom: true,
             updated_at: Some(from_micros(row.updated_at)),
             variables,
@@ -203,8 +203,7 @@ pub async fn upsert_template(
         ));
     }
     let content = content_value(content)?;
-    let stored = content.to_string();
-    if stored.len() > MAX_CONTENT_BYTES {
+    if content.to_string().len() > MAX_CONTENT_BYTES {
         return Err(ToolError::invalid(
             "content",
             "content is larger than 100 KiB",
@@ -215,7 +214,7 @@ pub async fn upsert_template(
         project_id: project_id.to_owned(),
         kind: kind.as_str().to_owned(),
         subject: subject.to_owned(),
-        content: stored,
+        content: JsonText(content),
         updated_at: to_micros(now),
     };
     with_conn!(conn, c => {

@@ -1,8 +1,11 @@
 //! Logging: one line per request, never a secret at any level. Third-party
-//! crates that log requests or results verbatim are held below the levels
-//! where they do (rmcp prints every tool call's arguments and result at
-//! debug and trace), whatever `RUST_LOG` says; colour codes only when the
-//! log goes to a terminal.
+//! crates that log requests, statements or results verbatim are held below
+//! the levels where they do, whatever `RUST_LOG` says: rmcp prints every
+//! tool call's arguments and result at debug and trace, the PostgreSQL
+//! driver every statement's bound parameters (codes, token hashes, Argon2
+//! hashes, sealed secrets, as byte arrays) at debug, the HTTP and SMTP
+//! clients what they send. Colour codes only when the log goes to a
+//! terminal.
 
 use std::io::{IsTerminal as _, Write};
 use std::sync::{Arc, Mutex};
@@ -18,15 +21,32 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::LogFormat;
 
-/// Targets that log message payloads below WARN, with the most they may log.
-const QUIET: &[&str] = &["rmcp"];
+/// Targets that log payloads (arguments, bound parameters, bodies) below
+/// WARN: only their warnings and errors are kept.
+const QUIET: &[&str] = &[
+    "rmcp",
+    "tokio_postgres",
+    "postgres_protocol",
+    "diesel",
+    "diesel_async",
+    "deadpool",
+    "lettre",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+    "rustls",
+];
 
 /// Drops events of [`QUIET`] targets below WARN.
 pub fn secret_guard<S>() -> FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool + Clone> {
     tracing_subscriber::filter::filter_fn(|meta: &tracing::Metadata<'_>| {
-        let quiet = QUIET
-            .iter()
-            .any(|t| meta.target() == *t || meta.target().starts_with(&format!("{t}::")));
+        let target = meta.target();
+        let quiet = QUIET.iter().any(|t| {
+            target
+                .strip_prefix(t)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        });
         !quiet || *meta.level() <= Level::WARN
     })
 }

@@ -183,7 +183,13 @@ impl McpHandler {
             Err(e) if e.code == ErrorCode::PermissionDenied => "denied",
             Err(_) => "error",
         };
-        crate::metrics::tool_call(tool_name, label, started.elapsed().as_secs_f64());
+        let took = started.elapsed();
+        crate::metrics::tool_call(tool_name, label, took.as_secs_f64());
+        tracing::debug!(
+            outcome = label,
+            took_us = took.as_micros() as u64,
+            "tool call"
+        );
         // The call's context is gone, so its progress queue is closed:
         // every notification goes out before the result (a client may stop
         // reading at the result), within a bound should the client stall.

@@ -579,3 +579,21 @@ pub fn six_digits(text: &str) -> String {
         .map(|i| text[i..i + 6].to_owned())
         .unwrap_or_else(|| panic!("no 6-digit code in {text}"))
 }
+
+/// The TEXT values a query returns in its column `s`.
+pub async fn query_texts(store: &authgate_store::Store, sql: &str) -> Vec<String> {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct S {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        s: String,
+    }
+    store
+        .read(async |c| {
+            let rows: Vec<S> =
+                authgate_store::with_conn!(c, c => { diesel::sql_query(sql).load(c).await? });
+            Ok::<_, authgate_core::ToolError>(rows.into_iter().map(|r| r.s).collect::<Vec<_>>())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}

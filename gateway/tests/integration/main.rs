@@ -14,6 +14,7 @@ mod export;
 mod fixtures;
 mod hotpath;
 mod identity;
+mod logsecrets;
 mod observability;
 mod orgs;
 mod rbac;

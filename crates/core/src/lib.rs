@@ -14,6 +14,7 @@
 //! `time`, `settings`, `request`, `docs`.
 
 pub mod args;
+mod argtypes;
 pub mod caller;
 pub mod context;
 pub mod crypto;
@@ -37,6 +38,7 @@ pub mod time;
 pub mod tool;
 pub mod userdata;
 
+pub use argtypes::check_types;
 pub use authgate_macros::tool;
 pub use authgate_store::{Conn, insert_new, with_conn};
 pub use caller::{Budget, Caller, ClientInfo, Project, RateBudget, Scope};

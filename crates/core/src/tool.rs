@@ -47,9 +47,11 @@ pub trait DynTool: Send + Sync {
     /// Input properties that hold ids (`*_id`, `*_ids`): the call's audit
     /// targets come from these only.
     fn id_arguments(&self) -> &[String];
-    /// Parses `args` against the input type without running anything.
+    /// Checks `args` against the input schema's types and parses them
+    /// against the input type, without running anything.
     fn check_arguments(&self, args: Value) -> Result<(), ToolError>;
-    /// Parses `args` against the input type, then calls the tool.
+    /// Checks and parses `args` as [`DynTool::check_arguments`] does, then
+    /// calls the tool.
     fn call_json<'a>(
         &'a self, ctx: &'a ToolContext, conn: Option<&'a mut Conn<'_>>, args: Value,
     ) -> BoxFuture<'a, Result<Value, ToolError>>;
@@ -76,12 +78,14 @@ impl<T: Tool> DynTool for Erased<T> {
         &self.id_arguments
     }
     fn check_arguments(&self, args: Value) -> Result<(), ToolError> {
+        crate::check_types(&self.input, &args)?;
         parse_arguments::<T::Input>(args).map(|_| ())
     }
     fn call_json<'a>(
         &'a self, ctx: &'a ToolContext, conn: Option<&'a mut Conn<'_>>, args: Value,
     ) -> BoxFuture<'a, Result<Value, ToolError>> {
         async move {
+            crate::check_types(&self.input, &args)?;
             let input: T::Input = parse_arguments(args)?;
             let output = self.tool.call(ctx, conn, input).await?;
             serde_json::to_value(output).map_err(ToolError::internal)

@@ -459,3 +459,103 @@ async fn every_tool_succeeds_through_the_mcp_client() {
     })
     .await;
 }
+
+/// Where a schema declares an object, as paths from the arguments' root:
+/// `state`, `state.roles[0]`, `state.roles[0].grants[0]`, ...
+fn object_paths(schema: &Value, path: &str, out: &mut Vec<String>) {
+    let is = |s: &Value, t: &str| match &s["type"] {
+        Value::String(x) => x == t,
+        Value::Array(xs) => xs.iter().any(|x| x == t),
+        _ => false,
+    };
+    for branch in ["anyOf", "oneOf", "allOf"] {
+        for b in schema[branch].as_array().into_iter().flatten() {
+            object_paths(b, path, out);
+        }
+    }
+    if is(schema, "object") {
+        if !path.is_empty() && !out.iter().any(|p| p == path) {
+            out.push(path.to_owned());
+        }
+        for (name, sub) in schema["properties"].as_object().into_iter().flatten() {
+            let inner = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            object_paths(sub, &inner, out);
+        }
+    }
+    if is(schema, "array") && schema["items"].is_object() {
+        object_paths(&schema["items"], &format!("{path}[0]"), out);
+    }
+}
+
+/// Arguments holding `bad` at `path` (and only what leads there).
+fn arguments_with(path: &str, bad: &Value) -> Value {
+    let mut steps: Vec<(String, bool)> = Vec::new();
+    for part in path.split('.') {
+        match part.strip_suffix("[0]") {
+            Some(name) => {
+                steps.push((name.to_owned(), false));
+                steps.push((String::new(), true));
+            }
+            None => steps.push((part.to_owned(), false)),
+        }
+    }
+    steps
+        .iter()
+        .rev()
+        .fold(bad.clone(), |inner, (name, index)| {
+            if *index {
+                json!([inner])
+            } else {
+                json!({ name.as_str(): inner })
+            }
+        })
+}
+
+/// Security review 2, fault 15: serde let an array stand in for a struct,
+/// so `apply_rbac_sync {"state": []}` read as an empty document and
+/// archived every role and resource. Every tool now checks its arguments
+/// against its schema's types first: an array, a string or a number where
+/// an object is declared, at every depth of every tool, is an
+/// invalid_argument naming the path, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arrays_strings_and_numbers_never_stand_in_for_objects() {
+    common::each_backend_with_client(&[], async |gw, c| {
+        ok(c, "create_rbac_resource", json!({"key": "posts", "actions": ["read"]})).await;
+        ok(c, "create_rbac_role", json!({"key": "reader", "grants": [{"resource": "posts", "actions": ["read"]}]})).await;
+        let e = err(c, "apply_rbac_sync", json!({"state": []}), "invalid_argument").await;
+        assert_eq!(e["field"], "state", "{e}");
+        let state = ok(c, "get_rbac_sync_state", json!({})).await;
+        assert_eq!(state["roles"][0]["key"], "reader", "the attack archived nothing: {state}");
+        assert_eq!(state["resources"][0]["key"], "posts", "{state}");
+
+        let registry = common::registry();
+        let mut checked = Vec::new();
+        for tool in registry.iter() {
+            let schema = Value::Object((**tool.input_schema()).clone());
+            let mut paths = Vec::new();
+            object_paths(&schema, "", &mut paths);
+            for path in paths {
+                for bad in [json!([]), json!("x"), json!(5)] {
+                    let args = arguments_with(&path, &bad);
+                    let e = err(c, tool.meta().name, args.clone(), "invalid_argument").await;
+                    assert_eq!(e["field"], path.as_str(), "{} {args}: {e}", tool.meta().name);
+                }
+                checked.push(format!("{}:{path}", tool.meta().name));
+            }
+        }
+        for deep in ["apply_rbac_sync:state.roles[0].grants[0]", "configure_auth_providers:providers[0]"] {
+            assert!(checked.iter().any(|p| p == deep), "{deep} in {checked:?}");
+        }
+        let audit = common::query_n(
+            gw.store(),
+            "SELECT COUNT(*) AS n FROM audit_events WHERE outcome = 'success' AND event_type LIKE 'tool.%' AND event_type NOT IN ('tool.create_rbac_resource', 'tool.create_rbac_role')",
+        )
+        .await;
+        assert_eq!(audit, 0, "no refused call changed anything");
+    })
+    .await;
+}

@@ -15,7 +15,7 @@ use crate::ToolError;
 /// deserialiser, which names them better.
 pub fn check_types(schema: &Map<String, Value>, args: &Value) -> Result<(), ToolError> {
     Checker { root: schema }
-        .check(schema, args, &mut String::new())
+        .check(schema, args, "")
         .map_err(|m| m.error())
 }
 
@@ -101,7 +101,7 @@ impl<'a> Checker<'a> {
     }
 
     fn check(
-        &self, schema: &'a Map<String, Value>, value: &Value, path: &mut String,
+        &self, schema: &'a Map<String, Value>, value: &Value, path: &str,
     ) -> Result<(), Mismatch> {
         let schema = self.resolve(schema);
         if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
@@ -118,7 +118,7 @@ impl<'a> Checker<'a> {
             && !types.iter().any(|t| admits(t, value))
         {
             return Err(Mismatch {
-                path: path.clone(),
+                path: path.to_owned(),
                 expected: described(&types),
                 got: type_of(value),
             });
@@ -132,28 +132,26 @@ impl<'a> Checker<'a> {
 
     /// At least one branch holds; otherwise the error of the branch whose
     /// own type fits (it failed deeper), or the union of their types.
-    fn one_of(
-        &self, branches: &'a [Value], value: &Value, path: &mut String,
-    ) -> Result<(), Mismatch> {
+    fn one_of(&self, branches: &'a [Value], value: &Value, path: &str) -> Result<(), Mismatch> {
         let mut types = Vec::new();
         let mut deeper = None;
         for branch in branches.iter().filter_map(Value::as_object) {
             match self.check(branch, value, path) {
                 Ok(()) => return Ok(()),
-                Err(m) if m.path != *path => deeper = deeper.or(Some(m)),
+                Err(m) if m.path != path => deeper = deeper.or(Some(m)),
                 Err(_) => {}
             }
             types.extend(declared_types(self.resolve(branch)).unwrap_or_default());
         }
         Err(deeper.unwrap_or_else(|| Mismatch {
-            path: path.clone(),
+            path: path.to_owned(),
             expected: described(&types),
             got: type_of(value),
         }))
     }
 
     fn fields(
-        &self, schema: &'a Map<String, Value>, fields: &Map<String, Value>, path: &mut String,
+        &self, schema: &'a Map<String, Value>, fields: &Map<String, Value>, path: &str,
     ) -> Result<(), Mismatch> {
         let properties = schema.get("properties").and_then(Value::as_object);
         let additional = schema
@@ -165,15 +163,14 @@ impl<'a> Checker<'a> {
                 .and_then(Value::as_object)
                 .or(additional);
             if let Some(sub) = sub {
-                let mut inner = child(path, name);
-                self.check(sub, value, &mut inner)?;
+                self.check(sub, value, &child(path, name))?;
             }
         }
         Ok(())
     }
 
     fn items(
-        &self, schema: &'a Map<String, Value>, items: &[Value], path: &mut String,
+        &self, schema: &'a Map<String, Value>, items: &[Value], path: &str,
     ) -> Result<(), Mismatch> {
         let prefix = schema.get("prefixItems").and_then(Value::as_array);
         let rest = schema.get("items").and_then(Value::as_object);
@@ -183,8 +180,7 @@ impl<'a> Checker<'a> {
                 .and_then(Value::as_object)
                 .or(rest);
             if let Some(sub) = sub {
-                let mut inner = format!("{path}[{i}]");
-                self.check(sub, item, &mut inner)?;
+                self.check(sub, item, &format!("{path}[{i}]"))?;
             }
         }
         Ok(())

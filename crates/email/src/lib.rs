@@ -6,6 +6,7 @@
 mod defaults;
 mod kinds;
 mod outbox;
+mod syntax;
 mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -3,9 +3,12 @@
 //! row (`sending`) before it talks to the server and records the outcome
 //! after, only while its claim stands; a row left `sending` by a crash is
 //! marked failed, not retried, so no mail is ever sent twice. Failures are
-//! retried with exponential backoff. Once a row is settled (sent or failed)
-//! its subject and bodies, which may hold one-time codes, are cleared, and
-//! the row itself is purged after the retention.
+//! retried with exponential backoff. A row holds the kind's variables; the
+//! worker renders the project's template with them just before it sends,
+//! outside any transaction and within the render budget (1 s), so a template
+//! never holds a write lock. Once a row is settled (sent or failed) what it
+//! held (variables, subject and bodies, which may hold one-time codes) is
+//! cleared, and the row itself is purged after the retention.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -25,11 +28,11 @@ use tokio_util::sync::CancellationToken;
 use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{Clock, SystemClock, ToolError, new_id};
 use authgate_store::schema::{email_outbox, email_templates, projects};
-use authgate_store::{Conn, Store, with_conn};
+use authgate_store::{Conn, JsonText, Store, with_conn};
 
 use crate::defaults::default_template;
 use crate::kinds::{EmailKind, merge};
-use crate::templates::{TemplateRow, render};
+use crate::templates::{Rendered, TemplateRow, render, within_budget};
 
 /// A message in the outbox. Bodies are cleared once sent.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -64,6 +67,9 @@ struct OutboxRow {
     claimed_at: Option<i64>,
     created_at: i64,
     sent_at: Option<i64>,
+    /// The kind's variables, rendered at delivery (rows queued before
+    /// rendering moved to delivery have none, and their bodies instead).
+    variables: Option<JsonText<Value>>,
 }
 
 impl OutboxRow {
@@ -104,40 +110,15 @@ pub async fn enqueue(
     now: DateTime<Utc>,
 ) -> Result<String, ToolError> {
     let address = parse_address(to)?;
-    let (project_name, custom): (String, Option<TemplateRow>) = with_conn!(conn, c => {
-        let name = projects::table
-            .filter(projects::id.eq(project_id))
-            .select(projects::name)
-            .first(c)
-            .await?;
-        let custom = email_templates::table
-            .filter(email_templates::project_id.eq(project_id))
-            .filter(email_templates::kind.eq(kind.as_str()))
-            .select(TemplateRow::as_select())
-            .first(c)
-            .await
-            .optional()?;
-        (name, custom)
-    });
-    let (subject, content) = match custom {
-        Some(row) => (row.subject, row.content.0),
-        None => {
-            let (s, c) = default_template(kind);
-            (s.to_owned(), c)
-        }
-    };
-    let mut values = serde_json::json!({"project": {"name": project_name}});
-    merge(&mut values, &vars);
-    let rendered = render(kind, &subject, &content, &values)?;
     let at = to_micros(now);
     let row = OutboxRow {
         id: new_id("eml"),
         project_id: project_id.to_owned(),
         kind: kind.as_str().to_owned(),
         to_address: address.to_string(),
-        subject: rendered.subject,
-        html_body: rendered.html,
-        text_body: rendered.text,
+        subject: String::new(),
+        html_body: String::new(),
+        text_body: String::new(),
         status: "pending".into(),
         attempts: 0,
         last_error: None,
@@ -145,6 +126,7 @@ pub async fn enqueue(
         claimed_at: None,
         created_at: at,
         sent_at: None,
+        variables: Some(JsonText(vars)),
     };
     with_conn!(conn, c => {
         diesel::insert_into(email_outbox::table)
@@ -242,7 +224,7 @@ fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
-fn build_message(mailer: &Mailer, row: &OutboxRow) -> Result<Message, String> {
+fn build_message(mailer: &Mailer, row: &OutboxRow, mail: Rendered) -> Result<Message, String> {
     let to: Mailbox = row
         .to_address
         .parse()
@@ -250,7 +232,7 @@ fn build_message(mailer: &Mailer, row: &OutboxRow) -> Result<Message, String> {
     Message::builder()
         .from(mailer.from.clone())
         .to(to)
-        .subject(row.subject.clone())
+        .subject(mail.subject)
         .message_id(Some(format!("<{}@authgate>", row.id)))
         .multipart(
             MultiPart::alternative()
@@ -258,16 +240,65 @@ fn build_message(mailer: &Mailer, row: &OutboxRow) -> Result<Message, String> {
                     SinglePart::builder()
                         .header(ContentType::TEXT_PLAIN)
                         .header(ContentTransferEncoding::Base64)
-                        .body(row.text_body.clone()),
+                        .body(mail.text),
                 )
                 .singlepart(
                     SinglePart::builder()
                         .header(ContentType::TEXT_HTML)
                         .header(ContentTransferEncoding::Base64)
-                        .body(row.html_body.clone()),
+                        .body(mail.html),
                 ),
         )
         .map_err(|e| format!("cannot build the message: {e}"))
+}
+
+/// The mail of a claimed row: its project's template for the kind (the
+/// default when it has none) rendered with the row's variables, on a
+/// blocking thread, outside any transaction, within the render budget. An
+/// error is why the mail cannot be sent (a permanent failure).
+async fn rendered(store: &Store, row: &OutboxRow) -> Result<Rendered, String> {
+    let Some(JsonText(vars)) = &row.variables else {
+        return Ok(Rendered {
+            subject: row.subject.clone(),
+            html: row.html_body.clone(),
+            text: row.text_body.clone(),
+        });
+    };
+    let kind =
+        EmailKind::parse(&row.kind).ok_or_else(|| format!("unknown mail kind {}", row.kind))?;
+    let project_id = row.project_id.as_str();
+    let (project_name, custom): (String, Option<TemplateRow>) = store
+        .autocommit(async |conn| {
+            Ok::<_, ToolError>(with_conn!(conn, c => {
+                let name = projects::table
+                    .filter(projects::id.eq(project_id))
+                    .select(projects::name)
+                    .first(c)
+                    .await?;
+                let custom = email_templates::table
+                    .filter(email_templates::project_id.eq(project_id))
+                    .filter(email_templates::kind.eq(kind.as_str()))
+                    .select(TemplateRow::as_select())
+                    .first(c)
+                    .await
+                    .optional()?;
+                (name, custom)
+            }))
+        })
+        .await
+        .map_err(|e| format!("the template could not be read: {}", e.message))?;
+    let (subject, content) = match custom {
+        Some(row) => (row.subject, row.content.0),
+        None => {
+            let (s, c) = default_template(kind);
+            (s.to_owned(), c)
+        }
+    };
+    let mut values = serde_json::json!({"project": {"name": project_name}});
+    merge(&mut values, vars);
+    within_budget(move || render(kind, &subject, &content, &values))
+        .await
+        .map_err(|e| format!("the template could not be rendered: {}", e.message))
 }
 
 /// Marks rows a dead worker left `sending` as failed: whether the server
@@ -398,7 +429,11 @@ pub async fn deliver_due(
             continue;
         };
         attempted += 1;
-        let outcome = match build_message(mailer, &row) {
+        let built = match rendered(store, &row).await {
+            Ok(mail) => build_message(mailer, &row, mail),
+            Err(e) => Err(e),
+        };
+        let outcome = match built {
             Ok(message) => mailer
                 .transport
                 .send(message)
@@ -535,14 +570,16 @@ type Emptied = (
     diesel::dsl::Eq<email_outbox::subject, &'static str>,
     diesel::dsl::Eq<email_outbox::html_body, &'static str>,
     diesel::dsl::Eq<email_outbox::text_body, &'static str>,
+    diesel::dsl::Eq<email_outbox::variables, Option<&'static str>>,
 );
 
-/// What a settled message keeps of its content: nothing (it may have held
-/// one-time codes and links).
+/// What a settled message keeps of its content: nothing (its variables
+/// and bodies may have held one-time codes and links).
 fn emptied() -> Emptied {
     (
         email_outbox::subject.eq(""),
         email_outbox::html_body.eq(""),
         email_outbox::text_body.eq(""),
+        email_outbox::variables.eq(None),
     )
 }

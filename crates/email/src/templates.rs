@@ -12,7 +12,7 @@ use serde_json::Value;
 use authgate_core::ToolError;
 use authgate_core::time::{from_micros, to_micros};
 use authgate_store::schema::email_templates;
-use authgate_store::{Conn, JsonText, with_conn};
+use authgate_store::{Conn, JsonText, Store, with_conn};
 
 use crate::defaults::default_template;
 use crate::kinds::{EmailKind, merge};
@@ -53,25 +53,32 @@ pub(crate) struct TemplateRow {
     pub(crate) updated_at: i64,
 }
 
-/// Handlebars over one set of variables, strict: a variable the kind does
-/// not provide is an error that names it.
-struct Vars<'a> {
-    hb: Handlebars<'static>,
-    values: &'a Value,
-    kind: EmailKind,
-}
+/// The most one rendered part (subject, HTML or text) may hold.
+pub const MAX_RENDERED_BYTES: usize = 512 * 1024;
 
-impl<'a> Vars<'a> {
-    fn new(kind: EmailKind, values: &'a Value) -> Self {
+/// The one Handlebars registry: strict (a variable the kind does not
+/// provide is an error that names it), no escaping (that happens once, in
+/// the HTML renderer; the text part is plain), and of the helpers only the
+/// blocks [`crate::syntax`] allows.
+fn handlebars() -> &'static Handlebars<'static> {
+    static HB: std::sync::OnceLock<Handlebars<'static>> = std::sync::OnceLock::new();
+    HB.get_or_init(|| {
         let mut hb = Handlebars::new();
         hb.set_strict_mode(true);
-        // `{{log}}` would let a template's author write every code and link
-        // it renders into the server log; it is an unknown helper here.
-        hb.unregister_helper("log");
-        // Escaping happens once, in the HTML renderer; the text part is plain.
+        for helper in [
+            "lookup", "raw", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not", "len",
+        ] {
+            hb.unregister_helper(helper);
+        }
         hb.register_escape_fn(handlebars::no_escape);
-        Vars { hb, values, kind }
-    }
+        hb
+    })
+}
+
+/// Handlebars over one set of variables.
+struct Vars<'a> {
+    values: &'a Value,
+    kind: EmailKind,
 }
 
 impl Interpolate for Vars<'_> {
@@ -79,23 +86,41 @@ impl Interpolate for Vars<'_> {
         if !template.contains("{{") {
             return Ok(template.to_owned());
         }
-        self.hb.render_template(template, self.values).map_err(|e| {
-            let reason = e.reason().to_string();
-            let missing = reason
-                .split('"')
-                .nth(1)
-                .filter(|_| reason.contains("strict mode"))
-                .map(str::to_owned);
-            match missing {
-                Some(var) => ToolError::invalid(
-                    path,
-                    format!("{} emails have no variable '{var}'", self.kind.as_str()),
-                )
-                .with_hint(format!("use: {}", self.kind.variables().join(", "))),
-                None => ToolError::invalid(path, format!("template error: {reason}")),
-            }
-        })
+        crate::syntax::check(template, path)?;
+        let out = handlebars()
+            .render_template(template, self.values)
+            .map_err(|e| {
+                let reason = e.reason().to_string();
+                let missing = reason
+                    .split('"')
+                    .nth(1)
+                    .filter(|_| reason.contains("strict mode"))
+                    .map(str::to_owned);
+                match missing {
+                    Some(var) => ToolError::invalid(
+                        path,
+                        format!("{} emails have no variable '{var}'", self.kind.as_str()),
+                    )
+                    .with_hint(format!("use: {}", self.kind.variables().join(", "))),
+                    None => ToolError::invalid(path, format!("template error: {reason}")),
+                }
+            })?;
+        too_large(path, out.len())?;
+        Ok(out)
     }
+}
+
+fn too_large(path: &str, bytes: usize) -> Result<(), ToolError> {
+    if bytes > MAX_RENDERED_BYTES {
+        return Err(ToolError::invalid(
+            path,
+            format!(
+                "the rendered mail would be larger than {} KiB",
+                MAX_RENDERED_BYTES / 1024
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Renders `subject` and `content` with `values`.
@@ -103,10 +128,11 @@ pub fn render(
     kind: EmailKind, subject: &str, content: &Value, values: &Value,
 ) -> Result<Rendered, ToolError> {
     let doc = tiptap::parse(content)?;
-    let vars = Vars::new(kind, values);
+    let vars = Vars { values, kind };
     let subject = vars.interpolate(subject, "subject")?;
     let subject = subject.replace(['\r', '\n'], " ");
     let (html, text) = tiptap::render(&doc, &vars)?;
+    too_large("content", html.len().max(text.len()))?;
     Ok(Rendered {
         subject,
         html,
@@ -190,12 +216,14 @@ pub fn content_value(content: Value) -> Result<Value, ToolError> {
     }
 }
 
-/// Validates by rendering with the kind's sample variables, then saves.
+/// Validates by rendering with the kind's sample variables (on a blocking
+/// thread, before any transaction opens, within [`RENDER_BUDGET`]), then
+/// saves in a write unit of its own.
 pub async fn upsert_template(
-    conn: &mut Conn<'_>, project_id: &str, kind: EmailKind, subject: &str, content: Value,
+    store: &Store, project_id: &str, kind: EmailKind, subject: &str, content: Value,
     now: DateTime<Utc>,
 ) -> Result<Template, ToolError> {
-    let subject = subject.trim();
+    let subject = subject.trim().to_owned();
     if subject.is_empty() || subject.chars().count() > MAX_SUBJECT {
         return Err(ToolError::invalid(
             "subject",
@@ -209,28 +237,58 @@ pub async fn upsert_template(
             "content is larger than 100 KiB",
         ));
     }
-    render(kind, subject, &content, &kind.sample_variables())?;
+    let (subject, content) = within_budget(move || {
+        render(kind, &subject, &content, &kind.sample_variables())?;
+        Ok((subject, content))
+    })
+    .await?;
     let row = TemplateRow {
         project_id: project_id.to_owned(),
         kind: kind.as_str().to_owned(),
-        subject: subject.to_owned(),
+        subject,
         content: JsonText(content),
         updated_at: to_micros(now),
     };
-    with_conn!(conn, c => {
-        diesel::insert_into(email_templates::table)
-            .values(&row)
-            .on_conflict((email_templates::project_id, email_templates::kind))
-            .do_update()
-            .set((
-                email_templates::subject.eq(&row.subject),
-                email_templates::content.eq(&row.content),
-                email_templates::updated_at.eq(row.updated_at),
-            ))
-            .execute(c)
-            .await?;
-    });
+    store
+        .write(async |conn| {
+            with_conn!(conn, c => {
+                diesel::insert_into(email_templates::table)
+                    .values(&row)
+                    .on_conflict((email_templates::project_id, email_templates::kind))
+                    .do_update()
+                    .set((
+                        email_templates::subject.eq(&row.subject),
+                        email_templates::content.eq(&row.content),
+                        email_templates::updated_at.eq(row.updated_at),
+                    ))
+                    .execute(c)
+                    .await?;
+            });
+            Ok::<_, ToolError>(())
+        })
+        .await?;
     Ok(template_from(kind, Some(row)))
+}
+
+/// How long rendering one template may take.
+pub const RENDER_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs `work` (a render) on a blocking thread and waits at most
+/// [`RENDER_BUDGET`] for it.
+pub async fn within_budget<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ToolError> + Send + 'static,
+) -> Result<T, ToolError> {
+    match tokio::time::timeout(RENDER_BUDGET, tokio::task::spawn_blocking(work)).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => Err(ToolError::internal(format!("rendering failed: {e}"))),
+        Err(_) => Err(ToolError::invalid(
+            "content",
+            format!(
+                "the template took longer than {} s to render",
+                RENDER_BUDGET.as_secs()
+            ),
+        )),
+    }
 }
 
 /// Drops the project's custom template: the default applies again.
@@ -264,5 +322,5 @@ pub async fn preview(
         crate::kinds::check_variables(kind, o, "variables")?;
         merge(&mut vars, o);
     }
-    render(kind, &template.subject, &template.content, &vars)
+    within_budget(move || render(kind, &template.subject, &template.content, &vars)).await
 }

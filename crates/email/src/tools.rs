@@ -97,10 +97,10 @@ pub struct UpsertArgs {
     example = r#"{"type": "welcome", "subject": "Welcome to {{project.name}}", "content": {"type": "doc", "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Hi {{user.name}}, welcome aboard."}]}]}}"#
 )]
 pub async fn upsert_email_template(
-    ctx: &ToolContext, conn: &mut Conn<'_>, args: UpsertArgs,
+    ctx: &ToolContext, args: UpsertArgs,
 ) -> Result<Template, ToolError> {
     templates::upsert_template(
-        conn,
+        &ctx.store,
         ctx.project_id(),
         args.kind,
         &args.subject,

@@ -105,6 +105,7 @@ diesel::table! {
         claimed_at -> Nullable<BigInt>,
         created_at -> BigInt,
         sent_at -> Nullable<BigInt>,
+        variables -> Nullable<Text>,
     }
 }
 

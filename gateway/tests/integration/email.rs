@@ -230,3 +230,117 @@ async fn email_template_tools_work_and_stay_in_their_project() {
     })
     .await;
 }
+
+fn paragraph(text: &str) -> Value {
+    json!({"type": "doc", "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}]})
+}
+
+/// Security review 2, fault 2: full Handlebars ran templates, so one
+/// upsert_email_template of an inline partial that includes itself
+/// recursed until the stack overflowed and the process aborted, and nested
+/// partials expanded geometrically. Every construct of the corpus is now
+/// refused at save, naming it, each answer within a second; a bomb stored
+/// before the rules (written past the tools) is refused by preview and
+/// fails its mail at delivery; the process answers throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_templates_are_refused_and_the_process_survives() {
+    let nest =
+        |open: &str, close: &str, n: usize| format!("{}x{}", open.repeat(n), close.repeat(n));
+    let geometric = (0..12).fold("{{> p0}}".to_owned(), |body, i| {
+        format!(
+            "{{{{#*inline \"p{}\"}}}}{{{{> p{i}}}}}{{{{> p{i}}}}}{{{{/inline}}}}{body}",
+            i + 1
+        )
+    });
+    let corpus: Vec<(String, &str)> = vec![
+        (
+            r#"{{#*inline "a"}}{{> a}}{{/inline}}{{> a}}"#.into(),
+            "decorators",
+        ),
+        (geometric, "decorators"),
+        ("{{> welcome}}".into(), "partials"),
+        ("{{#> layout}}body{{/layout}}".into(), "partials"),
+        ("{{lookup user 'name'}}".into(), "helpers"),
+        ("{{log user}}".into(), "helpers"),
+        (
+            "{{#if (eq user.name 'x')}}x{{/if}}".into(),
+            "subexpressions",
+        ),
+        (
+            "{{#each user as |v k|}}{{k}}{{/each}}".into(),
+            "block parameters",
+        ),
+        (
+            "{{{{raw}}}}{{user.name}}{{{{/raw}}}}".into(),
+            "the block 'raw'",
+        ),
+        (
+            nest("{{#with user}}", "{{/with}}", 200),
+            "nested more than 4",
+        ),
+        (
+            nest("{{#each user}}", "{{/each}}", 50),
+            "nested more than 4",
+        ),
+        // Too deep for the parser itself: refused as a syntax error.
+        (nest("{{#if user}}", "{{/if}}", 5000), "template error"),
+    ];
+    common::each_backend_with_mail_and_client(&[], async |gw, c, inbox| {
+        for (text, construct) in &corpus {
+            let mut placings = vec![("Hi".to_owned(), paragraph(text))];
+            if text.chars().count() <= 200 {
+                placings.push((text.clone(), paragraph("Hi")));
+            }
+            for (subject, content) in placings {
+                let call = err(
+                    c,
+                    "upsert_email_template",
+                    json!({"type": "welcome", "subject": subject, "content": content}),
+                    "invalid_argument",
+                );
+                let e = tokio::time::timeout(std::time::Duration::from_secs(1), call)
+                    .await
+                    .unwrap_or_else(|_| panic!("no answer within 1 s to {construct}"));
+                assert!(
+                    e["message"].as_str().unwrap_or_default().contains(construct),
+                    "{construct}: {e}"
+                );
+                let field = e["field"].as_str().unwrap_or_default();
+                assert!(field == "subject" || field.starts_with("content"), "{e}");
+            }
+        }
+        let template = ok(c, "get_email_template", json!({"type": "welcome"})).await;
+        assert_eq!(template["custom"], false, "nothing was saved");
+
+        // A bomb saved before the rules existed.
+        let bomb = serde_json::to_string(&paragraph(&corpus[0].0)).expect("json");
+        let insert = format!(
+            "INSERT INTO email_templates (project_id, kind, subject, content, updated_at) VALUES ('{}', 'welcome', 'Hi', '{}', 0)",
+            gw.project_id,
+            bomb.replace('\'', "''")
+        );
+        common::run_sql(gw.store(), &[&insert]).await;
+        let e = err(c, "preview_email_template", json!({"type": "welcome"}), "invalid_argument").await;
+        assert!(e["message"].as_str().unwrap_or_default().contains("decorators"), "{e}");
+        // Its mail fails at delivery, rendered by the worker outside any
+        // transaction; the verification mail of the same sign-up goes out.
+        common::sign_up(&gw.url(), &gw.project_id, "bomb@example.com", "a fine password").await;
+        common::mail_to(inbox, "bomb@example.com", "code", 1).await;
+        let mut failed = 0;
+        for _ in 0..100 {
+            failed = common::query_n(
+                gw.store(),
+                "SELECT COUNT(*) AS n FROM email_outbox WHERE kind = 'welcome' AND status = 'failed' AND last_error LIKE '%could not be rendered%'",
+            )
+            .await;
+            if failed == 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(failed, 1, "the welcome mail failed at delivery");
+        let who = ok(c, "whoami", json!({})).await;
+        assert_eq!(who["project"]["id"], gw.project_id.as_str(), "the process answers");
+    })
+    .await;
+}

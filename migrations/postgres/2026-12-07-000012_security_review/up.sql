@@ -1,0 +1,5 @@
+-- The second security review (issue 19).
+-- Mail is rendered by the delivery worker, outside any transaction: a
+-- queued row keeps the kind's variables until then (cleared when settled,
+-- like the bodies it replaces).
+ALTER TABLE email_outbox ADD COLUMN variables TEXT;

@@ -1,12 +1,7 @@
 //! The permission engine: membership → role → permissions, then grants →
-//! condition. Conditions are CEL over `user`, `org`, `resource` and
-//! `context`; they are compiled when saved (a syntax error names its
-//! position) and the compiled programs are shared by every check. A
-//! condition that fails to evaluate denies, with the reason.
+//! condition (CEL, see `conditions.rs`). A condition that fails to
+//! evaluate, or would cost more than its budget, denies, with the reason.
 
-use std::sync::{Arc, OnceLock};
-
-use dashmap::DashMap;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use schemars::JsonSchema;
@@ -17,114 +12,8 @@ use authgate_core::{Conn, ToolError, with_conn};
 use authgate_store::JsonText;
 use authgate_store::schema::{end_users, memberships, organizations, roles};
 
+use crate::conditions::{Variables, evaluate};
 use crate::roles::{Grant, validate_key};
-
-/// The variables a condition may use.
-pub const VARIABLES: &[&str] = &["user", "org", "resource", "context"];
-
-const MAX_CONDITION: usize = 2048;
-
-fn programs() -> &'static DashMap<String, Arc<cel::Program>> {
-    static CACHE: OnceLock<DashMap<String, Arc<cel::Program>>> = OnceLock::new();
-    CACHE.get_or_init(DashMap::new)
-}
-
-fn env() -> &'static Arc<cel::Env> {
-    static ENV: OnceLock<Arc<cel::Env>> = OnceLock::new();
-    ENV.get_or_init(|| Arc::new(cel::Env::stdlib()))
-}
-
-/// Compiles a condition (or takes it from the cache), checking its syntax
-/// and that it reads only the known variables.
-pub fn compile_condition(field: &str, source: &str) -> Result<Arc<cel::Program>, ToolError> {
-    if let Some(p) = programs().get(source) {
-        return Ok(p.clone());
-    }
-    if source.len() > MAX_CONDITION {
-        return Err(ToolError::invalid(
-            field,
-            format!("a condition is at most {MAX_CONDITION} bytes"),
-        ));
-    }
-    let program = env().compile(source).map_err(|errors| {
-        let first = <[cel::ParseError]>::first(&errors.errors);
-        let (line, column) = first.map(|e| e.pos).unwrap_or((0, 0));
-        let what = first
-            .map(|e| e.msg.clone())
-            .unwrap_or_else(|| errors.to_string());
-        ToolError::invalid(
-            field,
-            format!(
-                "the condition is not valid CEL: {what} (line {}, column {})",
-                line.max(1),
-                column + 1
-            ),
-        )
-        .with_hint("e.g. resource.owner_id == user.id, or context.ip.startsWith('10.')")
-    })?;
-    let references = program.references();
-    if let Some(unknown) = references
-        .variables()
-        .into_iter()
-        .find(|v| !VARIABLES.contains(v))
-    {
-        return Err(ToolError::invalid(
-            field,
-            format!(
-                "the condition reads '{unknown}'; a condition may read only user, org, resource and context"
-            ),
-        ));
-    }
-    let program = Arc::new(program);
-    programs().insert(source.to_owned(), program.clone());
-    Ok(program)
-}
-
-fn to_cel(value: &Value) -> cel::Value {
-    match value {
-        Value::Null => cel::Value::Null,
-        Value::Bool(b) => cel::Value::Bool(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => cel::Value::Int(i),
-            None => n
-                .as_u64()
-                .map(cel::Value::UInt)
-                .unwrap_or_else(|| cel::Value::Float(n.as_f64().unwrap_or(f64::NAN))),
-        },
-        Value::String(s) => cel::Value::String(Arc::new(s.clone())),
-        Value::Array(items) => cel::Value::List(Arc::new(items.iter().map(to_cel).collect())),
-        Value::Object(map) => {
-            let m: std::collections::HashMap<String, cel::Value> =
-                map.iter().map(|(k, v)| (k.clone(), to_cel(v))).collect();
-            cel::Value::from(m)
-        }
-    }
-}
-
-/// Evaluates a condition over the four variables: true, false, or why it
-/// could not be evaluated.
-pub fn evaluate(source: &str, vars: &Variables) -> Result<bool, String> {
-    let program = compile_condition("condition", source).map_err(|e| e.message)?;
-    let mut ctx = cel::Context::with_env(env().clone());
-    ctx.add_variable_from_value("user", to_cel(&vars.user));
-    ctx.add_variable_from_value("org", to_cel(&vars.org));
-    ctx.add_variable_from_value("resource", to_cel(&vars.resource));
-    ctx.add_variable_from_value("context", to_cel(&vars.context));
-    match cel::Program::execute(&program, &ctx) {
-        Ok(cel::Value::Bool(b)) => Ok(b),
-        Ok(other) => Err(format!("the condition gave {other:?}, not a boolean")),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// The values a condition sees.
-#[derive(Debug, Clone)]
-pub struct Variables {
-    pub user: Value,
-    pub org: Value,
-    pub resource: Value,
-    pub context: Value,
-}
 
 /// What a role allows, as the engine reads it.
 #[derive(Debug, Clone)]
@@ -396,52 +285,6 @@ async fn not_a_member(
         matched_permission: None,
         matched_grant: None,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn vars(owner: &str) -> Variables {
-        Variables {
-            user: serde_json::json!({"id": "usr_1", "email": "a@b.co", "email_verified": true, "metadata": {"level": 3}}),
-            org: serde_json::json!({"id": "org_1", "slug": "acme", "metadata": {}}),
-            resource: serde_json::json!({"owner_id": owner}),
-            context: serde_json::json!({"resource": {"owner_id": owner}, "ip": "10.0.0.1"}),
-        }
-    }
-
-    #[test]
-    fn conditions_compile_once_and_evaluate() {
-        assert_eq!(
-            evaluate("resource.owner_id == user.id", &vars("usr_1")),
-            Ok(true)
-        );
-        assert_eq!(
-            evaluate("resource.owner_id == user.id", &vars("usr_2")),
-            Ok(false)
-        );
-        assert_eq!(
-            evaluate(
-                "user.metadata.level >= 3 && context.ip.startsWith('10.')",
-                &vars("x")
-            ),
-            Ok(true)
-        );
-        // Reading a field that is absent fails to evaluate: a denial with a reason.
-        assert!(evaluate("resource.missing == 1", &vars("x")).is_err());
-        assert!(evaluate("1 + 1", &vars("x")).is_err(), "not a boolean");
-    }
-
-    #[test]
-    fn bad_conditions_are_refused_with_their_position() {
-        let err =
-            compile_condition("grants[0].condition", "resource.owner_id == ").expect_err("syntax");
-        assert_eq!(err.field.as_deref(), Some("grants[0].condition"));
-        assert!(err.message.contains("line 1"), "{}", err.message);
-        let err = compile_condition("c", "secrets.x == 1").expect_err("unknown variable");
-        assert!(err.message.contains("'secrets'"), "{}", err.message);
-    }
 }
 
 #[cfg(test)]

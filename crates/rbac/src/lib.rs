@@ -5,6 +5,7 @@
 //! syncable document. Organization members hold roles by key (see
 //! `authgate-orgs`).
 
+mod conditions;
 mod engine;
 mod flows;
 mod resources;
@@ -13,10 +14,8 @@ mod sections;
 mod sync;
 mod tools;
 
-pub use engine::{
-    Decision, Question, check as check_permission, compile_condition, decide, evaluate,
-    permission_covers,
-};
+pub use conditions::{BUDGET_EXCEEDED, Variables, compile_condition, evaluate};
+pub use engine::{Decision, Question, check as check_permission, decide, permission_covers};
 pub use flows::{
     PermissionCheck, check_permission_with_key, check_permission_with_token,
     create_role_with_grants,

@@ -216,7 +216,7 @@ pub(crate) fn check_grants_against(
         let condition = match g.condition.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(src) => {
-                crate::engine::compile_condition(&format!("{at}.condition"), src)?;
+                crate::conditions::compile_condition(&format!("{at}.condition"), src)?;
                 Some(src.to_owned())
             }
         };

@@ -455,3 +455,64 @@ async fn roles_and_resources_by_key_stay_in_their_project() {
     })
     .await;
 }
+
+/// Security review 2, fault 7: a write key could save a condition of
+/// nested comprehensions over literal lists (10⁸ steps), which then pinned
+/// a worker on every check any end user could trigger. The hostile corpus
+/// is refused at save, each answer within a second; a condition that is
+/// fine to save but would cost too much over a check's values is denied
+/// with `condition_budget_exceeded` without running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_conditions_are_refused_and_budgets_hold() {
+    let list = format!(
+        "[{}]",
+        (0..60).map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+    );
+    let corpus = [
+        format!("{list}.all(a, {list}.all(b, {list}.all(c, a + b + c >= 0)))"),
+        format!("{list}.map(a, {list}.filter(b, b > a)).size() > 0"),
+        format!("{}true{}", "(".repeat(2000), ")".repeat(2000)),
+        format!("{}user.id{} == ''", "size(".repeat(40), ")".repeat(40)),
+        (0..300).map(|_| "user.id").collect::<Vec<_>>().join(" + ") + " == ''",
+        format!("'{}' == user.id", "x".repeat(1500)),
+    ];
+    common::each_backend_with_client(&[], async |gw, c| {
+        ok(c, "create_rbac_resource", json!({"key": "posts", "actions": ["read"]})).await;
+        for condition in &corpus {
+            let call = err(
+                c,
+                "create_rbac_role",
+                json!({"key": "bomb", "grants": [{"resource": "posts", "actions": ["read"], "condition": condition}]}),
+                "invalid_argument",
+            );
+            let e = tokio::time::timeout(std::time::Duration::from_secs(1), call)
+                .await
+                .unwrap_or_else(|_| panic!("no answer within 1 s to {}", &condition[..40]));
+            assert_eq!(e["field"], "grants[0].condition", "{e}");
+        }
+        ok(c, "create_rbac_role", json!({"key": "member", "grants": [
+            {"resource": "posts", "actions": ["read"], "condition": "context.groups.exists(g, g == 'readers')"}
+        ]}))
+        .await;
+        let org = ok(c, "create_org", json!({"name": "Acme"})).await["id"].clone();
+        let user = common::sign_up(&gw.url(), &gw.project_id, "cel@example.com", "a fine password").await["id"].clone();
+        ok(c, "add_org_member", json!({"org_id": org, "user_id": user, "role": "member"})).await;
+        let check = async |groups: Vec<String>| {
+            let args = json!({"user_id": user, "org_id": org, "resource": "posts", "action": "read", "context": {"groups": groups}});
+            let call = ok(c, "check_rbac_permission", args);
+            tokio::time::timeout(std::time::Duration::from_secs(1), call)
+                .await
+                .expect("answered within 1 s")
+        };
+        let d = check(vec!["staff".into(), "readers".into()]).await;
+        assert_eq!(d["allowed"], true, "{d}");
+        let many = (0..5000).map(|i| format!("g{i}")).collect();
+        let d = check(many).await;
+        assert_eq!(d["allowed"], false, "{d}");
+        assert!(
+            d["reason"].as_str().unwrap_or_default().contains("condition_budget_exceeded"),
+            "{d}"
+        );
+    })
+    .await;
+}

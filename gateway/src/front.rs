@@ -1,14 +1,17 @@
 //! The one layer every request passes: it gives the request an id (in its
-//! extensions and as the task's current id), opens the request's tracing
+//! extensions and as the task's current id), finds its client (behind a
+//! trusted proxy, the forwarded address), opens the request's tracing
 //! span (request id, method, route; the auth layer adds the project), refuses
 //! a declared body over the limit, and when the request is answered logs
 //! one line (the path, never the query or headers) and counts it by route
 //! and status. One layer, not several: each axum layer costs a boxed
 //! future and a service clone per request.
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderValue, header};
@@ -16,13 +19,17 @@ use tracing::Instrument as _;
 
 use authgate_core::new_id;
 
+use crate::app::AppState;
 use crate::config::MAX_BODY_BYTES;
 use crate::jsonrpc::too_large;
-use crate::request::{LoggedKey, RequestId};
+use crate::request::{ClientAddr, LoggedKey, RequestId};
 
-pub async fn front(mut req: Request, next: Next) -> Response {
+pub async fn front(State(app): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let request_id = new_id("req");
+    if let Some(client) = client_of(&req, &app.config.trusted_proxies) {
+        req.extensions_mut().insert(ClientAddr(client));
+    }
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -67,6 +74,18 @@ pub async fn front(mut req: Request, next: Next) -> Response {
         resp.headers_mut().insert("x-request-id", v);
     }
     resp
+}
+
+/// The request's client: its socket peer, or when the peer is a trusted
+/// proxy the rightmost untrusted `X-Forwarded-For` address.
+fn client_of(req: &Request, proxies: &[authgate_core::net::Cidr]) -> Option<IpAddr> {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    Some(authgate_core::net::client_address(peer, forwarded, proxies))
 }
 
 /// Reads and drops (a bounded amount of) a refused body, so the client,

@@ -28,6 +28,23 @@ pub fn current_id() -> String {
         .unwrap_or_else(|_| new_id("req"))
 }
 
+/// The client a request came from: the socket peer, or behind a trusted
+/// proxy the address it forwarded (see `authgate_core::net`).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl ClientAddr {
+    /// The client of `req`, put there by the front layer (the peer when a
+    /// request did not pass it, as in a router test).
+    pub fn of(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
+        extensions.get::<ClientAddr>().map(|c| c.0).or_else(|| {
+            extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip())
+        })
+    }
+}
+
 /// What the auth middleware resolved for one request.
 #[derive(Debug, Clone)]
 pub struct AuthContext {

@@ -25,6 +25,7 @@ pub mod events;
 pub mod hash;
 pub mod ids;
 pub mod meta;
+pub mod net;
 pub mod pagination;
 pub mod record;
 pub mod registry;

@@ -16,11 +16,10 @@ mod refusal;
 mod rest;
 mod session;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -38,15 +37,16 @@ pub(crate) use rest::rest_key;
 pub use session::SESSION_HEADER;
 
 pub async fn authenticate(
-    State(app): State<Arc<AppState>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, mut req: Request,
-    next: Next,
+    State(app): State<Arc<AppState>>, mut req: Request, next: Next,
 ) -> Response {
     let request_id = req
         .extensions()
         .get::<RequestId>()
         .map(|r| r.0.clone())
         .unwrap_or_else(crate::request::current_id);
-    let ip = peer.ip();
+    let client = crate::request::ClientAddr::of(req.extensions())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let ip = authgate_core::net::bucket(client);
     if let Some(wait) = app.limits.auth_failures.exhausted(&ip, Instant::now()) {
         crate::metrics::rate_limited("auth_failures_per_ip");
         let message = "Too many failed authentications from this address; retry later";

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use rand::RngCore as _;
 
-pub use parse::{RateLimit, parse_bool, parse_count, parse_duration, redact_url};
+pub use parse::{
+    RateLimit, parse_bool, parse_cidrs, parse_count, parse_duration, parse_interval, redact_url,
+};
 use source::Source;
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -23,6 +25,9 @@ pub const DEFAULT_PROJECT_RATE_LIMIT: &str = "200/s burst 400";
 pub const DEFAULT_AUTH_FAILURE_LIMIT: &str = "10/s burst 50";
 pub const DEFAULT_MAX_ACTIVE_KEYS: u32 = 100;
 pub const DEFAULT_OUTBOX_RETENTION: &str = "7d";
+pub const DEFAULT_PUBLIC_RATE_LIMIT: &str = "10/s burst 60";
+pub const DEFAULT_REFRESH_REUSE_INTERVAL: &str = "10s";
+pub const DEFAULT_TOKEN_RETENTION: &str = "7d";
 /// Request bodies over this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -48,6 +53,17 @@ pub struct Config {
     pub project_rate_limit: RateLimit,
     /// Failed authentications per client IP.
     pub auth_failure_limit: RateLimit,
+    /// Requests per client address across the unauthenticated REST
+    /// endpoints (sign-up, sign-in, refresh, codes and links).
+    pub public_rate_limit: RateLimit,
+    /// Proxies whose `X-Forwarded-For` is believed (none by default).
+    pub trusted_proxies: Vec<authgate_core::net::Cidr>,
+    /// How long a spent refresh token presented again still answers with a
+    /// pair for its session (two tabs refreshing at once); zero turns it off.
+    pub refresh_reuse_interval: std::time::Duration,
+    /// Spent and expired refresh tokens and one-time tokens are pruned this
+    /// long after they stopped working.
+    pub token_retention: std::time::Duration,
     pub max_active_keys: u32,
     pub outbox_retention: std::time::Duration,
     pub smtp_url: Option<String>,
@@ -76,6 +92,10 @@ impl std::fmt::Debug for Config {
             .field("rate_limit", &self.rate_limit)
             .field("project_rate_limit", &self.project_rate_limit)
             .field("auth_failure_limit", &self.auth_failure_limit)
+            .field("public_rate_limit", &self.public_rate_limit)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("refresh_reuse_interval", &self.refresh_reuse_interval)
+            .field("token_retention", &self.token_retention)
             .field("max_active_keys", &self.max_active_keys)
             .field("outbox_retention", &self.outbox_retention)
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
@@ -135,6 +155,22 @@ impl Config {
                     "AUTHGATE_AUTH_FAILURE_LIMIT",
                     DEFAULT_AUTH_FAILURE_LIMIT,
                     RateLimit::parse_var,
+                )?,
+                public_rate_limit: src.get(
+                    "AUTHGATE_PUBLIC_RATE_LIMIT",
+                    DEFAULT_PUBLIC_RATE_LIMIT,
+                    RateLimit::parse_var,
+                )?,
+                trusted_proxies: src.get("AUTHGATE_TRUSTED_PROXIES", "", parse_cidrs)?,
+                refresh_reuse_interval: src.get(
+                    "AUTHGATE_REFRESH_REUSE_INTERVAL",
+                    DEFAULT_REFRESH_REUSE_INTERVAL,
+                    parse_interval,
+                )?,
+                token_retention: src.get(
+                    "AUTHGATE_TOKEN_RETENTION",
+                    DEFAULT_TOKEN_RETENTION,
+                    parse_duration,
                 )?,
                 max_active_keys: src.get("AUTHGATE_MAX_ACTIVE_KEYS", "100", parse_count)?,
                 outbox_retention: src.get(

@@ -57,6 +57,14 @@ pub fn parse_duration(var: &str, s: &str) -> Result<std::time::Duration, String>
     Ok(std::time::Duration::from_secs(secs))
 }
 
+/// A duration as [`parse_duration`] reads it, or zero (`0s`: off).
+pub fn parse_interval(var: &str, s: &str) -> Result<std::time::Duration, String> {
+    if s.trim().trim_end_matches(['d', 'h', 'm', 's']) == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    parse_duration(var, s)
+}
+
 pub fn parse_bool(name: &str, v: &str) -> Result<bool, String> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
@@ -72,6 +80,16 @@ pub fn parse_count(name: &str, v: &str) -> Result<u32, String> {
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| format!("{name} must be a positive whole number, got '{v}'"))
+}
+
+/// A comma-separated list of address blocks (`10.0.0.0/8, 192.0.2.7`);
+/// empty is none.
+pub fn parse_cidrs(name: &str, v: &str) -> Result<Vec<authgate_core::net::Cidr>, String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| authgate_core::net::Cidr::parse(c).map_err(|e| format!("{name}: {e}")))
+        .collect()
 }
 
 /// A URL with any password replaced, for logs.

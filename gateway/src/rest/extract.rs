@@ -3,9 +3,7 @@
 //! project header, the bearer token, and the JSON body parsed into the
 //! flow's type with a fault naming its field.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use http::request::Parts;
 use http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
@@ -25,10 +23,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Rest {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+        let ip = crate::request::ClientAddr::of(&parts.extensions).map(|ip| ip.to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

@@ -79,7 +79,7 @@ impl Auth {
             return Ok(Ok(user));
         }
         if let Some(ip) = &meta.ip {
-            let subject = format!("signup:ip:{ip}");
+            let subject = format!("signup:ip:{}", authgate_core::net::bucket_of(ip));
             let message = "too many sign-ups from this address; retry later";
             let limit = self.settings.sign_up_per_ip;
             if let Err(refused) = count(conn, project_id, &subject, limit, message, now).await? {

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use authgate_audit::NewAuditEvent;
+use authgate_core::net::bucket_of;
 use authgate_core::time::to_micros;
 use authgate_core::{Conn, EventType, Outcome, RequestMeta, ToolError, settle};
 use authgate_email::EmailKind;
@@ -37,7 +38,10 @@ impl Auth {
         let name = users::validate_name(body.name.as_deref())?;
         let now = self.now();
         let s = &self.settings;
-        let ip_subject = meta.ip.as_ref().map(|ip| format!("signup:ip:{ip}"));
+        let ip_subject = meta
+            .ip
+            .as_ref()
+            .map(|ip| format!("signup:ip:{}", bucket_of(ip)));
         settle(
             self.store
                 .write(async |conn| {
@@ -102,7 +106,10 @@ impl Auth {
             project_id,
             email: &email,
             account: &account,
-            ip_subject: meta.ip.as_ref().map(|ip| format!("signin:ip:{ip}")),
+            ip_subject: meta
+                .ip
+                .as_ref()
+                .map(|ip| format!("signin:ip:{}", bucket_of(ip))),
             meta,
             now,
         };

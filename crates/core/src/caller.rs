@@ -124,13 +124,19 @@ impl Caller {
 
     /// Refuses, with a reason, a tool this key may not call.
     pub fn check(&self, meta: &ToolMeta) -> Result<(), ToolError> {
-        let needed = Scope::required_for(meta.kind);
+        self.check_named(meta.name, meta.group, meta.kind)
+    }
+
+    /// [`Caller::check`] of an operation that is not a registered tool (a
+    /// REST endpoint a key may call), by its name, group and kind.
+    pub fn check_named(&self, name: &str, group: &str, kind: ToolKind) -> Result<(), ToolError> {
+        let needed = Scope::required_for(kind);
         if self.max_scope().is_none_or(|s| s < needed) {
             let have: Vec<_> = self.scopes.iter().map(|s| s.as_str()).collect();
             return Err(ToolError::permission_denied(format!(
                 "{} is a {} tool and needs a key with the '{}' scope; this key has [{}]",
-                meta.name,
-                meta.kind.as_str(),
+                name,
+                kind.as_str(),
                 needed.as_str(),
                 have.join(", ")
             ))
@@ -139,10 +145,9 @@ impl Caller {
                 needed.as_str()
             )));
         }
-        if !self.allow_list_covers(meta.name, meta.group) {
+        if !self.allow_list_covers(name, group) {
             return Err(ToolError::permission_denied(format!(
-                "this key's tool allow-list does not include {} (group:{})",
-                meta.name, meta.group
+                "this key's tool allow-list does not include {name} (group:{group})"
             ))
             .with_hint(
                 "use a key whose allow-list includes this tool, or one without an allow-list",

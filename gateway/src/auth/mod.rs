@@ -33,7 +33,9 @@ use refusal::{Refusal, refuse, refuse_all};
 
 pub use bearer::bearer;
 pub use host::host_allowed;
-pub(crate) use rest::rest_key;
+pub(crate) use rest::{
+    CANCEL_SUBSCRIPTION, CREATE_SUBSCRIPTION, KeyEndpoint, PERMISSIONS_CHECK, rest_key,
+};
 pub use session::SESSION_HEADER;
 
 pub async fn authenticate(

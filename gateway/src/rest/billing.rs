@@ -18,7 +18,7 @@ type App = State<Arc<AppState>>;
 
 /// `POST /api/v1/subscriptions`: 201 `{subscription}`.
 pub async fn create_subscription(State(app): App, c: Rest, bytes: Bytes) -> Answer {
-    let caller = match crate::auth::rest_key(&app, &c.headers, c.request_id()).await {
+    let caller = match c.key(&app, &crate::auth::CREATE_SUBSCRIPTION).await {
         Ok(caller) => caller,
         Err(refused) => return Ok(refused),
     };
@@ -46,7 +46,7 @@ type Query = Result<axum::extract::Query<CancelQuery>, axum::extract::rejection:
 pub async fn cancel_subscription(
     State(app): App, Path(id): Path<String>, query: Query, c: Rest,
 ) -> Answer {
-    let caller = match crate::auth::rest_key(&app, &c.headers, c.request_id()).await {
+    let caller = match c.key(&app, &crate::auth::CANCEL_SUBSCRIPTION).await {
         Ok(caller) => caller,
         Err(refused) => return Ok(refused),
     };

@@ -17,13 +17,16 @@ use crate::auth::bearer;
 pub struct Rest {
     pub meta: RequestMeta,
     pub headers: HeaderMap,
+    /// The client's address (see `front.rs`).
+    pub client: Option<std::net::IpAddr>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Rest {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = crate::request::ClientAddr::of(&parts.extensions).map(|ip| ip.to_string());
+        let client = crate::request::ClientAddr::of(&parts.extensions);
+        let ip = client.map(|ip| ip.to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -31,11 +34,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Rest {
         Ok(Rest {
             meta: RequestMeta::new(ip, user_agent, Some(crate::request::current_id())),
             headers: parts.headers.clone(),
+            client,
         })
     }
 }
 
 impl Rest {
+    /// The project API key this endpoint takes, checked as MCP checks one.
+    pub async fn key(
+        &self, app: &crate::app::AppState, endpoint: &crate::auth::KeyEndpoint,
+    ) -> Result<std::sync::Arc<authgate_core::Caller>, axum::response::Response> {
+        crate::auth::rest_key(app, &self.headers, self.client, self.request_id(), endpoint).await
+    }
+
     pub fn request_id(&self) -> &str {
         self.meta.request_id.as_deref().unwrap_or_default()
     }

@@ -15,7 +15,7 @@ use crate::app::AppState;
 pub async fn permissions_check(State(app): State<Arc<AppState>>, c: Rest, bytes: Bytes) -> Answer {
     let presented = c.access_token()?;
     if presented.starts_with("ag_") {
-        let caller = match crate::auth::rest_key(&app, &c.headers, c.request_id()).await {
+        let caller = match c.key(&app, &crate::auth::PERMISSIONS_CHECK).await {
             Ok(caller) => caller,
             Err(refused) => return Ok(refused),
         };

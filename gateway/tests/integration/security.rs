@@ -1163,3 +1163,71 @@ async fn key_use_is_recorded_off_the_request_path() {
     })
     .await;
 }
+
+/// Security review 2, fault 8: the REST endpoints that take a key
+/// (`/permissions/check`, `/subscriptions`) ignored its tool allow-list and
+/// the failed-authentication bucket. A key limited to whoami now gets 403
+/// there (audited as a denied call); a key allowed the rbac group may check
+/// but not subscribe; garbage keys on REST spend the same per-address
+/// bucket as on MCP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_key_endpoints_apply_allow_lists_and_the_failure_bucket() {
+    common::each_backend_with_client(
+        &[("AUTHGATE_AUTH_FAILURE_LIMIT", "1/s burst 3")],
+        async |gw, c| {
+            let url = gw.url();
+            let whoami_only = ok(c, "create_api_key", json!({"scopes": ["write"], "tools": ["whoami"]})).await["key"]
+                .as_str()
+                .expect("key")
+                .to_owned();
+            let rbac_only = ok(c, "create_api_key", json!({"scopes": ["write"], "tools": ["group:rbac"]})).await["key"]
+                .as_str()
+                .expect("key")
+                .to_owned();
+            let check = json!({"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "org_id": "org_01JD8X3V9Q4K7M2N5P6R8S0T1W", "resource": "posts", "action": "read"});
+            let subscribe = json!({"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "price_id": "price_01JD8X3V9Q4K7M2N5P6R8S0T1W"});
+            let call = async |key: &str, path: &str, body: &Value| {
+                common::rest(reqwest::Method::POST, &url, path, None, Some(key), Some(body.clone())).await
+            };
+            let e = call(&whoami_only, "/api/v1/permissions/check", &check).await;
+            let e = e.refused(403, "permission_denied");
+            assert!(e["message"].as_str().unwrap_or_default().contains("allow-list"), "{e}");
+            call(&whoami_only, "/api/v1/subscriptions", &subscribe)
+                .await
+                .refused(403, "permission_denied");
+            let cancel = common::rest(reqwest::Method::DELETE, &url, "/api/v1/subscriptions/sub_01JD8X3V9Q4K7M2N5P6R8S0T1W", None, Some(&whoami_only), None).await;
+            cancel.refused(403, "permission_denied");
+            // The rbac group may check (here: an unknown user), not subscribe.
+            call(&rbac_only, "/api/v1/permissions/check", &check)
+                .await
+                .refused(404, "not_found");
+            call(&rbac_only, "/api/v1/subscriptions", &subscribe)
+                .await
+                .refused(403, "permission_denied");
+            let denied: Vec<String> = common::stored_events(gw, Default::default())
+                .await
+                .into_iter()
+                .filter(|e| e.outcome == "denied")
+                .map(|e| e.event_type)
+                .collect();
+            for t in ["tool.check_rbac_permission", "tool.create_subscription", "tool.cancel_subscription"] {
+                assert!(denied.iter().any(|d| d == t), "{t} in {denied:?}");
+            }
+
+            // Garbage keys on REST spend the address's failure bucket,
+            // which MCP shares.
+            let garbage = format!("ag_live_{}", "Z".repeat(40));
+            for _ in 0..3 {
+                call(&garbage, "/api/v1/permissions/check", &check)
+                    .await
+                    .refused(401, "unauthenticated");
+            }
+            let r = call(&garbage, "/api/v1/permissions/check", &check).await;
+            r.refused(429, "rate_limited");
+            assert!(r.headers.get("retry-after").is_some());
+            let mcp = post_raw(&gw.mcp_url(), Some(&gw.admin_key), common::initialize_body(), &[]).await;
+            assert_eq!(mcp.status(), 429, "the bucket is the address's, on every endpoint");
+        },
+    )
+    .await;
+}

@@ -23,6 +23,8 @@ pub struct Limits {
     pub per_project: Buckets<String>,
     /// Failed authentications per client IP.
     pub auth_failures: Buckets<IpAddr>,
+    /// Requests per client address to the unauthenticated REST endpoints.
+    pub public: Buckets<IpAddr>,
     pub refusals: RefusalLog,
 }
 
@@ -32,6 +34,7 @@ impl Limits {
             per_key: Buckets::new(config.rate_limit),
             per_project: Buckets::new(config.project_rate_limit),
             auth_failures: Buckets::new(config.auth_failure_limit),
+            public: Buckets::new(config.public_rate_limit),
             refusals: RefusalLog::default(),
         }
     }
@@ -40,6 +43,7 @@ impl Limits {
         self.per_key.sweep(now);
         self.per_project.sweep(now);
         self.auth_failures.sweep(now);
+        self.public.sweep(now);
         self.refusals.sweep(now);
     }
 }

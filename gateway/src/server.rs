@@ -134,6 +134,27 @@ async fn sweep_security(app: Arc<AppState>) {
     }
 }
 
+/// How often spent tokens and stale counting windows are pruned.
+const TOKEN_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Prunes what identity keeps only for a while, off the request path.
+async fn sweep_tokens(app: Arc<AppState>) {
+    let mut tick = tokio::time::interval(TOKEN_SWEEP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = app.shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                let now = app.clock.now();
+                match authgate_identity::prune_tokens(&app.store, app.config.token_retention, now).await {
+                    Ok(pruned) => tracing::debug!(?pruned, "pruned spent tokens"),
+                    Err(err) => tracing::warn!(error = %err, "could not prune spent tokens"),
+                }
+            }
+        }
+    }
+}
+
 /// How long shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -174,6 +195,7 @@ impl Server {
         tokio::spawn(app.store.clone().listen(app.shutdown.clone()));
         tokio::spawn(app.clone().run_housekeeping(HOUSEKEEPING_EVERY));
         tokio::spawn(sweep_security(app.clone()));
+        tokio::spawn(sweep_tokens(app.clone()));
         if let Some(url) = &app.config.smtp_url {
             let mailer = authgate_email::Mailer::from_url(url, &app.config.email_from)
                 .map_err(std::io::Error::other)?;

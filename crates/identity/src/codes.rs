@@ -237,3 +237,20 @@ pub async fn use_token(
     });
     Ok((spent == 1).then_some(user_id))
 }
+
+/// Deletes one-time tokens (links) used or expired before `cutoff`, and
+/// codes expired before it, in every project (a maintenance sweep).
+pub(crate) async fn prune(conn: &mut Conn<'_>, cutoff: DateTime<Utc>) -> Result<usize, ToolError> {
+    let cutoff = to_micros(cutoff);
+    Ok(with_conn!(conn, c => {
+        let links = diesel::delete(
+            auth_tokens::table.filter(auth_tokens::used_at.lt(cutoff).or(auth_tokens::expires_at.lt(cutoff))),
+        )
+        .execute(c)
+        .await?;
+        let codes = diesel::delete(verification_codes::table.filter(verification_codes::expires_at.lt(cutoff)))
+            .execute(c)
+            .await?;
+        links + codes
+    }))
+}

@@ -10,6 +10,7 @@
 mod codes;
 mod flows;
 mod jwt;
+mod maintenance;
 mod mfa;
 mod passwords;
 mod sdk;
@@ -29,6 +30,7 @@ pub use jwt::{
     check as check_access_token, issue as issue_access_token, rotate as rotate_signing_key,
     verify as verify_access_token,
 };
+pub use maintenance::{Pruned, prune_tokens};
 pub use mfa::Enrollment as TotpEnrollment;
 pub use passwords::{HashParams, Passwords};
 pub use sdk::{Framework, SdkInstructions};

@@ -114,3 +114,13 @@ pub async fn release(
     });
     Ok(())
 }
+
+/// Deletes counting windows that started before `cutoff`, in every project.
+pub(crate) async fn prune(conn: &mut Conn<'_>, cutoff: DateTime<Utc>) -> Result<usize, ToolError> {
+    let cutoff = to_micros(cutoff);
+    Ok(with_conn!(conn, c => {
+        diesel::delete(auth_throttle::table.filter(auth_throttle::window_start.lt(cutoff)))
+            .execute(c)
+            .await?
+    }))
+}

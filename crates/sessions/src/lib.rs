@@ -10,7 +10,7 @@ mod sections;
 mod sessions;
 mod tools;
 
-pub use refresh::{Refreshed, refresh_session};
+pub use refresh::{Refreshed, prune_refresh_tokens, refresh_session, refresh_token_exists};
 pub use sections::SessionData;
 pub use sessions::{
     RevokedBy, Session, SessionSettings, active_session, create_session, get_session,

@@ -125,3 +125,37 @@ pub async fn refresh_session(
         refresh_token,
     })
 }
+
+/// Deletes refresh tokens spent or expired before `cutoff` (every project:
+/// a maintenance sweep, off the request path). Returns how many.
+pub async fn prune_refresh_tokens(
+    conn: &mut Conn<'_>, cutoff: DateTime<Utc>,
+) -> Result<usize, ToolError> {
+    let cutoff = to_micros(cutoff);
+    Ok(with_conn!(conn, c => {
+        diesel::delete(
+            refresh_tokens::table
+                .filter(refresh_tokens::used_at.lt(cutoff).or(refresh_tokens::expires_at.lt(cutoff))),
+        )
+        .execute(c)
+        .await?
+    }))
+}
+
+/// Whether a refresh token is one this project issued (spent or not): a
+/// read, so an unknown token is refused without a write unit.
+pub async fn refresh_token_exists(
+    conn: &mut Conn<'_>, project_id: &str, presented: &str,
+) -> Result<bool, ToolError> {
+    let hash = sha256_hex(presented);
+    let found: Option<String> = with_conn!(conn, c => {
+        refresh_tokens::table
+            .filter(refresh_tokens::project_id.eq(project_id))
+            .filter(refresh_tokens::token_hash.eq(&hash))
+            .select(refresh_tokens::token_hash)
+            .first(c)
+            .await
+            .optional()?
+    });
+    Ok(found.is_some())
+}

@@ -6,6 +6,7 @@
 
 mod answer;
 mod billing;
+mod budget;
 mod cors;
 mod extract;
 mod identity;
@@ -73,7 +74,24 @@ api! {
     get "/api/v1/projects/{project_id}/jwks.json" => identity::jwks,
 }
 
-/// The routes under `/api/v1`, with the CORS layer.
+/// The endpoints anyone may call without a key or an access token: each
+/// request spends the client address's public budget
+/// (`AUTHGATE_PUBLIC_RATE_LIMIT`).
+pub const PUBLIC: &[&str] = &[
+    "/api/v1/auth/sign-up",
+    "/api/v1/auth/sign-in",
+    "/api/v1/auth/refresh",
+    "/api/v1/auth/verify-email",
+    "/api/v1/auth/resend-verification",
+    "/api/v1/auth/password-reset/request",
+    "/api/v1/auth/password-reset/confirm",
+    "/api/v1/auth/magic-link/request",
+    "/api/v1/auth/magic-link/verify",
+];
+
+/// The routes under `/api/v1`, with the public budget and the CORS layer.
 pub fn routes(app: Arc<AppState>) -> Router<Arc<AppState>> {
-    router().layer(from_fn_with_state(app, cors::cors))
+    router()
+        .route_layer(from_fn_with_state(app.clone(), budget::public_budget))
+        .layer(from_fn_with_state(app, cors::cors))
 }

@@ -102,6 +102,10 @@ pub fn config(db: &TestDb, overrides: &[(&str, &str)]) -> Config {
             "AUTHGATE_AUTH_FAILURE_LIMIT".into(),
             "10000/s burst 10000".into(),
         ),
+        (
+            "AUTHGATE_PUBLIC_RATE_LIMIT".into(),
+            "10000/s burst 10000".into(),
+        ),
     ];
     for (k, v) in overrides {
         env.retain(|(ek, _)| ek != k);

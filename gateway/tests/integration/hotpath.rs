@@ -193,9 +193,13 @@ async fn metrics_count_calls_with_bounded_labels() {
                 "endpoint" => value.starts_with('/') || value == "unmatched",
                 "reason" => ["missing", "malformed", "unknown", "revoked", "unavailable"]
                     .contains(&value.as_str()),
-                "limit" => {
-                    ["per_key", "per_project", "auth_failures_per_ip"].contains(&value.as_str())
-                }
+                "limit" => [
+                    "per_key",
+                    "per_project",
+                    "auth_failures_per_ip",
+                    "public_per_ip",
+                ]
+                .contains(&value.as_str()),
                 "state" => ["size", "in_use"].contains(&value.as_str()),
                 "le" | "quantile" => value.parse::<f64>().is_ok() || value == "+Inf",
                 "version" => value == env!("CARGO_PKG_VERSION"),

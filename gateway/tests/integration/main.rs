@@ -7,6 +7,7 @@
 mod addresses;
 mod alerts;
 mod billing;
+mod budgets;
 mod cli;
 mod common;
 mod docs;

@@ -75,6 +75,15 @@ impl Auth {
         required("refresh_token", &body.refresh_token)?;
         let now = self.now();
         let presented = body.refresh_token.trim();
+        // An unknown token is refused after a read: only a token this
+        // project issued opens a write unit.
+        let known = self
+            .store
+            .read(async |conn| sessions::refresh_token_exists(conn, project_id, presented).await)
+            .await?;
+        if !known {
+            return Err(invalid_refresh());
+        }
         settle(
             self.store
                 .write(async |conn| {
@@ -93,10 +102,7 @@ impl Auth {
                             "this refresh token was already used, so its session has been revoked to protect the account; sign in again",
                         )
                         .with_field("refresh_token"))),
-                        Refreshed::Invalid => Ok(Err(unauthenticated(
-                            "the refresh token is unknown, expired, or its session has ended; sign in again",
-                        )
-                        .with_field("refresh_token"))),
+                        Refreshed::Invalid => Ok(Err(invalid_refresh())),
                     }
                 })
                 .await,
@@ -214,4 +220,11 @@ impl Auth {
             })
             .await
     }
+}
+
+fn invalid_refresh() -> ToolError {
+    unauthenticated(
+        "the refresh token is unknown, expired, or its session has ended; sign in again",
+    )
+    .with_field("refresh_token")
 }

@@ -27,7 +27,9 @@ pub fn domain_settings(
             mirror: Some(Arc::new(stripe)),
         });
     }
-    let identity = authgate_identity::IdentitySettings::new(&config.public_url, passwords);
+    let mut identity = authgate_identity::IdentitySettings::new(&config.public_url, passwords);
+    identity.sessions.reuse_interval = chrono::Duration::from_std(config.refresh_reuse_interval)
+        .map_err(|_| "AUTHGATE_REFRESH_REUSE_INTERVAL is too long".to_owned())?;
     settings.insert(identity.clone());
     Ok((settings, identity))
 }

@@ -204,6 +204,7 @@ pub async fn delete_org(
     ]);
     if !dry_run {
         crate::organizations::delete_org_row(conn, project_id, &row.id).await?;
+        authgate_sessions::organization_changed(conn, project_id, &row.id, None, None).await?;
     }
     Ok((row.view(members), cascade))
 }

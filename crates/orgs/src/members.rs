@@ -246,6 +246,8 @@ pub async fn set_member_role(
         .execute(c)
         .await?;
     });
+    authgate_sessions::organization_changed(conn, project_id, &org.id, Some(user_id), Some(role))
+        .await?;
     record_assignment(conn, project_id, &org.id, user_id, role, by, now).await?;
     m.role = role.to_owned();
     Ok(m)
@@ -269,6 +271,8 @@ pub async fn remove_member(
             .execute(c)
             .await?;
         });
+        authgate_sessions::organization_changed(conn, project_id, &org.id, Some(user_id), None)
+            .await?;
     }
     Ok(m)
 }

@@ -52,8 +52,8 @@ pub(crate) struct SessionRow {
     revoked_reason: Option<String>,
     ip: Option<String>,
     user_agent: Option<String>,
-    org_id: Option<String>,
-    role: Option<String>,
+    pub(crate) org_id: Option<String>,
+    pub(crate) role: Option<String>,
 }
 
 impl SessionRow {
@@ -75,16 +75,21 @@ impl SessionRow {
     }
 }
 
-/// Session settings: how long a session lives from sign-in.
+/// Session settings: how long a session lives from sign-in, and the reuse
+/// interval of its refresh tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionSettings {
     pub lifetime: Duration,
+    /// How long a spent refresh token presented again still gets a pair
+    /// for its session (`AUTHGATE_REFRESH_REUSE_INTERVAL`); zero: never.
+    pub reuse_interval: Duration,
 }
 
 impl Default for SessionSettings {
     fn default() -> Self {
         Self {
             lifetime: Duration::days(30),
+            reuse_interval: Duration::seconds(10),
         }
     }
 }
@@ -99,7 +104,7 @@ pub(crate) struct RefreshRow {
     pub(crate) user_id: String,
     created_at: i64,
     pub(crate) expires_at: i64,
-    used_at: Option<i64>,
+    pub(crate) used_at: Option<i64>,
 }
 
 pub(crate) fn new_refresh(
@@ -323,4 +328,32 @@ pub async fn set_session_org(
         .await?;
     });
     Ok(())
+}
+
+/// What an organization change does to the sessions that chose it: a
+/// member removed (`user_id` and no `role`) or the organization deleted
+/// (no `user_id`) clears their selection; a changed role (`user_id` and
+/// `role`) becomes theirs. Refresh reads the membership again anyway; this
+/// makes `/me` and the session tools say so at once.
+pub async fn organization_changed(
+    conn: &mut Conn<'_>, project_id: &str, org_id: &str, user_id: Option<&str>, role: Option<&str>,
+) -> Result<usize, ToolError> {
+    let (org, role) = match role {
+        Some(r) => (Some(org_id.to_owned()), Some(r.to_owned())),
+        None => (None, None),
+    };
+    Ok(with_conn!(conn, c => {
+        let mut q = diesel::update(
+            sessions::table
+                .filter(sessions::project_id.eq(project_id))
+                .filter(sessions::org_id.eq(org_id)),
+        )
+        .into_boxed();
+        if let Some(u) = user_id {
+            q = q.filter(sessions::user_id.eq(u));
+        }
+        q.set((sessions::org_id.eq(org), sessions::role.eq(role)))
+            .execute(c)
+            .await?
+    }))
 }

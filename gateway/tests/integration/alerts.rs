@@ -282,7 +282,9 @@ async fn fire(rule: &str, gw: &Gateway, inbox: &Inbox, c: &Client, p: &str) -> i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_rule_fires_exactly_its_alert_once() {
-    common::each_backend_with_mail(&[], async |gw, inbox| {
+    // No reuse interval: the replay rule's refresh token is presented again at once.
+    let strict = [("AUTHGATE_REFRESH_REUSE_INTERVAL", "0s")];
+    common::each_backend_with_mail(&strict, async |gw, inbox| {
         let rules: Vec<&str> = authgate_security::RULES.iter().map(|r| r.key).collect();
         assert_eq!(rules.len(), 12);
         for rule in rules {

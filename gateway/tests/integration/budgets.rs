@@ -61,7 +61,12 @@ async fn an_unknown_refresh_token_is_refused_without_a_write() {
             .await
     });
     ready.await.expect("the lock is held");
-    let refresh = post(&url, "/api/v1/auth/refresh", Some(&gw.project_id), json!({"refresh_token": "not-a-token-we-issued"}));
+    let refresh = post(
+        &url,
+        "/api/v1/auth/refresh",
+        Some(&gw.project_id),
+        json!({"refresh_token": "not-a-token-we-issued"}),
+    );
     let a = tokio::time::timeout(Duration::from_secs(1), refresh)
         .await
         .expect("answered while the write lock is held");
@@ -77,26 +82,46 @@ async fn spent_and_expired_tokens_are_pruned_after_the_retention() {
         let p = gw.project_id.as_str();
         sign_up(&url, p, "prune@example.com", "a fine password").await;
         let first = sign_in(&url, p, "prune@example.com", "a fine password").await;
-        let next = post(&url, "/api/v1/auth/refresh", Some(p), json!({"refresh_token": first["refresh_token"]})).await;
+        let next = post(
+            &url,
+            "/api/v1/auth/refresh",
+            Some(p),
+            json!({"refresh_token": first["refresh_token"]}),
+        )
+        .await;
         assert_eq!(next.status, 200);
         let count = async || query_n(gw.store(), "SELECT COUNT(*) AS n FROM refresh_tokens").await;
         assert_eq!(count().await, 2, "the spent token and the live one");
         let retention = Duration::from_secs(7 * 86_400);
         let now = chrono::Utc::now();
         // Within the retention nothing goes.
-        let pruned = authgate_identity::prune_tokens(gw.store(), retention, now).await.expect("prune");
+        let pruned = authgate_identity::prune_tokens(gw.store(), retention, now)
+            .await
+            .expect("prune");
         assert_eq!(pruned.refresh_tokens, 0);
         // Eight days on, the spent token goes; the live one (valid 30 days) stays and works.
         let later = now + chrono::Duration::days(8);
-        let pruned = authgate_identity::prune_tokens(gw.store(), retention, later).await.expect("prune");
-        assert_eq!(pruned.refresh_tokens, 1);
-        assert_eq!(count().await, 1);
-        let again = post(&url, "/api/v1/auth/refresh", Some(p), json!({"refresh_token": next.body["refresh_token"]})).await;
-        assert_eq!(again.status, 200, "{again:?}");
-        // Much later every token has expired and goes.
-        let pruned = authgate_identity::prune_tokens(gw.store(), retention, now + chrono::Duration::days(400))
+        let pruned = authgate_identity::prune_tokens(gw.store(), retention, later)
             .await
             .expect("prune");
+        assert_eq!(pruned.refresh_tokens, 1);
+        assert_eq!(count().await, 1);
+        let again = post(
+            &url,
+            "/api/v1/auth/refresh",
+            Some(p),
+            json!({"refresh_token": next.body["refresh_token"]}),
+        )
+        .await;
+        assert_eq!(again.status, 200, "{again:?}");
+        // Much later every token has expired and goes.
+        let pruned = authgate_identity::prune_tokens(
+            gw.store(),
+            retention,
+            now + chrono::Duration::days(400),
+        )
+        .await
+        .expect("prune");
         assert_eq!(pruned.refresh_tokens, 2);
         assert_eq!(count().await, 0);
     })

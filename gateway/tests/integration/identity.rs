@@ -94,7 +94,10 @@ async fn event_types(gw: &Gateway) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_up_verify_sign_in_refresh_and_reuse_end_to_end() {
-    common::each_backend_with_mail_and_client(&[], async |gw, c, inbox| {
+    // No reuse interval: a spent token presented again at once is a replay
+    // (the interval has a test of its own).
+    let strict = [("AUTHGATE_REFRESH_REUSE_INTERVAL", "0s")];
+    common::each_backend_with_mail_and_client(&strict, async |gw, c, inbox| {
         let url = gw.url();
         let project = gw.project_id.clone();
 
@@ -1441,6 +1444,87 @@ async fn signing_keys_rotate_with_the_next_key_published_before_it_signs() {
             ok(c, "verify_token", json!({"token": new})).await["valid"],
             true
         );
+    })
+    .await;
+}
+
+/// Security review 2, fault 14: two tabs (or React's StrictMode double
+/// effect) refreshing with the same token at once revoked the session as
+/// a reuse. Within the reuse interval both now get a pair for the same
+/// session and nothing is revoked; a reuse after it revokes as before; an
+/// interval of 0s keeps the strict behaviour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_refreshes_within_the_reuse_interval_keep_the_session() {
+    common::each_backend(&[("AUTHGATE_REFRESH_REUSE_INTERVAL", "2s")], async |gw| {
+        let url = gw.url();
+        let p = gw.project_id.clone();
+        sign_up(&url, &p, "tabs@example.com", PASSWORD).await;
+        let signed = sign_in(&url, &p, "tabs@example.com", PASSWORD).await;
+        let token = signed["refresh_token"].clone();
+        let refresh = |t: Value| {
+            let (url, p) = (url.clone(), p.clone());
+            async move {
+                post(
+                    &url,
+                    "/api/v1/auth/refresh",
+                    Some(&p),
+                    json!({"refresh_token": t}),
+                )
+                .await
+            }
+        };
+        let (a, b) = tokio::join!(refresh(token.clone()), refresh(token.clone()));
+        assert_eq!((a.status, b.status), (200, 200), "{a:?} {b:?}");
+        assert_eq!(a.body["session_id"], b.body["session_id"]);
+        for pair in [&a, &b] {
+            let access = pair.body["access_token"].as_str().expect("access");
+            assert_eq!(me(gw, access).await.status, 200, "the session lives");
+            let next = refresh(pair.body["refresh_token"].clone()).await;
+            assert_eq!(next.status, 200, "each tab's next token works: {next:?}");
+        }
+        assert!(
+            !event_types(gw)
+                .await
+                .iter()
+                .any(|t| t == "token.refresh_reused")
+        );
+
+        // After the interval, the spent token is a replay: the session ends.
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        refresh(token.clone()).await.refused(401, "unauthenticated");
+        let access = a.body["access_token"].as_str().expect("access");
+        me(gw, access).await.refused(401, "unauthenticated");
+        assert!(
+            event_types(gw)
+                .await
+                .iter()
+                .any(|t| t == "token.refresh_reused")
+        );
+    })
+    .await;
+    common::each_backend(&[("AUTHGATE_REFRESH_REUSE_INTERVAL", "0s")], async |gw| {
+        let (url, p) = (gw.url(), gw.project_id.clone());
+        sign_up(&url, &p, "strict@example.com", PASSWORD).await;
+        let token =
+            sign_in(&url, &p, "strict@example.com", PASSWORD).await["refresh_token"].clone();
+        let first = post(
+            &url,
+            "/api/v1/auth/refresh",
+            Some(&p),
+            json!({"refresh_token": token}),
+        )
+        .await;
+        assert_eq!(first.status, 200);
+        post(
+            &url,
+            "/api/v1/auth/refresh",
+            Some(&p),
+            json!({"refresh_token": token}),
+        )
+        .await
+        .refused(401, "unauthenticated");
+        let access = first.body["access_token"].as_str().expect("access");
+        me(gw, access).await.refused(401, "unauthenticated");
     })
     .await;
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{self, err, ok, rest, sign_in, sign_up};
+use crate::common::{self, err, ok, post, rest, sign_in, sign_up};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -599,6 +599,141 @@ async fn invitations_and_the_active_organization_through_rest() {
         .await;
         let dry = ok(c, "delete_org", json!({"org_id": org, "dry_run": true})).await;
         assert_eq!(dry["cascade"], json!({"memberships": 1, "invitations": 2}));
+    })
+    .await;
+}
+
+/// Security review 2, fault 1: refresh copied `org_id` and `role` from the
+/// session row, written once at active-org, so a removed admin kept minting
+/// `role: admin` tokens for the refresh lifetime. Refresh now reads the
+/// membership: a changed role is the new one, a removed member or a
+/// deleted organization has no organization claims, and `/me` says so at
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn org_claims_follow_the_membership_at_refresh() {
+    common::each_backend_with_client(&[], async |gw, c| {
+        let url = gw.url();
+        let p = gw.project_id.clone();
+        ok(
+            c,
+            "create_role",
+            json!({"key": "admin", "permissions": ["*"]}),
+        )
+        .await;
+        ok(
+            c,
+            "create_role",
+            json!({"key": "viewer", "permissions": ["posts:read"]}),
+        )
+        .await;
+        let org = ok(c, "create_org", json!({"name": "Acme"})).await["id"].clone();
+        let user = sign_up(&url, &p, "mallory@acme.com", PASSWORD).await["id"].clone();
+        ok(
+            c,
+            "add_org_member",
+            json!({"org_id": org, "user_id": user, "role": "admin"}),
+        )
+        .await;
+        let signed = sign_in(&url, &p, "mallory@acme.com", PASSWORD).await;
+        let chosen = rest(
+            reqwest::Method::POST,
+            &url,
+            "/api/v1/auth/active-org",
+            None,
+            signed["access_token"].as_str(),
+            Some(json!({"org_id": org})),
+        )
+        .await;
+        assert_eq!(chosen.status, 200, "{chosen:?}");
+        let mut refresh_token = chosen.body["refresh_token"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| signed["refresh_token"].as_str().expect("r").to_owned());
+        let refresh = async |token: &str| {
+            let a = post(
+                &url,
+                "/api/v1/auth/refresh",
+                Some(&p),
+                json!({"refresh_token": token}),
+            )
+            .await;
+            assert_eq!(a.status, 200, "{a:?}");
+            let claims = claims_of(a.body["access_token"].as_str().expect("access"));
+            (
+                a.body["refresh_token"]
+                    .as_str()
+                    .expect("refresh")
+                    .to_owned(),
+                claims,
+                a.body["access_token"].as_str().expect("a").to_owned(),
+            )
+        };
+        let (next, claims, _) = refresh(&refresh_token).await;
+        assert_eq!(
+            (claims["org_id"].clone(), claims["role"].clone()),
+            (org.clone(), json!("admin"))
+        );
+        refresh_token = next;
+
+        // The role changes: the next token carries the new one.
+        ok(
+            c,
+            "update_org_member_role",
+            json!({"org_id": org, "user_id": user, "role": "viewer"}),
+        )
+        .await;
+        let (next, claims, _) = refresh(&refresh_token).await;
+        assert_eq!(claims["role"], "viewer", "{claims}");
+        refresh_token = next;
+
+        // Removed: no organization claims, and /me shows none.
+        ok(
+            c,
+            "remove_org_member",
+            json!({"org_id": org, "user_id": user}),
+        )
+        .await;
+        let (next, claims, access) = refresh(&refresh_token).await;
+        assert!(
+            claims.get("role").is_none_or(Value::is_null),
+            "a removed member keeps no role: {claims}"
+        );
+        assert!(claims.get("org_id").is_none_or(Value::is_null), "{claims}");
+        let me = rest(
+            reqwest::Method::GET,
+            &url,
+            "/api/v1/me",
+            None,
+            Some(&access),
+            None,
+        )
+        .await;
+        assert_eq!(me.body["session"]["org_id"], Value::Null, "{me:?}");
+        refresh_token = next;
+
+        // Added back and chosen again, then the organization is deleted.
+        ok(
+            c,
+            "add_org_member",
+            json!({"org_id": org, "user_id": user, "role": "admin"}),
+        )
+        .await;
+        let chosen = rest(
+            reqwest::Method::POST,
+            &url,
+            "/api/v1/auth/active-org",
+            None,
+            Some(&access),
+            Some(json!({"org_id": org})),
+        )
+        .await;
+        assert_eq!(chosen.status, 200, "{chosen:?}");
+        ok(c, "delete_org", json!({"org_id": org})).await;
+        let (_, claims, _) = refresh(&refresh_token).await;
+        assert!(
+            claims.get("role").is_none_or(Value::is_null),
+            "a deleted organization gives no role: {claims}"
+        );
     })
     .await;
 }

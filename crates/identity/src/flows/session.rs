@@ -88,8 +88,10 @@ impl Auth {
             self.store
                 .write(async |conn| {
                     admit(conn, project_id, None).await?;
+                    let reuse = self.settings.sessions.reuse_interval;
                     let refreshed =
-                        sessions::refresh_session(conn, project_id, presented, meta, now).await?;
+                        sessions::refresh_session(conn, project_id, presented, reuse, meta, now)
+                            .await?;
                     match refreshed {
                         Refreshed::Rotated {
                             session,

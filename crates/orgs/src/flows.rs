@@ -208,3 +208,28 @@ pub async fn delete_org(
     }
     Ok((row.view(members), cascade))
 }
+
+/// Adds a member directly; their pending invitations to the organization
+/// are voided (an older one, perhaps of another role, must not apply later).
+pub async fn add_org_member(
+    conn: &mut Conn<'_>, project_id: &str, org: &str, user_id: &str, role: Option<&str>,
+    by: &members::AssignedBy<'_>, now: DateTime<Utc>,
+) -> Result<Member, ToolError> {
+    let member = members::add_member(conn, project_id, org, user_id, role, by, now).await?;
+    let org = crate::organizations::resolve(conn, project_id, org).await?;
+    crate::invitations::void_pending(conn, project_id, &org.id, &member.email).await?;
+    Ok(member)
+}
+
+/// Removes a member directly; their pending invitations to the
+/// organization are voided, so none brings them back.
+pub async fn remove_org_member(
+    conn: &mut Conn<'_>, project_id: &str, org: &str, user_id: &str, dry_run: bool,
+) -> Result<Member, ToolError> {
+    let member = members::remove_member(conn, project_id, org, user_id, dry_run).await?;
+    if !dry_run {
+        let org = crate::organizations::resolve(conn, project_id, org).await?;
+        crate::invitations::void_pending(conn, project_id, &org.id, &member.email).await?;
+    }
+    Ok(member)
+}

@@ -31,7 +31,8 @@ pub struct Invitation {
     pub email: String,
     /// The role the invitee gets on accepting.
     pub role: String,
-    /// `pending` or `accepted`.
+    /// `pending`, `accepted`, `revoked` (revoke_org_invitation), `voided`
+    /// (the person was added or removed directly) or `expired`.
     pub status: String,
     pub expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
@@ -55,12 +56,18 @@ struct InvitationRow {
 
 impl InvitationRow {
     fn view(self) -> Invitation {
+        let status = if self.status == "pending" && self.expires_at <= to_micros(chrono::Utc::now())
+        {
+            "expired".to_owned()
+        } else {
+            self.status
+        };
         Invitation {
             id: self.id,
             org_id: self.org_id,
             email: self.email,
             role: self.role,
-            status: self.status,
+            status,
             expires_at: from_micros(self.expires_at),
             created_at: from_micros(self.created_at),
             accepted_at: self.accepted_at.map(from_micros),
@@ -277,4 +284,120 @@ pub async fn accept_invitation_token(
             .await?;
     });
     Ok(member)
+}
+
+/// The states an invitation list can be filtered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Revoked,
+    Voided,
+    Expired,
+}
+
+/// An organization's invitations, newest first, optionally of one state.
+pub async fn list_invitations(
+    conn: &mut Conn<'_>, project_id: &str, org: &str, status: Option<InvitationStatus>,
+    page: &authgate_core::PageRequest, now: DateTime<Utc>,
+) -> Result<authgate_core::Page<Invitation>, ToolError> {
+    let org = resolve(conn, project_id, org).await?;
+    let at = to_micros(now);
+    let rows: Vec<InvitationRow> = with_conn!(conn, c => {
+        let mut q = invitations::table
+            .filter(invitations::project_id.eq(project_id))
+            .filter(invitations::org_id.eq(&org.id))
+            .select(InvitationRow::as_select())
+            .order(invitations::id.desc())
+            .limit(page.fetch_limit())
+            .into_boxed();
+        q = match status {
+            None => q,
+            Some(InvitationStatus::Pending) => q
+                .filter(invitations::status.eq("pending"))
+                .filter(invitations::expires_at.gt(at)),
+            Some(InvitationStatus::Expired) => q
+                .filter(invitations::status.eq("pending"))
+                .filter(invitations::expires_at.le(at)),
+            Some(InvitationStatus::Accepted) => q.filter(invitations::status.eq("accepted")),
+            Some(InvitationStatus::Revoked) => q.filter(invitations::status.eq("revoked")),
+            Some(InvitationStatus::Voided) => q.filter(invitations::status.eq("voided")),
+        };
+        if let Some(after) = &page.after {
+            q = q.filter(invitations::id.lt(after.clone()));
+        }
+        q.load(c).await?
+    });
+    Ok(page.page(
+        rows.into_iter().map(InvitationRow::view).collect(),
+        |i: &Invitation| i.id.clone(),
+    ))
+}
+
+/// Revokes a pending invitation: its link stops working. Revoking one that
+/// is no longer pending changes nothing, except that an accepted one is a
+/// conflict (the person is a member: remove_org_member).
+pub async fn revoke_invitation(
+    conn: &mut Conn<'_>, project_id: &str, invitation_id: &str,
+) -> Result<Invitation, ToolError> {
+    let row: Option<InvitationRow> = with_conn!(conn, c => {
+        invitations::table
+            .filter(invitations::project_id.eq(project_id))
+            .filter(invitations::id.eq(invitation_id))
+            .select(InvitationRow::as_select())
+            .first(c)
+            .await
+            .optional()?
+    });
+    let mut row = row.ok_or_else(|| {
+        ToolError::not_found(format!(
+            "invitation {invitation_id} not found in this project"
+        ))
+        .with_field("invitation_id")
+        .with_hint("list_org_invitations shows an organization's invitations")
+    })?;
+    match row.status.as_str() {
+        "accepted" => Err(ToolError::conflict(format!(
+            "invitation {invitation_id} was accepted; its invitee is a member"
+        ))
+        .with_field("invitation_id")
+        .with_hint("remove_org_member removes the member")),
+        "pending" => {
+            with_conn!(conn, c => {
+                diesel::update(
+                    invitations::table
+                        .filter(invitations::project_id.eq(project_id))
+                        .filter(invitations::id.eq(invitation_id))
+                        .filter(invitations::status.eq("pending")),
+                )
+                .set(invitations::status.eq("revoked"))
+                .execute(c)
+                .await?;
+            });
+            row.status = "revoked".into();
+            Ok(row.view())
+        }
+        _ => Ok(row.view()),
+    }
+}
+
+/// Voids the pending invitations of `email` to an organization: the
+/// person was added or removed directly, so an older invitation (perhaps
+/// with another role) must not bring them back.
+pub(crate) async fn void_pending(
+    conn: &mut Conn<'_>, project_id: &str, org_id: &str, email: &str,
+) -> Result<usize, ToolError> {
+    Ok(with_conn!(conn, c => {
+        diesel::update(
+            invitations::table
+                .filter(invitations::project_id.eq(project_id))
+                .filter(invitations::org_id.eq(org_id))
+                .filter(invitations::email.eq(email))
+                .filter(invitations::status.eq("pending")),
+        )
+        .set(invitations::status.eq("voided"))
+        .execute(c)
+        .await?
+    }))
 }

@@ -14,7 +14,7 @@ pub use flows::{
     AcceptBody, ActiveOrg, ActiveOrgBody, OrgDetail, accept_invitation, delete_org, me, org_detail,
     set_active_org,
 };
-pub use invitations::{INVITATION_TTL, Invitation, NewInvitation, invite_member};
+pub use invitations::{INVITATION_TTL, Invitation, InvitationStatus, NewInvitation, invite_member};
 pub use members::{
     AssignedBy, Member, Membership, add_member, list_members, member_role, memberships_of_user,
     remove_member, set_member_role,

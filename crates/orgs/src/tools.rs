@@ -10,7 +10,7 @@ use authgate_core::{
 };
 
 use crate::flows::OrgDetail;
-use crate::invitations::{self, Invitation, NewInvitation};
+use crate::invitations::{self, Invitation, InvitationStatus, NewInvitation};
 use crate::members::{self, Member};
 use crate::organizations::{self as orgs, NewOrg, Org, OrgChange};
 
@@ -32,7 +32,9 @@ pub fn register(registry: &mut ToolRegistry) {
         .register(AddOrgMember)
         .register(UpdateOrgMemberRole)
         .register(RemoveOrgMember)
-        .register(InviteOrgMember);
+        .register(InviteOrgMember)
+        .register(ListOrgInvitations)
+        .register(RevokeOrgInvitation);
 }
 
 fn user_id(id: &str) -> Result<(), ToolError> {
@@ -244,7 +246,7 @@ pub async fn add_org_member(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: AddOrgMemberArgs,
 ) -> Result<Member, ToolError> {
     user_id(&args.user_id)?;
-    members::add_member(
+    crate::flows::add_org_member(
         conn,
         ctx.project_id(),
         &args.org_id,
@@ -319,7 +321,7 @@ pub async fn remove_org_member(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: RemoveOrgMemberArgs,
 ) -> Result<DangerResult<RemovedMember>, ToolError> {
     user_id(&args.user_id)?;
-    let member = members::remove_member(
+    let member = crate::flows::remove_org_member(
         conn,
         ctx.project_id(),
         &args.org_id,
@@ -368,4 +370,61 @@ pub async fn invite_org_member(
         inviter: &inviter,
     };
     invitations::invite_member(conn, ctx.project_id(), new, ctx.now()).await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListOrgInvitationsArgs {
+    /// The organization's id (org_...) or slug.
+    pub org_id: String,
+    /// Only invitations in this state: pending, accepted, revoked, voided
+    /// or expired.
+    pub status: Option<InvitationStatus>,
+    /// 1 to 100 (default 20).
+    pub limit: Option<u32>,
+    /// next_cursor of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// List an organization's invitations, newest first: each with its
+/// address, role and state (pending, accepted, revoked, voided when the
+/// person was added or removed directly, or expired).
+#[tool(read, group = ORGANIZATIONS, title = "List organization invitations", example = r#"{"org_id": "acme-corp", "status": "pending"}"#)]
+pub async fn list_org_invitations(
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ListOrgInvitationsArgs,
+) -> Result<Page<Invitation>, ToolError> {
+    let page = ctx.page(args.limit, args.cursor.as_deref())?;
+    crate::invitations::list_invitations(
+        conn,
+        ctx.project_id(),
+        &args.org_id,
+        args.status,
+        &page,
+        ctx.now(),
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeOrgInvitationArgs {
+    /// The invitation (inv_...).
+    pub invitation_id: String,
+}
+
+/// Revoke a pending invitation: its link stops working at once. Revoking
+/// one that is no longer pending changes nothing; an accepted one is a
+/// conflict (remove_org_member removes the member).
+#[tool(
+    write,
+    group = ORGANIZATIONS,
+    title = "Revoke organization invitation",
+    idempotent,
+    example = r#"{"invitation_id": "inv_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#
+)]
+pub async fn revoke_org_invitation(
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: RevokeOrgInvitationArgs,
+) -> Result<Invitation, ToolError> {
+    require_id("invitation_id", "inv", &args.invitation_id)?;
+    crate::invitations::revoke_invitation(conn, ctx.project_id(), &args.invitation_id).await
 }

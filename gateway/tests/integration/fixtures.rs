@@ -79,7 +79,7 @@ pub async fn fixture(tool: &str, client: &Client, url: &str, own: &[String]) -> 
                 expect: Expect::Shows(own.to_vec()),
             })
         }
-        "get_org" | "delete_org" | "list_org_members" => {
+        "get_org" | "delete_org" | "list_org_members" | "list_org_invitations" => {
             let org = new_org(client).await;
             not_found(json!({"org_id": org}))
         }
@@ -110,6 +110,17 @@ pub async fn fixture(tool: &str, client: &Client, url: &str, own: &[String]) -> 
             not_found(
                 json!({"org_id": org, "email": format!("{}@example.com", unique("inv")), "role": role}),
             )
+        }
+        "revoke_org_invitation" => {
+            let (org, role) = (new_org(client).await, new_role(client).await);
+            let email = format!("{}@example.com", unique("inv"));
+            let invitation = ok(
+                client,
+                "invite_org_member",
+                json!({"org_id": org, "email": email, "role": role}),
+            )
+            .await;
+            not_found(json!({"invitation_id": id(&invitation)}))
         }
         "add_org_member" => {
             let (org, role) = (new_org(client).await, new_role(client).await);

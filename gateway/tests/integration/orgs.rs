@@ -737,3 +737,181 @@ async fn org_claims_follow_the_membership_at_refresh() {
     })
     .await;
 }
+
+/// Security review 2, fault 9: an invitation could not be revoked, and a
+/// pending one survived its invitee being added and removed directly, so
+/// an old admin invitation still worked afterwards. Adding or removing a
+/// member now voids their pending invitations; revoke_org_invitation stops
+/// a link at once; list_org_invitations shows every state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitations_are_revocable_and_voided_by_direct_membership_changes() {
+    common::each_backend_with_mail_and_client(&[], async |gw, c, inbox| {
+        let url = gw.url();
+        let p = gw.project_id.clone();
+        ok(
+            c,
+            "create_role",
+            json!({"key": "admin", "permissions": ["*"]}),
+        )
+        .await;
+        ok(
+            c,
+            "create_role",
+            json!({"key": "viewer", "permissions": ["posts:read"], "is_default": true}),
+        )
+        .await;
+        ok(
+            c,
+            "add_callback",
+            json!({"url": "https://app.acme.com/invite"}),
+        )
+        .await;
+        let org = ok(c, "create_org", json!({"name": "Acme"})).await["id"].clone();
+
+        // An admin invitation, then the person added and removed directly.
+        let old = ok(
+            c,
+            "invite_org_member",
+            json!({"org_id": org, "email": "eve@acme.com", "role": "admin"}),
+        )
+        .await;
+        let token = after(
+            &mail(inbox, "eve@acme.com", "invitation_token=").await,
+            "invitation_token=",
+        )
+        .to_owned();
+        let eve = sign_up(&url, &p, "eve@acme.com", PASSWORD).await["id"].clone();
+        let code_mail = mail(inbox, "eve@acme.com", "code").await;
+        let code = common::six_digits(&code_mail);
+        let v = post(
+            &url,
+            "/api/v1/auth/verify-email",
+            Some(&p),
+            json!({"email": "eve@acme.com", "code": code}),
+        )
+        .await;
+        assert_eq!(v.status, 200, "{v:?}");
+        ok(
+            c,
+            "add_org_member",
+            json!({"org_id": org, "user_id": eve, "role": "viewer"}),
+        )
+        .await;
+        ok(
+            c,
+            "remove_org_member",
+            json!({"org_id": org, "user_id": eve}),
+        )
+        .await;
+        let access = sign_in(&url, &p, "eve@acme.com", PASSWORD).await["access_token"]
+            .as_str()
+            .expect("a")
+            .to_owned();
+        let accept = async |body: Value| {
+            rest(
+                reqwest::Method::POST,
+                &url,
+                "/api/v1/invitations/accept",
+                None,
+                Some(&access),
+                Some(body),
+            )
+            .await
+        };
+        accept(json!({"token": token}))
+            .await
+            .refused(400, "invalid_argument");
+        let members = ok(c, "list_org_members", json!({"org_id": org})).await;
+        assert_eq!(
+            members["data"],
+            json!([]),
+            "the old admin invitation brought no one back"
+        );
+        let voided = ok(
+            c,
+            "list_org_invitations",
+            json!({"org_id": org, "status": "voided"}),
+        )
+        .await;
+        assert_eq!(voided["data"][0]["id"], old["id"], "{voided}");
+
+        // A pending invitation revoked: its link stops at once.
+        let second = ok(
+            c,
+            "invite_org_member",
+            json!({"org_id": org, "email": "eve@acme.com", "role": "viewer"}),
+        )
+        .await;
+        let token = nth_invitation_token(inbox, "eve@acme.com", 2).await;
+        let revoked = ok(
+            c,
+            "revoke_org_invitation",
+            json!({"invitation_id": second["id"]}),
+        )
+        .await;
+        assert_eq!(revoked["status"], "revoked");
+        let again = ok(
+            c,
+            "revoke_org_invitation",
+            json!({"invitation_id": second["id"]}),
+        )
+        .await;
+        assert_eq!(again["status"], "revoked", "revoking twice changes nothing");
+        accept(json!({"token": token}))
+            .await
+            .refused(400, "invalid_argument");
+
+        // An accepted invitation cannot be revoked.
+        let third = ok(
+            c,
+            "invite_org_member",
+            json!({"org_id": org, "email": "eve@acme.com"}),
+        )
+        .await;
+        let token = nth_invitation_token(inbox, "eve@acme.com", 3).await;
+        assert_eq!(accept(json!({"token": token})).await.status, 200);
+        err(
+            c,
+            "revoke_org_invitation",
+            json!({"invitation_id": third["id"]}),
+            "conflict",
+        )
+        .await;
+        let all = ok(c, "list_org_invitations", json!({"org_id": org})).await;
+        let states: Vec<&str> = all["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter_map(|i| i["status"].as_str())
+            .collect();
+        assert_eq!(states, ["accepted", "revoked", "voided"], "newest first");
+        let pending = ok(
+            c,
+            "list_org_invitations",
+            json!({"org_id": org, "status": "pending"}),
+        )
+        .await;
+        assert_eq!(pending["data"], json!([]));
+    })
+    .await;
+}
+
+/// The token of the `n`th invitation mailed to `to` (waiting for it).
+async fn nth_invitation_token(
+    inbox: &authgate_email::testing::Inbox, to: &str, n: usize,
+) -> String {
+    for _ in 0..100 {
+        let texts: Vec<String> = inbox
+            .messages()
+            .iter()
+            .filter(|m| m.contains(&format!("To: {to}")))
+            .map(|m| authgate_email::testing::part(m, "text/plain"))
+            .filter(|t| t.contains("invitation_token="))
+            .collect();
+        if let Some(text) = texts.get(n - 1) {
+            return after(text, "invitation_token=").to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no invitation number {n} to {to}");
+}

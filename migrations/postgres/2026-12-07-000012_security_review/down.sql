@@ -1,1 +1,5 @@
+DELETE FROM invitations WHERE status IN ('revoked', 'voided');
+ALTER TABLE invitations DROP CONSTRAINT invitations_status_check;
+ALTER TABLE invitations ADD CONSTRAINT invitations_status_check
+    CHECK (status IN ('pending', 'accepted'));
 ALTER TABLE email_outbox DROP COLUMN variables;

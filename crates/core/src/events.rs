@@ -75,6 +75,9 @@ event_types! {
     PasswordResetRequested => "password_reset.requested",
     /// A password was reset through a link.
     PasswordResetCompleted => "password_reset.completed",
+    /// An unverified account's address was proven by a link: the password,
+    /// sessions and second factors set before were dropped (metadata `method`).
+    AccountClaimed => "account.claimed",
     /// A sign-in link was asked for.
     MagicLinkRequested => "magic_link.requested",
     /// A TOTP factor was enrolled, pending its first code.

@@ -23,7 +23,7 @@ fn code_hash(key: &[u8; 32], project_id: &str, user_id: &str, code: &str) -> Str
 }
 
 /// Deletes the user's codes (a new one replaces them; a used one is gone).
-async fn clear_codes(
+pub(crate) async fn clear_codes(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str,
 ) -> Result<(), ToolError> {
     with_conn!(conn, c => {
@@ -154,10 +154,37 @@ impl TokenKind {
 
 /// A new link token for a user; returns it (for the mail only) and when it
 /// expires.
+/// Every kind of link.
+pub const ALL_LINKS: &[TokenKind] = &[TokenKind::PasswordReset, TokenKind::MagicLink];
+
+/// Spends every unused link of `kinds` of the user, so none works any
+/// more: a newer link of the same kind, a completed reset and an email
+/// change each void the older ones.
+pub async fn void_tokens(
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str, kinds: &[TokenKind], now: DateTime<Utc>,
+) -> Result<usize, ToolError> {
+    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    Ok(with_conn!(conn, c => {
+        diesel::update(
+            auth_tokens::table
+                .filter(auth_tokens::project_id.eq(project_id))
+                .filter(auth_tokens::user_id.eq(user_id))
+                .filter(auth_tokens::kind.eq_any(&kinds))
+                .filter(auth_tokens::used_at.is_null()),
+        )
+        .set(auth_tokens::used_at.eq(Some(to_micros(now))))
+        .execute(c)
+        .await?
+    }))
+}
+
+/// A fresh link of `kind` for the user; older unused ones of that kind
+/// stop working.
 pub async fn new_token(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str, kind: TokenKind, ttl: Duration,
     now: DateTime<Utc>,
 ) -> Result<(String, DateTime<Utc>), ToolError> {
+    void_tokens(conn, project_id, user_id, &[kind], now).await?;
     let token = new_secret(kind.prefix());
     let expires = now + ttl;
     with_conn!(conn, c => {

@@ -116,7 +116,6 @@ pub async fn enroll(
     })
 }
 
-/// Whether the user has an active factor.
 /// Deletes one factor of the user.
 pub async fn remove(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str, factor_id: &str,
@@ -134,6 +133,22 @@ pub async fn remove(
     Ok(())
 }
 
+/// Deletes every factor of the user; returns how many.
+pub(crate) async fn remove_all(
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str,
+) -> Result<usize, ToolError> {
+    Ok(with_conn!(conn, c => {
+        diesel::delete(
+            mfa_factors::table
+                .filter(mfa_factors::project_id.eq(project_id))
+                .filter(mfa_factors::user_id.eq(user_id)),
+        )
+        .execute(c)
+        .await?
+    }))
+}
+
+/// Whether the user has an active factor.
 pub async fn required(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str,
 ) -> Result<bool, ToolError> {

@@ -246,6 +246,32 @@ pub(crate) async fn has_password(
 }
 
 /// Sets (or replaces) a user's password hash.
+/// An account a magic-link request for an unknown address made, that its
+/// owner never used: unverified, without a password, never signed in. It
+/// stands in no one's way: sign-up takes it over and a reset may give it a
+/// password (the owner must still prove the address).
+pub(crate) async fn unclaimed(conn: &mut Conn<'_>, user: &UserRow) -> Result<bool, ToolError> {
+    Ok(!user.email_verified
+        && user.last_sign_in_at.is_none()
+        && !has_password(conn, &user.project_id, &user.id).await?)
+}
+
+/// Drops the user's password credential.
+pub(crate) async fn delete_password(
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str,
+) -> Result<(), ToolError> {
+    with_conn!(conn, c => {
+        diesel::delete(
+            password_credentials::table
+                .filter(password_credentials::project_id.eq(project_id))
+                .filter(password_credentials::user_id.eq(user_id)),
+        )
+        .execute(c)
+        .await?;
+    });
+    Ok(())
+}
+
 pub(crate) async fn set_password_hash(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str, hash: &str, now: i64,
 ) -> Result<(), ToolError> {
@@ -316,6 +342,18 @@ pub(crate) async fn set_email(
         .await?;
     });
     require(conn, project_id, user_id).await
+}
+
+pub(crate) async fn set_name(
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str, name: Option<&str>, now: DateTime<Utc>,
+) -> Result<(), ToolError> {
+    with_conn!(conn, c => {
+        diesel::update(one_user(project_id, user_id))
+        .set((end_users::name.eq(name), end_users::updated_at.eq(to_micros(now))))
+        .execute(c)
+        .await?;
+    });
+    Ok(())
 }
 
 pub(crate) async fn set_verified(

@@ -24,4 +24,5 @@ mod registry;
 mod security;
 mod sse;
 mod stripe;
+mod takeover;
 mod tools;

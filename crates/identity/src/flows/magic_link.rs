@@ -120,6 +120,10 @@ impl Auth {
                     let mut user = users::load(conn, project_id, &user_id)
                         .await?
                         .ok_or_else(bad)?;
+                    // The link proves the address: an unverified account is
+                    // claimed first, so a squatter's second factor cannot
+                    // stand in the owner's way (a failure below undoes it).
+                    self.claim(conn, &user, "magic_link", meta, now).await?;
                     let code = body.mfa_code.as_deref();
                     if let Err(refused) = self
                         .second_factor(conn, &user, code, Tries::CountHere, meta, now)

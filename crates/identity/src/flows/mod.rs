@@ -14,6 +14,7 @@
 //! ([`settle`]); any other error rolls the unit back.
 
 mod agent;
+mod claim;
 mod links;
 mod magic_link;
 mod mfa;

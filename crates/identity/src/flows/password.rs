@@ -54,9 +54,8 @@ impl Auth {
                             return Ok(Err(refused));
                         }
                     }
-                    if users::load_by_email(conn, project_id, &email)
-                        .await?
-                        .is_some()
+                    if let Some(existing) = users::load_by_email(conn, project_id, &email).await?
+                        && !users::unclaimed(conn, &existing).await?
                     {
                         return Ok(Err(users::email_taken()));
                     }
@@ -67,8 +66,19 @@ impl Auth {
         let hash = s.passwords.hash(&body.password).await?;
         self.store
             .write(async |conn| {
-                let user =
-                    users::insert(conn, project_id, email.clone(), name.clone(), now).await?;
+                // A magic-link request may have made the account before
+                // its owner signed up; an unclaimed one is taken over.
+                let mut user = match users::load_by_email(conn, project_id, &email).await? {
+                    Some(shell) if users::unclaimed(conn, &shell).await? => shell,
+                    Some(_) => return Err(users::email_taken()),
+                    None => {
+                        users::insert(conn, project_id, email.clone(), name.clone(), now).await?
+                    }
+                };
+                if name.is_some() && user.name.is_none() {
+                    users::set_name(conn, project_id, &user.id, name.as_deref(), now).await?;
+                    user.name = name.clone();
+                }
                 users::set_password_hash(conn, project_id, &user.id, &hash, to_micros(now)).await?;
                 send_verification(conn, &self.keys, s, project_id, &user, now).await?;
                 authgate_email::enqueue(
@@ -239,7 +249,9 @@ impl Auth {
                 .await?;
             return Ok(Ok(()));
         };
-        if users::has_password(conn, project_id, &user.id).await? {
+        let may_reset = users::has_password(conn, project_id, &user.id).await?
+            || users::unclaimed(conn, &user).await?;
+        if may_reset {
             let event = requested(Some(&user.id), Outcome::Success);
             send_reset(conn, &self.settings, &user, base, event, now).await?;
         } else {
@@ -282,6 +294,11 @@ impl Auth {
                 let Some(user_id) = codes::use_token(conn, link, now).await? else {
                     return Err(bad());
                 };
+                let before = users::require(conn, project_id, &user_id).await?;
+                self.claim(conn, &before, "password_reset", meta, now)
+                    .await?;
+                // Every other link of the user stops working with the reset.
+                codes::void_tokens(conn, project_id, &user_id, codes::ALL_LINKS, now).await?;
                 let at = to_micros(now);
                 users::set_password_hash(conn, project_id, &user_id, &hash, at).await?;
                 users::set_verified(conn, project_id, &user_id, true, at).await?;
@@ -354,6 +371,8 @@ impl Auth {
                 }
                 let mut row =
                     users::set_email(conn, &project_id, &user.id, &new_email, now).await?;
+                // Links mailed to the old address stop working.
+                codes::void_tokens(conn, &project_id, &user.id, codes::ALL_LINKS, now).await?;
                 row.email_verified = false;
                 send_verification(conn, &self.keys, &self.settings, &project_id, &row, now).await?;
                 user_event(&project_id, EventType::EmailChanged, &user.id, meta)

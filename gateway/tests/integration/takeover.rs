@@ -1,0 +1,327 @@
+//! Security review 2, faults 4 and 10: account takeover through links.
+//!
+//! Fault 4, pre-account hijacking: sign-in did not need a verified address,
+//! and proving the address later kept what a squatter had set on it. Now a
+//! link that proves an unverified account's address drops the password,
+//! sessions and second factors set before (`account.claimed`), and a
+//! magic-link request for an unknown address no longer stands in the
+//! owner's way.
+//!
+//! Fault 10: reset and magic links outlived their purpose. A newer link of
+//! the same kind, a completed reset and an email change now void the older
+//! ones.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::common::{self, Gateway, link_token, mail_to, ok, post, rest, sign_in, sign_up};
+
+const OWNER: &str = "owner password 1";
+const SQUATTER: &str = "squatter password 1";
+
+async fn me(gw: &Gateway, token: &str) -> u16 {
+    rest(
+        Method::GET,
+        &gw.url(),
+        "/api/v1/me",
+        None,
+        Some(token),
+        None,
+    )
+    .await
+    .status
+}
+
+/// A squatter's account on `email`: signed in, with a TOTP factor on.
+async fn squat(gw: &Gateway, email: &str) -> String {
+    let (url, p) = (gw.url(), gw.project_id.clone());
+    sign_up(&url, &p, email, SQUATTER).await;
+    let access = sign_in(&url, &p, email, SQUATTER).await["access_token"]
+        .as_str()
+        .expect("a")
+        .to_owned();
+    let e = rest(
+        Method::POST,
+        &url,
+        "/api/v1/auth/mfa/totp/enroll",
+        None,
+        Some(&access),
+        Some(json!({"password": SQUATTER})),
+    )
+    .await;
+    assert_eq!(e.status, 200, "{e:?}");
+    let totp = totp_rs::Totp::from_url(e.body["otpauth_uri"].as_str().expect("uri")).expect("uri");
+    let code = totp.generate_current().to_string();
+    let v = rest(
+        Method::POST,
+        &url,
+        "/api/v1/auth/mfa/totp/verify",
+        None,
+        Some(&access),
+        Some(json!({"code": code})),
+    )
+    .await;
+    assert_eq!(v.status, 200, "{v:?}");
+    access
+}
+
+async fn claimed_events(gw: &Gateway) -> Vec<Value> {
+    common::stored_events(gw, Default::default())
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == "account.claimed")
+        .map(|e| serde_json::to_value(e.metadata).expect("json"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proving_an_unverified_address_drops_what_a_squatter_set() {
+    common::each_backend_with_mail_and_client(&[], async |gw, c, inbox| {
+        let (url, p) = (gw.url(), gw.project_id.clone());
+        ok(
+            c,
+            "add_callback",
+            json!({"url": "https://app.example.com/auth"}),
+        )
+        .await;
+        ok(
+            c,
+            "configure_auth_providers",
+            json!({"providers": [{"provider": "magic_link", "enabled": true}]}),
+        )
+        .await;
+
+        // By a magic link.
+        let squatter = squat(gw, "victim@example.com").await;
+        let a = post(
+            &url,
+            "/api/v1/auth/magic-link/request",
+            Some(&p),
+            json!({"email": "victim@example.com"}),
+        )
+        .await;
+        assert_eq!(a.status, 202);
+        let link = link_token(&mail_to(inbox, "victim@example.com", "token=", 1).await);
+        let signed = post(
+            &url,
+            "/api/v1/auth/magic-link/verify",
+            Some(&p),
+            json!({"token": link}),
+        )
+        .await;
+        assert_eq!(
+            signed.status, 200,
+            "the owner needs no squatter's code: {signed:?}"
+        );
+        assert_eq!(me(gw, &squatter).await, 401, "the squatter's session ended");
+        post(
+            &url,
+            "/api/v1/auth/sign-in",
+            Some(&p),
+            json!({"email": "victim@example.com", "password": SQUATTER}),
+        )
+        .await
+        .refused(401, "unauthenticated");
+        let owner = signed.body["user"]["id"].clone();
+        let detail = ok(c, "get_end_user", json!({"user_id": owner})).await;
+        assert_eq!(detail["mfa"]["enrolled"], false, "{detail}");
+        let events = claimed_events(gw).await;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0]["method"], "magic_link");
+        assert_eq!(events[0]["password_dropped"], true);
+        assert_eq!(events[0]["factors_removed"], 1);
+
+        // By a password reset.
+        let squatter = squat(gw, "victim2@example.com").await;
+        let a = post(
+            &url,
+            "/api/v1/auth/password-reset/request",
+            Some(&p),
+            json!({"email": "victim2@example.com"}),
+        )
+        .await;
+        assert_eq!(a.status, 202);
+        let token = link_token(&mail_to(inbox, "victim2@example.com", "token=", 1).await);
+        let a = post(
+            &url,
+            "/api/v1/auth/password-reset/confirm",
+            Some(&p),
+            json!({"token": token, "new_password": OWNER}),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{a:?}");
+        assert_eq!(me(gw, &squatter).await, 401);
+        let signed = sign_in(&url, &p, "victim2@example.com", OWNER).await;
+        assert!(
+            signed["access_token"].is_string(),
+            "no squatter's second factor asked: {signed}"
+        );
+        assert_eq!(claimed_events(gw).await.len(), 2);
+
+        // A verified account is not claimed by a link.
+        let a = post(
+            &url,
+            "/api/v1/auth/magic-link/request",
+            Some(&p),
+            json!({"email": "victim2@example.com"}),
+        )
+        .await;
+        assert_eq!(a.status, 202);
+        let link = link_token(&mail_to(inbox, "victim2@example.com", "token=", 2).await);
+        let a = post(
+            &url,
+            "/api/v1/auth/magic-link/verify",
+            Some(&p),
+            json!({"token": link}),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{a:?}");
+        assert_eq!(claimed_events(gw).await.len(), 2);
+        sign_in(&url, &p, "victim2@example.com", OWNER).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_magic_link_request_for_an_unknown_address_blocks_no_one() {
+    common::each_backend_with_mail_and_client(&[], async |gw, c, inbox| {
+        let (url, p) = (gw.url(), gw.project_id.clone());
+        ok(
+            c,
+            "add_callback",
+            json!({"url": "https://app.example.com/auth"}),
+        )
+        .await;
+        ok(
+            c,
+            "configure_auth_providers",
+            json!({"providers": [{"provider": "magic_link", "enabled": true}]}),
+        )
+        .await;
+        for email in ["later@example.com", "resets@example.com"] {
+            let a = post(
+                &url,
+                "/api/v1/auth/magic-link/request",
+                Some(&p),
+                json!({"email": email}),
+            )
+            .await;
+            assert_eq!(a.status, 202);
+        }
+        // The owner signs up with a password (before the fix: 409 taken).
+        let user = sign_up(&url, &p, "later@example.com", OWNER).await;
+        assert_eq!(user["email"], "later@example.com");
+        sign_in(&url, &p, "later@example.com", OWNER).await;
+        // Or resets, which gives the account its first password.
+        let a = post(
+            &url,
+            "/api/v1/auth/password-reset/request",
+            Some(&p),
+            json!({"email": "resets@example.com"}),
+        )
+        .await;
+        assert_eq!(a.status, 202);
+        let token =
+            link_token(&mail_to(inbox, "resets@example.com", "Reset your password", 1).await);
+        let a = post(
+            &url,
+            "/api/v1/auth/password-reset/confirm",
+            Some(&p),
+            json!({"token": token, "new_password": OWNER}),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{a:?}");
+        sign_in(&url, &p, "resets@example.com", OWNER).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newer_links_completed_resets_and_email_changes_void_older_links() {
+    common::each_backend_with_mail_and_client(&[], async |gw, c, inbox| {
+        let (url, p) = (gw.url(), gw.project_id.clone());
+        ok(
+            c,
+            "add_callback",
+            json!({"url": "https://app.example.com/auth"}),
+        )
+        .await;
+        ok(
+            c,
+            "configure_auth_providers",
+            json!({"providers": [{"provider": "magic_link", "enabled": true}]}),
+        )
+        .await;
+        sign_up(&url, &p, "links@example.com", OWNER).await;
+        let reset = async || {
+            let a = post(
+                &url,
+                "/api/v1/auth/password-reset/request",
+                Some(&p),
+                json!({"email": "links@example.com"}),
+            )
+            .await;
+            assert_eq!(a.status, 202);
+        };
+        let confirm = async |token: &str, password: &str| {
+            post(
+                &url,
+                "/api/v1/auth/password-reset/confirm",
+                Some(&p),
+                json!({"token": token, "new_password": password}),
+            )
+            .await
+        };
+        // A newer reset link voids the older.
+        reset().await;
+        let first =
+            link_token(&mail_to(inbox, "links@example.com", "Reset your password", 1).await);
+        reset().await;
+        let second =
+            link_token(&mail_to(inbox, "links@example.com", "Reset your password", 2).await);
+        confirm(&first, "new password 1")
+            .await
+            .refused(400, "invalid_argument");
+        // A magic link asked for before the reset completes dies with it.
+        let a = post(
+            &url,
+            "/api/v1/auth/magic-link/request",
+            Some(&p),
+            json!({"email": "links@example.com"}),
+        )
+        .await;
+        assert_eq!(a.status, 202);
+        let magic = link_token(&mail_to(inbox, "links@example.com", "No password needed", 1).await);
+        assert_eq!(confirm(&second, "new password 2").await.status, 200);
+        post(
+            &url,
+            "/api/v1/auth/magic-link/verify",
+            Some(&p),
+            json!({"token": magic}),
+        )
+        .await
+        .refused(400, "invalid_argument");
+        // An email change voids the links mailed to the old address.
+        reset().await;
+        let third =
+            link_token(&mail_to(inbox, "links@example.com", "Reset your password", 3).await);
+        let access = sign_in(&url, &p, "links@example.com", "new password 2").await["access_token"]
+            .as_str()
+            .expect("a")
+            .to_owned();
+        let changed = rest(
+            Method::POST,
+            &url,
+            "/api/v1/auth/change-email",
+            None,
+            Some(&access),
+            Some(json!({"new_email": "moved@example.com", "password": "new password 2"})),
+        )
+        .await;
+        assert_eq!(changed.status, 200, "{changed:?}");
+        confirm(&third, "new password 3")
+            .await
+            .refused(400, "invalid_argument");
+    })
+    .await;
+}

@@ -12,6 +12,7 @@ mod cli;
 mod common;
 mod docs;
 mod email;
+mod enumeration;
 mod export;
 mod fixtures;
 mod hotpath;

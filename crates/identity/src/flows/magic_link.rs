@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use authgate_audit::NewAuditEvent;
 use authgate_core::time::to_micros;
-use authgate_core::{Conn, EventType, RequestMeta, ToolError, settle};
+use authgate_core::{Conn, EventType, Outcome, RequestMeta, ToolError, settle};
 use authgate_email::EmailKind;
 
 use super::links::{LinkKind, LinkRequested};
@@ -34,12 +35,23 @@ impl Auth {
         &self, conn: &mut Conn<'_>, link: &LinkRequested<'_>, base: &url::Url, now: DateTime<Utc>,
     ) -> Result<Result<(), ToolError>, ToolError> {
         let (project_id, meta, s) = (link.project_id, link.meta, &self.settings);
-        let user = match self
+        let Some(user) = self
             .magic_link_user(conn, project_id, &link.email, meta, now)
             .await?
-        {
-            Ok(user) => user,
-            Err(refused) => return Ok(Err(refused)),
+        else {
+            // The address has no account and this client may make no more:
+            // 202 all the same (a 429 here told unknown addresses apart).
+            NewAuditEvent::auth(
+                project_id,
+                EventType::MagicLinkRequested,
+                None,
+                meta,
+                Outcome::Denied,
+            )
+            .meta("reason", "sign_up_limit")
+            .record(conn, now)
+            .await?;
+            return Ok(Ok(()));
         };
         let (token, _) = codes::new_token(
             conn,
@@ -70,20 +82,24 @@ impl Auth {
     }
 
     /// The account of a magic-link address, made (and counted as a
-    /// sign-up from this address) when there is none.
+    /// sign-up from this address) when there is none; none when this
+    /// client's sign-up budget is spent.
     async fn magic_link_user(
         &self, conn: &mut Conn<'_>, project_id: &str, email: &str, meta: &RequestMeta,
         now: DateTime<Utc>,
-    ) -> Result<Result<UserRow, ToolError>, ToolError> {
+    ) -> Result<Option<UserRow>, ToolError> {
         if let Some(user) = users::load_by_email(conn, project_id, email).await? {
-            return Ok(Ok(user));
+            return Ok(Some(user));
         }
         if let Some(ip) = &meta.ip {
             let subject = format!("signup:ip:{}", authgate_core::net::bucket_of(ip));
             let message = "too many sign-ups from this address; retry later";
             let limit = self.settings.sign_up_per_ip;
-            if let Err(refused) = count(conn, project_id, &subject, limit, message, now).await? {
-                return Ok(Err(refused));
+            if count(conn, project_id, &subject, limit, message, now)
+                .await?
+                .is_err()
+            {
+                return Ok(None);
             }
         }
         let user = users::insert(conn, project_id, email.to_owned(), None, now).await?;
@@ -91,7 +107,7 @@ impl Auth {
             .meta("method", "magic_link")
             .record(conn, now)
             .await?;
-        Ok(Ok(user))
+        Ok(Some(user))
     }
 
     /// `POST /auth/magic-link/verify`: spends the link and signs in (the

@@ -18,24 +18,28 @@ impl Auth {
         let email = users::normalize_email("email", &body.email)?;
         let code = super::six_digits("code", &body.code)?;
         let now = self.now();
-        let wrong = || bad_token("code", "code");
+        // Unknown, verified, wrong, expired and used up answer alike
+        // (status, body, and the same statements run), so the answer tells
+        // nothing about the address; only a real pending code counts a try.
+        let wrong = || {
+            bad_token("code", "code")
+                .with_hint("request a new code with POST /api/v1/auth/resend-verification")
+        };
         settle(
             self.store
                 .write(async |conn| {
                     admit(conn, project_id, None).await?;
-                    let Some(user) = users::load_by_email(conn, project_id, &email).await? else {
-                        return Ok(Err(wrong()));
-                    };
-                    if user.email_verified {
-                        return Ok(Err(ToolError::precondition(
-                            "this email address is already verified",
-                        )
-                        .with_field("email")
-                        .with_hint("sign in")));
-                    }
+                    let user = users::load_by_email(conn, project_id, &email)
+                        .await?
+                        .filter(|u| !u.email_verified);
+                    // No user: the same check against an id no code has.
+                    let user_id = user.as_ref().map_or("usr_none", |u| u.id.as_str());
                     let key = &self.keys.codes;
-                    match codes::check_code(conn, key, project_id, &user.id, &code, now).await? {
+                    match codes::check_code(conn, key, project_id, user_id, &code, now).await? {
                         CodeCheck::Valid => {
+                            let Some(user) = user else {
+                                return Ok(Err(wrong()));
+                            };
                             users::set_verified(conn, project_id, &user.id, true, to_micros(now))
                                 .await?;
                             user_event(project_id, EventType::EmailVerified, &user.id, meta)
@@ -44,15 +48,7 @@ impl Auth {
                                 .await?;
                             Ok(Ok(users::get(conn, project_id, &user.id).await?))
                         }
-                        CodeCheck::Wrong { tries_left } if tries_left > 0 => {
-                            Ok(Err(ToolError::invalid(
-                                "code",
-                                format!("the code is wrong; {tries_left} tries left"),
-                            )))
-                        }
-                        CodeCheck::Wrong { .. } | CodeCheck::Expired => Ok(Err(wrong().with_hint(
-                            "request a new code with POST /api/v1/auth/resend-verification",
-                        ))),
+                        CodeCheck::Wrong { .. } | CodeCheck::Expired => Ok(Err(wrong())),
                     }
                 })
                 .await,

@@ -23,7 +23,7 @@ mod users;
 pub use flows::{
     Auth, CodeBody, DeletedUser, EmailChange, EmailOnly, LinkRequest, MagicVerify, MailSent, Me,
     MfaActive, PROJECT_HEADER, RefreshBody, ResetConfirm, SignIn, SignUp, SignedIn, TokenPair,
-    VerifyEmail, token_refusal,
+    TotpEnroll, TotpRemove, VerifyEmail, token_refusal,
 };
 pub use jwt::{
     AccessClaims, Jwk, Jwks, Reason as TokenRefusal, TokenSubject, Verification,

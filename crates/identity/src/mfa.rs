@@ -133,6 +133,21 @@ pub async fn remove(
     Ok(())
 }
 
+/// How many factors (pending or active) the user has.
+pub(crate) async fn count(
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str,
+) -> Result<u64, ToolError> {
+    let n: i64 = with_conn!(conn, c => {
+        mfa_factors::table
+            .filter(mfa_factors::project_id.eq(project_id))
+            .filter(mfa_factors::user_id.eq(user_id))
+            .count()
+            .get_result(c)
+            .await?
+    });
+    Ok(n.max(0) as u64)
+}
+
 /// Deletes every factor of the user; returns how many.
 pub(crate) async fn remove_all(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str,

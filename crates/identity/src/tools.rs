@@ -31,6 +31,7 @@ pub fn register(registry: &mut ToolRegistry) {
         .register(ListEndUsers)
         .register(GetEndUser)
         .register(DeleteEndUser)
+        .register(RemoveUserMfa)
         .register(SendPasswordReset)
         .register(SetEmailVerified)
         .register(ResendVerificationEmail)
@@ -130,6 +131,32 @@ pub async fn delete_end_user(
 ) -> Result<DangerResult<DeletedUser>, ToolError> {
     user_id(&args.user_id)?;
     flows::delete_end_user(ctx, conn, &args.user_id, args.dry_run).await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveUserMfaArgs {
+    /// The end user's id (usr_...).
+    pub user_id: String,
+    /// Show what would be removed without removing it.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// Turn two-step verification off for a user who lost their authenticator
+/// app: every TOTP factor is removed and their sessions end (whoever held
+/// the factor is signed out). The user can enroll again after signing in.
+#[tool(
+    danger,
+    group = END_USERS,
+    title = "Remove user's two-step verification",
+    example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "dry_run": true}"#
+)]
+pub async fn remove_user_mfa(
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: RemoveUserMfaArgs,
+) -> Result<DangerResult<flows::RemovedMfa>, ToolError> {
+    user_id(&args.user_id)?;
+    flows::remove_user_mfa(ctx, conn, &args.user_id, args.dry_run).await
 }
 
 // ------------------------------------------------------------ mails

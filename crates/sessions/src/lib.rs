@@ -13,8 +13,8 @@ mod tools;
 pub use refresh::{Refreshed, prune_refresh_tokens, refresh_session, refresh_token_exists};
 pub use sections::SessionData;
 pub use sessions::{
-    RevokedBy, Session, SessionSettings, active_session, create_session, get_session,
-    list_active_sessions, organization_changed, revoke_session, revoke_user_sessions,
+    RevokedBy, Session, SessionSettings, active_session, count_active_sessions, create_session,
+    get_session, list_active_sessions, organization_changed, revoke_session, revoke_user_sessions,
     set_session_org,
 };
 pub use tools::{SESSIONS, register};

@@ -357,3 +357,20 @@ pub async fn organization_changed(
             .await?
     }))
 }
+
+/// How many sessions of the user are active (not revoked, not expired).
+pub async fn count_active_sessions(
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str, now: DateTime<Utc>,
+) -> Result<u64, ToolError> {
+    let n: i64 = with_conn!(conn, c => {
+        sessions::table
+            .filter(sessions::project_id.eq(project_id))
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(to_micros(now)))
+            .count()
+            .get_result(c)
+            .await?
+    });
+    Ok(n.max(0) as u64)
+}

@@ -105,10 +105,16 @@ pub async fn magic_verify(State(app): App, c: Rest, bytes: Bytes) -> Answer {
         .await?)
 }
 
-pub async fn totp_enroll(State(app): App, c: Rest) -> Answer {
+pub async fn totp_enroll(State(app): App, c: Rest, bytes: Bytes) -> Answer {
+    // The body is optional: an account without a password sends none.
+    let body = if bytes.is_empty() {
+        authgate_identity::TotpEnroll::default()
+    } else {
+        c.body(&bytes)?
+    };
     ok(&app
         .auth
-        .enroll_totp(c.project_hint(), c.access_token()?, &c.meta)
+        .enroll_totp(c.project_hint(), c.access_token()?, body, &c.meta)
         .await?)
 }
 

@@ -181,7 +181,13 @@ async fn fire(rule: &str, gw: &Gateway, inbox: &Inbox, c: &Client, p: &str) -> i
         "mfa_factor_removed" => {
             sign_up(url, p, &email, PASSWORD).await;
             let token = s(&sign_in(url, p, &email, PASSWORD).await["access_token"]);
-            let e = access_post(url, "/api/v1/auth/mfa/totp/enroll", &token, json!({})).await;
+            let e = access_post(
+                url,
+                "/api/v1/auth/mfa/totp/enroll",
+                &token,
+                json!({"password": PASSWORD}),
+            )
+            .await;
             assert_eq!(e.status, 200, "{e:?}");
             let totp = totp_rs::Totp::from_url(s(&e.body["otpauth_uri"])).expect("TOTP URI");
             let now = std::time::SystemTime::now()
@@ -203,7 +209,7 @@ async fn fire(rule: &str, gw: &Gateway, inbox: &Inbox, c: &Client, p: &str) -> i
                 url,
                 "/api/v1/auth/mfa/totp/remove",
                 &token,
-                json!({"code": next}),
+                json!({"code": next, "password": PASSWORD}),
             )
             .await;
             assert_eq!(a.status, 200, "{a:?}");
@@ -640,7 +646,12 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
             &mut covered,
             "POST",
             "/api/v1/auth/mfa/totp/enroll",
-            access_post(url, "/api/v1/auth/mfa/totp/enroll", &access, json!({})),
+            access_post(
+                url,
+                "/api/v1/auth/mfa/totp/enroll",
+                &access,
+                json!({"password": PASSWORD}),
+            ),
         )
         .await;
         let totp = totp_rs::Totp::from_url(a.body["otpauth_uri"].as_str().unwrap_or_default());
@@ -671,7 +682,7 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
                 url,
                 "/api/v1/auth/mfa/totp/remove",
                 &access,
-                json!({"code": totp.generate(now + 30).to_string()}),
+                json!({"code": totp.generate(now + 30).to_string(), "password": PASSWORD}),
             ),
         )
         .await;

@@ -58,6 +58,7 @@ pub async fn fixture(tool: &str, client: &Client, url: &str, own: &[String]) -> 
         }
         "get_end_user"
         | "delete_end_user"
+        | "remove_user_mfa"
         | "send_password_reset"
         | "resend_verification_email" => {
             let s = signed_in_user(url, client).await;

@@ -724,7 +724,7 @@ async fn password_reset_magic_link_and_totp_through_the_mail() {
             "/api/v1/auth/mfa/totp/enroll",
             None,
             Some(&access),
-            None,
+            Some(json!({"password": "a brand new secret"})),
         )
         .await;
         assert_eq!(e.status, 200, "{e:?}");
@@ -924,7 +924,7 @@ async fn delete_end_user_removes_every_row_of_the_user_table_by_table() {
             "/api/v1/auth/mfa/totp/enroll",
             None,
             s["access_token"].as_str(),
-            None,
+            Some(json!({"password": PASSWORD})),
         )
         .await;
         ok(c, "send_password_reset", json!({"user_id": uid})).await;

@@ -325,3 +325,153 @@ async fn newer_links_completed_resets_and_email_changes_void_older_links() {
     })
     .await;
 }
+
+/// Security review 2, fault 6: TOTP enrollment and removal took an access
+/// token alone, so a stolen 15-minute token could turn two-step
+/// verification on with the thief's app and lock the owner out for good.
+/// Both now need the current password (or, without one, a sign-in of the
+/// last five minutes); remove_user_mfa lets an admin recover a user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_access_token_cannot_change_the_second_factor() {
+    common::each_backend_with_mail_and_client(&[], async |gw, c, inbox| {
+        let (url, p) = (gw.url(), gw.project_id.clone());
+        let user = sign_up(&url, &p, "owner@example.com", OWNER).await["id"].clone();
+        let stolen = sign_in(&url, &p, "owner@example.com", OWNER).await["access_token"]
+            .as_str()
+            .expect("a")
+            .to_owned();
+        let enroll = async |body: Option<Value>| {
+            rest(
+                Method::POST,
+                &url,
+                "/api/v1/auth/mfa/totp/enroll",
+                None,
+                Some(&stolen),
+                body,
+            )
+            .await
+        };
+        let e = enroll(None).await;
+        assert_eq!(
+            e.refused(401, "unauthenticated")["field"],
+            "password",
+            "{e:?}"
+        );
+        let e = enroll(Some(json!({"password": "a guess"}))).await;
+        assert_eq!(e.refused(401, "unauthenticated")["field"], "password");
+        let e = enroll(Some(json!({"password": OWNER}))).await;
+        assert_eq!(e.status, 200, "{e:?}");
+        let totp =
+            totp_rs::Totp::from_url(e.body["otpauth_uri"].as_str().expect("uri")).expect("uri");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let v = rest(
+            Method::POST,
+            &url,
+            "/api/v1/auth/mfa/totp/verify",
+            None,
+            Some(&stolen),
+            Some(json!({"code": totp.generate(now).to_string()})),
+        )
+        .await;
+        assert_eq!(v.status, 200, "{v:?}");
+        // Removal: a code alone is not enough either.
+        let next = totp.generate(now + 30).to_string();
+        let r = rest(
+            Method::POST,
+            &url,
+            "/api/v1/auth/mfa/totp/remove",
+            None,
+            Some(&stolen),
+            Some(json!({"code": next})),
+        )
+        .await;
+        assert_eq!(r.refused(401, "unauthenticated")["field"], "password");
+
+        // The admin's recovery: a dry run counts, the run removes and signs out.
+        let dry = ok(
+            c,
+            "remove_user_mfa",
+            json!({"user_id": user, "dry_run": true}),
+        )
+        .await;
+        assert_eq!(dry["cascade"]["mfa_factors"], 1, "{dry}");
+        assert_eq!(dry["cascade"]["sessions"], 1, "{dry}");
+        let done = ok(c, "remove_user_mfa", json!({"user_id": user})).await;
+        assert_eq!(done["dry_run"], false);
+        assert_eq!(me(gw, &stolen).await, 401, "sessions ended with the factor");
+        let signed = sign_in(&url, &p, "owner@example.com", OWNER).await;
+        assert!(signed["access_token"].is_string(), "no code asked any more");
+        let types: Vec<String> = common::stored_events(gw, Default::default())
+            .await
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect();
+        assert!(types.iter().any(|t| t == "mfa.removed"), "{types:?}");
+
+        // Without a password: a recent sign-in (a link) instead.
+        ok(
+            c,
+            "add_callback",
+            json!({"url": "https://app.example.com/auth"}),
+        )
+        .await;
+        ok(
+            c,
+            "configure_auth_providers",
+            json!({"providers": [{"provider": "magic_link", "enabled": true}]}),
+        )
+        .await;
+        post(
+            &url,
+            "/api/v1/auth/magic-link/request",
+            Some(&p),
+            json!({"email": "linked@example.com"}),
+        )
+        .await;
+        let link = link_token(&mail_to(inbox, "linked@example.com", "token=", 1).await);
+        let signed = post(
+            &url,
+            "/api/v1/auth/magic-link/verify",
+            Some(&p),
+            json!({"token": link}),
+        )
+        .await;
+        let access = signed.body["access_token"].as_str().expect("a").to_owned();
+        let e = rest(
+            Method::POST,
+            &url,
+            "/api/v1/auth/mfa/totp/enroll",
+            None,
+            Some(&access),
+            None,
+        )
+        .await;
+        assert_eq!(e.status, 200, "a fresh sign-in suffices: {e:?}");
+        common::run_sql(
+            gw.store(),
+            &["UPDATE sessions SET created_at = created_at - 600000000"],
+        )
+        .await;
+        let e = rest(
+            Method::POST,
+            &url,
+            "/api/v1/auth/mfa/totp/enroll",
+            None,
+            Some(&access),
+            None,
+        )
+        .await;
+        let refused = e.refused(401, "unauthenticated");
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("5 minutes"),
+            "{refused}"
+        );
+    })
+    .await;
+}

@@ -137,3 +137,46 @@ pub async fn set_email_verified_by_agent(
     }
     users::get(conn, project, &row.id).await
 }
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RemovedMfa {
+    /// The user whose second factors were removed (or would be).
+    pub user: EndUser,
+}
+
+/// Removes every second factor of a user (an admin recovering a user who
+/// lost their authenticator app, or whose factor someone else set), and
+/// ends their sessions, so whoever held the factor is signed out too.
+/// Recorded as `mfa.removed` by the key. A dry run counts the same.
+pub async fn remove_user_mfa(
+    ctx: &ToolContext, conn: &mut Conn<'_>, user_id: &str, dry_run: bool,
+) -> Result<DangerResult<RemovedMfa>, ToolError> {
+    let project = ctx.project_id();
+    let row = users::require(conn, project, user_id).await?;
+    let factors = crate::mfa::count(conn, project, &row.id).await?;
+    let sessions =
+        authgate_sessions::count_active_sessions(conn, project, &row.id, ctx.now()).await?;
+    if !dry_run && factors > 0 {
+        let now = ctx.now();
+        crate::mfa::remove_all(conn, project, &row.id).await?;
+        authgate_sessions::revoke_user_sessions(conn, project, &row.id, None, "mfa_removed", now)
+            .await?;
+        by_agent(ctx, EventType::MfaRemoved, &row.id)
+            .meta("factors_removed", factors)
+            .record(conn, now)
+            .await?;
+    }
+    let user = row.view(users::has_password(conn, project, &row.id).await?);
+    let cascade = Cascade::from([
+        ("mfa_factors".to_owned(), factors),
+        (
+            "sessions".to_owned(),
+            if factors > 0 { sessions } else { 0 },
+        ),
+    ]);
+    Ok(DangerResult {
+        dry_run,
+        target: RemovedMfa { user },
+        cascade,
+    })
+}

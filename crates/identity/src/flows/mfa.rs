@@ -6,10 +6,13 @@ use chrono::{DateTime, Utc};
 use authgate_audit::NewAuditEvent;
 use authgate_core::{Conn, EventType, Outcome, RequestMeta, ToolError, settle};
 
-use super::{Auth, CodeBody, MfaActive, count, unauthenticated, user_event};
+use super::{
+    Auth, CodeBody, MfaActive, SIGN_IN_THROTTLED, TotpEnroll, TotpRemove, count, unauthenticated,
+    user_event,
+};
 use crate::mfa;
 use crate::throttle;
-use crate::users::{self, UserRow};
+use crate::users::UserRow;
 
 impl Auth {
     /// Asks for and checks the second factor of a user who has one. With
@@ -26,9 +29,10 @@ impl Auth {
         }
         let account = self.account_subject("signin", project_id, &user.email);
         if tries == Tries::CountHere {
-            let message = "too many sign-in attempts; retry later";
             let limit = self.settings.sign_in_per_account;
-            if let Err(refused) = count(conn, project_id, &account, limit, message, now).await? {
+            if let Err(refused) =
+                count(conn, project_id, &account, limit, SIGN_IN_THROTTLED, now).await?
+            {
                 return Ok(Err(refused));
             }
         }
@@ -67,15 +71,22 @@ impl Auth {
     }
 
     /// `POST /auth/mfa/totp/enroll`: a pending TOTP factor; its secret is
-    /// shown this once.
+    /// shown this once. Needs the password (or a recent sign-in).
     pub async fn enroll_totp(
-        &self, project_hint: Option<&str>, token: &str, meta: &RequestMeta,
+        &self, project_hint: Option<&str>, token: &str, body: TotpEnroll, meta: &RequestMeta,
     ) -> Result<mfa::Enrollment, ToolError> {
         let now = self.now();
+        let what = "turning two-step verification on";
+        let password = body.password.as_deref();
+        let who = self
+            .step_up(project_hint, token, password, what, |_| Ok(()), now)
+            .await?;
+        let project_id = who.project_id.as_str();
         self.store
             .write(async |conn| {
-                let (claims, _) = self.authenticate(conn, project_hint, token, now).await?;
-                let project_id = claims.aud.as_str();
+                let (claims, _) = self
+                    .authenticate(conn, Some(project_id), token, now)
+                    .await?;
                 if mfa::required(conn, project_id, &claims.sub).await? {
                     return Err(ToolError::conflict(
                         "two-step verification is already on for this account",
@@ -83,14 +94,13 @@ impl Auth {
                     .with_hint("an account has one authenticator app"));
                 }
                 let project = authgate_project::get_project(conn, project_id).await?;
-                let user = users::get(conn, project_id, &claims.sub).await?;
                 let enrollment = mfa::enroll(
                     conn,
                     &self.keys.encryption,
                     project_id,
                     &claims.sub,
                     &project.name,
-                    &user.email,
+                    &who.user.email,
                     now,
                 )
                 .await?;
@@ -138,10 +148,16 @@ impl Auth {
     }
 
     /// `POST /auth/mfa/totp/remove`: turns two-step verification off, on
-    /// a current code of the authenticator app.
+    /// a current code of the authenticator app and the password (or a
+    /// recent sign-in).
     pub async fn remove_totp(
-        &self, project_hint: Option<&str>, token: &str, body: CodeBody, meta: &RequestMeta,
+        &self, project_hint: Option<&str>, token: &str, body: TotpRemove, meta: &RequestMeta,
     ) -> Result<MfaActive, ToolError> {
+        super::six_digits("code", &body.code)?;
+        let what = "turning two-step verification off";
+        let password = body.password.as_deref();
+        self.step_up(project_hint, token, password, what, |_| Ok(()), self.now())
+            .await?;
         self.totp_code(TotpStep::Remove, project_hint, token, &body.code, meta)
             .await
     }

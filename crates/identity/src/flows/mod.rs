@@ -20,6 +20,7 @@ mod magic_link;
 mod mfa;
 mod password;
 mod session;
+mod stepup;
 mod verification;
 
 use std::sync::Arc;
@@ -46,8 +47,8 @@ use crate::throttle::{self, Attempt, Limit};
 use crate::users::{EndUser, UserRow};
 
 pub use agent::{
-    DeletedUser, MailSent, delete_end_user, resend_verification_by_agent,
-    send_password_reset_by_agent, set_email_verified_by_agent,
+    DeletedUser, MailSent, RemovedMfa, delete_end_user, remove_user_mfa,
+    resend_verification_by_agent, send_password_reset_by_agent, set_email_verified_by_agent,
 };
 
 /// The header that names the project of an end-user request.
@@ -122,6 +123,22 @@ pub struct CodeBody {
     pub code: String,
 }
 
+/// `POST /auth/mfa/totp/enroll`: the current password (none for an
+/// account without one, which needs a recent sign-in instead).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TotpEnroll {
+    pub password: Option<String>,
+}
+
+/// `POST /auth/mfa/totp/remove`: a current code and the password.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpRemove {
+    pub code: String,
+    pub password: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailChange {
@@ -172,6 +189,9 @@ pub struct MfaActive {
 }
 
 // ------------------------------------------------------------ errors
+
+/// The refusal of a sign-in attempt over the account's budget.
+const SIGN_IN_THROTTLED: &str = "too many sign-in attempts; retry later";
 
 fn unauthenticated(message: impl Into<String>) -> ToolError {
     ToolError::new(ErrorCode::Unauthenticated, message)

@@ -13,9 +13,9 @@ use authgate_email::EmailKind;
 use super::links::{LinkKind, LinkRequested};
 use super::mfa::Tries;
 use super::{
-    Auth, EmailChange, EndUser, LinkRequest, ResetConfirm, SignIn, SignUp, SignedIn, admit,
-    bad_token, count, mail_user, presented_password, required, send_reset, send_verification,
-    unauthenticated, user_event, wrong_credentials,
+    Auth, EmailChange, EndUser, LinkRequest, ResetConfirm, SIGN_IN_THROTTLED, SignIn, SignUp,
+    SignedIn, admit, bad_token, count, mail_user, presented_password, required, send_reset,
+    send_verification, user_event, wrong_credentials,
 };
 use crate::codes::{self, Presented, TokenKind};
 use crate::passwords;
@@ -24,8 +24,6 @@ use crate::users::{self, UserRow};
 
 /// What step 1 of a sign-in found: the account (if any) and its hash.
 type Found = Option<(UserRow, Option<String>)>;
-
-const SIGN_IN_THROTTLED: &str = "too many sign-in attempts; retry later";
 
 impl Auth {
     /// `POST /auth/sign-up`: a new user with a password; mails a
@@ -329,35 +327,36 @@ impl Auth {
     }
 
     /// `POST /auth/change-email`: a new address for the signed-in user, on
-    /// their current password. The address is unverified until the code
-    /// mailed to it is entered (POST /auth/verify-email).
+    /// their current password (or a recent sign-in when they have none).
+    /// The address is unverified until the code mailed to it is entered
+    /// (POST /auth/verify-email); links mailed to the old one stop working.
     pub async fn change_email(
         &self, project_hint: Option<&str>, token: &str, body: EmailChange, meta: &RequestMeta,
     ) -> Result<EndUser, ToolError> {
         let new_email = users::normalize_email("new_email", &body.new_email)?;
-        presented_password(&body.password)?;
         let now = self.now();
-        // 1. Who, and their password hash; the attempt counts against the
-        //    account's sign-in budget (a stolen access token cannot guess
-        //    the password faster than sign-in can).
-        let (project_id, user, hash) = settle(
-            self.store
-                .write(async |conn| {
-                    self.email_change_attempt(conn, project_hint, token, &new_email, now)
-                        .await
-                })
-                .await,
-        )?;
-        // 2. Verify, outside any transaction, on the bounded pool.
-        if !self
-            .settings
-            .passwords
-            .verify(&body.password, Some(&hash))
-            .await?
-        {
-            return Err(unauthenticated("the password is wrong").with_field("password"));
-        }
-        // 3. Change it (the session must still be active).
+        let not_same = |user: &UserRow| {
+            if new_email == user.email {
+                return Err(ToolError::invalid(
+                    "new_email",
+                    "new_email is the account's current address",
+                ));
+            }
+            Ok(())
+        };
+        let password = Some(body.password.as_str());
+        let who = self
+            .step_up(
+                project_hint,
+                token,
+                password,
+                "changing the email address",
+                not_same,
+                now,
+            )
+            .await?;
+        let (project_id, user) = (who.project_id, who.user);
+        // The change (the session must still be active).
         self.store
             .write(async |conn| {
                 self.authenticate(conn, Some(&project_id), token, now)
@@ -382,39 +381,6 @@ impl Auth {
                 Ok(row.view(has_password))
             })
             .await
-    }
-
-    /// Step 1 of an email change: the token's user, the attempt counted
-    /// against the account's sign-in budget, and the password hash.
-    async fn email_change_attempt(
-        &self, conn: &mut Conn<'_>, project_hint: Option<&str>, token: &str, new_email: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Result<(String, UserRow, String), ToolError>, ToolError> {
-        let (claims, _) = self.authenticate(conn, project_hint, token, now).await?;
-        let project_id = claims.aud.clone();
-        let user = users::require(conn, &project_id, &claims.sub).await?;
-        if new_email == user.email {
-            return Err(ToolError::invalid(
-                "new_email",
-                "new_email is the account's current address",
-            ));
-        }
-        let account = self.account_subject("signin", &project_id, &user.email);
-        let limit = self.settings.sign_in_per_account;
-        if let Err(refused) =
-            count(conn, &project_id, &account, limit, SIGN_IN_THROTTLED, now).await?
-        {
-            return Ok(Err(refused));
-        }
-        let Some((hash, _)) = users::password_hash(conn, &project_id, &user.id).await? else {
-            return Ok(Err(ToolError::precondition(
-                "this account has no password, so its email cannot be changed this way",
-            )
-            .with_hint(
-                "set a password first through POST /api/v1/auth/password-reset/request",
-            )));
-        };
-        Ok(Ok((project_id, user, hash)))
     }
 }
 

@@ -174,10 +174,13 @@ mod tests {
         pages * 4096
     }
 
-    /// The soak: tool-call latencies recorded without a pause for eight
+    /// The soak: tool-call latencies recorded without a pause for thirteen
     /// seconds and nobody scraping. Keeping every sample costs at least 8
     /// bytes each; with the upkeep the recorder holds about one second of
-    /// them, so after a warm-up resident memory stays flat.
+    /// them, so after a warm-up resident memory stays flat. What the
+    /// allocator keeps of a late upkeep (a busy machine) does not grow with
+    /// the window, so the window is long enough for kept samples to stand
+    /// well clear of it.
     #[test]
     fn memory_stays_flat_under_steady_load_without_a_scrape() {
         assert!(handle().is_some(), "the recorder is installed");
@@ -195,11 +198,11 @@ mod tests {
         // Warm-up: the allocator's pools and a second of samples in flight.
         record_for(std::time::Duration::from_secs(3));
         let before = rss();
-        let samples = record_for(std::time::Duration::from_secs(5));
+        let samples = record_for(std::time::Duration::from_secs(10));
         let grown = rss().saturating_sub(before);
-        // Kept samples would add samples × 8 bytes; allow a quarter of that
-        // (and at least 16 MiB) for the second of samples in flight.
-        let bound = (samples * 2).max(16 << 20);
+        // Kept samples would add at least samples × 8 bytes; half of that
+        // leaves room for two late seconds of samples in flight.
+        let bound = (samples * 4).max(8 << 20);
         assert!(
             grown < bound,
             "resident memory grew by {grown} bytes over {samples} recorded samples (bound {bound})"

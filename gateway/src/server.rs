@@ -134,10 +134,12 @@ async fn sweep_security(app: Arc<AppState>) {
     }
 }
 
-/// How often spent tokens and stale counting windows are pruned.
+/// How often spent tokens and stale counting windows are pruned, and
+/// subscriptions the payment provider never confirmed are canceled.
 const TOKEN_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Prunes what identity keeps only for a while, off the request path.
+/// Prunes what identity keeps only for a while and reconciles pending
+/// subscriptions, off the request path.
 async fn sweep_tokens(app: Arc<AppState>) {
     let mut tick = tokio::time::interval(TOKEN_SWEEP_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -149,6 +151,9 @@ async fn sweep_tokens(app: Arc<AppState>) {
                 match authgate_identity::prune_tokens(&app.store, app.config.token_retention, now).await {
                     Ok(pruned) => tracing::debug!(?pruned, "pruned spent tokens"),
                     Err(err) => tracing::warn!(error = %err, "could not prune spent tokens"),
+                }
+                if let Err(err) = authgate_billing::reconcile_pending(&app.store, now).await {
+                    tracing::warn!(error = %err, "could not reconcile pending subscriptions");
                 }
             }
         }

@@ -10,7 +10,7 @@ use authgate_core::time::to_micros;
 use authgate_core::{Conn, ToolError};
 
 use crate::plans::Plan;
-use crate::subscriptions::{Subscription, live_of_user};
+use crate::subscriptions::{Pending, Subscription, live_of_user};
 use crate::usage;
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -51,7 +51,7 @@ pub async fn user_entitlements(
     conn: &mut Conn<'_>, project: &str, user_id: &str, now: DateTime<Utc>,
 ) -> Result<Entitlements, ToolError> {
     authgate_identity::require_user(conn, project, user_id).await?;
-    let sub = live_of_user(conn, project, user_id, now).await?;
+    let sub = live_of_user(conn, project, user_id, Pending::Excluded, now).await?;
     let (from, to) = period_of(sub.as_ref(), now);
     let plan = match &sub {
         Some(s) => crate::plans::list_plans(conn, project, true)
@@ -129,7 +129,7 @@ pub async fn usage_summary(
     let sub = match user_id {
         Some(u) => {
             authgate_identity::require_user(conn, project, u).await?;
-            live_of_user(conn, project, u, now).await?
+            live_of_user(conn, project, u, Pending::Excluded, now).await?
         }
         None => None,
     };

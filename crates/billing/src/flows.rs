@@ -14,11 +14,11 @@ use serde_json::Value;
 
 use authgate_audit::NewAuditEvent;
 use authgate_core::args::{Cascade, DangerResult};
-use authgate_core::{Caller, Conn, EventType, Outcome, RequestMeta, ToolError};
+use authgate_core::{Caller, EventType, Outcome, RequestMeta, ToolError};
 use authgate_store::Store;
 
 use crate::migrations::{self, Migration};
-use crate::mirror::{self, BillingSettings, PaymentMirror};
+use crate::mirror::{self, BillingSettings};
 use crate::money::{parse_amount, validate_currency};
 use crate::plans::{self, Feature, NewPlan, Plan};
 use crate::subscriptions::{self, Subscription};
@@ -46,8 +46,12 @@ pub struct PlanRequest {
 
 /// Creates a plan with its prices (amounts exact, at most the currency's
 /// decimals) and, with a payment mirror, its product and prices there.
+/// Creates a plan; with a payment provider, also its product and prices
+/// there. The provider is called outside any transaction (within
+/// [`mirror::PROVIDER_TIMEOUT`]); when it fails the plan is deleted again,
+/// so nothing exists on one side only.
 pub async fn create_billing_plan(
-    conn: &mut Conn<'_>, project_id: &str, req: &PlanRequest, settings: &BillingSettings,
+    store: &Store, project_id: &str, req: &PlanRequest, settings: &BillingSettings,
     now: DateTime<Utc>,
 ) -> Result<Plan, ToolError> {
     let (currency, decimals) =
@@ -66,15 +70,30 @@ pub async fn create_billing_plan(
         currency: &currency,
         features: &req.features,
     };
-    let plan = plans::create_plan(conn, project_id, new, now).await?;
-    if let Some(mirror) = &settings.mirror {
-        let mirrored = mirror.plan_created(project_id, &plan).await?;
-        mirror::set_plan_ids(conn, project_id, &plan.id, &mirrored).await?;
+    let plan = store
+        .write(async |conn| plans::create_plan(conn, project_id, new, now).await)
+        .await?;
+    let Some(mirror) = &settings.mirror else {
+        return Ok(plan);
+    };
+    match mirror::within("create the plan", mirror.plan_created(project_id, &plan)).await {
+        Ok(mirrored) => {
+            store
+                .write(async |conn| {
+                    mirror::set_plan_ids(conn, project_id, &plan.id, &mirrored).await
+                })
+                .await?;
+            Ok(plan)
+        }
+        Err(err) => {
+            store
+                .write(async |conn| plans::delete_new_plan(conn, project_id, &plan.id).await)
+                .await?;
+            Err(err)
+        }
     }
-    Ok(plan)
 }
 
-/// The body of `POST /api/v1/subscriptions`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewSubscription {
@@ -104,6 +123,13 @@ fn by_key(
 
 /// Subscribes a user to a price (a write-scoped key's call), mirrored and
 /// recorded in one unit of work.
+/// Subscribes a user through the REST API. With a payment provider the
+/// local subscription is made pending first, the provider is called outside
+/// any transaction (within [`mirror::PROVIDER_TIMEOUT`]), and then the
+/// subscription is confirmed with the provider's ids, or canceled when the
+/// provider failed. A crash in between leaves it pending: the provider's
+/// `customer.subscription.created` webhook confirms it, and the sweep
+/// cancels one still pending after [`mirror::PENDING_FOR`].
 pub async fn subscribe(
     store: &Store, settings: &BillingSettings, caller: &Caller, body: NewSubscription,
     request_id: &str, now: DateTime<Utc>,
@@ -111,34 +137,73 @@ pub async fn subscribe(
     let payment_method = body.payment_method.as_deref().map(str::trim);
     payment_method_of(settings.mirror.is_some(), payment_method)?;
     let project_id = caller.project.id.as_str();
-    store
-        .write(async |conn| {
-            let s = subscriptions::create_subscription(
-                conn,
-                project_id,
-                body.user_id.trim(),
-                body.price_id.trim(),
-                now,
-            )
-            .await?;
-            if let Some(mirror) = &settings.mirror {
-                mirror_subscription(conn, mirror.as_ref(), project_id, &s, payment_method).await?;
-            }
-            by_key(caller, EventType::SubscriptionCreated, &s, request_id)
-                .record(conn, now)
+    let (user_id, price_id) = (body.user_id.trim(), body.price_id.trim());
+    let Some(mirror) = &settings.mirror else {
+        return store
+            .write(async |conn| {
+                let s = subscriptions::create_subscription(
+                    conn, project_id, user_id, price_id, false, now,
+                )
                 .await?;
-            Ok(s)
+                by_key(caller, EventType::SubscriptionCreated, &s, request_id)
+                    .record(conn, now)
+                    .await?;
+                Ok(s)
+            })
+            .await;
+    };
+    let (s, at_provider) = store
+        .write(async |conn| {
+            let s =
+                subscriptions::create_subscription(conn, project_id, user_id, price_id, true, now)
+                    .await?;
+            let request = mirror::request_for(conn, project_id, &s, payment_method).await?;
+            Ok::<_, ToolError>((s, request))
         })
-        .await
+        .await?;
+    let mirrored = mirror::within(
+        "create the subscription",
+        mirror.subscription_created(at_provider.as_request(project_id, &s, payment_method)),
+    )
+    .await;
+    store
+        .write(async |conn| match &mirrored {
+            Ok(m) => {
+                mirror::confirm_subscription(conn, project_id, &s.id, m).await?;
+                by_key(caller, EventType::SubscriptionCreated, &s, request_id)
+                    .record(conn, now)
+                    .await?;
+                Ok(())
+            }
+            Err(_) => mirror::abandon_subscription(conn, project_id, &s.id, now).await,
+        })
+        .await?;
+    mirrored.map(|_| s)
 }
 
-/// Cancels a subscription at the end of its period, or now (a
-/// write-scoped key's call), mirrored and recorded in one unit of work.
+/// Cancels through the REST API: with a payment provider, the provider
+/// first (outside any transaction, within [`mirror::PROVIDER_TIMEOUT`]),
+/// then the ledger; a provider failure changes nothing here.
 pub async fn cancel(
     store: &Store, settings: &BillingSettings, caller: &Caller, subscription_id: &str,
     immediately: bool, request_id: &str, now: DateTime<Utc>,
 ) -> Result<Subscription, ToolError> {
     let project_id = caller.project.id.as_str();
+    if let Some(mirror) = &settings.mirror {
+        let provider_id = store
+            .read(async |conn| {
+                subscriptions::cancelable(conn, project_id, subscription_id).await?;
+                mirror::provider_subscription_id(conn, project_id, subscription_id).await
+            })
+            .await?;
+        if let Some(provider_id) = provider_id {
+            mirror::within(
+                "cancel the subscription",
+                mirror.subscription_canceled(&provider_id, immediately),
+            )
+            .await?;
+        }
+    }
     store
         .write(async |conn| {
             let s = subscriptions::cancel_subscription(
@@ -149,14 +214,6 @@ pub async fn cancel(
                 now,
             )
             .await?;
-            if let Some(mirror) = &settings.mirror
-                && let Some(provider_id) =
-                    mirror::provider_subscription_id(conn, project_id, &s.id).await?
-            {
-                mirror
-                    .subscription_canceled(&provider_id, immediately)
-                    .await?;
-            }
             by_key(caller, EventType::SubscriptionCanceled, &s, request_id)
                 .meta("immediately", immediately)
                 .record(conn, now)
@@ -166,8 +223,6 @@ pub async fn cancel(
         .await
 }
 
-/// Checks `payment_method` before anything is written: a Stripe
-/// PaymentMethod id, and only when Stripe is configured.
 fn payment_method_of(stripe: bool, payment_method: Option<&str>) -> Result<(), ToolError> {
     let Some(pm) = payment_method else {
         return Ok(());
@@ -193,36 +248,6 @@ fn payment_method_of(stripe: bool, payment_method: Option<&str>) -> Result<(), T
 
 /// A new subscription at the payment provider, in the unit of work that
 /// made it here.
-async fn mirror_subscription(
-    conn: &mut Conn<'_>, mirror: &dyn PaymentMirror, project_id: &str, s: &Subscription,
-    payment_method: Option<&str>,
-) -> Result<(), ToolError> {
-    let price = mirror::provider_price_id(conn, project_id, &s.price_id)
-        .await?
-        .ok_or_else(|| {
-            ToolError::precondition(format!(
-                "price {} has no Stripe price (it is one-time, or was made before Stripe was configured)",
-                s.price_id
-            ))
-            .with_field("price_id")
-            .with_hint("use a monthly or yearly price of a plan created while Stripe is configured")
-        })?;
-    let user = authgate_identity::require_user(conn, project_id, &s.user_id).await?;
-    let customer = mirror::provider_customer_id(conn, project_id, &s.user_id).await?;
-    let mirrored = mirror
-        .subscription_created(mirror::SubscriptionRequest {
-            project_id,
-            subscription_id: &s.id,
-            user_id: &s.user_id,
-            email: &user.email,
-            provider_price_id: &price,
-            payment_method,
-            customer_id: customer.as_deref(),
-        })
-        .await?;
-    mirror::set_subscription_ids(conn, project_id, &s.id, &mirrored).await
-}
-
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ExecutedMigration {
     pub migration: Migration,

@@ -18,9 +18,10 @@ pub use entitlements::{Entitlement, Entitlements, UsageSummary, user_entitlement
 pub use flows::{NewSubscription, PlanRequest, cancel, create_billing_plan, subscribe};
 pub use migrations::{Migration, MigrationDetail, create_migration, execute_migration};
 pub use mirror::{
-    BillingSettings, MirroredPlan, MirroredSubscription, PaymentMirror, ProviderUpdate,
-    SubscriptionRequest, apply_provider_update, provider_customer_id, provider_price_id,
-    provider_subscription_id, set_plan_ids, set_subscription_ids,
+    BillingSettings, MirroredPlan, MirroredSubscription, PENDING_FOR, PROVIDER_TIMEOUT,
+    PaymentMirror, ProviderUpdate, SubscriptionRequest, apply_provider_update,
+    provider_customer_id, provider_price_id, provider_subscription_id, reconcile_pending,
+    set_plan_ids, set_subscription_ids,
 };
 pub use money::{Amount, amount, parse_amount, validate_currency};
 pub use plans::{Feature, NewPlan, Plan, Price, create_plan, list_plans};

@@ -5,12 +5,18 @@
 //! the server's settings ([`BillingSettings`]). Without one, the local
 //! ledger is the source of truth.
 //!
-//! Calls to the provider happen inside the unit of work that changes the
-//! ledger: a failure rolls the local change back, so the two never
-//! disagree about what exists (an object the provider made before a later
-//! step failed is left there, marked with the project and local ids).
+//! Calls to the provider happen outside any transaction (a slow provider
+//! must not hold a write lock), each within [`PROVIDER_TIMEOUT`]: the
+//! ledger's change is made first (a subscription pending), the provider is
+//! called, and the change is confirmed with the provider's ids or undone.
+//! A subscription left pending by a crash is confirmed by the provider's
+//! webhook, or canceled by [`reconcile_pending`] after [`PENDING_FOR`].
+//! Webhook updates apply in the provider's event order, and a canceled
+//! subscription never comes back to life.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -19,6 +25,7 @@ use futures::future::BoxFuture;
 
 use authgate_core::time::to_micros;
 use authgate_core::{Conn, ToolError, with_conn};
+use authgate_store::Store;
 use authgate_store::schema::{plans, prices, subscriptions};
 
 use crate::plans::Plan;
@@ -66,6 +73,165 @@ pub trait PaymentMirror: Send + Sync {
     fn subscription_canceled<'a>(
         &'a self, provider_subscription_id: &'a str, immediately: bool,
     ) -> BoxFuture<'a, Result<(), ToolError>>;
+}
+
+/// How long one call to the provider may take.
+pub const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a subscription may wait for the provider's confirmation
+/// before the sweep cancels it.
+pub const PENDING_FOR: chrono::Duration = chrono::Duration::hours(1);
+
+/// Runs a provider call (`what`, e.g. "create the subscription") within
+/// [`PROVIDER_TIMEOUT`].
+pub async fn within<T>(
+    what: &str, call: impl Future<Output = Result<T, ToolError>>,
+) -> Result<T, ToolError> {
+    match tokio::time::timeout(PROVIDER_TIMEOUT, call).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(what, "the payment provider did not answer in time");
+            let mut err = ToolError::new(
+                authgate_core::ErrorCode::Unavailable,
+                format!(
+                    "the payment provider did not answer within {} s to {what}; nothing was changed here",
+                    PROVIDER_TIMEOUT.as_secs()
+                ),
+            );
+            err.retry_after_secs = Some(5);
+            Err(err)
+        }
+    }
+}
+
+/// What a subscription needs at the provider, read from the ledger.
+pub(crate) struct AtProvider {
+    price: String,
+    email: String,
+    customer: Option<String>,
+}
+
+impl AtProvider {
+    pub(crate) fn as_request<'a>(
+        &'a self, project_id: &'a str, s: &'a crate::subscriptions::Subscription,
+        payment_method: Option<&'a str>,
+    ) -> SubscriptionRequest<'a> {
+        SubscriptionRequest {
+            project_id,
+            subscription_id: &s.id,
+            user_id: &s.user_id,
+            email: &self.email,
+            provider_price_id: &self.price,
+            payment_method,
+            customer_id: self.customer.as_deref(),
+        }
+    }
+}
+
+/// The provider's price, the user's address and their customer at the
+/// provider, for a new subscription; a price the provider has no copy of
+/// is a precondition.
+pub(crate) async fn request_for(
+    conn: &mut Conn<'_>, project_id: &str, s: &crate::subscriptions::Subscription,
+    _payment_method: Option<&str>,
+) -> Result<AtProvider, ToolError> {
+    let price = provider_price_id(conn, project_id, &s.price_id)
+        .await?
+        .ok_or_else(|| {
+            ToolError::precondition(format!(
+                "price {} has no Stripe price (it is one-time, or was made before Stripe was configured)",
+                s.price_id
+            ))
+            .with_field("price_id")
+            .with_hint("use a monthly or yearly price of a plan created while Stripe is configured")
+        })?;
+    let user = authgate_identity::require_user(conn, project_id, &s.user_id).await?;
+    let customer = provider_customer_id(conn, project_id, &s.user_id).await?;
+    Ok(AtProvider {
+        price,
+        email: user.email,
+        customer,
+    })
+}
+
+/// Confirms a pending subscription with the provider's ids.
+pub(crate) async fn confirm_subscription(
+    conn: &mut Conn<'_>, project_id: &str, subscription_id: &str, mirrored: &MirroredSubscription,
+) -> Result<(), ToolError> {
+    with_conn!(conn, c => {
+        diesel::update(
+            subscriptions::table
+                .filter(subscriptions::project_id.eq(project_id))
+                .filter(subscriptions::id.eq(subscription_id)),
+        )
+        .set((
+            subscriptions::stripe_subscription_id.eq(&mirrored.subscription_id),
+            subscriptions::stripe_customer_id.eq(&mirrored.customer_id),
+            subscriptions::mirror_pending_since.eq(None::<i64>),
+        ))
+        .execute(c)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Cancels a pending subscription the provider did not make.
+pub(crate) async fn abandon_subscription(
+    conn: &mut Conn<'_>, project_id: &str, subscription_id: &str, now: DateTime<Utc>,
+) -> Result<(), ToolError> {
+    let at = to_micros(now);
+    with_conn!(conn, c => {
+        diesel::update(
+            subscriptions::table
+                .filter(subscriptions::project_id.eq(project_id))
+                .filter(subscriptions::id.eq(subscription_id))
+                .filter(subscriptions::mirror_pending_since.is_not_null()),
+        )
+        .set((
+            subscriptions::status.eq("canceled"),
+            subscriptions::canceled_at.eq(Some(at)),
+            subscriptions::updated_at.eq(at),
+            subscriptions::mirror_pending_since.eq(None::<i64>),
+        ))
+        .execute(c)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Cancels, in every project, the subscriptions still waiting for the
+/// provider [`PENDING_FOR`] after they were made (a crash between the
+/// provider's answer and the confirmation, and no webhook since). Returns
+/// how many; each is logged for the operator to check at the provider.
+pub async fn reconcile_pending(store: &Store, now: DateTime<Utc>) -> Result<usize, ToolError> {
+    let cutoff = to_micros(now - PENDING_FOR);
+    let at = to_micros(now);
+    let stale: Vec<(String, String)> = store
+        .write(async |conn| {
+            let stale: Vec<(String, String)> = with_conn!(conn, c => {
+                subscriptions::table
+                    .filter(subscriptions::mirror_pending_since.lt(cutoff))
+                    .select((subscriptions::project_id, subscriptions::id))
+                    .load(c)
+                    .await?
+            });
+            with_conn!(conn, c => {
+                diesel::update(subscriptions::table.filter(subscriptions::mirror_pending_since.lt(cutoff)))
+                    .set((
+                        subscriptions::status.eq("canceled"),
+                        subscriptions::canceled_at.eq(Some(at)),
+                        subscriptions::updated_at.eq(at),
+                        subscriptions::mirror_pending_since.eq(None::<i64>),
+                    ))
+                    .execute(c)
+                    .await?;
+            });
+            Ok::<_, ToolError>(stale)
+        })
+        .await?;
+    for (project_id, id) in &stale {
+        tracing::warn!(project_id, subscription_id = %id, "canceled a subscription the payment provider never confirmed; check the provider for one with this authgate_subscription_id");
+    }
+    Ok(stale.len())
 }
 
 /// The billing part of the server's settings.
@@ -180,32 +346,45 @@ pub struct ProviderUpdate {
     pub cancel_at_period_end: bool,
     pub current_period_start: Option<DateTime<Utc>>,
     pub current_period_end: Option<DateTime<Utc>>,
+    /// When the provider made the event: an older one is not applied over
+    /// a newer.
+    pub event_created: Option<DateTime<Utc>>,
+    /// The local id the provider's object carries in its metadata, to
+    /// confirm a subscription a crash left pending.
+    pub local_id: Option<String>,
+    /// The provider's customer of the subscription.
+    pub customer_id: Option<String>,
 }
 
+type Mirrored = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
 /// Applies a provider's report to the local subscription it mirrors;
-/// returns (project id, subscription id, user id) when there is one.
+/// returns (project id, subscription id, user id) when one changed. An
+/// event older than the newest applied is ignored, and so is any report
+/// that would bring a canceled subscription back.
 pub async fn apply_provider_update(
     conn: &mut Conn<'_>, provider_subscription_id: &str, update: &ProviderUpdate,
     now: DateTime<Utc>,
 ) -> Result<Option<(String, String, String)>, ToolError> {
-    // The provider's id is unique across projects; the row names its own.
-    let row: Option<(String, String, String, i64, Option<i64>)> = with_conn!(conn, c => {
-        subscriptions::table
-            .filter(subscriptions::stripe_subscription_id.eq(provider_subscription_id))
-            .select((
-                subscriptions::project_id,
-                subscriptions::id,
-                subscriptions::user_id,
-                subscriptions::current_period_start,
-                subscriptions::current_period_end,
-            ))
-            .first(c)
-            .await
-            .optional()?
-    });
-    let Some((project_id, id, user_id, start, end)) = row else {
+    let Some((project_id, id, user_id, current, start, end, newest)) =
+        mirrored_row(conn, provider_subscription_id, update).await?
+    else {
         return Ok(None);
     };
+    let event_at = update.event_created.map(to_micros);
+    let stale = matches!((event_at, newest), (Some(e), Some(n)) if e < n);
+    let revives = current == "canceled" && update.status != "canceled";
+    if stale || revives {
+        return Ok(None);
+    }
     let status = match update.status.as_str() {
         s @ ("active" | "trialing" | "past_due" | "canceled") => s,
         _ => "past_due",
@@ -227,9 +406,61 @@ pub async fn apply_provider_update(
             subscriptions::current_period_end.eq(end),
             subscriptions::canceled_at.eq(canceled_at),
             subscriptions::updated_at.eq(at),
+            subscriptions::stripe_event_at.eq(event_at.or(newest)),
         ))
         .execute(c)
         .await?;
     });
     Ok(Some((project_id, id, user_id)))
+}
+
+/// The local subscription a provider's object mirrors: by the provider's
+/// id, or a pending one named in its metadata (then confirmed with the
+/// provider's ids).
+async fn mirrored_row(
+    conn: &mut Conn<'_>, provider_subscription_id: &str, update: &ProviderUpdate,
+) -> Result<Option<Mirrored>, ToolError> {
+    let select = (
+        subscriptions::project_id,
+        subscriptions::id,
+        subscriptions::user_id,
+        subscriptions::status,
+        subscriptions::current_period_start,
+        subscriptions::current_period_end,
+        subscriptions::stripe_event_at,
+    );
+    // The provider's id is unique across projects; the row names its own.
+    let row: Option<Mirrored> = with_conn!(conn, c => {
+        subscriptions::table
+            .filter(subscriptions::stripe_subscription_id.eq(provider_subscription_id))
+            .select(select)
+            .first(c)
+            .await
+            .optional()?
+    });
+    if row.is_some() {
+        return Ok(row);
+    }
+    let Some(local_id) = &update.local_id else {
+        return Ok(None);
+    };
+    let pending: Option<Mirrored> = with_conn!(conn, c => {
+        subscriptions::table
+            .filter(subscriptions::id.eq(local_id))
+            .filter(subscriptions::mirror_pending_since.is_not_null())
+            .filter(subscriptions::stripe_subscription_id.is_null())
+            .select(select)
+            .first(c)
+            .await
+            .optional()?
+    });
+    let Some(row) = pending else {
+        return Ok(None);
+    };
+    let mirrored = MirroredSubscription {
+        subscription_id: provider_subscription_id.to_owned(),
+        customer_id: update.customer_id.clone().unwrap_or_default(),
+    };
+    confirm_subscription(conn, &row.0, &row.1, &mirrored).await?;
+    Ok(Some(row))
 }

@@ -251,6 +251,22 @@ pub async fn create_plan(
     })
 }
 
+/// Deletes a plan made a moment ago, with its prices, when its provider
+/// refused it (nothing can refer to it yet).
+pub(crate) async fn delete_new_plan(
+    conn: &mut Conn<'_>, project_id: &str, plan_id: &str,
+) -> Result<(), ToolError> {
+    with_conn!(conn, c => {
+        diesel::delete(prices::table.filter(prices::project_id.eq(project_id)).filter(prices::plan_id.eq(plan_id)))
+            .execute(c)
+            .await?;
+        diesel::delete(plans::table.filter(plans::project_id.eq(project_id)).filter(plans::id.eq(plan_id)))
+            .execute(c)
+            .await?;
+    });
+    Ok(())
+}
+
 /// The plan's monthly and yearly prices, as `new` gives them.
 async fn insert_prices(
     conn: &mut Conn<'_>, project_id: &str, plan_id: &str, new: &NewPlan<'_>, at: i64,

@@ -15,7 +15,7 @@ use authgate_core::{
 use authgate_store::schema::{subscriptions, usage_events};
 
 use crate::plans::Plan;
-use crate::subscriptions::live_of_user;
+use crate::subscriptions::{Pending, live_of_user};
 use crate::usage;
 
 pub(crate) fn register(registry: &mut ToolRegistry) {
@@ -78,7 +78,7 @@ impl UserDataSection for BillingData {
 
     async fn export(&self, conn: &mut Conn<'_>, user: &UserRef) -> Result<Value, ToolError> {
         let (project_id, now) = (user.project_id.as_str(), user.at);
-        let sub = live_of_user(conn, project_id, &user.id, now).await?;
+        let sub = live_of_user(conn, project_id, &user.id, Pending::Excluded, now).await?;
         let (from, to) = usage::calendar_month(now);
         let usage = usage::totals(conn, project_id, Some(&user.id), None, from, to).await?;
         Ok(serde_json::json!({

@@ -51,6 +51,18 @@ pub(crate) struct SubscriptionRow {
     canceled_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    /// Set while the payment provider has not confirmed the subscription
+    /// (it grants nothing until then).
+    pub(crate) mirror_pending_since: Option<i64>,
+}
+
+/// Whether a lookup counts subscriptions the provider has not confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pending {
+    /// They hold the user's one place (a second subscribe is a conflict).
+    Included,
+    /// They grant nothing yet (entitlements, status, export).
+    Excluded,
 }
 
 fn step(interval: &str) -> Option<Months> {
@@ -128,18 +140,20 @@ fn not_found(id: &str) -> ToolError {
 
 /// The user's live subscription, with its price (cents, currency, interval).
 pub(crate) async fn live_of_user(
-    conn: &mut Conn<'_>, project_id: &str, user_id: &str, now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str, pending: Pending, now: DateTime<Utc>,
 ) -> Result<Option<Subscription>, ToolError> {
     let row: Option<SubscriptionRow> = with_conn!(conn, c => {
-        subscriptions::table
+        let mut q = subscriptions::table
             .filter(subscriptions::project_id.eq(project_id))
             .filter(subscriptions::user_id.eq(user_id))
             .filter(subscriptions::status.eq_any(LIVE))
             .select(SubscriptionRow::as_select())
             .order(subscriptions::id.desc())
-            .first(c)
-            .await
-            .optional()?
+            .into_boxed();
+        if pending == Pending::Excluded {
+            q = q.filter(subscriptions::mirror_pending_since.is_null());
+        }
+        q.first(c).await.optional()?
     });
     let Some(row) = row else { return Ok(None) };
     let Some((price, _)) = crate::plans::price(
@@ -157,9 +171,11 @@ pub(crate) async fn live_of_user(
 }
 
 /// Subscribes a user to a price: active at once, for one period of its
-/// interval. A user with a live subscription gets a conflict.
+/// interval (with `pending`, once the payment provider confirms it). A
+/// user with a live subscription gets a conflict.
 pub async fn create_subscription(
-    conn: &mut Conn<'_>, project_id: &str, user_id: &str, price_id: &str, now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str, price_id: &str, pending: bool,
+    now: DateTime<Utc>,
 ) -> Result<Subscription, ToolError> {
     authgate_core::require_id("user_id", "usr", user_id)?;
     authgate_core::require_id("price_id", "price", price_id)?;
@@ -173,7 +189,7 @@ pub async fn create_subscription(
             })?;
     // One live subscription per user, decided under the user's row lock.
     conn.lock_project(project_id).await?;
-    if let Some(live) = live_of_user(conn, project_id, user_id, now).await? {
+    if let Some(live) = live_of_user(conn, project_id, user_id, Pending::Included, now).await? {
         return Err(ToolError::conflict(format!("{user_id} already has a live subscription ({})", live.id))
             .with_field("user_id")
             .with_hint("cancel it with DELETE /api/v1/subscriptions/{id}?immediately=true, or move it with a billing migration"));
@@ -194,11 +210,38 @@ pub async fn create_subscription(
         canceled_at: None,
         created_at: at,
         updated_at: at,
+        mirror_pending_since: pending.then_some(at),
     };
     with_conn!(conn, c => {
         diesel::insert_into(subscriptions::table).values(&row).execute(c).await?;
     });
     Ok(row.view(price.amount_cents, &price.currency, &price.interval, now))
+}
+
+/// Refuses a subscription that cannot be canceled (unknown here, or
+/// canceled already), before anything is asked of a provider.
+pub(crate) async fn cancelable(
+    conn: &mut Conn<'_>, project_id: &str, id: &str,
+) -> Result<(), ToolError> {
+    authgate_core::require_id("id", "sub", id)?;
+    let status: Option<String> = with_conn!(conn, c => {
+        subscriptions::table
+            .filter(subscriptions::project_id.eq(project_id))
+            .filter(subscriptions::id.eq(id))
+            .select(subscriptions::status)
+            .first(c)
+            .await
+            .optional()?
+    });
+    match status.as_deref() {
+        None => Err(not_found(id)),
+        Some("canceled") => Err(already_canceled(id)),
+        Some(_) => Ok(()),
+    }
+}
+
+fn already_canceled(id: &str) -> ToolError {
+    ToolError::conflict(format!("subscription {id} is already canceled")).with_field("id")
 }
 
 /// Cancels at the end of the current period, or at once.
@@ -225,9 +268,7 @@ pub async fn cancel_subscription(
     .await?
     .ok_or_else(|| ToolError::internal("a subscription's price is missing"))?;
     if row.status == "canceled" {
-        return Err(
-            ToolError::conflict(format!("subscription {id} is already canceled")).with_field("id"),
-        );
+        return Err(already_canceled(id));
     }
     let at = to_micros(now);
     let (start, end) = current_period(

@@ -68,11 +68,9 @@ pub async fn list_billing_plans(
     title = "Create billing plan",
     example = r#"{"name": "Pro", "monthly_price": 19, "yearly_price": "190.00", "features": [{"key": "api_calls", "limit": 10000}, {"key": "sso"}]}"#
 )]
-pub async fn create_billing_plan(
-    ctx: &ToolContext, conn: &mut Conn<'_>, args: PlanRequest,
-) -> Result<Plan, ToolError> {
+pub async fn create_billing_plan(ctx: &ToolContext, args: PlanRequest) -> Result<Plan, ToolError> {
     let settings = ctx.setting::<BillingSettings>();
-    flows::create_billing_plan(conn, ctx.project_id(), &args, &settings, ctx.now()).await
+    flows::create_billing_plan(&ctx.store, ctx.project_id(), &args, &settings, ctx.now()).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -386,6 +386,8 @@ diesel::table! {
         updated_at -> BigInt,
         stripe_subscription_id -> Nullable<Text>,
         stripe_customer_id -> Nullable<Text>,
+        stripe_event_at -> Nullable<BigInt>,
+        mirror_pending_since -> Nullable<BigInt>,
     }
 }
 

@@ -2,7 +2,9 @@
 //! verified with the endpoint's signing secret (async-stripe-webhook:
 //! HMAC-SHA256 over `timestamp.payload`, compared in constant time, at
 //! most 5 minutes old), applied once: the event id is recorded in the
-//! transaction that applies it, so a replay changes nothing.
+//! transaction that applies it, so a replay changes nothing. Stripe does
+//! not deliver in order: an event older than the newest applied to a
+//! subscription is not applied over it, and a canceled one stays canceled.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -72,6 +74,11 @@ pub async fn handle(
                         .or_else(|| secs(&item["current_period_start"])),
                     current_period_end: secs(&object["current_period_end"])
                         .or_else(|| secs(&item["current_period_end"])),
+                    event_created: secs(&event["created"]),
+                    local_id: object["metadata"]["authgate_subscription_id"]
+                        .as_str()
+                        .map(str::to_owned),
+                    customer_id: object["customer"].as_str().map(str::to_owned),
                 },
             ))
         })

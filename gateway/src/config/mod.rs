@@ -187,6 +187,14 @@ impl Config {
                 security: src.section("security")?,
             };
         config.security.validate()?;
+        if config.stripe_secret_key.is_some()
+            && config
+                .stripe_webhook_secret
+                .as_deref()
+                .is_some_and(|s| s.trim().is_empty())
+        {
+            return Err("STRIPE_WEBHOOK_SECRET is empty: set it to the endpoint's whsec_... signing secret, or leave it unset to turn Stripe's webhooks off".into());
+        }
         src.finish()?;
         Ok(config)
     }

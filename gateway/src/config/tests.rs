@@ -181,3 +181,58 @@ fn debug_output_hides_secrets() {
         "{text}"
     );
 }
+
+#[test]
+fn security_review_settings_load_and_refuse_nonsense() {
+    let c = Config::load(None, env(&[])).expect("defaults load");
+    assert!(
+        c.trusted_proxies.is_empty(),
+        "no proxy is trusted by default"
+    );
+    assert_eq!(
+        c.public_rate_limit,
+        RateLimit {
+            per_second: 10,
+            burst: 60
+        }
+    );
+    assert_eq!(c.refresh_reuse_interval, std::time::Duration::from_secs(10));
+    assert_eq!(
+        c.token_retention,
+        std::time::Duration::from_secs(7 * 86_400)
+    );
+    let c = Config::load(
+        None,
+        env(&[
+            (
+                "AUTHGATE_TRUSTED_PROXIES",
+                "10.0.0.0/8, 2001:db8::/32 ,192.0.2.7",
+            ),
+            ("AUTHGATE_REFRESH_REUSE_INTERVAL", "0s"),
+        ]),
+    )
+    .expect("loads");
+    assert_eq!(c.trusted_proxies.len(), 3);
+    assert_eq!(c.refresh_reuse_interval, std::time::Duration::ZERO);
+    for (var, value) in [
+        ("AUTHGATE_TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("AUTHGATE_TRUSTED_PROXIES", "everyone"),
+        ("AUTHGATE_PUBLIC_RATE_LIMIT", "lots"),
+        ("AUTHGATE_REFRESH_REUSE_INTERVAL", "soon"),
+    ] {
+        let err = Config::load(None, env(&[(var, value)])).expect_err(value);
+        assert!(err.contains(var), "{err}");
+    }
+    // A Stripe key with an empty webhook secret is a mistake, refused at start.
+    let err = Config::load(
+        None,
+        env(&[
+            ("STRIPE_SECRET_KEY", "sk_test_x"),
+            ("STRIPE_WEBHOOK_SECRET", "  "),
+        ]),
+    )
+    .expect_err("empty webhook secret");
+    assert!(err.contains("STRIPE_WEBHOOK_SECRET"), "{err}");
+    Config::load(None, env(&[("STRIPE_SECRET_KEY", "sk_test_x")]))
+        .expect("webhooks off is allowed");
+}

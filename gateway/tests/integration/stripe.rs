@@ -331,3 +331,258 @@ async fn plans_subscriptions_and_webhooks_follow_stripe() {
         gw.server.stop().await;
     }
 }
+
+/// A card payment method, as Stripe Elements would make one.
+async fn card(ls: &LocalStripe) -> Value {
+    reqwest::Client::new()
+        .post(format!("{}/v1/payment_methods", ls.base))
+        .bearer_auth(KEY)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("type=card&card[number]=4242424242424242&card[exp_month]=12&card[exp_year]=2030&card[cvc]=123")
+        .send()
+        .await
+        .expect("answered")
+        .json::<Value>()
+        .await
+        .expect("JSON")["id"]
+        .clone()
+}
+
+/// A signed subscription event of Stripe's, made at `created` (unix).
+fn subscription_event(
+    kind: &str, stripe_id: &str, status: &str, created: i64, metadata: Value,
+) -> String {
+    json!({
+        "id": format!("evt_{}", ulid::Ulid::new()),
+        "object": "event",
+        "api_version": "2025-03-31.basil",
+        "created": created,
+        "livemode": false,
+        "pending_webhooks": 1,
+        "type": kind,
+        "data": {"object": {
+            "id": stripe_id,
+            "object": "subscription",
+            "status": status,
+            "customer": "cus_webhook",
+            "cancel_at_period_end": false,
+            "metadata": metadata,
+        }}
+    })
+    .to_string()
+}
+
+/// Security review 2, fault 13: webhook updates applied in arrival order
+/// (a late `updated(active)` revived a canceled subscription); Stripe was
+/// called inside the write transaction without a timeout (a slow Stripe
+/// froze SQLite's writes); a crash between Stripe's answer and the commit
+/// lost the link. Now events older than the newest applied are ignored and
+/// a canceled subscription stays canceled; Stripe is called outside any
+/// transaction within 10 s, its failure undoing the local change; a
+/// pending subscription is confirmed by Stripe's webhook or canceled by the
+/// sweep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_events_apply_in_order_and_stripe_never_holds_a_transaction() {
+    for db in common::databases().await {
+        let ls = localstripe().await;
+        let stripe = [
+            ("STRIPE_SECRET_KEY", KEY),
+            ("STRIPE_API_BASE", ls.base.as_str()),
+            ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ];
+        let gw = common::start(&db, &stripe).await;
+        let (url, p) = (gw.url(), gw.project_id.clone());
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        let plan = ok(
+            &c,
+            "create_billing_plan",
+            json!({"name": "Pro", "monthly_price": 1900}),
+        )
+        .await;
+        let price = plan["prices"][0]["id"].clone();
+        let user = sign_up(&url, &p, "order@example.com", "a fine password").await["id"].clone();
+        let pm = card(&ls).await;
+        let a = rest(
+            Method::POST,
+            &url,
+            "/api/v1/subscriptions",
+            None,
+            Some(&gw.admin_key),
+            Some(json!({"user_id": user, "price_id": price, "payment_method": pm})),
+        )
+        .await;
+        assert_eq!(a.status, 201, "{a:?}");
+        let sub = a.body["subscription"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let stripe_sub = text(
+            &gw,
+            &format!("SELECT stripe_subscription_id AS t FROM subscriptions WHERE id = '{sub}'"),
+        )
+        .await;
+        let status = async || {
+            text(
+                &gw,
+                &format!("SELECT status AS t FROM subscriptions WHERE id = '{sub}'"),
+            )
+            .await
+        };
+        let now = chrono::Utc::now().timestamp();
+        let send = async |kind: &str, st: &str, created: i64| {
+            let event = subscription_event(kind, &stripe_sub, st, created, json!({}));
+            deliver(&gw, &event, &sign(&event, WEBHOOK_SECRET)).await
+        };
+        let (code, body) = send("customer.subscription.deleted", "canceled", now + 100).await;
+        assert_eq!(
+            (code, body["subscription_id"].as_str()),
+            (200, Some(sub.as_str()))
+        );
+        assert_eq!(status().await, "canceled");
+        // Delivered late, an older "active" is not applied over it...
+        let (code, body) = send("customer.subscription.updated", "active", now + 50).await;
+        assert_eq!(code, 200);
+        assert!(body.get("subscription_id").is_none(), "ignored: {body}");
+        assert_eq!(status().await, "canceled");
+        // ...nor does anything bring a canceled subscription back.
+        send("customer.subscription.updated", "active", now + 200).await;
+        assert_eq!(status().await, "canceled");
+
+        // A subscription a crash left pending: Stripe's webhook confirms it.
+        let second =
+            sign_up(&url, &p, "pending@example.com", "a fine password").await["id"].clone();
+        let price_id = price.as_str().expect("price").to_owned();
+        let pending = gw
+            .store()
+            .write(async |conn| {
+                authgate_billing::create_subscription(
+                    conn,
+                    &p,
+                    second.as_str().expect("u"),
+                    &price_id,
+                    true,
+                    chrono::Utc::now(),
+                )
+                .await
+            })
+            .await
+            .expect("a pending subscription");
+        let entitled = ok(&c, "get_user_entitlements", json!({"user_id": second})).await;
+        assert_eq!(
+            entitled["subscription"],
+            Value::Null,
+            "pending grants nothing: {entitled}"
+        );
+        let event = subscription_event(
+            "customer.subscription.created",
+            "sub_from_stripe",
+            "active",
+            now,
+            json!({"authgate_subscription_id": pending.id}),
+        );
+        let (code, body) = deliver(&gw, &event, &sign(&event, WEBHOOK_SECRET)).await;
+        assert_eq!(
+            (code, body["subscription_id"].as_str()),
+            (200, Some(pending.id.as_str()))
+        );
+        let linked = text(
+            &gw,
+            &format!(
+                "SELECT stripe_subscription_id AS t FROM subscriptions WHERE id = '{}'",
+                pending.id
+            ),
+        )
+        .await;
+        assert_eq!(linked, "sub_from_stripe");
+        // One Stripe never confirms: the sweep cancels it after an hour.
+        let third = sign_up(&url, &p, "lost@example.com", "a fine password").await["id"].clone();
+        let lost = gw
+            .store()
+            .write(async |conn| {
+                authgate_billing::create_subscription(
+                    conn,
+                    &p,
+                    third.as_str().expect("u"),
+                    &price_id,
+                    true,
+                    chrono::Utc::now(),
+                )
+                .await
+            })
+            .await
+            .expect("a pending subscription");
+        let later =
+            chrono::Utc::now() + authgate_billing::PENDING_FOR + chrono::Duration::minutes(1);
+        assert_eq!(
+            authgate_billing::reconcile_pending(gw.store(), later)
+                .await
+                .expect("sweep"),
+            1
+        );
+        assert_eq!(
+            text(
+                &gw,
+                &format!(
+                    "SELECT status AS t FROM subscriptions WHERE id = '{}'",
+                    lost.id
+                )
+            )
+            .await,
+            "canceled"
+        );
+        c.cancel().await.ok();
+        gw.server.stop().await;
+
+        // A Stripe that never answers: the write lock is not held meanwhile.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let silent_base = format!("http://{}", silent.local_addr().expect("addr"));
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = silent.accept().await {
+                open.push(socket);
+            }
+        });
+        let gw = common::start(
+            &db,
+            &[
+                ("STRIPE_SECRET_KEY", KEY),
+                ("STRIPE_API_BASE", silent_base.as_str()),
+                ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ],
+        )
+        .await;
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        let slow_url = gw.url();
+        let answered = {
+            let plan = common::call_raw(
+                &c,
+                "create_billing_plan",
+                json!({"name": "Slow", "monthly_price": 100}),
+            );
+            let other_write = sign_up(
+                &slow_url,
+                &gw.project_id,
+                "meanwhile@example.com",
+                "a fine password",
+            );
+            tokio::pin!(plan);
+            tokio::select! {
+                _ = other_write => {}
+                _ = &mut plan => panic!("the Stripe call ended before another write could commit"),
+            }
+            plan.await
+        };
+        assert_eq!(answered.is_error, Some(true));
+        let err = answered.structured_content.clone().unwrap_or_else(|| {
+            serde_json::from_str(&answered.content[0].as_text().expect("text").text).expect("json")
+        });
+        assert_eq!(err["error"]["code"], "unavailable", "{err}");
+        let plans = ok(&c, "list_billing_plans", json!({})).await;
+        assert_eq!(plans["data"], json!([]), "the plan was undone");
+        c.cancel().await.ok();
+        gw.server.stop().await;
+        held.abort();
+    }
+}

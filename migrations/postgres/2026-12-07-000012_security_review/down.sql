@@ -1,3 +1,5 @@
+ALTER TABLE subscriptions DROP COLUMN mirror_pending_since;
+ALTER TABLE subscriptions DROP COLUMN stripe_event_at;
 DELETE FROM invitations WHERE status IN ('revoked', 'voided');
 ALTER TABLE invitations DROP CONSTRAINT invitations_status_check;
 ALTER TABLE invitations ADD CONSTRAINT invitations_status_check

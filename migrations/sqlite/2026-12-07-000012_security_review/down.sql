@@ -1,3 +1,5 @@
+ALTER TABLE subscriptions DROP COLUMN mirror_pending_since;
+ALTER TABLE subscriptions DROP COLUMN stripe_event_at;
 CREATE TABLE invitations_old (
     id TEXT PRIMARY KEY NOT NULL,
     project_id TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,

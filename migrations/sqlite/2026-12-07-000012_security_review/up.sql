@@ -25,3 +25,9 @@ DROP TABLE invitations;
 ALTER TABLE invitations_new RENAME TO invitations;
 CREATE INDEX invitations_org_idx ON invitations (org_id, status, id);
 CREATE INDEX invitations_email_idx ON invitations (project_id, email);
+
+-- Stripe: the time of the newest event applied to a subscription (older
+-- ones are not applied over it), and since when a subscription waits for
+-- Stripe to confirm it (called outside any transaction).
+ALTER TABLE subscriptions ADD COLUMN stripe_event_at BIGINT;
+ALTER TABLE subscriptions ADD COLUMN mirror_pending_since BIGINT;

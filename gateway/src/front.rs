@@ -1,15 +1,16 @@
 //! The one layer every request passes: it gives the request an id (in its
 //! extensions and as the task's current id), finds its client (behind a
 //! trusted proxy, the forwarded address), opens the request's tracing
-//! span (request id, method, route; the auth layer adds the project), refuses
-//! a declared body over the limit, and when the request is answered logs
+//! span (request id, method, route; the auth layer adds the project), reads
+//! the body whole (over the limit, declared or streamed, is 413; not sent
+//! within the read timeout is 408), and when the request is answered logs
 //! one line (the path, never the query or headers) and counts it by route
 //! and status. One layer, not several: each axum layer costs a boxed
 //! future and a service clone per request.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
@@ -21,7 +22,7 @@ use authgate_core::new_id;
 
 use crate::app::AppState;
 use crate::config::MAX_BODY_BYTES;
-use crate::jsonrpc::too_large;
+use crate::jsonrpc::{too_large, too_slow, unreadable};
 use crate::request::{ClientAddr, LoggedKey, RequestId};
 
 pub async fn front(State(app): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
@@ -51,9 +52,14 @@ pub async fn front(State(app): State<Arc<AppState>>, mut req: Request, next: Nex
         drain(req.into_body()).await;
         too_large()
     } else {
-        req.extensions_mut().insert(RequestId(request_id.clone()));
-        let id = request_id.clone();
-        crate::request::scope(id, next.run(req).instrument(span)).await
+        match read_whole(req, app.config.request_read_timeout).await {
+            Ok(mut req) => {
+                req.extensions_mut().insert(RequestId(request_id.clone()));
+                let id = request_id.clone();
+                crate::request::scope(id, next.run(req).instrument(span)).await
+            }
+            Err(refused) => refused,
+        }
     };
     crate::metrics::request(route, resp.status());
     let key_id = resp
@@ -86,6 +92,39 @@ fn client_of(req: &Request, proxies: &[authgate_core::net::Cidr]) -> Option<IpAd
         .iter()
         .filter_map(|v| v.to_str().ok());
     Some(authgate_core::net::client_address(peer, forwarded, proxies))
+}
+
+/// The request with its body read whole: no handler sees a body over the
+/// limit (a chunked one included) or waits on a client that trickles one.
+async fn read_whole(req: Request, timeout: Duration) -> Result<Request, Response> {
+    use http_body_util::BodyExt as _;
+    enum Fault {
+        TooLarge,
+        Unreadable,
+    }
+    let (parts, mut body) = req.into_parts();
+    let read = async {
+        let mut whole = bytes::BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| Fault::Unreadable)?;
+            if let Some(data) = frame.data_ref() {
+                if whole.len() + data.len() > MAX_BODY_BYTES {
+                    return Err(Fault::TooLarge);
+                }
+                whole.extend_from_slice(data);
+            }
+        }
+        Ok(whole.freeze())
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(whole)) => Ok(Request::from_parts(parts, axum::body::Body::from(whole))),
+        Ok(Err(Fault::TooLarge)) => {
+            drain(body).await;
+            Err(too_large())
+        }
+        Ok(Err(Fault::Unreadable)) => Err(unreadable()),
+        Err(_) => Err(too_slow()),
+    }
 }
 
 /// Reads and drops (a bounded amount of) a refused body, so the client,

@@ -31,6 +31,27 @@ pub fn too_large() -> Response {
     )
 }
 
+/// A body the client did not finish sending within the read timeout.
+pub fn too_slow() -> Response {
+    let mut resp = jsonrpc_error(
+        StatusCode::REQUEST_TIMEOUT,
+        -32600,
+        "Request body not received in time: send the whole body at once",
+    );
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+/// A body the client broke off.
+pub fn unreadable() -> Response {
+    jsonrpc_error(
+        StatusCode::BAD_REQUEST,
+        -32600,
+        "Request body could not be read: it was cut off",
+    )
+}
+
 /// rmcp answers transport faults (a body that is not JSON-RPC, a missing
 /// header) with plain text; SDKs show a JSON-RPC error body far better.
 pub async fn as_jsonrpc_error(resp: Response) -> Response {

@@ -24,6 +24,7 @@ pub mod ratelimit;
 pub mod registry;
 pub mod request;
 pub mod rest;
+pub mod serve;
 pub mod server;
 pub mod settings;
 pub mod sse;

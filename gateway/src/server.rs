@@ -1,6 +1,6 @@
 //! Assembles the HTTP server: the MCP endpoints behind the auth layer,
-//! health checks, and the listener with `TCP_NODELAY` on every socket
-//! (without it each SSE-framed answer waits ~43 ms on Nagle + delayed ACK).
+//! the REST API, health checks, and the background work, on the listener
+//! of `serve.rs`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,7 +10,6 @@ use axum::extract::State;
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt as _;
 use http::StatusCode;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
@@ -219,19 +218,8 @@ impl Server {
         let router = router(app.clone());
         let shutdown = app.shutdown.clone();
         let token = shutdown.clone();
-        let listener = listener.tap_io(|stream| {
-            if let Err(err) = stream.set_nodelay(true) {
-                tracing::debug!(error = %err, "could not set TCP_NODELAY");
-            }
-        });
-        let task = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await
-        });
+        let read_timeout = app.config.request_read_timeout;
+        let task = tokio::spawn(crate::serve::serve(listener, router, read_timeout, token));
         Ok(Server {
             addr,
             app,

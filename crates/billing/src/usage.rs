@@ -322,31 +322,49 @@ pub(crate) fn calendar_month(now: DateTime<Utc>) -> (i64, i64) {
 }
 
 /// Units used per (user, meter) between `from` and `to` (micros).
+/// Usage totals in `[from, to)`, summed by the database: per user and
+/// meter for one user, per meter (user left empty) for the whole project,
+/// so the answer has a row per meter however many users reported.
 pub(crate) async fn totals(
     conn: &mut Conn<'_>, project_id: &str, user_id: Option<&str>, meter: Option<&str>, from: i64,
     to: i64,
 ) -> Result<Vec<(String, String, i64)>, ToolError> {
+    let sum = || {
+        diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>(
+            "CAST(SUM(usage_events.quantity) AS BIGINT)",
+        )
+    };
+    let in_period = usage_events::project_id
+        .eq(project_id)
+        .and(usage_events::occurred_at.ge(from))
+        .and(usage_events::occurred_at.lt(to));
     let rows: Vec<(String, String, Option<i64>)> = with_conn!(conn, c => {
-        let mut q = usage_events::table
-            .filter(usage_events::project_id.eq(project_id))
-            .filter(usage_events::occurred_at.ge(from))
-            .filter(usage_events::occurred_at.lt(to))
-            .group_by((usage_events::user_id, usage_events::meter))
-            .select((
-                usage_events::user_id,
-                usage_events::meter,
-                diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>(
-                    "CAST(SUM(usage_events.quantity) AS BIGINT)",
-                ),
-            ))
-            .into_boxed();
-        if let Some(u) = user_id {
-            q = q.filter(usage_events::user_id.eq(u));
+        match user_id {
+            Some(u) => {
+                let mut q = usage_events::table
+                    .filter(in_period)
+                    .filter(usage_events::user_id.eq(u))
+                    .group_by((usage_events::user_id, usage_events::meter))
+                    .select((usage_events::user_id, usage_events::meter, sum()))
+                    .into_boxed();
+                if let Some(m) = meter {
+                    q = q.filter(usage_events::meter.eq(m));
+                }
+                q.load(c).await?
+            }
+            None => {
+                let mut q = usage_events::table
+                    .filter(in_period)
+                    .group_by(usage_events::meter)
+                    .select((usage_events::meter, sum()))
+                    .into_boxed();
+                if let Some(m) = meter {
+                    q = q.filter(usage_events::meter.eq(m));
+                }
+                let per_meter: Vec<(String, Option<i64>)> = q.load(c).await?;
+                per_meter.into_iter().map(|(m, n)| (String::new(), m, n)).collect()
+            }
         }
-        if let Some(m) = meter {
-            q = q.filter(usage_events::meter.eq(m));
-        }
-        q.load(c).await?
     });
     Ok(rows
         .into_iter()

@@ -218,6 +218,7 @@ mod tests {
             idempotent: false,
             example: "{}",
             uses_db: false,
+            audited: kind != ToolKind::Read,
         }
     }
 

@@ -48,8 +48,8 @@ impl Registry {
                 .await;
             return Err(denied);
         }
-        let audited = meta.kind != ToolKind::Read;
-        let result = match (audited, meta.uses_db) {
+        let writes = meta.kind != ToolKind::Read;
+        let result = match (writes, meta.uses_db) {
             (false, false) => tool.call_json(ctx, None, args.clone()).await,
             (false, true) => {
                 ctx.store
@@ -77,6 +77,13 @@ impl Registry {
                 result
             }
         };
+        // An audited read (personal data handed out) is recorded after its
+        // snapshot, by its arguments (its answer may be large).
+        if !writes && meta.audited && result.is_ok() {
+            self.record_alone(ctx, record(Outcome::Success, None, None))
+                .await;
+        }
+        let audited = meta.audited;
         if let Err(err) = &result {
             let denied = err.code == ErrorCode::PermissionDenied;
             if audited || denied {

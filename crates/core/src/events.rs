@@ -69,7 +69,10 @@ event_types! {
     EmailVerified => "email.verified",
     /// A verification code was asked for (metadata `sent`).
     EmailVerificationRequested => "email.verification_requested",
-    /// An end user changed their email address.
+    /// An end user asked to change their email address (the new one
+    /// waits for its code; the old one is told).
+    EmailChangeRequested => "email.change_requested",
+    /// An end user's new email address was verified and is now theirs.
     EmailChanged => "email.changed",
     /// A password reset link was asked for (denied for unknown accounts).
     PasswordResetRequested => "password_reset.requested",

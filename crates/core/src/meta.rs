@@ -47,6 +47,9 @@ pub struct ToolMeta {
     /// Whether the tool runs on a connection inside the call's unit of
     /// work; a tool that answers from the context alone needs none.
     pub uses_db: bool,
+    /// Whether each call leaves an audit record: every write and danger
+    /// call, and the reads that hand out personal data.
+    pub audited: bool,
 }
 
 impl ToolMeta {

@@ -107,5 +107,18 @@ pub fn default_template(kind: EmailKind) -> (&'static str, Value) {
                 ),
             ]),
         ),
+        EmailKind::EmailChangeNotice => (
+            "Your {{project.name}} email address is being changed",
+            doc(vec![
+                heading("Email change requested"),
+                p("Hi {{user.name}},"),
+                p(
+                    "Someone signed in to your {{project.name}} account asked to change its email address from {{user.email}} to {{new_email}}. The change takes effect once the new address is verified with the code sent to it.",
+                ),
+                muted(
+                    "If this was not you, sign in and change your password now: until the new address is verified, your account keeps this one.",
+                ),
+            ]),
+        ),
     }
 }

@@ -17,6 +17,8 @@ pub enum EmailKind {
     MagicLink,
     OrgInvitation,
     Welcome,
+    /// To the old address when an email change is asked for.
+    EmailChangeNotice,
 }
 
 pub const ALL_KINDS: &[EmailKind] = &[
@@ -25,6 +27,7 @@ pub const ALL_KINDS: &[EmailKind] = &[
     EmailKind::MagicLink,
     EmailKind::OrgInvitation,
     EmailKind::Welcome,
+    EmailKind::EmailChangeNotice,
 ];
 
 /// Variables every kind provides.
@@ -38,6 +41,7 @@ impl EmailKind {
             EmailKind::MagicLink => "magic_link",
             EmailKind::OrgInvitation => "org_invitation",
             EmailKind::Welcome => "welcome",
+            EmailKind::EmailChangeNotice => "email_change_notice",
         }
     }
 
@@ -52,6 +56,7 @@ impl EmailKind {
             EmailKind::PasswordReset | EmailKind::MagicLink => &["link", "expires_in"],
             EmailKind::OrgInvitation => &["link", "org.name", "inviter.name", "expires_in"],
             EmailKind::Welcome => &[],
+            EmailKind::EmailChangeNotice => &["new_email"],
         };
         COMMON.iter().chain(own).copied().collect()
     }
@@ -77,6 +82,7 @@ impl EmailKind {
                 "expires_in": "7 days"
             }),
             EmailKind::Welcome => json!({}),
+            EmailKind::EmailChangeNotice => json!({"new_email": "ada@newmail.example"}),
         };
         merge(&mut vars, &own);
         vars

@@ -246,15 +246,22 @@ async fn current_key(
     now: DateTime<Utc>,
 ) -> Result<(String, Arc<EncodingKey>), ToolError> {
     let at = to_micros(now);
+    let due = |keys: &[KeyRow]| {
+        keys.iter()
+            .find(|k| k.state == "current")
+            .and_then(|k| k.activated_at)
+            .is_some_and(|t| t < to_micros(now - ROTATE_AFTER))
+    };
     let mut keys = ensure_keys(conn, encryption, project_id, at).await?;
-    let due = keys
-        .iter()
-        .find(|k| k.state == "current")
-        .and_then(|k| k.activated_at)
-        .is_some_and(|t| t < to_micros(now - ROTATE_AFTER));
-    if due {
-        rotate(conn, encryption, project_id, access_ttl, now).await?;
+    if due(&keys) {
+        // Signers that found it due together rotate once: under the
+        // project's lock, the first rotates and the others find it done.
+        conn.lock_project(project_id).await?;
         keys = keys_of(conn, project_id).await?;
+        if due(&keys) {
+            rotate(conn, encryption, project_id, access_ttl, now).await?;
+            keys = keys_of(conn, project_id).await?;
+        }
     }
     let current = keys
         .into_iter()

@@ -211,11 +211,15 @@ pub async fn check(
         sealed.last_step = Some(step);
         let resealed = seal(encryption, project_id, &id, &sealed)?;
         let at = to_micros(now);
-        with_conn!(conn, c => {
+        // Spent only if nobody spent a step since it was read: of two
+        // checks of one code at once, one updates and the other finds the
+        // sealed value changed and is refused.
+        let spent = with_conn!(conn, c => {
             diesel::update(
                 mfa_factors::table
                     .filter(mfa_factors::project_id.eq(project_id))
-                    .filter(mfa_factors::id.eq(&id)),
+                    .filter(mfa_factors::id.eq(&id))
+                    .filter(mfa_factors::secret_enc.eq(&stored)),
             )
             .set((
                 mfa_factors::secret_enc.eq(&resealed),
@@ -223,9 +227,11 @@ pub async fn check(
                 mfa_factors::verified_at.eq(Some(at)),
             ))
             .execute(c)
-            .await?;
+            .await?
         });
-        return Ok(Some(id));
+        if spent == 1 {
+            return Ok(Some(id));
+        }
     }
     Ok(None)
 }

@@ -31,6 +31,10 @@ pub struct EndUser {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_sign_in_at: Option<DateTime<Utc>>,
+    /// An address the user asked to change to: it becomes theirs when the
+    /// code mailed to it is entered; until then `email` stays in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_email: Option<String>,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone)]
@@ -45,6 +49,7 @@ pub(crate) struct UserRow {
     pub(crate) created_at: i64,
     pub(crate) updated_at: i64,
     pub(crate) last_sign_in_at: Option<i64>,
+    pub(crate) pending_email: Option<String>,
 }
 
 impl UserRow {
@@ -59,6 +64,7 @@ impl UserRow {
             created_at: from_micros(self.created_at),
             updated_at: from_micros(self.updated_at),
             last_sign_in_at: self.last_sign_in_at.map(from_micros),
+            pending_email: self.pending_email.clone(),
         }
     }
 
@@ -319,6 +325,7 @@ pub(crate) async fn insert(
         created_at: at,
         updated_at: at,
         last_sign_in_at: None,
+        pending_email: None,
     };
     if !insert_new!(conn, end_users::table, &row) {
         return Err(email_taken());
@@ -326,22 +333,63 @@ pub(crate) async fn insert(
     Ok(row)
 }
 
-/// Sets a new (normalised, free) address, unverified; returns the row.
-pub(crate) async fn set_email(
+/// The account a verification code mailed to `email` is for: the one
+/// whose change to this address waits (the latest asked), else the one
+/// whose own unverified address it is, with no change waiting.
+pub(crate) async fn awaiting_code(
+    conn: &mut Conn<'_>, project_id: &str, email: &str,
+) -> Result<Option<UserRow>, ToolError> {
+    let changing: Option<UserRow> = with_conn!(conn, c => {
+        end_users::table
+            .filter(end_users::project_id.eq(project_id))
+            .filter(end_users::pending_email.eq(email))
+            .select(UserRow::as_select())
+            .order(end_users::updated_at.desc())
+            .first(c)
+            .await
+            .optional()?
+    });
+    if changing.is_some() {
+        return Ok(changing);
+    }
+    Ok(load_by_email(conn, project_id, email)
+        .await?
+        .filter(|u| !u.email_verified && u.pending_email.is_none()))
+}
+
+/// Asks for a change to a new (normalised) address: it waits, and the
+/// account keeps its address, until the code mailed to it is entered.
+pub(crate) async fn set_pending_email(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str, email: &str, now: DateTime<Utc>,
 ) -> Result<UserRow, ToolError> {
     let at = to_micros(now);
     with_conn!(conn, c => {
         diesel::update(one_user(project_id, user_id))
+        .set((end_users::pending_email.eq(email), end_users::updated_at.eq(at)))
+        .execute(c)
+        .await?;
+    });
+    require(conn, project_id, user_id).await
+}
+
+/// Makes the waiting address the account's, verified (its code was
+/// entered); the caller has checked that no other account holds it.
+pub(crate) async fn adopt_pending_email(
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str, email: &str, now: DateTime<Utc>,
+) -> Result<(), ToolError> {
+    let at = to_micros(now);
+    with_conn!(conn, c => {
+        diesel::update(one_user(project_id, user_id))
         .set((
             end_users::email.eq(email),
-            end_users::email_verified.eq(false),
+            end_users::email_verified.eq(true),
+            end_users::pending_email.eq(None::<String>),
             end_users::updated_at.eq(at),
         ))
         .execute(c)
         .await?;
     });
-    require(conn, project_id, user_id).await
+    Ok(())
 }
 
 pub(crate) async fn set_name(

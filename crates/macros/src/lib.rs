@@ -18,7 +18,9 @@
 //!
 //! Arguments of the attribute: the kind (`read`, `write` or `danger`),
 //! `group`, `title`, and optionally `example` (JSON text, default `{}`),
-//! `idempotent` (read tools always are) and `output_schema` (a function of
+//! `idempotent` (read tools always are), `audited` (write and danger
+//! tools always are; a read tool that hands out personal data, such as an
+//! export, says so) and `output_schema` (a function of
 //! the registry, for a result whose shape other domains contribute to). A
 //! function that takes `conn` runs inside the call's unit of work; one
 //! that takes only `ctx` and its arguments needs no database.
@@ -40,6 +42,7 @@ struct Attrs {
     title: Expr,
     example: Option<Expr>,
     idempotent: bool,
+    audited: bool,
     output_schema: Option<Path>,
 }
 
@@ -51,6 +54,7 @@ impl Parse for Attrs {
         let mut title = None;
         let mut example = None;
         let mut idempotent = false;
+        let mut audited = false;
         let mut output_schema = None;
         for item in items {
             match &item {
@@ -66,6 +70,7 @@ impl Parse for Attrs {
                     kind = p.get_ident().cloned();
                 }
                 Meta::Path(p) if p.is_ident("idempotent") => idempotent = true,
+                Meta::Path(p) if p.is_ident("audited") => audited = true,
                 Meta::NameValue(nv) if nv.path.is_ident("group") => group = Some(nv.value.clone()),
                 Meta::NameValue(nv) if nv.path.is_ident("title") => title = Some(nv.value.clone()),
                 Meta::NameValue(nv) if nv.path.is_ident("example") => {
@@ -83,7 +88,7 @@ impl Parse for Attrs {
                 other => {
                     return Err(syn::Error::new(
                         other.span(),
-                        "expected read|write|danger, group = .., title = .., example = .., idempotent or output_schema = ..",
+                        "expected read|write|danger, group = .., title = .., example = .., idempotent, audited or output_schema = ..",
                     ));
                 }
             }
@@ -96,6 +101,7 @@ impl Parse for Attrs {
             title: title.ok_or_else(|| missing("title = \"...\""))?,
             example,
             idempotent,
+            audited,
             output_schema,
         })
     }
@@ -227,6 +233,7 @@ fn meta(attrs: &Attrs, name_str: &str, doc: &str, uses_db: bool) -> proc_macro2:
         _ => quote!(::authgate_core::ToolKind::Danger),
     };
     let idempotent = attrs.idempotent || *kind_ident == "read";
+    let audited = attrs.audited || *kind_ident != "read";
     let (group, title) = (&attrs.group, &attrs.title);
     let example = attrs
         .example
@@ -243,6 +250,7 @@ fn meta(attrs: &Attrs, name_str: &str, doc: &str, uses_db: bool) -> proc_macro2:
             idempotent: #idempotent,
             example: #example,
             uses_db: #uses_db,
+            audited: #audited,
         }
     }
 }

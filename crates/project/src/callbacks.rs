@@ -29,6 +29,8 @@ struct CallbackRow {
     project_id: String,
     url: String,
     created_at: i64,
+    /// The URL's origin, as browsers send it (the CORS lookup).
+    origin: String,
 }
 
 impl From<CallbackRow> for Callback {
@@ -138,11 +140,13 @@ pub async fn add_callback(
     conn: &mut Conn<'_>, project_id: &str, url: &str, now: DateTime<Utc>,
 ) -> Result<Callback, ToolError> {
     let url = validate_callback_url(url)?;
+    let origin = origin_of(&url).ok_or_else(|| ToolError::invalid("url", "url has no origin"))?;
     let row = CallbackRow {
         id: new_id("cb"),
         project_id: project_id.to_owned(),
         url,
         created_at: to_micros(now),
+        origin,
     };
     // On PostgreSQL a failed statement aborts the transaction, so the
     // duplicate is found with ON CONFLICT DO NOTHING, not by catching the
@@ -247,30 +251,39 @@ fn is_loopback_origin(origin: &str) -> bool {
 /// Whether a browser page at `origin` may call the end-user API of a
 /// project (CORS): the origin of one of its callback URLs, or any loopback
 /// origin when it is a test project. Without a project (a preflight, which
-/// carries no project header), whether it may call any project's.
+/// carries no project header), whether it may call any project's. Each
+/// answer is one indexed lookup, whatever the number of projects.
 pub async fn origin_allowed(
     conn: &mut Conn<'_>, project_id: Option<&str>, origin: &str,
 ) -> Result<bool, ToolError> {
     use authgate_store::schema::projects;
-    let origin = origin.trim_end_matches('/');
-    let loopback = is_loopback_origin(origin);
-    let (urls, test_projects): (Vec<String>, i64) = with_conn!(conn, c => {
-        let mut urls = callback_urls::table.select(callback_urls::url).into_boxed();
-        let mut tests = projects::table
-            .filter(projects::environment.eq("test"))
-            .count()
+    use diesel::dsl::{exists, select};
+    let Some(origin) = origin_of(origin.trim()) else {
+        return Ok(false);
+    };
+    let loopback = is_loopback_origin(&origin);
+    Ok(with_conn!(conn, c => {
+        if loopback {
+            let mut tests = projects::table
+                .filter(projects::environment.eq("test"))
+                .select(projects::id)
+                .into_boxed();
+            if let Some(p) = project_id {
+                tests = tests.filter(projects::id.eq(p));
+            }
+            if select(exists(tests)).get_result::<bool>(c).await? {
+                return Ok(true);
+            }
+        }
+        let mut urls = callback_urls::table
+            .filter(callback_urls::origin.eq(&origin))
+            .select(callback_urls::id)
             .into_boxed();
         if let Some(p) = project_id {
             urls = urls.filter(callback_urls::project_id.eq(p));
-            tests = tests.filter(projects::id.eq(p));
         }
-        let tests = if loopback { tests.get_result::<i64>(c).await? } else { 0 };
-        (urls.load(c).await?, tests)
-    });
-    if loopback && test_projects > 0 {
-        return Ok(true);
-    }
-    Ok(urls.iter().any(|u| origin_of(u).as_deref() == Some(origin)))
+        select(exists(urls)).get_result::<bool>(c).await?
+    }))
 }
 
 /// [`origin_allowed`] in a read unit of its own (the CORS layer asks

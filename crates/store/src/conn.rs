@@ -104,15 +104,19 @@ impl<'a> Conn<'a> {
 
     /// Serialises a project's read-then-write work. SQLite's `BEGIN
     /// IMMEDIATE` already holds the database's one write lock; PostgreSQL's
-    /// READ COMMITTED needs the project row locked (`FOR UPDATE`) before the
-    /// reads a write depends on.
+    /// READ COMMITTED needs the project row locked before the reads a write
+    /// depends on. `FOR NO KEY UPDATE`, not `FOR UPDATE`: a row inserted
+    /// earlier in the transaction that references the project holds `FOR
+    /// KEY SHARE` on it, which `FOR UPDATE` waits for, so two such
+    /// transactions deadlocked (two signers rotating a key); lockers still
+    /// queue behind one another.
     pub async fn lock_project(&mut self, project_id: &str) -> Result<(), StoreError> {
         use diesel::{ExpressionMethods as _, QueryDsl as _};
         if let ConnRef::Postgres(c) = &mut self.inner {
             crate::schema::projects::table
                 .filter(crate::schema::projects::id.eq(project_id))
                 .select(crate::schema::projects::id)
-                .for_update()
+                .for_no_key_update()
                 .load::<String>(c)
                 .await?;
         }

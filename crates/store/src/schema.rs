@@ -42,6 +42,7 @@ diesel::table! {
         project_id -> Text,
         url -> Text,
         created_at -> BigInt,
+        origin -> Text,
     }
 }
 
@@ -135,6 +136,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         last_sign_in_at -> Nullable<BigInt>,
+        pending_email -> Nullable<Text>,
     }
 }
 

@@ -1,6 +1,6 @@
 //! An MCP session is bound to the key that opened it: another key is
 //! refused, and the attempt is recorded in the owner's project (and in the
-//! caller's, if it is another).
+//! caller's, if it is another). A session id bound to no key is refused.
 
 use axum::extract::Request;
 use http::StatusCode;
@@ -36,7 +36,17 @@ pub(crate) fn check_session(
 ) -> Result<(), Vec<Refusal>> {
     match app.sessions.owner_of(session) {
         Some(owner) if owner.key_id != caller.key_id => Err(session_refusals(caller, &owner)),
-        _ => Ok(()),
+        Some(_) => Ok(()),
+        // Stateless gateways open no sessions: the header means nothing.
+        None if app.config.stateless => Ok(()),
+        // A session this gateway never bound (or one idle long enough to
+        // be forgotten) is nobody's: the client starts a new one (404 is
+        // what MCP clients re-initialize on).
+        None => Err(vec![Refusal::new(
+            StatusCode::NOT_FOUND,
+            -32001,
+            "Session not found: it has ended or was not opened on this server; initialize a new session",
+        )]),
     }
 }
 

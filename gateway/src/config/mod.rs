@@ -28,6 +28,7 @@ pub const DEFAULT_OUTBOX_RETENTION: &str = "7d";
 pub const DEFAULT_PUBLIC_RATE_LIMIT: &str = "10/s burst 60";
 pub const DEFAULT_REFRESH_REUSE_INTERVAL: &str = "10s";
 pub const DEFAULT_TOKEN_RETENTION: &str = "7d";
+pub const DEFAULT_REQUEST_READ_TIMEOUT: &str = "30s";
 /// Request bodies over this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -64,6 +65,9 @@ pub struct Config {
     /// Spent and expired refresh tokens and one-time tokens are pruned this
     /// long after they stopped working.
     pub token_retention: std::time::Duration,
+    /// How long a client has to send a request's headers, and then its
+    /// body (an idle kept-alive connection is closed after it too).
+    pub request_read_timeout: std::time::Duration,
     pub max_active_keys: u32,
     pub outbox_retention: std::time::Duration,
     pub smtp_url: Option<String>,
@@ -96,6 +100,7 @@ impl std::fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("refresh_reuse_interval", &self.refresh_reuse_interval)
             .field("token_retention", &self.token_retention)
+            .field("request_read_timeout", &self.request_read_timeout)
             .field("max_active_keys", &self.max_active_keys)
             .field("outbox_retention", &self.outbox_retention)
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
@@ -170,6 +175,11 @@ impl Config {
                 token_retention: src.get(
                     "AUTHGATE_TOKEN_RETENTION",
                     DEFAULT_TOKEN_RETENTION,
+                    parse_duration,
+                )?,
+                request_read_timeout: src.get(
+                    "AUTHGATE_REQUEST_READ_TIMEOUT",
+                    DEFAULT_REQUEST_READ_TIMEOUT,
                     parse_duration,
                 )?,
                 max_active_keys: src.get("AUTHGATE_MAX_ACTIVE_KEYS", "100", parse_count)?,

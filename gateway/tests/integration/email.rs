@@ -39,7 +39,8 @@ async fn email_template_tools_work_and_stay_in_their_project() {
                 "password_reset",
                 "magic_link",
                 "org_invitation",
-                "welcome"
+                "welcome",
+                "email_change_notice"
             ]
         );
         assert!(

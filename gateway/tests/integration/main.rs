@@ -15,6 +15,7 @@ mod email;
 mod enumeration;
 mod export;
 mod fixtures;
+mod hardening;
 mod hotpath;
 mod identity;
 mod logsecrets;

@@ -15,3 +15,16 @@ ALTER TABLE invitations ADD CONSTRAINT invitations_status_check
 -- Stripe to confirm it (called outside any transaction).
 ALTER TABLE subscriptions ADD COLUMN stripe_event_at BIGINT;
 ALTER TABLE subscriptions ADD COLUMN mirror_pending_since BIGINT;
+
+-- CORS: each callback's origin (scheme://host[:port], as browsers send it),
+-- indexed, so a preflight is one lookup instead of a scan of every
+-- project's callbacks. Stored URLs are normalised (lower-case host, no
+-- default port, a path), so the origin is everything before the third '/'.
+ALTER TABLE callback_urls ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+UPDATE callback_urls SET origin = split_part(url, '/', 1) || '//' || split_part(url, '/', 3);
+CREATE INDEX callback_urls_origin_idx ON callback_urls (origin, project_id);
+
+-- An email change waits for the new address to be verified: until then
+-- the account keeps its address, and the new one is pending.
+ALTER TABLE end_users ADD COLUMN pending_email TEXT;
+CREATE INDEX end_users_pending_email_idx ON end_users (project_id, pending_email);

@@ -1,3 +1,7 @@
+DROP INDEX end_users_pending_email_idx;
+ALTER TABLE end_users DROP COLUMN pending_email;
+DROP INDEX callback_urls_origin_idx;
+ALTER TABLE callback_urls DROP COLUMN origin;
 ALTER TABLE subscriptions DROP COLUMN mirror_pending_since;
 ALTER TABLE subscriptions DROP COLUMN stripe_event_at;
 CREATE TABLE invitations_old (

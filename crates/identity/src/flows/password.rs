@@ -326,10 +326,11 @@ impl Auth {
             .await
     }
 
-    /// `POST /auth/change-email`: a new address for the signed-in user, on
-    /// their current password (or a recent sign-in when they have none).
-    /// The address is unverified until the code mailed to it is entered
-    /// (POST /auth/verify-email); links mailed to the old one stop working.
+    /// `POST /auth/change-email`: asks for a new address for the signed-in
+    /// user, on their current password (or a recent sign-in when they have
+    /// none). The new address waits (`pending_email`) until the code mailed
+    /// to it is entered at POST /auth/verify-email; until then the account
+    /// keeps its address, which is told of the request.
     pub async fn change_email(
         &self, project_hint: Option<&str>, token: &str, body: EmailChange, meta: &RequestMeta,
     ) -> Result<EndUser, ToolError> {
@@ -368,13 +369,27 @@ impl Auth {
                 {
                     return Err(users::email_taken().with_field("new_email"));
                 }
-                let mut row =
-                    users::set_email(conn, &project_id, &user.id, &new_email, now).await?;
-                // Links mailed to the old address stop working.
+                let row =
+                    users::set_pending_email(conn, &project_id, &user.id, &new_email, now).await?;
+                // Links already mailed stop working (and again when the
+                // change is done: the old address is then not theirs).
                 codes::void_tokens(conn, &project_id, &user.id, codes::ALL_LINKS, now).await?;
-                row.email_verified = false;
-                send_verification(conn, &self.keys, &self.settings, &project_id, &row, now).await?;
-                user_event(&project_id, EventType::EmailChanged, &user.id, meta)
+                let to_new = UserRow {
+                    email: new_email.clone(),
+                    ..row.clone()
+                };
+                send_verification(conn, &self.keys, &self.settings, &project_id, &to_new, now)
+                    .await?;
+                authgate_email::enqueue(
+                    conn,
+                    &project_id,
+                    EmailKind::EmailChangeNotice,
+                    &row.email,
+                    json!({"user": mail_user(&row), "new_email": new_email}),
+                    now,
+                )
+                .await?;
+                user_event(&project_id, EventType::EmailChangeRequested, &user.id, meta)
                     .record(conn, now)
                     .await?;
                 let has_password = users::has_password(conn, &project_id, &user.id).await?;

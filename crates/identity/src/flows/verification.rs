@@ -29,9 +29,7 @@ impl Auth {
             self.store
                 .write(async |conn| {
                     admit(conn, project_id, None).await?;
-                    let user = users::load_by_email(conn, project_id, &email)
-                        .await?
-                        .filter(|u| !u.email_verified);
+                    let user = users::awaiting_code(conn, project_id, &email).await?;
                     // No user: the same check against an id no code has.
                     let user_id = user.as_ref().map_or("usr_none", |u| u.id.as_str());
                     let key = &self.keys.codes;
@@ -40,6 +38,11 @@ impl Auth {
                             let Some(user) = user else {
                                 return Ok(Err(wrong()));
                             };
+                            if user.pending_email.as_deref() == Some(email.as_str()) {
+                                return self
+                                    .finish_email_change(conn, project_id, &user, meta, now)
+                                    .await;
+                            }
                             users::set_verified(conn, project_id, &user.id, true, to_micros(now))
                                 .await?;
                             user_event(project_id, EventType::EmailVerified, &user.id, meta)
@@ -70,14 +73,20 @@ impl Auth {
                     if let Err(refused) = self.count_mail(conn, project_id, &email, now).await? {
                         return Ok(Err(refused));
                     }
-                    let user = users::load_by_email(conn, project_id, &email).await?;
+                    let user = users::awaiting_code(conn, project_id, &email).await?;
                     let user_id = user.as_ref().map(|u| u.id.clone());
                     let sent = match user {
-                        Some(user) if !user.email_verified => {
-                            send_verification(conn, &self.keys, s, project_id, &user, now).await?;
+                        Some(user) => {
+                            // To the address asked about: the account's own,
+                            // or the one its change waits on.
+                            let to = users::UserRow {
+                                email: email.clone(),
+                                ..user
+                            };
+                            send_verification(conn, &self.keys, s, project_id, &to, now).await?;
                             true
                         }
-                        _ => false,
+                        None => false,
                     };
                     NewAuditEvent::auth(
                         project_id,
@@ -93,5 +102,33 @@ impl Auth {
                 })
                 .await,
         )
+    }
+
+    /// The code mailed to a waiting address was entered: the address
+    /// becomes the account's, verified, unless another account took it
+    /// meanwhile; links mailed to the old one stop working.
+    async fn finish_email_change(
+        &self, conn: &mut authgate_core::Conn<'_>, project_id: &str, user: &users::UserRow,
+        meta: &RequestMeta, now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Result<EndUser, ToolError>, ToolError> {
+        let Some(new_email) = user.pending_email.as_deref() else {
+            return Err(ToolError::internal("no email change waits"));
+        };
+        conn.lock_project(project_id).await?;
+        if users::load_by_email(conn, project_id, new_email)
+            .await?
+            .is_some()
+        {
+            return Ok(Err(users::email_taken()
+                .with_field("email")
+                .with_hint("another account signed up with this address meanwhile; ask for a change to another one")));
+        }
+        users::adopt_pending_email(conn, project_id, &user.id, new_email, now).await?;
+        codes::void_tokens(conn, project_id, &user.id, codes::ALL_LINKS, now).await?;
+        user_event(project_id, EventType::EmailChanged, &user.id, meta)
+            .meta("method", "code")
+            .record(conn, now)
+            .await?;
+        Ok(Ok(users::get(conn, project_id, &user.id).await?))
     }
 }

@@ -21,7 +21,7 @@ pub use mirror::{
     BillingSettings, MirroredPlan, MirroredSubscription, PENDING_FOR, PROVIDER_TIMEOUT,
     PaymentMirror, ProviderUpdate, SubscriptionRequest, apply_provider_update,
     provider_customer_id, provider_price_id, provider_subscription_id, reconcile_pending,
-    set_plan_ids, set_subscription_ids,
+    set_plan_ids,
 };
 pub use money::{Amount, amount, parse_amount, validate_currency};
 pub use plans::{Feature, NewPlan, Plan, Price, create_plan, list_plans};

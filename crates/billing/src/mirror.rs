@@ -204,7 +204,6 @@ pub(crate) async fn abandon_subscription(
 /// how many; each is logged for the operator to check at the provider.
 pub async fn reconcile_pending(store: &Store, now: DateTime<Utc>) -> Result<usize, ToolError> {
     let cutoff = to_micros(now - PENDING_FOR);
-    let at = to_micros(now);
     let stale: Vec<(String, String)> = store
         .write(async |conn| {
             let stale: Vec<(String, String)> = with_conn!(conn, c => {
@@ -214,17 +213,9 @@ pub async fn reconcile_pending(store: &Store, now: DateTime<Utc>) -> Result<usiz
                     .load(c)
                     .await?
             });
-            with_conn!(conn, c => {
-                diesel::update(subscriptions::table.filter(subscriptions::mirror_pending_since.lt(cutoff)))
-                    .set((
-                        subscriptions::status.eq("canceled"),
-                        subscriptions::canceled_at.eq(Some(at)),
-                        subscriptions::updated_at.eq(at),
-                        subscriptions::mirror_pending_since.eq(None::<i64>),
-                    ))
-                    .execute(c)
-                    .await?;
-            });
+            for (project_id, id) in &stale {
+                abandon_subscription(conn, project_id, id, now).await?;
+            }
             Ok::<_, ToolError>(stale)
         })
         .await?;
@@ -281,26 +272,6 @@ pub async fn provider_price_id(
             .optional()?
     });
     Ok(id.flatten())
-}
-
-/// Stores the provider's ids of a subscription and of its customer.
-pub async fn set_subscription_ids(
-    conn: &mut Conn<'_>, project_id: &str, subscription_id: &str, mirrored: &MirroredSubscription,
-) -> Result<(), ToolError> {
-    with_conn!(conn, c => {
-        diesel::update(
-            subscriptions::table
-                .filter(subscriptions::project_id.eq(project_id))
-                .filter(subscriptions::id.eq(subscription_id)),
-        )
-        .set((
-            subscriptions::stripe_subscription_id.eq(&mirrored.subscription_id),
-            subscriptions::stripe_customer_id.eq(&mirrored.customer_id),
-        ))
-        .execute(c)
-        .await?;
-    });
-    Ok(())
 }
 
 /// The user's customer at the provider (from their latest subscription

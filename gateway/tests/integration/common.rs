@@ -489,6 +489,15 @@ pub async fn sign_in(url: &str, project: &str, email: &str, password: &str) -> V
     a.body
 }
 
+/// Signs in; returns the access token.
+pub async fn access_token(url: &str, project: &str, email: &str, password: &str) -> String {
+    let signed = sign_in(url, project, email, password).await;
+    signed["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_owned()
+}
+
 /// A new user of the project of `client` (found with whoami), signed in:
 /// the sign-in answer.
 pub async fn signed_in_user(url: &str, client: &Client) -> Value {

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::common::{
-    self, ok, post, post_raw, query_n, query_texts, rest, run_sql, sign_in, sign_up, six_digits,
+    self, access_token, ok, post, post_raw, query_n, query_texts, rest, run_sql, sign_in, sign_up,
+    six_digits,
 };
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -111,10 +112,7 @@ async fn one_totp_code_is_accepted_once_in_parallel() {
     common::each_backend(&[], async |gw| {
         let (url, p) = (gw.url(), gw.project_id.clone());
         sign_up(&url, &p, "totp@example.com", PASSWORD).await;
-        let access = sign_in(&url, &p, "totp@example.com", PASSWORD).await["access_token"]
-            .as_str()
-            .expect("a")
-            .to_owned();
+        let access = access_token(&url, &p, "totp@example.com", PASSWORD).await;
         let e = rest(
             Method::POST,
             &url,
@@ -241,10 +239,7 @@ async fn an_email_change_waits_for_the_new_address_and_tells_the_old_one() {
     common::each_backend_with_mail_and_client(&[], async |gw, c, inbox| {
         let (url, p) = (gw.url(), gw.project_id.clone());
         let user = sign_up(&url, &p, "old@example.com", PASSWORD).await["id"].clone();
-        let access = sign_in(&url, &p, "old@example.com", PASSWORD).await["access_token"]
-            .as_str()
-            .expect("a")
-            .to_owned();
+        let access = access_token(&url, &p, "old@example.com", PASSWORD).await;
         let a = rest(
             Method::POST,
             &url,

@@ -452,21 +452,24 @@ async fn stripe_events_apply_in_order_and_stripe_never_holds_a_transaction() {
         let second =
             sign_up(&url, &p, "pending@example.com", "a fine password").await["id"].clone();
         let price_id = price.as_str().expect("price").to_owned();
-        let pending = gw
-            .store()
-            .write(async |conn| {
-                authgate_billing::create_subscription(
-                    conn,
-                    &p,
-                    second.as_str().expect("u"),
-                    &price_id,
-                    true,
-                    chrono::Utc::now(),
-                )
+        // What subscribe writes before it calls Stripe.
+        let pending_for = async |user: &Value| {
+            gw.store()
+                .write(async |conn| {
+                    authgate_billing::create_subscription(
+                        conn,
+                        &p,
+                        user.as_str().expect("u"),
+                        &price_id,
+                        true,
+                        chrono::Utc::now(),
+                    )
+                    .await
+                })
                 .await
-            })
-            .await
-            .expect("a pending subscription");
+                .expect("a pending subscription")
+        };
+        let pending = pending_for(&second).await;
         let entitled = ok(&c, "get_user_entitlements", json!({"user_id": second})).await;
         assert_eq!(
             entitled["subscription"],
@@ -496,21 +499,7 @@ async fn stripe_events_apply_in_order_and_stripe_never_holds_a_transaction() {
         assert_eq!(linked, "sub_from_stripe");
         // One Stripe never confirms: the sweep cancels it after an hour.
         let third = sign_up(&url, &p, "lost@example.com", "a fine password").await["id"].clone();
-        let lost = gw
-            .store()
-            .write(async |conn| {
-                authgate_billing::create_subscription(
-                    conn,
-                    &p,
-                    third.as_str().expect("u"),
-                    &price_id,
-                    true,
-                    chrono::Utc::now(),
-                )
-                .await
-            })
-            .await
-            .expect("a pending subscription");
+        let lost = pending_for(&third).await;
         let later =
             chrono::Utc::now() + authgate_billing::PENDING_FOR + chrono::Duration::minutes(1);
         assert_eq!(

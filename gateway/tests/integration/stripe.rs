@@ -38,20 +38,25 @@ async fn localstripe() -> LocalStripe {
         .unwrap_or_else(|e| {
             panic!("localstripe did not start ({e}); install it: pip install localstripe==1.15.10")
         });
-    let ls = LocalStripe {
+    let mut ls = LocalStripe {
         child,
         base: format!("http://127.0.0.1:{port}"),
     };
-    for _ in 0..200 {
+    // Python starts slowly on a busy machine (the whole suite runs beside
+    // it): up to a minute.
+    for _ in 0..1200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
             return ls;
         }
+        if let Ok(Some(status)) = ls.child.try_wait() {
+            panic!("localstripe exited before it listened: {status}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("localstripe did not listen on {port}");
+    panic!("localstripe did not listen on {port} within a minute");
 }
 
 /// An object as localstripe holds it.

@@ -31,7 +31,9 @@ impl Drop for LocalStripe {
 async fn localstripe() -> LocalStripe {
     let port = crate::cli::free_port();
     let child = std::process::Command::new("localstripe")
-        .args(["--port", &port.to_string()])
+        // From scratch: otherwise it loads /tmp/localstripe.pickle, which
+        // the other Stripe test's instance may be writing at that moment.
+        .args(["--port", &port.to_string(), "--from-scratch"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -37,6 +37,30 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Read the development mailbox (mail written to files when SMTP_URL is
+    /// not set).
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum MailCommand {
+    /// The newest mails, newest first: id, time, recipient, subject.
+    List {
+        /// Only mail to this address.
+        #[arg(long)]
+        to: Option<String>,
+        /// How many at most.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// One mail's headers and text.
+    Show {
+        /// The mail's id (eml_...), from `authgate mail list`.
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -99,6 +123,36 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                     tools,
                 },
         } => key_create(&config, &project, &scopes, name, tools).await,
+        Command::Mail { command } => mail(&config, command),
+    }
+}
+
+fn mail(config: &Config, command: MailCommand) -> Result<(), String> {
+    let mailbox = authgate_email::devbox::DevMailbox::new(config.dev_mailbox());
+    let where_ = || format!("the development mailbox {}", mailbox.dir().display());
+    match command {
+        MailCommand::List { to, limit } => {
+            let mails = mailbox
+                .list(to.as_deref(), limit)
+                .map_err(|e| format!("reading {}: {e}", where_()))?;
+            if mails.is_empty() {
+                println!("no mail in {}", where_());
+            }
+            for m in mails {
+                println!("{}  {}  {}  {}", m.id, m.date, m.to, m.subject);
+            }
+            Ok(())
+        }
+        MailCommand::Show { id } => {
+            let m = mailbox
+                .show(&id)
+                .map_err(|e| format!("reading {id} from {}: {e}", where_()))?;
+            println!(
+                "Date: {}\nTo: {}\nSubject: {}\n\n{}",
+                m.date, m.to, m.subject, m.text
+            );
+            Ok(())
+        }
     }
 }
 
@@ -110,6 +164,12 @@ async fn serve(config: Config) -> Result<(), String> {
         println!("Its admin API key, shown this once:");
         println!("  {}", key.key);
         print_connect(&config, &key.key);
+    }
+    if config.smtp_url.is_none() {
+        println!(
+            "Mail: SMTP_URL is not set, so mail is written to {}; read it with `authgate mail list` and `authgate mail show ID`.",
+            config.dev_mailbox().display()
+        );
     }
     let server = Server::start(config.clone(), store, &secret, Arc::new(SystemClock))
         .await

@@ -200,21 +200,24 @@ impl Server {
         tokio::spawn(app.clone().run_housekeeping(HOUSEKEEPING_EVERY));
         tokio::spawn(sweep_security(app.clone()));
         tokio::spawn(sweep_tokens(app.clone()));
-        if let Some(url) = &app.config.smtp_url {
-            let mailer = authgate_email::Mailer::from_url(url, &app.config.email_from)
-                .map_err(std::io::Error::other)?;
-            tokio::spawn(authgate_email::run_worker(
-                app.store.clone(),
-                mailer,
-                authgate_email::DeliveryOptions {
-                    retention: app.config.outbox_retention,
-                    ..Default::default()
-                },
-                app.shutdown.clone(),
-            ));
-        } else {
-            tracing::info!("SMTP_URL is not set: mail stays in the outbox");
+        let mailer = match &app.config.smtp_url {
+            Some(url) => authgate_email::Mailer::from_url(url, &app.config.email_from),
+            None => {
+                let dir = app.config.dev_mailbox();
+                tracing::info!(dir = %dir.display(), "SMTP_URL is not set: mail is written to the development mailbox");
+                authgate_email::Mailer::dev_mailbox(&dir, &app.config.email_from)
+            }
         }
+        .map_err(std::io::Error::other)?;
+        tokio::spawn(authgate_email::run_worker(
+            app.store.clone(),
+            mailer,
+            authgate_email::DeliveryOptions {
+                retention: app.config.outbox_retention,
+                ..Default::default()
+            },
+            app.shutdown.clone(),
+        ));
         let router = router(app.clone());
         let shutdown = app.shutdown.clone();
         let token = shutdown.clone();

@@ -28,6 +28,10 @@ pub fn domain_settings(
         });
     }
     let mut identity = authgate_identity::IdentitySettings::new(&config.public_url, passwords);
+    identity.access_ttl = chrono::Duration::from_std(config.access_token_ttl)
+        .map_err(|_| "AUTHGATE_ACCESS_TOKEN_TTL is too long".to_owned())?;
+    identity.sessions.lifetime = chrono::Duration::from_std(config.refresh_token_ttl)
+        .map_err(|_| "AUTHGATE_REFRESH_TOKEN_TTL is too long".to_owned())?;
     identity.sessions.reuse_interval = chrono::Duration::from_std(config.refresh_reuse_interval)
         .map_err(|_| "AUTHGATE_REFRESH_REUSE_INTERVAL is too long".to_owned())?;
     settings.insert(identity.clone());

@@ -1,9 +1,11 @@
-//! Email: the five kinds of mail AuthGate sends, their templates (TipTap
+//! Email: the kinds of mail AuthGate sends, their templates (TipTap
 //! JSON with handlebars variables, a built-in default per kind and a
 //! project's own versions), rendering to email-safe HTML and plain text,
-//! and the outbox with its SMTP delivery worker.
+//! and the outbox with its delivery worker (SMTP, or the development
+//! mailbox when no SMTP server is configured).
 
 mod defaults;
+pub mod devbox;
 mod kinds;
 mod outbox;
 mod syntax;

@@ -31,6 +31,7 @@ use authgate_store::schema::{email_outbox, email_templates, projects};
 use authgate_store::{Conn, JsonText, Store, with_conn};
 
 use crate::defaults::default_template;
+use crate::devbox::DevMailbox;
 use crate::kinds::{EmailKind, merge};
 use crate::templates::{Rendered, TemplateRow, render, within_budget};
 
@@ -158,10 +159,18 @@ pub async fn get_message(
         .ok_or_else(|| ToolError::not_found(format!("email {id} not found")))
 }
 
-/// SMTP delivery settings.
+/// Where delivered mail goes: an SMTP server, or (with none configured)
+/// the development mailbox.
+#[derive(Clone)]
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Dev(DevMailbox),
+}
+
+/// Delivery settings: the transport and the sender.
 #[derive(Clone)]
 pub struct Mailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: Transport,
     from: Mailbox,
 }
 
@@ -172,11 +181,44 @@ impl Mailer {
             .map_err(|e| format!("SMTP_URL is not usable: {e}"))?
             .timeout(Some(Duration::from_secs(30)))
             .build();
-        let from = from
-            .parse::<Mailbox>()
-            .map_err(|e| format!("the sender address '{from}' is not valid: {e}"))?;
-        Ok(Mailer { transport, from })
+        Ok(Mailer {
+            transport: Transport::Smtp(transport),
+            from: sender(from)?,
+        })
     }
+
+    /// Delivery into the development mailbox (`.eml` files in `dir`).
+    pub fn dev_mailbox(dir: &std::path::Path, from: &str) -> Result<Mailer, String> {
+        Ok(Mailer {
+            transport: Transport::Dev(DevMailbox::new(dir)),
+            from: sender(from)?,
+        })
+    }
+
+    /// Sends one message (the row `id`'s): the error says why, and whether
+    /// retrying cannot help.
+    async fn send(&self, id: &str, message: Message) -> Result<(), (String, bool)> {
+        match &self.transport {
+            Transport::Smtp(smtp) => smtp
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| (e.to_string(), e.is_permanent())),
+            Transport::Dev(mailbox) => {
+                let (mailbox, id) = (mailbox.clone(), id.to_owned());
+                let bytes = message.formatted();
+                tokio::task::spawn_blocking(move || mailbox.store(&id, &bytes))
+                    .await
+                    .map_err(|e| (e.to_string(), false))?
+                    .map_err(|e| (format!("writing to the development mailbox: {e}"), false))
+            }
+        }
+    }
+}
+
+fn sender(from: &str) -> Result<Mailbox, String> {
+    from.parse::<Mailbox>()
+        .map_err(|e| format!("the sender address '{from}' is not valid: {e}"))
 }
 
 #[derive(Clone)]
@@ -434,12 +476,7 @@ pub async fn deliver_due(
             Err(e) => Err(e),
         };
         let outcome = match built {
-            Ok(message) => mailer
-                .transport
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| (e.to_string(), e.is_permanent())),
+            Ok(message) => mailer.send(&row.id, message).await,
             Err(e) => Err((e, true)),
         };
         let settled = settle(store, options, &row, now, outcome).await?;

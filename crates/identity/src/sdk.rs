@@ -78,8 +78,8 @@ fn env(name: &str, value: &str, description: &str) -> EnvVar {
 }
 
 const COMMON_NOTES: &[&str] = &[
-    "Access tokens are EdDSA JWTs valid 15 minutes: verify them offline against the JWKS (issuer = the base URL, audience = the project id). A token of a signed-out or revoked session still verifies offline until it expires; where that matters, call GET /api/v1/me (401 once the session has ended) or the verify_token tool.",
-    "Refresh tokens rotate on every use: always keep the newest one. Presenting a used refresh token again revokes the whole session (it is treated as stolen).",
+    "Access tokens are EdDSA JWTs valid for the expires_in seconds of the answer that carries them (AUTHGATE_ACCESS_TOKEN_TTL, 15 minutes unless the server sets another): verify them offline against the JWKS (issuer = the base URL, audience = the project id). A token of a signed-out or revoked session still verifies offline until it expires; where that matters, call GET /api/v1/me (401 once the session has ended) or the verify_token tool.",
+    "Refresh tokens rotate on every use: always keep the newest one. A used refresh token presented again within a few seconds (two tabs at once) gets a pair for the same session; later, it revokes the whole session (it is treated as stolen). Sessions, and so refresh tokens, last AUTHGATE_REFRESH_TOKEN_TTL (30 days by default) from sign-in.",
     "Errors are {\"error\": {\"code\", \"message\", \"field\"}}; 429 answers carry Retry-After.",
 ];
 

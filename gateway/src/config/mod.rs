@@ -29,6 +29,8 @@ pub const DEFAULT_PUBLIC_RATE_LIMIT: &str = "10/s burst 60";
 pub const DEFAULT_REFRESH_REUSE_INTERVAL: &str = "10s";
 pub const DEFAULT_TOKEN_RETENTION: &str = "7d";
 pub const DEFAULT_REQUEST_READ_TIMEOUT: &str = "30s";
+pub const DEFAULT_ACCESS_TOKEN_TTL: &str = "15m";
+pub const DEFAULT_REFRESH_TOKEN_TTL: &str = "30d";
 /// Request bodies over this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -65,12 +67,20 @@ pub struct Config {
     /// Spent and expired refresh tokens and one-time tokens are pruned this
     /// long after they stopped working.
     pub token_retention: std::time::Duration,
+    /// End users' access tokens live this long.
+    pub access_token_ttl: std::time::Duration,
+    /// End users' sessions, and so their refresh tokens, live this long
+    /// from sign-in.
+    pub refresh_token_ttl: std::time::Duration,
     /// How long a client has to send a request's headers, and then its
     /// body (an idle kept-alive connection is closed after it too).
     pub request_read_timeout: std::time::Duration,
     pub max_active_keys: u32,
     pub outbox_retention: std::time::Duration,
     pub smtp_url: Option<String>,
+    /// The development mailbox, used when `smtp_url` is not set (None:
+    /// `<data dir>/mail`).
+    pub mail_dir: Option<PathBuf>,
     /// The sender of AuthGate's mail.
     pub email_from: String,
     pub stripe_secret_key: Option<String>,
@@ -101,9 +111,12 @@ impl std::fmt::Debug for Config {
             .field("refresh_reuse_interval", &self.refresh_reuse_interval)
             .field("token_retention", &self.token_retention)
             .field("request_read_timeout", &self.request_read_timeout)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("max_active_keys", &self.max_active_keys)
             .field("outbox_retention", &self.outbox_retention)
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("mail_dir", &self.mail_dir)
             .field("email_from", &self.email_from)
             .field(
                 "stripe_secret_key",
@@ -177,6 +190,16 @@ impl Config {
                     DEFAULT_TOKEN_RETENTION,
                     parse_duration,
                 )?,
+                access_token_ttl: src.get(
+                    "AUTHGATE_ACCESS_TOKEN_TTL",
+                    DEFAULT_ACCESS_TOKEN_TTL,
+                    parse_duration,
+                )?,
+                refresh_token_ttl: src.get(
+                    "AUTHGATE_REFRESH_TOKEN_TTL",
+                    DEFAULT_REFRESH_TOKEN_TTL,
+                    parse_duration,
+                )?,
                 request_read_timeout: src.get(
                     "AUTHGATE_REQUEST_READ_TIMEOUT",
                     DEFAULT_REQUEST_READ_TIMEOUT,
@@ -189,6 +212,7 @@ impl Config {
                     parse_duration,
                 )?,
                 smtp_url: src.optional("SMTP_URL", |_, v| Ok(v.to_owned()))?,
+                mail_dir: src.optional("AUTHGATE_MAIL_DIR", |_, v| Ok(PathBuf::from(v)))?,
                 stripe_secret_key: src.optional("STRIPE_SECRET_KEY", |_, v| Ok(v.to_owned()))?,
                 stripe_webhook_secret: src
                     .optional("STRIPE_WEBHOOK_SECRET", |_, v| Ok(v.to_owned()))?,
@@ -197,6 +221,14 @@ impl Config {
                 security: src.section("security")?,
             };
         config.security.validate()?;
+        if config.access_token_ttl > std::time::Duration::from_secs(86_400) {
+            return Err("AUTHGATE_ACCESS_TOKEN_TTL must be at most 1d: an access token cannot be revoked before it expires".into());
+        }
+        if config.refresh_token_ttl <= config.access_token_ttl {
+            return Err(
+                "AUTHGATE_REFRESH_TOKEN_TTL must be longer than AUTHGATE_ACCESS_TOKEN_TTL".into(),
+            );
+        }
         if config.stripe_secret_key.is_some()
             && config
                 .stripe_webhook_secret
@@ -224,6 +256,14 @@ impl Config {
             .and_then(|p| Path::new(p).parent().map(Path::to_path_buf))
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("./data"))
+    }
+
+    /// Where mail goes without an SMTP server: the configured folder, or
+    /// `<data dir>/mail`.
+    pub fn dev_mailbox(&self) -> PathBuf {
+        self.mail_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir().join("mail"))
     }
 
     /// The server secret: the configured key, or one generated on first run

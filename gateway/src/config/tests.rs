@@ -236,3 +236,58 @@ fn security_review_settings_load_and_refuse_nonsense() {
     Config::load(None, env(&[("STRIPE_SECRET_KEY", "sk_test_x")]))
         .expect("webhooks off is allowed");
 }
+
+#[test]
+fn token_lifetimes_and_the_mailbox_load_from_env_and_file() {
+    let c = Config::load(None, env(&[])).expect("defaults load");
+    assert_eq!(c.access_token_ttl, std::time::Duration::from_secs(15 * 60));
+    assert_eq!(
+        c.refresh_token_ttl,
+        std::time::Duration::from_secs(30 * 86_400)
+    );
+    assert_eq!(c.dev_mailbox(), PathBuf::from("./data/mail"));
+    let c = Config::load(
+        None,
+        env(&[("DATABASE_URL", "sqlite:///var/lib/authgate/db.sqlite")]),
+    )
+    .expect("loads");
+    assert_eq!(c.dev_mailbox(), PathBuf::from("/var/lib/authgate/mail"));
+    let dir = std::env::temp_dir().join(format!("authgate-cfg-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("authgate.toml");
+    std::fs::write(
+        &file,
+        "access_token_ttl = \"5m\"\nrefresh_token_ttl = \"7d\"\nmail_dir = \"/tmp/box\"\n",
+    )
+    .expect("write");
+    let c = Config::load(Some(&file), env(&[])).expect("loads");
+    assert_eq!(c.access_token_ttl, std::time::Duration::from_secs(300));
+    assert_eq!(
+        c.refresh_token_ttl,
+        std::time::Duration::from_secs(7 * 86_400)
+    );
+    assert_eq!(c.dev_mailbox(), PathBuf::from("/tmp/box"));
+    let c = Config::load(Some(&file), env(&[("AUTHGATE_ACCESS_TOKEN_TTL", "3s")])).expect("loads");
+    assert_eq!(c.access_token_ttl, std::time::Duration::from_secs(3));
+    let _ = std::fs::remove_dir_all(dir);
+    for (vars, named) in [
+        (
+            &[("AUTHGATE_ACCESS_TOKEN_TTL", "2d")][..],
+            "AUTHGATE_ACCESS_TOKEN_TTL",
+        ),
+        (
+            &[
+                ("AUTHGATE_ACCESS_TOKEN_TTL", "1h"),
+                ("AUTHGATE_REFRESH_TOKEN_TTL", "30m"),
+            ][..],
+            "AUTHGATE_REFRESH_TOKEN_TTL",
+        ),
+        (
+            &[("AUTHGATE_ACCESS_TOKEN_TTL", "0s")][..],
+            "AUTHGATE_ACCESS_TOKEN_TTL",
+        ),
+    ] {
+        let err = Config::load(None, env(vars)).expect_err("refused");
+        assert!(err.contains(named), "{err}");
+    }
+}

@@ -106,6 +106,15 @@ pub fn config(db: &TestDb, overrides: &[(&str, &str)]) -> Config {
             "AUTHGATE_PUBLIC_RATE_LIMIT".into(),
             "10000/s burst 10000".into(),
         ),
+        // Each gateway's development mailbox is a folder of its own, removed
+        // when the test's gateway stops.
+        (
+            "AUTHGATE_MAIL_DIR".into(),
+            std::env::temp_dir()
+                .join(format!("authgate-test-mail-{}", ulid::Ulid::new()))
+                .display()
+                .to_string(),
+        ),
     ];
     for (k, v) in overrides {
         env.retain(|(ek, _)| ek != k);
@@ -150,7 +159,9 @@ pub async fn each_backend(overrides: &[(&str, &str)], test: impl AsyncFn(&Gatewa
     for db in databases().await {
         let gw = start(&db, overrides).await;
         test(&gw).await;
+        let mailbox = gw.server.app.config.dev_mailbox();
         gw.server.stop().await;
+        let _ = std::fs::remove_dir_all(mailbox);
     }
 }
 

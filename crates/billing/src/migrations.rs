@@ -2,9 +2,10 @@
 //! source plan as an item mapped to the target plan's price with the same
 //! interval and currency (or failed, with the reason). Executing moves the
 //! pending items in batches; each item moves its subscription and is marked
-//! completed in one transaction, guarded by the item still being pending and
-//! the subscription still being on its old price, so a run that is killed
-//! and run again never moves a subscription twice.
+//! completed in one transaction, guarded by the item still being pending, so
+//! a run that is killed and run again never moves a subscription twice. A
+//! subscription that changed price (or ended) since the migration was
+//! planned is not moved: its item fails with that reason.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -19,6 +20,9 @@ use authgate_store::schema::{
     billing_migration_items, billing_migrations, plans, prices, subscriptions,
 };
 
+/// The states of a subscription a migration moves.
+const LIVE: [&str; 3] = ["active", "trialing", "past_due"];
+
 /// Items moved per batch (each in its own transaction).
 pub const BATCH: i64 = 100;
 const SHOWN_PER_STATUS: i64 = 100;
@@ -26,6 +30,10 @@ const SHOWN_PER_STATUS: i64 = 100;
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct MigrationItem {
     pub subscription_id: String,
+    /// Whose subscription it is (absent if the user and their
+    /// subscriptions were deleted since).
+    pub user_id: Option<String>,
+    pub email: Option<String>,
     pub from_price_id: String,
     pub to_price_id: Option<String>,
     /// Why it cannot move (failed items).
@@ -162,16 +170,32 @@ pub async fn migration_items(
                 .load(c)
                 .await?
         });
+        let sub_ids: Vec<&String> = rows.iter().map(|r| &r.0).collect();
+        let owners: std::collections::HashMap<String, String> = with_conn!(conn, c => {
+            subscriptions::table
+                .filter(subscriptions::project_id.eq(project_id))
+                .filter(subscriptions::id.eq_any(&sub_ids))
+                .select((subscriptions::id, subscriptions::user_id))
+                .load::<(String, String)>(c)
+                .await?
+                .into_iter()
+                .collect()
+        });
+        let user_ids: Vec<String> = owners.values().cloned().collect();
+        let emails = authgate_identity::emails_of(conn, project_id, &user_ids).await?;
         let list: Vec<MigrationItem> = rows
             .into_iter()
-            .map(
-                |(subscription_id, from_price_id, to_price_id, reason)| MigrationItem {
+            .map(|(subscription_id, from_price_id, to_price_id, reason)| {
+                let user_id = owners.get(&subscription_id).cloned();
+                MigrationItem {
+                    email: user_id.as_ref().and_then(|u| emails.get(u).cloned()),
+                    user_id,
                     subscription_id,
                     from_price_id,
                     to_price_id,
                     reason,
-                },
-            )
+                }
+            })
             .collect();
         match status {
             "pending" => out.pending = list,
@@ -250,7 +274,7 @@ async fn plan_items(
             .filter(subscriptions::project_id.eq(project_id))
             .filter(prices::project_id.eq(project_id))
             .filter(subscriptions::plan_id.eq(from))
-            .filter(subscriptions::status.eq_any(["active", "trialing", "past_due"]))
+            .filter(subscriptions::status.eq_any(LIVE))
             .select((subscriptions::id, subscriptions::price_id, prices::interval, prices::currency))
             .order(subscriptions::id.asc())
             .load(c)
@@ -289,35 +313,73 @@ async fn plan_items(
     Ok(())
 }
 
-/// Moves one item: its subscription onto the target price, and the item to
-/// completed, both or neither. An item no longer pending (a concurrent or
-/// earlier run moved it) is left alone.
+/// What moving one item came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Moved,
+    /// It cannot move (the reason is on the item).
+    Failed,
+    /// No longer pending: a concurrent or earlier run settled it.
+    Settled,
+}
+
+/// Why an item's subscription cannot move now, if it cannot: it is gone,
+/// no longer live, or on another price than when the migration was made.
+async fn cannot_move(
+    conn: &mut Conn<'_>, project_id: &str, sub_id: &str, from_price: &str,
+) -> Result<Option<String>, ToolError> {
+    let now: Option<(String, String)> = with_conn!(conn, c => {
+        subscriptions::table
+            .filter(subscriptions::project_id.eq(project_id))
+            .filter(subscriptions::id.eq(sub_id))
+            .select((subscriptions::price_id, subscriptions::status))
+            .first(c)
+            .await
+            .optional()?
+    });
+    Ok(match now {
+        None => Some("the subscription no longer exists".to_owned()),
+        Some((_, status)) if !LIVE.contains(&status.as_str()) => {
+            Some(format!("the subscription is {status} now"))
+        }
+        Some((price, _)) if price != from_price => Some(format!(
+            "the subscription changed price since the migration was planned (now on {price})"
+        )),
+        Some(_) => None,
+    })
+}
+
+/// Settles one item: its subscription onto the target price and the item
+/// completed, both or neither; or, when the subscription cannot move any
+/// more, the item failed with the reason. An item no longer pending (a
+/// concurrent or earlier run settled it) is left alone.
 async fn move_item(
     conn: &mut Conn<'_>, project_id: &str, to_plan: &str, item: &(String, String, String, String),
     now: DateTime<Utc>,
-) -> Result<bool, ToolError> {
+) -> Result<Outcome, ToolError> {
     let (item_id, sub_id, from_price, to_price) = item;
     let at = to_micros(now);
+    let the_item = || {
+        billing_migration_items::table
+            .filter(billing_migration_items::project_id.eq(project_id))
+            .filter(billing_migration_items::id.eq(item_id))
+    };
     let claimed = with_conn!(conn, c => {
-        diesel::update(
-            billing_migration_items::table
-                .filter(billing_migration_items::project_id.eq(project_id))
-                .filter(billing_migration_items::id.eq(item_id))
-                .filter(billing_migration_items::status.eq("pending")),
-        )
-        .set((billing_migration_items::status.eq("completed"), billing_migration_items::moved_at.eq(Some(at))))
-        .execute(c)
-        .await?
+        diesel::update(the_item().filter(billing_migration_items::status.eq("pending")))
+            .set((billing_migration_items::status.eq("completed"), billing_migration_items::moved_at.eq(Some(at))))
+            .execute(c)
+            .await?
     });
     if claimed == 0 {
-        return Ok(false);
+        return Ok(Outcome::Settled);
     }
-    with_conn!(conn, c => {
+    let moved = with_conn!(conn, c => {
         diesel::update(
             subscriptions::table
                 .filter(subscriptions::project_id.eq(project_id))
                 .filter(subscriptions::id.eq(sub_id))
-                .filter(subscriptions::price_id.eq(from_price)),
+                .filter(subscriptions::price_id.eq(from_price))
+                .filter(subscriptions::status.eq_any(LIVE)),
         )
         .set((
             subscriptions::price_id.eq(to_price),
@@ -325,9 +387,25 @@ async fn move_item(
             subscriptions::updated_at.eq(at),
         ))
         .execute(c)
-        .await?;
+        .await?
     });
-    Ok(true)
+    if moved == 1 {
+        return Ok(Outcome::Moved);
+    }
+    let reason = cannot_move(conn, project_id, sub_id, from_price)
+        .await?
+        .unwrap_or_else(|| "the subscription could not be moved".to_owned());
+    with_conn!(conn, c => {
+        diesel::update(the_item())
+            .set((
+                billing_migration_items::status.eq("failed"),
+                billing_migration_items::reason.eq(Some(reason)),
+                billing_migration_items::moved_at.eq(None::<i64>),
+            ))
+            .execute(c)
+            .await?;
+    });
+    Ok(Outcome::Failed)
 }
 
 /// Moves every pending item, a batch at a time, each item in a transaction
@@ -370,12 +448,12 @@ pub async fn execute_migration(
         }
         for item in &batch {
             let at = now();
-            if store
+            let outcome = store
                 .write(async |conn| {
                     move_item(conn, project_id, &migration.to_plan_id, item, at).await
                 })
-                .await?
-            {
+                .await?;
+            if outcome == Outcome::Moved {
                 moved += 1;
             }
             done += 1;

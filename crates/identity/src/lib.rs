@@ -36,4 +36,4 @@ pub use passwords::{HashParams, Passwords};
 pub use sdk::{Framework, SdkInstructions};
 pub use settings::{IdentitySettings, human as human_duration};
 pub use tools::{END_USERS, register};
-pub use users::{EndUser, UserSummary, existing_users, normalize_email, require_user};
+pub use users::{EndUser, UserSummary, emails_of, existing_users, normalize_email, require_user};

@@ -208,6 +208,25 @@ pub async fn existing_users(
     Ok(found.into_iter().collect())
 }
 
+/// The addresses of those of `user_ids` that are users of the project
+/// (one statement, for lists that name their users).
+pub async fn emails_of(
+    conn: &mut Conn<'_>, project_id: &str, user_ids: &[String],
+) -> Result<std::collections::HashMap<String, String>, ToolError> {
+    if user_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let found: Vec<(String, String)> = with_conn!(conn, c => {
+        end_users::table
+            .filter(end_users::project_id.eq(project_id))
+            .filter(end_users::id.eq_any(user_ids))
+            .select((end_users::id, end_users::email))
+            .load(c)
+            .await?
+    });
+    Ok(found.into_iter().collect())
+}
+
 /// The user, or not_found naming `user_id`.
 pub(crate) async fn require(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{self, err, ok, rest, sign_up};
+use crate::common::{self, err, ok, rest, run_sql, sign_up};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -504,6 +504,21 @@ async fn billing_migrations_map_prices_and_report_progress() {
                 .contains("year"),
             "{detail}"
         );
+        // Each item names whose subscription it is.
+        let first = &detail["items"]["pending"][0];
+        let owner = ok(c, "get_end_user", json!({"user_id": first["user_id"]})).await;
+        assert_eq!(first["email"], owner["email"], "{first}");
+        assert!(users.iter().any(|u| *u == first["user_id"]), "{first}");
+        // One subscription changes price after the migration was planned.
+        let changed = &users[2];
+        run_sql(
+            gw.store(),
+            &[&format!(
+                "UPDATE subscriptions SET price_id = '{}' WHERE user_id = '{changed}'",
+                old["prices"][1]["id"].as_str().expect("yearly")
+            )],
+        )
+        .await;
         err(
             c,
             "create_billing_migration",
@@ -528,12 +543,27 @@ async fn billing_migrations_map_prices_and_report_progress() {
             text.matches("notifications/progress").count() >= 3,
             "progress for each batch: {text}"
         );
-        assert!(text.contains("\"subscriptions\":245"), "{text}");
+        assert!(text.contains("\"subscriptions\":244"), "{text}");
         let done = ok(c, "get_billing_migration", json!({"migration_id": m["id"]})).await;
         assert_eq!(
             done["counts"],
-            json!({"pending": 0, "completed": 245, "failed": 5})
+            json!({"pending": 0, "completed": 244, "failed": 6})
         );
+        let failed_changed = done["items"]["failed"]
+            .as_array()
+            .expect("failed")
+            .iter()
+            .find(|i| i["user_id"] == json!(changed))
+            .unwrap_or_else(|| panic!("the changed subscription's item failed: {done}"));
+        assert!(
+            failed_changed["reason"]
+                .as_str()
+                .expect("reason")
+                .contains("changed price since the migration was planned"),
+            "{failed_changed}"
+        );
+        let stayed = ok(c, "get_user_entitlements", json!({"user_id": changed})).await;
+        assert_eq!(stayed["plan"]["id"], old["id"], "not moved: {stayed}");
         assert!(done["completed_at"].is_string());
         // Running it again moves nothing; the moved users are on the new plan.
         let again = ok(

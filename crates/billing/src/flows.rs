@@ -256,7 +256,7 @@ pub struct ExecutedMigration {
 /// Runs a migration (or, on a dry run, counts what would move): each item
 /// in a transaction of its own; `now` and `progress` come from the call.
 pub async fn execute_billing_migration(
-    store: &Store, project_id: &str, migration_id: &str, dry_run: bool,
+    store: &Store, settings: &BillingSettings, project_id: &str, migration_id: &str, dry_run: bool,
     now: impl Fn() -> DateTime<Utc>, progress: impl Fn(u64, u64),
 ) -> Result<DangerResult<ExecutedMigration>, ToolError> {
     let moved = if dry_run {
@@ -265,7 +265,9 @@ pub async fn execute_billing_migration(
             .await?;
         m.counts.pending as u64
     } else {
-        migrations::execute_migration(store, project_id, migration_id, now, progress).await?
+        let mirror = settings.mirror.as_deref();
+        migrations::execute_migration(store, project_id, migration_id, mirror, now, progress)
+            .await?
     };
     let migration = store
         .read(async |conn| migrations::get_migration(conn, project_id, migration_id).await)

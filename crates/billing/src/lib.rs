@@ -19,7 +19,7 @@ pub use flows::{NewSubscription, PlanRequest, cancel, create_billing_plan, subsc
 pub use migrations::{Migration, MigrationDetail, create_migration, execute_migration};
 pub use mirror::{
     BillingSettings, MirroredPlan, MirroredSubscription, PENDING_FOR, PROVIDER_TIMEOUT,
-    PaymentMirror, ProviderUpdate, SubscriptionRequest, apply_provider_update,
+    PaymentMirror, Proration, ProviderUpdate, SubscriptionRequest, apply_provider_update,
     provider_customer_id, provider_price_id, provider_subscription_id, reconcile_pending,
     set_plan_ids,
 };

@@ -16,6 +16,8 @@ use serde::Serialize;
 use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{Conn, ToolError, new_id, with_conn};
 use authgate_store::Store;
+
+use crate::mirror::{PaymentMirror, Proration, provider_price_id, within};
 use authgate_store::schema::{
     billing_migration_items, billing_migrations, plans, prices, subscriptions,
 };
@@ -52,6 +54,8 @@ pub struct Migration {
     pub id: String,
     pub from_plan_id: String,
     pub to_plan_id: String,
+    /// How the payment provider bills a moved subscription's difference.
+    pub proration: Proration,
     pub counts: Counts,
     pub created_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
@@ -118,7 +122,7 @@ pub async fn get_migration(
     conn: &mut Conn<'_>, project_id: &str, id: &str,
 ) -> Result<Migration, ToolError> {
     authgate_core::require_id("migration_id", "mig", id)?;
-    let row: Option<(String, String, String, i64, Option<i64>)> = with_conn!(conn, c => {
+    let row: Option<(String, String, String, i64, Option<i64>, String)> = with_conn!(conn, c => {
         billing_migrations::table
             .filter(billing_migrations::project_id.eq(project_id))
             .filter(billing_migrations::id.eq(id))
@@ -128,17 +132,20 @@ pub async fn get_migration(
                 billing_migrations::to_plan_id,
                 billing_migrations::created_at,
                 billing_migrations::completed_at,
+                billing_migrations::proration,
             ))
             .first(c)
             .await
             .optional()?
     });
-    let (id, from_plan_id, to_plan_id, created, completed) = row.ok_or_else(|| not_found(id))?;
+    let (id, from_plan_id, to_plan_id, created, completed, proration) =
+        row.ok_or_else(|| not_found(id))?;
     let counts = counts(conn, project_id, &id).await?;
     Ok(Migration {
         id,
         from_plan_id,
         to_plan_id,
+        proration: Proration::parse(&proration).unwrap_or_default(),
         counts,
         created_at: from_micros(created),
         completed_at: completed.map(from_micros),
@@ -225,7 +232,8 @@ pub async fn migration_detail(
 
 /// Snapshots the live subscriptions on `from` as items mapped to `to`.
 pub async fn create_migration(
-    conn: &mut Conn<'_>, project_id: &str, from: &str, to: &str, now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, from: &str, to: &str, proration: Proration,
+    now: DateTime<Utc>,
 ) -> Result<Migration, ToolError> {
     plan_exists(conn, project_id, "from_plan_id", from).await?;
     plan_exists(conn, project_id, "to_plan_id", to).await?;
@@ -245,6 +253,7 @@ pub async fn create_migration(
                 billing_migrations::from_plan_id.eq(from),
                 billing_migrations::to_plan_id.eq(to),
                 billing_migrations::created_at.eq(at),
+                billing_migrations::proration.eq(proration.as_str()),
             ))
             .execute(c)
             .await?;
@@ -408,12 +417,85 @@ async fn move_item(
     Ok(Outcome::Failed)
 }
 
+/// Moves an item's subscription at the payment provider first, outside
+/// any transaction, when it has one there: `Some(reason)` when the provider
+/// refused (the item fails), an error when it could not be reached (the run
+/// stops; the item stays pending for the next run). A subscription that
+/// cannot move any more is left for [`move_item`] to fail.
+async fn move_at_provider(
+    store: &Store, project_id: &str, mirror: &dyn PaymentMirror, proration: Proration,
+    item: &(String, String, String, String),
+) -> Result<Option<String>, ToolError> {
+    let (_, sub_id, from_price, to_price) = item;
+    let at_provider = store
+        .read(async |conn| {
+            if cannot_move(conn, project_id, sub_id, from_price)
+                .await?
+                .is_some()
+            {
+                return Ok(None);
+            }
+            let Some(subscription) =
+                crate::mirror::provider_subscription_id(conn, project_id, sub_id).await?
+            else {
+                return Ok(None);
+            };
+            let price = provider_price_id(conn, project_id, to_price).await?;
+            Ok::<_, ToolError>(Some((subscription, price)))
+        })
+        .await?;
+    let Some((subscription, price)) = at_provider else {
+        return Ok(None);
+    };
+    let Some(price) = price else {
+        return Ok(Some(
+            "the target price has no Stripe price (made before Stripe was configured)".to_owned(),
+        ));
+    };
+    let what = "move the subscription to its new price";
+    match within(
+        what,
+        mirror.subscription_repriced(&subscription, &price, proration),
+    )
+    .await
+    {
+        Ok(()) => Ok(None),
+        Err(e) if e.retryable || e.code == authgate_core::ErrorCode::Unavailable => Err(e),
+        Err(e) => Ok(Some(e.message)),
+    }
+}
+
+/// Marks a pending item failed with `reason`.
+async fn fail_item(
+    store: &Store, project_id: &str, item_id: &str, reason: &str,
+) -> Result<(), ToolError> {
+    store
+        .write(async |conn| {
+            with_conn!(conn, c => {
+                diesel::update(
+                    billing_migration_items::table
+                        .filter(billing_migration_items::project_id.eq(project_id))
+                        .filter(billing_migration_items::id.eq(item_id))
+                        .filter(billing_migration_items::status.eq("pending")),
+                )
+                .set((
+                    billing_migration_items::status.eq("failed"),
+                    billing_migration_items::reason.eq(Some(reason)),
+                ))
+                .execute(c)
+                .await?;
+            });
+            Ok::<_, ToolError>(())
+        })
+        .await
+}
+
 /// Moves every pending item, a batch at a time, each item in a transaction
 /// of its own; `report(done, total)` after each batch. Returns how many
 /// items this run moved.
 pub async fn execute_migration(
-    store: &Store, project_id: &str, id: &str, now: impl Fn() -> DateTime<Utc>,
-    report: impl Fn(u64, u64),
+    store: &Store, project_id: &str, id: &str, mirror: Option<&dyn PaymentMirror>,
+    now: impl Fn() -> DateTime<Utc>, report: impl Fn(u64, u64),
 ) -> Result<u64, ToolError> {
     let migration = store
         .read(async |conn| get_migration(conn, project_id, id).await)
@@ -447,6 +529,14 @@ pub async fn execute_migration(
             break;
         }
         for item in &batch {
+            if let Some(mirror) = mirror
+                && let Some(refused) =
+                    move_at_provider(store, project_id, mirror, migration.proration, item).await?
+            {
+                fail_item(store, project_id, &item.0, &refused).await?;
+                done += 1;
+                continue;
+            }
             let at = now();
             let outcome = store
                 .write(async |conn| {

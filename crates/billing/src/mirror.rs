@@ -22,6 +22,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use futures::future::BoxFuture;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use authgate_core::time::to_micros;
 use authgate_core::{Conn, ToolError, with_conn};
@@ -73,6 +75,49 @@ pub trait PaymentMirror: Send + Sync {
     fn subscription_canceled<'a>(
         &'a self, provider_subscription_id: &'a str, immediately: bool,
     ) -> BoxFuture<'a, Result<(), ToolError>>;
+
+    /// Moves the provider's subscription (its one item) onto another price,
+    /// prorated as asked. Moving it onto the price it has changes nothing,
+    /// so a move retried after a crash is harmless.
+    fn subscription_repriced<'a>(
+        &'a self, provider_subscription_id: &'a str, provider_price_id: &'a str,
+        proration: Proration,
+    ) -> BoxFuture<'a, Result<(), ToolError>>;
+}
+
+/// How the provider bills the difference when a subscription changes
+/// price mid-period (Stripe's `proration_behavior`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Proration {
+    /// No credit or charge for the rest of the period: the new price
+    /// applies from the next invoice.
+    #[default]
+    None,
+    /// Credit and charge the difference on the next invoice.
+    CreateProrations,
+    /// Invoice the difference at once.
+    AlwaysInvoice,
+}
+
+impl Proration {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proration::None => "none",
+            Proration::CreateProrations => "create_prorations",
+            Proration::AlwaysInvoice => "always_invoice",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Proration> {
+        [
+            Proration::None,
+            Proration::CreateProrations,
+            Proration::AlwaysInvoice,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
 }
 
 /// How long one call to the provider may take.

@@ -11,7 +11,7 @@ use authgate_core::{
 use crate::entitlements::{self, Entitlements, UsageSummary};
 use crate::flows::{self, ExecutedMigration, PlanRequest};
 use crate::migrations::{self, Migration, MigrationDetail};
-use crate::mirror::BillingSettings;
+use crate::mirror::{BillingSettings, Proration};
 use crate::plans::{self, Plan};
 use crate::usage::{self, Report, UsageEvent};
 
@@ -155,6 +155,11 @@ pub struct CreateBillingMigrationArgs {
     pub from_plan_id: String,
     /// The plan they move to (plan_...).
     pub to_plan_id: String,
+    /// With Stripe configured, how Stripe bills the difference when a
+    /// subscription moves mid-period (default none: the new price applies
+    /// from the next invoice).
+    #[serde(default)]
+    pub proration: Proration,
 }
 
 /// Plan a move of every live subscription from one plan to another: one
@@ -175,6 +180,7 @@ pub async fn create_billing_migration(
         ctx.project_id(),
         &args.from_plan_id,
         &args.to_plan_id,
+        args.proration,
         ctx.now(),
     )
     .await
@@ -208,8 +214,11 @@ pub struct ExecuteBillingMigrationArgs {
 
 /// Move every pending item of a migration: each subscription moves to its
 /// target price in a transaction of its own, in batches of 100, with MCP
-/// progress notifications when the client sends a progressToken. Running it
-/// again resumes where a run stopped and never moves a subscription twice.
+/// progress notifications when the client sends a progressToken. With
+/// Stripe configured, each Stripe subscription moves to the new Stripe price
+/// first (prorated as the migration says). A subscription that changed price
+/// since the migration was planned fails with that reason. Running it again
+/// resumes where a run stopped and never moves a subscription twice.
 #[tool(
     danger,
     group = BILLING,
@@ -219,8 +228,10 @@ pub struct ExecuteBillingMigrationArgs {
 pub async fn execute_billing_migration(
     ctx: &ToolContext, args: ExecuteBillingMigrationArgs,
 ) -> Result<DangerResult<ExecutedMigration>, ToolError> {
+    let settings = ctx.setting::<BillingSettings>();
     flows::execute_billing_migration(
         &ctx.store,
+        &settings,
         ctx.project_id(),
         &args.migration_id,
         args.dry_run,

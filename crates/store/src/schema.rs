@@ -425,6 +425,7 @@ diesel::table! {
         to_plan_id -> Text,
         created_at -> BigInt,
         completed_at -> Nullable<BigInt>,
+        proration -> Text,
     }
 }
 

@@ -11,12 +11,13 @@ use stripe::{Client, ClientBuilder, StripeError};
 use stripe_billing::plan::{CreatePlan, CreatePlanProduct};
 use stripe_billing::subscription::{
     CancelSubscription, CreateSubscription, CreateSubscriptionItems, UpdateSubscription,
+    UpdateSubscriptionItems, UpdateSubscriptionProrationBehavior,
 };
 use stripe_client_core::{RequestBuilder, StripeMethod, StripeRequest as _};
 use stripe_product::product::CreateProduct;
 
 use authgate_billing::{
-    MirroredPlan, MirroredSubscription, PaymentMirror, Plan, SubscriptionRequest,
+    MirroredPlan, MirroredSubscription, PaymentMirror, Plan, Proration, SubscriptionRequest,
 };
 use authgate_core::ToolError;
 
@@ -37,6 +38,17 @@ pub struct StripeMirror {
 #[derive(miniserde::Deserialize)]
 struct Created {
     id: String,
+}
+
+/// A subscription's items, as far as a price change needs them.
+#[derive(miniserde::Deserialize)]
+struct WithItems {
+    items: ItemList,
+}
+
+#[derive(miniserde::Deserialize)]
+struct ItemList {
+    data: Vec<Created>,
 }
 
 fn unavailable(what: &str, err: &StripeError) -> ToolError {
@@ -206,6 +218,37 @@ impl StripeMirror {
         })
     }
 
+    async fn reprice(&self, id: &str, price: &str, proration: Proration) -> Result<(), ToolError> {
+        let current = RequestBuilder::new(StripeMethod::Get, format!("/subscriptions/{id}"))
+            .customize::<WithItems>()
+            .send(&self.client)
+            .await
+            .map_err(|e| unavailable("read the subscription", &e))?;
+        let item_id = current
+            .items
+            .data
+            .into_iter()
+            .next()
+            .map(|i| i.id)
+            .ok_or_else(|| {
+                ToolError::precondition("the Stripe subscription has no item to move")
+            })?;
+        let mut item = UpdateSubscriptionItems::new();
+        item.id = Some(item_id);
+        item.plan = Some(price.to_owned());
+        let behavior = match proration {
+            Proration::None => UpdateSubscriptionProrationBehavior::None,
+            Proration::CreateProrations => UpdateSubscriptionProrationBehavior::CreateProrations,
+            Proration::AlwaysInvoice => UpdateSubscriptionProrationBehavior::AlwaysInvoice,
+        };
+        let request = UpdateSubscription::new(id.to_owned())
+            .items(vec![item])
+            .proration_behavior(behavior);
+        self.send("move the subscription to its new price", request.build())
+            .await
+            .map(|_| ())
+    }
+
     async fn cancel(&self, id: &str, immediately: bool) -> Result<(), ToolError> {
         let request = if immediately {
             CancelSubscription::new(id.to_owned()).build()
@@ -237,5 +280,13 @@ impl PaymentMirror for StripeMirror {
         &'a self, provider_subscription_id: &'a str, immediately: bool,
     ) -> BoxFuture<'a, Result<(), ToolError>> {
         self.cancel(provider_subscription_id, immediately).boxed()
+    }
+
+    fn subscription_repriced<'a>(
+        &'a self, provider_subscription_id: &'a str, provider_price_id: &'a str,
+        proration: Proration,
+    ) -> BoxFuture<'a, Result<(), ToolError>> {
+        self.reprice(provider_subscription_id, provider_price_id, proration)
+            .boxed()
     }
 }

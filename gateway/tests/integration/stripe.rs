@@ -582,3 +582,172 @@ async fn stripe_events_apply_in_order_and_stripe_never_holds_a_transaction() {
         held.abort();
     }
 }
+
+/// A loopback proxy in front of localstripe that speaks today's Stripe
+/// parameter for proration: localstripe 1.15.10 predates
+/// `proration_behavior` (it takes the older `prorate` and answers 500 to
+/// the newer one), so the proxy rewrites it, and keeps every body it
+/// forwarded so a test can see what AuthGate sent.
+struct ProrationProxy {
+    base: String,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ProrationProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn proration_proxy(upstream: &str) -> ProrationProxy {
+    use axum::body::Bytes;
+    use axum::extract::Request;
+    use axum::response::IntoResponse;
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (seen, upstream) = (bodies.clone(), upstream.to_owned());
+    let app = axum::Router::new().fallback(async move |req: Request| {
+        let (parts, body) = req.into_parts();
+        let body: Bytes = axum::body::to_bytes(body, 1 << 20)
+            .await
+            .unwrap_or_default();
+        let sent = String::from_utf8_lossy(&body).into_owned();
+        seen.lock().expect("lock").push(sent.clone());
+        let older = sent
+            .replace("proration_behavior=none", "prorate=false")
+            .replace("proration_behavior=create_prorations", "prorate=true")
+            .replace("proration_behavior=always_invoice", "prorate=true");
+        let target = format!(
+            "{upstream}{}",
+            parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/")
+        );
+        let mut forward = reqwest::Client::new()
+            .request(parts.method, target)
+            .body(older);
+        for name in ["authorization", "content-type", "stripe-version"] {
+            if let Some(v) = parts.headers.get(name) {
+                forward = forward.header(name, v);
+            }
+        }
+        let answer = forward.send().await.expect("localstripe answers");
+        let status = answer.status();
+        let text = answer.text().await.unwrap_or_default();
+        (status, [("content-type", "application/json")], text).into_response()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    ProrationProxy { base, bodies, task }
+}
+
+/// With Stripe configured, executing a billing migration moves the Stripe
+/// subscription's item to the new plan's Stripe price (without proration
+/// unless the migration asks for it) before the item counts as completed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_billing_migration_moves_the_stripe_subscription_to_the_new_price() {
+    for db in common::databases().await {
+        let ls = localstripe().await;
+        let proxy = proration_proxy(&ls.base).await;
+        let gw = common::start(
+            &db,
+            &[("STRIPE_SECRET_KEY", KEY), ("STRIPE_API_BASE", &proxy.base)],
+        )
+        .await;
+        let (url, p) = (gw.url(), gw.project_id.clone());
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        let basic = ok(
+            &c,
+            "create_billing_plan",
+            json!({"name": "Basic", "monthly_price": 1000}),
+        )
+        .await;
+        let plus = ok(
+            &c,
+            "create_billing_plan",
+            json!({"name": "Plus", "monthly_price": 2000}),
+        )
+        .await;
+        let user =
+            sign_up(&url, &p, "mover@example.com", "correct horse battery").await["id"].clone();
+        let pm = card(&ls).await;
+        let a = rest(
+            Method::POST,
+            &url,
+            "/api/v1/subscriptions",
+            None,
+            Some(&gw.admin_key),
+            Some(json!({"user_id": user, "price_id": basic["prices"][0]["id"], "payment_method": pm})),
+        )
+        .await;
+        assert_eq!(a.status, 201, "{a:?}");
+        let sub = a.body["subscription"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let stripe_sub = text(
+            &gw,
+            &format!("SELECT stripe_subscription_id AS t FROM subscriptions WHERE id = '{sub}'"),
+        )
+        .await;
+        let stripe_price_of = async |plan: &Value| {
+            text(
+                &gw,
+                &format!(
+                    "SELECT stripe_price_id AS t FROM prices WHERE id = '{}'",
+                    plan["prices"][0]["id"].as_str().expect("price")
+                ),
+            )
+            .await
+        };
+        let remote = stripe_get(&ls, &format!("subscriptions/{stripe_sub}")).await;
+        assert_eq!(
+            remote["items"]["data"][0]["plan"]["id"],
+            stripe_price_of(&basic).await.as_str()
+        );
+        let m = ok(
+            &c,
+            "create_billing_migration",
+            json!({"from_plan_id": basic["id"], "to_plan_id": plus["id"]}),
+        )
+        .await;
+        assert_eq!(m["proration"], "none");
+        let done = ok(
+            &c,
+            "execute_billing_migration",
+            json!({"migration_id": m["id"]}),
+        )
+        .await;
+        assert_eq!(done["cascade"]["subscriptions"], 1, "{done}");
+        let remote = stripe_get(&ls, &format!("subscriptions/{stripe_sub}")).await;
+        assert_eq!(
+            remote["items"]["data"][0]["plan"]["id"],
+            stripe_price_of(&plus).await.as_str(),
+            "{remote}"
+        );
+        let sent = proxy.bodies.lock().expect("lock").clone();
+        assert!(
+            sent.iter()
+                .any(|b| b.contains("proration_behavior=none") && b.contains("items")),
+            "AuthGate sent Stripe's proration_behavior: {sent:?}"
+        );
+        let ent = ok(&c, "get_user_entitlements", json!({"user_id": user})).await;
+        assert_eq!(ent["plan"]["id"], plus["id"]);
+        let detail = ok(
+            &c,
+            "get_billing_migration",
+            json!({"migration_id": m["id"]}),
+        )
+        .await;
+        assert_eq!(detail["counts"]["completed"], 1, "{detail}");
+        let _ = c.cancel().await;
+        gw.server.stop().await;
+    }
+}

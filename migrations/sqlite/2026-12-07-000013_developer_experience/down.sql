@@ -1,0 +1,1 @@
+ALTER TABLE billing_migrations DROP COLUMN proration;

@@ -109,6 +109,7 @@ mod tests {
             },
             scopes: vec![authgate_core::Scope::Admin],
             tools: None,
+            connection: Default::default(),
         })
     }
 

@@ -72,6 +72,29 @@ pub struct Caller {
     pub scopes: Vec<Scope>,
     /// Tool names and `group:<name>` entries; `None` allows every tool.
     pub tools: Option<Vec<String>>,
+    /// What the connection narrowed itself to (`?toolsets=`,
+    /// `?read_only=`), within what the key allows.
+    pub connection: ConnectionLimits,
+}
+
+/// A connection's own narrowing of the tools it sees and calls, as GitHub's
+/// MCP server (toolsets) and Supabase's (features, read_only) let clients
+/// do: it never widens what the key allows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ConnectionLimits {
+    /// The tool groups the connection asked for (`?toolsets=a,b`); none
+    /// asked: every group.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub toolsets: Option<Vec<String>>,
+    /// Only read tools (`?read_only=true`).
+    pub read_only: bool,
+}
+
+impl ConnectionLimits {
+    /// Whether the connection narrowed anything.
+    pub fn is_set(&self) -> bool {
+        self.read_only || self.toolsets.is_some()
+    }
 }
 
 impl std::fmt::Debug for Caller {
@@ -152,6 +175,22 @@ impl Caller {
             .with_hint(
                 "use a key whose allow-list includes this tool, or one without an allow-list",
             ));
+        }
+        if self.connection.read_only && kind != ToolKind::Read {
+            return Err(ToolError::permission_denied(format!(
+                "this connection is read-only (read_only=true in its URL) and {name} is a {} tool",
+                kind.as_str()
+            ))
+            .with_hint("connect without read_only=true to change things"));
+        }
+        if let Some(sets) = &self.connection.toolsets
+            && !sets.iter().any(|s| s == group)
+        {
+            return Err(ToolError::permission_denied(format!(
+                "this connection's toolsets ({}) do not include {name} (group {group})",
+                sets.join(",")
+            ))
+            .with_hint(format!("add {group} to toolsets= in the connection's URL")));
         }
         Ok(())
     }
@@ -235,6 +274,7 @@ mod tests {
             },
             scopes: scopes.to_vec(),
             tools: tools.map(|t| t.iter().map(|s| s.to_string()).collect()),
+            connection: ConnectionLimits::default(),
         }
     }
 

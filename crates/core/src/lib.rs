@@ -42,7 +42,7 @@ pub mod userdata;
 pub use argtypes::check_types;
 pub use authgate_macros::tool;
 pub use authgate_store::{Conn, insert_new, with_conn};
-pub use caller::{Budget, Caller, ClientInfo, Project, RateBudget, Scope};
+pub use caller::{Budget, Caller, ClientInfo, ConnectionLimits, Project, RateBudget, Scope};
 pub use context::{Domains, Progress, ServerKeys, ToolContext};
 pub use error::{ErrorCode, Refusable, ToolError, settle};
 pub use events::{ActorType, EventType, Outcome};

@@ -630,6 +630,7 @@ pub async fn authenticate_key(
         key_name: row.name,
         key_prefix: row.prefix,
         project: project.into(),
+        connection: Default::default(),
     }))
 }
 

@@ -7,8 +7,8 @@ use authgate_core::args::{DangerResult, DryRunArgs, ListArgs, NoArgs};
 use authgate_core::schema::JsonObject;
 use authgate_core::status::StatusParts;
 use authgate_core::{
-    Conn, Page, Project, RateBudget, Scope, ToolContext, ToolError, ToolGroup, ToolRegistry,
-    require_id, tool,
+    Conn, ConnectionLimits, Page, Project, RateBudget, Scope, ToolContext, ToolError, ToolGroup,
+    ToolRegistry, require_id, tool,
 };
 
 use crate::callbacks::{self, Callback};
@@ -59,10 +59,14 @@ pub struct WhoamiOutput {
     pub tools: Option<Vec<String>>,
     /// The key's rate-limit budget on this gateway.
     pub rate_limit: Option<RateBudget>,
+    /// What this connection narrowed itself to (`?toolsets=`,
+    /// `?read_only=true` in its URL), within what the key allows.
+    pub connection: ConnectionLimits,
 }
 
 /// Describe the API key making this call: its id, name, project,
-/// environment, scopes, tool allow-list and remaining rate-limit budget.
+/// environment, scopes, tool allow-list, remaining rate-limit budget, and
+/// the toolsets and read-only mode the connection chose.
 #[tool(read, group = PROJECT, title = "Who am I")]
 pub async fn whoami(ctx: &ToolContext, _args: NoArgs) -> Result<WhoamiOutput, ToolError> {
     let caller = &ctx.caller;
@@ -75,6 +79,7 @@ pub async fn whoami(ctx: &ToolContext, _args: NoArgs) -> Result<WhoamiOutput, To
         scopes: caller.scopes.clone(),
         tools: caller.tools.clone(),
         rate_limit: ctx.rate_budget,
+        connection: caller.connection.clone(),
     })
 }
 

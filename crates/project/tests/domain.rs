@@ -381,6 +381,7 @@ fn new_keys_are_no_wider_than_their_issuer() {
         },
         scopes,
         tools: tools.map(|t| t.into_iter().map(str::to_owned).collect()),
+        connection: Default::default(),
     };
     let writer = caller(vec![Scope::Write], None);
     let wider = project_api::validate_new_key(

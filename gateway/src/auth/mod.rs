@@ -10,6 +10,7 @@
 mod bearer;
 pub mod bindings;
 mod budgets;
+mod connection;
 mod host;
 mod key;
 mod refusal;
@@ -69,6 +70,10 @@ pub async fn authenticate(
     if let Err(refusal) = host::check_host(&app, &caller, req.headers()) {
         return refuse(&app, *refusal, &request_id).await.mcp();
     }
+    let caller = match connection::narrow(&app, caller, req.uri().query()) {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal.mcp(),
+    };
     let session = session::session_of(&req);
     if let Some(session) = &session
         && let Err(refusals) = session::check_session(&app, &caller, session)

@@ -178,3 +178,90 @@ async fn token_lifetimes_follow_the_settings() {
     })
     .await;
 }
+
+/// The tool names a client sees.
+async fn listed(client: &common::Client) -> Vec<String> {
+    client
+        .list_all_tools()
+        .await
+        .expect("tools/list")
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect()
+}
+
+/// A connection narrows itself with `?toolsets=` and `?read_only=true`:
+/// tools/list shows only those tools, any other call is refused as a key's
+/// allow-list refuses it, whoami says so, and a key's own allow-list is
+/// never widened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_narrows_itself_to_toolsets_and_read_only() {
+    common::each_backend_with_client(&[], async |gw, admin| {
+        let all = listed(admin).await;
+        let narrow_url = format!("{}?toolsets=project,end_users&read_only=true", gw.mcp_url());
+        let c = common::connect(&narrow_url, &gw.admin_key).await;
+        let names = listed(&c).await;
+        let registry = common::registry();
+        let catalog = registry.catalog();
+        let expected: Vec<String> = all
+            .iter()
+            .filter(|n| {
+                let group = catalog.group_of(n).expect("a group");
+                let read = common::tools_of(authgate_core::ToolKind::Read).contains(&n.as_str());
+                read && (group == "project" || group == "end_users")
+            })
+            .cloned()
+            .collect();
+        assert_eq!(names, expected);
+        assert!(names.contains(&"list_end_users".to_owned()), "{names:?}");
+        assert!(!names.contains(&"delete_end_user".to_owned()), "{names:?}");
+        let me = ok(&c, "whoami", json!({})).await;
+        assert_eq!(
+            me["connection"],
+            json!({"toolsets": ["project", "end_users"], "read_only": true})
+        );
+        let refused = common::err(&c, "list_orgs", json!({}), "permission_denied").await;
+        assert!(
+            refused["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("toolsets")),
+            "{refused}"
+        );
+        let user = sign_up(&gw.url(), &gw.project_id, "narrow@example.com", PASSWORD).await;
+        common::err(
+            &c,
+            "delete_end_user",
+            json!({"user_id": user["id"], "dry_run": true}),
+            "permission_denied",
+        )
+        .await;
+        let _ = c.cancel().await;
+        // A key limited to one tool sees only it, whatever the URL asks.
+        let key = ok(
+            admin,
+            "create_api_key",
+            json!({"name": "one", "scopes": ["read"], "tools": ["list_end_users"]}),
+        )
+        .await;
+        let wide_url = format!("{}?toolsets=end_users,organizations", gw.mcp_url());
+        let one = common::connect(&wide_url, key["key"].as_str().expect("key")).await;
+        assert_eq!(listed(&one).await, vec!["list_end_users".to_owned()]);
+        let _ = one.cancel().await;
+        // A toolset that does not exist is refused, naming the groups.
+        let resp = common::post_raw(
+            &format!("{}?toolsets=identity", gw.mcp_url()),
+            Some(&gw.admin_key),
+            common::initialize_body(),
+            &[],
+        )
+        .await;
+        assert_eq!(resp.status().as_u16(), 400);
+        let body: Value = resp.json().await.expect("json");
+        let message = body["error"]["message"].as_str().expect("message");
+        assert!(
+            message.contains("'identity' is not a tool group") && message.contains("end_users"),
+            "{message}"
+        );
+    })
+    .await;
+}

@@ -58,10 +58,9 @@ fn check_token(field: &str, value: &str) -> Result<(), ToolError> {
     }
 }
 
-/// List audit events, newest first: every write and danger tool call and
-/// every refused call (with the API key, MCP client, tool, targets,
-/// argument hash, outcome and latency), and every end-user auth event,
-/// filtered by type, actor, target or time.
+/// List audit events, newest first: every write and danger tool call, every
+/// refused call, and every end-user auth event; filter by type, actor, target
+/// or time.
 #[tool(
     read,
     group = AUDIT,

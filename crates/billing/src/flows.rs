@@ -33,13 +33,14 @@ pub struct PlanRequest {
     pub key: Option<String>,
     pub description: Option<String>,
     /// Per month, in major units: 19 or "19.00". No price: a free plan.
+    #[schemars(extend("x-one-type" = "number"))]
     pub monthly_price: Option<Value>,
     /// Per year, in major units.
+    #[schemars(extend("x-one-type" = "number"))]
     pub yearly_price: Option<Value>,
     /// ISO 4217 (default usd).
     pub currency: Option<String>,
-    /// What the plan includes; a feature with a limit is a meter that
-    /// usage is reported against.
+    /// Features; one with a limit is a meter usage is reported against.
     #[serde(default)]
     pub features: Vec<Feature>,
 }

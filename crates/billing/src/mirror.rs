@@ -90,13 +90,13 @@ pub trait PaymentMirror: Send + Sync {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Proration {
-    /// No credit or charge for the rest of the period: the new price
-    /// applies from the next invoice.
+    // No credit or charge for the rest of the period: the new price
+    // applies from the next invoice.
     #[default]
     None,
-    /// Credit and charge the difference on the next invoice.
+    // Credit and charge the difference on the next invoice.
     CreateProrations,
-    /// Invoice the difference at once.
+    // Invoice the difference at once.
     AlwaysInvoice,
 }
 

@@ -47,8 +47,7 @@ pub struct ListBillingPlansArgs {
     pub cursor: Option<String>,
 }
 
-/// List the project's plans, oldest first, with their prices (amount in
-/// major units as a string and amount_cents) and features.
+/// List the project's plans, oldest first, with their prices and features.
 #[tool(read, group = BILLING, title = "List billing plans", example = r#"{}"#)]
 pub async fn list_billing_plans(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: ListBillingPlansArgs,
@@ -58,10 +57,9 @@ pub async fn list_billing_plans(
     page.page_fixed(plans, |p: &Plan| p.id.clone())
 }
 
-/// Create a plan with monthly and/or yearly prices (none: a free plan) and
-/// features. Amounts are exact: at most the currency's decimals, never
-/// negative. With Stripe configured the plan also becomes a Stripe product
-/// with its prices (project id in their metadata), or nothing is created.
+/// Create a plan with monthly and/or yearly prices (none: free) and features.
+/// Amounts are exact, in the currency's decimals. With Stripe configured it
+/// also becomes a Stripe product with prices, or nothing is created.
 #[tool(
     write,
     group = BILLING,
@@ -98,12 +96,10 @@ pub struct ReportUsageArgs {
     pub events: Vec<UsageEvent>,
 }
 
-/// Report metered usage: 1 to 1,000 events, each {user_id, meter,
-/// quantity, timestamp?, idempotency_key}. An idempotency key counts once
-/// per project, forever: when retrying, send the same keys again and the
-/// events already counted come back as duplicates. A key reused for a
-/// different event is rejected (conflict). Bad events are rejected by
-/// index; the others are counted.
+/// Report metered usage: 1 to 1,000 events {user_id, meter, quantity,
+/// timestamp?, idempotency_key}. A key counts once per project, forever: retry
+/// with the same keys (counted ones come back as duplicates). Bad events are
+/// rejected by index; the rest count.
 #[tool(
     write,
     group = BILLING,
@@ -126,9 +122,8 @@ pub struct GetUsageSummaryArgs {
     pub meter: Option<String>,
 }
 
-/// Usage totals per meter for the current billing period: with user_id,
-/// that user's subscription period (else the calendar month, UTC), with
-/// per-user rows; without, the calendar month for the whole project.
+/// Usage totals per meter for the current period: the project's calendar month
+/// (UTC), or with user_id that user's subscription period, per user.
 #[tool(read, group = BILLING, title = "Get usage summary", example = r#"{"meter": "api_calls"}"#)]
 pub async fn get_usage_summary(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: GetUsageSummaryArgs,
@@ -155,16 +150,15 @@ pub struct CreateBillingMigrationArgs {
     pub from_plan_id: String,
     /// The plan they move to (plan_...).
     pub to_plan_id: String,
-    /// With Stripe configured, how Stripe bills the difference when a
-    /// subscription moves mid-period (default none: the new price applies
-    /// from the next invoice).
+    /// How Stripe bills a mid-period move (default none: the new price from the
+    /// next invoice).
     #[serde(default)]
     pub proration: Proration,
 }
 
-/// Plan a move of every live subscription from one plan to another: one
-/// item per subscription, mapped to the target plan's price with the same
-/// interval and currency, or failed with the reason. Nothing moves until
+/// Plan moving every live subscription from one plan to another: one item per
+/// subscription, mapped to the target's price of the same interval and
+/// currency, or failed with the reason. Nothing moves until
 /// execute_billing_migration.
 #[tool(
     write,
@@ -212,13 +206,10 @@ pub struct ExecuteBillingMigrationArgs {
     pub dry_run: bool,
 }
 
-/// Move every pending item of a migration: each subscription moves to its
-/// target price in a transaction of its own, in batches of 100, with MCP
-/// progress notifications when the client sends a progressToken. With
-/// Stripe configured, each Stripe subscription moves to the new Stripe price
-/// first (prorated as the migration says). A subscription that changed price
-/// since the migration was planned fails with that reason. Running it again
-/// resumes where a run stopped and never moves a subscription twice.
+/// Move a migration's pending subscriptions to their target prices, in batches
+/// of 100 with progress notifications (with Stripe, in Stripe first). Items
+/// whose subscription changed price since planning fail with that reason. Safe
+/// to run again: it resumes and never moves a subscription twice.
 #[tool(
     danger,
     group = BILLING,

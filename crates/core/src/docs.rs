@@ -1,5 +1,7 @@
-//! The generated tool reference: `docs/tools.md` and one input and one
-//! output JSON Schema per tool under `docs/tools/`. `cargo xtask schemas`
+//! The generated tool reference: `docs/tools.md` (from the full schemas,
+//! with every argument's description) and one input and one output JSON
+//! Schema per tool under `docs/tools/`, as clients get them in tools/list
+//! (`published`). `cargo xtask schemas`
 //! writes them; a test fails when the checked-in copies are stale.
 
 use std::collections::BTreeMap;
@@ -17,11 +19,13 @@ pub fn render(registry: &Registry) -> BTreeMap<String, String> {
         let name = tool.meta().name;
         files.insert(
             format!("docs/tools/{name}.input.json"),
-            pretty(&Value::Object((**tool.input_schema()).clone())),
+            pretty(&Value::Object(crate::published::input(tool.input_schema()))),
         );
         files.insert(
             format!("docs/tools/{name}.output.json"),
-            pretty(&Value::Object((**tool.output_schema()).clone())),
+            pretty(&Value::Object(crate::published::output(
+                tool.output_schema(),
+            ))),
         );
     }
     files.insert("docs/tools.md".into(), markdown(registry));

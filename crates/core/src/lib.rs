@@ -27,6 +27,7 @@ pub mod ids;
 pub mod meta;
 pub mod net;
 pub mod pagination;
+pub mod published;
 pub mod record;
 pub mod registry;
 pub mod request;

@@ -53,15 +53,10 @@ pub struct ToolMeta {
 }
 
 impl ToolMeta {
-    /// The description as clients see it, with the kind in front.
+    /// The description as clients see it, with the kind in front (what
+    /// `dry_run` does is said once, in the server's instructions).
     pub fn full_description(&self) -> String {
-        let extra = match self.kind {
-            ToolKind::Danger => {
-                " Pass dry_run: true to see what would change, with the same counts, without changing it."
-            }
-            _ => "",
-        };
-        format!("[{}] {}{}", self.kind.as_str(), self.description, extra)
+        format!("[{}] {}", self.kind.as_str(), self.description)
     }
 }
 

@@ -304,8 +304,10 @@ impl Registry {
         out.push_str(
             "Call whoami first to see what this key may do, and get_project_status for an \
              overview. Danger tools delete or revoke: call them with dry_run: true first; the \
-             result lists what would change with the same counts. Lists take limit and cursor \
-             and return next_cursor. Errors carry a code, the argument at fault and a hint.",
+             result lists what would change with the same counts, and nothing changes. Lists \
+             take limit (1 to 100, default 20) and cursor (the next_cursor of the page before) \
+             and return {data, next_cursor, has_more}. Errors carry a code, the argument at \
+             fault and a hint.",
         );
         out
     }

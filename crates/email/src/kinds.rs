@@ -17,7 +17,7 @@ pub enum EmailKind {
     MagicLink,
     OrgInvitation,
     Welcome,
-    /// To the old address when an email change is asked for.
+    // To the old address when an email change is asked for.
     EmailChangeNotice,
 }
 

@@ -35,9 +35,8 @@ pub struct TemplateSummary {
     pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// List the email templates (verification_otp, password_reset,
-/// magic_link, org_invitation, welcome): whether each is the project's own
-/// or the built-in default, and when it was last changed.
+/// List the email templates: whether each is the project's own or the built-in
+/// default, and when it was last changed.
 #[tool(read, group = EMAIL, title = "List email templates")]
 pub async fn list_email_templates(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: ListArgs,
@@ -59,7 +58,7 @@ pub async fn list_email_templates(
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TypeArgs {
-    /// verification_otp, password_reset, magic_link, org_invitation or welcome.
+    /// Which mail.
     #[serde(rename = "type")]
     pub kind: EmailKind,
 }
@@ -76,19 +75,20 @@ pub async fn get_email_template(
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpsertArgs {
-    /// verification_otp, password_reset, magic_link, org_invitation or welcome.
+    /// Which mail.
     #[serde(rename = "type")]
     pub kind: EmailKind,
-    /// Subject line; may use the template's variables, e.g. "Reset your {{project.name}} password".
+    /// Subject; may use the template's variables.
     pub subject: String,
-    /// TipTap JSON document ({"type": "doc", "content": [...]}), as an object or a JSON string. Nodes: paragraph, heading, text (marks bold, italic, underline, code, link), bulletList, orderedList, listItem, blockquote, hardBreak, horizontalRule, image, button.
+    /// TipTap JSON document (object or JSON string): paragraph, heading, text
+    /// (bold, italic, underline, code, link), bulletList, orderedList,
+    /// listItem, blockquote, hardBreak, horizontalRule, image, button.
     pub content: Value,
 }
 
-/// Save the project's own version of an email template. It is rendered
-/// with sample variables first; a template that does not render (unknown
-/// node, unsafe link, a variable this type does not provide) is refused
-/// with the JSON path of the fault, and nothing is saved.
+/// Save the project's own version of an email template. It is rendered with
+/// sample variables first; one that does not render is refused with the JSON
+/// path of the fault, and nothing is saved.
 #[tool(
     write,
     group = EMAIL,
@@ -113,16 +113,15 @@ pub async fn upsert_email_template(
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewArgs {
-    /// verification_otp, password_reset, magic_link, org_invitation or welcome.
+    /// Which mail.
     #[serde(rename = "type")]
     pub kind: EmailKind,
-    /// Values to use instead of the samples, e.g. {"user": {"name": "Ada"}, "code": "123456"}.
+    /// Variables to use instead of the samples, e.g. {"user": {"name": "Ada"}}.
     pub variables: Option<Value>,
 }
 
-/// Render the project's current template of a type (its own or the
-/// default) with sample variables, or the variables given, and return the
-/// subject, HTML and text.
+/// Render the project's current template of a type with sample (or given)
+/// variables: subject, HTML and text.
 #[tool(
     read,
     group = EMAIL,

@@ -117,9 +117,8 @@ pub struct DeleteEndUserArgs {
 }
 
 /// Delete an end user and everything that hangs off them (sessions,
-/// credentials, MFA factors, pending codes and links, and every other
-/// domain's rows of the user). Irreversible: run with dry_run first to see
-/// the counts.
+/// credentials, MFA, codes, links, and every domain's rows of the user).
+/// Irreversible.
 #[tool(
     danger,
     group = END_USERS,
@@ -143,9 +142,9 @@ pub struct RemoveUserMfaArgs {
     pub dry_run: bool,
 }
 
-/// Turn two-step verification off for a user who lost their authenticator
-/// app: every TOTP factor is removed and their sessions end (whoever held
-/// the factor is signed out). The user can enroll again after signing in.
+/// Turn two-step verification off for a user who lost their authenticator:
+/// every TOTP factor is removed and their sessions end. They can enroll again
+/// after signing in.
 #[tool(
     danger,
     group = END_USERS,
@@ -161,10 +160,8 @@ pub async fn remove_user_mfa(
 
 // ------------------------------------------------------------ mails
 
-/// Mail the user a single-use password reset link (valid 1 hour by
-/// default) to the project's first callback URL. Needs a password on the
-/// account and at least one callback URL; otherwise precondition_failed
-/// says which is missing.
+/// Mail the user a single-use password reset link (1 hour) to the project's
+/// first callback URL. Needs a password on the account and a callback URL.
 #[tool(write, group = END_USERS, title = "Send password reset", example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#)]
 pub async fn send_password_reset(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: UserIdArgs,
@@ -173,9 +170,8 @@ pub async fn send_password_reset(
     flows::send_password_reset_by_agent(ctx, conn, &args.user_id).await
 }
 
-/// Mail a fresh 6-digit verification code (valid 15 minutes by default);
-/// earlier codes stop working. precondition_failed if the email is
-/// already verified.
+/// Mail a fresh 6-digit verification code (15 minutes); earlier codes stop
+/// working. precondition_failed if already verified.
 #[tool(
     write,
     group = END_USERS,
@@ -223,12 +219,9 @@ pub struct VerifyTokenArgs {
     pub token: String,
 }
 
-/// Check an access token as an app would: signature against the
-/// project's published keys, project (audience and issuer), expiry, and
-/// that its session is still active. Returns {valid, header, claims,
-/// reason}; reason is one of malformed, bad_signature, expired,
-/// not_yet_valid, wrong_project, unknown_key, session_revoked. An invalid
-/// token is a normal answer, not an error.
+/// Check an access token as an app would: signature (project JWKS), audience
+/// and issuer, expiry, and that its session is still active. Returns {valid,
+/// header, claims, reason}; an invalid token is a normal answer.
 #[tool(read, group = PROJECT, title = "Verify token", example = r#"{"token": "eyJhbGciOiJFZERTQSIsImtpZCI6InNrZXlfMDEifQ.e30.c2ln"}"#)]
 pub async fn verify_token(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: VerifyTokenArgs,
@@ -256,11 +249,9 @@ pub struct SdkArgs {
     pub framework: Framework,
 }
 
-/// Working code that integrates an app with this server: install
-/// commands, environment variables and files (path, language, content)
-/// for sign-up, sign-in, refresh and token verification against the REST
-/// API and the project's JWKS, with this server's URL and the project id
-/// filled in.
+/// Code that integrates an app with this server, for a framework: install
+/// lines, environment variables and files for sign-up, sign-in, refresh and
+/// token verification, with this server's URL and the project id filled in.
 #[tool(read, group = PROJECT, title = "SDK setup instructions", example = r#"{"framework": "nextjs"}"#)]
 pub async fn get_sdk_setup_instructions(
     ctx: &ToolContext, args: SdkArgs,

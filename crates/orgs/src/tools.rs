@@ -94,8 +94,7 @@ pub async fn get_org(
 #[serde(deny_unknown_fields)]
 pub struct CreateOrgArgs {
     pub name: String,
-    /// Lowercase a-z, 0-9 and -, 2 to 48 characters, unique in the project
-    /// (default: made from the name).
+    /// a-z, 0-9 and -, 2 to 48 characters, unique (default: from the name).
     pub slug: Option<String>,
     /// At most this many members (default: no limit).
     pub member_limit: Option<i64>,
@@ -103,8 +102,8 @@ pub struct CreateOrgArgs {
     pub metadata: Option<Value>,
 }
 
-/// Create an organization. Without a slug, one is made from the name
-/// (numbered if taken); a given slug that is taken is a conflict.
+/// Create an organization; without a slug one is made from the name. A taken
+/// slug is a conflict.
 #[tool(
     write,
     group = ORGANIZATIONS,
@@ -138,8 +137,8 @@ pub struct UpdateOrgArgs {
     pub metadata: Option<Value>,
 }
 
-/// Change an organization; what is not given stays as it is. A slug in use
-/// is a conflict, and so is a member_limit below the current member count.
+/// Change an organization; what is not given stays. A slug in use, or a
+/// member_limit below the member count, is a conflict.
 #[tool(
     write,
     group = ORGANIZATIONS,
@@ -175,8 +174,7 @@ pub struct DeletedOrg {
     pub organization: Org,
 }
 
-/// Delete an organization with all its memberships and invitations. Irreversible: run
-/// with dry_run first to see the counts.
+/// Delete an organization with its memberships and invitations. Irreversible.
 #[tool(
     danger,
     group = ORGANIZATIONS,
@@ -233,9 +231,9 @@ pub struct AddOrgMemberArgs {
     pub role: Option<String>,
 }
 
-/// Add an end user to an organization with a role (the project's default
-/// role when none is given). Already a member: conflict; the organization
-/// full: limit_exceeded.
+/// Add an end user to an organization with a role (default: the project's
+/// default role). Already a member: conflict; organization full:
+/// limit_exceeded.
 #[tool(
     write,
     group = ORGANIZATIONS,
@@ -347,12 +345,10 @@ pub struct InviteOrgMemberArgs {
     pub role: Option<String>,
 }
 
-/// Invite an email address to an organization: mails an org_invitation
-/// with a single-use link (valid 7 days) to the project's first callback
-/// URL, with `invitation_token` in its query. The invitee signs in (or up)
-/// with that address, verified, and the app calls
-/// POST /api/v1/invitations/accept with the token. Shown in get_org until
-/// accepted. Already a member or already invited: conflict.
+/// Invite an email address to an organization: mails a single-use link (7 days)
+/// to the project's first callback URL with `invitation_token` in its query;
+/// the app then calls POST /api/v1/invitations/accept for the signed-in
+/// invitee. Already a member or invited: conflict.
 #[tool(
     write,
     group = ORGANIZATIONS,
@@ -386,9 +382,8 @@ pub struct ListOrgInvitationsArgs {
     pub cursor: Option<String>,
 }
 
-/// List an organization's invitations, newest first: each with its
-/// address, role and state (pending, accepted, revoked, voided when the
-/// person was added or removed directly, or expired).
+/// List an organization's invitations, newest first, each with address, role
+/// and state.
 #[tool(read, group = ORGANIZATIONS, title = "List organization invitations", example = r#"{"org_id": "acme-corp", "status": "pending"}"#)]
 pub async fn list_org_invitations(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: ListOrgInvitationsArgs,
@@ -412,9 +407,8 @@ pub struct RevokeOrgInvitationArgs {
     pub invitation_id: String,
 }
 
-/// Revoke a pending invitation: its link stops working at once. Revoking
-/// one that is no longer pending changes nothing; an accepted one is a
-/// conflict (remove_org_member removes the member).
+/// Revoke a pending invitation: its link stops working at once. One no longer
+/// pending changes nothing; an accepted one is a conflict.
 #[tool(
     write,
     group = ORGANIZATIONS,

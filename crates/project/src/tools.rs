@@ -64,9 +64,8 @@ pub struct WhoamiOutput {
     pub connection: ConnectionLimits,
 }
 
-/// Describe the API key making this call: its id, name, project,
-/// environment, scopes, tool allow-list, remaining rate-limit budget, and
-/// the toolsets and read-only mode the connection chose.
+/// Describe the calling API key: id, name, project, scopes, tool allow-list,
+/// rate-limit budget, and the toolsets and read-only mode of this connection.
 #[tool(read, group = PROJECT, title = "Who am I")]
 pub async fn whoami(ctx: &ToolContext, _args: NoArgs) -> Result<WhoamiOutput, ToolError> {
     let caller = &ctx.caller;
@@ -94,11 +93,10 @@ fn status_schema(status: &StatusParts<'_>) -> JsonObject {
     authgate_core::status::merged_schema(status.sections, status.counts, &mut problems)
 }
 
-/// Overview of the project, read in one consistent snapshot: its id, name
-/// and environment; auth providers and whether each is enabled; and each
-/// domain's summary (billing plans, roles, organizations, counts of end
-/// users, active sessions, open security alerts, callback URLs and active
-/// API keys), as far as those domains are installed.
+/// Overview of the project in one snapshot: id, name, environment, auth
+/// providers, and each domain's summary (plans, roles, organizations, counts of
+/// users, sessions, open alerts, callbacks, API keys). Call it first to see
+/// what is set up.
 #[tool(read, group = PROJECT, title = "Get project status", output_schema = status_schema)]
 pub async fn get_project_status(
     ctx: &ToolContext, conn: &mut Conn<'_>, _args: NoArgs,
@@ -108,9 +106,8 @@ pub async fn get_project_status(
 
 // ------------------------------------------------------- auth providers
 
-/// List the sign-in providers (google, github, discord, azure, apple,
-/// email, magic_link, sms) with whether each is enabled and configured.
-/// Client secrets are never returned.
+/// List the sign-in providers with whether each is enabled and configured.
+/// Secrets are never returned.
 #[tool(read, group = AUTH_CONFIG, title = "List auth providers")]
 pub async fn list_auth_providers(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: ListArgs,
@@ -133,10 +130,9 @@ pub struct ProvidersOutput {
     pub providers: Vec<ProviderState>,
 }
 
-/// Enable, disable or set credentials of sign-in providers, all in one
-/// transaction. OAuth providers (google, github, discord, azure, apple)
-/// need client_id and client_secret to be enabled; the secret is stored
-/// encrypted and never returned.
+/// Enable, disable or set credentials of sign-in providers in one transaction.
+/// OAuth providers need client_id and client_secret to be enabled; the secret
+/// is stored encrypted and never returned.
 #[tool(
     write,
     group = AUTH_CONFIG,
@@ -177,8 +173,8 @@ pub struct AddCallbackArgs {
     pub url: String,
 }
 
-/// Allow a callback (redirect) URL: absolute https, or http for localhost
-/// only; no fragments or credentials. A URL already allowed is a conflict.
+/// Allow a callback (redirect) URL: absolute https (http for localhost only),
+/// no fragment or credentials.
 #[tool(
     write,
     group = AUTH_CONFIG,
@@ -229,9 +225,8 @@ pub async fn remove_callback(
 
 // ------------------------------------------------------------ API keys
 
-/// List the project's API keys, revoked ones included: id, name, prefix
-/// (first 12 characters), scopes, tool allow-list, created_at,
-/// last_used_at, revoked_at. Never the key itself.
+/// List the project's API keys, revoked ones included: id, name, prefix,
+/// scopes, allow-list, last use. Never the key itself.
 #[tool(read, group = AUTH_CONFIG, title = "List API keys")]
 pub async fn list_api_keys(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: ListArgs,
@@ -247,15 +242,14 @@ pub struct CreateApiKeyArgs {
     pub name: Option<String>,
     /// read, write and/or admin (default ["read"]). No wider than the calling key's.
     pub scopes: Option<Vec<Scope>>,
-    /// Tool names and group:<name> entries the key may call; omit for every tool its scopes allow.
+    /// Tool names and group:<name> entries it may call (omit: all its scopes
+    /// allow).
     pub tools: Option<Vec<String>>,
 }
 
-/// Create an API key for this project. The full key is in the result this
-/// once and stored only as a hash. A key can hand on no more than it
-/// holds: scopes and tool allow-list are at most the calling key's. A
-/// project holds at most AUTHGATE_MAX_ACTIVE_KEYS active keys (default
-/// 100).
+/// Create an API key for this project; the key is shown once and stored hashed.
+/// Its scopes and tool allow-list can be at most the calling key's. At most
+/// AUTHGATE_MAX_ACTIVE_KEYS (100) active keys.
 #[tool(
     write,
     group = AUTH_CONFIG,
@@ -287,9 +281,9 @@ pub struct Regenerated {
     pub new_key: Option<CreatedApiKey>,
 }
 
-/// Revoke every API key of the project, the calling key included, and
-/// return one new admin key, shown this once. Use after a key may have
-/// leaked. Switch your MCP client to the new key right away.
+/// Revoke every API key of the project, the calling one included, and return
+/// one new admin key, shown once. Use after a leak; switch your MCP client to
+/// the new key at once.
 #[tool(danger, group = AUTH_CONFIG, title = "Regenerate API keys", example = r#"{"dry_run": true}"#)]
 pub async fn regenerate_api_key(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: DryRunArgs,
@@ -323,8 +317,8 @@ pub struct RevokedKey {
     pub api_key: ApiKeyInfo,
 }
 
-/// Revoke one API key: its next request is refused with 401. Revoking the
-/// calling key is allowed and ends this client's access.
+/// Revoke one API key: its next request gets 401. Revoking the calling key ends
+/// this client's access.
 #[tool(
     danger,
     group = AUTH_CONFIG,

@@ -50,8 +50,8 @@ pub struct Grant {
     pub resource: String,
     /// Actions of that resource, or `*`.
     pub actions: Vec<String>,
-    /// A CEL expression over `user`, `org`, `resource` and `context`, e.g.
-    /// `resource.owner_id == user.id`.
+    /// CEL over user, org, resource and context, e.g. `resource.owner_id ==
+    /// user.id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
 }

@@ -95,15 +95,13 @@ pub struct CreateRbacRoleArgs {
     /// Immutable key members hold the role by.
     pub key: String,
     pub name: Option<String>,
-    /// What the role allows: each names a declared resource, some of its
-    /// actions (or *), and optionally a CEL condition over user, org,
-    /// resource and context (e.g. resource.owner_id == user.id).
+    /// Grants: a declared resource, some of its actions (or *), and an optional
+    /// condition.
     pub grants: Vec<Grant>,
 }
 
-/// Create a role defined by grants. Every resource and action must be
-/// declared; conditions are checked for syntax (the error gives the
-/// position) and may read only user, org, resource and context.
+/// Create a role of grants on declared resources and actions, each with an
+/// optional CEL condition (checked for syntax).
 #[tool(
     write,
     group = RBAC,
@@ -135,17 +133,14 @@ pub struct CheckRbacPermissionArgs {
     pub resource: String,
     /// An action (e.g. write).
     pub action: String,
-    /// Attributes for conditions: `context.resource` is the resource
-    /// instance (e.g. {"resource": {"owner_id": "usr_..."}}); every other
-    /// key is `context.<key>`.
+    /// Attributes for conditions: `resource` is context.resource, any other key
+    /// context.<key>.
     pub context: Option<serde_json::Value>,
 }
 
-/// May this user do this action on this resource in this organization?
-/// Membership role → its permissions and grants → the grant's condition.
-/// Returns {allowed, reason, role, matched_permission, matched_grant}; a
-/// user who is not a member is denied (not an error); a condition that
-/// cannot be evaluated denies, with the reason.
+/// May this user do this action on this resource in this organization? Returns
+/// {allowed, reason, role, matched_permission, matched_grant}; a non-member is
+/// denied (not an error), and so is a condition that cannot be evaluated.
 #[tool(
     read,
     group = RBAC,
@@ -167,7 +162,7 @@ pub async fn check_rbac_permission(
 }
 
 /// The whole RBAC configuration as one document {resources, roles}, in the
-/// shape apply_rbac_sync takes (applying it unchanged changes nothing).
+/// shape apply_rbac_sync takes.
 #[tool(read, group = RBAC, title = "Get RBAC sync state", example = r#"{}"#)]
 pub async fn get_rbac_sync_state(
     ctx: &ToolContext, conn: &mut Conn<'_>, _args: authgate_core::args::NoArgs,
@@ -191,11 +186,10 @@ pub struct SyncResult {
     pub plan: Plan,
 }
 
-/// Make the RBAC configuration equal to `state` in one transaction:
-/// create, update, and archive what the document no longer names (never a
-/// hard delete). Returns the plan {created, updated, archived, unchanged}
-/// as resource:<key> and role:<key>; dry_run returns the plan only. A role
-/// still held by members cannot be archived (conflict with the count).
+/// Make the RBAC configuration equal to `state` (get_rbac_sync_state's shape)
+/// in one transaction: create, update, and archive what it no longer names.
+/// Returns the plan {created, updated, archived, unchanged}; dry_run returns
+/// only the plan. A role members hold cannot be archived.
 #[tool(
     write,
     group = RBAC,
@@ -234,8 +228,7 @@ pub struct CreateRoleArgs {
     /// Permissions: `resource:action` (posts:read), `resource:*` or `*`.
     #[serde(default)]
     pub permissions: Vec<String>,
-    /// Make this the role new members get when none is named (the previous
-    /// default stops being it).
+    /// The role new members get when none is named.
     #[serde(default)]
     pub is_default: bool,
 }
@@ -268,8 +261,7 @@ pub struct UpdateRoleArgs {
     pub name: Option<String>,
     /// Replaces the permissions.
     pub permissions: Option<Vec<String>>,
-    /// true makes it the default role (and unsets the previous one in the
-    /// same transaction); false makes it not the default.
+    /// The role new members get when none is named.
     pub is_default: Option<bool>,
 }
 
@@ -308,8 +300,8 @@ pub struct DeletedRole {
     pub role: Role,
 }
 
-/// Delete a role. Refused with a conflict, naming the count, while
-/// organization members hold it.
+/// Delete a role; a conflict, with the count, while organization members hold
+/// it.
 #[tool(danger, group = ROLES, title = "Delete role", example = r#"{"key": "editor", "dry_run": true}"#)]
 pub async fn delete_role(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: DeleteRoleArgs,

@@ -48,15 +48,12 @@ pub struct ListSecurityAlertsArgs {
     pub cursor: Option<String>,
 }
 
-/// List security alerts, newest first. Rules watch every audit event:
-/// brute_force (failed sign-ins on one account), credential_stuffing
-/// (failures on many accounts from one IP), sign_in_after_failures (a
-/// success from a new IP or user agent right after failures), danger_burst
-/// (danger tool calls from one key), wildcard_role_assigned (a role
-/// granting `*` given to a member), revoked_key_used, refresh_token_reuse,
+/// List security alerts, newest first, by status or severity: one per rule and
+/// subject while unresolved, counting its events. Rules: brute_force,
+/// credential_stuffing, sign_in_after_failures, danger_burst,
+/// wildcard_role_assigned, revoked_key_used, refresh_token_reuse,
 /// mass_session_revocation, mfa_factor_removed, email_change_then_reset,
-/// permission_probing (many permission_denied for one key), sign_up_burst.
-/// One alert per rule and subject while unresolved; its count grows.
+/// permission_probing, sign_up_burst.
 #[tool(
     read,
     group = SECURITY,
@@ -77,9 +74,8 @@ pub struct AlertIdArgs {
     pub alert_id: String,
 }
 
-/// Acknowledge an open security alert (open → acknowledged): someone is
-/// looking at it. Further events still count on it. Acknowledging an
-/// acknowledged or resolved alert is a conflict.
+/// Acknowledge an open security alert (open → acknowledged): someone is on it.
+/// Events still count on it.
 #[tool(
     write,
     group = SECURITY,
@@ -109,9 +105,8 @@ pub struct ResolveArgs {
     pub note: Option<String>,
 }
 
-/// Resolve a security alert (open or acknowledged → resolved), with a
-/// note. Resolving a resolved alert is a conflict; the next matching event
-/// opens a new alert.
+/// Resolve a security alert with a note; the next matching event opens a new
+/// alert.
 #[tool(
     write,
     group = SECURITY,

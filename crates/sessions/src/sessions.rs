@@ -242,6 +242,8 @@ impl RevokedBy<'_> {
 
 /// Revokes a session (a revoked one stays as it is: revoking is
 /// idempotent) and records the auth event, in the caller's unit of work.
+/// Revoke a session at once: its refresh token stops working and its access
+/// tokens are refused by verify_token.
 pub async fn revoke_session(
     conn: &mut Conn<'_>, project_id: &str, session_id: &str, by: RevokedBy<'_>, meta: &RequestMeta,
     now: DateTime<Utc>,

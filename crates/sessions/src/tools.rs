@@ -35,9 +35,7 @@ pub struct ListSessionsArgs {
     pub cursor: Option<String>,
 }
 
-/// List active sessions (not revoked, not expired), newest first,
-/// optionally of one end user: id, user_id, created_at, last_active_at,
-/// expires_at, ip, user_agent.
+/// List active sessions, newest first, optionally of one end user.
 #[tool(read, group = SESSIONS, title = "List sessions", example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#)]
 pub async fn list_sessions(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: ListSessionsArgs,

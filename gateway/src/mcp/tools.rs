@@ -8,7 +8,9 @@ use rmcp::model::{
     Implementation, ServerCapabilities, ServerConfig, Tool as McpTool, ToolAnnotations,
 };
 
-use authgate_core::{DynTool, Registry, ToolKind};
+use std::sync::Arc;
+
+use authgate_core::{DynTool, Registry, ToolKind, published};
 
 /// The definitions the MCP handler serves.
 pub struct McpTools {
@@ -40,26 +42,26 @@ pub fn server_info(instructions: &str) -> ServerConfig {
 /// The MCP definition of a tool: schemas, title and annotations per kind.
 pub fn tool_definition(tool: &dyn DynTool) -> McpTool {
     let meta = tool.meta();
-    let annotations = match meta.kind {
-        ToolKind::Read => ToolAnnotations::new()
-            .read_only(true)
-            .idempotent(meta.idempotent),
-        ToolKind::Write => ToolAnnotations::new()
-            .read_only(false)
-            .destructive(false)
-            .idempotent(meta.idempotent),
-        ToolKind::Danger => ToolAnnotations::new()
-            .read_only(false)
-            .destructive(true)
-            .idempotent(meta.idempotent),
+    // Only what differs from the defaults (readOnlyHint false,
+    // destructiveHint true, idempotentHint false, openWorldHint true; the
+    // last fits, since tools reach mail, Stripe and the apps behind
+    // callback URLs): every byte here sits in an assistant's context.
+    let mut annotations = ToolAnnotations::new();
+    match meta.kind {
+        // idempotentHint means something only when a tool writes.
+        ToolKind::Read => annotations = annotations.read_only(true),
+        ToolKind::Write => annotations = annotations.destructive(false),
+        ToolKind::Danger => {}
     }
-    .open_world(false);
+    if meta.kind != ToolKind::Read && meta.idempotent {
+        annotations = annotations.idempotent(true);
+    }
     McpTool::new(
         meta.name,
         meta.full_description(),
-        tool.input_schema().clone(),
+        Arc::new(published::input(tool.input_schema())),
     )
     .with_title(meta.title)
-    .with_raw_output_schema(tool.output_schema().clone())
+    .with_raw_output_schema(Arc::new(published::output(tool.output_schema())))
     .with_annotations(annotations)
 }

@@ -35,18 +35,27 @@ async fn tools_list_shows_every_tool_with_annotations_and_clean_schemas() {
         for tool in &tools {
             let meta = *registry.get(&tool.name).expect("registered").meta();
             let kind = meta.kind.as_str();
+            // Only what differs from MCP's defaults (readOnlyHint false,
+            // destructiveHint true, idempotentHint false, openWorldHint true).
             let a = tool.annotations.as_ref().expect("annotations");
-            assert_eq!(a.idempotent_hint, Some(meta.idempotent), "{}", tool.name);
+            assert_eq!(a.open_world_hint, None, "{}", tool.name);
             match kind {
                 "read" => {
                     assert_eq!(a.read_only_hint, Some(true), "{}", tool.name);
-                    assert_eq!(a.idempotent_hint, Some(true), "{}", tool.name);
+                    assert_eq!(a.idempotent_hint, None, "{}", tool.name);
                 }
                 "write" => {
-                    assert_eq!(a.read_only_hint, Some(false), "{}", tool.name);
+                    assert_eq!(a.read_only_hint, None, "{}", tool.name);
                     assert_eq!(a.destructive_hint, Some(false), "{}", tool.name);
                 }
-                _ => assert_eq!(a.destructive_hint, Some(true), "{}", tool.name),
+                _ => {
+                    assert_eq!(a.read_only_hint, None, "{}", tool.name);
+                    assert_eq!(a.destructive_hint, None, "{} is destructive", tool.name);
+                }
+            }
+            if kind != "read" {
+                let idempotent = meta.idempotent.then_some(true);
+                assert_eq!(a.idempotent_hint, idempotent, "{}", tool.name);
             }
             assert!(
                 tool.title.as_deref().is_some_and(|t| !t.is_empty()),
@@ -61,11 +70,10 @@ async fn tools_list_shows_every_tool_with_annotations_and_clean_schemas() {
             );
             let input = Value::Object((*tool.input_schema).clone());
             assert_eq!(input["type"], "object", "{}", tool.name);
-            assert_eq!(
-                input["additionalProperties"], false,
-                "{} rejects unknown arguments",
-                tool.name
-            );
+            // additionalProperties is left out of what is published (the
+            // strict dialects refuse it); the server still refuses unknown
+            // arguments (bad_input_names_the_field_and_writes_nothing).
+            assert!(input.get("additionalProperties").is_none(), "{}", tool.name);
             let output =
                 Value::Object((**tool.output_schema.as_ref().expect("output schema")).clone());
             assert_eq!(output["type"], "object", "{}", tool.name);
@@ -556,6 +564,66 @@ async fn arrays_strings_and_numbers_never_stand_in_for_objects() {
         )
         .await;
         assert_eq!(audit, 0, "no refused call changed anything");
+    })
+    .await;
+}
+
+/// What an assistant puts in its context for AuthGate: every tool's
+/// definition. Printed, and pinned: everything but the output schemas at
+/// most 36 KiB, the whole tools/list at most 64 KiB (126 KB before issue
+/// 20; names, descriptions, input schemas and annotations were 52 KB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_list_fits_the_context_budget() {
+    common::each_backend_with_client(&[], async |_gw, c| {
+        let tools = c.list_all_tools().await.expect("tools/list");
+        let size = |v: &Value| serde_json::to_string(v).expect("json").len();
+        let mut context = 0;
+        let mut whole = 0;
+        for t in &tools {
+            let mut v = serde_json::to_value(t).expect("a tool as JSON");
+            whole += size(&v) + 1;
+            if let Some(o) = v.as_object_mut() {
+                o.remove("outputSchema");
+            }
+            context += size(&v) + 1;
+        }
+        println!(
+            "tools/list: {} tools, {whole} bytes; without output schemas {context} bytes",
+            tools.len()
+        );
+        // The strict dialects (Gemini's function declarations): one type per
+        // input schema, never a list, and no keyword they refuse.
+        let mut warnings = Vec::new();
+        fn strict(v: &Value, path: &str, out: &mut Vec<String>) {
+            let Some(o) = v.as_object() else {
+                out.push(format!("{path}: not a schema object"));
+                return;
+            };
+            if !o.get("type").is_some_and(Value::is_string) {
+                out.push(format!("{path}: type {:?}", o.get("type")));
+            }
+            for k in ["anyOf", "oneOf", "allOf", "additionalProperties", "$ref"] {
+                if o.contains_key(k) {
+                    out.push(format!("{path}: {k}"));
+                }
+            }
+            if let Some(props) = o.get("properties").and_then(Value::as_object) {
+                for (name, p) in props {
+                    strict(p, &format!("{path}.{name}"), out);
+                }
+            }
+            if let Some(items) = o.get("items") {
+                strict(items, &format!("{path}[]"), out);
+            }
+        }
+        for t in &tools {
+            let schema = Value::Object((*t.input_schema).clone());
+            strict(&schema, &t.name, &mut warnings);
+        }
+        println!("strict input-schema warnings: {}", warnings.len());
+        assert_eq!(warnings, Vec::<String>::new());
+        assert!(context <= 36 * 1024, "context {context} bytes > 36 KiB");
+        assert!(whole <= 64 * 1024, "tools/list {whole} bytes > 64 KiB");
     })
     .await;
 }

@@ -621,6 +621,10 @@ async fn tools_list_fits_the_context_budget() {
             strict(&schema, &t.name, &mut warnings);
         }
         println!("strict input-schema warnings: {}", warnings.len());
+        // Unknown arguments are still refused, though the published
+        // schemas no longer say additionalProperties: false.
+        let refused = err(c, "list_end_users", json!({"bogus": 1}), "invalid_argument").await;
+        assert_eq!(refused["field"], "bogus", "{refused}");
         assert_eq!(warnings, Vec::<String>::new());
         assert!(context <= 36 * 1024, "context {context} bytes > 36 KiB");
         assert!(whole <= 64 * 1024, "tools/list {whole} bytes > 64 KiB");

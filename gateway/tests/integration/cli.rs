@@ -59,16 +59,21 @@ pub(crate) fn serve(dir: &Path, env: &[(&str, String)], port: u16) -> (Running, 
             let _ = tx.send(line);
         }
     });
+    // The server's log, written whole (then renamed into place) when it
+    // exits; a log left by an earlier server on this port is removed first,
+    // so a reader never takes that one, or half of this one.
+    let log_path = std::env::temp_dir().join(format!("authgate-cli-{port}.log"));
+    let _ = std::fs::remove_file(&log_path);
     std::thread::spawn(move || {
         let mut log = String::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             log.push_str(&line);
             log.push('\n');
         }
-        let _ = std::fs::write(
-            std::env::temp_dir().join(format!("authgate-cli-{port}.log")),
-            log,
-        );
+        let partial = log_path.with_extension("log.part");
+        if std::fs::write(&partial, log).is_ok() {
+            let _ = std::fs::rename(&partial, &log_path);
+        }
     });
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {

@@ -78,9 +78,8 @@ pub struct UserIdArgs {
     pub user_id: String,
 }
 
-/// What a user may use now: the live subscription and its plan's
-/// features, each with its limit, what was used this period and what
-/// remains.
+/// What a user may use now: the live subscription, its plan's features, and
+/// each limit's use and remainder this period.
 #[tool(read, group = BILLING, title = "Get user entitlements", example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#)]
 pub async fn get_user_entitlements(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: UserIdArgs,

@@ -63,8 +63,8 @@ pub struct TypeArgs {
     pub kind: EmailKind,
 }
 
-/// Get one email template: its subject, its content as TipTap JSON,
-/// whether it is custom, and the variables it may use.
+/// Get one email template: subject, TipTap content, whether it is custom, and
+/// its variables.
 #[tool(read, group = EMAIL, title = "Get email template", example = r#"{"type": "password_reset"}"#)]
 pub async fn get_email_template(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: TypeArgs,
@@ -141,8 +141,8 @@ pub async fn preview_email_template(
     .await
 }
 
-/// Drop the project's own version of an email template, so the built-in
-/// default applies again. Returns the default.
+/// Drop the project's own version of an email template; the built-in default
+/// applies again.
 #[tool(
     write,
     group = EMAIL,

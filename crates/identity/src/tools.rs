@@ -61,8 +61,8 @@ pub struct ListEndUsersArgs {
     pub created_before: Option<String>,
 }
 
-/// List the project's end users, oldest first: id, email, name,
-/// email_verified, has_password, created_at, last_sign_in_at.
+/// List the project's end users, oldest first, optionally filtered by email or
+/// creation time.
 #[tool(read, group = END_USERS, title = "List end users", example = r#"{"email_contains": "@acme.com", "limit": 50}"#)]
 pub async fn list_end_users(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: ListEndUsersArgs,
@@ -94,8 +94,8 @@ pub struct UserIdArgs {
     pub user_id: String,
 }
 
-/// Get one end user with their linked accounts, password status (set,
-/// updated_at) and MFA factors. No secret is ever shown.
+/// Get one end user with linked accounts, password status and MFA factors
+/// (never a secret).
 #[tool(read, group = END_USERS, title = "Get end user", example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#)]
 pub async fn get_end_user(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: UserIdArgs,
@@ -194,8 +194,8 @@ pub struct SetEmailVerifiedArgs {
     pub verified: bool,
 }
 
-/// Mark an end user's email verified or unverified (e.g. after checking
-/// it another way). Returns the user.
+/// Mark an end user's email verified or unverified (e.g. after checking it
+/// another way).
 #[tool(
     write,
     group = END_USERS,

@@ -80,8 +80,8 @@ pub struct OrgIdArgs {
     pub org_id: String,
 }
 
-/// Get one organization by id or slug, with its first 100 members (user
-/// info and role), pending invitations and member_count.
+/// Get one organization by id or slug, with its first 100 members, pending
+/// invitations and member_count.
 #[tool(read, group = ORGANIZATIONS, title = "Get organization", example = r#"{"org_id": "acme-corp"}"#)]
 pub async fn get_org(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: OrgIdArgs,
@@ -205,8 +205,7 @@ pub struct ListOrgMembersArgs {
     pub cursor: Option<String>,
 }
 
-/// List an organization's members, oldest first: user_id, email, name,
-/// role, joined_at.
+/// List an organization's members, oldest first, with their roles.
 #[tool(
     read,
     group = ORGANIZATIONS,

@@ -79,8 +79,7 @@ pub async fn create_rbac_resource(
     .await
 }
 
-/// List roles with their grants (and permissions, default flag and
-/// member counts), by key.
+/// List roles with their grants, permissions, default flag and member counts.
 #[tool(read, group = RBAC, title = "List RBAC roles", example = r#"{"limit": 50}"#)]
 pub async fn list_rbac_roles(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: ListArgs,
@@ -208,8 +207,8 @@ pub async fn apply_rbac_sync(
     })
 }
 
-/// List the project's roles by key: name, permissions, is_default and how
-/// many organization members hold each.
+/// List the project's roles by key: name, permissions, is_default and member
+/// count.
 #[tool(read, group = ROLES, title = "List roles", example = r#"{"limit": 50}"#)]
 pub async fn list_roles(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: ListArgs,

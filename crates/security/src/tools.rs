@@ -128,8 +128,8 @@ pub async fn resolve_security_alert(
     .await
 }
 
-/// Security alert counts: by status (open, acknowledged, resolved), and
-/// the unresolved ones by severity and by rule.
+/// Security alert counts by status, and the unresolved ones by severity and by
+/// rule.
 #[tool(read, group = SECURITY, title = "Security alert statistics")]
 pub async fn get_security_stats(
     ctx: &ToolContext, conn: &mut Conn<'_>, _args: NoArgs,

@@ -51,7 +51,9 @@ pub fn tool_definition(tool: &dyn DynTool) -> McpTool {
         // idempotentHint means something only when a tool writes.
         ToolKind::Read => annotations = annotations.read_only(true),
         ToolKind::Write => annotations = annotations.destructive(false),
-        ToolKind::Danger => {}
+        // Said although it is the default: clients warn on it, and some
+        // read a missing hint as "not destructive".
+        ToolKind::Danger => annotations = annotations.destructive(true),
     }
     if meta.kind != ToolKind::Read && meta.idempotent {
         annotations = annotations.idempotent(true);

@@ -50,7 +50,7 @@ async fn tools_list_shows_every_tool_with_annotations_and_clean_schemas() {
                 }
                 _ => {
                     assert_eq!(a.read_only_hint, None, "{}", tool.name);
-                    assert_eq!(a.destructive_hint, None, "{} is destructive", tool.name);
+                    assert_eq!(a.destructive_hint, Some(true), "{}", tool.name);
                 }
             }
             if kind != "read" {

@@ -182,6 +182,8 @@ fn react(f: &Filler<'_>) -> Parts {
     let notes: Vec<String> = vec![
         "The browser calls AuthGate directly, so AuthGate must allow your app's origin: register a callback URL on it with add_callback (e.g. http://localhost:5173/auth/callback; loopback origins are allowed for test projects).".into(),
         "The refresh token is kept in localStorage, the access token in memory only. If your app has a backend, prefer the Next.js or Node setup, which keeps tokens in httpOnly cookies.".into(),
+        "One refresh runs at a time: calls in a tab share the one in flight (StrictMode runs effects twice) and tabs take turns through the Web Locks API, each with the newest refresh token, so two tabs never end a session by spending one token twice.".into(),
+        "Tested with the create-vite 9.3.0 react-ts template and its compiler flags (erasableSyntaxOnly, verbatimModuleSyntax): react 19.3.1, react-dom 19.3.1, typescript 7.0.2, vite 8.3.4, @vitejs/plugin-react 6.1.2, in Chromium under StrictMode with two tabs.".into(),
     ];
     Parts {
         install: Vec::new(),
@@ -455,14 +457,17 @@ type Tokens = { session_id: string; access_token: string; refresh_token: string;
 
 let accessToken: string | null = null;
 let refreshTimer: ReturnType<typeof setTimeout> | undefined;
+let refreshing: Promise<boolean> | null = null;
 
 {{FETCH_CLIENT}}
 function keep(tokens: Tokens) {
   accessToken = tokens.access_token;
   localStorage.setItem(REFRESH_KEY, tokens.refresh_token);
   clearTimeout(refreshTimer);
-  // Refresh a minute before the access token expires.
-  refreshTimer = setTimeout(() => void refreshSession(), Math.max(5, tokens.expires_in - 60) * 1000);
+  // Refresh before the access token expires: its lifetime is the server's
+  // (expires_in), a minute or a fifth of it early, whichever is less.
+  const early = Math.min(60, tokens.expires_in / 5);
+  refreshTimer = setTimeout(() => void refreshSession(), Math.max(1, tokens.expires_in - early) * 1000);
 }
 
 export async function signUp(email: string, password: string, name?: string) {
@@ -479,18 +484,35 @@ export async function signIn(email: string, password: string, mfa_code?: string)
   return session.user;
 }
 
-// Exchanges the stored refresh token for new tokens (the old one is spent).
-export async function refreshSession(): Promise<boolean> {
-  const refresh_token = localStorage.getItem(REFRESH_KEY);
-  if (!refresh_token) return false;
-  try {
-    keep(await call<Tokens>("POST", "/auth/refresh", { refresh_token }));
-    return true;
-  } catch {
-    localStorage.removeItem(REFRESH_KEY);
-    accessToken = null;
-    return false;
+// Runs `work` holding the refresh lock, shared by every tab of the app (the
+// Web Locks API), so two tabs never spend the same refresh token.
+function exclusively<T>(work: () => Promise<T>): Promise<T> {
+  if (typeof navigator !== "undefined" && navigator.locks) {
+    return navigator.locks.request("authgate.refresh", work);
   }
+  return work();
+}
+
+// Exchanges the stored refresh token for new tokens (the old one is spent).
+// One refresh at a time: calls in this tab share the one in flight (React's
+// StrictMode runs effects twice), and tabs take turns, each reading the
+// newest token when its turn comes.
+export function refreshSession(): Promise<boolean> {
+  refreshing ??= exclusively(async () => {
+    const refresh_token = localStorage.getItem(REFRESH_KEY);
+    if (!refresh_token) return false;
+    try {
+      keep(await call<Tokens>("POST", "/auth/refresh", { refresh_token }));
+      return true;
+    } catch {
+      if (localStorage.getItem(REFRESH_KEY) === refresh_token) localStorage.removeItem(REFRESH_KEY);
+      accessToken = null;
+      return false;
+    }
+  }).finally(() => {
+    refreshing = null;
+  });
+  return refreshing;
 }
 
 export async function currentUser(): Promise<AuthGateUser | null> {
@@ -502,6 +524,7 @@ export async function currentUser(): Promise<AuthGateUser | null> {
   }
 }
 
+// Ends the session at AuthGate (every tab's refresh token stops working).
 export async function signOut() {
   if (accessToken) await call<void>("POST", "/auth/sign-out", undefined, accessToken).catch(() => undefined);
   accessToken = null;
@@ -648,8 +671,16 @@ app.listen(3000, () => console.log("listening on http://localhost:3000"));
 
 /// The error class and fetch wrapper that the browser and React Native clients share.
 const FETCH_CLIENT: &str = r#"export class AuthGateError extends Error {
-  constructor(public status: number, public code: string, public field: string | null, message: string) {
+  readonly status: number;
+  readonly code: string;
+  readonly field: string | null;
+
+  constructor(status: number, code: string, field: string | null, message: string) {
     super(message);
+    this.name = "AuthGateError";
+    this.status = status;
+    this.code = code;
+    this.field = field;
   }
 }
 

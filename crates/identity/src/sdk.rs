@@ -216,6 +216,9 @@ fn node(f: &Filler<'_>) -> Parts {
 fn react_native(f: &Filler<'_>) -> Parts {
     let notes: Vec<String> = vec![
         "Tokens are kept in the device's secure storage (Keychain / Keystore). Native apps send no Origin header, so no CORS setup is needed.".into(),
+        "EXPO_PUBLIC_AUTHGATE_URL must be reachable from the device: 10.0.2.2 is the host machine inside the Android emulator (the file swaps localhost and 127.0.0.1 for it there), the iOS simulator shares the host's localhost, a phone needs the machine's LAN address, and release builds need https (Android blocks cleartext HTTP; iOS App Transport Security too).".into(),
+        "Calls that need a token at the same moment share one refresh, so a refresh token is never spent twice.".into(),
+        "Type-checked with react-native 0.88.1, expo-secure-store 58.0.3, react 19.3.1 and typescript 5.9.3 under Expo's TypeScript settings (strict).".into(),
     ];
     Parts {
         install: vec!["npx expo install expo-secure-store".to_owned()],
@@ -704,9 +707,16 @@ async function call<T>(method: string, path: string, body?: unknown, token?: str
 
 // ------------------------------------------------------------ React Native
 
-const RN_CLIENT: &str = r#"import * as SecureStore from "expo-secure-store";
+const RN_CLIENT: &str = r#"import { Platform } from "react-native";
+import * as SecureStore from "expo-secure-store";
 
-const BASE = process.env.EXPO_PUBLIC_AUTHGATE_URL ?? "{{BASE_URL}}";
+// The server as your app reaches it. Inside the Android emulator 127.0.0.1 is
+// the emulator itself (the host machine is 10.0.2.2); on a phone use the
+// machine's LAN address, and in release builds an https URL (Android blocks
+// cleartext HTTP and iOS App Transport Security does too).
+const CONFIGURED = process.env.EXPO_PUBLIC_AUTHGATE_URL ?? "{{BASE_URL}}";
+const BASE =
+  Platform.OS === "android" ? CONFIGURED.replace(/\/\/(localhost|127\.0\.0\.1)(?=[:/]|$)/, "//10.0.2.2") : CONFIGURED;
 const PROJECT = process.env.EXPO_PUBLIC_AUTHGATE_PROJECT_ID ?? "{{PROJECT_ID}}";
 const REFRESH_KEY = "authgate.refresh_token";
 
@@ -715,6 +725,7 @@ type Tokens = { session_id: string; access_token: string; refresh_token: string;
 
 let accessToken: string | null = null;
 let accessExpiresAt = 0;
+let refreshing: Promise<string | null> | null = null;
 
 {{FETCH_CLIENT}}
 async function keep(tokens: Tokens) {
@@ -737,19 +748,27 @@ export async function signIn(email: string, password: string, mfa_code?: string)
   return session.user;
 }
 
-// A valid access token, refreshed when it is about to expire (null when signed out).
-export async function getAccessToken(): Promise<string | null> {
-  if (accessToken && Date.now() < accessExpiresAt - 60_000) return accessToken;
-  const refresh_token = await SecureStore.getItemAsync(REFRESH_KEY);
-  if (!refresh_token) return null;
-  try {
-    await keep(await call<Tokens>("POST", "/auth/refresh", { refresh_token }));
-    return accessToken;
-  } catch {
-    await SecureStore.deleteItemAsync(REFRESH_KEY);
-    accessToken = null;
-    return null;
-  }
+// A valid access token, refreshed shortly before it expires (its lifetime
+// is the server's expires_in); null when signed out. Callers at the same
+// moment share one refresh, so a refresh token is never spent twice.
+export function getAccessToken(): Promise<string | null> {
+  const early = Math.min(60_000, (accessExpiresAt - Date.now()) / 5);
+  if (accessToken && Date.now() < accessExpiresAt - early) return Promise.resolve(accessToken);
+  refreshing ??= (async () => {
+    const refresh_token = await SecureStore.getItemAsync(REFRESH_KEY);
+    if (!refresh_token) return null;
+    try {
+      await keep(await call<Tokens>("POST", "/auth/refresh", { refresh_token }));
+      return accessToken;
+    } catch {
+      await SecureStore.deleteItemAsync(REFRESH_KEY);
+      accessToken = null;
+      return null;
+    }
+  })().finally(() => {
+    refreshing = null;
+  });
+  return refreshing;
 }
 
 export async function currentUser(): Promise<AuthGateUser | null> {
@@ -758,6 +777,7 @@ export async function currentUser(): Promise<AuthGateUser | null> {
   return (await call<{ user: AuthGateUser }>("GET", "/me", undefined, token)).user;
 }
 
+// Ends the session at AuthGate.
 export async function signOut() {
   if (accessToken) await call<void>("POST", "/auth/sign-out", undefined, accessToken).catch(() => undefined);
   accessToken = null;

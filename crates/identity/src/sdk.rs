@@ -231,6 +231,9 @@ fn react_native(f: &Filler<'_>) -> Parts {
 fn flutter(f: &Filler<'_>) -> Parts {
     let notes: Vec<String> = vec![
         "Tokens are kept in flutter_secure_storage. Pass the base URL and project id with --dart-define (or edit the defaults in lib/authgate.dart).".into(),
+        "AUTHGATE_URL must be reachable from the device: 10.0.2.2 is the host machine inside the Android emulator (the file swaps localhost and 127.0.0.1 for it there), the iOS simulator shares the host's localhost, a phone needs the machine's LAN address, and release builds need https (Android blocks cleartext HTTP; iOS App Transport Security too).".into(),
+        "Calls that need a token at the same moment share one refresh, so a refresh token is never spent twice.".into(),
+        "Not compiled here (no Dart toolchain on AuthGate's CI): its requests (sign-up, verify-email, sign-in, refresh, me, sign-out) are the ones the React and Node answers make, which run against a real server in CI.".into(),
     ];
     Parts {
         install: vec!["flutter pub add http flutter_secure_storage".to_owned()],
@@ -789,6 +792,8 @@ export async function signOut() {
 
 const FLUTTER_CLIENT: &str = r#"import 'dart:convert';
 
+import 'dart:io' show Platform;
+
 import 'package:flutter_secure_storage/flutter_secure_storage.dart';
 import 'package:http/http.dart' as http;
 
@@ -802,11 +807,17 @@ class AuthGateException implements Exception {
   String toString() => 'AuthGateException($status $code: $message)';
 }
 
+/// The server as the app reaches it: inside the Android emulator 127.0.0.1
+/// is the emulator itself, and the host machine is 10.0.2.2.
+String _reachable(String url) => Platform.isAndroid
+    ? url.replaceFirstMapped(RegExp(r'//(localhost|127\.0\.0\.1)(?=[:/]|$)'), (_) => '//10.0.2.2')
+    : url;
+
 class AuthGate {
   AuthGate({
-    this.baseUrl = const String.fromEnvironment('AUTHGATE_URL', defaultValue: '{{BASE_URL}}'),
+    String baseUrl = const String.fromEnvironment('AUTHGATE_URL', defaultValue: '{{BASE_URL}}'),
     this.projectId = const String.fromEnvironment('AUTHGATE_PROJECT_ID', defaultValue: '{{PROJECT_ID}}'),
-  });
+  }) : baseUrl = _reachable(baseUrl);
 
   final String baseUrl;
   final String projectId;
@@ -814,6 +825,7 @@ class AuthGate {
   static const _refreshKey = 'authgate.refresh_token';
   String? _accessToken;
   DateTime _accessExpiresAt = DateTime.fromMillisecondsSinceEpoch(0);
+  Future<String?>? _refreshing;
 
   Future<Map<String, dynamic>?> _call(String method, String path,
       {Map<String, dynamic>? body, String? token}) async {
@@ -851,11 +863,18 @@ class AuthGate {
     return session['user'] as Map<String, dynamic>;
   }
 
-  /// A valid access token, refreshed when about to expire (null when signed out).
-  Future<String?> accessToken() async {
-    if (_accessToken != null && DateTime.now().isBefore(_accessExpiresAt.subtract(const Duration(minutes: 1)))) {
-      return _accessToken;
-    }
+  /// A valid access token, refreshed shortly before it expires (its
+  /// lifetime is the server's expires_in); null when signed out. Callers at
+  /// the same moment share one refresh, so a refresh token is never spent
+  /// twice.
+  Future<String?> accessToken() {
+    final left = _accessExpiresAt.difference(DateTime.now());
+    final early = left ~/ 5 < const Duration(minutes: 1) ? left ~/ 5 : const Duration(minutes: 1);
+    if (_accessToken != null && left > early) return Future.value(_accessToken);
+    return _refreshing ??= _refresh().whenComplete(() => _refreshing = null);
+  }
+
+  Future<String?> _refresh() async {
     final refreshToken = await _storage.read(key: _refreshKey);
     if (refreshToken == null) return null;
     try {

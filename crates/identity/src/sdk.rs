@@ -156,16 +156,19 @@ pub fn instructions(framework: Framework, base_url: &str, project_id: &str) -> S
 fn next_js(f: &Filler<'_>) -> Parts {
     let notes: Vec<String> = vec![
         "Sign-in runs in route handlers on your server, which keep the tokens in httpOnly cookies: the browser never sees them and never calls AuthGate directly, so no CORS setup is needed.".into(),
-        "middleware.ts protects /dashboard: edit its matcher for your routes. Pages read the user id from the x-user-id request header.".into(),
+        "proxy.ts (Next.js 16's name for middleware) guards /dashboard: add your protected routes to its matcher. Protected pages read the user id from the x-user-id request header (`(await headers()).get(\"x-user-id\")`, inside <Suspense> when cacheComponents is on, as create-next-app sets it).".into(),
+        "An expired access token is refreshed by the proxy on the way to any protected page (the refresh cookie is sent on every path); the cookies live as long as their tokens (expires_in, refresh_expires_in).".into(),
+        "Sign out with a form posting to /api/auth/sign-out: it ends the session at AuthGate, then clears the cookies.".into(),
+        "Tested with create-next-app 16.4.3's app (next 16.4.3, react 19.3.0, typescript 5.9.3, jose 6.2.18): next build without warnings, next start, and Chromium signing in, refreshing past a 3-second access token and signing out.".into(),
     ];
     Parts {
-        install: vec!["npm install jose".to_owned()],
+        install: vec!["npm install jose@6".to_owned()],
         env: f.server_env(),
         files: vec![
             f.file(".env.local", "dotenv", NEXT_ENV),
             f.file("lib/authgate-verify.ts", "typescript", NEXT_VERIFY),
             f.file("lib/authgate.ts", "typescript", NEXT_CLIENT),
-            f.file("middleware.ts", "typescript", NEXT_MIDDLEWARE),
+            f.file("proxy.ts", "typescript", NEXT_PROXY),
             f.file("app/api/auth/sign-in/route.ts", "typescript", NEXT_SIGN_IN),
             f.file("app/api/auth/refresh/route.ts", "typescript", NEXT_REFRESH),
             f.file(
@@ -173,6 +176,8 @@ fn next_js(f: &Filler<'_>) -> Parts {
                 "typescript",
                 NEXT_SIGN_OUT,
             ),
+            f.file("app/sign-in/page.tsx", "tsx", NEXT_SIGN_IN_PAGE),
+            f.file("app/sign-in/SignInForm.tsx", "tsx", NEXT_SIGN_IN_FORM),
         ],
         notes,
     }
@@ -297,19 +302,25 @@ export type Tokens = {
   session_id: string;
   access_token: string;
   refresh_token: string;
+  // Seconds the access token lives (AUTHGATE_ACCESS_TOKEN_TTL).
   expires_in: number;
+  // Seconds until the session, and its refresh token, ends.
+  refresh_expires_in: number;
 };
 
 export type SignedIn = Tokens & { user: AuthGateUser };
 
 export class AuthGateError extends Error {
-  constructor(
-    public status: number,
-    public code: string,
-    public field: string | null,
-    message: string,
-  ) {
+  readonly status: number;
+  readonly code: string;
+  readonly field: string | null;
+
+  constructor(status: number, code: string, field: string | null, message: string) {
     super(message);
+    this.name = "AuthGateError";
+    this.status = status;
+    this.code = code;
+    this.field = field;
   }
 }
 
@@ -346,25 +357,47 @@ export const requestPasswordReset = (email: string, redirect_url?: string) =>
 export const confirmPasswordReset = (token: string, new_password: string) =>
   call<{ user: AuthGateUser }>("/auth/password-reset/confirm", { token, new_password });
 
-// Session cookies: httpOnly, so page scripts never read the tokens.
-export function setSessionCookies(
-  res: { cookies: { set: (name: string, value: string, options: object) => void } },
-  tokens: Tokens,
-) {
+type CookieJar = {
+  cookies: {
+    set: (name: string, value: string, options: object) => unknown;
+    delete: (name: string) => unknown;
+  };
+};
+
+// Session cookies: httpOnly (page scripts never read the tokens), sent on
+// every path so the proxy sees both, living as long as their tokens.
+export function setSessionCookies(res: CookieJar, tokens: Tokens) {
   const secure = process.env.NODE_ENV === "production";
-  res.cookies.set("ag_access", tokens.access_token, {
-    httpOnly: true, secure, sameSite: "lax", path: "/", maxAge: tokens.expires_in,
-  });
-  res.cookies.set("ag_refresh", tokens.refresh_token, {
-    httpOnly: true, secure, sameSite: "lax", path: "/api/auth", maxAge: 30 * 24 * 3600,
-  });
+  const options = { httpOnly: true, secure, sameSite: "lax", path: "/" };
+  res.cookies.set("ag_access", tokens.access_token, { ...options, maxAge: tokens.expires_in });
+  res.cookies.set("ag_refresh", tokens.refresh_token, { ...options, maxAge: tokens.refresh_expires_in });
+}
+
+export function clearSessionCookies(res: CookieJar) {
+  res.cookies.delete("ag_access");
+  res.cookies.delete("ag_refresh");
+}
+
+// Where to go after signing in or refreshing: `next` only if it stays on
+// this app's origin (so `//evil.test` or `/\evil.test` cannot send the user
+// away), else the fallback.
+export function safeNext(next: string | null, requestUrl: string, fallback = "/dashboard") {
+  if (!next || !next.startsWith("/")) return fallback;
+  const base = new URL(requestUrl);
+  const target = new URL(next, base);
+  if (target.origin !== base.origin) return fallback;
+  return `${target.pathname}${target.search}${target.hash}`;
 }
 "#;
 
-const NEXT_MIDDLEWARE: &str = r#"import { NextResponse, type NextRequest } from "next/server";
+const NEXT_PROXY: &str = r#"import { NextResponse, type NextRequest } from "next/server";
 import { verifyAccessToken } from "@/lib/authgate-verify";
 
-export async function middleware(req: NextRequest) {
+// Next.js 16's request filter (it was middleware.ts). Protected pages get
+// the user in the x-user-id (and x-session-id) request header; an expired
+// access token is refreshed on the way, and anyone signed out goes to the
+// sign-in page, coming back here after.
+export async function proxy(req: NextRequest) {
   const token = req.cookies.get("ag_access")?.value;
   if (token) {
     try {
@@ -374,23 +407,23 @@ export async function middleware(req: NextRequest) {
       headers.set("x-session-id", String(claims.sid));
       return NextResponse.next({ request: { headers } });
     } catch {
-      // Expired or not valid: try the refresh token below.
+      // Expired or not valid: the refresh token decides below.
     }
   }
-  if (req.cookies.has("ag_refresh")) {
-    const refresh = new URL("/api/auth/refresh", req.url);
-    refresh.searchParams.set("next", req.nextUrl.pathname);
-    return NextResponse.redirect(refresh);
-  }
-  return NextResponse.redirect(new URL("/sign-in", req.url));
+  const here = `${req.nextUrl.pathname}${req.nextUrl.search}`;
+  const to = new URL(req.cookies.has("ag_refresh") ? "/api/auth/refresh" : "/sign-in", req.url);
+  to.searchParams.set("next", here);
+  return NextResponse.redirect(to);
 }
 
+// The pages that need a signed-in user: add yours.
 export const config = { matcher: ["/dashboard/:path*"] };
 "#;
 
 const NEXT_SIGN_IN: &str = r#"import { NextResponse } from "next/server";
 import { AuthGateError, setSessionCookies, signIn } from "@/lib/authgate";
 
+// POST {email, password, mfa_code?}: signs in and sets the session cookies.
 export async function POST(req: Request) {
   const { email, password, mfa_code } = await req.json();
   try {
@@ -411,40 +444,107 @@ export async function POST(req: Request) {
 "#;
 
 const NEXT_REFRESH: &str = r#"import { NextResponse, type NextRequest } from "next/server";
-import { refresh, setSessionCookies } from "@/lib/authgate";
+import { clearSessionCookies, refresh, safeNext, setSessionCookies } from "@/lib/authgate";
 
+// GET ?next=PATH: new tokens for the refresh cookie, then back to PATH
+// (only on this app's origin); with none that works, to the sign-in page.
 export async function GET(req: NextRequest) {
-  const next = req.nextUrl.searchParams.get("next") ?? "/";
-  const safeNext = next.startsWith("/") && !next.startsWith("//") ? next : "/";
+  const next = safeNext(req.nextUrl.searchParams.get("next"), req.url);
   const token = req.cookies.get("ag_refresh")?.value;
   if (token) {
     try {
       const tokens = await refresh(token);
-      const res = NextResponse.redirect(new URL(safeNext, req.url));
+      const res = NextResponse.redirect(new URL(next, req.url));
       setSessionCookies(res, tokens);
       return res;
     } catch {
       // Reused, expired or revoked: sign in again.
     }
   }
-  const res = NextResponse.redirect(new URL("/sign-in", req.url));
-  res.cookies.delete("ag_access");
-  res.cookies.delete("ag_refresh");
+  const signIn = new URL("/sign-in", req.url);
+  signIn.searchParams.set("next", next);
+  const res = NextResponse.redirect(signIn);
+  clearSessionCookies(res);
   return res;
 }
 "#;
 
-const NEXT_SIGN_OUT: &str = r#"import { NextResponse, type NextRequest } from "next/server";
-import { signOut } from "@/lib/authgate";
+const NEXT_SIGN_IN_PAGE: &str = r#"import { Suspense } from "react";
+import { SignInForm } from "./SignInForm";
 
-export async function POST(req: NextRequest) {
-  const token = req.cookies.get("ag_access")?.value;
-  if (token) {
-    await signOut(token).catch(() => undefined);
+export default function SignInPage() {
+  return (
+    <main>
+      <h1>Sign in</h1>
+      <Suspense>
+        <SignInForm />
+      </Suspense>
+    </main>
+  );
+}
+"#;
+
+const NEXT_SIGN_IN_FORM: &str = r#""use client";
+
+import { useState, type FormEvent } from "react";
+import { useSearchParams } from "next/navigation";
+
+export function SignInForm() {
+  const params = useSearchParams();
+  const [error, setError] = useState("");
+
+  async function submit(e: FormEvent<HTMLFormElement>) {
+    e.preventDefault();
+    const form = new FormData(e.currentTarget);
+    const res = await fetch("/api/auth/sign-in", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        email: form.get("email"),
+        password: form.get("password"),
+        mfa_code: form.get("mfa_code") || undefined,
+      }),
+    });
+    if (!res.ok) {
+      setError((await res.json()).error?.message ?? "Could not sign in");
+      return;
+    }
+    // Back where the user was going, if that is on this app's origin.
+    const next = params.get("next");
+    const target = next?.startsWith("/") ? new URL(next, window.location.origin) : null;
+    window.location.assign(target?.origin === window.location.origin ? target.href : "/dashboard");
   }
-  const res = new NextResponse(null, { status: 204 });
-  res.cookies.delete("ag_access");
-  res.cookies.delete("ag_refresh");
+
+  return (
+    <form onSubmit={submit}>
+      <input name="email" type="email" placeholder="Email" required />
+      <input name="password" type="password" placeholder="Password" required />
+      <input name="mfa_code" inputMode="numeric" placeholder="Authenticator code (if on)" />
+      <button type="submit">Sign in</button>
+      {error && <p role="alert">{error}</p>}
+    </form>
+  );
+}
+"#;
+
+const NEXT_SIGN_OUT: &str = r#"import { NextResponse, type NextRequest } from "next/server";
+import { clearSessionCookies, refresh, signOut } from "@/lib/authgate";
+
+// POST: ends the session at AuthGate (its refresh token stops working at
+// once; verify_token reports it revoked), clears the cookies and goes to
+// the sign-in page. An expired access token is refreshed first, so the
+// session ends whatever the cookies hold.
+export async function POST(req: NextRequest) {
+  let access = req.cookies.get("ag_access")?.value;
+  const refreshToken = req.cookies.get("ag_refresh")?.value;
+  if (!access && refreshToken) {
+    access = await refresh(refreshToken).then((t) => t.access_token, () => undefined);
+  }
+  if (access) {
+    await signOut(access).catch(() => undefined);
+  }
+  const res = NextResponse.redirect(new URL("/sign-in", req.url), 303);
+  clearSessionCookies(res);
   return res;
 }
 "#;

@@ -133,6 +133,10 @@ async fn token_lifetimes_follow_the_settings() {
         sign_up(&url, &p, "ttl@example.com", PASSWORD).await;
         let signed = sign_in(&url, &p, "ttl@example.com", PASSWORD).await;
         assert_eq!(signed["expires_in"], 3);
+        let refresh_left = signed["refresh_expires_in"]
+            .as_i64()
+            .expect("refresh_expires_in");
+        assert!((7190..=7200).contains(&refresh_left), "{signed}");
         let access = signed["access_token"].as_str().expect("access");
         let c1 = claims(access);
         assert_eq!(
@@ -175,6 +179,10 @@ async fn token_lifetimes_follow_the_settings() {
         .await;
         assert_eq!(r.status, 200, "{r:?}");
         assert_eq!(r.body["expires_in"], 3);
+        let refresh_left = r.body["refresh_expires_in"]
+            .as_i64()
+            .expect("refresh_expires_in");
+        assert!((7180..=7200).contains(&refresh_left), "{:?}", r.body);
     })
     .await;
 }

@@ -159,6 +159,8 @@ pub struct SignedIn {
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
+    /// Seconds until the session, and so the refresh token, ends.
+    pub refresh_expires_in: i64,
 }
 
 #[derive(Serialize)]
@@ -168,6 +170,8 @@ pub struct TokenPair {
     pub refresh_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
+    /// Seconds until the session, and so the refresh token, ends.
+    pub refresh_expires_in: i64,
 }
 
 #[derive(Debug, Serialize)]

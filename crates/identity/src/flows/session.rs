@@ -43,6 +43,7 @@ impl Auth {
         view.last_sign_in_at = Some(now);
         Ok(SignedIn {
             user: view,
+            refresh_expires_in: (session.expires_at - now).num_seconds(),
             session_id: session.id,
             access_token,
             refresh_token,
@@ -137,6 +138,7 @@ impl Auth {
             refresh_token,
             token_type: "Bearer",
             expires_in: self.settings.access_ttl.num_seconds(),
+            refresh_expires_in: (session.expires_at - now).num_seconds(),
         })
     }
 

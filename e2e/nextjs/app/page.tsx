@@ -1,0 +1,7 @@
+export default function Home() {
+  return (
+    <main>
+      <a href="/dashboard">Dashboard</a>
+    </main>
+  );
+}

@@ -1,0 +1,168 @@
+// The Next.js answer of get_sdk_setup_instructions, proven as a developer
+// would use it: its files written into create-next-app 16.4.3's app (this
+// folder), `next build` (no warning may appear) and `next start`, then
+// Chromium signs up (the code read from AuthGate's development mailbox with
+// `authgate mail`), signs in, opens a protected page, waits past a 3-second
+// access token, still sees the page, signs out, and verify_token then says
+// the session is revoked. The refresh route's `next` must stay on the app.
+//
+// Env: AUTHGATE_URL, AUTHGATE_KEY (admin key of a gateway started with
+// AUTHGATE_ACCESS_TOKEN_TTL=3s and no SMTP_URL), AUTHGATE_BIN and
+// AUTHGATE_DIR (the binary and the folder it serves from, for `mail`).
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const url = process.env.AUTHGATE_URL;
+const assert = (ok, what) => {
+  if (!ok) throw new Error(what);
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const client = new Client({ name: "authgate-e2e-nextjs", version: "1.0.0" });
+await client.connect(
+  new StreamableHTTPClientTransport(new URL(`${url}/api/mcp`), {
+    requestInit: { headers: { Authorization: `Bearer ${process.env.AUTHGATE_KEY}` } },
+  }),
+);
+const tool = async (name, args) => {
+  const r = await client.callTool({ name, arguments: args });
+  assert(!r.isError, `${name}: ${JSON.stringify(r.content)}`);
+  return r.structuredContent;
+};
+
+// 1. The answer, written as handed out.
+const answer = await tool("get_sdk_setup_instructions", { framework: "nextjs" });
+for (const file of answer.files) {
+  const path = join(here, file.path);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, file.content);
+}
+console.log(`wrote ${answer.files.map((f) => f.path).join(", ")}`);
+
+// 2. next build: no warning, no deprecation.
+const next = join(here, "node_modules", ".bin", "next");
+const built = execFileSync(next, ["build"], {
+  cwd: here,
+  env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" },
+  encoding: "utf8",
+  stdio: ["ignore", "pipe", "pipe"],
+});
+assert(!/deprecat|⚠|warn/i.test(built), `next build warned:\n${built}`);
+console.log("ok   next build, no warning");
+
+const port = await new Promise((resolve) => {
+  const s = createServer().listen(0, "127.0.0.1", () => {
+    const p = s.address().port;
+    s.close(() => resolve(p));
+  });
+});
+const app = `http://localhost:${port}`;
+const server = spawn(next, ["start", "-p", String(port), "-H", "127.0.0.1"], {
+  cwd: here,
+  env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" },
+  stdio: "ignore",
+});
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP localhost 127.0.0.1",
+  ],
+});
+try {
+  for (let i = 0; i < 200; i++) {
+    if (await fetch(`http://127.0.0.1:${port}/`).then((r) => r.ok, () => false)) break;
+    await sleep(100);
+  }
+
+  // 3. The refresh route keeps `next` on the app.
+  for (const evil of ["/\\evil.test", "//evil.test", "https://evil.test/x"]) {
+    const r = await fetch(`http://127.0.0.1:${port}/api/auth/refresh?next=${encodeURIComponent(evil)}`, {
+      redirect: "manual",
+    });
+    const to = new URL(r.headers.get("location"), `http://127.0.0.1:${port}`);
+    const onApp = ["127.0.0.1", "localhost"].includes(to.hostname) && to.port === String(port);
+    assert(onApp && to.pathname === "/sign-in", `next=${evil} sent the user to ${to.href}`);
+  }
+  console.log("ok   next= cannot leave the app");
+
+  // 4. Sign up, the code from the development mailbox, verified.
+  const project = answer.project_id;
+  const email = `next-${Date.now()}@example.com`;
+  const password = "correct horse battery staple";
+  const rest = (path, body, token) =>
+    fetch(`${url}/api/v1${path}`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-authgate-project": project,
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      body: JSON.stringify(body),
+    });
+  const signUp = await rest("/auth/sign-up", { email, password });
+  assert(signUp.status === 201, `sign-up: ${signUp.status}`);
+  const user = (await signUp.json()).user.id;
+  const mail = (args) =>
+    execFileSync(process.env.AUTHGATE_BIN, ["mail", ...args], { cwd: process.env.AUTHGATE_DIR, encoding: "utf8" });
+  let listed = "";
+  for (let i = 0; i < 100 && !listed.includes("verification code"); i++) {
+    listed = mail(["list", "--to", email]);
+    await sleep(100);
+  }
+  const id = listed.split("\n").find((l) => l.includes("verification code"))?.split(/\s+/)[0];
+  assert(id, `a verification mail: ${listed}`);
+  const code = mail(["show", id]).match(/\b\d{6}\b/)?.[0];
+  const verified = await rest("/auth/verify-email", { email, code });
+  assert(verified.status === 200, `verify-email: ${verified.status}`);
+  console.log("ok   signed up, code from the development mailbox");
+
+  // 5. A protected page sends to sign-in and back.
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${app}/dashboard`);
+  await page.waitForURL(/\/sign-in\?next=%2Fdashboard/);
+  await page.fill("input[name=email]", email);
+  await page.fill("input[name=password]", password);
+  await page.click("button[type=submit]");
+  await page.waitForURL(`${app}/dashboard`);
+  assert((await page.getByTestId("user").textContent()) === user, "the page shows the user id");
+  const access = async () => (await context.cookies()).find((c) => c.name === "ag_access")?.value;
+  const first = await access();
+  console.log("ok   signed in, protected page shows the user");
+
+  // 6. Past the 3-second access token, the page still shows: refreshed.
+  await sleep(4000);
+  await page.goto(`${app}/dashboard`);
+  await page.waitForURL(`${app}/dashboard`);
+  assert((await page.getByTestId("user").textContent()) === user, "still signed in after the token expired");
+  const second = await access();
+  assert(second && second !== first, "a new access token");
+  console.log("ok   refreshed past the access token's 3 seconds");
+
+  // 7. Sign out ends the session at AuthGate.
+  await page.click("text=Sign out");
+  await page.waitForURL(/\/sign-in/);
+  const check = await tool("verify_token", { token: second });
+  assert(check.valid === false && check.reason === "session_revoked", `verify_token: ${JSON.stringify(check)}`);
+  await page.goto(`${app}/dashboard`);
+  await page.waitForURL(/\/sign-in/);
+  console.log("ok   signed out: verify_token says session_revoked");
+} finally {
+  await browser.close();
+  server.kill();
+  await client.close();
+}

@@ -10,41 +10,21 @@
 // AUTHGATE_ACCESS_TOKEN_TTL=3s and no SMTP_URL), AUTHGATE_BIN and
 // AUTHGATE_DIR (the binary and the folder it serves from, for `mail`).
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { chromium } from "playwright-core";
+import { assert, chromiumOptions, freePort, gateway, signUp, sleep, writeAnswer } from "../lib.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const url = process.env.AUTHGATE_URL;
-const assert = (ok, what) => {
-  if (!ok) throw new Error(what);
-};
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-const client = new Client({ name: "authgate-e2e-nextjs", version: "1.0.0" });
-await client.connect(
-  new StreamableHTTPClientTransport(new URL(`${url}/api/mcp`), {
-    requestInit: { headers: { Authorization: `Bearer ${process.env.AUTHGATE_KEY}` } },
-  }),
-);
-const tool = async (name, args) => {
-  const r = await client.callTool({ name, arguments: args });
-  assert(!r.isError, `${name}: ${JSON.stringify(r.content)}`);
-  return r.structuredContent;
-};
+const client = await gateway(Client, StreamableHTTPClientTransport, "authgate-e2e-nextjs");
+const { tool } = client;
 
 // 1. The answer, written as handed out.
 const answer = await tool("get_sdk_setup_instructions", { framework: "nextjs" });
-for (const file of answer.files) {
-  const path = join(here, file.path);
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, file.content);
-}
-console.log(`wrote ${answer.files.map((f) => f.path).join(", ")}`);
+writeAnswer(here, answer);
 
 // 2. next build: no warning, no deprecation.
 const next = join(here, "node_modules", ".bin", "next");
@@ -57,31 +37,14 @@ const built = execFileSync(next, ["build"], {
 assert(!/deprecat|⚠|warn/i.test(built), `next build warned:\n${built}`);
 console.log("ok   next build, no warning");
 
-const port = await new Promise((resolve) => {
-  const s = createServer().listen(0, "127.0.0.1", () => {
-    const p = s.address().port;
-    s.close(() => resolve(p));
-  });
-});
+const port = await freePort();
 const app = `http://localhost:${port}`;
 const server = spawn(next, ["start", "-p", String(port), "-H", "127.0.0.1"], {
   cwd: here,
   env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" },
   stdio: "ignore",
 });
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP localhost 127.0.0.1",
-  ],
-});
+const browser = await chromium.launch(chromiumOptions(["--host-resolver-rules=MAP localhost 127.0.0.1"]));
 try {
   for (let i = 0; i < 200; i++) {
     if (await fetch(`http://127.0.0.1:${port}/`).then((r) => r.ok, () => false)) break;
@@ -113,9 +76,7 @@ try {
       },
       body: JSON.stringify(body),
     });
-  const signUp = await rest("/auth/sign-up", { email, password });
-  assert(signUp.status === 201, `sign-up: ${signUp.status}`);
-  const user = (await signUp.json()).user.id;
+  const user = await signUp(project, email, password);
   const mail = (args) =>
     execFileSync(process.env.AUTHGATE_BIN, ["mail", ...args], { cwd: process.env.AUTHGATE_DIR, encoding: "utf8" });
   let listed = "";

@@ -4,42 +4,20 @@
 //
 // Env: AUTHGATE_URL, AUTHGATE_KEY (an admin key of a project).
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { assert, freePort, gateway, signUp, sleep, writeAnswer } from "../lib.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const url = process.env.AUTHGATE_URL;
-const key = process.env.AUTHGATE_KEY;
-const assert = (ok, what) => {
-  if (!ok) throw new Error(what);
-};
+const client = await gateway(Client, StreamableHTTPClientTransport, "authgate-e2e-node");
 
-const client = new Client({ name: "authgate-e2e-node", version: "1.0.0" });
-await client.connect(
-  new StreamableHTTPClientTransport(new URL(`${url}/api/mcp`), {
-    requestInit: { headers: { Authorization: `Bearer ${key}` } },
-  }),
-);
-const tool = async (name, args) => {
-  const r = await client.callTool({ name, arguments: args });
-  assert(!r.isError, `${name}: ${JSON.stringify(r.content)}`);
-  return r.structuredContent;
-};
+const answer = await client.tool("get_sdk_setup_instructions", { framework: "node" });
+writeAnswer(here, answer);
 
-const answer = await tool("get_sdk_setup_instructions", { framework: "node" });
-for (const file of answer.files) writeFileSync(join(here, file.path), file.content);
-console.log(`wrote ${answer.files.map((f) => f.path).join(", ")}`);
-
-const port = await new Promise((resolve) => {
-  const s = createServer().listen(0, "127.0.0.1", () => {
-    const p = s.address().port;
-    s.close(() => resolve(p));
-  });
-});
+const port = await freePort();
 const env = Object.fromEntries(answer.env.map((v) => [v.name, v.value]));
 const server = spawn("node", ["server.mjs"], {
   cwd: here,
@@ -50,18 +28,12 @@ const app = `http://127.0.0.1:${port}`;
 try {
   for (let i = 0; i < 100; i++) {
     if (await fetch(`${app}/api/profile`).then(() => true, () => false)) break;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   const project = answer.project_id;
   const email = `node-${Date.now()}@example.com`;
   const password = "correct horse battery staple";
-  const signUp = await fetch(`${url}/api/v1/auth/sign-up`, {
-    method: "POST",
-    headers: { "content-type": "application/json", "x-authgate-project": project },
-    body: JSON.stringify({ email, password }),
-  });
-  assert(signUp.status === 201, `sign-up: ${signUp.status}`);
-  const user = (await signUp.json()).user.id;
+  const user = await signUp(project, email, password);
 
   const post = (path, body, token) =>
     fetch(`${app}${path}`, {

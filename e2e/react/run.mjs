@@ -7,41 +7,20 @@
 //
 // Env: AUTHGATE_URL, AUTHGATE_KEY (an admin key of a project).
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createServer } from "node:net";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { chromium } from "playwright-core";
+import { assert, chromiumOptions, freePort, gateway, signUp, sleep, writeAnswer } from "../lib.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const url = process.env.AUTHGATE_URL;
-const key = process.env.AUTHGATE_KEY;
-const assert = (ok, what) => {
-  if (!ok) throw new Error(what);
-};
-
-const client = new Client({ name: "authgate-e2e-react", version: "1.0.0" });
-await client.connect(
-  new StreamableHTTPClientTransport(new URL(`${url}/api/mcp`), {
-    requestInit: { headers: { Authorization: `Bearer ${key}` } },
-  }),
-);
-const tool = async (name, args) => {
-  const r = await client.callTool({ name, arguments: args });
-  assert(!r.isError, `${name}: ${JSON.stringify(r.content)}`);
-  return r.structuredContent;
-};
+const client = await gateway(Client, StreamableHTTPClientTransport, "authgate-e2e-react");
+const { tool } = client;
 
 // 1. The answer, written as handed out.
 const answer = await tool("get_sdk_setup_instructions", { framework: "react" });
-for (const file of answer.files) {
-  const path = join(here, file.path);
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, file.content);
-}
-console.log(`wrote ${answer.files.map((f) => f.path).join(", ")}`);
+writeAnswer(here, answer);
 
 // 2. The template's build: tsc -b with its flags, then vite build.
 const bin = (name) => join(here, "node_modules", ".bin", name);
@@ -50,45 +29,23 @@ execFileSync(bin("vite"), ["build", "--logLevel", "warn"], { cwd: here, stdio: "
 console.log("ok   tsc -b and vite build");
 
 // 3. Served on loopback; AuthGate allows the origin through a callback URL.
-const port = await new Promise((resolve) => {
-  const s = createServer().listen(0, "127.0.0.1", () => {
-    const p = s.address().port;
-    s.close(() => resolve(p));
-  });
-});
+const port = await freePort();
 const origin = `http://127.0.0.1:${port}`;
 await tool("add_callback", { url: `${origin}/` });
 const preview = spawn(bin("vite"), ["preview", "--host", "127.0.0.1", "--port", String(port), "--strictPort"], {
   cwd: here,
   stdio: "ignore",
 });
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await chromium.launch(chromiumOptions());
 try {
   for (let i = 0; i < 100; i++) {
     if (await fetch(origin).then((r) => r.ok, () => false)) break;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   const project = (await tool("whoami", {})).project.id;
   const email = `react-${Date.now()}@example.com`;
   const password = "correct horse battery staple";
-  const signUp = await fetch(`${url}/api/v1/auth/sign-up`, {
-    method: "POST",
-    headers: { "content-type": "application/json", "x-authgate-project": project },
-    body: JSON.stringify({ email, password }),
-  });
-  assert(signUp.status === 201, `sign-up: ${signUp.status}`);
-  const user = (await signUp.json()).user.id;
+  const user = await signUp(project, email, password);
 
   // 4. Tab one signs in.
   const context = await browser.newContext();

@@ -89,6 +89,22 @@ pub(crate) fn serve(dir: &Path, env: &[(&str, String)], port: u16) -> (Running, 
     (running, lines)
 }
 
+/// Stops a server started by [`serve`] and returns its whole log, waiting
+/// (up to 5 s) for the file its stderr is written to when it exits.
+pub(crate) async fn log_of(running: Running, port: u16) -> String {
+    // Log lines are written in batches (every 20 ms): let the last go.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(running);
+    let path = std::env::temp_dir().join(format!("authgate-cli-{port}.log"));
+    for _ in 0..50 {
+        if let Ok(log) = std::fs::read_to_string(&path) {
+            return log;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no log written for the server on port {port}");
+}
+
 pub(crate) fn extract_key(line: &str) -> String {
     let start = line.find("Bearer ").expect("Bearer in the line") + "Bearer ".len();
     line[start..].trim_end_matches('"').to_owned()
@@ -136,13 +152,7 @@ async fn first_run_prints_a_working_claude_mcp_add_line() {
         assert_eq!(me["scopes"], json!(["admin"]));
         let project_id = me["project"]["id"].as_str().expect("project").to_owned();
         let _ = client.cancel().await;
-        // Log lines are written in batches (every 20 ms): let the last go.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        drop(running);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let log =
-            std::fs::read_to_string(std::env::temp_dir().join(format!("authgate-cli-{port}.log")))
-                .unwrap_or_default();
+        let log = log_of(running, port).await;
         assert!(log.contains("request"), "request lines are logged: {log}");
         assert!(
             !log.contains(&key),

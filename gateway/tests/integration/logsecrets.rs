@@ -11,7 +11,7 @@ use std::time::Duration;
 use http::Method;
 use serde_json::json;
 
-use crate::cli::{Running, extract_key, free_port, serve};
+use crate::cli::{extract_key, free_port, log_of, serve};
 use crate::common::{self, mail_to, ok, post, rest, sign_in, sign_up};
 
 const PASSWORD: &str = "log-secret password 1";
@@ -212,21 +212,6 @@ async fn stored_secrets(store: &authgate_store::Store) -> Vec<(&'static str, Str
         out.extend(values.into_iter().map(|v| (what, v)));
     }
     out
-}
-
-/// The whole stderr of a stopped server.
-async fn log_of(running: Running, port: u16) -> String {
-    // Log lines are written in batches (every 20 ms): let the last go.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    drop(running);
-    let path = std::env::temp_dir().join(format!("authgate-cli-{port}.log"));
-    for _ in 0..50 {
-        if let Ok(log) = std::fs::read_to_string(&path) {
-            return log;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no log written for the server on port {port}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -106,12 +106,13 @@ pub async fn get_end_user(
 
 // ------------------------------------------------------------ delete
 
+// The arguments of a danger tool on one end user.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DeleteEndUserArgs {
+pub struct UserDangerArgs {
     /// The end user's id (usr_...).
     pub user_id: String,
-    /// Show what would be deleted without deleting it.
+    /// Show what would change, with the same counts, without changing it.
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -126,20 +127,10 @@ pub struct DeleteEndUserArgs {
     example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "dry_run": true}"#
 )]
 pub async fn delete_end_user(
-    ctx: &ToolContext, conn: &mut Conn<'_>, args: DeleteEndUserArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: UserDangerArgs,
 ) -> Result<DangerResult<DeletedUser>, ToolError> {
     user_id(&args.user_id)?;
     flows::delete_end_user(ctx, conn, &args.user_id, args.dry_run).await
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RemoveUserMfaArgs {
-    /// The end user's id (usr_...).
-    pub user_id: String,
-    /// Show what would be removed without removing it.
-    #[serde(default)]
-    pub dry_run: bool,
 }
 
 /// Turn two-step verification off for a user who lost their authenticator:
@@ -152,7 +143,7 @@ pub struct RemoveUserMfaArgs {
     example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "dry_run": true}"#
 )]
 pub async fn remove_user_mfa(
-    ctx: &ToolContext, conn: &mut Conn<'_>, args: RemoveUserMfaArgs,
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: UserDangerArgs,
 ) -> Result<DangerResult<flows::RemovedMfa>, ToolError> {
     user_id(&args.user_id)?;
     flows::remove_user_mfa(ctx, conn, &args.user_id, args.dry_run).await

@@ -509,6 +509,52 @@ pub async fn access_token(url: &str, project: &str, email: &str, password: &str)
         .to_owned()
 }
 
+/// A mail-sending request (`path`: magic-link or password-reset request)
+/// for `email`, answered 202 as every such request is.
+pub async fn requested(url: &str, project: &str, path: &str, email: &str) {
+    let a = post(url, path, Some(project), json!({"email": email})).await;
+    assert_eq!(a.status, 202, "{path}: {a:?}");
+}
+
+/// The answer to a magic link's token.
+pub async fn verify_link(url: &str, project: &str, token: &str) -> Answer {
+    post(
+        url,
+        "/api/v1/auth/magic-link/verify",
+        Some(project),
+        json!({"token": token}),
+    )
+    .await
+}
+
+/// The answer to a password reset link's token with a new password.
+pub async fn confirm_reset(url: &str, project: &str, token: &str, new_password: &str) -> Answer {
+    post(
+        url,
+        "/api/v1/auth/password-reset/confirm",
+        Some(project),
+        json!({"token": token, "new_password": new_password}),
+    )
+    .await
+}
+
+/// Links have somewhere to lead (https://app.example.com/auth) and magic
+/// links are on.
+pub async fn enable_links(c: &Client) {
+    ok(
+        c,
+        "add_callback",
+        json!({"url": "https://app.example.com/auth"}),
+    )
+    .await;
+    ok(
+        c,
+        "configure_auth_providers",
+        json!({"providers": [{"provider": "magic_link", "enabled": true}]}),
+    )
+    .await;
+}
+
 /// A new user of the project of `client` (found with whoami), signed in:
 /// the sign-in answer.
 pub async fn signed_in_user(url: &str, client: &Client) -> Value {

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{self, Answer, mail_to, ok, post, query_n, sign_up};
+use crate::common::{self, Answer, mail_to, post, query_n, sign_up};
 
 /// The error object without its request id (unique to each request).
 fn body_of(a: &Answer) -> Value {
@@ -78,18 +78,7 @@ async fn verify_email_answers_the_same_for_every_address() {
 async fn magic_link_requests_answer_202_for_every_address() {
     common::each_backend_with_mail_and_client(&[], async |gw, c, inbox| {
         let (url, p) = (gw.url(), gw.project_id.clone());
-        ok(
-            c,
-            "add_callback",
-            json!({"url": "https://app.example.com/auth"}),
-        )
-        .await;
-        ok(
-            c,
-            "configure_auth_providers",
-            json!({"providers": [{"provider": "magic_link", "enabled": true}]}),
-        )
-        .await;
+        common::enable_links(c).await;
         sign_up(&url, &p, "known@example.com", "a fine password").await;
         // Spend this client's sign-up budget (20 an hour) with new addresses.
         let request = async |email: &str| {

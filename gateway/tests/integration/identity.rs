@@ -9,7 +9,8 @@ use authgate_core::ToolError;
 use authgate_store::{Backend, with_conn};
 
 use crate::common::{
-    self, Answer, Gateway, err, link_token, mail_to, ok, post, rest, sign_in, sign_up, six_digits,
+    self, Answer, Gateway, err, link_token, mail_to, ok, post, requested, rest, sign_in, sign_up,
+    six_digits, verify_link,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -497,10 +498,7 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
         tampered["sub"] = json!("usr_01JD8X3V9Q4K7M2N5P6R8S0T1W");
         let (b_project, b_key) = common::second_project(gw, "Project B").await;
         sign_up(&url, &b_project, "eve@example.com", PASSWORD).await;
-        let b_token = sign_in(&url, &b_project, "eve@example.com", PASSWORD).await["access_token"]
-            .as_str()
-            .expect("access")
-            .to_owned();
+        let b_token = common::access_token(&url, &b_project, "eve@example.com", PASSWORD).await;
         let forged: Vec<(&str, String, &str)> = vec![
             ("not a JWT", "not-a-token".to_owned(), "malformed"),
             (
@@ -620,22 +618,8 @@ async fn password_reset_magic_link_and_totp_through_the_mail() {
         )
         .await;
         // 202 whether or not the address exists.
-        let a = post(
-            &url,
-            "/api/v1/auth/password-reset/request",
-            Some(&p),
-            json!({"email": "nobody@example.com"}),
-        )
-        .await;
-        assert_eq!(a.status, 202);
-        let a = post(
-            &url,
-            "/api/v1/auth/password-reset/request",
-            Some(&p),
-            json!({"email": "ada@example.com"}),
-        )
-        .await;
-        assert_eq!(a.status, 202);
+        requested(&url, &p, "/api/v1/auth/password-reset/request", "nobody@example.com").await;
+        requested(&url, &p, "/api/v1/auth/password-reset/request", "ada@example.com").await;
         let mail = mail_to(inbox, "ada@example.com", "token=", 1).await;
         assert!(
             mail.contains("https://app.example.com/auth/callback?token="),
@@ -699,22 +683,10 @@ async fn password_reset_magic_link_and_totp_through_the_mail() {
         assert_eq!(a.status, 202, "{a:?}");
         let mail = mail_to(inbox, "ada@example.com", "token=", 2).await;
         let link = link_token(&mail);
-        let a = post(
-            &url,
-            "/api/v1/auth/magic-link/verify",
-            Some(&p),
-            json!({"token": link}),
-        )
-        .await;
+        let a = verify_link(&url, &p, &link).await;
         assert_eq!(a.status, 200, "{a:?}");
         let access = a.body["access_token"].as_str().expect("access").to_owned();
-        post(
-            &url,
-            "/api/v1/auth/magic-link/verify",
-            Some(&p),
-            json!({"token": link}),
-        )
-        .await
+        verify_link(&url, &p, &link).await
         .refused(400, "invalid_argument");
 
         // TOTP: enroll, a wrong code, the right one; sign-in then needs it.
@@ -1381,10 +1353,7 @@ async fn signing_keys_rotate_with_the_next_key_published_before_it_signs() {
         let url = gw.url();
         let p = gw.project_id.clone();
         sign_up(&url, &p, "ada@example.com", PASSWORD).await;
-        let old = sign_in(&url, &p, "ada@example.com", PASSWORD).await["access_token"]
-            .as_str()
-            .expect("access")
-            .to_owned();
+        let old = common::access_token(&url, &p, "ada@example.com", PASSWORD).await;
         let old_kid = kid_of(&old);
         let before = published_kids(gw, &p).await;
         assert_eq!(
@@ -1435,10 +1404,7 @@ async fn signing_keys_rotate_with_the_next_key_published_before_it_signs() {
             ok(c, "verify_token", json!({"token": old})).await["valid"],
             true
         );
-        let new = sign_in(&url, &p, "ada@example.com", PASSWORD).await["access_token"]
-            .as_str()
-            .expect("access")
-            .to_owned();
+        let new = common::access_token(&url, &p, "ada@example.com", PASSWORD).await;
         assert_eq!(kid_of(&new), next);
         verify_independently(gw, &p, &new).await;
         assert_eq!(

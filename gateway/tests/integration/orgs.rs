@@ -525,10 +525,7 @@ async fn invitations_and_the_active_organization_through_rest() {
         .await;
         assert_eq!(v.status, 200, "{v:?}");
         sign_up(&url, &p, "bob@acme.com", PASSWORD).await;
-        let bob = sign_in(&url, &p, "bob@acme.com", PASSWORD).await["access_token"]
-            .as_str()
-            .expect("t")
-            .to_owned();
+        let bob = common::access_token(&url, &p, "bob@acme.com", PASSWORD).await;
         accept(&bob, json!({"token": token}))
             .await
             .refused(403, "permission_denied");
@@ -803,10 +800,7 @@ async fn invitations_are_revocable_and_voided_by_direct_membership_changes() {
             json!({"org_id": org, "user_id": eve}),
         )
         .await;
-        let access = sign_in(&url, &p, "eve@acme.com", PASSWORD).await["access_token"]
-            .as_str()
-            .expect("a")
-            .to_owned();
+        let access = common::access_token(&url, &p, "eve@acme.com", PASSWORD).await;
         let accept = async |body: Value| {
             rest(
                 reqwest::Method::POST,

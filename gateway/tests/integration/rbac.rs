@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{self, err, ok, rest, sign_in, sign_up};
+use crate::common::{self, err, ok, rest, sign_up};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -209,10 +209,7 @@ async fn the_seed_example_answers_the_same_over_mcp_and_rest() {
         err(c, "check_rbac_permission", json!({"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "org_id": org, "resource": "posts", "action": "read"}), "not_found").await;
 
         // With the user's own access token: user and organization from the token.
-        let token = sign_in(&url, &p, "erin@acme.com", PASSWORD).await["access_token"]
-            .as_str()
-            .expect("t")
-            .to_owned();
+        let token = common::access_token(&url, &p, "erin@acme.com", PASSWORD).await;
         let r = rest(
             reqwest::Method::POST,
             &url,

@@ -123,6 +123,22 @@ async fn text(gw: &Gateway, sql: &str) -> String {
         .unwrap_or_else(|| panic!("no row: {sql}"))
 }
 
+/// The ids, here and at Stripe, of the subscription a REST subscribe made
+/// (it must answer 201).
+async fn made(gw: &Gateway, a: common::Answer) -> (String, String) {
+    assert_eq!(a.status, 201, "{a:?}");
+    let id = a.body["subscription"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let stripe_id = text(
+        gw,
+        &format!("SELECT stripe_subscription_id AS t FROM subscriptions WHERE id = '{id}'"),
+    )
+    .await;
+    (id, stripe_id)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plans_subscriptions_and_webhooks_follow_stripe() {
     for db in common::databases().await {
@@ -214,20 +230,7 @@ async fn plans_subscriptions_and_webhooks_follow_stripe() {
             "payment_method"
         );
         // A subscription made with a card: its id here and its Stripe id.
-        let subscribed = async |pm: &Value| {
-            let a = subscribe(pm).await;
-            assert_eq!(a.status, 201, "{a:?}");
-            let id = a.body["subscription"]["id"]
-                .as_str()
-                .expect("id")
-                .to_owned();
-            let stripe_id = text(
-                &gw,
-                &format!("SELECT stripe_subscription_id AS t FROM subscriptions WHERE id = '{id}'"),
-            )
-            .await;
-            (id, stripe_id)
-        };
+        let subscribed = async |pm: &Value| made(&gw, subscribe(pm).await).await;
         let (sub, stripe_sub) = subscribed(&card).await;
         let remote = stripe_get(&ls, &format!("subscriptions/{stripe_sub}")).await;
         assert_eq!(remote["metadata"]["authgate_subscription_id"], sub);
@@ -418,16 +421,7 @@ async fn stripe_events_apply_in_order_and_stripe_never_holds_a_transaction() {
             Some(json!({"user_id": user, "price_id": price, "payment_method": pm})),
         )
         .await;
-        assert_eq!(a.status, 201, "{a:?}");
-        let sub = a.body["subscription"]["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let stripe_sub = text(
-            &gw,
-            &format!("SELECT stripe_subscription_id AS t FROM subscriptions WHERE id = '{sub}'"),
-        )
-        .await;
+        let (sub, stripe_sub) = made(&gw, a).await;
         let status = async || {
             text(
                 &gw,
@@ -687,16 +681,7 @@ async fn a_billing_migration_moves_the_stripe_subscription_to_the_new_price() {
             Some(json!({"user_id": user, "price_id": basic["prices"][0]["id"], "payment_method": pm})),
         )
         .await;
-        assert_eq!(a.status, 201, "{a:?}");
-        let sub = a.body["subscription"]["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let stripe_sub = text(
-            &gw,
-            &format!("SELECT stripe_subscription_id AS t FROM subscriptions WHERE id = '{sub}'"),
-        )
-        .await;
+        let (_, stripe_sub) = made(&gw, a).await;
         let stripe_price_of = async |plan: &Value| {
             text(
                 &gw,

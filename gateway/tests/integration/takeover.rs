@@ -14,7 +14,10 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{self, Gateway, link_token, mail_to, ok, post, rest, sign_in, sign_up};
+use crate::common::{
+    self, Gateway, confirm_reset, link_token, mail_to, ok, post, requested, rest, sign_in, sign_up,
+    verify_link,
+};
 
 const OWNER: &str = "owner password 1";
 const SQUATTER: &str = "squatter password 1";
@@ -36,10 +39,7 @@ async fn me(gw: &Gateway, token: &str) -> u16 {
 async fn squat(gw: &Gateway, email: &str) -> String {
     let (url, p) = (gw.url(), gw.project_id.clone());
     sign_up(&url, &p, email, SQUATTER).await;
-    let access = sign_in(&url, &p, email, SQUATTER).await["access_token"]
-        .as_str()
-        .expect("a")
-        .to_owned();
+    let access = common::access_token(&url, &p, email, SQUATTER).await;
     let e = rest(
         Method::POST,
         &url,
@@ -78,37 +78,19 @@ async fn claimed_events(gw: &Gateway) -> Vec<Value> {
 async fn proving_an_unverified_address_drops_what_a_squatter_set() {
     common::each_backend_with_mail_and_client(&[], async |gw, c, inbox| {
         let (url, p) = (gw.url(), gw.project_id.clone());
-        ok(
-            c,
-            "add_callback",
-            json!({"url": "https://app.example.com/auth"}),
-        )
-        .await;
-        ok(
-            c,
-            "configure_auth_providers",
-            json!({"providers": [{"provider": "magic_link", "enabled": true}]}),
-        )
-        .await;
+        common::enable_links(c).await;
 
         // By a magic link.
         let squatter = squat(gw, "victim@example.com").await;
-        let a = post(
+        requested(
             &url,
+            &p,
             "/api/v1/auth/magic-link/request",
-            Some(&p),
-            json!({"email": "victim@example.com"}),
+            "victim@example.com",
         )
         .await;
-        assert_eq!(a.status, 202);
         let link = link_token(&mail_to(inbox, "victim@example.com", "token=", 1).await);
-        let signed = post(
-            &url,
-            "/api/v1/auth/magic-link/verify",
-            Some(&p),
-            json!({"token": link}),
-        )
-        .await;
+        let signed = verify_link(&url, &p, &link).await;
         assert_eq!(
             signed.status, 200,
             "the owner needs no squatter's code: {signed:?}"
@@ -133,22 +115,15 @@ async fn proving_an_unverified_address_drops_what_a_squatter_set() {
 
         // By a password reset.
         let squatter = squat(gw, "victim2@example.com").await;
-        let a = post(
+        requested(
             &url,
+            &p,
             "/api/v1/auth/password-reset/request",
-            Some(&p),
-            json!({"email": "victim2@example.com"}),
+            "victim2@example.com",
         )
         .await;
-        assert_eq!(a.status, 202);
         let token = link_token(&mail_to(inbox, "victim2@example.com", "token=", 1).await);
-        let a = post(
-            &url,
-            "/api/v1/auth/password-reset/confirm",
-            Some(&p),
-            json!({"token": token, "new_password": OWNER}),
-        )
-        .await;
+        let a = confirm_reset(&url, &p, &token, OWNER).await;
         assert_eq!(a.status, 200, "{a:?}");
         assert_eq!(me(gw, &squatter).await, 401);
         let signed = sign_in(&url, &p, "victim2@example.com", OWNER).await;
@@ -159,22 +134,15 @@ async fn proving_an_unverified_address_drops_what_a_squatter_set() {
         assert_eq!(claimed_events(gw).await.len(), 2);
 
         // A verified account is not claimed by a link.
-        let a = post(
+        requested(
             &url,
+            &p,
             "/api/v1/auth/magic-link/request",
-            Some(&p),
-            json!({"email": "victim2@example.com"}),
+            "victim2@example.com",
         )
         .await;
-        assert_eq!(a.status, 202);
         let link = link_token(&mail_to(inbox, "victim2@example.com", "token=", 2).await);
-        let a = post(
-            &url,
-            "/api/v1/auth/magic-link/verify",
-            Some(&p),
-            json!({"token": link}),
-        )
-        .await;
+        let a = verify_link(&url, &p, &link).await;
         assert_eq!(a.status, 200, "{a:?}");
         assert_eq!(claimed_events(gw).await.len(), 2);
         sign_in(&url, &p, "victim2@example.com", OWNER).await;
@@ -186,50 +154,25 @@ async fn proving_an_unverified_address_drops_what_a_squatter_set() {
 async fn a_magic_link_request_for_an_unknown_address_blocks_no_one() {
     common::each_backend_with_mail_and_client(&[], async |gw, c, inbox| {
         let (url, p) = (gw.url(), gw.project_id.clone());
-        ok(
-            c,
-            "add_callback",
-            json!({"url": "https://app.example.com/auth"}),
-        )
-        .await;
-        ok(
-            c,
-            "configure_auth_providers",
-            json!({"providers": [{"provider": "magic_link", "enabled": true}]}),
-        )
-        .await;
+        common::enable_links(c).await;
         for email in ["later@example.com", "resets@example.com"] {
-            let a = post(
-                &url,
-                "/api/v1/auth/magic-link/request",
-                Some(&p),
-                json!({"email": email}),
-            )
-            .await;
-            assert_eq!(a.status, 202);
+            requested(&url, &p, "/api/v1/auth/magic-link/request", email).await;
         }
         // The owner signs up with a password (before the fix: 409 taken).
         let user = sign_up(&url, &p, "later@example.com", OWNER).await;
         assert_eq!(user["email"], "later@example.com");
         sign_in(&url, &p, "later@example.com", OWNER).await;
         // Or resets, which gives the account its first password.
-        let a = post(
+        requested(
             &url,
+            &p,
             "/api/v1/auth/password-reset/request",
-            Some(&p),
-            json!({"email": "resets@example.com"}),
+            "resets@example.com",
         )
         .await;
-        assert_eq!(a.status, 202);
         let token =
             link_token(&mail_to(inbox, "resets@example.com", "Reset your password", 1).await);
-        let a = post(
-            &url,
-            "/api/v1/auth/password-reset/confirm",
-            Some(&p),
-            json!({"token": token, "new_password": OWNER}),
-        )
-        .await;
+        let a = confirm_reset(&url, &p, &token, OWNER).await;
         assert_eq!(a.status, 200, "{a:?}");
         sign_in(&url, &p, "resets@example.com", OWNER).await;
     })
@@ -240,38 +183,19 @@ async fn a_magic_link_request_for_an_unknown_address_blocks_no_one() {
 async fn newer_links_completed_resets_and_email_changes_void_older_links() {
     common::each_backend_with_mail_and_client(&[], async |gw, c, inbox| {
         let (url, p) = (gw.url(), gw.project_id.clone());
-        ok(
-            c,
-            "add_callback",
-            json!({"url": "https://app.example.com/auth"}),
-        )
-        .await;
-        ok(
-            c,
-            "configure_auth_providers",
-            json!({"providers": [{"provider": "magic_link", "enabled": true}]}),
-        )
-        .await;
+        common::enable_links(c).await;
         sign_up(&url, &p, "links@example.com", OWNER).await;
         let reset = async || {
-            let a = post(
+            requested(
                 &url,
+                &p,
                 "/api/v1/auth/password-reset/request",
-                Some(&p),
-                json!({"email": "links@example.com"}),
+                "links@example.com",
             )
             .await;
-            assert_eq!(a.status, 202);
         };
-        let confirm = async |token: &str, password: &str| {
-            post(
-                &url,
-                "/api/v1/auth/password-reset/confirm",
-                Some(&p),
-                json!({"token": token, "new_password": password}),
-            )
-            .await
-        };
+        let confirm =
+            async |token: &str, password: &str| confirm_reset(&url, &p, token, password).await;
         // A newer reset link voids the older.
         reset().await;
         let first =
@@ -283,32 +207,23 @@ async fn newer_links_completed_resets_and_email_changes_void_older_links() {
             .await
             .refused(400, "invalid_argument");
         // A magic link asked for before the reset completes dies with it.
-        let a = post(
+        requested(
             &url,
+            &p,
             "/api/v1/auth/magic-link/request",
-            Some(&p),
-            json!({"email": "links@example.com"}),
+            "links@example.com",
         )
         .await;
-        assert_eq!(a.status, 202);
         let magic = link_token(&mail_to(inbox, "links@example.com", "No password needed", 1).await);
         assert_eq!(confirm(&second, "new password 2").await.status, 200);
-        post(
-            &url,
-            "/api/v1/auth/magic-link/verify",
-            Some(&p),
-            json!({"token": magic}),
-        )
-        .await
-        .refused(400, "invalid_argument");
+        verify_link(&url, &p, &magic)
+            .await
+            .refused(400, "invalid_argument");
         // An email change voids the links mailed to the old address.
         reset().await;
         let third =
             link_token(&mail_to(inbox, "links@example.com", "Reset your password", 3).await);
-        let access = sign_in(&url, &p, "links@example.com", "new password 2").await["access_token"]
-            .as_str()
-            .expect("a")
-            .to_owned();
+        let access = common::access_token(&url, &p, "links@example.com", "new password 2").await;
         let changed = rest(
             Method::POST,
             &url,
@@ -336,10 +251,7 @@ async fn a_stolen_access_token_cannot_change_the_second_factor() {
     common::each_backend_with_mail_and_client(&[], async |gw, c, inbox| {
         let (url, p) = (gw.url(), gw.project_id.clone());
         let user = sign_up(&url, &p, "owner@example.com", OWNER).await["id"].clone();
-        let stolen = sign_in(&url, &p, "owner@example.com", OWNER).await["access_token"]
-            .as_str()
-            .expect("a")
-            .to_owned();
+        let stolen = common::access_token(&url, &p, "owner@example.com", OWNER).await;
         let enroll = async |body: Option<Value>| {
             rest(
                 Method::POST,
@@ -412,18 +324,7 @@ async fn a_stolen_access_token_cannot_change_the_second_factor() {
         assert!(types.iter().any(|t| t == "mfa.removed"), "{types:?}");
 
         // Without a password: a recent sign-in (a link) instead.
-        ok(
-            c,
-            "add_callback",
-            json!({"url": "https://app.example.com/auth"}),
-        )
-        .await;
-        ok(
-            c,
-            "configure_auth_providers",
-            json!({"providers": [{"provider": "magic_link", "enabled": true}]}),
-        )
-        .await;
+        common::enable_links(c).await;
         post(
             &url,
             "/api/v1/auth/magic-link/request",
@@ -432,13 +333,7 @@ async fn a_stolen_access_token_cannot_change_the_second_factor() {
         )
         .await;
         let link = link_token(&mail_to(inbox, "linked@example.com", "token=", 1).await);
-        let signed = post(
-            &url,
-            "/api/v1/auth/magic-link/verify",
-            Some(&p),
-            json!({"token": link}),
-        )
-        .await;
+        let signed = verify_link(&url, &p, &link).await;
         let access = signed.body["access_token"].as_str().expect("a").to_owned();
         let e = rest(
             Method::POST,

@@ -34,7 +34,13 @@ const built = execFileSync(next, ["build"], {
   encoding: "utf8",
   stdio: ["ignore", "pipe", "pipe"],
 });
-assert(!/deprecat|⚠|warn/i.test(built), `next build warned:\n${built}`);
+// Next.js tells a CI machine (CI=1) that it has no build cache to reuse; that
+// line is about the machine, not the code, so it alone is set aside.
+const told = built
+  .split("\n")
+  .filter((line) => !/No build cache found/.test(line))
+  .join("\n");
+assert(!/deprecat|⚠|warn/i.test(told), `next build warned:\n${built}`);
 console.log("ok   next build, no warning");
 
 const port = await freePort();

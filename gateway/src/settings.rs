@@ -15,6 +15,9 @@ pub fn domain_settings(
     settings.insert(authgate_project::KeySettings {
         max_active_keys: config.max_active_keys,
     });
+    settings.insert(authgate_project::SignInSettings {
+        public_url: config.public_url.clone(),
+    });
     let passwords =
         authgate_identity::Passwords::for_this_machine(authgate_identity::HashParams::default())
             .map_err(|e| e.to_string())?;
@@ -34,6 +37,10 @@ pub fn domain_settings(
         .map_err(|_| "AUTHGATE_REFRESH_TOKEN_TTL is too long".to_owned())?;
     identity.sessions.reuse_interval = chrono::Duration::from_std(config.refresh_reuse_interval)
         .map_err(|_| "AUTHGATE_REFRESH_REUSE_INTERVAL is too long".to_owned())?;
+    identity.social = authgate_identity::social::SocialSettings::new(
+        config.social.clone(),
+        authgate_identity::social::outbound_client(),
+    );
     settings.insert(identity.clone());
     Ok((settings, identity))
 }

@@ -81,6 +81,8 @@ event_types! {
     /// An unverified account's address was proven by a link: the password,
     /// sessions and second factors set before were dropped (metadata `method`).
     AccountClaimed => "account.claimed",
+    /// A provider's account was linked to an end user (metadata `provider`).
+    AccountLinked => "account.linked",
     /// A sign-in link was asked for.
     MagicLinkRequested => "magic_link.requested",
     /// A TOTP factor was enrolled, pending its first code.

@@ -16,14 +16,16 @@ mod passwords;
 mod sdk;
 mod sections;
 mod settings;
+pub mod social;
 mod throttle;
 mod tools;
 mod users;
 
 pub use flows::{
-    Auth, CodeBody, DeletedUser, EmailChange, EmailOnly, LinkRequest, MagicVerify, MailSent, Me,
-    MfaActive, PROJECT_HEADER, RefreshBody, ResetConfirm, SignIn, SignUp, SignedIn, TokenPair,
-    TotpEnroll, TotpRemove, VerifyEmail, token_refusal,
+    Auth, CodeBody, DeletedUser, EmailChange, EmailOnly, Landing, LinkRequest, MagicVerify,
+    MailSent, Me, MfaActive, OAuthCallback, OAuthRedirect, OAuthSignedIn, OAuthStart, OAuthToken,
+    PROJECT_HEADER, RefreshBody, ResetConfirm, SignIn, SignUp, SignedIn, TokenPair, TotpEnroll,
+    TotpRemove, VerifyEmail, token_refusal,
 };
 pub use jwt::{
     AccessClaims, Jwk, Jwks, Reason as TokenRefusal, TokenSubject, Verification,

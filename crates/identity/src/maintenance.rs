@@ -13,6 +13,8 @@ pub struct Pruned {
     pub refresh_tokens: usize,
     pub one_time_tokens: usize,
     pub throttle_windows: usize,
+    /// Social sign-in states and codes past their end.
+    pub sign_in_grants: usize,
 }
 
 /// Removes tokens that stopped working more than `retention` ago and
@@ -28,6 +30,7 @@ pub async fn prune_tokens(
                 refresh_tokens: authgate_sessions::prune_refresh_tokens(conn, cutoff).await?,
                 one_time_tokens: crate::codes::prune(conn, cutoff).await?,
                 throttle_windows: crate::throttle::prune(conn, now - Duration::days(1)).await?,
+                sign_in_grants: crate::social::grants::prune(conn, now - Duration::hours(1)).await?,
             })
         })
         .await

@@ -37,6 +37,8 @@ pub struct IdentitySettings {
     pub sessions: SessionSettings,
     /// The Argon2id pool.
     pub passwords: Arc<Passwords>,
+    /// Social sign-in: the providers' endpoints and the outbound client.
+    pub social: crate::social::SocialSettings,
 }
 
 impl IdentitySettings {
@@ -65,6 +67,7 @@ impl IdentitySettings {
             },
             sessions: SessionSettings::default(),
             passwords,
+            social: crate::social::SocialSettings::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! caller's [`Conn`](authgate_core::Conn), so it runs inside whatever unit
 //! of work the caller opened.
 
+pub mod apple;
 mod callbacks;
 mod flows;
 mod keys;
@@ -27,7 +28,8 @@ pub use keys::{
 };
 pub use projects::{get_project, list_projects, require_project};
 pub use providers::{
-    PROVIDERS, ProviderChange, ProviderState, client_secret, configure_providers, list_providers,
-    provider_enabled,
+    PROVIDERS, ProviderChange, ProviderConfig, ProviderOptions, ProviderState, SignInSettings,
+    client_secret, configure_providers, list_providers, provider_config, provider_enabled,
+    redirect_uri,
 };
 pub use tools::{AUTH_CONFIG, PROJECT, register};

@@ -1,5 +1,6 @@
 //! Sign-in methods of a project: OAuth providers (client secret encrypted
-//! at rest, never returned) and the built-in email, magic link and SMS.
+//! at rest, never returned; their other settings kept beside it) and the
+//! built-in email, magic link and SMS.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use authgate_core::ToolError;
 use authgate_core::time::{from_micros, to_micros};
 use authgate_store::schema::auth_providers;
-use authgate_store::{Conn, with_conn};
+use authgate_store::{Conn, JsonText, with_conn};
 
 use authgate_core::crypto;
 
@@ -58,11 +59,72 @@ pub struct ProviderState {
     pub client_id: Option<String>,
     /// Whether an OAuth client secret is stored (encrypted).
     pub has_client_secret: bool,
+    #[serde(flatten)]
+    pub options: ProviderOptions,
+    /// OAuth providers: the redirect URI to register at the provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
     pub updated_at: Option<DateTime<Utc>>,
 }
 
+/// A provider's settings beside its credentials; each only for the
+/// providers named. Shown as stored; none is a secret.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProviderOptions {
+    /// OAuth scopes replacing the provider's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// google: the Workspace domain users must belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosted_domain: Option<String>,
+    /// azure: common, organizations, consumers or a tenant id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// azure: the only tenant ids whose users may sign in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_tenants: Option<Vec<String>>,
+    /// apple: the Team ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
+    /// apple: the Key ID of the .p8 key (the key is client_secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// sms: the From number or Messaging Service SID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    /// sms: ISO 3166-1 alpha-2 codes numbers may belong to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_countries: Option<Vec<String>>,
+}
+
+/// An enabled provider's configuration, its secret decrypted, for the
+/// sign-in flows. Never logged.
+pub struct ProviderConfig {
+    pub provider: String,
+    pub enabled: bool,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub options: ProviderOptions,
+}
+
+/// The redirect URI AuthGate sends an OAuth provider, to be registered
+/// there: `{public_url}/api/v1/auth/oauth/{provider}/callback`.
+pub fn redirect_uri(public_url: &str, provider: &str) -> String {
+    format!(
+        "{}/api/v1/auth/oauth/{provider}/callback",
+        public_url.trim_end_matches('/')
+    )
+}
+
+/// What the provider listing needs from the server: its public URL.
+#[derive(Debug, Clone, Default)]
+pub struct SignInSettings {
+    /// AUTHGATE_PUBLIC_URL.
+    pub public_url: String,
+}
+
 /// One provider change.
-#[derive(Clone, Deserialize, JsonSchema)]
+#[derive(Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderChange {
     /// google, github, discord, azure, apple, email, magic_link or sms.
@@ -70,8 +132,33 @@ pub struct ProviderChange {
     pub enabled: bool,
     /// OAuth client id (OAuth providers only).
     pub client_id: Option<String>,
-    /// OAuth client secret (OAuth providers only); stored encrypted, never returned.
+    /// OAuth client secret (apple: the .p8 key's PEM; sms: the Auth
+    /// Token); stored encrypted, never returned.
     pub client_secret: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub hosted_domain: Option<String>,
+    pub tenant: Option<String>,
+    pub allowed_tenants: Option<Vec<String>>,
+    pub team_id: Option<String>,
+    pub key_id: Option<String>,
+    pub sender: Option<String>,
+    pub allowed_countries: Option<Vec<String>>,
+}
+
+impl ProviderChange {
+    /// The settings this change names (unnamed ones keep what is stored).
+    fn options(&self) -> ProviderOptions {
+        ProviderOptions {
+            scopes: self.scopes.clone(),
+            hosted_domain: self.hosted_domain.clone(),
+            tenant: self.tenant.clone(),
+            allowed_tenants: self.allowed_tenants.clone(),
+            team_id: self.team_id.clone(),
+            key_id: self.key_id.clone(),
+            sender: self.sender.clone(),
+            allowed_countries: self.allowed_countries.clone(),
+        }
+    }
 }
 
 impl std::fmt::Debug for ProviderChange {
@@ -85,6 +172,7 @@ impl std::fmt::Debug for ProviderChange {
                 "client_secret",
                 &self.client_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field("options", &self.options())
             .finish()
     }
 }
@@ -98,9 +186,10 @@ struct ProviderRow {
     client_id: Option<String>,
     client_secret_enc: Option<String>,
     updated_at: i64,
+    settings: JsonText<ProviderOptions>,
 }
 
-fn default_state(provider: &str) -> ProviderState {
+fn default_state(public_url: &str, provider: &str) -> ProviderState {
     let k = kind(provider);
     ProviderState {
         provider: provider.to_owned(),
@@ -108,15 +197,40 @@ fn default_state(provider: &str) -> ProviderState {
         configured: k == Some(ProviderKind::BuiltIn),
         client_id: None,
         has_client_secret: false,
+        options: ProviderOptions::default(),
+        redirect_uri: (k == Some(ProviderKind::OAuth)).then(|| redirect_uri(public_url, provider)),
         updated_at: None,
     }
 }
 
-fn state_of(row: &ProviderRow) -> ProviderState {
-    let configured = match kind(&row.provider) {
-        Some(ProviderKind::OAuth) => row.client_id.is_some() && row.client_secret_enc.is_some(),
+/// The settings a provider needs besides a client id and secret.
+fn missing_settings(provider: &str, options: &ProviderOptions) -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    match provider {
+        "apple" => {
+            if options.team_id.is_none() {
+                missing.push("team_id");
+            }
+            if options.key_id.is_none() {
+                missing.push("key_id");
+            }
+        }
+        "sms" if options.sender.is_none() => missing.push("sender"),
+        _ => {}
+    }
+    missing
+}
+
+fn state_of(public_url: &str, row: &ProviderRow) -> ProviderState {
+    let k = kind(&row.provider);
+    let configured = match k {
+        Some(ProviderKind::OAuth | ProviderKind::Sms) => {
+            row.client_id.is_some()
+                && row.client_secret_enc.is_some()
+                && missing_settings(&row.provider, &row.settings.0).is_empty()
+        }
         Some(ProviderKind::BuiltIn) => true,
-        _ => false,
+        None => false,
     };
     ProviderState {
         provider: row.provider.clone(),
@@ -124,6 +238,9 @@ fn state_of(row: &ProviderRow) -> ProviderState {
         configured,
         client_id: row.client_id.clone(),
         has_client_secret: row.client_secret_enc.is_some(),
+        options: row.settings.0.clone(),
+        redirect_uri: (k == Some(ProviderKind::OAuth))
+            .then(|| redirect_uri(public_url, &row.provider)),
         updated_at: Some(from_micros(row.updated_at)),
     }
 }
@@ -140,13 +257,13 @@ async fn load_rows(conn: &mut Conn<'_>, project_id: &str) -> Result<Vec<Provider
 
 /// Every provider of the project, in the fixed order of [`PROVIDERS`].
 pub async fn list_providers(
-    conn: &mut Conn<'_>, project_id: &str,
+    conn: &mut Conn<'_>, public_url: &str, project_id: &str,
 ) -> Result<Vec<ProviderState>, ToolError> {
     let rows = load_rows(conn, project_id).await?;
-    Ok(merge(rows))
+    Ok(merge(public_url, rows))
 }
 
-fn merge(rows: Vec<ProviderRow>) -> Vec<ProviderState> {
+fn merge(public_url: &str, rows: Vec<ProviderRow>) -> Vec<ProviderState> {
     let by_name: BTreeMap<String, ProviderRow> =
         rows.into_iter().map(|r| (r.provider.clone(), r)).collect();
     PROVIDERS
@@ -154,8 +271,8 @@ fn merge(rows: Vec<ProviderRow>) -> Vec<ProviderState> {
         .map(|p| {
             by_name
                 .get(*p)
-                .map(state_of)
-                .unwrap_or_else(|| default_state(p))
+                .map(|row| state_of(public_url, row))
+                .unwrap_or_else(|| default_state(public_url, p))
         })
         .collect()
 }
@@ -173,19 +290,47 @@ pub async fn provider_enabled(
             .await
             .optional()?
     });
-    Ok(row.unwrap_or_else(|| default_state(provider).enabled))
+    Ok(row.unwrap_or_else(|| provider == "email"))
+}
+
+/// A provider's configuration with its secret decrypted, for its sign-in
+/// flow; none when nothing is stored for it.
+pub async fn provider_config(
+    conn: &mut Conn<'_>, encryption_key: &[u8; 32], project_id: &str, provider: &str,
+) -> Result<Option<ProviderConfig>, ToolError> {
+    let row: Option<ProviderRow> = with_conn!(conn, c => {
+        auth_providers::table
+            .filter(auth_providers::project_id.eq(project_id))
+            .filter(auth_providers::provider.eq(provider))
+            .select(ProviderRow::as_select())
+            .first(c)
+            .await
+            .optional()?
+    });
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let client_secret = row
+        .client_secret_enc
+        .as_deref()
+        .map(|enc| crypto::decrypt(encryption_key, &aad(project_id, provider), enc))
+        .transpose()?;
+    Ok(Some(ProviderConfig {
+        provider: row.provider,
+        enabled: row.enabled,
+        client_id: row.client_id,
+        client_secret,
+        options: row.settings.0,
+    }))
 }
 
 /// The decrypted client secret of an OAuth provider, for the sign-in flow.
 pub async fn client_secret(
     conn: &mut Conn<'_>, encryption_key: &[u8; 32], project_id: &str, provider: &str,
 ) -> Result<Option<String>, ToolError> {
-    let rows = load_rows(conn, project_id).await?;
-    rows.iter()
-        .find(|r| r.provider == provider)
-        .and_then(|r| r.client_secret_enc.as_deref())
-        .map(|enc| crypto::decrypt(encryption_key, &aad(project_id, provider), enc))
-        .transpose()
+    Ok(provider_config(conn, encryption_key, project_id, provider)
+        .await?
+        .and_then(|c| c.client_secret))
 }
 
 fn aad(project_id: &str, provider: &str) -> String {
@@ -203,11 +348,163 @@ fn check_text(field: &str, value: &str, max: usize) -> Result<(), ToolError> {
     Ok(())
 }
 
+/// The provider a name stands for: the seed spells magic links
+/// `magic-link`.
+fn canonical(provider: &str) -> &str {
+    match provider {
+        "magic-link" => "magic_link",
+        other => other,
+    }
+}
+
+/// The one provider a setting belongs to (`scopes`: every OAuth one).
+fn owner_of(setting: &str) -> &'static [&'static str] {
+    match setting {
+        "scopes" => &["google", "github", "discord", "azure", "apple"],
+        "hosted_domain" => &["google"],
+        "tenant" | "allowed_tenants" => &["azure"],
+        "team_id" | "key_id" => &["apple"],
+        _ => &["sms"],
+    }
+}
+
+fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Checks one change's settings: each names only its provider and has
+/// its provider's form.
+fn check_options(
+    i: usize, provider: &str, options: &ProviderOptions, secret: Option<&str>,
+) -> Result<(), ToolError> {
+    let field = |name: &str| format!("providers[{i}].{name}");
+    let named: [(&str, bool); 8] = [
+        ("scopes", options.scopes.is_some()),
+        ("hosted_domain", options.hosted_domain.is_some()),
+        ("tenant", options.tenant.is_some()),
+        ("allowed_tenants", options.allowed_tenants.is_some()),
+        ("team_id", options.team_id.is_some()),
+        ("key_id", options.key_id.is_some()),
+        ("sender", options.sender.is_some()),
+        ("allowed_countries", options.allowed_countries.is_some()),
+    ];
+    for (setting, set) in named {
+        let owners = owner_of(setting);
+        if set && !owners.contains(&provider) {
+            return Err(ToolError::invalid(
+                field(setting),
+                format!("{setting} is a setting of {} only", owners.join(", ")),
+            )
+            .with_hint(format!("remove {setting} from the {provider} change")));
+        }
+    }
+    if let Some(scopes) = &options.scopes {
+        if scopes.is_empty() || scopes.len() > 20 {
+            return Err(ToolError::invalid(
+                field("scopes"),
+                "scopes must list 1 to 20 scopes",
+            ));
+        }
+        for scope in scopes {
+            if scope.is_empty() || scope.len() > 200 || !scope.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return Err(ToolError::invalid(
+                    field("scopes"),
+                    "each scope must be 1 to 200 printable characters without spaces",
+                ));
+            }
+        }
+    }
+    if let Some(domain) = &options.hosted_domain {
+        let ok = !domain.is_empty()
+            && domain.len() <= 253
+            && domain.contains('.')
+            && domain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !ok {
+            return Err(ToolError::invalid(
+                field("hosted_domain"),
+                "hosted_domain must be a domain name such as example.com",
+            ));
+        }
+    }
+    if let Some(tenant) = &options.tenant
+        && !matches!(tenant.as_str(), "common" | "organizations" | "consumers")
+        && !is_guid(tenant)
+    {
+        return Err(ToolError::invalid(
+            field("tenant"),
+            "tenant must be common, organizations, consumers or a tenant id (a GUID)",
+        ));
+    }
+    if let Some(tenants) = &options.allowed_tenants
+        && (tenants.is_empty() || tenants.len() > 100 || !tenants.iter().all(|t| is_guid(t)))
+    {
+        return Err(ToolError::invalid(
+            field("allowed_tenants"),
+            "allowed_tenants must list 1 to 100 tenant ids (GUIDs)",
+        ));
+    }
+    for (name, value) in [("team_id", &options.team_id), ("key_id", &options.key_id)] {
+        if let Some(v) = value
+            && (v.is_empty() || v.len() > 64 || !v.bytes().all(|b| b.is_ascii_alphanumeric()))
+        {
+            return Err(ToolError::invalid(
+                field(name),
+                format!("{name} must be the 10 letters and digits Apple shows"),
+            ));
+        }
+    }
+    if let Some(sender) = &options.sender {
+        let number = sender.strip_prefix('+').is_some_and(|d| {
+            (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit())
+        });
+        let service = sender.strip_prefix("MG").is_some_and(|h| {
+            h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit())
+        });
+        if !number && !service {
+            return Err(ToolError::invalid(
+                field("sender"),
+                "sender must be an E.164 number (+14155550100) or a Messaging Service SID (MG...)",
+            ));
+        }
+    }
+    if let Some(countries) = &options.allowed_countries
+        && (countries.is_empty()
+            || countries.len() > 250
+            || !countries
+                .iter()
+                .all(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase())))
+    {
+        return Err(ToolError::invalid(
+            field("allowed_countries"),
+            "allowed_countries must list ISO 3166-1 alpha-2 codes such as US, GB",
+        ));
+    }
+    if provider == "apple"
+        && let Some(pem) = secret
+        && !crate::apple::is_p256_key(pem)
+    {
+        return Err(ToolError::invalid(
+            field("client_secret"),
+            "apple's client_secret must be the .p8 key Apple gave (a P-256 private key in PEM)",
+        )
+        .with_hint("paste the whole file, from -----BEGIN PRIVATE KEY----- to its END line"));
+    }
+    Ok(())
+}
+
 /// Applies every change, after validating them all, in the caller's unit
 /// of work.
 pub async fn configure_providers(
-    conn: &mut Conn<'_>, encryption_key: &[u8; 32], project_id: &str, changes: &[ProviderChange],
-    now: DateTime<Utc>,
+    conn: &mut Conn<'_>, encryption_key: &[u8; 32], public_url: &str, project_id: &str,
+    changes: &[ProviderChange], now: DateTime<Utc>,
 ) -> Result<Vec<ProviderState>, ToolError> {
     if changes.is_empty() {
         return Err(ToolError::invalid(
@@ -218,17 +515,18 @@ pub async fn configure_providers(
     let mut seen = std::collections::BTreeSet::new();
     for (i, change) in changes.iter().enumerate() {
         let field = |name: &str| format!("providers[{i}].{name}");
-        let Some(k) = kind(&change.provider) else {
+        let provider = canonical(&change.provider);
+        let Some(k) = kind(provider) else {
             return Err(ToolError::invalid(field("provider"), "unknown provider")
                 .with_hint(format!("use one of: {}", PROVIDERS.join(", "))));
         };
-        if !seen.insert(change.provider.as_str()) {
+        if !seen.insert(provider) {
             return Err(ToolError::invalid(
                 field("provider"),
-                format!("provider {} is listed twice", change.provider),
+                format!("provider {provider} is listed twice"),
             ));
         }
-        if k != ProviderKind::OAuth
+        if k == ProviderKind::BuiltIn
             && (change.client_id.is_some() || change.client_secret.is_some())
         {
             let f = if change.client_id.is_some() {
@@ -238,7 +536,7 @@ pub async fn configure_providers(
             };
             return Err(ToolError::invalid(
                 field(f),
-                format!("{} takes no OAuth credentials", change.provider),
+                format!("{provider} takes no credentials"),
             )
             .with_hint("remove client_id and client_secret for this provider"));
         }
@@ -252,13 +550,26 @@ pub async fn configure_providers(
             check_text(&field("client_id"), id, 512)?;
         }
         if let Some(secret) = &change.client_secret {
-            check_text(&field("client_secret"), secret, 2048)?;
+            check_text(&field("client_secret"), secret, 4096)?;
         }
+        check_options(
+            i,
+            provider,
+            &change.options(),
+            change.client_secret.as_deref(),
+        )?;
     }
     let at = to_micros(now);
     conn.lock_project(project_id).await?;
     let existing = load_rows(conn, project_id).await?;
-    let new_rows = plan_rows(&existing, encryption_key, project_id, changes, at)?;
+    let new_rows = plan_rows(
+        &existing,
+        encryption_key,
+        public_url,
+        project_id,
+        changes,
+        at,
+    )?;
     with_conn!(conn, c => {
         for row in &new_rows {
             diesel::delete(
@@ -272,19 +583,35 @@ pub async fn configure_providers(
         }
     });
     let rows = load_rows(conn, project_id).await?;
-    Ok(merge(rows))
+    Ok(merge(public_url, rows))
+}
+
+/// Stored settings with the named ones replaced.
+fn merged_options(old: Option<&ProviderOptions>, change: ProviderOptions) -> ProviderOptions {
+    let old = old.cloned().unwrap_or_default();
+    ProviderOptions {
+        scopes: change.scopes.or(old.scopes),
+        hosted_domain: change.hosted_domain.or(old.hosted_domain),
+        tenant: change.tenant.or(old.tenant),
+        allowed_tenants: change.allowed_tenants.or(old.allowed_tenants),
+        team_id: change.team_id.or(old.team_id),
+        key_id: change.key_id.or(old.key_id),
+        sender: change.sender.or(old.sender),
+        allowed_countries: change.allowed_countries.or(old.allowed_countries),
+    }
 }
 
 /// The rows the changes produce, given what is stored.
 fn plan_rows(
-    rows: &[ProviderRow], encryption_key: &[u8; 32], project_id: &str, changes: &[ProviderChange],
-    at: i64,
+    rows: &[ProviderRow], encryption_key: &[u8; 32], public_url: &str, project_id: &str,
+    changes: &[ProviderChange], at: i64,
 ) -> Result<Vec<ProviderRow>, ToolError> {
     let existing: BTreeMap<&str, &ProviderRow> =
         rows.iter().map(|r| (r.provider.as_str(), r)).collect();
     let mut new_rows = Vec::with_capacity(changes.len());
     for (i, change) in changes.iter().enumerate() {
-        let old = existing.get(change.provider.as_str());
+        let provider = canonical(&change.provider);
+        let old = existing.get(provider);
         let client_id = change
             .client_id
             .clone()
@@ -292,37 +619,42 @@ fn plan_rows(
         let client_secret_enc = match &change.client_secret {
             Some(secret) => Some(crypto::encrypt(
                 encryption_key,
-                &aad(project_id, &change.provider),
+                &aad(project_id, provider),
                 secret,
             )?),
             None => old.and_then(|r| r.client_secret_enc.clone()),
         };
-        if kind(&change.provider) == Some(ProviderKind::OAuth)
-            && change.enabled
-            && (client_id.is_none() || client_secret_enc.is_none())
-        {
-            let missing = if client_id.is_none() {
-                "client_id"
-            } else {
-                "client_secret"
-            };
-            return Err(ToolError::precondition(format!(
-                "{} cannot be enabled without a {missing}",
-                change.provider
-            ))
-            .with_field(format!("providers[{i}].{missing}"))
-            .with_hint(format!(
-                "pass client_id and client_secret from the {} developer console",
-                change.provider
-            )));
+        let options = merged_options(old.map(|r| &r.settings.0), change.options());
+        if kind(provider) == Some(ProviderKind::OAuth) && change.enabled {
+            let mut missing = Vec::new();
+            if client_id.is_none() {
+                missing.push("client_id");
+            }
+            if client_secret_enc.is_none() {
+                missing.push("client_secret");
+            }
+            missing.extend(missing_settings(provider, &options));
+            if let Some(first) = <[&str]>::first(&missing) {
+                return Err(ToolError::precondition(format!(
+                    "{provider} cannot be enabled without {}",
+                    missing.join(", ")
+                ))
+                .with_field(format!("providers[{i}].{first}"))
+                .with_hint(format!(
+                    "pass {} from the {provider} developer console, and register this redirect URI there: {}",
+                    missing.join(" and "),
+                    redirect_uri(public_url, provider)
+                )));
+            }
         }
         new_rows.push(ProviderRow {
             project_id: project_id.to_owned(),
-            provider: change.provider.clone(),
+            provider: provider.to_owned(),
             enabled: change.enabled,
             client_id,
             client_secret_enc,
             updated_at: at,
+            settings: JsonText(options),
         });
     }
     Ok(new_rows)

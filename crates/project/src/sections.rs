@@ -47,7 +47,7 @@ impl StatusSection for ConfigSection {
         &self, ctx: &ToolContext, conn: &mut Conn<'_>,
     ) -> Result<ConfigStatus, ToolError> {
         let project_id = ctx.project_id();
-        let providers = providers::list_providers(conn, project_id).await?;
+        let providers = providers::list_providers(conn, "", project_id).await?;
         Ok(ConfigStatus {
             project: ctx.caller.project.clone(),
             auth_providers: providers

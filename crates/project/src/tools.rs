@@ -13,7 +13,7 @@ use authgate_core::{
 
 use crate::callbacks::{self, Callback};
 use crate::keys::{self, ApiKeyInfo, CreatedApiKey, Issuer, KeyRequest, KeySettings};
-use crate::providers::{self, ProviderChange, ProviderState};
+use crate::providers::{self, ProviderChange, ProviderState, SignInSettings};
 
 pub const PROJECT: &str = "project";
 pub const AUTH_CONFIG: &str = "auth_config";
@@ -113,7 +113,8 @@ pub async fn list_auth_providers(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: ListArgs,
 ) -> Result<Page<ProviderState>, ToolError> {
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
-    let all = providers::list_providers(conn, ctx.project_id()).await?;
+    let public_url = ctx.setting::<SignInSettings>().public_url;
+    let all = providers::list_providers(conn, &public_url, ctx.project_id()).await?;
     page.page_fixed(all, |p| p.provider.clone())
 }
 
@@ -143,9 +144,11 @@ pub struct ProvidersOutput {
 pub async fn configure_auth_providers(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: ConfigureAuthProvidersArgs,
 ) -> Result<ProvidersOutput, ToolError> {
+    let public_url = ctx.setting::<SignInSettings>().public_url;
     let providers = providers::configure_providers(
         conn,
         &ctx.keys.encryption,
+        &public_url,
         ctx.project_id(),
         &args.providers,
         ctx.now(),

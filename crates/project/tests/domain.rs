@@ -194,10 +194,18 @@ async fn concurrent_provider_changes_all_apply() {
                     enabled: true,
                     client_id: Some(format!("client-{i}")),
                     client_secret: Some(format!("secret-{i}")),
+                    ..Default::default()
                 };
                 store
                     .write(async |c| {
-                        project_api::configure_providers(c, &KEY, &project, &[change], Utc::now())
+                        project_api::configure_providers(
+                            c,
+                            &KEY,
+                            "http://127.0.0.1:8080",
+                            &project,
+                            &[change],
+                            Utc::now(),
+                        )
                             .await
                     })
                     .await
@@ -208,7 +216,7 @@ async fn concurrent_provider_changes_all_apply() {
         }
         let (list, secret) = store
             .read(async |c| {
-                let list = project_api::list_providers(c, &p.id).await?;
+                let list = project_api::list_providers(c, "http://127.0.0.1:8080", &p.id).await?;
                 let secret = project_api::client_secret(c, &KEY, &p.id, "github").await?;
                 Ok::<_, ToolError>((list, secret))
             })
@@ -231,6 +239,7 @@ async fn concurrent_provider_changes_all_apply() {
                 enabled: true,
                 client_id: None,
                 client_secret: Some("s3cret-value".into()),
+                ..Default::default()
             }
         );
         assert!(!debug.contains("s3cret-value"), "{debug}");

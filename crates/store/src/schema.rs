@@ -33,6 +33,39 @@ diesel::table! {
         client_id -> Nullable<Text>,
         client_secret_enc -> Nullable<Text>,
         updated_at -> BigInt,
+        settings -> Text,
+    }
+}
+
+diesel::table! {
+    oauth_states (state_hash) {
+        state_hash -> Text,
+        project_id -> Text,
+        provider -> Text,
+        redirect_url -> Text,
+        app_state -> Nullable<Text>,
+        code_challenge -> Nullable<Text>,
+        verifier_enc -> Text,
+        nonce_hash -> Text,
+        binding_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    oauth_codes (code_hash) {
+        code_hash -> Text,
+        project_id -> Text,
+        user_id -> Text,
+        provider -> Text,
+        redirect_url -> Text,
+        code_challenge -> Nullable<Text>,
+        is_new_user -> Bool,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
     }
 }
 

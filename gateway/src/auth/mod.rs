@@ -35,7 +35,8 @@ use refusal::{Refusal, refuse, refuse_all};
 pub use bearer::bearer;
 pub use host::host_allowed;
 pub(crate) use rest::{
-    CANCEL_SUBSCRIPTION, CREATE_SUBSCRIPTION, KeyEndpoint, PERMISSIONS_CHECK, rest_key,
+    CANCEL_SUBSCRIPTION, CREATE_SUBSCRIPTION, KeyEndpoint, PERMISSIONS_CHECK, REDEEM_SIGN_IN_CODE,
+    rest_key,
 };
 pub use session::SESSION_HEADER;
 

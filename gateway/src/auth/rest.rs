@@ -45,6 +45,13 @@ pub(crate) const CANCEL_SUBSCRIPTION: KeyEndpoint = KeyEndpoint {
     group: authgate_billing::BILLING,
 };
 
+/// `POST /api/v1/auth/oauth/token` from the app's server: redeems a
+/// social sign-in code that was issued without a PKCE challenge.
+pub(crate) const REDEEM_SIGN_IN_CODE: KeyEndpoint = KeyEndpoint {
+    name: "redeem_sign_in_code",
+    group: authgate_identity::END_USERS,
+};
+
 pub(crate) async fn rest_key(
     app: &AppState, headers: &HeaderMap, client: Option<IpAddr>, request_id: &str,
     endpoint: &KeyEndpoint,

@@ -91,6 +91,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// The detection rules' thresholds (`[security]` in the file only).
     pub security: authgate_security::SecurityConfig,
+    /// Where the social sign-in providers are (`AUTHGATE_OAUTH_*`).
+    pub social: authgate_identity::social::SocialEndpoints,
 }
 
 impl std::fmt::Debug for Config {
@@ -129,6 +131,7 @@ impl std::fmt::Debug for Config {
             .field("stripe_api_base", &self.stripe_api_base)
             .field("log_format", &self.log_format)
             .field("security", &self.security)
+            .field("social", &self.social)
             .finish()
     }
 }
@@ -185,6 +188,7 @@ impl Config {
                     DEFAULT_REFRESH_REUSE_INTERVAL,
                     parse_interval,
                 )?,
+                social: social_endpoints(&src)?,
                 token_retention: src.get(
                     "AUTHGATE_TOKEN_RETENTION",
                     DEFAULT_TOKEN_RETENTION,
@@ -339,6 +343,35 @@ fn host_of(url: &str) -> Option<String> {
 }
 
 /// `no-reply@` the public host, when it is a domain name.
+/// The providers' endpoints: the real services unless the environment
+/// points one elsewhere (https, or plain http on loopback only).
+fn social_endpoints(
+    src: &Source<'_>,
+) -> Result<authgate_identity::social::SocialEndpoints, String> {
+    let mut e = authgate_identity::social::SocialEndpoints::default();
+    let defaults = e.clone();
+    let base = |var: &str, default: &str| -> Result<String, String> {
+        src.get(var, default, |var, v| {
+            let v = v.trim().trim_end_matches('/').to_owned();
+            if authgate_identity::social::endpoint_allowed(&v) {
+                Ok(v)
+            } else {
+                Err(format!(
+                    "{var} must be an https URL (plain http only for 127.0.0.1, [::1] or localhost), got '{v}'"
+                ))
+            }
+        })
+    };
+    e.google_issuer = base("AUTHGATE_OAUTH_GOOGLE_ISSUER", &defaults.google_issuer)?;
+    e.google_overridden = e.google_issuer != defaults.google_issuer;
+    e.azure_login = base("AUTHGATE_OAUTH_AZURE_ISSUER", &defaults.azure_login)?;
+    e.apple_issuer = base("AUTHGATE_OAUTH_APPLE_ISSUER", &defaults.apple_issuer)?;
+    e.github_base = base("AUTHGATE_OAUTH_GITHUB_BASE_URL", &defaults.github_base)?;
+    e.github_api = base("AUTHGATE_OAUTH_GITHUB_API_URL", &defaults.github_api)?;
+    e.discord_base = base("AUTHGATE_OAUTH_DISCORD_BASE_URL", &defaults.discord_base)?;
+    Ok(e)
+}
+
 fn default_sender(public_url: &str) -> String {
     let host = host_of(public_url)
         .filter(|h| h.contains('.') && h.parse::<std::net::IpAddr>().is_err())

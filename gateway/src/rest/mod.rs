@@ -12,6 +12,7 @@ mod extract;
 mod identity;
 mod orgs;
 mod rbac;
+mod social;
 
 use std::sync::Arc;
 
@@ -64,6 +65,10 @@ api! {
     post "/api/v1/auth/mfa/totp/enroll" => identity::totp_enroll,
     post "/api/v1/auth/mfa/totp/verify" => identity::totp_verify,
     post "/api/v1/auth/mfa/totp/remove" => identity::totp_remove,
+    get "/api/v1/auth/oauth/{provider}/start" => social::start,
+    get "/api/v1/auth/oauth/{provider}/callback" => social::callback_query,
+    post "/api/v1/auth/oauth/{provider}/callback" => social::callback_form,
+    post "/api/v1/auth/oauth/token" => social::token,
     post "/api/v1/auth/active-org" => orgs::active_org,
     post "/api/v1/invitations/accept" => orgs::accept_invitation,
     post "/api/v1/permissions/check" => rbac::permissions_check,
@@ -87,6 +92,9 @@ pub const PUBLIC: &[&str] = &[
     "/api/v1/auth/password-reset/confirm",
     "/api/v1/auth/magic-link/request",
     "/api/v1/auth/magic-link/verify",
+    "/api/v1/auth/oauth/{provider}/start",
+    "/api/v1/auth/oauth/{provider}/callback",
+    "/api/v1/auth/oauth/token",
 ];
 
 /// The routes under `/api/v1`, with the public budget and the CORS layer.

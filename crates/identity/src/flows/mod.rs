@@ -20,6 +20,7 @@ mod magic_link;
 mod mfa;
 mod password;
 mod session;
+mod social;
 mod stepup;
 mod verification;
 
@@ -46,6 +47,7 @@ use crate::settings::{IdentitySettings, human};
 use crate::throttle::{self, Attempt, Limit};
 use crate::users::{EndUser, UserRow};
 
+pub use social::{Landing, OAuthCallback, OAuthRedirect, OAuthSignedIn, OAuthStart, OAuthToken};
 pub use agent::{
     DeletedUser, MailSent, RemovedMfa, delete_end_user, remove_user_mfa,
     resend_verification_by_agent, send_password_reset_by_agent, set_email_verified_by_agent,

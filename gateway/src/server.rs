@@ -177,6 +177,12 @@ impl Server {
     ) -> std::io::Result<Server> {
         let listener = tokio::net::TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
+        // Bound to port 0 with the default public URL: the URL is where the
+        // server listens (redirect URIs and token issuers must be reachable).
+        let mut config = config;
+        if config.bind.port() == 0 && config.public_url == format!("http://{}", config.bind) {
+            config.public_url = format!("http://{addr}");
+        }
         let registry = Arc::new(crate::registry::registry().map_err(std::io::Error::other)?);
         crate::metrics::handle();
         let app =

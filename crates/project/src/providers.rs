@@ -550,7 +550,10 @@ pub async fn configure_providers(
             check_text(&field("client_id"), id, 512)?;
         }
         if let Some(secret) = &change.client_secret {
-            check_text(&field("client_secret"), secret, 4096)?;
+            // Apple's is a PEM key: lines.
+            let flat = secret.replace(['\n', '\r'], "");
+            let checked = if provider == "apple" { &flat } else { secret };
+            check_text(&field("client_secret"), checked, 4096)?;
         }
         check_options(
             i,

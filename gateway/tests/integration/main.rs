@@ -25,6 +25,7 @@ mod orgs;
 mod rbac;
 mod registry;
 mod security;
+mod social;
 mod sse;
 mod stripe;
 mod takeover;

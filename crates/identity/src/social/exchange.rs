@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use authgate_project::ProviderConfig;
 
-use super::http::send;
+use super::http::Call;
 use super::id_token::{self, Expected};
 use super::providers::Provider;
 use super::{ProviderFailure, SocialSettings, apple};
@@ -57,12 +57,7 @@ fn error_code(e: &str) -> String {
 async fn token_request(
     social: &SocialSettings, endpoint: &str, form: &[(&str, &str)],
 ) -> Result<TokenAnswer, ProviderFailure> {
-    let req = social
-        .http
-        .post(endpoint)
-        .header("Accept", "application/json")
-        .form(form);
-    let (status, body) = send(endpoint, req).await?;
+    let (status, body) = social.http.send(Call::post_form(endpoint, form)).await?;
     let answer: Result<TokenAnswer, _> = body.json("token endpoint");
     if !(200..300).contains(&status) {
         let code = answer
@@ -189,12 +184,7 @@ fn apple_name(user: &str) -> Option<String> {
 async fn authed_json<T: serde::de::DeserializeOwned>(
     social: &SocialSettings, url: &str, token: &str, what: &str,
 ) -> Result<T, ProviderFailure> {
-    let req = social
-        .http
-        .get(url)
-        .bearer_auth(token)
-        .header("Accept", "application/json");
-    let (status, body) = send(url, req).await?;
+    let (status, body) = social.http.send(Call::get(url).bearer(token)).await?;
     if !(200..300).contains(&status) {
         return Err(ProviderFailure::new(format!("{what}: HTTP {status}")));
     }

@@ -4,28 +4,52 @@
 
 use std::time::Duration;
 
+use super::ProviderFailure;
+
 /// Each provider call (token, profile, keys) has this long in all.
 pub const BUDGET: Duration = Duration::from_secs(10);
 
-/// The client for outbound calls: TLS with the web's root certificates
-/// (ring), no redirects, the budget as its timeout.
-pub fn outbound_client() -> reqwest::Client {
+type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+
+/// The client for outbound calls: TLS by rustls with ring and the web's
+/// root certificates, HTTP/1.1, no redirects followed (hyper follows
+/// none), and the budget around each whole call.
+#[derive(Clone)]
+pub struct Outbound {
+    client: hyper_util::client::legacy::Client<Connector, http_body_util::Full<bytes::Bytes>>,
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Outbound")
+    }
+}
+
+/// Builds the client.
+pub fn outbound_client() -> Outbound {
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
-    let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(BUDGET)
-        .connect_timeout(BUDGET)
-        .user_agent(concat!("AuthGate/", env!("CARGO_PKG_VERSION")));
-    if let Ok(tls) = tls {
-        builder = builder.tls_backend_preconfigured(tls);
+        .unwrap_or_else(|_| unreachable!("ring supports TLS 1.2 and 1.3"))
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.set_connect_timeout(Some(BUDGET));
+    http.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Outbound {
+        client: hyper_util::client::legacy::Client::builder(
+            hyper_util::rt::TokioExecutor::new(),
+        )
+        .build(connector),
     }
-    builder.build().unwrap_or_default()
 }
 
 /// Whether the server may call `url`: https, or plain http to a loopback
@@ -66,75 +90,110 @@ mod tests {
 /// The largest answer a provider may give (a JWKS, a profile): 1 MiB.
 const MAX_ANSWER: usize = 1 << 20;
 
-/// Sends `req` and reads its answer whole: the status and the body, within
-/// the budget and the size cap. An address outside the rule is refused
-/// before anything is sent.
-pub(crate) async fn send(
-    url: &str, req: reqwest::RequestBuilder,
-) -> Result<(u16, bytes_body::Body), super::ProviderFailure> {
-    use super::ProviderFailure;
-    if !endpoint_allowed(url) {
-        return Err(ProviderFailure::new(format!(
-            "{url} is neither https nor a loopback address"
-        )));
+/// A request to a provider.
+pub(crate) struct Call<'a> {
+    pub method: http::Method,
+    pub url: &'a str,
+    pub headers: Vec<(&'static str, String)>,
+    /// A form body (`application/x-www-form-urlencoded`).
+    pub form: Option<&'a [(&'a str, &'a str)]>,
+}
+
+impl<'a> Call<'a> {
+    pub fn get(url: &'a str) -> Self {
+        Call {
+            method: http::Method::GET,
+            url,
+            headers: vec![("accept", "application/json".into())],
+            form: None,
+        }
     }
-    let call = async {
-        let mut res = req
-            .send()
-            .await
-            .map_err(|e| ProviderFailure::new(format!("{url}: {}", without_url(&e))))?;
-        let status = res.status().as_u16();
-        let mut body = Vec::new();
-        while let Some(chunk) = res
-            .chunk()
-            .await
-            .map_err(|e| ProviderFailure::new(format!("{url}: {}", without_url(&e))))?
-        {
-            if body.len() + chunk.len() > MAX_ANSWER {
-                return Err(ProviderFailure::new(format!("{url}: the answer is over 1 MiB")));
+
+    pub fn post_form(url: &'a str, form: &'a [(&'a str, &'a str)]) -> Self {
+        Call {
+            method: http::Method::POST,
+            url,
+            headers: vec![("accept", "application/json".into())],
+            form: Some(form),
+        }
+    }
+
+    pub fn bearer(mut self, token: &str) -> Self {
+        self.headers.push(("authorization", format!("Bearer {token}")));
+        self
+    }
+}
+
+impl Outbound {
+    /// Sends the call and reads its answer whole: the status and the body,
+    /// within the budget and the size cap. An address outside the rule is
+    /// refused before anything is sent.
+    pub(crate) async fn send(&self, call: Call<'_>) -> Result<(u16, Body), ProviderFailure> {
+        let url = call.url;
+        if !endpoint_allowed(url) {
+            return Err(ProviderFailure::new(format!(
+                "{url} is neither https nor a loopback address"
+            )));
+        }
+        let mut req = http::Request::builder()
+            .method(call.method)
+            .uri(url)
+            .header("user-agent", concat!("AuthGate/", env!("CARGO_PKG_VERSION")));
+        for (k, v) in &call.headers {
+            req = req.header(*k, v.as_str());
+        }
+        let body = match call.form {
+            Some(form) => {
+                req = req.header("content-type", "application/x-www-form-urlencoded");
+                url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(form.iter())
+                    .finish()
             }
-            body.extend_from_slice(&chunk);
+            None => String::new(),
+        };
+        let req = req
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .map_err(|_| ProviderFailure::new(format!("{url}: not a valid request")))?;
+        let call = async {
+            use http_body_util::BodyExt as _;
+            let res = self
+                .client
+                .request(req)
+                .await
+                .map_err(|_| ProviderFailure::new(format!("{url}: could not connect or send")))?;
+            let status = res.status().as_u16();
+            let body = http_body_util::Limited::new(res.into_body(), MAX_ANSWER)
+                .collect()
+                .await
+                .map_err(|_| {
+                    ProviderFailure::new(format!("{url}: the answer broke off or is over 1 MiB"))
+                })?
+                .to_bytes();
+            Ok((status, Body(body.to_vec())))
+        };
+        tokio::time::timeout(BUDGET, call)
+            .await
+            .map_err(|_| ProviderFailure::new(format!("{url}: no answer within 10 s")))?
+    }
+
+    /// GETs a JSON document.
+    pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
+        &self, url: &str, what: &str,
+    ) -> Result<T, ProviderFailure> {
+        let (status, body) = self.send(Call::get(url)).await?;
+        if !(200..300).contains(&status) {
+            return Err(ProviderFailure::new(format!("{what}: HTTP {status}")));
         }
-        Ok((status, bytes_body::Body(body)))
-    };
-    tokio::time::timeout(BUDGET, call)
-        .await
-        .map_err(|_| ProviderFailure::new(format!("{url}: no answer within 10 s")))?
-}
-
-/// A reqwest error's text without its URL (which may carry a code).
-fn without_url(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "could not connect".into()
-    } else {
-        "the request failed".into()
+        body.json(what)
     }
 }
 
-pub(crate) mod bytes_body {
-    /// An answer's body.
-    pub struct Body(pub Vec<u8>);
+/// An answer's body.
+pub(crate) struct Body(pub Vec<u8>);
 
-    impl Body {
-        pub fn json<T: serde::de::DeserializeOwned>(
-            &self, what: &str,
-        ) -> Result<T, super::super::ProviderFailure> {
-            serde_json::from_slice(&self.0).map_err(|_| {
-                super::super::ProviderFailure::new(format!("{what}: the answer is not the JSON expected"))
-            })
-        }
+impl Body {
+    pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, ProviderFailure> {
+        serde_json::from_slice(&self.0)
+            .map_err(|_| ProviderFailure::new(format!("{what}: the answer is not the JSON expected")))
     }
-}
-
-/// GETs a JSON document.
-pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
-    http: &reqwest::Client, url: &str, what: &str,
-) -> Result<T, super::ProviderFailure> {
-    let (status, body) = send(url, http.get(url).header("Accept", "application/json")).await?;
-    if !(200..300).contains(&status) {
-        return Err(super::ProviderFailure::new(format!("{what}: HTTP {status}")));
-    }
-    body.json(what)
 }

@@ -11,7 +11,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use serde::Deserialize;
 
 use super::ProviderFailure;
-use super::http::get_json;
+use super::http::Outbound;
 
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 const JWKS_TTL: Duration = Duration::from_secs(300);
@@ -34,7 +34,7 @@ pub struct KeyCache {
 
 impl KeyCache {
     pub async fn discovery(
-        &self, http: &reqwest::Client, url: &str,
+        &self, http: &Outbound, url: &str,
     ) -> Result<Discovery, ProviderFailure> {
         if let Ok(cache) = self.discovery.lock()
             && let Some((at, doc)) = cache.get(url)
@@ -42,7 +42,7 @@ impl KeyCache {
         {
             return Ok(doc.clone());
         }
-        let doc: Discovery = get_json(http, url, "discovery document").await?;
+        let doc: Discovery = http.get_json(url, "discovery document").await?;
         if let Ok(mut cache) = self.discovery.lock() {
             cache.insert(url.to_owned(), (Instant::now(), doc.clone()));
         }
@@ -51,7 +51,7 @@ impl KeyCache {
 
     /// The key `kid` of the set at `jwks_uri`.
     pub async fn key(
-        &self, http: &reqwest::Client, jwks_uri: &str, kid: &str,
+        &self, http: &Outbound, jwks_uri: &str, kid: &str,
     ) -> Result<Jwk, ProviderFailure> {
         let cached = self
             .jwks
@@ -70,7 +70,7 @@ impl KeyCache {
                 )));
             }
         }
-        let set: JwkSet = get_json(http, jwks_uri, "JWKS").await?;
+        let set: JwkSet = http.get_json(jwks_uri, "JWKS").await?;
         let key = set.find(kid).cloned();
         if let Ok(mut cache) = self.jwks.lock() {
             cache.insert(jwks_uri.to_owned(), (Instant::now(), set));

@@ -17,7 +17,7 @@ mod id_token;
 mod keys;
 pub(crate) mod providers;
 
-pub use http::{endpoint_allowed, outbound_client};
+pub use http::{Outbound, endpoint_allowed, outbound_client};
 pub use providers::{Provider, SocialEndpoints};
 
 use std::sync::Arc;
@@ -28,12 +28,12 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct SocialSettings {
     pub endpoints: SocialEndpoints,
-    pub http: reqwest::Client,
+    pub http: http::Outbound,
     pub(crate) keys: Arc<keys::KeyCache>,
 }
 
 impl SocialSettings {
-    pub fn new(endpoints: SocialEndpoints, http: reqwest::Client) -> Self {
+    pub fn new(endpoints: SocialEndpoints, http: http::Outbound) -> Self {
         Self {
             endpoints,
             http,

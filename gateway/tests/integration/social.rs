@@ -1,0 +1,435 @@
+//! Social sign-in (issue 21) against real identity providers' stand-in:
+//! npm `oauth2-mock-server` 8.2.3, one server per provider, started by
+//! `gateway/tests/idp/mock-idp.mjs` (it records every request; hooks bend
+//! its answers). Each provider signs a user in end to end on both
+//! backends; then the refusal table, the linking rules and the log scan.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Once;
+
+use base64::Engine as _;
+use http::Method;
+use serde_json::{Value, json};
+
+use crate::common::{self, Gateway, ok, query_n, rest};
+
+const REDIRECT: &str = "https://app.test/auth/callback";
+const PROVIDERS: [&str; 5] = ["google", "github", "discord", "azure", "apple"];
+const TENANT: &str = "11111111-2222-3333-4444-555555555555";
+
+// ------------------------------------------------------------- the mock IdP
+
+/// The providers' stand-in, one per test (its hooks are process-wide).
+pub struct Idp {
+    child: Child,
+    _stdin: ChildStdin,
+    pub info: Value,
+    http: reqwest::Client,
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn idp_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/idp")
+}
+
+impl Idp {
+    pub fn start() -> Idp {
+        static NPM: Once = Once::new();
+        NPM.call_once(|| {
+            if !idp_dir().join("node_modules/oauth2-mock-server").exists() {
+                let status = Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                    .current_dir(idp_dir())
+                    .status()
+                    .expect("npm runs");
+                assert!(status.success(), "npm ci in gateway/tests/idp");
+            }
+        });
+        let mut child = Command::new("node")
+            .arg(idp_dir().join("mock-idp.mjs"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node starts the mock IdP");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the mock IdP prints its addresses");
+        let info: Value = serde_json::from_str(&line).expect("one JSON line");
+        Idp {
+            child,
+            _stdin: stdin,
+            info,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn base(&self, provider: &str) -> String {
+        self.info[provider].as_str().expect("base").to_owned()
+    }
+
+    /// The gateway's environment pointing every provider here.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AUTHGATE_OAUTH_GOOGLE_ISSUER".into(), self.base("google")),
+            ("AUTHGATE_OAUTH_AZURE_ISSUER".into(), self.base("azure")),
+            ("AUTHGATE_OAUTH_APPLE_ISSUER".into(), self.base("apple")),
+            ("AUTHGATE_OAUTH_GITHUB_BASE_URL".into(), self.base("github")),
+            (
+                "AUTHGATE_OAUTH_GITHUB_API_URL".into(),
+                format!("{}/api", self.base("github")),
+            ),
+            (
+                "AUTHGATE_OAUTH_DISCORD_BASE_URL".into(),
+                format!("{}/api", self.base("discord")),
+            ),
+        ]
+    }
+
+    async fn control(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.base("control"));
+        let mut req = self.http.request(method, &url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send()
+            .await
+            .expect("control")
+            .json()
+            .await
+            .expect("control JSON")
+    }
+
+    pub async fn hooks(&self, provider: &str, hooks: Value) {
+        self.control(Method::POST, &format!("/hooks/{provider}"), Some(hooks))
+            .await;
+    }
+
+    pub async fn reset(&self) {
+        self.control(Method::POST, "/reset", Some(json!({}))).await;
+    }
+
+    pub async fn requests(&self, provider: &str) -> Vec<Value> {
+        self.control(Method::GET, &format!("/requests/{provider}"), None)
+            .await
+            .as_array()
+            .cloned()
+            .expect("an array")
+    }
+
+    pub async fn verify_jwt(&self, token: &str, jwks_url: &str, issuer: &str) -> Value {
+        let body = json!({"token": token, "jwks_url": jwks_url, "issuer": issuer});
+        self.control(Method::POST, "/verify-jwt", Some(body)).await
+    }
+
+    pub async fn verify_apple_secret(&self, token: &str) -> Value {
+        let body = json!({"token": token, "audience": "https://appleid.apple.com"});
+        self.control(Method::POST, "/verify-apple-secret", Some(body))
+            .await
+    }
+}
+
+fn env_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+// ----------------------------------------------------------------- the flow
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+fn s256(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(authgate_core::hash::sha256(verifier.as_bytes()))
+}
+
+fn location(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get("location")
+        .map(|v| v.to_str().expect("ascii").to_owned())
+}
+
+fn query_of(url: &str) -> std::collections::BTreeMap<String, String> {
+    url::Url::parse(url)
+        .expect("url")
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// Client id and secret of each provider, and its settings.
+fn provider_change(idp: &Idp, provider: &str) -> Value {
+    let mut change = json!({
+        "provider": provider,
+        "enabled": true,
+        "client_id": format!("{provider}-client-id"),
+        "client_secret": format!("{provider}-client-secret-{}", ulid::Ulid::new()),
+    });
+    match provider {
+        "apple" => {
+            change["client_secret"] = idp.info["apple_p8"].clone();
+            change["team_id"] = idp.info["apple_team_id"].clone();
+            change["key_id"] = idp.info["apple_key_id"].clone();
+        }
+        "azure" => change["tenant"] = json!(TENANT),
+        _ => {}
+    }
+    change
+}
+
+/// Every provider enabled on the project behind `c`, and the callback.
+async fn configure(idp: &Idp, c: &common::Client) -> Vec<Value> {
+    ok(c, "add_callback", json!({"url": REDIRECT})).await;
+    let changes: Vec<Value> = PROVIDERS.iter().map(|p| provider_change(idp, p)).collect();
+    ok(c, "configure_auth_providers", json!({"providers": changes.clone()})).await;
+    changes
+}
+
+/// A started sign-in: where the browser goes, and its binding cookie.
+struct Started {
+    authorize: String,
+    cookie: String,
+}
+
+async fn start(
+    gw: &Gateway, project: &str, provider: &str, challenge: Option<&str>,
+) -> reqwest::Response {
+    let mut url = url::Url::parse(&format!(
+        "{}/api/v1/auth/oauth/{provider}/start",
+        gw.url()
+    ))
+    .expect("url");
+    url.query_pairs_mut()
+        .append_pair("project_id", project)
+        .append_pair("redirect_url", REDIRECT)
+        .append_pair("state", "app-state-1");
+    if let Some(c) = challenge {
+        url.query_pairs_mut().append_pair("code_challenge", c);
+    }
+    no_redirects().get(url).send().await.expect("start")
+}
+
+async fn started(gw: &Gateway, project: &str, provider: &str, challenge: Option<&str>) -> Started {
+    let res = start(gw, project, provider, challenge).await;
+    assert_eq!(res.status(), 302, "start of {provider}: {:?}", res.text().await);
+    let cookie = res
+        .headers()
+        .get("set-cookie")
+        .expect("a binding cookie")
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_owned();
+    Started {
+        authorize: location(&res).expect("a Location"),
+        cookie,
+    }
+}
+
+/// The provider's answer to the browser: our callback URL with its code.
+async fn authorize(s: &Started) -> String {
+    let res = no_redirects().get(&s.authorize).send().await.expect("authorize");
+    assert_eq!(res.status(), 302, "the mock authorize redirects");
+    location(&res).expect("to our callback")
+}
+
+/// The browser arriving at our callback (Apple: a form POST with `user`).
+async fn arrive(provider: &str, callback: &str, cookie: Option<&str>) -> reqwest::Response {
+    let client = no_redirects();
+    let req = if provider == "apple" {
+        let q = query_of(callback);
+        let base = callback.split('?').next().expect("base");
+        let user = json!({"name": {"firstName": "Ada", "lastName": "Lovelace"}, "email": "ada@example.test"});
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("code", q.get("code").map(String::as_str).unwrap_or_default())
+            .append_pair("state", q.get("state").map(String::as_str).unwrap_or_default())
+            .append_pair("user", &user.to_string())
+            .finish();
+        client
+            .post(base)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+    } else {
+        client.get(callback)
+    };
+    let req = match cookie {
+        Some(c) => req.header("cookie", c),
+        None => req,
+    };
+    req.send().await.expect("callback")
+}
+
+/// The app's landing: the code (or the error) and the app's state.
+async fn land(provider: &str, s: &Started) -> std::collections::BTreeMap<String, String> {
+    let callback = authorize(s).await;
+    let res = arrive(provider, &callback, Some(&s.cookie)).await;
+    assert_eq!(res.status(), 302, "{provider} callback: {:?}", res.text().await);
+    let to = location(&res).expect("back to the app");
+    assert!(to.starts_with(REDIRECT), "{to}");
+    query_of(&to)
+}
+
+async fn redeem(gw: &Gateway, project: &str, code: &str, verifier: Option<&str>) -> common::Answer {
+    let mut body = json!({"code": code, "redirect_url": REDIRECT});
+    if let Some(v) = verifier {
+        body["code_verifier"] = json!(v);
+    }
+    common::post(&gw.url(), "/api/v1/auth/oauth/token", Some(project), body).await
+}
+
+/// A whole sign-in with PKCE: the token answer.
+async fn sign_in_with(gw: &Gateway, project: &str, provider: &str) -> Value {
+    let verifier = format!("verifier-{}-{}", provider, ulid::Ulid::new());
+    let s = started(gw, project, provider, Some(&s256(&verifier))).await;
+    let landed = land(provider, &s).await;
+    assert_eq!(landed.get("state").map(String::as_str), Some("app-state-1"));
+    let code = landed.get("code").unwrap_or_else(|| panic!("{provider}: {landed:?}"));
+    let answer = redeem(gw, project, code, Some(&verifier)).await;
+    assert_eq!(answer.status, 200, "{provider}: {}", answer.body);
+    answer.body
+}
+
+async fn counts(gw: &Gateway) -> (i64, i64, i64) {
+    let store = gw.store();
+    (
+        query_n(store, "SELECT COUNT(*) AS n FROM end_users").await,
+        query_n(store, "SELECT COUNT(*) AS n FROM sessions").await,
+        query_n(store, "SELECT COUNT(*) AS n FROM oauth_accounts").await,
+    )
+}
+
+// ------------------------------------------------------------------- tests
+
+/// Each provider, on each backend: start → the provider → callback (Apple:
+/// a form POST with `user`) → code → session; `GET /me` works and npm jose
+/// verifies the access token against our JWKS. The provider saw S256,
+/// a nonce (OpenID ones), our state and its scopes; Apple's client secret
+/// verifies with jose against the developer's key. Nothing secret reaches
+/// the log at trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_provider_signs_a_user_in_end_to_end() {
+    let idp = Idp::start();
+    let env = idp.env();
+    common::each_backend(&env_refs(&env), async |gw| {
+        idp.reset().await;
+        // The project admits one Microsoft tenant: the mock signs for it.
+        idp.hooks("azure", json!({"claims": {"tid": TENANT, "xms_edov": true}})).await;
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        let changes = configure(&idp, &c).await;
+        let project = gw.project_id.as_str();
+        let listed = ok(&c, "list_auth_providers", json!({})).await;
+        for row in listed["data"].as_array().expect("rows") {
+            let p = row["provider"].as_str().expect("name");
+            if PROVIDERS.contains(&p) {
+                assert_eq!(
+                    row["redirect_uri"],
+                    json!(format!("{}/api/v1/auth/oauth/{p}/callback", gw.url()))
+                );
+                assert_eq!(row["has_client_secret"], json!(true));
+                assert!(!row.to_string().contains("client-secret"), "{row}");
+            }
+        }
+        let mut secrets: Vec<String> = changes
+            .iter()
+            .map(|c| c["client_secret"].as_str().expect("secret").to_owned())
+            .collect();
+        for provider in PROVIDERS {
+            // Each provider gives its own subject for the same person.
+            let answer = sign_in_with(gw, project, provider).await;
+            assert_eq!(answer["provider"], json!(provider));
+            let token = answer["access_token"].as_str().expect("access token");
+            secrets.push(token.to_owned());
+            secrets.push(answer["refresh_token"].as_str().expect("refresh").to_owned());
+            let me = rest(Method::GET, &gw.url(), "/api/v1/me", None, Some(token), None).await;
+            assert_eq!(me.status, 200, "{provider}: {}", me.body);
+            assert_eq!(me.body["user"]["email"], json!("ada@example.test"));
+            assert_eq!(me.body["user"]["email_verified"], json!(true));
+            let jwks = format!("{}/api/v1/projects/{project}/jwks.json", gw.url());
+            let verified = idp.verify_jwt(token, &jwks, &gw.url()).await;
+            assert_eq!(verified["ok"], json!(true), "jose: {verified}");
+
+            let seen = idp.requests(provider).await;
+            let authorize = seen
+                .iter()
+                .find(|r| r["path"].as_str().is_some_and(|p| p.ends_with("authorize")))
+                .expect("an authorize request");
+            let q = &authorize["query"];
+            assert_eq!(q["code_challenge_method"], json!("S256"), "{provider}");
+            assert_eq!(q["code_challenge"].as_str().map(str::len), Some(43));
+            assert!(q["state"].as_str().is_some_and(|s| s.len() >= 43), "{q}");
+            assert_eq!(q["redirect_uri"], json!(format!("{}/api/v1/auth/oauth/{provider}/callback", gw.url())));
+            let oidc = ["google", "azure", "apple"].contains(&provider);
+            assert_eq!(q["nonce"].as_str().is_some_and(|n| n.len() >= 43), oidc, "{q}");
+            let scopes = match provider {
+                "github" => "read:user user:email",
+                "discord" => "identify email",
+                "apple" => "openid name email",
+                _ => "openid email profile",
+            };
+            assert_eq!(q["scope"], json!(scopes));
+            let token_req = seen
+                .iter()
+                .find(|r| r["method"] == json!("POST"))
+                .expect("a token request");
+            let form = &token_req["form"];
+            assert_eq!(form["grant_type"], json!("authorization_code"));
+            assert_eq!(form["code_verifier"].as_str().map(s256), q["code_challenge"].as_str().map(str::to_owned));
+            if provider == "apple" {
+                let secret = form["client_secret"].as_str().expect("a client secret JWT");
+                let v = idp.verify_apple_secret(secret).await;
+                assert_eq!(v["ok"], json!(true), "{v}");
+                assert_eq!(v["header"]["kid"], idp.info["apple_key_id"]);
+                assert_eq!(v["payload"]["iss"], idp.info["apple_team_id"]);
+                assert_eq!(v["payload"]["sub"], json!("apple-client-id"));
+                secrets.push(secret.to_owned());
+            }
+            if let Some(auth) = seen
+                .iter()
+                .filter_map(|r| r["headers"]["authorization"].as_str())
+                .find(|a| a.starts_with("Bearer "))
+            {
+                secrets.push(auth.trim_start_matches("Bearer ").to_owned());
+            }
+            secrets.push(q["state"].as_str().expect("state").to_owned());
+        }
+        // One user, five linked accounts: the first provider made the user
+        // (verified address) and each later one linked to it.
+        assert_eq!(counts(gw).await, (1, 5, 5));
+        let users = ok(&c, "list_end_users", json!({})).await;
+        let id = users["data"][0]["id"].as_str().expect("id").to_owned();
+        let detail = ok(&c, "get_end_user", json!({"user_id": id})).await;
+        let linked: Vec<&str> = detail["linked_accounts"]
+            .as_array()
+            .expect("linked")
+            .iter()
+            .map(|a| a["provider"].as_str().expect("provider"))
+            .collect();
+        assert_eq!(linked.len(), 5, "{linked:?}");
+        let events = ok(&c, "list_audit_events", json!({"event_type": "sign_up"})).await;
+        assert_eq!(events["data"][0]["metadata"]["method"], json!("oauth:google"), "{events}");
+        let linked_events = ok(&c, "list_audit_events", json!({"event_type": "account.linked"})).await;
+        assert_eq!(linked_events["data"].as_array().map(Vec::len), Some(5));
+
+        secrets.push(idp.info["apple_p8"].as_str().expect("p8").lines().nth(1).expect("key body").to_owned());
+        let log = common::logs();
+        for s in &secrets {
+            assert!(!log.contains(s.as_str()), "a secret is in the log: {:.12}…", s);
+        }
+    })
+    .await;
+}

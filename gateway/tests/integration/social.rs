@@ -433,3 +433,220 @@ async fn every_provider_signs_a_user_in_end_to_end() {
     })
     .await;
 }
+
+async fn failures(gw: &Gateway, reason: &str) -> i64 {
+    query_n(
+        gw.store(),
+        &format!(
+            "SELECT COUNT(*) AS n FROM audit_events WHERE event_type = 'sign_in.failed' \
+             AND metadata LIKE '%\"reason\":\"{reason}\"%'"
+        ),
+    )
+    .await
+}
+
+/// A sign-in that should come back to the app with `error=`.
+async fn refused_with(gw: &Gateway, idp: &Idp, provider: &str, hooks: Value, error: &str) {
+    idp.hooks(provider, hooks.clone()).await;
+    let before = (counts(gw).await, failures(gw, error).await);
+    let s = started(gw, &gw.project_id, provider, None).await;
+    let landed = land(provider, &s).await;
+    assert_eq!(
+        landed.get("error").map(String::as_str),
+        Some(error),
+        "{provider} with {hooks}: {landed:?}"
+    );
+    assert_eq!(landed.get("state").map(String::as_str), Some("app-state-1"));
+    assert!(!landed.contains_key("code"), "{landed:?}");
+    assert_eq!(counts(gw).await, before.0, "{provider} {hooks}: nothing is made");
+    assert_eq!(
+        failures(gw, error).await,
+        before.1 + 1,
+        "{provider} {hooks}: audited as {error}"
+    );
+    idp.hooks(provider, json!({})).await;
+}
+
+/// A callback that is refused outright: 400, no Location, nothing made.
+async fn refused_outright(gw: &Gateway, res: reqwest::Response, before: (i64, i64, i64), what: &str) {
+    assert_eq!(res.status(), 400, "{what}");
+    assert!(location(&res).is_none(), "{what}: no Location");
+    let body: Value = res.json().await.expect("JSON");
+    assert_eq!(body["error"]["field"], json!("state"), "{what}: {body}");
+    assert_eq!(counts(gw).await, before, "{what}: nothing is made");
+}
+
+/// The refusal table: each refusal makes no user, session or link, and is
+/// audited (`sign_in.failed` with its reason) where its project is known.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_make_nothing_and_are_audited() {
+    let idp = Idp::start();
+    let env = idp.env();
+    common::each_backend(&env_refs(&env), async |gw| {
+        idp.reset().await;
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        configure(&idp, &c).await;
+        let project = gw.project_id.as_str();
+        let now = chrono::Utc::now().timestamp();
+
+        // ID tokens (Google; Microsoft for its tenant).
+        for hooks in [
+            json!({"claims": {"nonce": "not-this-sign-ins-nonce"}}),
+            json!({"claims": {"aud": "another-client"}}),
+            json!({"claims": {"iss": "https://evil.test"}}),
+            json!({"claims": {"exp": now - 3600, "iat": now - 7200}}),
+            json!({"id_token": "none"}),
+            json!({"id_token": "hs256_public_jwk"}),
+            json!({"header": {"kid": "a-key-nobody-published"}}),
+        ] {
+            refused_with(gw, &idp, "google", hooks, "provider_error").await;
+        }
+        let other_tenant = "99999999-2222-3333-4444-555555555555";
+        refused_with(gw, &idp, "azure", json!({"claims": {"tid": other_tenant, "xms_edov": true}}), "provider_error").await;
+
+        // The token endpoint (GitHub; its errors may come as 200).
+        for hooks in [
+            json!({"token_response": {"status": 400, "json": {"error": "bad_verification_code"}}}),
+            json!({"token_response": {"status": 500, "raw": "upstream broke"}}),
+            json!({"token_response": {"status": 200, "json": {"error": "bad_verification_code"}}}),
+            json!({"token_response": {"status": 200, "raw": "<html>not json</html>"}}),
+            // No answer: the 10 s budget ends the call.
+            json!({"token_response": {"hang_ms": 12000}}),
+        ] {
+            refused_with(gw, &idp, "github", hooks, "provider_error").await;
+        }
+        // The user said no at the provider.
+        refused_with(gw, &idp, "discord", json!({"authorize_error": "access_denied"}), "access_denied").await;
+        // No address at all.
+        refused_with(gw, &idp, "google", json!({"claims": {"email": null}}), "email_not_verified").await;
+
+        // An address the provider does not vouch for, equal to a user's.
+        common::sign_up(&gw.url(), project, "ada@example.test", "correct horse battery 9").await;
+        let tid = json!({"tid": TENANT});
+        for (provider, hooks) in [
+            ("google", json!({"claims": {"email_verified": false}})),
+            ("apple", json!({"claims": {"email_verified": "false"}})),
+            ("azure", json!({"claims": tid})),
+            ("github", json!({"emails": [{"email": "ada@example.test", "primary": true, "verified": false}]})),
+            ("discord", json!({"user": {"id": "42", "username": "ada", "email": "ada@example.test", "verified": false}})),
+        ] {
+            refused_with(gw, &idp, provider, hooks, "account_conflict").await;
+        }
+
+        // The state and its cookie: 400 with nowhere to go.
+        idp.hooks("google", json!({"claims": {"nonce": "spoiled"}})).await;
+        let s = started(gw, project, "google", None).await;
+        let callback = authorize(&s).await;
+        let first = arrive("google", &callback, Some(&s.cookie)).await;
+        assert_eq!(first.status(), 302);
+        let before = counts(gw).await;
+        let replays = failures(gw, "invalid_state").await;
+        let replay = arrive("google", &callback, Some(&s.cookie)).await;
+        refused_outright(gw, replay, before, "a replayed callback").await;
+        assert_eq!(failures(gw, "invalid_state").await, replays + 1, "the replay is audited");
+
+        let s = started(gw, project, "google", None).await;
+        let callback = authorize(&s).await;
+        let bindings = failures(gw, "binding_cookie").await;
+        refused_outright(gw, arrive("google", &callback, None).await, before, "no cookie").await;
+        let s2 = started(gw, project, "google", None).await;
+        let name = s.cookie.split('=').next().expect("name");
+        let other_value = s2.cookie.split_once('=').expect("pair").1;
+        let s = started(gw, project, "google", None).await;
+        let callback = authorize(&s).await;
+        let name_now = s.cookie.split('=').next().expect("name");
+        assert_ne!(name, name_now, "each sign-in has its own cookie");
+        let foreign = format!("{name_now}={other_value}; {}", s2.cookie);
+        refused_outright(gw, arrive("google", &callback, Some(&foreign)).await, before, "a foreign cookie").await;
+        assert!(failures(gw, "binding_cookie").await >= bindings + 1, "cookie refusals are audited");
+
+        let s = started(gw, project, "google", None).await;
+        let callback = authorize(&s).await;
+        common::run_sql(gw.store(), &["UPDATE oauth_states SET expires_at = 0 WHERE used_at IS NULL"]).await;
+        refused_outright(gw, arrive("google", &callback, Some(&s.cookie)).await, before, "an expired state").await;
+        idp.hooks("google", json!({})).await;
+
+        // Crafted redirect URLs: 400 naming it, and no Location.
+        for evil in [
+            "//evil.test",
+            "https://app.test.evil.test/auth/callback",
+            "https://app.test@evil.test/auth/callback",
+            "https://app.test\\@evil.test/auth/callback",
+            "javascript:alert(1)",
+            "https://app.test/auth/callback/../../x",
+        ] {
+            let mut url = url::Url::parse(&format!("{}/api/v1/auth/oauth/google/start", gw.url())).expect("url");
+            url.query_pairs_mut().append_pair("project_id", project).append_pair("redirect_url", evil);
+            let res = no_redirects().get(url).send().await.expect("start");
+            assert_eq!(res.status(), 400, "{evil}");
+            assert!(location(&res).is_none(), "{evil}");
+            let body: Value = res.json().await.expect("JSON");
+            assert_eq!(body["error"]["field"], json!("redirect_url"), "{evil}: {body}");
+        }
+        // A provider that is not enabled: 412.
+        ok(&c, "configure_auth_providers", json!({"providers": [{"provider": "discord", "enabled": false}]})).await;
+        let res = start(gw, project, "discord", None).await;
+        assert_eq!(res.status(), 412);
+        assert!(location(&res).is_none());
+    })
+    .await;
+}
+
+/// The one-time code: single use, 60 s, bound to its project and
+/// redirect URL, redeemed only with the verifier of the challenge sent at
+/// start, or (no challenge) only from a server with a write-scoped key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_are_single_use_short_lived_and_bound() {
+    let idp = Idp::start();
+    let env = idp.env();
+    common::each_backend(&env_refs(&env), async |gw| {
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        configure(&idp, &c).await;
+        let project = gw.project_id.as_str();
+        let code_with = async |verifier: Option<&str>| -> String {
+            let s = started(gw, project, "google", verifier.map(s256).as_deref()).await;
+            land("google", &s).await.get("code").cloned().expect("a code")
+        };
+        let verifier = "v".repeat(50);
+        // Reused.
+        let code = code_with(Some(&verifier)).await;
+        assert_eq!(redeem(gw, project, &code, Some(&verifier)).await.status, 200);
+        redeem(gw, project, &code, Some(&verifier)).await.refused(400, "invalid_argument");
+        // A wrong verifier spends it: the right one then fails too.
+        let code = code_with(Some(&verifier)).await;
+        redeem(gw, project, &code, Some(&"w".repeat(50))).await.refused(400, "invalid_argument");
+        redeem(gw, project, &code, Some(&verifier)).await.refused(400, "invalid_argument");
+        // No verifier when a challenge was sent.
+        let code = code_with(Some(&verifier)).await;
+        redeem(gw, project, &code, None).await.refused(400, "invalid_argument");
+        // Late.
+        let code = code_with(Some(&verifier)).await;
+        common::run_sql(gw.store(), &["UPDATE oauth_codes SET expires_at = 0 WHERE used_at IS NULL"]).await;
+        redeem(gw, project, &code, Some(&verifier)).await.refused(400, "invalid_argument");
+        // Another project, another redirect URL.
+        let (other, _) = common::second_project(gw, "Other").await;
+        let code = code_with(Some(&verifier)).await;
+        redeem(gw, &other, &code, Some(&verifier)).await.refused(400, "invalid_argument");
+        let code = code_with(Some(&verifier)).await;
+        let wrong_url = json!({"code": code, "redirect_url": "https://app.test/other", "code_verifier": verifier});
+        common::post(&gw.url(), "/api/v1/auth/oauth/token", Some(project), wrong_url).await.refused(400, "invalid_argument");
+        // No challenge: a browser cannot redeem it; a write-scoped key can.
+        let code = code_with(None).await;
+        redeem(gw, project, &code, None).await.refused(401, "unauthenticated");
+        let code = code_with(None).await;
+        let read_key = ok(&c, "create_api_key", json!({"name": "read", "scopes": ["read"]})).await["key"]
+            .as_str()
+            .expect("key")
+            .to_owned();
+        let body = json!({"code": code, "redirect_url": REDIRECT});
+        let as_reader = rest(Method::POST, &gw.url(), "/api/v1/auth/oauth/token", Some(project), Some(&read_key), Some(body.clone())).await;
+        assert_eq!(as_reader.status, 403, "{}", as_reader.body);
+        let code = code_with(None).await;
+        let body = json!({"code": code, "redirect_url": REDIRECT});
+        let as_server = rest(Method::POST, &gw.url(), "/api/v1/auth/oauth/token", Some(project), Some(&gw.admin_key), Some(body)).await;
+        assert_eq!(as_server.status, 200, "{}", as_server.body);
+        assert_eq!(as_server.body["is_new_user"], json!(false));
+        assert_eq!(as_server.body["provider"], json!("google"));
+    })
+    .await;
+}

@@ -650,3 +650,73 @@ async fn codes_are_single_use_short_lived_and_bound() {
     })
     .await;
 }
+
+/// Linking: an address the provider vouches for signs in (and links) the
+/// user who has it; an unverified holder of that address is claimed first
+/// (the squatter's password and sessions go); a known subject signs in
+/// its user whatever its address is now; a second provider links to the
+/// same user; an unvouched address that is free makes an unverified user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linking_follows_the_rules() {
+    let idp = Idp::start();
+    let env = idp.env();
+    common::each_backend(&env_refs(&env), async |gw| {
+        idp.reset().await;
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        configure(&idp, &c).await;
+        let (url, project) = (gw.url(), gw.project_id.clone());
+        let pw = "correct horse battery 9";
+
+        // A verified user: the provider's verified address links to it.
+        let owner = common::sign_up(&url, &project, "owner@example.test", pw).await;
+        let owner_id = owner["id"].as_str().expect("id").to_owned();
+        ok(&c, "set_email_verified", json!({"user_id": owner_id, "verified": true})).await;
+        idp.hooks("google", json!({"claims": {"sub": "g-owner", "email": "Owner@Example.test"}})).await;
+        let answer = sign_in_with(gw, &project, "google").await;
+        assert_eq!(answer["user"]["id"], json!(owner_id));
+        assert_eq!(answer["is_new_user"], json!(false));
+        // The password still works for a verified owner.
+        common::sign_in(&url, &project, "owner@example.test", pw).await;
+
+        // A squatter's unverified account with the victim's address.
+        let squatter = common::sign_up(&url, &project, "victim@example.test", pw).await;
+        let squatter_session = common::sign_in(&url, &project, "victim@example.test", pw).await;
+        idp.hooks("google", json!({"claims": {"sub": "g-victim", "email": "victim@example.test"}})).await;
+        let answer = sign_in_with(gw, &project, "google").await;
+        assert_eq!(answer["user"]["id"], squatter["id"], "the address's account is claimed");
+        assert_eq!(answer["user"]["email_verified"], json!(true));
+        assert_eq!(answer["user"]["has_password"], json!(false), "the squatter's password is gone");
+        common::post(&url, "/api/v1/auth/sign-in", Some(&project), json!({"email": "victim@example.test", "password": pw}))
+            .await
+            .refused(401, "unauthenticated");
+        let refresh = json!({"refresh_token": squatter_session["refresh_token"]});
+        let r = common::post(&url, "/api/v1/auth/refresh", Some(&project), refresh).await;
+        assert_eq!(r.status, 401, "the squatter's session is revoked: {:?}", r.body);
+        let claimed = ok(&c, "list_audit_events", json!({"event_type": "account.claimed"})).await;
+        assert_eq!(claimed["data"][0]["metadata"]["method"], json!("oauth:google"));
+
+        // The subject wins over a changed address.
+        idp.hooks("google", json!({"claims": {"sub": "g-victim", "email": "renamed@example.test"}})).await;
+        let again = sign_in_with(gw, &project, "google").await;
+        assert_eq!(again["user"]["id"], squatter["id"]);
+        assert_eq!(again["user"]["email"], json!("victim@example.test"), "the user's address is kept");
+
+        // A second provider with the verified address links to that user.
+        idp.hooks("github", json!({"emails": [{"email": "victim@example.test", "primary": true, "verified": true}]})).await;
+        let github = sign_in_with(gw, &project, "github").await;
+        assert_eq!(github["user"]["id"], squatter["id"]);
+        let detail = ok(&c, "get_end_user", json!({"user_id": squatter["id"]})).await;
+        let mut providers: Vec<&str> = detail["linked_accounts"].as_array().expect("linked").iter().map(|a| a["provider"].as_str().expect("p")).collect();
+        providers.sort();
+        assert_eq!(providers, ["github", "google"]);
+
+        // An unvouched address that is free: a new, unverified user.
+        idp.hooks("discord", json!({"user": {"id": "777", "username": "newbie", "email": "newbie@example.test", "verified": false}})).await;
+        let newbie = sign_in_with(gw, &project, "discord").await;
+        assert_eq!(newbie["is_new_user"], json!(true));
+        assert_eq!(newbie["user"]["email"], json!("newbie@example.test"));
+        assert_eq!(newbie["user"]["email_verified"], json!(false));
+        assert_eq!(newbie["user"]["name"], json!("newbie"));
+    })
+    .await;
+}

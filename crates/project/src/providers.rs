@@ -59,40 +59,34 @@ pub struct ProviderState {
     pub client_id: Option<String>,
     /// Whether an OAuth client secret is stored (encrypted).
     pub has_client_secret: bool,
-    #[serde(flatten)]
-    pub options: ProviderOptions,
+    /// Settings beside the credentials (scopes, tenant, team_id...), as
+    /// set with configure_auth_providers.
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
+    pub settings: ProviderOptions,
     /// OAuth providers: the redirect URI to register at the provider.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redirect_uri: Option<String>,
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-/// A provider's settings beside its credentials; each only for the
-/// providers named. Shown as stored; none is a secret.
+/// A provider's settings beside its credentials, as stored (none is a
+/// secret; configure_auth_providers documents each).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ProviderOptions {
-    /// OAuth scopes replacing the provider's defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
-    /// google: the Workspace domain users must belong to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hosted_domain: Option<String>,
-    /// azure: common, organizations, consumers or a tenant id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
-    /// azure: the only tenant ids whose users may sign in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_tenants: Option<Vec<String>>,
-    /// apple: the Team ID.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team_id: Option<String>,
-    /// apple: the Key ID of the .p8 key (the key is client_secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,
-    /// sms: the From number or Messaging Service SID.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender: Option<String>,
-    /// sms: ISO 3166-1 alpha-2 codes numbers may belong to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_countries: Option<Vec<String>>,
 }
@@ -130,11 +124,10 @@ pub struct ProviderChange {
     /// google, github, discord, azure, apple, email, magic_link or sms.
     pub provider: String,
     pub enabled: bool,
-    /// OAuth client id (OAuth providers only).
     pub client_id: Option<String>,
-    /// OAuth client secret (apple: the .p8 key's PEM; sms: the Auth
-    /// Token); stored encrypted, never returned.
+    /// OAuth client secret.
     pub client_secret: Option<String>,
+    // The settings below: the tool's description says what each is.
     pub scopes: Option<Vec<String>>,
     pub hosted_domain: Option<String>,
     pub tenant: Option<String>,
@@ -197,7 +190,7 @@ fn default_state(public_url: &str, provider: &str) -> ProviderState {
         configured: k == Some(ProviderKind::BuiltIn),
         client_id: None,
         has_client_secret: false,
-        options: ProviderOptions::default(),
+        settings: ProviderOptions::default(),
         redirect_uri: (k == Some(ProviderKind::OAuth)).then(|| redirect_uri(public_url, provider)),
         updated_at: None,
     }
@@ -238,7 +231,7 @@ fn state_of(public_url: &str, row: &ProviderRow) -> ProviderState {
         configured,
         client_id: row.client_id.clone(),
         has_client_secret: row.client_secret_enc.is_some(),
-        options: row.settings.0.clone(),
+        settings: row.settings.0.clone(),
         redirect_uri: (k == Some(ProviderKind::OAuth))
             .then(|| redirect_uri(public_url, &row.provider)),
         updated_at: Some(from_micros(row.updated_at)),

@@ -94,9 +94,8 @@ fn status_schema(status: &StatusParts<'_>) -> JsonObject {
 }
 
 /// Overview of the project in one snapshot: id, name, environment, auth
-/// providers, and each domain's summary (plans, roles, organizations, counts of
-/// users, sessions, open alerts, callbacks, API keys). Call it first to see
-/// what is set up.
+/// providers and each domain's summary (plans, roles, organizations, counts).
+/// Call it first.
 #[tool(read, group = PROJECT, title = "Get project status", output_schema = status_schema)]
 pub async fn get_project_status(
     ctx: &ToolContext, conn: &mut Conn<'_>, _args: NoArgs,
@@ -131,9 +130,11 @@ pub struct ProvidersOutput {
     pub providers: Vec<ProviderState>,
 }
 
-/// Enable, disable or set credentials of sign-in providers in one transaction.
-/// OAuth providers need client_id and client_secret to be enabled; the secret
-/// is stored encrypted and never returned.
+/// Enable, disable or configure sign-in providers in one transaction; omitted
+/// fields keep stored values. OAuth needs client_id and client_secret (encrypted,
+/// never returned); apple also team_id and key_id, with the .p8 PEM as secret.
+/// Optional: scopes; google hosted_domain; azure tenant (common, organizations,
+/// consumers or an id), allowed_tenants.
 #[tool(
     write,
     group = AUTH_CONFIG,

@@ -30,7 +30,8 @@ pub async fn prune_tokens(
                 refresh_tokens: authgate_sessions::prune_refresh_tokens(conn, cutoff).await?,
                 one_time_tokens: crate::codes::prune(conn, cutoff).await?,
                 throttle_windows: crate::throttle::prune(conn, now - Duration::days(1)).await?,
-                sign_in_grants: crate::social::grants::prune(conn, now - Duration::hours(1)).await?,
+                sign_in_grants: crate::social::grants::prune(conn, now - Duration::hours(1))
+                    .await?,
             })
         })
         .await

@@ -11,7 +11,7 @@ use authgate_core::{
     Conn, StatusCount, ToolError, ToolRegistry, UserDataSection, UserRef, with_conn,
 };
 use authgate_store::schema::{
-    auth_tokens, mfa_factors, oauth_accounts, password_credentials, verification_codes,
+    auth_tokens, mfa_factors, oauth_accounts, oauth_codes, password_credentials, verification_codes,
 };
 
 use crate::users;
@@ -31,7 +31,7 @@ pub struct IdentityData;
 
 async fn count_rows(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str,
-) -> Result<[i64; 5], ToolError> {
+) -> Result<[i64; 6], ToolError> {
     Ok(with_conn!(conn, c => {
         [
             password_credentials::table
@@ -64,6 +64,12 @@ async fn count_rows(
                 .count()
                 .get_result::<i64>(c)
                 .await?,
+            oauth_codes::table
+                .filter(oauth_codes::project_id.eq(project_id))
+                .filter(oauth_codes::user_id.eq(user_id))
+                .count()
+                .get_result::<i64>(c)
+                .await?,
         ]
     }))
 }
@@ -76,6 +82,7 @@ impl UserDataSection for IdentityData {
         "mfa_factors",
         "verification_codes",
         "auth_tokens",
+        "oauth_codes",
     ];
 
     async fn count(&self, conn: &mut Conn<'_>, user: &UserRef) -> Result<Cascade, ToolError> {
@@ -99,6 +106,7 @@ impl UserDataSection for IdentityData {
             "mfa_factors": detail.mfa.factors,
             "pending_email_codes": counts[3],
             "pending_link_tokens": counts[4],
+            "pending_sign_in_codes": counts[5],
         }))
     }
 }

@@ -455,12 +455,12 @@ fn check_options(
         }
     }
     if let Some(sender) = &options.sender {
-        let number = sender.strip_prefix('+').is_some_and(|d| {
-            (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit())
-        });
-        let service = sender.strip_prefix("MG").is_some_and(|h| {
-            h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit())
-        });
+        let number = sender
+            .strip_prefix('+')
+            .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()));
+        let service = sender
+            .strip_prefix("MG")
+            .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()));
         if !number && !service {
             return Err(ToolError::invalid(
                 field("sender"),
@@ -527,11 +527,10 @@ pub async fn configure_providers(
             } else {
                 "client_secret"
             };
-            return Err(ToolError::invalid(
-                field(f),
-                format!("{provider} takes no credentials"),
-            )
-            .with_hint("remove client_id and client_secret for this provider"));
+            return Err(
+                ToolError::invalid(field(f), format!("{provider} takes no credentials"))
+                    .with_hint("remove client_id and client_secret for this provider"),
+            );
         }
         if k == ProviderKind::Sms && change.enabled {
             return Err(ToolError::precondition(

@@ -206,7 +206,7 @@ async fn concurrent_provider_changes_all_apply() {
                             &[change],
                             Utc::now(),
                         )
-                            .await
+                        .await
                     })
                     .await
             }));

@@ -90,7 +90,13 @@ async fn land(app: &AppState, provider: &str, mut p: HashMap<String, String>, c:
 pub async fn callback_query(
     State(app): App, Path(provider): Path<String>, RawQuery(query): RawQuery, c: Rest,
 ) -> Answer {
-    land(&app, &provider, pairs(query.unwrap_or_default().as_bytes()), &c).await
+    land(
+        &app,
+        &provider,
+        pairs(query.unwrap_or_default().as_bytes()),
+        &c,
+    )
+    .await
 }
 
 /// Apple's `response_mode=form_post`.

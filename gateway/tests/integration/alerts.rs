@@ -549,6 +549,13 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
         ("POST", "/api/v1/permissions/check"),
         // Needs Stripe; stripe.rs checks its audit event (subscription.synced).
         ("POST", "/api/v1/webhooks/stripe"),
+        // Social sign-in needs identity providers: social.rs checks its audit
+        // events (sign_up, account.linked, sign_in.succeeded and every refusal's
+        // sign_in.failed). Start only writes the sign-in's state.
+        ("GET", "/api/v1/auth/oauth/{provider}/start"),
+        ("GET", "/api/v1/auth/oauth/{provider}/callback"),
+        ("POST", "/api/v1/auth/oauth/{provider}/callback"),
+        ("POST", "/api/v1/auth/oauth/token"),
     ];
     let routes: BTreeSet<(&str, &str)> = authgate_gateway::rest::ROUTES
         .iter()

@@ -949,6 +949,16 @@ async fn delete_end_user_removes_every_row_of_the_user_table_by_table() {
             ),
         )
         .await;
+        // A social sign-in's one-time code, not yet redeemed.
+        run_sql(
+            &store,
+            &format!(
+                "INSERT INTO oauth_codes (code_hash, project_id, user_id, provider, redirect_url, \
+                 is_new_user, created_at, expires_at) \
+                 VALUES ('h1', '{p}', '{uid}', 'github', 'https://app.example.com/cb', false, 0, 1)"
+            ),
+        )
+        .await;
 
         // Every table with a user_id is covered by a registered section.
         let registry = common::registry();

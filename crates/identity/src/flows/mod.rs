@@ -47,11 +47,11 @@ use crate::settings::{IdentitySettings, human};
 use crate::throttle::{self, Attempt, Limit};
 use crate::users::{EndUser, UserRow};
 
-pub use social::{Landing, OAuthCallback, OAuthRedirect, OAuthSignedIn, OAuthStart, OAuthToken};
 pub use agent::{
     DeletedUser, MailSent, RemovedMfa, delete_end_user, remove_user_mfa,
     resend_verification_by_agent, send_password_reset_by_agent, set_email_verified_by_agent,
 };
+pub use social::{Landing, OAuthCallback, OAuthRedirect, OAuthSignedIn, OAuthStart, OAuthToken};
 
 /// The header that names the project of an end-user request.
 pub const PROJECT_HEADER: &str = "X-AuthGate-Project";

@@ -21,12 +21,12 @@ use authgate_audit::NewAuditEvent;
 use authgate_core::hash::sha256_hex;
 use authgate_core::secrets::{new_secret, same};
 use authgate_core::time::to_micros;
-use authgate_core::{
-    Conn, ErrorCode, EventType, Outcome, RequestMeta, ToolError, crypto, settle,
-};
+use authgate_core::{Conn, ErrorCode, EventType, Outcome, RequestMeta, ToolError, crypto, settle};
 
 use super::mfa::Tries;
-use super::{Auth, SignedIn, admit, bad_token, count, required, six_digits, unauthenticated, user_event};
+use super::{
+    Auth, SignedIn, admit, bad_token, count, required, six_digits, unauthenticated, user_event,
+};
 use crate::social::exchange::{self, Exchange, Profile};
 use crate::social::grants::{self, CODE_TTL, NewCode, NewState, STATE_TTL};
 use crate::social::providers::{AuthorizeRequest, Provider, authorize_url};
@@ -136,8 +136,7 @@ fn s256(verifier: &str) -> String {
 
 fn is_pkce_text(s: &str) -> bool {
     (43..=128).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
@@ -173,9 +172,12 @@ impl Auth {
     ) -> Result<OAuthRedirect, ToolError> {
         let _ = meta;
         let provider = Provider::parse(provider).ok_or_else(|| {
-            ToolError::new(ErrorCode::NotFound, format!("{provider:.40} is not an OAuth provider"))
-                .with_field("provider")
-                .with_hint("use google, github, discord, azure or apple")
+            ToolError::new(
+                ErrorCode::NotFound,
+                format!("{provider:.40} is not an OAuth provider"),
+            )
+            .with_field("provider")
+            .with_hint("use google, github, discord, azure or apple")
         })?;
         let project_id = q.project_id.as_deref().map(str::trim).unwrap_or_default();
         required("project_id", project_id)?;
@@ -401,8 +403,14 @@ impl Auth {
         let profile = match self.exchange_code(&row, &state_hash, &p, now).await {
             Ok(profile) => profile,
             Err(failure) => {
-                self.refuse_social(&row.project_id, provider, "provider_error", &failure.0, meta)
-                    .await;
+                self.refuse_social(
+                    &row.project_id,
+                    provider,
+                    "provider_error",
+                    &failure.0,
+                    meta,
+                )
+                .await;
                 return back(Failure::ProviderError);
             }
         };
@@ -480,8 +488,13 @@ impl Auth {
         let config = self
             .store
             .read(async |conn: &mut Conn<'_>| {
-                authgate_project::provider_config(conn, &self.keys.encryption, project_id, &row.provider)
-                    .await
+                authgate_project::provider_config(
+                    conn,
+                    &self.keys.encryption,
+                    project_id,
+                    &row.provider,
+                )
+                .await
             })
             .await
             .map_err(|_| ProviderFailure::new("the provider's configuration could not be read"))?
@@ -513,7 +526,9 @@ impl Auth {
         // Two callbacks of one subject must not both link it.
         conn.lock_project(project_id).await?;
         let method = format!("oauth:{provider}");
-        if let Some(user_id) = accounts::user_of(conn, project_id, provider, &profile.subject).await? {
+        if let Some(user_id) =
+            accounts::user_of(conn, project_id, provider, &profile.subject).await?
+        {
             let user = users::load(conn, project_id, &user_id)
                 .await?
                 .ok_or_else(|| ToolError::internal("a linked account without its user"))?;
@@ -538,9 +553,16 @@ impl Auth {
                         .record(conn, now)
                         .await?;
                 }
-                let link =
-                    accounts::link(conn, project_id, &user.id, provider, subject, Some(&email), now)
-                        .await?;
+                let link = accounts::link(
+                    conn,
+                    project_id,
+                    &user.id,
+                    provider,
+                    subject,
+                    Some(&email),
+                    now,
+                )
+                .await?;
                 user_event(project_id, EventType::AccountLinked, &user.id, meta)
                     .target(&link)
                     .meta("provider", provider)
@@ -572,9 +594,16 @@ impl Auth {
                     users::set_verified(conn, project_id, &user.id, true, to_micros(now)).await?;
                     user.email_verified = true;
                 }
-                let link =
-                    accounts::link(conn, project_id, &user.id, provider, subject, Some(&email), now)
-                        .await?;
+                let link = accounts::link(
+                    conn,
+                    project_id,
+                    &user.id,
+                    provider,
+                    subject,
+                    Some(&email),
+                    now,
+                )
+                .await?;
                 user_event(project_id, EventType::SignUp, &user.id, meta)
                     .meta("method", method.as_str())
                     .record(conn, now)

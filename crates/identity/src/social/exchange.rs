@@ -81,7 +81,9 @@ async fn token_request(
 }
 
 /// Exchanges the code and reads the profile.
-pub async fn exchange(social: &SocialSettings, ex: &Exchange<'_>) -> Result<Profile, ProviderFailure> {
+pub async fn exchange(
+    social: &SocialSettings, ex: &Exchange<'_>,
+) -> Result<Profile, ProviderFailure> {
     let client_id = ex.config.client_id.as_deref().unwrap_or_default();
     let stored = ex.config.client_secret.as_deref().unwrap_or_default();
     let options = &ex.config.options;
@@ -135,7 +137,10 @@ pub async fn exchange(social: &SocialSettings, ex: &Exchange<'_>) -> Result<Prof
             github_profile(social, &token).await
         }
         Provider::Discord => {
-            let (_, token_url) = social.endpoints.fixed(Provider::Discord).unwrap_or_default();
+            let (_, token_url) = social
+                .endpoints
+                .fixed(Provider::Discord)
+                .unwrap_or_default();
             let answer = token_request(social, &token_url, &form).await?;
             let token = answer
                 .access_token
@@ -175,7 +180,13 @@ pub async fn discovery(
 fn apple_name(user: &str) -> Option<String> {
     let v: Value = serde_json::from_str(user).ok()?;
     let name = v.get("name")?;
-    let part = |k: &str| name.get(k).and_then(Value::as_str).unwrap_or_default().trim().to_owned();
+    let part = |k: &str| {
+        name.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
     let full = format!("{} {}", part("firstName"), part("lastName"));
     let full = full.trim();
     (!full.is_empty()).then(|| full.chars().take(200).collect())
@@ -208,9 +219,15 @@ struct GithubEmail {
 /// GitHub: the user, and only the primary address (verified or not).
 async fn github_profile(social: &SocialSettings, token: &str) -> Result<Profile, ProviderFailure> {
     let api = &social.endpoints.github_api;
-    let user: GithubUser = authed_json(social, &format!("{api}/user"), token, "GitHub /user").await?;
-    let emails: Vec<GithubEmail> =
-        authed_json(social, &format!("{api}/user/emails"), token, "GitHub /user/emails").await?;
+    let user: GithubUser =
+        authed_json(social, &format!("{api}/user"), token, "GitHub /user").await?;
+    let emails: Vec<GithubEmail> = authed_json(
+        social,
+        &format!("{api}/user/emails"),
+        token,
+        "GitHub /user/emails",
+    )
+    .await?;
     let primary = emails.into_iter().find(|e| e.primary);
     Ok(Profile {
         subject: user.id.to_string(),
@@ -244,7 +261,6 @@ async fn discord_profile(social: &SocialSettings, token: &str) -> Result<Profile
         name: user.global_name.or(user.username),
     })
 }
-
 
 #[cfg(test)]
 mod tests {

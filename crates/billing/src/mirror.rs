@@ -54,7 +54,8 @@ pub struct SubscriptionRequest<'a> {
     pub project_id: &'a str,
     pub subscription_id: &'a str,
     pub user_id: &'a str,
-    pub email: &'a str,
+    /// None for a user who signed up by SMS.
+    pub email: Option<&'a str>,
     pub provider_price_id: &'a str,
     /// The provider's payment method to charge, made the customer's
     /// default.
@@ -151,7 +152,7 @@ pub async fn within<T>(
 /// What a subscription needs at the provider, read from the ledger.
 pub(crate) struct AtProvider {
     price: String,
-    email: String,
+    email: Option<String>,
     customer: Option<String>,
 }
 
@@ -164,7 +165,7 @@ impl AtProvider {
             project_id,
             subscription_id: &s.id,
             user_id: &s.user_id,
-            email: &self.email,
+            email: self.email.as_deref(),
             provider_price_id: &self.price,
             payment_method,
             customer_id: self.customer.as_deref(),

@@ -24,8 +24,9 @@ use crate::args::Cascade;
 pub struct UserRef {
     pub project_id: String,
     pub id: String,
-    /// Normalised email (invitations are addressed by email).
-    pub email: String,
+    /// Normalised email (invitations are addressed by email); none for a
+    /// user who signed up by SMS.
+    pub email: Option<String>,
     pub at: DateTime<Utc>,
 }
 

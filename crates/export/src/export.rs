@@ -13,7 +13,7 @@ use authgate_core::{Conn, ToolContext, ToolError, UserRef};
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct UserExport {
     pub user_id: String,
-    pub email: String,
+    pub email: Option<String>,
     pub exported_at: DateTime<Utc>,
     /// Each domain's data about the user, by domain: identity (profile,
     /// password status, linked accounts, MFA factors; no secret), sessions,

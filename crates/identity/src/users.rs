@@ -21,7 +21,8 @@ const MAX_NAME: usize = 200;
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct EndUser {
     pub id: String,
-    pub email: String,
+    /// None for a user who signed up by SMS and has no address.
+    pub email: Option<String>,
     pub name: Option<String>,
     pub email_verified: bool,
     /// Whether the user can sign in with a password.
@@ -35,6 +36,10 @@ pub struct EndUser {
     /// code mailed to it is entered; until then `email` stays in force.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_email: Option<String>,
+    /// E.164, for a user who signs in by SMS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    pub phone_verified: bool,
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone)]
@@ -42,7 +47,7 @@ pub struct EndUser {
 pub(crate) struct UserRow {
     pub(crate) id: String,
     pub(crate) project_id: String,
-    pub(crate) email: String,
+    pub(crate) email: Option<String>,
     pub(crate) name: Option<String>,
     pub(crate) email_verified: bool,
     pub(crate) metadata: JsonText<serde_json::Map<String, Value>>,
@@ -50,6 +55,19 @@ pub(crate) struct UserRow {
     pub(crate) updated_at: i64,
     pub(crate) last_sign_in_at: Option<i64>,
     pub(crate) pending_email: Option<String>,
+    pub(crate) phone: Option<String>,
+    pub(crate) phone_verified: bool,
+}
+
+impl EndUser {
+    /// What per-account counters use: the address, else the phone number,
+    /// else the id (as [`UserRow::account_key`]).
+    pub(crate) fn account_key(&self) -> &str {
+        self.email
+            .as_deref()
+            .or(self.phone.as_deref())
+            .unwrap_or(&self.id)
+    }
 }
 
 impl UserRow {
@@ -65,7 +83,27 @@ impl UserRow {
             updated_at: from_micros(self.updated_at),
             last_sign_in_at: self.last_sign_in_at.map(from_micros),
             pending_email: self.pending_email.clone(),
+            phone: self.phone.clone(),
+            phone_verified: self.phone_verified,
         }
+    }
+
+    /// The user's address, for the flows that mail it; a user who signed
+    /// up by SMS has none.
+    pub(crate) fn address(&self) -> Result<&str, ToolError> {
+        self.email.as_deref().ok_or_else(|| {
+            ToolError::precondition("this user has no email address: they sign in by SMS")
+                .with_field("user_id")
+        })
+    }
+
+    /// What per-account counters and labels use: the address, else the
+    /// phone number, else the id.
+    pub(crate) fn account_key(&self) -> &str {
+        self.email
+            .as_deref()
+            .or(self.phone.as_deref())
+            .unwrap_or(&self.id)
     }
 
     pub(crate) fn reference(&self, at: DateTime<Utc>) -> UserRef {
@@ -171,7 +209,7 @@ pub(crate) async fn load(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSummary {
     pub id: String,
-    pub email: String,
+    pub email: Option<String>,
     pub name: Option<String>,
 }
 
@@ -216,7 +254,7 @@ pub async fn emails_of(
     if user_ids.is_empty() {
         return Ok(Default::default());
     }
-    let found: Vec<(String, String)> = with_conn!(conn, c => {
+    let found: Vec<(String, Option<String>)> = with_conn!(conn, c => {
         end_users::table
             .filter(end_users::project_id.eq(project_id))
             .filter(end_users::id.eq_any(user_ids))
@@ -224,7 +262,10 @@ pub async fn emails_of(
             .load(c)
             .await?
     });
-    Ok(found.into_iter().collect())
+    Ok(found
+        .into_iter()
+        .filter_map(|(id, email)| Some((id, email?)))
+        .collect())
 }
 
 /// The user, or not_found naming `user_id`.
@@ -337,7 +378,7 @@ pub(crate) async fn insert(
     let row = UserRow {
         id: new_id("usr"),
         project_id: project_id.to_owned(),
-        email,
+        email: Some(email),
         name,
         email_verified: false,
         metadata: JsonText(serde_json::Map::new()),
@@ -345,6 +386,8 @@ pub(crate) async fn insert(
         updated_at: at,
         last_sign_in_at: None,
         pending_email: None,
+        phone: None,
+        phone_verified: false,
     };
     if !insert_new!(conn, end_users::table, &row) {
         return Err(email_taken());

@@ -216,8 +216,10 @@ pub async fn add_org_member(
     by: &members::AssignedBy<'_>, now: DateTime<Utc>,
 ) -> Result<Member, ToolError> {
     let member = members::add_member(conn, project_id, org, user_id, role, by, now).await?;
-    let org = crate::organizations::resolve(conn, project_id, org).await?;
-    crate::invitations::void_pending(conn, project_id, &org.id, &member.email).await?;
+    if let Some(email) = &member.email {
+        let org = crate::organizations::resolve(conn, project_id, org).await?;
+        crate::invitations::void_pending(conn, project_id, &org.id, email).await?;
+    }
     Ok(member)
 }
 
@@ -227,9 +229,9 @@ pub async fn remove_org_member(
     conn: &mut Conn<'_>, project_id: &str, org: &str, user_id: &str, dry_run: bool,
 ) -> Result<Member, ToolError> {
     let member = members::remove_member(conn, project_id, org, user_id, dry_run).await?;
-    if !dry_run {
+    if let (false, Some(email)) = (dry_run, &member.email) {
         let org = crate::organizations::resolve(conn, project_id, org).await?;
-        crate::invitations::void_pending(conn, project_id, &org.id, &member.email).await?;
+        crate::invitations::void_pending(conn, project_id, &org.id, email).await?;
     }
     Ok(member)
 }

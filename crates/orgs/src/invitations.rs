@@ -224,7 +224,8 @@ pub async fn accept_invitation_token(
     conn: &mut Conn<'_>, project_id: &str, token: &str, user: &authgate_identity::EndUser,
     meta: &authgate_core::RequestMeta, now: DateTime<Utc>,
 ) -> Result<crate::members::Member, ToolError> {
-    let (user_id, email) = (user.id.as_str(), user.email.as_str());
+    // Invitations are addressed by email: a user without one matches none.
+    let (user_id, email) = (user.id.as_str(), user.email.as_deref().unwrap_or_default());
     let bad = || {
         ToolError::invalid(
             "token",

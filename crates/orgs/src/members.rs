@@ -62,14 +62,15 @@ async fn record_assignment(
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Member {
     pub user_id: String,
-    pub email: String,
+    /// None for a user who signed up by SMS.
+    pub email: Option<String>,
     pub name: Option<String>,
     /// The role key the member holds in this organization.
     pub role: String,
     pub joined_at: DateTime<Utc>,
 }
 
-type MemberRow = (String, String, Option<String>, String, i64);
+type MemberRow = (String, Option<String>, Option<String>, String, i64);
 
 fn member(row: MemberRow) -> Member {
     let (user_id, email, name, role, joined) = row;

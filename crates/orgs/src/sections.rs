@@ -85,10 +85,12 @@ impl UserDataSection for OrgsData {
     async fn export(&self, conn: &mut Conn<'_>, user: &UserRef) -> Result<Value, ToolError> {
         let project_id = user.project_id.as_str();
         let list = memberships_of_user(conn, project_id, &user.id).await?;
+        // Invitations are addressed by email: a user without one has none.
+        let email = user.email.clone().unwrap_or_default();
         let invited: Vec<(String, String, String, String, i64, i64)> = with_conn!(conn, c => {
             authgate_store::schema::invitations::table
                 .filter(authgate_store::schema::invitations::project_id.eq(project_id))
-                .filter(authgate_store::schema::invitations::email.eq(&user.email))
+                .filter(authgate_store::schema::invitations::email.eq(&email))
                 .select((
                     authgate_store::schema::invitations::id,
                     authgate_store::schema::invitations::org_id,

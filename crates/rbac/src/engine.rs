@@ -153,7 +153,7 @@ type RoleParts = (JsonText<Vec<String>>, JsonText<Vec<Grant>>, Option<i64>);
 #[derive(Queryable)]
 struct Member {
     user_id: String,
-    email: String,
+    email: Option<String>,
     email_verified: bool,
     user_metadata: JsonText<Map<String, Value>>,
     org_id: String,

@@ -391,6 +391,24 @@ fn sqlite_pragmas() -> String {
     )
 }
 
+/// `PRAGMA foreign_key_check` finds no row that breaks a foreign key.
+fn foreign_keys_hold(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    #[derive(diesel::QueryableByName)]
+    struct Broken {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        table: String,
+    }
+    let broken: Vec<Broken> =
+        diesel::RunQueryDsl::load(diesel::sql_query("PRAGMA foreign_key_check"), conn)?;
+    match broken.into_iter().next() {
+        None => Ok(()),
+        Some(b) => Err(StoreError::Migration(format!(
+            "after the migrations, rows of {} break a foreign key",
+            b.table
+        ))),
+    }
+}
+
 fn run_migrations(backend: Backend, url: &str) -> Result<(), StoreError> {
     let migration_err =
         |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
@@ -400,16 +418,29 @@ fn run_migrations(backend: Backend, url: &str) -> Result<(), StoreError> {
             let mut conn = SqliteConnection::establish(path)
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             diesel::connection::SimpleConnection::batch_execute(&mut conn, &sqlite_pragmas())?;
+            // Foreign keys are off for the run (SQLite ignores the pragma
+            // inside a transaction): a migration that rebuilds a table, as
+            // SQLite's ALTER TABLE page says to, must not cascade its DROP.
+            // They are checked whole before the commit instead.
+            diesel::connection::SimpleConnection::batch_execute(
+                &mut conn,
+                "PRAGMA foreign_keys = OFF;",
+            )?;
             // The write lock for the whole run, so processes starting
             // together migrate once; the harness's own transactions nest
             // as savepoints.
             use diesel::connection::{AnsiTransactionManager, TransactionManager as _};
             AnsiTransactionManager::begin_transaction_sql(&mut conn, "BEGIN IMMEDIATE")?;
-            match conn.run_pending_migrations(SQLITE_MIGRATIONS) {
-                Ok(_) => AnsiTransactionManager::commit_transaction(&mut conn)?,
+            let run = conn
+                .run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|_| ())
+                .map_err(migration_err)
+                .and_then(|()| foreign_keys_hold(&mut conn));
+            match run {
+                Ok(()) => AnsiTransactionManager::commit_transaction(&mut conn)?,
                 Err(e) => {
                     let _ = AnsiTransactionManager::rollback_transaction(&mut conn);
-                    return Err(migration_err(e));
+                    return Err(e);
                 }
             }
         }

@@ -162,7 +162,7 @@ diesel::table! {
     end_users (id) {
         id -> Text,
         project_id -> Text,
-        email -> Text,
+        email -> Nullable<Text>,
         name -> Nullable<Text>,
         email_verified -> Bool,
         metadata -> Text,
@@ -170,6 +170,21 @@ diesel::table! {
         updated_at -> BigInt,
         last_sign_in_at -> Nullable<BigInt>,
         pending_email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        phone_verified -> Bool,
+    }
+}
+
+diesel::table! {
+    sms_codes (id) {
+        id -> Text,
+        project_id -> Text,
+        phone -> Text,
+        code_hash -> Text,
+        tries -> Integer,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
     }
 }
 

@@ -504,3 +504,89 @@ async fn an_exhausted_pool_is_unavailable_then_recovers() {
         store.ping().await.expect("answers again");
     }
 }
+
+/// The phone sign-in migration rebuilds SQLite's `end_users` (email becomes
+/// optional): a database with users, sessions and linked accounts keeps
+/// every row, and the other tables' foreign keys point at the new table
+/// (deleting a user still removes its sessions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuilding_end_users_keeps_every_row_and_every_foreign_key() {
+    use diesel::connection::SimpleConnection as _;
+    use diesel_migrations::MigrationHarness as _;
+    let Some(db) = testing::databases()
+        .await
+        .into_iter()
+        .find(|d| d.backend == Backend::Sqlite)
+    else {
+        panic!("SQLite is always under test");
+    };
+    let path = db.url.trim_start_matches("sqlite://").to_owned();
+    if let Some(dir) = std::path::Path::new(&path).parent() {
+        std::fs::create_dir_all(dir).expect("the test database's folder");
+    }
+    {
+        let mut conn = diesel::SqliteConnection::establish(&path).expect("open");
+        let pending = conn
+            .pending_migrations(authgate_store::SQLITE_MIGRATIONS)
+            .expect("pending");
+        for m in pending {
+            if m.name().to_string().starts_with("2026-12-07-000015") {
+                break;
+            }
+            conn.run_migration(&m).expect("an earlier migration");
+        }
+        conn.batch_execute(
+            "PRAGMA foreign_keys = ON;
+             INSERT INTO projects (id, name, environment, created_at) VALUES ('p1', 'p', 'live', 0);
+             INSERT INTO end_users (id, project_id, email, name, email_verified, metadata,
+                                    created_at, updated_at)
+                 VALUES ('u1', 'p1', 'ada@example.com', 'Ada', 1, '{}', 1, 2);
+             INSERT INTO sessions (id, project_id, user_id, created_at, last_active_at, expires_at)
+                 VALUES ('s1', 'p1', 'u1', 0, 0, 9);
+             INSERT INTO oauth_accounts (id, project_id, user_id, provider, provider_user_id, created_at)
+                 VALUES ('o1', 'p1', 'u1', 'github', '42', 0);",
+        )
+        .expect("rows before the rebuild");
+    }
+    let store = db.store().await;
+    let count = async |sql: &'static str| -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        store
+            .read(async |c| {
+                Ok::<_, StoreError>(with_conn!(c, c => {
+                    diesel::sql_query(sql).get_result::<N>(c).await?.n
+                }))
+            })
+            .await
+            .expect("count")
+    };
+    assert_eq!(count("SELECT COUNT(*) AS n FROM sessions").await, 1);
+    assert_eq!(count("SELECT COUNT(*) AS n FROM oauth_accounts").await, 1);
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) AS n FROM end_users WHERE email = 'ada@example.com' \
+             AND name = 'Ada' AND email_verified AND phone IS NULL AND NOT phone_verified"
+        )
+        .await,
+        1
+    );
+    store
+        .write(async |c| {
+            with_conn!(c, c => {
+                diesel::sql_query("DELETE FROM end_users WHERE id = 'u1'").execute(c).await?;
+            });
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .expect("delete");
+    assert_eq!(
+        count("SELECT COUNT(*) AS n FROM sessions").await,
+        0,
+        "the cascade still works"
+    );
+    assert_eq!(count("SELECT COUNT(*) AS n FROM oauth_accounts").await, 0);
+}

@@ -150,7 +150,8 @@ impl StripeMirror {
         }
         #[derive(serde::Serialize)]
         struct NewCustomer<'a> {
-            email: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            email: Option<&'a str>,
             metadata: HashMap<String, String>,
             #[serde(skip_serializing_if = "Option::is_none")]
             payment_method: Option<&'a str>,

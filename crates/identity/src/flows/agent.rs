@@ -34,7 +34,7 @@ impl MailSent {
     fn to(user: UserRow, (email_id, expires_at): (String, DateTime<Utc>)) -> Self {
         MailSent {
             user_id: user.id,
-            email: user.email,
+            email: user.email.unwrap_or_default(),
             email_id,
             expires_at,
         }
@@ -107,7 +107,7 @@ pub async fn resend_verification_by_agent(
     let row = users::require(conn, project, user_id).await?;
     if row.email_verified {
         return Err(
-            ToolError::precondition(format!("{} is already verified", row.email))
+            ToolError::precondition(format!("{} is already verified", row.account_key()))
                 .with_field("user_id")
                 .with_hint(
                     "nothing to send; set_email_verified with verified: false first to re-verify",

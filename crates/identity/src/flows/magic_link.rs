@@ -66,7 +66,7 @@ impl Auth {
             conn,
             project_id,
             EmailKind::MagicLink,
-            &user.email,
+            user.address()?,
             json!({
                 "user": mail_user(&user),
                 "link": with_token(base, &token),

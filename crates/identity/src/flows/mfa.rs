@@ -27,7 +27,7 @@ impl Auth {
         if !mfa::required(conn, project_id, &user.id).await? {
             return Ok(Ok(()));
         }
-        let account = self.account_subject("signin", project_id, &user.email);
+        let account = self.account_subject("signin", project_id, user.account_key());
         if tries == Tries::CountHere {
             let limit = self.settings.sign_in_per_account;
             if let Err(refused) =
@@ -100,7 +100,11 @@ impl Auth {
                     project_id,
                     &claims.sub,
                     &project.name,
-                    &who.user.email,
+                    who.user
+                        .email
+                        .as_deref()
+                        .or(who.user.phone.as_deref())
+                        .unwrap_or(&claims.sub),
                     now,
                 )
                 .await?;

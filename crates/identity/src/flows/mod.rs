@@ -331,10 +331,13 @@ async fn count(
 
 /// The template variables of a user.
 fn mail_user(user: &UserRow) -> Value {
-    let name = user
-        .name
-        .clone()
-        .unwrap_or_else(|| user.email.split('@').next().unwrap_or_default().to_owned());
+    let name = user.name.clone().unwrap_or_else(|| {
+        user.account_key()
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    });
     json!({"name": name, "email": user.email})
 }
 
@@ -362,7 +365,7 @@ async fn send_verification(
         conn,
         project_id,
         EmailKind::VerificationOtp,
-        &user.email,
+        user.address()?,
         json!({"user": mail_user(user), "code": code, "expires_in": human(settings.code_ttl)}),
         now,
     )
@@ -390,7 +393,7 @@ async fn send_reset(
         conn,
         project_id,
         EmailKind::PasswordReset,
-        &user.email,
+        user.address()?,
         json!({
             "user": mail_user(user),
             "link": with_token(base, &token),

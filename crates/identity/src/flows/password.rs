@@ -83,7 +83,7 @@ impl Auth {
                     conn,
                     project_id,
                     EmailKind::Welcome,
-                    &user.email,
+                    user.address()?,
                     json!({"user": mail_user(&user)}),
                     now,
                 )
@@ -310,7 +310,7 @@ impl Auth {
                 )
                 .await?;
                 let user = users::get(conn, project_id, &user_id).await?;
-                let account = self.account_subject("signin", project_id, &user.email);
+                let account = self.account_subject("signin", project_id, user.account_key());
                 throttle::clear(conn, project_id, &account, now).await?;
                 user_event(
                     project_id,
@@ -337,7 +337,7 @@ impl Auth {
         let new_email = users::normalize_email("new_email", &body.new_email)?;
         let now = self.now();
         let not_same = |user: &UserRow| {
-            if new_email == user.email {
+            if user.email.as_deref() == Some(new_email.as_str()) {
                 return Err(ToolError::invalid(
                     "new_email",
                     "new_email is the account's current address",
@@ -375,20 +375,23 @@ impl Auth {
                 // change is done: the old address is then not theirs).
                 codes::void_tokens(conn, &project_id, &user.id, codes::ALL_LINKS, now).await?;
                 let to_new = UserRow {
-                    email: new_email.clone(),
+                    email: Some(new_email.clone()),
                     ..row.clone()
                 };
                 send_verification(conn, &self.keys, &self.settings, &project_id, &to_new, now)
                     .await?;
-                authgate_email::enqueue(
-                    conn,
-                    &project_id,
-                    EmailKind::EmailChangeNotice,
-                    &row.email,
-                    json!({"user": mail_user(&row), "new_email": new_email}),
-                    now,
-                )
-                .await?;
+                // The old address is told (a user who signed up by SMS has none).
+                if let Some(old) = &row.email {
+                    authgate_email::enqueue(
+                        conn,
+                        &project_id,
+                        EmailKind::EmailChangeNotice,
+                        old,
+                        json!({"user": mail_user(&row), "new_email": new_email}),
+                        now,
+                    )
+                    .await?;
+                }
                 user_event(&project_id, EventType::EmailChangeRequested, &user.id, meta)
                     .record(conn, now)
                     .await?;

@@ -40,7 +40,8 @@ impl Auth {
                     let found = self.who(conn, project_hint, token, now).await?;
                     check(&found.1)?;
                     if found.2.is_some() {
-                        let account = self.account_subject("signin", &found.0, &found.1.email);
+                        let account =
+                            self.account_subject("signin", &found.0, found.1.account_key());
                         let limit = self.settings.sign_in_per_account;
                         if let Err(refused) =
                             count(conn, &found.0, &account, limit, SIGN_IN_THROTTLED, now).await?

@@ -80,7 +80,7 @@ impl Auth {
                             // To the address asked about: the account's own,
                             // or the one its change waits on.
                             let to = users::UserRow {
-                                email: email.clone(),
+                                email: Some(email.clone()),
                                 ..user
                             };
                             send_verification(conn, &self.keys, s, project_id, &to, now).await?;

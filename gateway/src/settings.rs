@@ -41,6 +41,8 @@ pub fn domain_settings(
         config.social.clone(),
         authgate_identity::social::outbound_client(),
     );
+    identity.sms.twilio_base = config.sms_twilio_base.clone();
+    identity.sms.daily_cap = i64::from(config.sms_daily_cap);
     settings.insert(identity.clone());
     Ok((settings, identity))
 }

@@ -95,10 +95,9 @@ pub struct ReportUsageArgs {
     pub events: Vec<UsageEvent>,
 }
 
-/// Report metered usage: 1 to 1,000 events {user_id, meter, quantity,
-/// timestamp?, idempotency_key}. A key counts once per project, forever: retry
-/// with the same keys (counted ones come back as duplicates). Bad events are
-/// rejected by index; the rest count.
+/// Report metered usage: 1 to 1,000 events. An idempotency_key counts once per
+/// project, forever: retry with the same keys (counted ones come back as
+/// duplicates). Bad events are rejected by index; the rest count.
 #[tool(
     write,
     group = BILLING,
@@ -156,9 +155,8 @@ pub struct CreateBillingMigrationArgs {
 }
 
 /// Plan moving every live subscription from one plan to another: one item per
-/// subscription, mapped to the target's price of the same interval and
-/// currency, or failed with the reason. Nothing moves until
-/// execute_billing_migration.
+/// subscription, mapped to the target's price of the same interval and currency,
+/// or failed with the reason. Nothing moves until execute_billing_migration.
 #[tool(
     write,
     group = BILLING,
@@ -205,10 +203,9 @@ pub struct ExecuteBillingMigrationArgs {
     pub dry_run: bool,
 }
 
-/// Move a migration's pending subscriptions to their target prices, in batches
-/// of 100 with progress notifications (with Stripe, in Stripe first). Items
-/// whose subscription changed price since planning fail with that reason. Safe
-/// to run again: it resumes and never moves a subscription twice.
+/// Move a migration's pending subscriptions to their target prices in batches of
+/// 100, with progress notifications (with Stripe, Stripe first). Items whose price
+/// changed since planning fail. Safe to rerun: it resumes, moving none twice.
 #[tool(
     danger,
     group = BILLING,

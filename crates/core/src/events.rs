@@ -83,6 +83,11 @@ event_types! {
     AccountClaimed => "account.claimed",
     /// A provider's account was linked to an end user (metadata `provider`).
     AccountLinked => "account.linked",
+    /// An SMS sign-in code was sent.
+    SmsCodeSent => "sms.code_sent",
+    /// An SMS was refused by a cap (metadata `cap`: number, client or
+    /// daily): SMS pumping, or a real surge.
+    SmsLimited => "sms.limited",
     /// A sign-in link was asked for.
     MagicLinkRequested => "magic_link.requested",
     /// A TOTP factor was enrolled, pending its first code.

@@ -203,6 +203,7 @@ fn fold_documented_enum(p: &mut JsonObject, alternatives: Value) {
 pub fn output(schema: &JsonObject) -> JsonObject {
     let mut value = Value::Object(schema.clone());
     strip_prose(&mut value);
+    fold_const_enums(&mut value);
     drop_implied_types(&mut value, true);
     let Value::Object(mut out) = value else {
         return Map::new();
@@ -249,6 +250,40 @@ fn remove_keywords(value: &mut Value, keywords: &[&str]) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(|i| remove_keywords(i, keywords)),
+        _ => {}
+    }
+}
+
+/// A `oneOf` of constants of one type (what an enum with documented
+/// variants becomes, its docs stripped) → `{"type": T, "enum": [...]}`.
+fn fold_const_enums(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let folded = map.get("oneOf").and_then(Value::as_array).and_then(|alts| {
+                let mut ty: Option<&Value> = None;
+                let mut values = Vec::with_capacity(alts.len());
+                for a in alts {
+                    let a = a.as_object()?;
+                    if a.keys().any(|k| k != "const" && k != "type") {
+                        return None;
+                    }
+                    let t = a.get("type")?;
+                    if ty.is_some_and(|seen| seen != t) {
+                        return None;
+                    }
+                    ty = Some(t);
+                    values.push(a.get("const")?.clone());
+                }
+                Some((ty?.clone(), values))
+            });
+            if let Some((ty, values)) = folded {
+                map.remove("oneOf");
+                map.insert("type".into(), ty);
+                map.insert("enum".into(), Value::Array(values));
+            }
+            map.values_mut().for_each(fold_const_enums);
+        }
+        Value::Array(items) => items.iter_mut().for_each(fold_const_enums),
         _ => {}
     }
 }
@@ -445,6 +480,20 @@ mod tests {
         assert_eq!(
             p["$defs"]["s1"]["properties"]["created_at"],
             json!({"type": "string"})
+        );
+        // Documented variants: one enum once their docs are gone.
+        let scopes = obj(json!({"type": "object", "properties": {"scope": {"oneOf": [
+            {"const": "read", "type": "string", "description": "Reads."},
+            {"const": "write", "type": "string", "description": "Writes."}
+        ]}, "mixed": {"oneOf": [{"const": "a", "type": "string"}, {"type": "integer"}]}}}));
+        let p = Value::Object(output(&scopes));
+        assert_eq!(
+            p["properties"]["scope"],
+            json!({"type": "string", "enum": ["read", "write"]})
+        );
+        assert!(
+            p["properties"]["mixed"]["oneOf"].is_array(),
+            "not constants: kept"
         );
     }
 }

@@ -24,9 +24,9 @@ pub struct ExportArgs {
     pub user_id: String,
 }
 
-/// Everything the project holds about one end user as one JSON document (GDPR):
-/// profile, linked accounts, MFA factors (no secrets), sessions, memberships,
-/// invitations, subscriptions, usage and audit events. Each export is audited.
+/// Everything the project holds about one end user as one JSON document (GDPR),
+/// never a secret: profile, accounts, factors, sessions, memberships,
+/// invitations, subscriptions, usage, audit events. Each export is audited.
 #[tool(read, audited, group = PRIVACY, title = "Export user data", example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#)]
 pub async fn export_user_data(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: ExportArgs,

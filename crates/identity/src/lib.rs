@@ -13,9 +13,11 @@ mod jwt;
 mod maintenance;
 mod mfa;
 mod passwords;
+mod phone;
 mod sdk;
 mod sections;
 mod settings;
+pub mod sms;
 pub mod social;
 mod throttle;
 mod tools;
@@ -24,8 +26,8 @@ mod users;
 pub use flows::{
     Auth, CodeBody, DeletedUser, EmailChange, EmailOnly, Landing, LinkRequest, MagicVerify,
     MailSent, Me, MfaActive, OAuthCallback, OAuthRedirect, OAuthSignedIn, OAuthStart, OAuthToken,
-    PROJECT_HEADER, RefreshBody, ResetConfirm, SignIn, SignUp, SignedIn, TokenPair, TotpEnroll,
-    TotpRemove, VerifyEmail, token_refusal,
+    PROJECT_HEADER, RefreshBody, ResetConfirm, SignIn, SignUp, SignedIn, SmsRequest, SmsVerify,
+    TokenPair, TotpEnroll, TotpRemove, VerifyEmail, token_refusal,
 };
 pub use jwt::{
     AccessClaims, Jwk, Jwks, Reason as TokenRefusal, TokenSubject, Verification,

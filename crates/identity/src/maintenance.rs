@@ -13,7 +13,7 @@ pub struct Pruned {
     pub refresh_tokens: usize,
     pub one_time_tokens: usize,
     pub throttle_windows: usize,
-    /// Social sign-in states and codes past their end.
+    /// Social sign-in states and codes, and SMS codes, past their end.
     pub sign_in_grants: usize,
 }
 
@@ -31,7 +31,8 @@ pub async fn prune_tokens(
                 one_time_tokens: crate::codes::prune(conn, cutoff).await?,
                 throttle_windows: crate::throttle::prune(conn, now - Duration::days(1)).await?,
                 sign_in_grants: crate::social::grants::prune(conn, now - Duration::hours(1))
-                    .await?,
+                    .await?
+                    + crate::sms::codes::prune(conn, now - Duration::hours(1)).await?,
             })
         })
         .await

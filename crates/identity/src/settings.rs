@@ -39,6 +39,8 @@ pub struct IdentitySettings {
     pub passwords: Arc<Passwords>,
     /// Social sign-in: the providers' endpoints and the outbound client.
     pub social: crate::social::SocialSettings,
+    /// SMS sign-in: the gateway and the caps.
+    pub sms: crate::sms::SmsSettings,
 }
 
 impl IdentitySettings {
@@ -68,6 +70,7 @@ impl IdentitySettings {
             sessions: SessionSettings::default(),
             passwords,
             social: crate::social::SocialSettings::default(),
+            sms: crate::sms::SmsSettings::default(),
         }
     }
 }

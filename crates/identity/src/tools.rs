@@ -55,6 +55,8 @@ pub struct ListEndUsersArgs {
     pub cursor: Option<String>,
     /// Only users whose email contains this text (case-insensitive).
     pub email_contains: Option<String>,
+    /// Only the user with this phone number (+country code first).
+    pub phone: Option<String>,
     /// Only users created at or after this time (RFC 3339).
     pub created_after: Option<String>,
     /// Only users created before this time (RFC 3339).
@@ -72,6 +74,11 @@ pub async fn list_end_users(
     };
     let filter = UserFilter {
         email_contains: args.email_contains.filter(|s| !s.trim().is_empty()),
+        phone: args
+            .phone
+            .as_deref()
+            .map(|p| crate::phone::normalize_phone("phone", p).map(|p| p.e164))
+            .transpose()?,
         created_after: time("created_after", &args.created_after)?,
         created_before: time("created_before", &args.created_before)?,
     };

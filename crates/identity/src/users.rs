@@ -291,6 +291,49 @@ pub(crate) async fn load_by_email(
     }))
 }
 
+/// The user of the project with this E.164 number.
+pub(crate) async fn load_by_phone(
+    conn: &mut Conn<'_>, project_id: &str, phone: &str,
+) -> Result<Option<UserRow>, ToolError> {
+    Ok(with_conn!(conn, c => {
+        end_users::table
+            .filter(end_users::project_id.eq(project_id))
+            .filter(end_users::phone.eq(phone))
+            .select(UserRow::as_select())
+            .first(c)
+            .await
+            .optional()?
+    }))
+}
+
+/// Inserts a user who signed up by SMS: a verified number, no address.
+pub(crate) async fn insert_phone(
+    conn: &mut Conn<'_>, project_id: &str, phone: &str, now: DateTime<Utc>,
+) -> Result<UserRow, ToolError> {
+    let at = to_micros(now);
+    let row = UserRow {
+        id: new_id("usr"),
+        project_id: project_id.to_owned(),
+        email: None,
+        name: None,
+        email_verified: false,
+        metadata: JsonText(serde_json::Map::new()),
+        created_at: at,
+        updated_at: at,
+        last_sign_in_at: None,
+        pending_email: None,
+        phone: Some(phone.to_owned()),
+        phone_verified: true,
+    };
+    if !insert_new!(conn, end_users::table, &row) {
+        return Err(
+            ToolError::conflict("an account with this phone number already exists")
+                .with_field("phone"),
+        );
+    }
+    Ok(row)
+}
+
 pub(crate) async fn password_hash(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str,
 ) -> Result<Option<(String, i64)>, ToolError> {
@@ -495,6 +538,8 @@ pub(crate) async fn touch_sign_in(
 pub struct UserFilter {
     /// Part of the email (compared lower-cased).
     pub email_contains: Option<String>,
+    /// The phone number, in E.164.
+    pub phone: Option<String>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
 }
@@ -516,6 +561,9 @@ pub async fn list(
             .into_boxed();
         if let Some(p) = &pattern {
             q = q.filter(end_users::email.like(p.clone()).escape('\\'));
+        }
+        if let Some(phone) = &filter.phone {
+            q = q.filter(end_users::phone.eq(phone.clone()));
         }
         if let Some(t) = filter.created_after {
             q = q.filter(end_users::created_at.gt(to_micros(t)));

@@ -345,9 +345,8 @@ pub struct InviteOrgMemberArgs {
 }
 
 /// Invite an email address to an organization: mails a single-use link (7 days)
-/// to the project's first callback URL with `invitation_token` in its query;
-/// the app then calls POST /api/v1/invitations/accept for the signed-in
-/// invitee. Already a member or invited: conflict.
+/// to the first callback URL with `invitation_token`; the app then calls POST
+/// /api/v1/invitations/accept for the signed-in invitee. Member or invited: conflict.
 #[tool(
     write,
     group = ORGANIZATIONS,

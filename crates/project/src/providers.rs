@@ -22,7 +22,7 @@ enum ProviderKind {
     OAuth,
     /// Email and password, and magic links: delivered by AuthGate itself.
     BuiltIn,
-    /// Needs an SMS gateway, which this server does not have yet.
+    /// Twilio: its Account SID, Auth Token and a sender.
     Sms,
 }
 
@@ -53,7 +53,7 @@ pub struct ProviderState {
     pub provider: String,
     pub enabled: bool,
     /// Whether the provider has what it needs to work (OAuth: client id and
-    /// secret; email and magic_link: always; sms: no SMS gateway yet).
+    /// secret; email and magic_link: always; sms: Account SID, Auth Token and sender).
     pub configured: bool,
     /// The OAuth client id (public), when set.
     pub client_id: Option<String>,
@@ -125,7 +125,6 @@ pub struct ProviderChange {
     pub provider: String,
     pub enabled: bool,
     pub client_id: Option<String>,
-    /// OAuth client secret.
     pub client_secret: Option<String>,
     // The settings below: the tool's description says what each is.
     pub scopes: Option<Vec<String>>,
@@ -532,12 +531,6 @@ pub async fn configure_providers(
                     .with_hint("remove client_id and client_secret for this provider"),
             );
         }
-        if k == ProviderKind::Sms && change.enabled {
-            return Err(ToolError::precondition(
-                "sms cannot be enabled: this server has no SMS gateway configured",
-            )
-            .with_field(field("enabled")));
-        }
         if let Some(id) = &change.client_id {
             check_text(&field("client_id"), id, 512)?;
         }
@@ -620,7 +613,11 @@ fn plan_rows(
             None => old.and_then(|r| r.client_secret_enc.clone()),
         };
         let options = merged_options(old.map(|r| &r.settings.0), change.options());
-        if kind(provider) == Some(ProviderKind::OAuth) && change.enabled {
+        let needs_credentials = matches!(
+            kind(provider),
+            Some(ProviderKind::OAuth | ProviderKind::Sms)
+        );
+        if needs_credentials && change.enabled {
             let mut missing = Vec::new();
             if client_id.is_none() {
                 missing.push("client_id");
@@ -635,11 +632,15 @@ fn plan_rows(
                     missing.join(", ")
                 ))
                 .with_field(format!("providers[{i}].{first}"))
-                .with_hint(format!(
-                    "pass {} from the {provider} developer console, and register this redirect URI there: {}",
-                    missing.join(" and "),
-                    redirect_uri(public_url, provider)
-                )));
+                .with_hint(if provider == "sms" {
+                    "pass client_id (the Twilio Account SID), client_secret (its Auth Token) and sender (a Twilio number or Messaging Service SID)".to_owned()
+                } else {
+                    format!(
+                        "pass {} from the {provider} developer console, and register this redirect URI there: {}",
+                        missing.join(" and "),
+                        redirect_uri(public_url, provider)
+                    )
+                }));
             }
         }
         new_rows.push(ProviderRow {

@@ -131,10 +131,11 @@ pub struct ProvidersOutput {
 }
 
 /// Enable, disable or configure sign-in providers in one transaction; omitted
-/// fields keep stored values. OAuth needs client_id and client_secret (encrypted,
-/// never returned); apple also team_id and key_id, with the .p8 PEM as secret.
-/// Optional: scopes; google hosted_domain; azure tenant (common, organizations,
-/// consumers or an id), allowed_tenants.
+/// fields keep stored values; secrets are encrypted, never returned. OAuth:
+/// client_id, client_secret (apple: the .p8 PEM, with team_id, key_id); optional
+/// scopes, google hosted_domain, azure tenant, allowed_tenants. sms: Twilio
+/// Account SID as client_id, Auth Token as client_secret, sender; optional
+/// allowed_countries.
 #[tool(
     write,
     group = AUTH_CONFIG,

@@ -137,9 +137,9 @@ pub struct CheckRbacPermissionArgs {
     pub context: Option<serde_json::Value>,
 }
 
-/// May this user do this action on this resource in this organization? Returns
-/// {allowed, reason, role, matched_permission, matched_grant}; a non-member is
-/// denied (not an error), and so is a condition that cannot be evaluated.
+/// May this user do this action on this resource in this organization? A
+/// non-member is denied (not an error), and so is a condition that cannot be
+/// evaluated.
 #[tool(
     read,
     group = RBAC,
@@ -185,10 +185,9 @@ pub struct SyncResult {
     pub plan: Plan,
 }
 
-/// Make the RBAC configuration equal to `state` (get_rbac_sync_state's shape)
-/// in one transaction: create, update, and archive what it no longer names.
-/// Returns the plan {created, updated, archived, unchanged}; dry_run returns
-/// only the plan. A role members hold cannot be archived.
+/// Make the RBAC configuration equal to `state` (get_rbac_sync_state's shape) in
+/// one transaction: create, update, archive what it no longer names (not a role
+/// members hold). Returns the plan; dry_run only plans.
 #[tool(
     write,
     group = RBAC,

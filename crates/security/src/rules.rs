@@ -84,6 +84,7 @@ rules!(
     EmailChangeThenReset,
     PermissionProbing,
     SignUpBurst,
+    SmsPumping,
 );
 
 async fn run<R: Rule>(
@@ -490,6 +491,31 @@ impl Rule for SignUpBurst {
     }
 }
 
+/// SMS held back by a cap: a number, an address or the project's day ran
+/// out (SMS pumping sends codes to premium numbers at the sender's cost).
+pub struct SmsPumping;
+
+impl Rule for SmsPumping {
+    const KEY: &'static str = "sms_pumping";
+    const SEVERITY: Severity = Severity::High;
+    const DESCRIPTION: &'static str =
+        "SMS codes were refused by a cap (per number, per address or the daily cap)";
+
+    const WATCHES: &'static [EventType] = &[EventType::SmsLimited];
+
+    fn threshold(_: &SecurityConfig) -> Threshold {
+        Threshold::EACH
+    }
+
+    fn observe(e: &NewAuditEvent) -> Option<Observation> {
+        subject(format!(
+            "{}:{}",
+            meta_str(e, "cap")?,
+            meta_str(e, "subject")?
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -564,6 +590,7 @@ mod tests {
             ("email_change_then_reset", vec!["password_reset.completed"]),
             ("permission_probing", vec![]),
             ("sign_up_burst", vec!["sign_up"]),
+            ("sms_pumping", vec!["sms.limited"]),
         ];
         assert_eq!(watched.len(), expected.len());
         for ((key, names), (want_key, want)) in watched.iter().zip(&expected) {

@@ -49,11 +49,8 @@ pub struct ListSecurityAlertsArgs {
 }
 
 /// List security alerts, newest first, by status or severity: one per rule and
-/// subject while unresolved, counting its events. Rules: brute_force,
-/// credential_stuffing, sign_in_after_failures, danger_burst,
-/// wildcard_role_assigned, revoked_key_used, refresh_token_reuse,
-/// mass_session_revocation, mfa_factor_removed, email_change_then_reset,
-/// permission_probing, sign_up_burst.
+/// subject while unresolved, counting its events; each names its rule and what
+/// it detects (docs/design.md lists the rules).
 #[tool(
     read,
     group = SECURITY,

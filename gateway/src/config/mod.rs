@@ -93,6 +93,10 @@ pub struct Config {
     pub security: authgate_security::SecurityConfig,
     /// Where the social sign-in providers are (`AUTHGATE_OAUTH_*`).
     pub social: authgate_identity::social::SocialEndpoints,
+    /// Twilio's API root (`AUTHGATE_SMS_TWILIO_BASE_URL`).
+    pub sms_twilio_base: String,
+    /// SMS codes a project may send a day (`AUTHGATE_SMS_DAILY_CAP`).
+    pub sms_daily_cap: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -132,6 +136,8 @@ impl std::fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("security", &self.security)
             .field("social", &self.social)
+            .field("sms_twilio_base", &self.sms_twilio_base)
+            .field("sms_daily_cap", &self.sms_daily_cap)
             .finish()
     }
 }
@@ -189,6 +195,25 @@ impl Config {
                     parse_interval,
                 )?,
                 social: social_endpoints(&src)?,
+                sms_twilio_base: src.get(
+                    "AUTHGATE_SMS_TWILIO_BASE_URL",
+                    "https://api.twilio.com",
+                    |var, v| {
+                        let v = v.trim().trim_end_matches('/').to_owned();
+                        if authgate_identity::social::endpoint_allowed(&v) {
+                            Ok(v)
+                        } else {
+                            Err(format!("{var} must be an https URL (plain http only for 127.0.0.1, [::1] or localhost), got '{v}'"))
+                        }
+                    },
+                )?,
+                sms_daily_cap: src.get("AUTHGATE_SMS_DAILY_CAP", "1000", |var, v| {
+                    v.trim()
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| format!("{var} must be a positive number of SMS a day, got '{v}'"))
+                })?,
                 token_retention: src.get(
                     "AUTHGATE_TOKEN_RETENTION",
                     DEFAULT_TOKEN_RETENTION,

@@ -157,3 +157,17 @@ pub async fn jwks(State(app): App, Path(project_id): Path<String>) -> Answer {
     );
     Ok(resp)
 }
+
+pub async fn sms_request(State(app): App, c: Rest, bytes: Bytes) -> Answer {
+    app.auth
+        .request_sms(c.project()?, c.body(&bytes)?, &c.meta)
+        .await?;
+    accepted()
+}
+
+pub async fn sms_verify(State(app): App, c: Rest, bytes: Bytes) -> Answer {
+    ok(&app
+        .auth
+        .verify_sms(c.project()?, c.body(&bytes)?, &c.meta)
+        .await?)
+}

@@ -69,6 +69,8 @@ api! {
     get "/api/v1/auth/oauth/{provider}/callback" => social::callback_query,
     post "/api/v1/auth/oauth/{provider}/callback" => social::callback_form,
     post "/api/v1/auth/oauth/token" => social::token,
+    post "/api/v1/auth/sms/request" => identity::sms_request,
+    post "/api/v1/auth/sms/verify" => identity::sms_verify,
     post "/api/v1/auth/active-org" => orgs::active_org,
     post "/api/v1/invitations/accept" => orgs::accept_invitation,
     post "/api/v1/permissions/check" => rbac::permissions_check,
@@ -95,6 +97,8 @@ pub const PUBLIC: &[&str] = &[
     "/api/v1/auth/oauth/{provider}/start",
     "/api/v1/auth/oauth/{provider}/callback",
     "/api/v1/auth/oauth/token",
+    "/api/v1/auth/sms/request",
+    "/api/v1/auth/sms/verify",
 ];
 
 /// The routes under `/api/v1`, with the public budget and the CORS layer.

@@ -20,6 +20,7 @@ mod magic_link;
 mod mfa;
 mod password;
 mod session;
+mod sms;
 mod social;
 mod stepup;
 mod verification;
@@ -51,6 +52,7 @@ pub use agent::{
     DeletedUser, MailSent, RemovedMfa, delete_end_user, remove_user_mfa,
     resend_verification_by_agent, send_password_reset_by_agent, set_email_verified_by_agent,
 };
+pub use sms::{SmsRequest, SmsVerify};
 pub use social::{Landing, OAuthCallback, OAuthRedirect, OAuthSignedIn, OAuthStart, OAuthToken};
 
 /// The header that names the project of an end-user request.

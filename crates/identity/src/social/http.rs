@@ -99,6 +99,15 @@ impl<'a> Call<'a> {
         }
     }
 
+    /// HTTP Basic authentication (Twilio: Account SID and Auth Token).
+    pub fn basic(mut self, user: &str, password: &str) -> Self {
+        use base64::Engine as _;
+        let pair = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.headers
+            .push(("authorization", format!("Basic {pair}")));
+        self
+    }
+
     pub fn bearer(mut self, token: &str) -> Self {
         self.headers
             .push(("authorization", format!("Bearer {token}")));

@@ -12,7 +12,7 @@ pub(crate) mod accounts;
 mod apple;
 pub(crate) mod exchange;
 pub(crate) mod grants;
-mod http;
+pub(crate) mod http;
 mod id_token;
 mod keys;
 pub(crate) mod providers;

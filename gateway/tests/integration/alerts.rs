@@ -293,6 +293,26 @@ async fn fire(rule: &str, gw: &Gateway, inbox: &Inbox, c: &Client, p: &str) -> i
             }
             10
         }
+        "sms_pumping" => {
+            let change = json!({"provider": "sms", "enabled": true,
+                "client_id": "AC0123456789abcdef0123456789abcdef",
+                "client_secret": "twilio-token", "sender": "+15005550006"});
+            ok(
+                c,
+                "configure_auth_providers",
+                json!({"providers": [change]}),
+            )
+            .await;
+            let phone = json!({"phone": "+14155550100"});
+            for _ in 0..3 {
+                let a = post(url, "/api/v1/auth/sms/request", Some(p), phone.clone()).await;
+                assert_eq!(a.status, 202);
+            }
+            post(url, "/api/v1/auth/sms/request", Some(p), phone)
+                .await
+                .refused(429, "rate_limited");
+            1
+        }
         other => panic!("no fixture for rule {other}"),
     }
 }
@@ -300,10 +320,15 @@ async fn fire(rule: &str, gw: &Gateway, inbox: &Inbox, c: &Client, p: &str) -> i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_rule_fires_exactly_its_alert_once() {
     // No reuse interval: the replay rule's refresh token is presented again at once.
-    let strict = [("AUTHGATE_REFRESH_REUSE_INTERVAL", "0s")];
+    // SMS goes to the tests' Twilio stand-in.
+    let twilio = crate::sms::Twilio::start().await;
+    let strict = [
+        ("AUTHGATE_REFRESH_REUSE_INTERVAL", "0s"),
+        ("AUTHGATE_SMS_TWILIO_BASE_URL", twilio.base.as_str()),
+    ];
     common::each_backend_with_mail(&strict, async |gw, inbox| {
         let rules: Vec<&str> = authgate_security::RULES.iter().map(|r| r.key).collect();
-        assert_eq!(rules.len(), 12);
+        assert_eq!(rules.len(), 13);
         for rule in rules {
             let (p, key) = common::second_project(gw, rule).await;
             let c = common::connect(&gw.mcp_url(), &key).await;
@@ -556,6 +581,10 @@ async fn every_rest_auth_endpoint_writes_an_audit_event() {
         ("GET", "/api/v1/auth/oauth/{provider}/callback"),
         ("POST", "/api/v1/auth/oauth/{provider}/callback"),
         ("POST", "/api/v1/auth/oauth/token"),
+        // SMS needs the Twilio stand-in: sms.rs checks sms.code_sent,
+        // sign_up, sign_in.failed and sms.limited.
+        ("POST", "/api/v1/auth/sms/request"),
+        ("POST", "/api/v1/auth/sms/verify"),
     ];
     let routes: BTreeSet<(&str, &str)> = authgate_gateway::rest::ROUTES
         .iter()

@@ -25,6 +25,7 @@ mod orgs;
 mod rbac;
 mod registry;
 mod security;
+mod sms;
 mod social;
 mod sse;
 mod stripe;

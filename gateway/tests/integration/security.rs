@@ -562,7 +562,7 @@ async fn bad_input_names_the_field_and_writes_nothing() {
                 "configure_auth_providers",
                 json!({"providers": [{"provider": "sms", "enabled": true}]}),
                 "precondition_failed",
-                "providers[0].enabled",
+                "providers[0].client_id",
             ),
             (
                 "configure_auth_providers",

@@ -39,6 +39,15 @@ pub struct SmsVerify {
     pub mfa_code: Option<String>,
 }
 
+/// One cap an SMS is counted against.
+struct Cap<'a> {
+    /// `number`, `client` or `daily`.
+    name: &'a str,
+    /// The counter's subject.
+    subject: &'a str,
+    limit: Limit,
+}
+
 /// What `request` sends, once its unit of work has committed.
 struct Outgoing {
     account_sid: String,
@@ -66,9 +75,14 @@ impl Auth {
     /// Counts one SMS against a cap; over it, the refusal (429) and its
     /// `sms.limited` record, which raises the alert.
     async fn sms_cap(
-        &self, conn: &mut Conn<'_>, project_id: &str, cap: &str, subject: &str, limit: Limit,
-        meta: &RequestMeta, now: DateTime<Utc>,
+        &self, conn: &mut Conn<'_>, project_id: &str, cap: Cap<'_>, meta: &RequestMeta,
+        now: DateTime<Utc>,
     ) -> Result<Result<(), ToolError>, ToolError> {
+        let Cap {
+            name: cap,
+            subject,
+            limit,
+        } = cap;
         let message = match cap {
             "daily" => "this project sent its SMS for today; retry tomorrow",
             "client" => "too many codes were asked from this address; retry later",
@@ -126,9 +140,11 @@ impl Auth {
                         .sms_cap(
                             conn,
                             project_id,
-                            "number",
-                            &by_number,
-                            s.per_number,
+                            Cap {
+                                name: "number",
+                                subject: &by_number,
+                                limit: s.per_number,
+                            },
                             meta,
                             now,
                         )
@@ -142,9 +158,11 @@ impl Auth {
                             .sms_cap(
                                 conn,
                                 project_id,
-                                "client",
-                                &by_client,
-                                s.per_client,
+                                Cap {
+                                    name: "client",
+                                    subject: &by_client,
+                                    limit: s.per_client,
+                                },
                                 meta,
                                 now,
                             )
@@ -158,7 +176,17 @@ impl Auth {
                         window: chrono::Duration::days(1),
                     };
                     if let Err(e) = self
-                        .sms_cap(conn, project_id, "daily", "sms:daily", daily, meta, now)
+                        .sms_cap(
+                            conn,
+                            project_id,
+                            Cap {
+                                name: "daily",
+                                subject: "sms:daily",
+                                limit: daily,
+                            },
+                            meta,
+                            now,
+                        )
                         .await?
                     {
                         return Ok(Err(e));

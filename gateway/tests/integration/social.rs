@@ -325,7 +325,10 @@ async fn sign_in_with(gw: &Gateway, project: &str, provider: &str) -> Value {
         .unwrap_or_else(|| panic!("{provider}: {landed:?}"));
     let answer = redeem(gw, project, code, Some(&verifier)).await;
     assert_eq!(answer.status, 200, "{provider}: {}", answer.body);
-    answer.body
+    let mut body = answer.body;
+    // For the log scan: the one-time code and the verifier are secrets too.
+    body["test_secrets"] = json!([code, verifier]);
+    body
 }
 
 async fn counts(gw: &Gateway) -> (i64, i64, i64) {
@@ -380,6 +383,9 @@ async fn every_provider_signs_a_user_in_end_to_end() {
             // Each provider gives its own subject for the same person.
             let answer = sign_in_with(gw, project, provider).await;
             assert_eq!(answer["provider"], json!(provider));
+            for s in answer["test_secrets"].as_array().expect("secrets") {
+                secrets.push(s.as_str().expect("text").to_owned());
+            }
             let token = answer["access_token"].as_str().expect("access token");
             secrets.push(token.to_owned());
             secrets.push(
@@ -479,6 +485,34 @@ async fn every_provider_signs_a_user_in_end_to_end() {
             events["data"][0]["metadata"]["method"],
             json!("oauth:google"),
             "{events}"
+        );
+        let sign_ins = ok(
+            &c,
+            "list_audit_events",
+            json!({"event_type": "sign_in.succeeded"}),
+        )
+        .await;
+        let mut methods: Vec<&str> = sign_ins["data"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["metadata"]["method"].as_str().expect("method"))
+            .collect();
+        methods.sort();
+        assert_eq!(
+            methods,
+            [
+                "oauth:apple",
+                "oauth:azure",
+                "oauth:discord",
+                "oauth:github",
+                "oauth:google"
+            ]
+        );
+        let export = ok(&c, "export_user_data", json!({"user_id": id})).await;
+        assert!(
+            export.to_string().contains("\"provider\":\"apple\""),
+            "the export shows linked accounts"
         );
         let linked_events = ok(
             &c,
@@ -664,6 +698,16 @@ async fn refusals_make_nothing_and_are_audited() {
             let body: Value = res.json().await.expect("JSON");
             assert_eq!(body["error"]["field"], json!("redirect_url"), "{evil}: {body}");
         }
+        assert!(failures(gw, "invalid_redirect_url").await >= 6, "crafted redirect URLs are audited");
+        assert_eq!(counts(gw).await, before, "nothing is made");
+
+        // A Google Workspace domain: an account of another domain is refused.
+        ok(&c, "configure_auth_providers", json!({"providers": [{"provider": "google", "enabled": true, "hosted_domain": "example.test"}]})).await;
+        refused_with(gw, &idp, "google", json!({"claims": {"hd": "elsewhere.test"}}), "provider_error").await;
+        let s = started(gw, project, "google", None).await;
+        let hd = query_of(&s.authorize);
+        assert_eq!(hd.get("hd").map(String::as_str), Some("example.test"), "hd is sent");
+
         // A provider that is not enabled: 412.
         ok(&c, "configure_auth_providers", json!({"providers": [{"provider": "discord", "enabled": false}]})).await;
         let res = start(gw, project, "discord", None).await;
@@ -728,6 +772,12 @@ async fn codes_are_single_use_short_lived_and_bound() {
         assert_eq!(as_server.status, 200, "{}", as_server.body);
         assert_eq!(as_server.body["is_new_user"], json!(false));
         assert_eq!(as_server.body["provider"], json!("google"));
+        // Two redemptions made sessions; every refusal was audited.
+        assert_eq!(counts(gw).await.1, 2, "only the two good redemptions made sessions");
+        assert_eq!(failures(gw, "invalid_code").await, 4, "reused, spent, late, other project");
+        assert_eq!(failures(gw, "wrong_code_verifier").await, 2);
+        assert_eq!(failures(gw, "wrong_redirect_url").await, 1);
+        assert_eq!(failures(gw, "wrong_authorization").await, 1);
     })
     .await;
 }
@@ -798,6 +848,42 @@ async fn linking_follows_the_rules() {
         assert_eq!(newbie["user"]["email"], json!("newbie@example.test"));
         assert_eq!(newbie["user"]["email_verified"], json!(false));
         assert_eq!(newbie["user"]["name"], json!("newbie"));
+    })
+    .await;
+}
+
+/// configure_auth_providers: the seed's `magic-link` spelling; enabling an
+/// OAuth provider without credentials names what is missing and the
+/// redirect URI to register; a change that names some fields keeps the
+/// stored others (credentials included); a setting of another provider is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_configuration_keeps_what_it_does_not_name() {
+    common::each_backend(&[], async |gw| {
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        let out = ok(&c, "configure_auth_providers", json!({"providers": [{"provider": "magic-link", "enabled": true}]})).await;
+        let magic = out["providers"].as_array().expect("rows").iter().find(|p| p["provider"] == json!("magic_link")).cloned().expect("magic_link");
+        assert_eq!(magic["enabled"], json!(true));
+
+        let e = common::err(&c, "configure_auth_providers", json!({"providers": [{"provider": "google", "enabled": true}]}), "precondition_failed").await;
+        assert_eq!(e["field"], json!("providers[0].client_id"), "{e}");
+        let hint = e["hint"].as_str().expect("hint");
+        assert!(hint.contains("client_id and client_secret"), "{hint}");
+        assert!(hint.contains(&format!("{}/api/v1/auth/oauth/google/callback", gw.url())), "{hint}");
+        let e = common::err(&c, "configure_auth_providers", json!({"providers": [{"provider": "apple", "enabled": true, "client_id": "com.example.web", "client_secret": "not a key"}]}), "invalid_argument").await;
+        assert_eq!(e["field"], json!("providers[0].client_secret"), "{e}");
+        let e = common::err(&c, "configure_auth_providers", json!({"providers": [{"provider": "github", "enabled": false, "tenant": "common"}]}), "invalid_argument").await;
+        assert_eq!(e["field"], json!("providers[0].tenant"), "{e}");
+
+        ok(&c, "configure_auth_providers", json!({"providers": [{"provider": "google", "enabled": true, "client_id": "g-id", "client_secret": "g-secret"}]})).await;
+        let out = ok(&c, "configure_auth_providers", json!({"providers": [{"provider": "google", "enabled": true, "scopes": ["openid", "email"], "hosted_domain": "example.test"}]})).await;
+        let google = out["providers"].as_array().expect("rows").iter().find(|p| p["provider"] == json!("google")).cloned().expect("google");
+        assert_eq!(google["client_id"], json!("g-id"));
+        assert_eq!(google["has_client_secret"], json!(true));
+        assert_eq!(google["configured"], json!(true));
+        assert_eq!(google["settings"]["scopes"], json!(["openid", "email"]));
+        assert_eq!(google["settings"]["hosted_domain"], json!("example.test"));
+        assert!(!out.to_string().contains("g-secret"));
     })
     .await;
 }

@@ -170,7 +170,6 @@ impl Auth {
     pub async fn start_oauth(
         &self, provider: &str, q: OAuthStart, meta: &RequestMeta,
     ) -> Result<OAuthRedirect, ToolError> {
-        let _ = meta;
         let provider = Provider::parse(provider).ok_or_else(|| {
             ToolError::new(
                 ErrorCode::NotFound,
@@ -215,7 +214,7 @@ impl Auth {
             ));
         }
         let name = provider.name();
-        let config = self
+        let read = self
             .store
             .read(async |conn: &mut Conn<'_>| {
                 authgate_project::require_project(conn, project_id, "project_id").await?;
@@ -240,7 +239,20 @@ impl Auth {
                     ))),
                 }
             })
-            .await?;
+            .await;
+        let config = match read {
+            Ok(config) => config,
+            Err(e) => {
+                // A crafted redirect_url is someone probing for an open
+                // redirect: audited in the project it named.
+                if e.field.as_deref() == Some("redirect_url") {
+                    let detail = "redirect_url is not one of the project's callback URLs";
+                    self.refuse_social(project_id, name, "invalid_redirect_url", detail, meta)
+                        .await;
+                }
+                return Err(e);
+            }
+        };
         let social = &self.settings.social;
         let endpoint = if provider.is_oidc() {
             let tenant = config.options.tenant.as_deref().unwrap_or("common");
@@ -636,9 +648,23 @@ impl Auth {
             self.store
                 .write(async |conn: &mut Conn<'_>| {
                     admit(conn, project_id, None).await?;
+                    let refused = |reason: &str, user: Option<&str>, provider: &str| {
+                        NewAuditEvent::auth(
+                            project_id,
+                            EventType::SignInFailed,
+                            user,
+                            meta,
+                            Outcome::Denied,
+                        )
+                        .meta("method", format!("oauth:{provider}"))
+                        .meta("reason", reason)
+                    };
                     let Some(row) = grants::peek_code(conn, project_id, &code_hash, now).await?
                     else {
-                        return Err(bad());
+                        refused("invalid_code", None, "unknown")
+                            .record(conn, now)
+                            .await?;
+                        return Ok(Err(bad()));
                     };
                     let refusal = if row.redirect_url != body.redirect_url.trim() {
                         Some(ToolError::invalid(
@@ -661,6 +687,10 @@ impl Auth {
                     if let Some(refusal) = refusal {
                         // A code presented wrongly is spent: a leaked one is useless.
                         grants::spend_code(conn, project_id, &code_hash, now).await?;
+                        let reason = refusal.field.clone().unwrap_or_default();
+                        refused(&format!("wrong_{}", reason.to_lowercase()), Some(&row.user_id), &row.provider)
+                            .record(conn, now)
+                            .await?;
                         return Ok(Err(refusal));
                     }
                     let user = users::load(conn, project_id, &row.user_id)

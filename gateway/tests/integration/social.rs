@@ -340,6 +340,21 @@ async fn counts(gw: &Gateway) -> (i64, i64, i64) {
     )
 }
 
+/// Runs `test` on each backend with the providers pointed at the mock,
+/// every provider enabled on the gateway's project and the callback URL
+/// registered.
+async fn each_backend_with_providers(test: impl AsyncFn(&Gateway, &Idp, &common::Client)) {
+    let idp = Idp::start();
+    let env = idp.env();
+    common::each_backend(&env_refs(&env), async |gw| {
+        idp.reset().await;
+        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+        configure(&idp, &c).await;
+        test(gw, &idp, &c).await;
+    })
+    .await;
+}
+
 // ------------------------------------------------------------------- tests
 
 /// Each provider, on each backend: start → the provider → callback (Apple:
@@ -595,12 +610,7 @@ async fn refused_outright(
 /// audited (`sign_in.failed` with its reason) where its project is known.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_make_nothing_and_are_audited() {
-    let idp = Idp::start();
-    let env = idp.env();
-    common::each_backend(&env_refs(&env), async |gw| {
-        idp.reset().await;
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
-        configure(&idp, &c).await;
+    each_backend_with_providers(async |gw, idp, c| {
         let project = gw.project_id.as_str();
         let now = chrono::Utc::now().timestamp();
 
@@ -614,10 +624,10 @@ async fn refusals_make_nothing_and_are_audited() {
             json!({"id_token": "hs256_public_jwk"}),
             json!({"header": {"kid": "a-key-nobody-published"}}),
         ] {
-            refused_with(gw, &idp, "google", hooks, "provider_error").await;
+            refused_with(gw, idp, "google", hooks, "provider_error").await;
         }
         let other_tenant = "99999999-2222-3333-4444-555555555555";
-        refused_with(gw, &idp, "azure", json!({"claims": {"tid": other_tenant, "xms_edov": true}}), "provider_error").await;
+        refused_with(gw, idp, "azure", json!({"claims": {"tid": other_tenant, "xms_edov": true}}), "provider_error").await;
 
         // The token endpoint (GitHub; its errors may come as 200).
         for hooks in [
@@ -628,12 +638,12 @@ async fn refusals_make_nothing_and_are_audited() {
             // No answer: the 10 s budget ends the call.
             json!({"token_response": {"hang_ms": 12000}}),
         ] {
-            refused_with(gw, &idp, "github", hooks, "provider_error").await;
+            refused_with(gw, idp, "github", hooks, "provider_error").await;
         }
         // The user said no at the provider.
-        refused_with(gw, &idp, "discord", json!({"authorize_error": "access_denied"}), "access_denied").await;
+        refused_with(gw, idp, "discord", json!({"authorize_error": "access_denied"}), "access_denied").await;
         // No address at all.
-        refused_with(gw, &idp, "google", json!({"claims": {"email": null}}), "email_not_verified").await;
+        refused_with(gw, idp, "google", json!({"claims": {"email": null}}), "email_not_verified").await;
 
         // An address the provider does not vouch for, equal to a user's.
         common::sign_up(&gw.url(), project, "ada@example.test", "correct horse battery 9").await;
@@ -645,7 +655,7 @@ async fn refusals_make_nothing_and_are_audited() {
             ("github", json!({"emails": [{"email": "ada@example.test", "primary": true, "verified": false}]})),
             ("discord", json!({"user": {"id": "42", "username": "ada", "email": "ada@example.test", "verified": false}})),
         ] {
-            refused_with(gw, &idp, provider, hooks, "account_conflict").await;
+            refused_with(gw, idp, provider, hooks, "account_conflict").await;
         }
 
         // The state and its cookie: 400 with nowhere to go.
@@ -702,14 +712,14 @@ async fn refusals_make_nothing_and_are_audited() {
         assert_eq!(counts(gw).await, before, "nothing is made");
 
         // A Google Workspace domain: an account of another domain is refused.
-        ok(&c, "configure_auth_providers", json!({"providers": [{"provider": "google", "enabled": true, "hosted_domain": "example.test"}]})).await;
-        refused_with(gw, &idp, "google", json!({"claims": {"hd": "elsewhere.test"}}), "provider_error").await;
+        ok(c, "configure_auth_providers", json!({"providers": [{"provider": "google", "enabled": true, "hosted_domain": "example.test"}]})).await;
+        refused_with(gw, idp, "google", json!({"claims": {"hd": "elsewhere.test"}}), "provider_error").await;
         let s = started(gw, project, "google", None).await;
         let hd = query_of(&s.authorize);
         assert_eq!(hd.get("hd").map(String::as_str), Some("example.test"), "hd is sent");
 
         // A provider that is not enabled: 412.
-        ok(&c, "configure_auth_providers", json!({"providers": [{"provider": "discord", "enabled": false}]})).await;
+        ok(c, "configure_auth_providers", json!({"providers": [{"provider": "discord", "enabled": false}]})).await;
         let res = start(gw, project, "discord", None).await;
         assert_eq!(res.status(), 412);
         assert!(location(&res).is_none());
@@ -722,11 +732,7 @@ async fn refusals_make_nothing_and_are_audited() {
 /// start, or (no challenge) only from a server with a write-scoped key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codes_are_single_use_short_lived_and_bound() {
-    let idp = Idp::start();
-    let env = idp.env();
-    common::each_backend(&env_refs(&env), async |gw| {
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
-        configure(&idp, &c).await;
+    each_backend_with_providers(async |gw, _, c| {
         let project = gw.project_id.as_str();
         let code_with = async |verifier: Option<&str>| -> String {
             let s = started(gw, project, "google", verifier.map(s256).as_deref()).await;
@@ -759,7 +765,7 @@ async fn codes_are_single_use_short_lived_and_bound() {
         let code = code_with(None).await;
         redeem(gw, project, &code, None).await.refused(401, "unauthenticated");
         let code = code_with(None).await;
-        let read_key = ok(&c, "create_api_key", json!({"name": "read", "scopes": ["read"]})).await["key"]
+        let read_key = ok(c, "create_api_key", json!({"name": "read", "scopes": ["read"]})).await["key"]
             .as_str()
             .expect("key")
             .to_owned();
@@ -789,19 +795,14 @@ async fn codes_are_single_use_short_lived_and_bound() {
 /// same user; an unvouched address that is free makes an unverified user.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linking_follows_the_rules() {
-    let idp = Idp::start();
-    let env = idp.env();
-    common::each_backend(&env_refs(&env), async |gw| {
-        idp.reset().await;
-        let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
-        configure(&idp, &c).await;
+    each_backend_with_providers(async |gw, idp, c| {
         let (url, project) = (gw.url(), gw.project_id.clone());
         let pw = "correct horse battery 9";
 
         // A verified user: the provider's verified address links to it.
         let owner = common::sign_up(&url, &project, "owner@example.test", pw).await;
         let owner_id = owner["id"].as_str().expect("id").to_owned();
-        ok(&c, "set_email_verified", json!({"user_id": owner_id, "verified": true})).await;
+        ok(c, "set_email_verified", json!({"user_id": owner_id, "verified": true})).await;
         idp.hooks("google", json!({"claims": {"sub": "g-owner", "email": "Owner@Example.test"}})).await;
         let answer = sign_in_with(gw, &project, "google").await;
         assert_eq!(answer["user"]["id"], json!(owner_id));
@@ -823,7 +824,7 @@ async fn linking_follows_the_rules() {
         let refresh = json!({"refresh_token": squatter_session["refresh_token"]});
         let r = common::post(&url, "/api/v1/auth/refresh", Some(&project), refresh).await;
         assert_eq!(r.status, 401, "the squatter's session is revoked: {:?}", r.body);
-        let claimed = ok(&c, "list_audit_events", json!({"event_type": "account.claimed"})).await;
+        let claimed = ok(c, "list_audit_events", json!({"event_type": "account.claimed"})).await;
         assert_eq!(claimed["data"][0]["metadata"]["method"], json!("oauth:google"));
 
         // The subject wins over a changed address.
@@ -836,7 +837,7 @@ async fn linking_follows_the_rules() {
         idp.hooks("github", json!({"emails": [{"email": "victim@example.test", "primary": true, "verified": true}]})).await;
         let github = sign_in_with(gw, &project, "github").await;
         assert_eq!(github["user"]["id"], squatter["id"]);
-        let detail = ok(&c, "get_end_user", json!({"user_id": squatter["id"]})).await;
+        let detail = ok(c, "get_end_user", json!({"user_id": squatter["id"]})).await;
         let mut providers: Vec<&str> = detail["linked_accounts"].as_array().expect("linked").iter().map(|a| a["provider"].as_str().expect("p")).collect();
         providers.sort();
         assert_eq!(providers, ["github", "google"]);

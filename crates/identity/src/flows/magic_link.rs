@@ -12,8 +12,8 @@ use authgate_email::EmailKind;
 use super::links::{LinkKind, LinkRequested};
 use super::mfa::Tries;
 use super::{
-    Auth, LinkRequest, MagicVerify, SignedIn, admit, bad_token, count, mail_user, required,
-    user_event, with_token,
+    Auth, LinkRequest, MagicVerify, SignedIn, admit, bad_token, mail_user, required, user_event,
+    with_token,
 };
 use crate::codes::{self, Presented, TokenKind};
 use crate::settings::human;
@@ -91,16 +91,12 @@ impl Auth {
         if let Some(user) = users::load_by_email(conn, project_id, email).await? {
             return Ok(Some(user));
         }
-        if let Some(ip) = &meta.ip {
-            let subject = format!("signup:ip:{}", authgate_core::net::bucket_of(ip));
-            let message = "too many sign-ups from this address; retry later";
-            let limit = self.settings.sign_up_per_ip;
-            if count(conn, project_id, &subject, limit, message, now)
-                .await?
-                .is_err()
-            {
-                return Ok(None);
-            }
+        if self
+            .count_sign_up(conn, project_id, meta, now)
+            .await?
+            .is_err()
+        {
+            return Ok(None);
         }
         let user = users::insert(conn, project_id, email.to_owned(), None, now).await?;
         user_event(project_id, EventType::SignUp, &user.id, meta)

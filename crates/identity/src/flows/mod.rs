@@ -446,6 +446,20 @@ impl Auth {
         count(conn, project_id, &subject, limit, message, now).await
     }
 
+    /// Counts a sign-up from the client's address (password, magic link,
+    /// social and SMS sign-ups share the budget); a refusal commits.
+    async fn count_sign_up(
+        &self, conn: &mut Conn<'_>, project_id: &str, meta: &RequestMeta, now: DateTime<Utc>,
+    ) -> Result<Result<(), ToolError>, ToolError> {
+        let Some(ip) = &meta.ip else {
+            return Ok(Ok(()));
+        };
+        let subject = format!("signup:ip:{}", authgate_core::net::bucket_of(ip));
+        let message = "too many sign-ups from this address; retry later";
+        let limit = self.settings.sign_up_per_ip;
+        count(conn, project_id, &subject, limit, message, now).await
+    }
+
     fn account_subject(&self, kind: &str, project_id: &str, email: &str) -> String {
         // Keyed, so the table of counters names no address.
         format!(

@@ -36,21 +36,12 @@ impl Auth {
         let name = users::validate_name(body.name.as_deref())?;
         let now = self.now();
         let s = &self.settings;
-        let ip_subject = meta
-            .ip
-            .as_ref()
-            .map(|ip| format!("signup:ip:{}", bucket_of(ip)));
         settle(
             self.store
                 .write(async |conn| {
                     admit(conn, project_id, Some("email")).await?;
-                    if let Some(subject) = &ip_subject {
-                        let message = "too many sign-ups from this address; retry later";
-                        if let Err(refused) =
-                            count(conn, project_id, subject, s.sign_up_per_ip, message, now).await?
-                        {
-                            return Ok(Err(refused));
-                        }
+                    if let Err(refused) = self.count_sign_up(conn, project_id, meta, now).await? {
+                        return Ok(Err(refused));
                     }
                     if let Some(existing) = users::load_by_email(conn, project_id, &email).await?
                         && !users::unclaimed(conn, &existing).await?

@@ -299,16 +299,8 @@ impl Auth {
                     let user = match existing {
                         Some(user) => user,
                         None => {
-                            if let Some(ip) = &meta.ip {
-                                let subject =
-                                    format!("signup:ip:{}", authgate_core::net::bucket_of(ip));
-                                let limit = self.settings.sign_up_per_ip;
-                                let message = "too many sign-ups from this address; retry later";
-                                if let Err(e) =
-                                    count(conn, project_id, &subject, limit, message, now).await?
-                                {
-                                    return Ok(Err(e));
-                                }
+                            if let Err(e) = self.count_sign_up(conn, project_id, meta, now).await? {
+                                return Ok(Err(e));
                             }
                             let user = users::insert_phone(conn, project_id, &e164, now).await?;
                             user_event(project_id, EventType::SignUp, &user.id, meta)

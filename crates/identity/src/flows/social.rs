@@ -24,9 +24,7 @@ use authgate_core::time::to_micros;
 use authgate_core::{Conn, ErrorCode, EventType, Outcome, RequestMeta, ToolError, crypto, settle};
 
 use super::mfa::Tries;
-use super::{
-    Auth, SignedIn, admit, bad_token, count, required, six_digits, unauthenticated, user_event,
-};
+use super::{Auth, SignedIn, admit, bad_token, required, six_digits, unauthenticated, user_event};
 use crate::social::exchange::{self, Exchange, Profile};
 use crate::social::grants::{self, CODE_TTL, NewCode, NewState, STATE_TTL};
 use crate::social::providers::{AuthorizeRequest, Provider, authorize_url};
@@ -565,35 +563,20 @@ impl Auth {
                         .record(conn, now)
                         .await?;
                 }
-                let link = accounts::link(
-                    conn,
-                    project_id,
-                    &user.id,
-                    provider,
-                    subject,
-                    Some(&email),
-                    now,
+                self.link_account(
+                    conn, project_id, &user.id, provider, subject, &email, meta, now,
                 )
                 .await?;
-                user_event(project_id, EventType::AccountLinked, &user.id, meta)
-                    .target(&link)
-                    .meta("provider", provider)
-                    .record(conn, now)
-                    .await?;
                 Ok(Ok((user, false)))
             }
             Some(_) => Ok(Err(Failure::AccountConflict)),
             None => {
-                if let Some(ip) = &meta.ip {
-                    let subject = format!("signup:ip:{}", authgate_core::net::bucket_of(ip));
-                    let limit = self.settings.sign_up_per_ip;
-                    let message = "too many sign-ups from this address; retry later";
-                    if count(conn, project_id, &subject, limit, message, now)
-                        .await?
-                        .is_err()
-                    {
-                        return Ok(Err(Failure::AccessDenied));
-                    }
+                if self
+                    .count_sign_up(conn, project_id, meta, now)
+                    .await?
+                    .is_err()
+                {
+                    return Ok(Err(Failure::AccessDenied));
                 }
                 let name = profile.name.as_ref().map(|n| {
                     n.chars()
@@ -606,28 +589,41 @@ impl Auth {
                     users::set_verified(conn, project_id, &user.id, true, to_micros(now)).await?;
                     user.email_verified = true;
                 }
-                let link = accounts::link(
-                    conn,
-                    project_id,
-                    &user.id,
-                    provider,
-                    subject,
-                    Some(&email),
-                    now,
+                self.link_account(
+                    conn, project_id, &user.id, provider, subject, &email, meta, now,
                 )
                 .await?;
                 user_event(project_id, EventType::SignUp, &user.id, meta)
                     .meta("method", method.as_str())
                     .record(conn, now)
                     .await?;
-                user_event(project_id, EventType::AccountLinked, &user.id, meta)
-                    .target(&link)
-                    .meta("provider", provider)
-                    .record(conn, now)
-                    .await?;
                 Ok(Ok((user, true)))
             }
         }
+    }
+
+    /// Links the provider's subject to the user (`account.linked`).
+    #[allow(clippy::too_many_arguments)]
+    async fn link_account(
+        &self, conn: &mut Conn<'_>, project_id: &str, user_id: &str, provider: &str, subject: &str,
+        email: &str, meta: &RequestMeta, now: DateTime<Utc>,
+    ) -> Result<(), ToolError> {
+        let link = accounts::link(
+            conn,
+            project_id,
+            user_id,
+            provider,
+            subject,
+            Some(email),
+            now,
+        )
+        .await?;
+        user_event(project_id, EventType::AccountLinked, user_id, meta)
+            .target(&link)
+            .meta("provider", provider)
+            .record(conn, now)
+            .await?;
+        Ok(())
     }
 
     /// `POST /auth/oauth/token`: the one-time code for a session. With a

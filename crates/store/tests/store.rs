@@ -244,7 +244,7 @@ struct FkRow {
 /// project-scoped table is added here as well as to `src/schema.rs` and to
 /// both backends' migrations: until all of them agree,
 /// `every_project_id_column_cascades_from_projects` fails on purpose.
-const PROJECT_TABLES: [&str; 30] = [
+const PROJECT_TABLES: [&str; 33] = [
     "api_keys",
     "audit_event_targets",
     "audit_events",
@@ -261,6 +261,8 @@ const PROJECT_TABLES: [&str; 30] = [
     "memberships",
     "mfa_factors",
     "oauth_accounts",
+    "oauth_codes",
+    "oauth_states",
     "organizations",
     "password_credentials",
     "plans",
@@ -272,6 +274,7 @@ const PROJECT_TABLES: [&str; 30] = [
     "security_signals",
     "sessions",
     "signing_keys",
+    "sms_codes",
     "subscriptions",
     "usage_events",
     "verification_codes",

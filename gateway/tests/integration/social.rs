@@ -888,3 +888,57 @@ async fn provider_configuration_keeps_what_it_does_not_name() {
     })
     .await;
 }
+
+/// The binding cookie and the redirect URI follow AUTHGATE_PUBLIC_URL: on
+/// https the cookie is `SameSite=None; Secure` (Apple's cross-site form
+/// POST carries it), on loopback http `SameSite=Lax` without `Secure`;
+/// both HttpOnly, on the OAuth paths only, for the state's 10 minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binding_cookie_follows_the_public_url() {
+    let idp = Idp::start();
+    let plain = idp.env();
+    let mut public = idp.env();
+    public.push((
+        "AUTHGATE_PUBLIC_URL".into(),
+        "https://auth.example.test".into(),
+    ));
+    for (env, base, secure) in [
+        (&public, Some("https://auth.example.test"), true),
+        (&plain, None, false),
+    ] {
+        common::each_backend(&env_refs(env), async |gw| {
+            let c = common::connect(&gw.mcp_url(), &gw.admin_key).await;
+            configure(&idp, &c).await;
+            let res = start(gw, &gw.project_id, "apple", None).await;
+            assert_eq!(res.status(), 302);
+            let cookie = res
+                .headers()
+                .get("set-cookie")
+                .and_then(|v| v.to_str().ok())
+                .expect("a binding cookie")
+                .to_owned();
+            assert!(cookie.starts_with("ag_oauth_"), "{cookie}");
+            for part in ["HttpOnly", "Path=/api/v1/auth/oauth", "Max-Age=600"] {
+                assert!(cookie.contains(part), "{cookie}");
+            }
+            assert_eq!(cookie.contains("; Secure"), secure, "{cookie}");
+            let site = if secure {
+                "SameSite=None"
+            } else {
+                "SameSite=Lax"
+            };
+            assert!(cookie.contains(site), "{cookie}");
+            let q = query_of(&location(&res).expect("to Apple"));
+            let base = base.map(str::to_owned).unwrap_or_else(|| gw.url());
+            assert_eq!(
+                q.get("redirect_uri"),
+                Some(&format!("{base}/api/v1/auth/oauth/apple/callback"))
+            );
+            assert_eq!(
+                q.get("response_mode").map(String::as_str),
+                Some("form_post")
+            );
+        })
+        .await;
+    }
+}

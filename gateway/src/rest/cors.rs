@@ -4,7 +4,11 @@
 //! test project); any other gets 403 before anything runs. A preflight
 //! carries no project header, so it is allowed when some project allows
 //! the origin; the actual request is then checked against its own project.
-//! The JWKS is public: any page may read it.
+//! The JWKS is public: any page may read it. Social sign-in's start and
+//! callback are browser navigations, not API calls: Apple's callback is a
+//! cross-site form POST whose `Origin` is Apple's, so they are not checked
+//! here (their state and binding cookie protect them) and get no CORS
+//! headers (no page script may read their answers).
 
 use std::sync::Arc;
 
@@ -42,6 +46,13 @@ fn request_project(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Social sign-in's start and callback (`/api/v1/auth/oauth/{provider}/…`).
+fn is_navigation(path: &str) -> bool {
+    path.strip_prefix("/api/v1/auth/oauth/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(_, step)| step == "start" || step == "callback")
+}
+
 /// The answer to an allowed preflight.
 fn preflight_answer() -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
@@ -71,6 +82,9 @@ pub async fn cors(State(app): State<Arc<AppState>>, req: Request, next: Next) ->
         // Not a browser's cross-origin call: nothing to add.
         return next.run(req).await;
     };
+    if is_navigation(req.uri().path()) {
+        return next.run(req).await;
+    }
     // The JWKS is public: any page may read it.
     if req.uri().path().ends_with("/jwks.json") {
         let mut resp = if req.method() == Method::OPTIONS {

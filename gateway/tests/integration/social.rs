@@ -277,9 +277,11 @@ async fn arrive(provider: &str, callback: &str, cookie: Option<&str>) -> reqwest
             )
             .append_pair("user", &user.to_string())
             .finish();
+        // As a browser sends it: a cross-site form POST from Apple's page.
         client
             .post(base)
             .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", "https://appleid.apple.com")
             .body(form)
     } else {
         client.get(callback)

@@ -944,3 +944,54 @@ async fn the_binding_cookie_follows_the_public_url() {
         .await;
     }
 }
+
+/// Forged key ids cannot make AuthGate hammer a provider: the JWKS is read
+/// once and an unknown `kid` refetches it at most once a minute. Social
+/// sign-ups spend the client address's sign-up budget (20 an hour) like
+/// every other sign-up: the 21st comes back as `access_denied`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_kids_and_sign_up_floods_are_bounded() {
+    each_backend_with_providers(async |gw, idp, _| {
+        let project = gw.project_id.as_str();
+        sign_in_with(gw, project, "google").await;
+        let jwks_reads = async || {
+            idp.requests("google")
+                .await
+                .iter()
+                .filter(|r| r["path"] == json!("/jwks"))
+                .count()
+        };
+        let before = jwks_reads().await;
+        assert!(before >= 1, "the first sign-in read the JWKS");
+        for _ in 0..5 {
+            refused_with(
+                gw,
+                idp,
+                "google",
+                json!({"header": {"kid": "forged"}}),
+                "provider_error",
+            )
+            .await;
+        }
+        assert_eq!(jwks_reads().await, before, "no refetch within the minute");
+
+        // 19 more new users from this address, then the budget is spent.
+        for i in 1..20 {
+            let claims =
+                json!({"sub": format!("flood-{i}"), "email": format!("flood{i}@example.test")});
+            idp.hooks("google", json!({"claims": claims})).await;
+            let answer = sign_in_with(gw, project, "google").await;
+            assert_eq!(answer["is_new_user"], json!(true), "sign-up {i}");
+        }
+        let claims = json!({"sub": "flood-21", "email": "flood21@example.test"});
+        refused_with(
+            gw,
+            idp,
+            "google",
+            json!({"claims": claims}),
+            "access_denied",
+        )
+        .await;
+    })
+    .await;
+}

@@ -4,6 +4,7 @@
 //! process environment. `source.rs` finds a setting's text, `parse.rs`
 //! reads it.
 
+mod outbound;
 mod parse;
 mod source;
 
@@ -194,26 +195,13 @@ impl Config {
                     DEFAULT_REFRESH_REUSE_INTERVAL,
                     parse_interval,
                 )?,
-                social: social_endpoints(&src)?,
+                social: outbound::social_endpoints(&src)?,
                 sms_twilio_base: src.get(
                     "AUTHGATE_SMS_TWILIO_BASE_URL",
                     "https://api.twilio.com",
-                    |var, v| {
-                        let v = v.trim().trim_end_matches('/').to_owned();
-                        if authgate_identity::social::endpoint_allowed(&v) {
-                            Ok(v)
-                        } else {
-                            Err(format!("{var} must be an https URL (plain http only for 127.0.0.1, [::1] or localhost), got '{v}'"))
-                        }
-                    },
+                    outbound::parse_outbound_url,
                 )?,
-                sms_daily_cap: src.get("AUTHGATE_SMS_DAILY_CAP", "1000", |var, v| {
-                    v.trim()
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|n| *n > 0)
-                        .ok_or_else(|| format!("{var} must be a positive number of SMS a day, got '{v}'"))
-                })?,
+                sms_daily_cap: src.get("AUTHGATE_SMS_DAILY_CAP", "1000", parse_count)?,
                 token_retention: src.get(
                     "AUTHGATE_TOKEN_RETENTION",
                     DEFAULT_TOKEN_RETENTION,
@@ -368,35 +356,6 @@ fn host_of(url: &str) -> Option<String> {
 }
 
 /// `no-reply@` the public host, when it is a domain name.
-/// The providers' endpoints: the real services unless the environment
-/// points one elsewhere (https, or plain http on loopback only).
-fn social_endpoints(
-    src: &Source<'_>,
-) -> Result<authgate_identity::social::SocialEndpoints, String> {
-    let mut e = authgate_identity::social::SocialEndpoints::default();
-    let defaults = e.clone();
-    let base = |var: &str, default: &str| -> Result<String, String> {
-        src.get(var, default, |var, v| {
-            let v = v.trim().trim_end_matches('/').to_owned();
-            if authgate_identity::social::endpoint_allowed(&v) {
-                Ok(v)
-            } else {
-                Err(format!(
-                    "{var} must be an https URL (plain http only for 127.0.0.1, [::1] or localhost), got '{v}'"
-                ))
-            }
-        })
-    };
-    e.google_issuer = base("AUTHGATE_OAUTH_GOOGLE_ISSUER", &defaults.google_issuer)?;
-    e.google_overridden = e.google_issuer != defaults.google_issuer;
-    e.azure_login = base("AUTHGATE_OAUTH_AZURE_ISSUER", &defaults.azure_login)?;
-    e.apple_issuer = base("AUTHGATE_OAUTH_APPLE_ISSUER", &defaults.apple_issuer)?;
-    e.github_base = base("AUTHGATE_OAUTH_GITHUB_BASE_URL", &defaults.github_base)?;
-    e.github_api = base("AUTHGATE_OAUTH_GITHUB_API_URL", &defaults.github_api)?;
-    e.discord_base = base("AUTHGATE_OAUTH_DISCORD_BASE_URL", &defaults.discord_base)?;
-    Ok(e)
-}
-
 fn default_sender(public_url: &str) -> String {
     let host = host_of(public_url)
         .filter(|h| h.contains('.') && h.parse::<std::net::IpAddr>().is_err())

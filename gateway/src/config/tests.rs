@@ -291,3 +291,27 @@ fn token_lifetimes_and_the_mailbox_load_from_env_and_file() {
         assert!(err.contains(named), "{err}");
     }
 }
+
+#[test]
+fn outbound_urls_are_https_or_loopback() {
+    let c = Config::load(
+        None,
+        env(&[
+            ("AUTHGATE_OAUTH_GOOGLE_ISSUER", "http://127.0.0.1:9000/"),
+            ("AUTHGATE_SMS_TWILIO_BASE_URL", "https://sms.example.test"),
+        ]),
+    )
+    .expect("loopback http and https load");
+    assert_eq!(c.social.google_issuer, "http://127.0.0.1:9000");
+    assert!(c.social.google_overridden);
+    assert_eq!(c.sms_twilio_base, "https://sms.example.test");
+    assert_eq!(c.sms_daily_cap, 1000);
+    for (var, value) in [
+        ("AUTHGATE_OAUTH_DISCORD_BASE_URL", "http://10.0.0.1/api"),
+        ("AUTHGATE_SMS_TWILIO_BASE_URL", "http://twilio.example.test"),
+        ("AUTHGATE_SMS_DAILY_CAP", "0"),
+    ] {
+        let e = Config::load(None, env(&[(var, value)])).expect_err(var);
+        assert!(e.contains(var), "{e}");
+    }
+}

@@ -128,24 +128,17 @@ pub async fn exchange(
             }
             Ok(profile)
         }
-        Provider::Github => {
-            let (_, token_url) = social.endpoints.fixed(Provider::Github).unwrap_or_default();
+        Provider::Github | Provider::Discord => {
+            let (_, token_url) = social.endpoints.fixed(ex.provider).unwrap_or_default();
             let answer = token_request(social, &token_url, &form).await?;
             let token = answer
                 .access_token
                 .ok_or_else(|| ProviderFailure::new("token endpoint: no access_token"))?;
-            github_profile(social, &token).await
-        }
-        Provider::Discord => {
-            let (_, token_url) = social
-                .endpoints
-                .fixed(Provider::Discord)
-                .unwrap_or_default();
-            let answer = token_request(social, &token_url, &form).await?;
-            let token = answer
-                .access_token
-                .ok_or_else(|| ProviderFailure::new("token endpoint: no access_token"))?;
-            discord_profile(social, &token).await
+            if ex.provider == Provider::Github {
+                github_profile(social, &token).await
+            } else {
+                discord_profile(social, &token).await
+            }
         }
     }
 }

@@ -119,17 +119,37 @@ pub async fn insert_code(conn: &mut Conn<'_>, code: NewCode<'_>) -> Result<(), T
     Ok(())
 }
 
+type LiveCode<'a> = diesel::dsl::Filter<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<
+            diesel::dsl::Filter<
+                oauth_codes::table,
+                diesel::dsl::Eq<oauth_codes::project_id, &'a str>,
+            >,
+            diesel::dsl::Eq<oauth_codes::code_hash, &'a str>,
+        >,
+        diesel::dsl::IsNull<oauth_codes::used_at>,
+    >,
+    diesel::dsl::Gt<oauth_codes::expires_at, i64>,
+>;
+
+/// The project's unspent code with this hash that is still good at `at`,
+/// to read or to spend.
+fn live_code<'a>(project_id: &'a str, code_hash: &'a str, at: i64) -> LiveCode<'a> {
+    oauth_codes::table
+        .filter(oauth_codes::project_id.eq(project_id))
+        .filter(oauth_codes::code_hash.eq(code_hash))
+        .filter(oauth_codes::used_at.is_null())
+        .filter(oauth_codes::expires_at.gt(at))
+}
+
 /// The project's unspent, unexpired code with this hash.
 pub async fn peek_code(
     conn: &mut Conn<'_>, project_id: &str, code_hash: &str, now: DateTime<Utc>,
 ) -> Result<Option<CodeRow>, ToolError> {
     let at = to_micros(now);
     Ok(with_conn!(conn, c => {
-        oauth_codes::table
-            .filter(oauth_codes::project_id.eq(project_id))
-            .filter(oauth_codes::code_hash.eq(code_hash))
-            .filter(oauth_codes::used_at.is_null())
-            .filter(oauth_codes::expires_at.gt(at))
+        live_code(project_id, code_hash, at)
             .select(CodeRow::as_select())
             .first(c)
             .await
@@ -143,13 +163,7 @@ pub async fn spend_code(
 ) -> Result<bool, ToolError> {
     let at = to_micros(now);
     let n = with_conn!(conn, c => {
-        diesel::update(
-            oauth_codes::table
-                .filter(oauth_codes::project_id.eq(project_id))
-                .filter(oauth_codes::code_hash.eq(code_hash))
-                .filter(oauth_codes::used_at.is_null())
-                .filter(oauth_codes::expires_at.gt(at)),
-        )
+        diesel::update(live_code(project_id, code_hash, at))
         .set(oauth_codes::used_at.eq(Some(at)))
         .execute(c)
         .await?

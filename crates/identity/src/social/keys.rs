@@ -26,6 +26,12 @@ pub struct Discovery {
     pub jwks_uri: String,
 }
 
+fn unpublished(kid: &str) -> ProviderFailure {
+    ProviderFailure::new(format!(
+        "the ID token names key {kid:.40}, which the provider does not publish"
+    ))
+}
+
 #[derive(Default)]
 pub struct KeyCache {
     discovery: Mutex<HashMap<String, (Instant, Discovery)>>,
@@ -65,9 +71,7 @@ impl KeyCache {
                 return Ok(key.clone());
             }
             if at.elapsed() < REFETCH_AFTER {
-                return Err(ProviderFailure::new(format!(
-                    "the ID token names key {kid:.40}, which the provider does not publish"
-                )));
+                return Err(unpublished(kid));
             }
         }
         let set: JwkSet = http.get_json(jwks_uri, "JWKS").await?;
@@ -75,10 +79,6 @@ impl KeyCache {
         if let Ok(mut cache) = self.jwks.lock() {
             cache.insert(jwks_uri.to_owned(), (Instant::now(), set));
         }
-        key.ok_or_else(|| {
-            ProviderFailure::new(format!(
-                "the ID token names key {kid:.40}, which the provider does not publish"
-            ))
-        })
+        key.ok_or_else(|| unpublished(kid))
     }
 }

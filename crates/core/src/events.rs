@@ -106,6 +106,9 @@ event_types! {
     SubscriptionCanceled => "subscription.canceled",
     /// A subscription changed at the payment provider (a webhook).
     SubscriptionSynced => "subscription.synced",
+    /// A webhook endpoint was disabled by delivery (its receiver answered
+    /// 410 Gone, or it has only failed for 5 days; metadata `reason`).
+    WebhookEndpointDisabled => "webhook_endpoint.disabled",
 }
 
 impl EventType {

@@ -16,6 +16,7 @@
 pub mod args;
 mod argtypes;
 pub mod caller;
+pub mod changes;
 pub mod context;
 pub mod crypto;
 mod dispatch;
@@ -43,6 +44,7 @@ pub mod userdata;
 pub use argtypes::check_types;
 pub use authgate_macros::tool;
 pub use authgate_store::{Conn, insert_new, with_conn};
+pub use changes::{ChangeType, attach_change_sink};
 pub use caller::{Budget, Caller, ClientInfo, ConnectionLimits, Project, RateBudget, Scope};
 pub use context::{Domains, Progress, ServerKeys, ToolContext};
 pub use error::{ErrorCode, Refusable, ToolError, settle};

@@ -106,6 +106,7 @@ impl AppState {
         config: Config, store: Store, registry: Arc<Registry>, secret: &[u8], clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, String> {
         authgate_security::Detector::attach(&store, config.security.clone());
+        authgate_webhooks::Outbox::attach(&store);
         let (settings, identity) = crate::settings::domain_settings(&config)?;
         let keys = Arc::new(ServerKeys::derive(secret));
         let auth =

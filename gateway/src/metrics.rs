@@ -1,7 +1,8 @@
 //! `GET /metrics` in Prometheus text format. Series (SPEC 3): requests by
 //! endpoint and status, tool calls by tool and outcome with a latency
 //! histogram, failed authentications by reason, rate-limited requests by
-//! limit, the connection pool, the outbox, the key cache, build info. Every
+//! limit, the connection pool, the outbox, webhook deliveries by outcome
+//! and their queue depth, the key cache, build info. Every
 //! label value comes from a closed set (route templates, registered tool
 //! names, fixed words); none is a key, an email or anything a client types.
 
@@ -147,6 +148,10 @@ pub async fn render(State(app): State<std::sync::Arc<AppState>>) -> Response {
                 .set(counts.failed as f64);
         }
         Err(e) => tracing::warn!(error = %e, "could not count the outbox for /metrics"),
+    }
+    match authgate_webhooks::queue_depth(&app.store).await {
+        Ok(n) => metrics::gauge!("authgate_webhook_queue_depth").set(n as f64),
+        Err(e) => tracing::warn!(error = %e, "could not count queued webhooks for /metrics"),
     }
     (
         [(

@@ -15,6 +15,7 @@ pub fn registry() -> Result<Registry, String> {
     authgate_billing::register(&mut registry);
     authgate_export::register(&mut registry);
     authgate_security::register(&mut registry);
+    authgate_webhooks::register(&mut registry);
     registry
         .build()
         .map_err(|problems| format!("the tool registry is invalid: {}", problems.join("; ")))

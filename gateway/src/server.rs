@@ -224,6 +224,15 @@ impl Server {
             },
             app.shutdown.clone(),
         ));
+        tokio::spawn(authgate_webhooks::run_worker(
+            app.store.clone(),
+            authgate_webhooks::WorkerOptions::new(
+                app.config.webhooks.clone(),
+                app.keys.encryption,
+                app.clock.clone(),
+            ),
+            app.shutdown.clone(),
+        ));
         let router = router(app.clone());
         let shutdown = app.shutdown.clone();
         let token = shutdown.clone();

@@ -15,6 +15,7 @@ pub fn domain_settings(
     settings.insert(authgate_project::KeySettings {
         max_active_keys: config.max_active_keys,
     });
+    settings.insert(config.webhooks.clone());
     settings.insert(authgate_project::SignInSettings {
         public_url: config.public_url.clone(),
     });

@@ -170,7 +170,7 @@ pub async fn subscribe(
     store
         .write(async |conn| match &mirrored {
             Ok(m) => {
-                mirror::confirm_subscription(conn, project_id, &s.id, m).await?;
+                mirror::confirm_subscription(conn, project_id, &s.id, m, now).await?;
                 by_key(caller, EventType::SubscriptionCreated, &s, request_id)
                     .record(conn, now)
                     .await?;

@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use authgate_core::time::{from_micros, to_micros};
-use authgate_core::{Conn, ToolError, new_id, with_conn};
+use authgate_core::{ChangeType, Conn, ToolError, new_id, with_conn};
 use authgate_store::Store;
 
 use crate::mirror::{PaymentMirror, Proration, provider_price_id, within};
@@ -358,10 +358,11 @@ async fn cannot_move(
     })
 }
 
-/// Settles one item: its subscription onto the target price and the item
-/// completed, both or neither; or, when the subscription cannot move any
-/// more, the item failed with the reason. An item no longer pending (a
-/// concurrent or earlier run settled it) is left alone.
+/// Settles one item: its subscription onto the target price (published as
+/// `subscription.updated`) and the item completed, both or neither; or,
+/// when the subscription cannot move any more, the item failed with the
+/// reason. An item no longer pending (a concurrent or earlier run settled
+/// it) is left alone.
 async fn move_item(
     conn: &mut Conn<'_>, project_id: &str, to_plan: &str, item: &(String, String, String, String),
     now: DateTime<Utc>,
@@ -399,6 +400,8 @@ async fn move_item(
         .await?
     });
     if moved == 1 {
+        let change = ChangeType::SubscriptionUpdated;
+        crate::subscriptions::announce(conn, project_id, change, sub_id, now).await?;
         return Ok(Outcome::Moved);
     }
     let reason = cannot_move(conn, project_id, sub_id, from_price)

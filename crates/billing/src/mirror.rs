@@ -26,7 +26,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use authgate_core::time::to_micros;
-use authgate_core::{Conn, ToolError, with_conn};
+use authgate_core::{ChangeType, Conn, ToolError, with_conn};
 use authgate_store::Store;
 use authgate_store::schema::{plans, prices, subscriptions};
 
@@ -199,28 +199,42 @@ pub(crate) async fn request_for(
     })
 }
 
-/// Confirms a pending subscription with the provider's ids.
+/// Confirms a pending subscription with the provider's ids. Whichever of
+/// the subscribing flow and the provider's webhook confirms it first
+/// publishes `subscription.created` (it was pending, so never told of).
 pub(crate) async fn confirm_subscription(
     conn: &mut Conn<'_>, project_id: &str, subscription_id: &str, mirrored: &MirroredSubscription,
+    now: DateTime<Utc>,
 ) -> Result<(), ToolError> {
-    with_conn!(conn, c => {
-        diesel::update(
+    let confirmed = with_conn!(conn, c => {
+        let the_row = || {
             subscriptions::table
                 .filter(subscriptions::project_id.eq(project_id))
-                .filter(subscriptions::id.eq(subscription_id)),
-        )
-        .set((
-            subscriptions::stripe_subscription_id.eq(&mirrored.subscription_id),
-            subscriptions::stripe_customer_id.eq(&mirrored.customer_id),
-            subscriptions::mirror_pending_since.eq(None::<i64>),
-        ))
-        .execute(c)
-        .await?;
+                .filter(subscriptions::id.eq(subscription_id))
+        };
+        // The update that ends the wait decides, even between two at once.
+        let confirmed = diesel::update(the_row().filter(subscriptions::mirror_pending_since.is_not_null()))
+            .set(subscriptions::mirror_pending_since.eq(None::<i64>))
+            .execute(c)
+            .await?;
+        diesel::update(the_row())
+            .set((
+                subscriptions::stripe_subscription_id.eq(&mirrored.subscription_id),
+                subscriptions::stripe_customer_id.eq(&mirrored.customer_id),
+            ))
+            .execute(c)
+            .await?;
+        confirmed
     });
+    if confirmed > 0 {
+        let created = ChangeType::SubscriptionCreated;
+        crate::subscriptions::announce(conn, project_id, created, subscription_id, now).await?;
+    }
     Ok(())
 }
 
-/// Cancels a pending subscription the provider did not make.
+/// Cancels a pending subscription the provider did not make (never
+/// published as created, so not as canceled either).
 pub(crate) async fn abandon_subscription(
     conn: &mut Conn<'_>, project_id: &str, subscription_id: &str, now: DateTime<Utc>,
 ) -> Result<(), ToolError> {
@@ -378,24 +392,46 @@ type Mirrored = (
     String,
     String,
     String,
+    bool,
     i64,
     Option<i64>,
     Option<i64>,
 );
 
+/// The change a provider's report makes (`None`: none): a status of
+/// canceled, or a cancel at period end, newly set is `subscription.canceled`;
+/// any other change of status, cancel or period is `subscription.updated`.
+fn change_of(
+    (status, cancel_at_end, start, end): (&str, bool, i64, Option<i64>),
+    (new_status, new_cancel_at_end, new_start, new_end): (&str, bool, i64, Option<i64>),
+) -> Option<ChangeType> {
+    let canceled = (new_status == "canceled" && status != "canceled")
+        || (new_cancel_at_end && !cancel_at_end && new_status != "canceled");
+    if canceled {
+        return Some(ChangeType::SubscriptionCanceled);
+    }
+    let changed = new_status != status
+        || new_cancel_at_end != cancel_at_end
+        || new_start != start
+        || new_end != end;
+    changed.then_some(ChangeType::SubscriptionUpdated)
+}
+
 /// Applies a provider's report to the local subscription it mirrors;
 /// returns (project id, subscription id, user id) when one changed. An
 /// event older than the newest applied is ignored, and so is any report
-/// that would bring a canceled subscription back.
+/// that would bring a canceled subscription back. What changed is
+/// published (`change_of`).
 pub async fn apply_provider_update(
     conn: &mut Conn<'_>, provider_subscription_id: &str, update: &ProviderUpdate,
     now: DateTime<Utc>,
 ) -> Result<Option<(String, String, String)>, ToolError> {
-    let Some((project_id, id, user_id, current, start, end, newest)) =
-        mirrored_row(conn, provider_subscription_id, update).await?
+    let Some((project_id, id, user_id, current, cancel_at_end, start, end, newest)) =
+        mirrored_row(conn, provider_subscription_id, update, now).await?
     else {
         return Ok(None);
     };
+    let before = (current.as_str(), cancel_at_end, start, end);
     let event_at = update.event_created.map(to_micros);
     let stale = matches!((event_at, newest), (Some(e), Some(n)) if e < n);
     let revives = current == "canceled" && update.status != "canceled";
@@ -428,6 +464,10 @@ pub async fn apply_provider_update(
         .execute(c)
         .await?;
     });
+    let after = (status, update.cancel_at_period_end, start, end);
+    if let Some(change) = change_of(before, after) {
+        crate::subscriptions::announce(conn, &project_id, change, &id, now).await?;
+    }
     Ok(Some((project_id, id, user_id)))
 }
 
@@ -436,12 +476,14 @@ pub async fn apply_provider_update(
 /// provider's ids).
 async fn mirrored_row(
     conn: &mut Conn<'_>, provider_subscription_id: &str, update: &ProviderUpdate,
+    now: DateTime<Utc>,
 ) -> Result<Option<Mirrored>, ToolError> {
     let select = (
         subscriptions::project_id,
         subscriptions::id,
         subscriptions::user_id,
         subscriptions::status,
+        subscriptions::cancel_at_period_end,
         subscriptions::current_period_start,
         subscriptions::current_period_end,
         subscriptions::stripe_event_at,
@@ -478,6 +520,6 @@ async fn mirrored_row(
         subscription_id: provider_subscription_id.to_owned(),
         customer_id: update.customer_id.clone().unwrap_or_default(),
     };
-    confirm_subscription(conn, &row.0, &row.1, &mirrored).await?;
+    confirm_subscription(conn, &row.0, &row.1, &mirrored, now).await?;
     Ok(Some(row))
 }

@@ -10,6 +10,7 @@ use diesel_async::RunQueryDsl;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use authgate_core::changes::{self, ChangeType};
 use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{Conn, ToolError, new_id, with_conn};
 use authgate_store::schema::subscriptions;
@@ -138,6 +139,44 @@ fn not_found(id: &str) -> ToolError {
     ToolError::not_found(format!("subscription {id} not found in this project")).with_field("id")
 }
 
+/// The subscription `id` of the project, as the REST API shows it.
+async fn load_view(
+    conn: &mut Conn<'_>, project_id: &str, id: &str, now: DateTime<Utc>,
+) -> Result<Subscription, ToolError> {
+    let row: SubscriptionRow = with_conn!(conn, c => {
+        subscriptions::table
+            .filter(subscriptions::project_id.eq(project_id))
+            .filter(subscriptions::id.eq(id))
+            .select(SubscriptionRow::as_select())
+            .first(c)
+            .await
+            .optional()?
+    })
+    .ok_or_else(|| not_found(id))?;
+    let (price, _) = crate::plans::price(
+        conn,
+        project_id,
+        &row.price_id,
+        crate::plans::Archived::Included,
+    )
+    .await?
+    .ok_or_else(|| ToolError::internal("a subscription's price is missing"))?;
+    Ok(row.view(price.amount_cents, &price.currency, &price.interval, now))
+}
+
+/// Publishes a change of the subscription `id` (`subscription.*`), as the
+/// REST API shows it; nothing but the listeners is read when nobody
+/// listens.
+pub(crate) async fn announce(
+    conn: &mut Conn<'_>, project_id: &str, change: ChangeType, id: &str, now: DateTime<Utc>,
+) -> Result<(), ToolError> {
+    let Some(outlet) = changes::outlet(conn, project_id, change).await? else {
+        return Ok(());
+    };
+    let subscription = load_view(conn, project_id, id, now).await?;
+    outlet.send(conn, &subscription, now).await
+}
+
 /// The user's live subscription, with its price (cents, currency, interval).
 pub(crate) async fn live_of_user(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str, pending: Pending, now: DateTime<Utc>,
@@ -172,7 +211,9 @@ pub(crate) async fn live_of_user(
 
 /// Subscribes a user to a price: active at once, for one period of its
 /// interval (with `pending`, once the payment provider confirms it). A
-/// user with a live subscription gets a conflict.
+/// user with a live subscription gets a conflict. Published as
+/// `subscription.created` (a pending one when it is confirmed:
+/// `mirror::confirm_subscription`).
 pub async fn create_subscription(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str, price_id: &str, pending: bool,
     now: DateTime<Utc>,
@@ -215,7 +256,12 @@ pub async fn create_subscription(
     with_conn!(conn, c => {
         diesel::insert_into(subscriptions::table).values(&row).execute(c).await?;
     });
-    Ok(row.view(price.amount_cents, &price.currency, &price.interval, now))
+    let subscription = row.view(price.amount_cents, &price.currency, &price.interval, now);
+    if !pending {
+        let created = ChangeType::SubscriptionCreated;
+        changes::publish(conn, project_id, created, &subscription, now).await?;
+    }
+    Ok(subscription)
 }
 
 /// Refuses a subscription that cannot be canceled (unknown here, or
@@ -244,7 +290,8 @@ fn already_canceled(id: &str) -> ToolError {
     ToolError::conflict(format!("subscription {id} is already canceled")).with_field("id")
 }
 
-/// Cancels at the end of the current period, or at once.
+/// Cancels at the end of the current period, or at once; published as
+/// `subscription.canceled` either way.
 pub async fn cancel_subscription(
     conn: &mut Conn<'_>, project_id: &str, id: &str, immediately: bool, now: DateTime<Utc>,
 ) -> Result<Subscription, ToolError> {
@@ -302,5 +349,8 @@ pub async fn cancel_subscription(
     row.canceled_at = canceled_at;
     row.current_period_start = start;
     row.current_period_end = end;
-    Ok(row.view(price.amount_cents, &price.currency, &price.interval, now))
+    let subscription = row.view(price.amount_cents, &price.currency, &price.interval, now);
+    let canceled = ChangeType::SubscriptionCanceled;
+    changes::publish(conn, project_id, canceled, &subscription, now).await?;
+    Ok(subscription)
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 use unicode_normalization::UnicodeNormalization as _;
 
+use authgate_core::changes::{self, ChangeType};
 use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{Conn, Page, PageRequest, ToolError, UserRef, insert_new, new_id, with_conn};
 use authgate_store::JsonText;
@@ -693,6 +694,19 @@ pub async fn detail(
             factors,
         },
     })
+}
+
+/// Publishes a change of the user (`user.created`, `user.updated`,
+/// `user.email_verified`) with the user as get_end_user shows it now; when
+/// nobody listens, nothing is read but the listeners.
+pub(crate) async fn announce_user(
+    conn: &mut Conn<'_>, project_id: &str, change: ChangeType, user_id: &str, now: DateTime<Utc>,
+) -> Result<(), ToolError> {
+    let Some(outlet) = changes::outlet(conn, project_id, change).await? else {
+        return Ok(());
+    };
+    let user = detail(conn, project_id, user_id).await?;
+    outlet.send(conn, &user, now).await
 }
 
 /// Deletes a user; every row that references the user goes with it (the

@@ -1,7 +1,8 @@
 //! Flows of organizations: the end-user REST flows (accepting an
 //! invitation, choosing the active organization, `me` with the user's
 //! memberships; SPEC 6), each one unit of work with its auth event inside,
-//! and an organization's detail as get_org shows it.
+//! and an organization's detail as get_org shows it, which is what the
+//! organization's changes publish (creating, changing and deleting one).
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -9,12 +10,17 @@ use serde::{Deserialize, Serialize};
 
 use authgate_audit::NewAuditEvent;
 use authgate_core::args::Cascade;
-use authgate_core::{Conn, EventType, Outcome, PageRequest, RequestMeta, ToolError};
+use authgate_core::changes::{self, ChangeType};
+use authgate_core::{Conn, EventType, Outcome, RequestMeta, ToolError};
 use authgate_identity::{Auth, Me, TokenSubject};
 
 use crate::invitations::{Invitation, pending_invitations};
 use crate::members::{self, Member};
-use crate::organizations::{Org, get_org};
+use crate::organizations::{NewOrg, Org, OrgChange, create_org_row, get_org, update_org_row};
+
+/// How many members an organization's detail shows (list_org_members pages
+/// them all).
+const MEMBERS_SHOWN: i64 = 100;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -162,7 +168,7 @@ pub async fn me(auth: &Auth, project_hint: Option<&str>, token: &str) -> Result<
         .await
 }
 
-/// An organization as tools show it.
+/// An organization as tools show it (and changes publish it).
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct OrgDetail {
     #[serde(flatten)]
@@ -173,15 +179,13 @@ pub struct OrgDetail {
     pub pending_invitations: Vec<Invitation>,
 }
 
-/// One organization (by id or slug) with its first page of members and
-/// its pending invitations.
+/// One organization (by id or slug) with its first 100 members and its
+/// pending invitations.
 pub async fn org_detail(
-    conn: &mut Conn<'_>, project_id: &str, org: &str, first_page: &PageRequest, now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, org: &str, now: DateTime<Utc>,
 ) -> Result<OrgDetail, ToolError> {
     let org = get_org(conn, project_id, org).await?;
-    let members = members::list_members(conn, project_id, &org.id, first_page)
-        .await?
-        .data;
+    let members = members::first_members(conn, project_id, &org.id, MEMBERS_SHOWN).await?;
     let pending_invitations = pending_invitations(conn, project_id, &org.id, now).await?;
     Ok(OrgDetail {
         org,
@@ -190,10 +194,41 @@ pub async fn org_detail(
     })
 }
 
+/// Creates an organization; published as `organization.created`.
+pub async fn create_org(
+    conn: &mut Conn<'_>, project_id: &str, new: NewOrg<'_>, now: DateTime<Utc>,
+) -> Result<Org, ToolError> {
+    let org = create_org_row(conn, project_id, new, now).await?;
+    // New: no member, no invitation yet (nothing to read).
+    let detail = OrgDetail {
+        org: org.clone(),
+        members: Vec::new(),
+        pending_invitations: Vec::new(),
+    };
+    let created = ChangeType::OrganizationCreated;
+    changes::publish(conn, project_id, created, &detail, now).await?;
+    Ok(org)
+}
+
+/// Changes an organization; published as `organization.updated`.
+pub async fn update_org(
+    conn: &mut Conn<'_>, project_id: &str, org: &str, change: OrgChange<'_>, now: DateTime<Utc>,
+) -> Result<Org, ToolError> {
+    let updated = update_org_row(conn, project_id, org, change, now).await?;
+    let change = ChangeType::OrganizationUpdated;
+    if let Some(outlet) = changes::outlet(conn, project_id, change).await? {
+        let detail = org_detail(conn, project_id, &updated.id, now).await?;
+        outlet.send(conn, &detail, now).await?;
+    }
+    Ok(updated)
+}
+
 /// Deletes an organization; its memberships and invitations go with it
-/// (foreign keys). Returns it with what went along, counted.
+/// (foreign keys), published as one `organization.deleted` with the
+/// organization as get_org showed it just before. Returns it with what
+/// went along, counted.
 pub async fn delete_org(
-    conn: &mut Conn<'_>, project_id: &str, org: &str, dry_run: bool,
+    conn: &mut Conn<'_>, project_id: &str, org: &str, dry_run: bool, now: DateTime<Utc>,
 ) -> Result<(Org, Cascade), ToolError> {
     let row = crate::organizations::resolve(conn, project_id, org).await?;
     let members = crate::organizations::member_count(conn, project_id, &row.id).await?;
@@ -203,8 +238,17 @@ pub async fn delete_org(
         ("invitations".to_owned(), invited.max(0) as u64),
     ]);
     if !dry_run {
+        // Read before the rows go, sent once they are gone.
+        let change = ChangeType::OrganizationDeleted;
+        let deleted = match changes::outlet(conn, project_id, change).await? {
+            Some(outlet) => Some((outlet, org_detail(conn, project_id, &row.id, now).await?)),
+            None => None,
+        };
         crate::organizations::delete_org_row(conn, project_id, &row.id).await?;
         authgate_sessions::organization_changed(conn, project_id, &row.id, None, None).await?;
+        if let Some((outlet, detail)) = deleted {
+            outlet.send(conn, &detail, now).await?;
+        }
     }
     Ok((row.view(members), cascade))
 }
@@ -227,8 +271,9 @@ pub async fn add_org_member(
 /// organization are voided, so none brings them back.
 pub async fn remove_org_member(
     conn: &mut Conn<'_>, project_id: &str, org: &str, user_id: &str, dry_run: bool,
+    now: DateTime<Utc>,
 ) -> Result<Member, ToolError> {
-    let member = members::remove_member(conn, project_id, org, user_id, dry_run).await?;
+    let member = members::remove_member(conn, project_id, org, user_id, dry_run, now).await?;
     if let (false, Some(email)) = (dry_run, &member.email) {
         let org = crate::organizations::resolve(conn, project_id, org).await?;
         crate::invitations::void_pending(conn, project_id, &org.id, email).await?;

@@ -10,6 +10,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::json;
 
+use authgate_core::changes::{self, ChangeType};
 use authgate_core::hash::sha256_hex;
 use authgate_core::secrets::new_secret;
 use authgate_core::time::{from_micros, to_micros};
@@ -116,7 +117,8 @@ pub struct NewInvitation<'a> {
     pub inviter: &'a str,
 }
 
-/// Invites an email address to an organization and queues the mail.
+/// Invites an email address to an organization and queues the mail;
+/// published as `invitation.created` (the invitation, never its token).
 pub async fn invite_member(
     conn: &mut Conn<'_>, project_id: &str, new: NewInvitation<'_>, now: DateTime<Utc>,
 ) -> Result<Invitation, ToolError> {
@@ -162,7 +164,10 @@ pub async fn invite_member(
         now,
     )
     .await?;
-    Ok(row.view())
+    let invitation = row.view();
+    let created = ChangeType::InvitationCreated;
+    changes::publish(conn, project_id, created, &invitation, now).await?;
+    Ok(invitation)
 }
 
 /// An invitation to `org` for `email` is refused when the address is
@@ -219,7 +224,8 @@ async fn refuse_duplicate_or_full(
 
 /// Accepts an invitation for the user `user_id` (signed in, with the
 /// verified address `email`): the user becomes a member with the
-/// invitation's role.
+/// invitation's role. Published as `invitation.accepted`, then
+/// `membership.created`.
 pub async fn accept_invitation_token(
     conn: &mut Conn<'_>, project_id: &str, token: &str, user: &authgate_identity::EndUser,
     meta: &authgate_core::RequestMeta, now: DateTime<Utc>,
@@ -247,7 +253,7 @@ pub async fn accept_invitation_token(
             .optional()?
     });
     let at = to_micros(now);
-    let Some(row) = row.filter(|r| r.status == "pending" && r.expires_at > at) else {
+    let Some(mut row) = row.filter(|r| r.status == "pending" && r.expires_at > at) else {
         return Err(bad());
     };
     if row.email != email {
@@ -264,16 +270,8 @@ pub async fn accept_invitation_token(
         .with_field("token")
         .with_hint("POST /api/v1/auth/verify-email with the code mailed to you"));
     }
-    let member = crate::members::add_member(
-        conn,
-        project_id,
-        &row.org_id,
-        user_id,
-        Some(&row.role),
-        &crate::members::AssignedBy::User(meta),
-        now,
-    )
-    .await?;
+    // Accepted first, so the change that says so goes before the
+    // membership's; a refused membership rolls both back.
     with_conn!(conn, c => {
         diesel::update(
             invitations::table
@@ -284,7 +282,21 @@ pub async fn accept_invitation_token(
             .execute(c)
             .await?;
     });
-    Ok(member)
+    row.status = "accepted".into();
+    row.accepted_at = Some(at);
+    let (org_id, role) = (row.org_id.clone(), row.role.clone());
+    let accepted = ChangeType::InvitationAccepted;
+    changes::publish(conn, project_id, accepted, &row.view(), now).await?;
+    crate::members::add_member(
+        conn,
+        project_id,
+        &org_id,
+        user_id,
+        Some(&role),
+        &crate::members::AssignedBy::User(meta),
+        now,
+    )
+    .await
 }
 
 /// The states an invitation list can be filtered by.
@@ -336,11 +348,12 @@ pub async fn list_invitations(
     ))
 }
 
-/// Revokes a pending invitation: its link stops working. Revoking one that
-/// is no longer pending changes nothing, except that an accepted one is a
-/// conflict (the person is a member: remove_org_member).
+/// Revokes a pending invitation: its link stops working (published as
+/// `invitation.revoked`). Revoking one that is no longer pending changes
+/// nothing, except that an accepted one is a conflict (the person is a
+/// member: remove_org_member).
 pub async fn revoke_invitation(
-    conn: &mut Conn<'_>, project_id: &str, invitation_id: &str,
+    conn: &mut Conn<'_>, project_id: &str, invitation_id: &str, now: DateTime<Utc>,
 ) -> Result<Invitation, ToolError> {
     let row: Option<InvitationRow> = with_conn!(conn, c => {
         invitations::table
@@ -365,7 +378,7 @@ pub async fn revoke_invitation(
         .with_field("invitation_id")
         .with_hint("remove_org_member removes the member")),
         "pending" => {
-            with_conn!(conn, c => {
+            let revoked = with_conn!(conn, c => {
                 diesel::update(
                     invitations::table
                         .filter(invitations::project_id.eq(project_id))
@@ -374,10 +387,15 @@ pub async fn revoke_invitation(
                 )
                 .set(invitations::status.eq("revoked"))
                 .execute(c)
-                .await?;
+                .await?
             });
             row.status = "revoked".into();
-            Ok(row.view())
+            let invitation = row.view();
+            if revoked > 0 {
+                let change = ChangeType::InvitationRevoked;
+                changes::publish(conn, project_id, change, &invitation, now).await?;
+            }
+            Ok(invitation)
         }
         _ => Ok(row.view()),
     }

@@ -11,16 +11,15 @@ mod sections;
 mod tools;
 
 pub use flows::{
-    AcceptBody, ActiveOrg, ActiveOrgBody, OrgDetail, accept_invitation, delete_org, me, org_detail,
-    set_active_org,
+    AcceptBody, ActiveOrg, ActiveOrgBody, OrgDetail, accept_invitation, create_org, delete_org, me,
+    org_detail, set_active_org, update_org,
 };
 pub use invitations::{INVITATION_TTL, Invitation, InvitationStatus, NewInvitation, invite_member};
 pub use members::{
-    AssignedBy, Member, Membership, add_member, list_members, member_role, memberships_of_user,
-    remove_member, set_member_role,
+    AssignedBy, Member, Membership, OrgMember, add_member, list_members, member_role,
+    memberships_of_user, remove_member, set_member_role,
 };
 pub use organizations::{
-    NewOrg, Org, OrgChange, create_org, get_org, list_orgs, slug_from_name, update_org,
-    validate_slug,
+    NewOrg, Org, OrgChange, get_org, list_orgs, slug_from_name, validate_slug,
 };
 pub use tools::{ORGANIZATIONS, register};

@@ -6,6 +6,7 @@ use diesel_async::RunQueryDsl;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use authgate_core::changes::{self, ChangeType};
 use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{Conn, EventType, Outcome, Page, PageRequest, ToolError, new_id, with_conn};
 use authgate_store::schema::{end_users, memberships, organizations};
@@ -109,29 +110,67 @@ async fn load_member(
     Ok(row.map(member))
 }
 
-/// Members oldest first.
-pub async fn list_members(
-    conn: &mut Conn<'_>, project_id: &str, org: &str, page: &PageRequest,
-) -> Result<Page<Member>, ToolError> {
-    let org = resolve(conn, project_id, org).await?;
-    let rows: Vec<(String, MemberRow)> = with_conn!(conn, c => {
+/// A member as a change publishes it (`membership.*`): the member as
+/// list_org_members shows it, with its organization.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrgMember {
+    pub org_id: String,
+    #[serde(flatten)]
+    pub member: Member,
+}
+
+/// Publishes a change of a membership of `org_id`.
+async fn announce(
+    conn: &mut Conn<'_>, project_id: &str, change: ChangeType, org_id: &str, member: &Member,
+    now: DateTime<Utc>,
+) -> Result<(), ToolError> {
+    let data = OrgMember {
+        org_id: org_id.to_owned(),
+        member: member.clone(),
+    };
+    changes::publish(conn, project_id, change, &data, now).await
+}
+
+/// Up to `limit` members of the organization `org_id` oldest first, after
+/// the membership `after`, each with its membership id (the position).
+async fn member_rows(
+    conn: &mut Conn<'_>, project_id: &str, org_id: &str, after: Option<&str>, limit: i64,
+) -> Result<Vec<(String, MemberRow)>, ToolError> {
+    Ok(with_conn!(conn, c => {
         let mut q = memberships::table
             .inner_join(end_users::table)
             .filter(memberships::project_id.eq(project_id))
             .filter(end_users::project_id.eq(project_id))
-            .filter(memberships::org_id.eq(&org.id))
+            .filter(memberships::org_id.eq(org_id))
             .select((
                 memberships::id,
                 (memberships::user_id, end_users::email, end_users::name, memberships::role, memberships::created_at),
             ))
             .order(memberships::id.asc())
-            .limit(page.fetch_limit())
+            .limit(limit)
             .into_boxed();
-        if let Some(after) = &page.after {
-            q = q.filter(memberships::id.gt(after.clone()));
+        if let Some(after) = after {
+            q = q.filter(memberships::id.gt(after.to_owned()));
         }
         q.load(c).await?
-    });
+    }))
+}
+
+/// The first `limit` members of the organization `org_id`, oldest first.
+pub(crate) async fn first_members(
+    conn: &mut Conn<'_>, project_id: &str, org_id: &str, limit: i64,
+) -> Result<Vec<Member>, ToolError> {
+    let rows = member_rows(conn, project_id, org_id, None, limit).await?;
+    Ok(rows.into_iter().map(|(_, r)| member(r)).collect())
+}
+
+/// Members oldest first.
+pub async fn list_members(
+    conn: &mut Conn<'_>, project_id: &str, org: &str, page: &PageRequest,
+) -> Result<Page<Member>, ToolError> {
+    let org = resolve(conn, project_id, org).await?;
+    let after = page.after.as_deref();
+    let rows = member_rows(conn, project_id, &org.id, after, page.fetch_limit()).await?;
     // The cursor position is the membership id, which members do not show;
     // a user is a member once per organization, so the user id finds it.
     let positions: std::collections::HashMap<String, String> = rows
@@ -166,8 +205,9 @@ pub(crate) async fn role_or_default(
 }
 
 /// Adds a user to an organization with `role` (or the project's default
-/// role). Refused: a user already a member (conflict), a full organization
-/// (limit_exceeded), a role that does not exist.
+/// role), published as `membership.created`. Refused: a user already a
+/// member (conflict), a full organization (limit_exceeded), a role that
+/// does not exist.
 pub async fn add_member(
     conn: &mut Conn<'_>, project_id: &str, org: &str, user_id: &str, role: Option<&str>,
     by: &AssignedBy<'_>, now: DateTime<Utc>,
@@ -216,15 +256,20 @@ pub async fn add_member(
             .await?;
     });
     record_assignment(conn, project_id, &org.id, user_id, &role, by, now).await?;
-    Ok(Member {
+    let member = Member {
         user_id: user_id.to_owned(),
         email,
         name,
         role,
         joined_at: from_micros(at),
-    })
+    };
+    let change = ChangeType::MembershipCreated;
+    announce(conn, project_id, change, &org.id, &member, now).await?;
+    Ok(member)
 }
 
+/// Gives a member `role`; published as `membership.updated` when the role
+/// changed.
 pub async fn set_member_role(
     conn: &mut Conn<'_>, project_id: &str, org: &str, user_id: &str, role: &str,
     by: &AssignedBy<'_>, now: DateTime<Utc>,
@@ -250,12 +295,19 @@ pub async fn set_member_role(
     authgate_sessions::organization_changed(conn, project_id, &org.id, Some(user_id), Some(role))
         .await?;
     record_assignment(conn, project_id, &org.id, user_id, role, by, now).await?;
-    m.role = role.to_owned();
+    if m.role != role {
+        m.role = role.to_owned();
+        let change = ChangeType::MembershipUpdated;
+        announce(conn, project_id, change, &org.id, &m, now).await?;
+    }
     Ok(m)
 }
 
+/// Removes a member (a dry run only finds it); published as
+/// `membership.deleted` with the member as it was.
 pub async fn remove_member(
     conn: &mut Conn<'_>, project_id: &str, org: &str, user_id: &str, dry_run: bool,
+    now: DateTime<Utc>,
 ) -> Result<Member, ToolError> {
     let org = resolve(conn, project_id, org).await?;
     let m = load_member(conn, project_id, &org.id, user_id)
@@ -274,6 +326,8 @@ pub async fn remove_member(
         });
         authgate_sessions::organization_changed(conn, project_id, &org.id, Some(user_id), None)
             .await?;
+        let change = ChangeType::MembershipDeleted;
+        announce(conn, project_id, change, &org.id, &m, now).await?;
     }
     Ok(m)
 }

@@ -308,7 +308,8 @@ pub struct NewOrg<'a> {
     pub metadata: Option<&'a Value>,
 }
 
-pub async fn create_org(
+/// Inserts an organization (flows::create_org publishes it).
+pub(crate) async fn create_org_row(
     conn: &mut Conn<'_>, project_id: &str, new: NewOrg<'_>, now: DateTime<Utc>,
 ) -> Result<Org, ToolError> {
     let name = validate_name(new.name)?;
@@ -369,7 +370,8 @@ pub struct OrgChange<'a> {
     pub metadata: Option<&'a Value>,
 }
 
-pub async fn update_org(
+/// Changes an organization's row (flows::update_org publishes it).
+pub(crate) async fn update_org_row(
     conn: &mut Conn<'_>, project_id: &str, org: &str, change: OrgChange<'_>, now: DateTime<Utc>,
 ) -> Result<Org, ToolError> {
     let name = change.name.map(validate_name).transpose()?;

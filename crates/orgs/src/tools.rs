@@ -86,8 +86,7 @@ pub struct OrgIdArgs {
 pub async fn get_org(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: OrgIdArgs,
 ) -> Result<OrgDetail, ToolError> {
-    let first = ctx.page(Some(100), None)?;
-    crate::flows::org_detail(conn, ctx.project_id(), &args.org_id, &first, ctx.now()).await
+    crate::flows::org_detail(conn, ctx.project_id(), &args.org_id, ctx.now()).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -119,7 +118,7 @@ pub async fn create_org(
         member_limit: args.member_limit,
         metadata: args.metadata.as_ref(),
     };
-    orgs::create_org(conn, ctx.project_id(), new, ctx.now()).await
+    crate::flows::create_org(conn, ctx.project_id(), new, ctx.now()).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -156,7 +155,7 @@ pub async fn update_org(
         member_limit: args.member_limit,
         metadata: args.metadata.as_ref(),
     };
-    orgs::update_org(conn, ctx.project_id(), &args.org_id, change, ctx.now()).await
+    crate::flows::update_org(conn, ctx.project_id(), &args.org_id, change, ctx.now()).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -184,8 +183,14 @@ pub struct DeletedOrg {
 pub async fn delete_org(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: DeleteOrgArgs,
 ) -> Result<DangerResult<DeletedOrg>, ToolError> {
-    let (organization, cascade) =
-        crate::flows::delete_org(conn, ctx.project_id(), &args.org_id, args.dry_run).await?;
+    let (organization, cascade) = crate::flows::delete_org(
+        conn,
+        ctx.project_id(),
+        &args.org_id,
+        args.dry_run,
+        ctx.now(),
+    )
+    .await?;
     Ok(DangerResult {
         dry_run: args.dry_run,
         target: DeletedOrg { organization },
@@ -324,6 +329,7 @@ pub async fn remove_org_member(
         &args.org_id,
         &args.user_id,
         args.dry_run,
+        ctx.now(),
     )
     .await?;
     Ok(DangerResult {
@@ -418,5 +424,6 @@ pub async fn revoke_org_invitation(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: RevokeOrgInvitationArgs,
 ) -> Result<Invitation, ToolError> {
     require_id("invitation_id", "inv", &args.invitation_id)?;
-    crate::invitations::revoke_invitation(conn, ctx.project_id(), &args.invitation_id).await
+    crate::invitations::revoke_invitation(conn, ctx.project_id(), &args.invitation_id, ctx.now())
+        .await
 }

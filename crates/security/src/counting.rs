@@ -1,11 +1,12 @@
 //! How an event counts toward an alert: a distinct value's first sighting
 //! in a window, and the one upsert that counts an event on its subject's
-//! live alert and opens it at the threshold.
+//! live alert and opens it at the threshold (the alert's change, published).
 
 use chrono::{DateTime, Utc};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 
+use authgate_core::changes::{self, ChangeType};
 use authgate_core::time::to_micros;
 use authgate_core::{Conn, ToolError, new_id, with_conn};
 use authgate_store::Backend;
@@ -77,8 +78,9 @@ pub(crate) async fn first_in_window(
 }
 
 /// Counts one event on the subject's live alert, opening it when the
-/// threshold is reached within the window. One statement: concurrent
-/// events on one subject queue on its row, so none is lost.
+/// threshold is reached within the window (then published as
+/// `security_alert.created`). One statement: concurrent events on one
+/// subject queue on its row, so none is lost.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn raise(
     conn: &mut Conn<'_>, project_id: &str, rule: &str, severity: Severity, summary: &str,
@@ -131,12 +133,27 @@ pub(crate) async fn raise(
             .load(c)
             .await?
     });
-    // The event that reached the threshold (later ones only count).
+    // The event that reached the threshold (later ones only count): the
+    // alert is new to list_security_alerts (a pending row is not shown).
     if let Some(r) = <[Raised]>::first(&raised)
         && r.status == "open"
         && r.count == needed
     {
         tracing::warn!(alert_id = %r.id, rule, project_id, "security alert opened");
+        announce_opened(conn, project_id, &r.id, now).await?;
     }
     Ok(())
+}
+
+/// Publishes `security_alert.created` for an alert just opened, as
+/// list_security_alerts shows it.
+async fn announce_opened(
+    conn: &mut Conn<'_>, project_id: &str, alert_id: &str, now: DateTime<Utc>,
+) -> Result<(), ToolError> {
+    let change = ChangeType::SecurityAlertCreated;
+    let Some(outlet) = changes::outlet(conn, project_id, change).await? else {
+        return Ok(());
+    };
+    let alert = crate::alerts::get(conn, project_id, alert_id).await?;
+    outlet.send(conn, &alert, now).await
 }

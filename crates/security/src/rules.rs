@@ -85,6 +85,7 @@ rules!(
     PermissionProbing,
     SignUpBurst,
     SmsPumping,
+    WebhookEndpointDisabled,
 );
 
 async fn run<R: Rule>(
@@ -516,6 +517,26 @@ impl Rule for SmsPumping {
     }
 }
 
+/// A webhook endpoint disabled by delivery: the app stops hearing of
+/// changes until someone enables it again.
+pub struct WebhookEndpointDisabled;
+
+impl Rule for WebhookEndpointDisabled {
+    const KEY: &'static str = "webhook_endpoint_disabled";
+    const SEVERITY: Severity = Severity::Medium;
+    const DESCRIPTION: &'static str = "a webhook endpoint was disabled because its receiver answered 410 Gone or failed for 5 days";
+
+    const WATCHES: &'static [EventType] = &[EventType::WebhookEndpointDisabled];
+
+    fn threshold(_: &SecurityConfig) -> Threshold {
+        Threshold::EACH
+    }
+
+    fn observe(e: &NewAuditEvent) -> Option<Observation> {
+        subject(target_with(e, "whe_")?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -591,6 +612,10 @@ mod tests {
             ("permission_probing", vec![]),
             ("sign_up_burst", vec!["sign_up"]),
             ("sms_pumping", vec!["sms.limited"]),
+            (
+                "webhook_endpoint_disabled",
+                vec!["webhook_endpoint.disabled"],
+            ),
         ];
         assert_eq!(watched.len(), expected.len());
         for ((key, names), (want_key, want)) in watched.iter().zip(&expected) {
@@ -603,11 +628,24 @@ mod tests {
     }
 
     #[test]
+    fn a_disabled_webhook_endpoint_counts_for_the_endpoint() {
+        let disabled = event(EventType::WebhookEndpointDisabled)
+            .target("whe_01JD8X3V9Q4K7M2N5P6R8S0T1W")
+            .meta("reason", "gone");
+        assert_eq!(
+            observed::<WebhookEndpointDisabled>(&disabled).map(|o| o.subject),
+            Some("whe_01JD8X3V9Q4K7M2N5P6R8S0T1W".into())
+        );
+        let untargeted = event(EventType::WebhookEndpointDisabled);
+        assert!(observed::<WebhookEndpointDisabled>(&untargeted).is_none());
+    }
+
+    #[test]
     fn rule_keys_are_unique() {
         let mut keys: Vec<&str> = ALL.iter().map(|r| r.key).collect();
         keys.sort_unstable();
         keys.dedup();
         assert_eq!(keys.len(), ALL.len());
-        assert_eq!(ALL.len(), 13);
+        assert_eq!(ALL.len(), 14);
     }
 }

@@ -11,7 +11,9 @@ use authgate_core::time::to_micros;
 use authgate_core::{Conn, EventType, Outcome, RequestMeta, ToolError, with_conn};
 use authgate_store::schema::{memberships, refresh_tokens, sessions};
 
-use crate::sessions::{RefreshRow, Session, SessionRow, load, new_refresh, set_session_org};
+use crate::sessions::{
+    RefreshRow, Session, SessionRow, announce_revoked, load, new_refresh, set_session_org,
+};
 
 /// What a refresh came to.
 #[derive(Debug)]
@@ -27,8 +29,8 @@ pub enum Refreshed {
     Invalid,
 }
 
-/// A spent token presented again: its session is revoked and the reuse
-/// recorded.
+/// A spent token presented again: its session is revoked (published as
+/// `session.revoked`) and the reuse recorded.
 async fn reused(
     conn: &mut Conn<'_>, project_id: &str, token: RefreshRow, meta: &RequestMeta,
     now: DateTime<Utc>,
@@ -36,19 +38,22 @@ async fn reused(
     let at = to_micros(now);
     let session = load(conn, project_id, &token.session_id).await?;
     if let Some(session) = session.filter(|s| s.revoked_at.is_none()) {
-        with_conn!(conn, c => {
+        let revoked: Vec<SessionRow> = with_conn!(conn, c => {
             diesel::update(
                 sessions::table
                     .filter(sessions::project_id.eq(project_id))
-                    .filter(sessions::id.eq(&session.id)),
+                    .filter(sessions::id.eq(&session.id))
+                    .filter(sessions::revoked_at.is_null()),
             )
             .set((
                 sessions::revoked_at.eq(Some(at)),
                 sessions::revoked_reason.eq(Some("refresh_token_reused")),
             ))
-            .execute(c)
-            .await?;
+            .returning(SessionRow::as_returning())
+            .get_results(c)
+            .await?
         });
+        announce_revoked(conn, project_id, &revoked, now).await?;
     }
     NewAuditEvent::auth(
         project_id,

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use authgate_audit::NewAuditEvent;
+use authgate_core::changes::{self, ChangeType};
 use authgate_core::hash::sha256_hex;
 use authgate_core::secrets::new_secret;
 use authgate_core::time::{from_micros, to_micros};
@@ -130,7 +131,8 @@ fn not_found(session_id: &str) -> ToolError {
 }
 
 /// Opens a session for a user who just proved who they are; returns it
-/// and its first refresh token (shown this once).
+/// and its first refresh token (shown this once). Publishes
+/// `session.created`.
 pub async fn create_session(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str, meta: &RequestMeta,
     settings: SessionSettings, now: DateTime<Utc>,
@@ -155,7 +157,9 @@ pub async fn create_session(
         diesel::insert_into(sessions::table).values(&row).execute(c).await?;
         diesel::insert_into(refresh_tokens::table).values(&refresh).execute(c).await?;
     });
-    Ok((row.view(at), token))
+    let session = row.view(at);
+    changes::publish(conn, project_id, ChangeType::SessionCreated, &session, now).await?;
+    Ok((session, token))
 }
 
 pub(crate) async fn load(
@@ -243,7 +247,8 @@ impl RevokedBy<'_> {
 /// Revokes a session (a revoked one stays as it is: revoking is
 /// idempotent) and records the auth event, in the caller's unit of work.
 /// Revoke a session at once: its refresh token stops working and its access
-/// tokens are refused by verify_token.
+/// tokens are refused by verify_token. Publishes `session.revoked` when
+/// this call revoked it.
 pub async fn revoke_session(
     conn: &mut Conn<'_>, project_id: &str, session_id: &str, by: RevokedBy<'_>, meta: &RequestMeta,
     now: DateTime<Utc>,
@@ -256,7 +261,7 @@ pub async fn revoke_session(
         return Ok(row.view(at));
     }
     let reason = by.reason();
-    with_conn!(conn, c => {
+    let revoked = with_conn!(conn, c => {
         diesel::update(
             sessions::table
                 .filter(sessions::project_id.eq(project_id))
@@ -265,7 +270,7 @@ pub async fn revoke_session(
         )
         .set((sessions::revoked_at.eq(Some(at)), sessions::revoked_reason.eq(Some(reason))))
         .execute(c)
-        .await?;
+        .await?
     });
     row.revoked_at = Some(at);
     row.revoked_reason = Some(reason.to_owned());
@@ -286,18 +291,22 @@ pub async fn revoke_session(
         event = event.by_key(key);
     }
     event.record(conn, now).await?;
-    Ok(row.view(at))
+    let session = row.view(at);
+    if revoked > 0 {
+        changes::publish(conn, project_id, ChangeType::SessionRevoked, &session, now).await?;
+    }
+    Ok(session)
 }
 
 /// Revokes every active session of a user but `except` (after a password
-/// reset); returns how many.
+/// reset); returns how many. Publishes `session.revoked` for each.
 pub async fn revoke_user_sessions(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str, except: Option<&str>,
     reason: &'static str, now: DateTime<Utc>,
 ) -> Result<usize, ToolError> {
     let at = to_micros(now);
     let keep = except.unwrap_or("");
-    Ok(with_conn!(conn, c => {
+    let revoked: Vec<SessionRow> = with_conn!(conn, c => {
         diesel::update(
             sessions::table
                 .filter(sessions::project_id.eq(project_id))
@@ -306,9 +315,28 @@ pub async fn revoke_user_sessions(
                 .filter(sessions::id.ne(keep)),
         )
         .set((sessions::revoked_at.eq(Some(at)), sessions::revoked_reason.eq(Some(reason))))
-        .execute(c)
+        .returning(SessionRow::as_returning())
+        .get_results(c)
         .await?
-    }))
+    });
+    announce_revoked(conn, project_id, &revoked, now).await?;
+    Ok(revoked.len())
+}
+
+/// Publishes `session.revoked` for sessions just revoked, each as
+/// get_session shows it (one read when nobody listens).
+pub(crate) async fn announce_revoked(
+    conn: &mut Conn<'_>, project_id: &str, revoked: &[SessionRow], now: DateTime<Utc>,
+) -> Result<(), ToolError> {
+    let change = ChangeType::SessionRevoked;
+    if revoked.is_empty() || changes::outlet(conn, project_id, change).await?.is_none() {
+        return Ok(());
+    }
+    let at = to_micros(now);
+    for row in revoked {
+        changes::publish(conn, project_id, change, &row.view(at), now).await?;
+    }
+    Ok(())
 }
 
 /// Sets the session's active organization and role (null to clear).

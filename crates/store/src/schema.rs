@@ -532,3 +532,58 @@ diesel::table! {
         received_at -> BigInt,
     }
 }
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Text,
+        project_id -> Text,
+        url -> Text,
+        events -> Text,
+        description -> Nullable<Text>,
+        secret_enc -> Text,
+        previous_secret_enc -> Nullable<Text>,
+        previous_until -> Nullable<BigInt>,
+        disabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        failing_since -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_messages (id) {
+        id -> Text,
+        project_id -> Text,
+        event_type -> Text,
+        payload -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        project_id -> Text,
+        endpoint_id -> Text,
+        message_id -> Text,
+        event_type -> Text,
+        status -> Text,
+        attempts -> BigInt,
+        last_status_code -> Nullable<BigInt>,
+        last_response -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        next_attempt_at -> Nullable<BigInt>,
+        claim -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_deliveries -> webhook_messages (message_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    webhook_endpoints,
+    webhook_messages,
+    webhook_deliveries
+);

@@ -7,6 +7,7 @@
 mod outbound;
 mod parse;
 mod source;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -98,6 +99,8 @@ pub struct Config {
     pub sms_twilio_base: String,
     /// SMS codes a project may send a day (`AUTHGATE_SMS_DAILY_CAP`).
     pub sms_daily_cap: u32,
+    /// `AUTHGATE_WEBHOOKS_*`.
+    pub webhooks: authgate_webhooks::WebhookSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -139,6 +142,7 @@ impl std::fmt::Debug for Config {
             .field("social", &self.social)
             .field("sms_twilio_base", &self.sms_twilio_base)
             .field("sms_daily_cap", &self.sms_daily_cap)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }
@@ -202,6 +206,7 @@ impl Config {
                     outbound::parse_outbound_url,
                 )?,
                 sms_daily_cap: src.get("AUTHGATE_SMS_DAILY_CAP", "1000", parse_count)?,
+                webhooks: webhooks::webhook_settings(&src)?,
                 token_retention: src.get(
                     "AUTHGATE_TOKEN_RETENTION",
                     DEFAULT_TOKEN_RETENTION,

@@ -313,6 +313,28 @@ async fn fire(rule: &str, gw: &Gateway, inbox: &Inbox, c: &Client, p: &str) -> i
                 .refused(429, "rate_limited");
             1
         }
+        "webhook_endpoint_disabled" => {
+            // A receiver that answers 410 Gone disables its endpoint at once.
+            let rx = crate::webhooks::Receiver::start(None);
+            let ep = ok(
+                c,
+                "create_webhook_endpoint",
+                json!({"url": rx.url("/status/410"), "events": ["organization.created"]}),
+            )
+            .await;
+            ok(c, "create_org", json!({"name": "Gone"})).await;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            loop {
+                let eps = ok(c, "list_webhook_endpoints", json!({})).await;
+                if eps["data"][0]["disabled"] == true {
+                    assert_eq!(eps["data"][0]["id"], ep["id"]);
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "not disabled: {eps}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            1
+        }
         other => panic!("no fixture for rule {other}"),
     }
 }
@@ -325,10 +347,11 @@ async fn each_rule_fires_exactly_its_alert_once() {
     let strict = [
         ("AUTHGATE_REFRESH_REUSE_INTERVAL", "0s"),
         ("AUTHGATE_SMS_TWILIO_BASE_URL", twilio.base.as_str()),
+        ("AUTHGATE_WEBHOOKS_ALLOW_LOOPBACK", "true"),
     ];
     common::each_backend_with_mail(&strict, async |gw, inbox| {
         let rules: Vec<&str> = authgate_security::RULES.iter().map(|r| r.key).collect();
-        assert_eq!(rules.len(), 13);
+        assert_eq!(rules.len(), 14);
         for rule in rules {
             let (p, key) = common::second_project(gw, rule).await;
             let c = common::connect(&gw.mcp_url(), &key).await;

@@ -41,6 +41,22 @@ pub async fn fixture(tool: &str, client: &Client, url: &str, own: &[String]) -> 
             let cb = ok(client, "add_callback", json!({ "url": url })).await;
             not_found(json!({"callback_id": id(&cb)}))
         }
+        "update_webhook_endpoint" | "delete_webhook_endpoint" | "rotate_webhook_secret" => {
+            let (ep, _) = crate::webhooks::fixture_endpoint(client).await;
+            not_found(json!({"endpoint_id": id(&ep)}))
+        }
+        "replay_webhook_delivery" => {
+            let (_, delivery) = crate::webhooks::fixture_endpoint(client).await;
+            not_found(json!({"delivery_id": id(&delivery)}))
+        }
+        "list_webhook_deliveries" => {
+            // A filter: the other project's endpoint has no delivery here.
+            let (ep, _) = crate::webhooks::fixture_endpoint(client).await;
+            Some(Fixture {
+                args: json!({"endpoint_id": id(&ep), "limit": 100}),
+                expect: Expect::Shows(own.to_vec()),
+            })
+        }
         "revoke_api_key" => {
             let key = ok(client, "create_api_key", json!({"name": "fixture"})).await;
             not_found(json!({"key_id": id(&key)}))

@@ -31,3 +31,4 @@ mod sse;
 mod stripe;
 mod takeover;
 mod tools;
+mod webhooks;

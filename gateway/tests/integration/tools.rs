@@ -570,8 +570,11 @@ async fn arrays_strings_and_numbers_never_stand_in_for_objects() {
 
 /// What an assistant puts in its context for AuthGate: every tool's
 /// definition. Printed, and pinned: everything but the output schemas at
-/// most 36 KiB, the whole tools/list at most 64 KiB (126 KB before issue
+/// most 40 KiB, the whole tools/list at most 72 KiB (126 KB before issue
 /// 20; names, descriptions, input schemas and annotations were 52 KB).
+/// The budget grows with the catalogue at the rate issue 20 set (36 and
+/// 64 KiB for 66 tools, about 560 and 1,000 bytes a tool): 73 tools since
+/// the seven webhook tools of issue 22 (38.6 and 71.3 KB).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_list_fits_the_context_budget() {
     common::each_backend_with_client(&[], async |_gw, c| {
@@ -626,8 +629,8 @@ async fn tools_list_fits_the_context_budget() {
         let refused = err(c, "list_end_users", json!({"bogus": 1}), "invalid_argument").await;
         assert_eq!(refused["field"], "bogus", "{refused}");
         assert_eq!(warnings, Vec::<String>::new());
-        assert!(context <= 36 * 1024, "context {context} bytes > 36 KiB");
-        assert!(whole <= 64 * 1024, "tools/list {whole} bytes > 64 KiB");
+        assert!(context <= 40 * 1024, "context {context} bytes > 40 KiB");
+        assert!(whole <= 72 * 1024, "tools/list {whole} bytes > 72 KiB");
     })
     .await;
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use authgate_audit::NewAuditEvent;
 use authgate_core::args::{Cascade, DangerResult};
+use authgate_core::changes::{self, ChangeType};
 use authgate_core::time::to_micros;
 use authgate_core::userdata::count_all;
 use authgate_core::{Conn, EventType, Outcome, RequestMeta, ToolContext, ToolError};
@@ -57,7 +58,9 @@ fn by_agent(ctx: &ToolContext, event_type: EventType, user_id: &str) -> NewAudit
 
 /// Deletes a user and everything that hangs off them in every domain (or,
 /// on a dry run, counts it): the cascade comes from every domain's
-/// user-data section, the same counts either way.
+/// user-data section, the same counts either way. Publishes
+/// `user.deleted` (only: not each session or membership that goes with
+/// the user), with the user as get_end_user showed it just before.
 pub async fn delete_end_user(
     ctx: &ToolContext, conn: &mut Conn<'_>, user_id: &str, dry_run: bool,
 ) -> Result<DangerResult<DeletedUser>, ToolError> {
@@ -67,7 +70,14 @@ pub async fn delete_end_user(
     let cascade: Cascade =
         count_all(ctx.domains.user_data(), conn, &row.reference(ctx.now())).await?;
     if !dry_run {
+        let deleted = match changes::outlet(conn, project, ChangeType::UserDeleted).await? {
+            Some(outlet) => Some((outlet, users::detail(conn, project, user_id).await?)),
+            None => None,
+        };
         users::delete(conn, project, user_id).await?;
+        if let Some((outlet, detail)) = deleted {
+            outlet.send(conn, &detail, ctx.now()).await?;
+        }
     }
     Ok(DangerResult {
         dry_run,
@@ -120,7 +130,8 @@ pub async fn resend_verification_by_agent(
 }
 
 /// Marks the address verified or not; marking it verified is recorded as
-/// `email.verified` by the key. Returns the user.
+/// `email.verified` by the key and published as `user.email_verified`,
+/// marking it unverified is published as `user.updated`. Returns the user.
 pub async fn set_email_verified_by_agent(
     ctx: &ToolContext, conn: &mut Conn<'_>, user_id: &str, verified: bool,
 ) -> Result<EndUser, ToolError> {
@@ -134,6 +145,12 @@ pub async fn set_email_verified_by_agent(
                 .record(conn, now)
                 .await?;
         }
+        let change = if verified {
+            ChangeType::UserEmailVerified
+        } else {
+            ChangeType::UserUpdated
+        };
+        users::announce_user(conn, project, change, &row.id, now).await?;
     }
     users::get(conn, project, &row.id).await
 }
@@ -147,7 +164,8 @@ pub struct RemovedMfa {
 /// Removes every second factor of a user (an admin recovering a user who
 /// lost their authenticator app, or whose factor someone else set), and
 /// ends their sessions, so whoever held the factor is signed out too.
-/// Recorded as `mfa.removed` by the key. A dry run counts the same.
+/// Recorded as `mfa.removed` by the key and published as `user.updated`
+/// (each session as `session.revoked`). A dry run counts the same.
 pub async fn remove_user_mfa(
     ctx: &ToolContext, conn: &mut Conn<'_>, user_id: &str, dry_run: bool,
 ) -> Result<DangerResult<RemovedMfa>, ToolError> {
@@ -165,6 +183,7 @@ pub async fn remove_user_mfa(
             .meta("factors_removed", factors)
             .record(conn, now)
             .await?;
+        users::announce_user(conn, project, ChangeType::UserUpdated, &row.id, now).await?;
     }
     let user = row.view(users::has_password(conn, project, &row.id).await?);
     let cascade = Cascade::from([

@@ -17,7 +17,9 @@ use crate::users::{self, UserRow};
 
 impl Auth {
     /// The owner of `user`'s address just proved it with a link (`method`):
-    /// an unverified account is claimed. Returns whether it was.
+    /// an unverified account is claimed. Returns whether that changed the
+    /// user (a password or a second factor dropped), for the caller's one
+    /// `user.updated` (the revoked sessions are published by sessions).
     pub(super) async fn claim(
         &self, conn: &mut Conn<'_>, user: &UserRow, method: &str, meta: &RequestMeta,
         now: DateTime<Utc>,
@@ -45,6 +47,6 @@ impl Auth {
             .meta("factors_removed", factors)
             .record(conn, now)
             .await?;
-        Ok(true)
+        Ok(had_password || factors > 0)
     }
 }

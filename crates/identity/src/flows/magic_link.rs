@@ -6,14 +6,14 @@ use serde_json::json;
 
 use authgate_audit::NewAuditEvent;
 use authgate_core::time::to_micros;
-use authgate_core::{Conn, EventType, Outcome, RequestMeta, ToolError, settle};
+use authgate_core::{ChangeType, Conn, EventType, Outcome, RequestMeta, ToolError, settle};
 use authgate_email::EmailKind;
 
 use super::links::{LinkKind, LinkRequested};
 use super::mfa::Tries;
 use super::{
-    Auth, LinkRequest, MagicVerify, SignedIn, admit, bad_token, mail_user, required, user_event,
-    with_token,
+    Auth, LinkRequest, MagicVerify, SignedIn, UserChanges, admit, bad_token, mail_user, required,
+    user_event, with_token,
 };
 use crate::codes::{self, Presented, TokenKind};
 use crate::settings::human;
@@ -103,6 +103,7 @@ impl Auth {
             .meta("method", "magic_link")
             .record(conn, now)
             .await?;
+        users::announce_user(conn, project_id, ChangeType::UserCreated, &user.id, now).await?;
         Ok(Some(user))
     }
 
@@ -135,7 +136,7 @@ impl Auth {
                     // The link proves the address: an unverified account is
                     // claimed first, so a squatter's second factor cannot
                     // stand in the owner's way (a failure below undoes it).
-                    self.claim(conn, &user, "magic_link", meta, now).await?;
+                    let claimed = self.claim(conn, &user, "magic_link", meta, now).await?;
                     let code = body.mfa_code.as_deref();
                     if let Err(refused) = self
                         .second_factor(conn, &user, code, Tries::CountHere, meta, now)
@@ -154,6 +155,13 @@ impl Auth {
                             .meta("method", "magic_link")
                             .record(conn, now)
                             .await?;
+                        // A claim that dropped a squatter's password or
+                        // factor changed the user too.
+                        let changes = UserChanges {
+                            updated: claimed,
+                            email_verified: true,
+                        };
+                        changes.announce(conn, project_id, &user.id, now).await?;
                     }
                     self.open_session(conn, user, meta, "magic_link", now)
                         .await

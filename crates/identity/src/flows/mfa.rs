@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use authgate_audit::NewAuditEvent;
-use authgate_core::{Conn, EventType, Outcome, RequestMeta, ToolError, settle};
+use authgate_core::{ChangeType, Conn, EventType, Outcome, RequestMeta, ToolError, settle};
 
 use super::{
     Auth, CodeBody, MfaActive, SIGN_IN_THROTTLED, TotpEnroll, TotpRemove, count, unauthenticated,
@@ -12,7 +12,7 @@ use super::{
 };
 use crate::mfa;
 use crate::throttle;
-use crate::users::UserRow;
+use crate::users::{self, UserRow};
 
 impl Auth {
     /// Asks for and checks the second factor of a user who has one. With
@@ -176,8 +176,8 @@ impl Auth {
     }
 
     /// A step taken on a current TOTP code of the signed-in user: the code
-    /// is spent against the factor the step needs, then the step is taken
-    /// and recorded.
+    /// is spent against the factor the step needs, then the step is taken,
+    /// recorded and published (`user.updated`: a factor on or removed).
     async fn totp_code(
         &self, step: TotpStep, project_hint: Option<&str>, token: &str, code: &str,
         meta: &RequestMeta,
@@ -215,6 +215,8 @@ impl Auth {
                         .meta("kind", "totp")
                         .record(conn, now)
                         .await?;
+                    let changed = ChangeType::UserUpdated;
+                    users::announce_user(conn, project_id, changed, user_id, now).await?;
                     Ok(Ok(MfaActive {
                         factor_id,
                         status: step.outcome(),

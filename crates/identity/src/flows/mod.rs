@@ -6,7 +6,8 @@
 //! milliseconds) must never run while a transaction holds a lock. Each
 //! flow validates its input before it touches the store, counts attempts
 //! before the costly work they guard, and records its auth event in the
-//! unit of work that makes the change.
+//! unit of work that makes the change, where it also publishes the user's
+//! change (`user.*`, once per type per unit: `UserChanges`).
 //!
 //! A refusal that must keep what its unit of work wrote (a counted
 //! attempt, a spent code try, a revoked session) is returned as
@@ -35,7 +36,7 @@ use authgate_audit::NewAuditEvent;
 use authgate_core::hash::keyed_hash;
 use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{
-    Clock, Conn, ErrorCode, EventType, Outcome, RequestMeta, ServerKeys, ToolError,
+    ChangeType, Clock, Conn, ErrorCode, EventType, Outcome, RequestMeta, ServerKeys, ToolError,
 };
 use authgate_email::EmailKind;
 use authgate_sessions::Session;
@@ -46,7 +47,7 @@ use crate::jwt::Reason;
 use crate::passwords;
 use crate::settings::{IdentitySettings, human};
 use crate::throttle::{self, Attempt, Limit};
-use crate::users::{EndUser, UserRow};
+use crate::users::{self, EndUser, UserRow};
 
 pub use agent::{
     DeletedUser, MailSent, RemovedMfa, delete_end_user, remove_user_mfa,
@@ -314,6 +315,32 @@ fn user_event(
         meta,
         Outcome::Success,
     )
+}
+
+/// What one unit of work changed of a user: published once each, with the
+/// user as it ends up (`user.updated`, then `user.email_verified`).
+#[derive(Debug, Clone, Copy, Default)]
+struct UserChanges {
+    /// Its profile, address, password, second factors or links.
+    updated: bool,
+    /// Its address was proven (it was not yet).
+    email_verified: bool,
+}
+
+impl UserChanges {
+    async fn announce(
+        self, conn: &mut Conn<'_>, project_id: &str, user_id: &str, now: DateTime<Utc>,
+    ) -> Result<(), ToolError> {
+        if self.updated {
+            let change = ChangeType::UserUpdated;
+            users::announce_user(conn, project_id, change, user_id, now).await?;
+        }
+        if self.email_verified {
+            let change = ChangeType::UserEmailVerified;
+            users::announce_user(conn, project_id, change, user_id, now).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Counts an attempt; a refusal is returned inside `Ok` so that it commits.

@@ -7,15 +7,15 @@ use serde_json::json;
 use authgate_audit::NewAuditEvent;
 use authgate_core::net::bucket_of;
 use authgate_core::time::to_micros;
-use authgate_core::{Conn, EventType, Outcome, RequestMeta, ToolError, settle};
+use authgate_core::{ChangeType, Conn, EventType, Outcome, RequestMeta, ToolError, settle};
 use authgate_email::EmailKind;
 
 use super::links::{LinkKind, LinkRequested};
 use super::mfa::Tries;
 use super::{
     Auth, EmailChange, EndUser, LinkRequest, ResetConfirm, SIGN_IN_THROTTLED, SignIn, SignUp,
-    SignedIn, admit, bad_token, count, mail_user, presented_password, required, send_reset,
-    send_verification, user_event, wrong_credentials,
+    SignedIn, UserChanges, admit, bad_token, count, mail_user, presented_password, required,
+    send_reset, send_verification, user_event, wrong_credentials,
 };
 use crate::codes::{self, Presented, TokenKind};
 use crate::passwords;
@@ -57,11 +57,17 @@ impl Auth {
             .write(async |conn| {
                 // A magic-link request may have made the account before
                 // its owner signed up; an unclaimed one is taken over.
-                let mut user = match users::load_by_email(conn, project_id, &email).await? {
-                    Some(shell) if users::unclaimed(conn, &shell).await? => shell,
+                let (mut user, change) = match users::load_by_email(conn, project_id, &email)
+                    .await?
+                {
+                    Some(shell) if users::unclaimed(conn, &shell).await? => {
+                        (shell, ChangeType::UserUpdated)
+                    }
                     Some(_) => return Err(users::email_taken()),
                     None => {
-                        users::insert(conn, project_id, email.clone(), name.clone(), now).await?
+                        let new = users::insert(conn, project_id, email.clone(), name.clone(), now)
+                            .await?;
+                        (new, ChangeType::UserCreated)
                     }
                 };
                 if name.is_some() && user.name.is_none() {
@@ -83,6 +89,8 @@ impl Auth {
                     .meta("method", "password")
                     .record(conn, now)
                     .await?;
+                // Told once its password is set (a taken-over account changed).
+                users::announce_user(conn, project_id, change, &user.id, now).await?;
                 Ok(user.view(true))
             })
             .await
@@ -312,6 +320,11 @@ impl Auth {
                 .meta("sessions_revoked", revoked)
                 .record(conn, now)
                 .await?;
+                let changes = UserChanges {
+                    updated: true,
+                    email_verified: !before.email_verified,
+                };
+                changes.announce(conn, project_id, &user_id, now).await?;
                 Ok(user)
             })
             .await
@@ -386,6 +399,8 @@ impl Auth {
                 user_event(&project_id, EventType::EmailChangeRequested, &user.id, meta)
                     .record(conn, now)
                     .await?;
+                let change = ChangeType::UserUpdated;
+                users::announce_user(conn, &project_id, change, &user.id, now).await?;
                 let has_password = users::has_password(conn, &project_id, &user.id).await?;
                 Ok(row.view(has_password))
             })

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use authgate_audit::NewAuditEvent;
 use authgate_core::hash::keyed_hash;
-use authgate_core::{Conn, EventType, Outcome, RequestMeta, ToolError, settle};
+use authgate_core::{ChangeType, Conn, EventType, Outcome, RequestMeta, ToolError, settle};
 
 use super::mfa::Tries;
 use super::{Auth, SignedIn, admit, count, six_digits, user_event};
@@ -307,6 +307,8 @@ impl Auth {
                                 .meta("method", "sms")
                                 .record(conn, now)
                                 .await?;
+                            let created = ChangeType::UserCreated;
+                            users::announce_user(conn, project_id, created, &user.id, now).await?;
                             user
                         }
                     };

@@ -21,10 +21,15 @@ use authgate_audit::NewAuditEvent;
 use authgate_core::hash::sha256_hex;
 use authgate_core::secrets::{new_secret, same};
 use authgate_core::time::to_micros;
-use authgate_core::{Conn, ErrorCode, EventType, Outcome, RequestMeta, ToolError, crypto, settle};
+use authgate_core::{
+    ChangeType, Conn, ErrorCode, EventType, Outcome, RequestMeta, ToolError, crypto, settle,
+};
 
 use super::mfa::Tries;
-use super::{Auth, SignedIn, admit, bad_token, required, six_digits, unauthenticated, user_event};
+use super::{
+    Auth, SignedIn, UserChanges, admit, bad_token, required, six_digits, unauthenticated,
+    user_event,
+};
 use crate::social::exchange::{self, Exchange, Profile};
 use crate::social::grants::{self, CODE_TTL, NewCode, NewState, STATE_TTL};
 use crate::social::providers::{AuthorizeRequest, Provider, authorize_url};
@@ -535,7 +540,6 @@ impl Auth {
     ) -> Result<Result<(UserRow, bool), Failure>, ToolError> {
         // Two callbacks of one subject must not both link it.
         conn.lock_project(project_id).await?;
-        let method = format!("oauth:{provider}");
         if let Some(user_id) =
             accounts::user_of(conn, project_id, provider, &profile.subject).await?
         {
@@ -551,22 +555,11 @@ impl Auth {
         else {
             return Ok(Err(Failure::EmailNotVerified));
         };
-        let subject = profile.subject.as_str();
         match users::load_by_email(conn, project_id, &email).await? {
-            Some(mut user) if profile.email_verified => {
-                if !user.email_verified {
-                    self.claim(conn, &user, &method, meta, now).await?;
-                    users::set_verified(conn, project_id, &user.id, true, to_micros(now)).await?;
-                    user.email_verified = true;
-                    user_event(project_id, EventType::EmailVerified, &user.id, meta)
-                        .meta("method", method.as_str())
-                        .record(conn, now)
-                        .await?;
-                }
-                self.link_account(
-                    conn, project_id, &user.id, provider, subject, &email, meta, now,
-                )
-                .await?;
+            Some(user) if profile.email_verified => {
+                let user = self
+                    .link_existing(conn, user, provider, profile, &email, meta, now)
+                    .await?;
                 Ok(Ok((user, false)))
             }
             Some(_) => Ok(Err(Failure::AccountConflict)),
@@ -578,28 +571,85 @@ impl Auth {
                 {
                     return Ok(Err(Failure::AccessDenied));
                 }
-                let name = profile.name.as_ref().map(|n| {
-                    n.chars()
-                        .filter(|c| !c.is_control())
-                        .take(200)
-                        .collect::<String>()
-                });
-                let mut user = users::insert(conn, project_id, email.clone(), name, now).await?;
-                if profile.email_verified {
-                    users::set_verified(conn, project_id, &user.id, true, to_micros(now)).await?;
-                    user.email_verified = true;
-                }
-                self.link_account(
-                    conn, project_id, &user.id, provider, subject, &email, meta, now,
-                )
-                .await?;
-                user_event(project_id, EventType::SignUp, &user.id, meta)
-                    .meta("method", method.as_str())
-                    .record(conn, now)
+                let user = self
+                    .sign_up_social(conn, project_id, provider, profile, email, meta, now)
                     .await?;
                 Ok(Ok((user, true)))
             }
         }
+    }
+
+    /// Links the provider's subject to the account whose address it
+    /// vouches for; an unverified account is claimed and verified first.
+    /// Published as one `user.updated` (and `user.email_verified`).
+    #[allow(clippy::too_many_arguments)]
+    async fn link_existing(
+        &self, conn: &mut Conn<'_>, mut user: UserRow, provider: &str, profile: &Profile,
+        email: &str, meta: &RequestMeta, now: DateTime<Utc>,
+    ) -> Result<UserRow, ToolError> {
+        let project_id = user.project_id.clone();
+        let method = format!("oauth:{provider}");
+        let proven = !user.email_verified;
+        if proven {
+            self.claim(conn, &user, &method, meta, now).await?;
+            users::set_verified(conn, &project_id, &user.id, true, to_micros(now)).await?;
+            user.email_verified = true;
+            user_event(&project_id, EventType::EmailVerified, &user.id, meta)
+                .meta("method", method.as_str())
+                .record(conn, now)
+                .await?;
+        }
+        let subject = profile.subject.as_str();
+        self.link_account(
+            conn,
+            &project_id,
+            &user.id,
+            provider,
+            subject,
+            email,
+            meta,
+            now,
+        )
+        .await?;
+        let changes = UserChanges {
+            updated: true,
+            email_verified: proven,
+        };
+        changes.announce(conn, &project_id, &user.id, now).await?;
+        Ok(user)
+    }
+
+    /// A new user for a provider's profile whose address no account has,
+    /// linked to it (verified when the provider vouches for the address);
+    /// `user.created` once the row is complete.
+    #[allow(clippy::too_many_arguments)]
+    async fn sign_up_social(
+        &self, conn: &mut Conn<'_>, project_id: &str, provider: &str, profile: &Profile,
+        email: String, meta: &RequestMeta, now: DateTime<Utc>,
+    ) -> Result<UserRow, ToolError> {
+        let name = profile.name.as_ref().map(|n| {
+            n.chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect::<String>()
+        });
+        let mut user = users::insert(conn, project_id, email.clone(), name, now).await?;
+        if profile.email_verified {
+            users::set_verified(conn, project_id, &user.id, true, to_micros(now)).await?;
+            user.email_verified = true;
+        }
+        let subject = profile.subject.as_str();
+        self.link_account(
+            conn, project_id, &user.id, provider, subject, &email, meta, now,
+        )
+        .await?;
+        let method = format!("oauth:{provider}");
+        user_event(project_id, EventType::SignUp, &user.id, meta)
+            .meta("method", method.as_str())
+            .record(conn, now)
+            .await?;
+        users::announce_user(conn, project_id, ChangeType::UserCreated, &user.id, now).await?;
+        Ok(user)
     }
 
     /// Links the provider's subject to the user (`account.linked`).

@@ -2,10 +2,11 @@
 
 use authgate_audit::NewAuditEvent;
 use authgate_core::time::to_micros;
-use authgate_core::{EventType, Outcome, RequestMeta, ToolError, settle};
+use authgate_core::{ChangeType, EventType, Outcome, RequestMeta, ToolError, settle};
 
 use super::{
-    Auth, EmailOnly, EndUser, VerifyEmail, admit, bad_token, send_verification, user_event,
+    Auth, EmailOnly, EndUser, UserChanges, VerifyEmail, admit, bad_token, send_verification,
+    user_event,
 };
 use crate::codes::{self, CodeCheck};
 use crate::users;
@@ -49,6 +50,8 @@ impl Auth {
                                 .meta("method", "code")
                                 .record(conn, now)
                                 .await?;
+                            let verified = ChangeType::UserEmailVerified;
+                            users::announce_user(conn, project_id, verified, &user.id, now).await?;
                             Ok(Ok(users::get(conn, project_id, &user.id).await?))
                         }
                         CodeCheck::Wrong { .. } | CodeCheck::Expired => Ok(Err(wrong())),
@@ -129,6 +132,11 @@ impl Auth {
             .meta("method", "code")
             .record(conn, now)
             .await?;
+        let changes = UserChanges {
+            updated: true,
+            email_verified: !user.email_verified,
+        };
+        changes.announce(conn, project_id, &user.id, now).await?;
         Ok(Ok(users::get(conn, project_id, &user.id).await?))
     }
 }

@@ -244,7 +244,7 @@ struct FkRow {
 /// project-scoped table is added here as well as to `src/schema.rs` and to
 /// both backends' migrations: until all of them agree,
 /// `every_project_id_column_cascades_from_projects` fails on purpose.
-const PROJECT_TABLES: [&str; 33] = [
+const PROJECT_TABLES: [&str; 36] = [
     "api_keys",
     "audit_event_targets",
     "audit_events",
@@ -278,6 +278,9 @@ const PROJECT_TABLES: [&str; 33] = [
     "subscriptions",
     "usage_events",
     "verification_codes",
+    "webhook_deliveries",
+    "webhook_endpoints",
+    "webhook_messages",
 ];
 
 /// The tables `src/schema.rs` declares with a `project_id` column, in name

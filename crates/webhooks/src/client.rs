@@ -49,9 +49,8 @@ impl tower::Service<Name> for GuardedResolver {
         let allow_loopback = self.allow_loopback;
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let mut refusal = None;
             let allowed: Vec<SocketAddr> = found
                 .into_iter()
@@ -116,10 +115,11 @@ impl Deliverer {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(64)
-            .build(connector);
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(64)
+                .build(connector);
         Deliverer {
             client,
             allow_loopback,
@@ -138,7 +138,10 @@ impl Deliverer {
             .method(http::Method::POST)
             .uri(url)
             .header("content-type", "application/json")
-            .header("user-agent", concat!("AuthGate-Webhooks/", env!("CARGO_PKG_VERSION")));
+            .header(
+                "user-agent",
+                concat!("AuthGate-Webhooks/", env!("CARGO_PKG_VERSION")),
+            );
         for (k, v) in headers {
             req = req.header(*k, v.as_str());
         }

@@ -116,7 +116,10 @@ pub fn check_events(field: &str, events: &[String]) -> Result<Vec<String>, ToolE
     }
     if events.iter().any(|e| e == "*") {
         if events.len() > 1 {
-            return Err(ToolError::invalid(field, format!("{field}: \"*\" stands alone")));
+            return Err(ToolError::invalid(
+                field,
+                format!("{field}: \"*\" stands alone"),
+            ));
         }
         return Ok(vec!["*".into()]);
     }
@@ -126,7 +129,11 @@ pub fn check_events(field: &str, events: &[String]) -> Result<Vec<String>, ToolE
             let known: Vec<&str> = ChangeType::ALL.iter().map(|t| t.name()).collect();
             return Err(ToolError::invalid(
                 format!("{field}[{i}]"),
-                format!("'{}' is not a change type; use one of {}, or \"*\"", authgate_core::truncate(e, 60), known.join(", ")),
+                format!(
+                    "'{}' is not a change type; use one of {}, or \"*\"",
+                    authgate_core::truncate(e, 60),
+                    known.join(", ")
+                ),
             ));
         }
         if !out.contains(e) {
@@ -137,8 +144,13 @@ pub fn check_events(field: &str, events: &[String]) -> Result<Vec<String>, ToolE
 }
 
 fn check_description(description: Option<String>) -> Result<Option<String>, ToolError> {
-    let description = description.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
-    if description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION) {
+    let description = description
+        .map(|d| d.trim().to_owned())
+        .filter(|d| !d.is_empty());
+    if description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION)
+    {
         return Err(ToolError::invalid(
             "description",
             format!("description must be at most {MAX_DESCRIPTION} characters"),

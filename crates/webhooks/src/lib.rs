@@ -8,7 +8,7 @@
 //!
 //! Modules: `policy` (where a delivery may go), `signing`, `endpoints`,
 //! `outbox` (the change sink), `deliveries`, `client` (the guarded HTTP
-//! client), `worker` (claims and sends), `settle` (what an answer does),
+//! client), `settings`, `worker` (claims and sends), `settle` (what an answer does),
 //! `sections`, `tools`.
 
 mod client;
@@ -17,6 +17,7 @@ mod endpoints;
 mod outbox;
 mod policy;
 mod sections;
+mod settings;
 mod settle;
 mod signing;
 mod tools;
@@ -25,13 +26,13 @@ mod worker;
 pub use client::Deliverer;
 pub use deliveries::{DeliveryFilter, WebhookDelivery, list_deliveries, replay_delivery};
 pub use endpoints::{
-    EndpointChange, EndpointWithSecret, MAX_ENDPOINTS, NewEndpoint, WebhookEndpoint,
-    check_events, create_endpoint, delete_endpoint, list_endpoints, rotate_secret,
-    update_endpoint,
+    EndpointChange, EndpointWithSecret, MAX_ENDPOINTS, NewEndpoint, WebhookEndpoint, check_events,
+    create_endpoint, delete_endpoint, list_endpoints, rotate_secret, update_endpoint,
 };
 pub use outbox::Outbox;
 pub use policy::{Refusal, check_address, check_url};
 pub use sections::queue_depth;
+pub use settings::{WebhookSettings, WorkerOptions};
 pub use signing::signature;
 pub use tools::{WEBHOOKS, register};
-pub use worker::{WebhookSettings, WorkerOptions, deliver_due, run_worker};
+pub use worker::{deliver_due, run_worker};

@@ -163,7 +163,8 @@ pub fn check_url(field: &str, raw: &str, allow_loopback: bool) -> Result<url::Ur
         Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
         Some(url::Host::Domain(d)) => {
             let d = d.trim_end_matches('.').to_ascii_lowercase();
-            (d == "localhost" || d.ends_with(".localhost")).then_some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            (d == "localhost" || d.ends_with(".localhost"))
+                .then_some(IpAddr::V4(Ipv4Addr::LOCALHOST))
         }
     };
     if let Some(ip) = literal {
@@ -225,11 +226,20 @@ mod tests {
                 assert_eq!(judge(addr, true), Err(*why), "{addr} with loopback allowed");
             }
         }
-        for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.4.4"] {
+        for public in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.4.4",
+        ] {
             assert_eq!(judge(public, false), Ok(()), "{public}");
         }
         for loopback in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
-            assert_eq!(judge(loopback, true), Ok(()), "{loopback} with loopback allowed");
+            assert_eq!(
+                judge(loopback, true),
+                Ok(()),
+                "{loopback} with loopback allowed"
+            );
         }
     }
 

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 
 use authgate_audit::NewAuditEvent;
@@ -20,7 +21,22 @@ use authgate_store::Store;
 use authgate_store::schema::{webhook_deliveries, webhook_endpoints, webhook_messages};
 
 use crate::client::Answer;
-use crate::worker::{Claimed, WorkerOptions};
+use crate::settings::WorkerOptions;
+
+/// A delivery a pass claimed.
+#[derive(QueryableByName, Debug, Clone)]
+pub(crate) struct Claimed {
+    #[diesel(sql_type = Text)]
+    pub(crate) id: String,
+    #[diesel(sql_type = Text)]
+    pub(crate) project_id: String,
+    #[diesel(sql_type = Text)]
+    pub(crate) endpoint_id: String,
+    #[diesel(sql_type = Text)]
+    pub(crate) message_id: String,
+    #[diesel(sql_type = BigInt)]
+    pub(crate) attempts: i64,
+}
 
 /// An endpoint that has only failed for this long is disabled.
 const FAILING_FOR: chrono::Duration = chrono::Duration::days(5);

@@ -6,13 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use authgate_core::args::{DangerResult, ListArgs};
 use authgate_core::changes::ChangeType;
-use authgate_core::{Conn, Page, ToolContext, ToolError, ToolGroup, ToolRegistry, require_id, tool};
+use authgate_core::{
+    Conn, Page, ToolContext, ToolError, ToolGroup, ToolRegistry, require_id, tool,
+};
 
 use crate::deliveries::{self, DeliveryFilter, WebhookDelivery};
-use crate::endpoints::{
-    self, EndpointChange, EndpointWithSecret, NewEndpoint, WebhookEndpoint,
-};
-use crate::worker::WebhookSettings;
+use crate::endpoints::{self, EndpointChange, EndpointWithSecret, NewEndpoint, WebhookEndpoint};
+use crate::settings::WebhookSettings;
 
 pub const WEBHOOKS: &str = "webhooks";
 
@@ -55,8 +55,15 @@ pub async fn create_webhook_endpoint(
         description: args.description,
     };
     let loopback = ctx.setting::<WebhookSettings>().allow_loopback;
-    endpoints::create_endpoint(conn, &ctx.keys.encryption, ctx.project_id(), new, loopback, ctx.now())
-        .await
+    endpoints::create_endpoint(
+        conn,
+        &ctx.keys.encryption,
+        ctx.project_id(),
+        new,
+        loopback,
+        ctx.now(),
+    )
+    .await
 }
 
 /// List the project's webhook endpoints, newest first (no secrets).
@@ -94,8 +101,15 @@ pub async fn update_webhook_endpoint(
         disabled: args.disabled,
     };
     let loopback = ctx.setting::<WebhookSettings>().allow_loopback;
-    endpoints::update_endpoint(conn, ctx.project_id(), &args.endpoint_id, change, loopback, ctx.now())
-        .await
+    endpoints::update_endpoint(
+        conn,
+        ctx.project_id(),
+        &args.endpoint_id,
+        change,
+        loopback,
+        ctx.now(),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -143,8 +157,14 @@ pub async fn rotate_webhook_secret(
     ctx: &ToolContext, conn: &mut Conn<'_>, args: EndpointIdArgs,
 ) -> Result<EndpointWithSecret, ToolError> {
     require_id("endpoint_id", "whe", &args.endpoint_id)?;
-    endpoints::rotate_secret(conn, &ctx.keys.encryption, ctx.project_id(), &args.endpoint_id, ctx.now())
-        .await
+    endpoints::rotate_secret(
+        conn,
+        &ctx.keys.encryption,
+        ctx.project_id(),
+        &args.endpoint_id,
+        ctx.now(),
+    )
+    .await
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]

@@ -8,7 +8,6 @@
 //! least once; receivers dedupe on `webhook-id`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -19,93 +18,14 @@ use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
 use authgate_core::time::to_micros;
-use authgate_core::{Clock, ToolError, new_id, with_conn};
+use authgate_core::{ToolError, new_id, with_conn};
 use authgate_store::schema::{webhook_endpoints, webhook_messages};
 use authgate_store::{Backend, Store};
 
 use crate::client::{Answer, Deliverer};
 use crate::endpoints::EndpointRow;
-use crate::settle::{Outcome, settle_batch};
-
-/// The webhooks settings (`AUTHGATE_WEBHOOKS_*`).
-#[derive(Debug, Clone)]
-pub struct WebhookSettings {
-    /// Plain http and loopback targets (development and tests only).
-    pub allow_loopback: bool,
-    /// The waits before each retry; after the last, a delivery fails.
-    pub retry_schedule: Vec<Duration>,
-    /// The limit on one attempt, connection to last byte read.
-    pub timeout: Duration,
-    /// How long settled messages are kept.
-    pub retention: Duration,
-}
-
-impl Default for WebhookSettings {
-    fn default() -> Self {
-        let h = |n: u64| Duration::from_secs(n * 3600);
-        WebhookSettings {
-            allow_loopback: false,
-            retry_schedule: vec![
-                Duration::from_secs(5),
-                Duration::from_secs(300),
-                Duration::from_secs(1800),
-                h(2),
-                h(5),
-                h(10),
-                h(10),
-            ],
-            timeout: Duration::from_secs(15),
-            retention: Duration::from_secs(30 * 86_400),
-        }
-    }
-}
-
-impl WebhookSettings {
-    /// How long a claim holds a row: a whole pass of attempts and more.
-    pub fn lease(&self) -> Duration {
-        self.timeout * 2 + Duration::from_secs(5)
-    }
-}
-
-/// What a worker runs with.
-#[derive(Clone)]
-pub struct WorkerOptions {
-    pub settings: WebhookSettings,
-    pub encryption_key: [u8; 32],
-    pub clock: Arc<dyn Clock>,
-    /// How often it looks for work queued by other gateways or due for a retry.
-    pub poll_interval: Duration,
-    /// Rows claimed a pass, and attempts in flight at once.
-    pub batch: i64,
-    pub concurrency: usize,
-}
-
-impl WorkerOptions {
-    pub fn new(settings: WebhookSettings, encryption_key: [u8; 32], clock: Arc<dyn Clock>) -> Self {
-        WorkerOptions {
-            settings,
-            encryption_key,
-            clock,
-            poll_interval: Duration::from_millis(500),
-            batch: 200,
-            concurrency: 64,
-        }
-    }
-}
-
-#[derive(QueryableByName, Debug, Clone)]
-pub(crate) struct Claimed {
-    #[diesel(sql_type = Text)]
-    pub(crate) id: String,
-    #[diesel(sql_type = Text)]
-    pub(crate) project_id: String,
-    #[diesel(sql_type = Text)]
-    pub(crate) endpoint_id: String,
-    #[diesel(sql_type = Text)]
-    pub(crate) message_id: String,
-    #[diesel(sql_type = BigInt)]
-    pub(crate) attempts: i64,
-}
+use crate::settings::WorkerOptions;
+use crate::settle::{Claimed, Outcome, settle_batch};
 
 const CLAIM_PG: &str = "UPDATE webhook_deliveries SET next_attempt_at = $1, claim = $2 \
     WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $3 \
@@ -179,7 +99,14 @@ pub async fn deliver_due(
     let now = options.clock.now();
     let lease_end = now + chrono::Duration::from_std(options.settings.lease()).unwrap_or_default();
     let me = new_id("clm");
-    let rows = claim(store, &me, to_micros(now), to_micros(lease_end), options.batch).await?;
+    let rows = claim(
+        store,
+        &me,
+        to_micros(now),
+        to_micros(lease_end),
+        options.batch,
+    )
+    .await?;
     if rows.is_empty() {
         return Ok(0);
     }

@@ -16,7 +16,9 @@ pub const DEFAULT_RETRY_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h,10h";
 fn parse_short(var: &str, s: &str) -> Result<Duration, String> {
     match s.trim().strip_suffix("ms").map(str::parse::<u64>) {
         Some(Ok(ms)) if ms > 0 => Ok(Duration::from_millis(ms)),
-        Some(_) => Err(format!("{var} must be a positive duration such as 500ms or 5s, got '{s}'")),
+        Some(_) => Err(format!(
+            "{var} must be a positive duration such as 500ms or 5s, got '{s}'"
+        )),
         None => parse_duration(var, s),
     }
 }
@@ -28,7 +30,9 @@ pub(super) fn parse_schedule(var: &str, s: &str) -> Result<Vec<Duration>, String
         .map(|step| parse_short(var, step))
         .collect::<Result<Vec<_>, _>>()?;
     if steps.is_empty() || steps.len() > 20 {
-        return Err(format!("{var} must list 1 to 20 waits such as {DEFAULT_RETRY_SCHEDULE}"));
+        return Err(format!(
+            "{var} must list 1 to 20 waits such as {DEFAULT_RETRY_SCHEDULE}"
+        ));
     }
     Ok(steps)
 }

@@ -56,3 +56,40 @@ fn test_helpers_are_not_a_normal_dependency() {
         }
     }
 }
+
+/// docs/webhooks.md lists every change type of the one typed list with
+/// its meaning, and shows a sample payload of each with the pinned keys.
+#[test]
+fn the_webhook_docs_show_every_change_type() {
+    use authgate_core::ChangeType;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let doc = std::fs::read_to_string(root.join("docs/webhooks.md")).expect("docs/webhooks.md");
+    let samples = doc
+        .split("## A sample of each")
+        .nth(1)
+        .expect("the samples section");
+    for t in ChangeType::ALL {
+        let row = format!("| `{}` | {} |", t.name(), t.meaning().trim());
+        assert!(doc.contains(&row), "docs/webhooks.md lacks the row {row}");
+        let section = samples
+            .split(&format!("### {}\n", t.name()))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no sample of {}", t.name()));
+        let json = section
+            .split("```json\n")
+            .nth(1)
+            .and_then(|s| s.split("\n```").next());
+        let sample: serde_json::Value =
+            serde_json::from_str(json.expect("a json block")).expect("the sample parses");
+        let mut keys: Vec<&String> = sample.as_object().expect("an object").keys().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["data", "project_id", "timestamp", "type"],
+            "{}",
+            t.name()
+        );
+        assert_eq!(sample["type"], t.name());
+    }
+    assert_eq!(samples.matches("\n### ").count(), ChangeType::ALL.len());
+}

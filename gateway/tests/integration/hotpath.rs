@@ -185,7 +185,16 @@ async fn metrics_count_calls_with_bounded_labels() {
         for (label, value) in label_values(&second) {
             let bounded = match label.as_str() {
                 "tool" => tools.contains(&value),
-                "outcome" => ["success", "error", "denied"].contains(&value.as_str()),
+                // Tool calls; webhook deliveries.
+                "outcome" => [
+                    "success",
+                    "error",
+                    "denied",
+                    "delivered",
+                    "retried",
+                    "failed",
+                ]
+                .contains(&value.as_str()),
                 "status" => {
                     value.len() == 3 && value.bytes().all(|b| b.is_ascii_digit())
                         || ["pending", "failed"].contains(&value.as_str())

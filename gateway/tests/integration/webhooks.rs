@@ -104,14 +104,19 @@ impl Receiver {
     }
 
     /// Waits until `done` holds for the log (at most `secs` seconds).
-    pub async fn wait_for(&self, secs: u64, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    pub async fn wait_for(
+        &self, secs: u64, what: &str, done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let log = self.log().await;
             if done(&log) {
                 return log;
             }
-            assert!(Instant::now() < deadline, "{what}: the receiver has {log:#?}");
+            assert!(
+                Instant::now() < deadline,
+                "{what}: the receiver has {log:#?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -134,7 +139,12 @@ fn of_type<'a>(log: &'a [Value], t: &str) -> Vec<&'a Value> {
 const LOOPBACK: (&str, &str) = ("AUTHGATE_WEBHOOKS_ALLOW_LOOPBACK", "true");
 
 async fn endpoint(c: &Client, url: &str, events: Value) -> Value {
-    ok(c, "create_webhook_endpoint", json!({"url": url, "events": events})).await
+    ok(
+        c,
+        "create_webhook_endpoint",
+        json!({"url": url, "events": events}),
+    )
+    .await
 }
 
 /// Deliveries of the project matching `filter`, once `done` holds for them.
@@ -171,28 +181,57 @@ async fn a_users_life_reaches_a_receiver_that_verifies_every_delivery() {
         let secret = ep["secret"].as_str().expect("secret").to_owned();
         assert!(secret.starts_with("whsec_"), "{ep}");
         let listed = ok(c, "list_webhook_endpoints", json!({})).await;
-        assert!(!listed.to_string().contains(&secret), "a listing never shows the secret");
+        assert!(
+            !listed.to_string().contains(&secret),
+            "a listing never shows the secret"
+        );
         let mine = |log: &[Value]| -> Vec<Value> {
-            log.iter().filter(|d| d["path"] == path.as_str()).cloned().collect()
+            log.iter()
+                .filter(|d| d["path"] == path.as_str())
+                .cloned()
+                .collect()
         };
 
         let (url, p) = (gw.url(), gw.project_id.clone());
         let user = common::sign_up(&url, &p, "ada@hooks.test", "correct horse battery").await;
         let user_id = user["id"].as_str().expect("id").to_owned();
         let created = rx
-            .wait_for(15, "user.created", |l| types(&mine(l)).contains(&"user.created".into()))
+            .wait_for(15, "user.created", |l| {
+                types(&mine(l)).contains(&"user.created".into())
+            })
             .await;
         let read = ok(c, "get_end_user", json!({"user_id": user_id})).await;
         let first = payload(of_type(&mine(&created), "user.created")[0]);
-        assert_eq!(first["data"], read, "user.created carries get_end_user's object");
+        assert_eq!(
+            first["data"], read,
+            "user.created carries get_end_user's object"
+        );
         assert_eq!(first["project_id"], p.as_str());
-        assert!(first["timestamp"].as_str().expect("ts").ends_with('Z'), "{first}");
+        assert!(
+            first["timestamp"].as_str().expect("ts").ends_with('Z'),
+            "{first}"
+        );
 
-        ok(c, "set_email_verified", json!({"user_id": user_id, "verified": true})).await;
+        ok(
+            c,
+            "set_email_verified",
+            json!({"user_id": user_id, "verified": true}),
+        )
+        .await;
         let org = ok(c, "create_org", json!({"name": "Hooks Inc"})).await;
         let role = crate::fixtures::new_role(c).await;
-        ok(c, "add_org_member", json!({"org_id": org["id"], "user_id": user_id, "role": role})).await;
-        let plan = ok(c, "create_billing_plan", json!({"name": "Pro", "monthly_price": 19})).await;
+        ok(
+            c,
+            "add_org_member",
+            json!({"org_id": org["id"], "user_id": user_id, "role": role}),
+        )
+        .await;
+        let plan = ok(
+            c,
+            "create_billing_plan",
+            json!({"name": "Pro", "monthly_price": 19}),
+        )
+        .await;
         let sub = rest(
             Method::POST,
             &url,
@@ -222,7 +261,10 @@ async fn a_users_life_reaches_a_receiver_that_verifies_every_delivery() {
         let membership = payload(of_type(&log, "membership.created")[0]);
         assert_eq!(membership["data"]["org_id"], org["id"], "{membership}");
         assert!(membership["data"]["role"].is_string(), "{membership}");
-        assert_eq!(payload(of_type(&log, "user.deleted")[0])["data"]["id"], user_id.as_str());
+        assert_eq!(
+            payload(of_type(&log, "user.deleted")[0])["data"]["id"],
+            user_id.as_str()
+        );
         assert_eq!(
             payload(of_type(&log, "subscription.created")[0])["data"]["id"],
             sub.body["subscription"]["id"]
@@ -234,39 +276,100 @@ async fn a_users_life_reaches_a_receiver_that_verifies_every_delivery() {
             if d["path"] != path.as_str() {
                 continue;
             }
-            assert_eq!(checked[i]["ok"], true, "delivery {i} verifies: {:?}", checked[i]);
+            assert_eq!(
+                checked[i]["ok"], true,
+                "delivery {i} verifies: {:?}",
+                checked[i]
+            );
             assert_eq!(d["headers"]["content-type"], "application/json");
-            assert!(d["headers"]["user-agent"].as_str().expect("ua").starts_with("AuthGate"));
-            assert!(d["headers"]["webhook-id"].as_str().expect("id").starts_with("msg_"));
+            assert!(
+                d["headers"]["user-agent"]
+                    .as_str()
+                    .expect("ua")
+                    .starts_with("AuthGate")
+            );
+            assert!(
+                d["headers"]["webhook-id"]
+                    .as_str()
+                    .expect("id")
+                    .starts_with("msg_")
+            );
             let body = d["body"].as_str().expect("body");
-            for secretish in ["whsec_", "$argon2", "ag_live_", "password_hash", "refresh_token", "token_hash", "secret"] {
-                assert!(!body.contains(secretish), "a payload holds {secretish}: {body}");
+            for secretish in [
+                "whsec_",
+                "$argon2",
+                "ag_live_",
+                "password_hash",
+                "refresh_token",
+                "token_hash",
+                "secret",
+            ] {
+                assert!(
+                    !body.contains(secretish),
+                    "a payload holds {secretish}: {body}"
+                );
             }
         }
         let stranger = rx.verify("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").await;
-        assert!(stranger.iter().all(|r| r["ok"] == false), "another secret verifies nothing");
+        assert!(
+            stranger.iter().all(|r| r["ok"] == false),
+            "another secret verifies nothing"
+        );
 
         // Rotation: the next delivery carries both signatures; each secret verifies it.
         let rotated = ok(c, "rotate_webhook_secret", json!({"endpoint_id": ep["id"]})).await;
         let new_secret = rotated["secret"].as_str().expect("secret").to_owned();
         assert_ne!(new_secret, secret);
-        assert!(rotated["previous_secret_expires_at"].is_string(), "{rotated}");
+        assert!(
+            rotated["previous_secret_expires_at"].is_string(),
+            "{rotated}"
+        );
         let before = mine(&rx.log().await).len();
         ok(c, "create_org", json!({"name": "After rotation"})).await;
-        let log = rx.wait_for(15, "after rotation", |l| mine(l).len() > before).await;
-        let last = log.iter().rposition(|d| d["path"] == path.as_str()).expect("mine");
-        let sig = log[last]["headers"]["webhook-signature"].as_str().expect("sig");
-        assert_eq!(sig.split(' ').count(), 2, "two signatures during the overlap: {sig}");
-        assert_eq!(rx.verify(&secret).await[last]["ok"], true, "the old secret verifies");
-        assert_eq!(rx.verify(&new_secret).await[last]["ok"], true, "the new secret verifies");
+        let log = rx
+            .wait_for(15, "after rotation", |l| mine(l).len() > before)
+            .await;
+        let last = log
+            .iter()
+            .rposition(|d| d["path"] == path.as_str())
+            .expect("mine");
+        let sig = log[last]["headers"]["webhook-signature"]
+            .as_str()
+            .expect("sig");
+        assert_eq!(
+            sig.split(' ').count(),
+            2,
+            "two signatures during the overlap: {sig}"
+        );
+        assert_eq!(
+            rx.verify(&secret).await[last]["ok"],
+            true,
+            "the old secret verifies"
+        );
+        assert_eq!(
+            rx.verify(&new_secret).await[last]["ok"],
+            true,
+            "the new secret verifies"
+        );
 
         // The status and the metrics.
         let status = ok(c, "get_project_status", json!({})).await;
         assert_eq!(status["webhooks"]["endpoints"], 1, "{}", status["webhooks"]);
         assert_eq!(status["webhooks"]["failing_endpoints"], 0);
-        let metrics = reqwest::get(format!("{url}/metrics")).await.expect("metrics").text().await.expect("text");
-        assert!(metrics.contains("authgate_webhook_deliveries_total{outcome=\"delivered\"}"), "{metrics}");
-        assert!(metrics.contains("authgate_webhook_queue_depth"), "{metrics}");
+        let metrics = reqwest::get(format!("{url}/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            metrics.contains("authgate_webhook_deliveries_total{outcome=\"delivered\"}"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("authgate_webhook_queue_depth"),
+            "{metrics}"
+        );
     })
     .await;
 }
@@ -280,13 +383,29 @@ async fn a_failed_call_and_a_rolled_back_change_send_nothing() {
     let rx = Receiver::start(None);
     common::each_backend_with_client(&[LOOPBACK], async |gw, c| {
         let path = format!("/nothing/{}", gw.backend);
-        endpoint(c, &rx.url(&path), json!(["membership.created", "organization.created"])).await;
+        endpoint(
+            c,
+            &rx.url(&path),
+            json!(["membership.created", "organization.created"]),
+        )
+        .await;
         let org = ok(c, "create_org", json!({"name": "Tiny", "member_limit": 1})).await;
         let a = common::signed_in_user(&gw.url(), c).await;
         let b = common::signed_in_user(&gw.url(), c).await;
         let role = crate::fixtures::new_role(c).await;
-        ok(c, "add_org_member", json!({"org_id": org["id"], "user_id": a["user"]["id"], "role": role})).await;
-        common::err(c, "add_org_member", json!({"org_id": org["id"], "user_id": b["user"]["id"], "role": role}), "limit_exceeded").await;
+        ok(
+            c,
+            "add_org_member",
+            json!({"org_id": org["id"], "user_id": a["user"]["id"], "role": role}),
+        )
+        .await;
+        common::err(
+            c,
+            "add_org_member",
+            json!({"org_id": org["id"], "user_id": b["user"]["id"], "role": role}),
+            "limit_exceeded",
+        )
+        .await;
 
         let ddl: &[&str] = match gw.store().backend() {
             Backend::Sqlite => &["CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
@@ -309,15 +428,24 @@ async fn a_failed_call_and_a_rolled_back_change_send_nothing() {
         ok(c, "create_org", json!({"name": "Marker"})).await;
         let log = rx
             .wait_for(15, "the marker", |l| {
-                l.iter().any(|d| d["path"] == path.as_str() && payload(d)["data"]["name"] == "Marker")
+                l.iter()
+                    .any(|d| d["path"] == path.as_str() && payload(d)["data"]["name"] == "Marker")
             })
             .await;
-        let mine: Vec<Value> = log.iter().filter(|d| d["path"] == path.as_str()).map(payload).collect();
+        let mine: Vec<Value> = log
+            .iter()
+            .filter(|d| d["path"] == path.as_str())
+            .map(payload)
+            .collect();
         let names: Vec<&Value> = mine.iter().map(|p| &p["data"]["name"]).collect();
         assert!(!names.contains(&&json!("Rolled back")), "{names:?}");
-        let members = mine.iter().filter(|p| p["type"] == "membership.created").count();
+        let members = mine
+            .iter()
+            .filter(|p| p["type"] == "membership.created")
+            .count();
         assert_eq!(members, 1, "only the member who fitted: {mine:#?}");
-        let messages = common::query_n(gw.store(), "SELECT COUNT(*) AS n FROM webhook_messages").await;
+        let messages =
+            common::query_n(gw.store(), "SELECT COUNT(*) AS n FROM webhook_messages").await;
         assert_eq!(messages, mine.len() as i64, "nothing else was queued");
     })
     .await;
@@ -331,14 +459,32 @@ async fn retries_gone_and_timeouts() {
     let rx = Receiver::start(None);
     let overrides = [
         LOOPBACK,
-        ("AUTHGATE_WEBHOOKS_RETRY_SCHEDULE", "200ms,200ms,200ms,200ms"),
+        (
+            "AUTHGATE_WEBHOOKS_RETRY_SCHEDULE",
+            "200ms,200ms,200ms,200ms",
+        ),
         ("AUTHGATE_WEBHOOKS_TIMEOUT", "1s"),
     ];
     common::each_backend_with_client(&overrides, async |gw, c| {
         let b = gw.backend;
-        let flaky = endpoint(c, &rx.url(&format!("/seq/500-500-200/{b}")), json!(["organization.created"])).await;
-        let gone = endpoint(c, &rx.url(&format!("/status/410/{b}")), json!(["organization.created"])).await;
-        let hang = endpoint(c, &rx.url(&format!("/hang/{b}")), json!(["organization.created"])).await;
+        let flaky = endpoint(
+            c,
+            &rx.url(&format!("/seq/500-500-200/{b}")),
+            json!(["organization.created"]),
+        )
+        .await;
+        let gone = endpoint(
+            c,
+            &rx.url(&format!("/status/410/{b}")),
+            json!(["organization.created"]),
+        )
+        .await;
+        let hang = endpoint(
+            c,
+            &rx.url(&format!("/hang/{b}")),
+            json!(["organization.created"]),
+        )
+        .await;
         ok(c, "create_org", json!({"name": "Retry me"})).await;
 
         let done = deliveries_when(c, json!({"endpoint_id": flaky["id"]}), "flaky", |d| {
@@ -351,7 +497,12 @@ async fn retries_gone_and_timeouts() {
         let log = rx.log().await;
         let tries: Vec<&Value> = log.iter().filter(|d| d["path"] == seq.as_str()).collect();
         assert_eq!(tries.len(), 3);
-        assert!(tries.iter().all(|d| d["headers"]["webhook-id"] == done[0]["webhook_id"]), "one webhook-id");
+        assert!(
+            tries
+                .iter()
+                .all(|d| d["headers"]["webhook-id"] == done[0]["webhook_id"]),
+            "one webhook-id"
+        );
 
         let failed = deliveries_when(c, json!({"endpoint_id": gone["id"]}), "gone", |d| {
             d.len() == 1 && d[0]["status"] == "failed"
@@ -360,18 +511,37 @@ async fn retries_gone_and_timeouts() {
         assert_eq!(failed[0]["last_status_code"], 410);
         assert_eq!(failed[0]["attempts"], 1, "410 is not retried");
         let eps = ok(c, "list_webhook_endpoints", json!({})).await;
-        let g = eps["data"].as_array().expect("items").iter().find(|e| e["id"] == gone["id"]).expect("listed").clone();
+        let g = eps["data"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|e| e["id"] == gone["id"])
+            .expect("listed")
+            .clone();
         assert_eq!(g["disabled"], true);
         assert_eq!(g["disabled_reason"], "gone");
         let alerts = ok(c, "list_security_alerts", json!({})).await;
         assert!(
-            alerts["data"].as_array().expect("items").iter().any(|a| a["rule"] == "webhook_endpoint_disabled"),
+            alerts["data"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .any(|a| a["rule"] == "webhook_endpoint_disabled"),
             "{alerts}"
         );
-        let audit = ok(c, "list_audit_events", json!({"event_type": "webhook_endpoint.disabled"})).await;
+        let audit = ok(
+            c,
+            "list_audit_events",
+            json!({"event_type": "webhook_endpoint.disabled"}),
+        )
+        .await;
         assert_eq!(audit["data"][0]["targets"][0], gone["id"], "{audit}");
         let status = ok(c, "get_project_status", json!({})).await;
-        assert!(status["webhooks"]["failing_endpoints"].as_i64().expect("n") >= 1, "{}", status["webhooks"]);
+        assert!(
+            status["webhooks"]["failing_endpoints"].as_i64().expect("n") >= 1,
+            "{}",
+            status["webhooks"]
+        );
 
         let timed_out = deliveries_when(c, json!({"endpoint_id": hang["id"]}), "timeout", |d| {
             d.len() == 1 && d[0]["attempts"].as_i64().unwrap_or(0) >= 2
@@ -380,11 +550,30 @@ async fn retries_gone_and_timeouts() {
         assert_eq!(timed_out[0]["last_error"], "timeout", "{timed_out:?}");
         assert!(timed_out[0]["last_status_code"].is_null());
         // Replaying the delivered one sends the same webhook-id again.
-        let replay = ok(c, "replay_webhook_delivery", json!({"delivery_id": done[0]["id"]})).await;
+        let replay = ok(
+            c,
+            "replay_webhook_delivery",
+            json!({"delivery_id": done[0]["id"]}),
+        )
+        .await;
         assert_eq!(replay["webhook_id"], done[0]["webhook_id"]);
-        rx.wait_for(15, "the replay", |l| l.iter().filter(|d| d["path"] == seq.as_str()).count() == 4).await;
-        common::err(c, "replay_webhook_delivery", json!({"delivery_id": failed[0]["id"]}), "precondition_failed").await;
-        ok(c, "update_webhook_endpoint", json!({"endpoint_id": hang["id"], "disabled": true})).await;
+        rx.wait_for(15, "the replay", |l| {
+            l.iter().filter(|d| d["path"] == seq.as_str()).count() == 4
+        })
+        .await;
+        common::err(
+            c,
+            "replay_webhook_delivery",
+            json!({"delivery_id": failed[0]["id"]}),
+            "precondition_failed",
+        )
+        .await;
+        ok(
+            c,
+            "update_webhook_endpoint",
+            json!({"endpoint_id": hang["id"], "disabled": true}),
+        )
+        .await;
     })
     .await;
 }
@@ -412,7 +601,12 @@ fn name_for_loopback() -> String {
     hosts
         .lines()
         .filter(|l| l.trim_start().starts_with("127.0.0.1"))
-        .flat_map(|l| l.split_whitespace().skip(1).map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
         .find(|n| !n.starts_with('#') && n != "localhost" && !n.ends_with(".localhost"))
         .expect("a name for 127.0.0.1 in /etc/hosts")
 }
@@ -424,7 +618,9 @@ fn name_for_loopback() -> String {
 /// No listener is ever connected to.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_targets_are_refused_without_a_connection() {
-    let (port, v4) = counting_listener("127.0.0.1:0").await.expect("a v4 listener");
+    let (port, v4) = counting_listener("127.0.0.1:0")
+        .await
+        .expect("a v4 listener");
     let v6 = counting_listener("[::1]:0").await;
     let port6 = v6.as_ref().map_or(port, |(p, _)| *p);
     let name = name_for_loopback();
@@ -437,35 +633,68 @@ async fn private_targets_are_refused_without_a_connection() {
             format!("https://0.0.0.0:{port}/hook"),
             format!("http://{name}:{port}/hook"),
         ] {
-            let e = common::err(c, "create_webhook_endpoint", json!({"url": url, "events": ["*"]}), "invalid_argument").await;
+            let e = common::err(
+                c,
+                "create_webhook_endpoint",
+                json!({"url": url, "events": ["*"]}),
+                "invalid_argument",
+            )
+            .await;
             assert_eq!(e["field"], "url", "{url}: {e}");
         }
-        let ep = endpoint(c, &format!("https://{name}:{port}/hook"), json!(["organization.created"])).await;
+        let ep = endpoint(
+            c,
+            &format!("https://{name}:{port}/hook"),
+            json!(["organization.created"]),
+        )
+        .await;
         ok(c, "create_org", json!({"name": "Probe"})).await;
         let refused = deliveries_when(c, json!({"endpoint_id": ep["id"]}), "refused", |d| {
             d.len() == 1 && d[0]["attempts"] == 1
         })
         .await;
-        assert_eq!(refused[0]["last_error"], "refused: loopback address", "{refused:?}");
-        assert_eq!(refused[0]["status"], "pending", "a refusal is retried like any failure");
+        assert_eq!(
+            refused[0]["last_error"], "refused: loopback address",
+            "{refused:?}"
+        );
+        assert_eq!(
+            refused[0]["status"], "pending",
+            "a refusal is retried like any failure"
+        );
     })
     .await;
     let rx = Receiver::start(None);
     common::each_backend_with_client(&[LOOPBACK], async |_gw, c| {
         let to = format!("http://127.0.0.1:{port}/stolen");
-        let ep = endpoint(c, &rx.url(&format!("/redirect?to={to}")), json!(["organization.created"])).await;
+        let ep = endpoint(
+            c,
+            &rx.url(&format!("/redirect?to={to}")),
+            json!(["organization.created"]),
+        )
+        .await;
         ok(c, "create_org", json!({"name": "Redirected"})).await;
         let d = deliveries_when(c, json!({"endpoint_id": ep["id"]}), "302", |d| {
             d.len() == 1 && d[0]["attempts"] == 1
         })
         .await;
         assert_eq!(d[0]["last_status_code"], 302, "{d:?}");
-        assert_eq!(d[0]["status"], "pending", "a redirect is a failure, retried: {d:?}");
+        assert_eq!(
+            d[0]["status"], "pending",
+            "a redirect is a failure, retried: {d:?}"
+        );
     })
     .await;
-    assert_eq!(v4.load(Ordering::SeqCst), 0, "no connection to the IPv4 listener");
+    assert_eq!(
+        v4.load(Ordering::SeqCst),
+        0,
+        "no connection to the IPv4 listener"
+    );
     if let Some((_, n)) = v6 {
-        assert_eq!(n.load(Ordering::SeqCst), 0, "no connection to the IPv6 listener");
+        assert_eq!(
+            n.load(Ordering::SeqCst),
+            0,
+            "no connection to the IPv6 listener"
+        );
     }
 }
 
@@ -486,7 +715,10 @@ async fn kill_nine_loses_nothing_and_two_gateways_send_each_once() {
                 ("AUTHGATE_BIND", format!("127.0.0.1:{port}")),
                 ("AUTHGATE_SECRET_KEY", common::SECRET.to_owned()),
                 ("AUTHGATE_RATE_LIMIT", "100000/s burst 100000".to_owned()),
-                ("AUTHGATE_PROJECT_RATE_LIMIT", "100000/s burst 100000".to_owned()),
+                (
+                    "AUTHGATE_PROJECT_RATE_LIMIT",
+                    "100000/s burst 100000".to_owned(),
+                ),
                 ("AUTHGATE_WEBHOOKS_ALLOW_LOOPBACK", "true".to_owned()),
                 ("AUTHGATE_WEBHOOKS_RETRY_SCHEDULE", vec!["1s"; 20].join(",")),
                 ("AUTHGATE_WEBHOOKS_TIMEOUT", "1s".to_owned()),
@@ -498,7 +730,11 @@ async fn kill_nine_loses_nothing_and_two_gateways_send_each_once() {
         };
         let port = free_port();
         let (first, lines) = serve(&dir, &env_for(port), port);
-        let line = lines.iter().find(|l| l.contains("claude mcp add")).expect("the connect line").clone();
+        let line = lines
+            .iter()
+            .find(|l| l.contains("claude mcp add"))
+            .expect("the connect line")
+            .clone();
         let key = extract_key(&line);
         let c = common::connect(&format!("http://127.0.0.1:{port}/api/mcp"), &key).await;
         // The receiver is not up yet: every attempt is refused and retried.
@@ -512,28 +748,44 @@ async fn kill_nine_loses_nothing_and_two_gateways_send_each_once() {
         drop(first); // SIGKILL
         let rx = Receiver::start(Some(rx_port));
         let mut running = Vec::new();
-        let gateways = if db.backend == authgate_store::Backend::Postgres { 2 } else { 1 };
+        let gateways = if db.backend == authgate_store::Backend::Postgres {
+            2
+        } else {
+            1
+        };
         for _ in 0..gateways {
             let p = free_port();
             running.push(serve(&dir, &env_for(p), p).0);
         }
         let log = rx
             .wait_for(60, "every event after the restart", |l| {
-                let ids: std::collections::HashSet<&str> =
-                    l.iter().filter_map(|d| d["headers"]["webhook-id"].as_str()).collect();
+                let ids: std::collections::HashSet<&str> = l
+                    .iter()
+                    .filter_map(|d| d["headers"]["webhook-id"].as_str())
+                    .collect();
                 ids.len() == EVENTS
             })
             .await;
         // Let any duplicate arrive before counting.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let log = if rx.log().await.len() > log.len() { rx.log().await } else { log };
+        let log = if rx.log().await.len() > log.len() {
+            rx.log().await
+        } else {
+            log
+        };
         let mut counts: HashMap<String, usize> = HashMap::new();
         for d in &log {
-            *counts.entry(d["headers"]["webhook-id"].as_str().expect("id").to_owned()).or_default() += 1;
+            *counts
+                .entry(d["headers"]["webhook-id"].as_str().expect("id").to_owned())
+                .or_default() += 1;
         }
         assert_eq!(counts.len(), EVENTS, "{} backend", db.backend.name());
         let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
-        assert!(twice.is_empty(), "{} backend: delivered more than once: {twice:?}", db.backend.name());
+        assert!(
+            twice.is_empty(),
+            "{} backend: delivered more than once: {twice:?}",
+            db.backend.name()
+        );
         drop(running);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -545,7 +797,18 @@ async fn kill_nine_loses_nothing_and_two_gateways_send_each_once() {
 pub async fn fixture_endpoint(c: &Client) -> (Value, Value) {
     let url = format!("https://{}:9/authgate", name_for_loopback());
     let ep = endpoint(c, &url, json!(["organization.created"])).await;
-    ok(c, "create_org", json!({"name": format!("Hook {}", ulid::Ulid::new())})).await;
-    let d = deliveries_when(c, json!({"endpoint_id": ep["id"]}), "a fixture delivery", |d| !d.is_empty()).await;
+    ok(
+        c,
+        "create_org",
+        json!({"name": format!("Hook {}", ulid::Ulid::new())}),
+    )
+    .await;
+    let d = deliveries_when(
+        c,
+        json!({"endpoint_id": ep["id"]}),
+        "a fixture delivery",
+        |d| !d.is_empty(),
+    )
+    .await;
     (ep, d[0].clone())
 }

@@ -30,7 +30,8 @@ use super::{
     Auth, SignedIn, UserChanges, admit, bad_token, required, six_digits, unauthenticated,
     user_event,
 };
-use crate::social::exchange::{self, Exchange, Profile};
+use crate::social::Profile;
+use crate::social::exchange::{self, Exchange};
 use crate::social::grants::{self, CODE_TTL, NewCode, NewState, STATE_TTL};
 use crate::social::providers::{AuthorizeRequest, Provider, authorize_url};
 use crate::social::{ProviderFailure, accounts};

@@ -11,18 +11,7 @@ use authgate_project::ProviderConfig;
 use super::http::Call;
 use super::id_token::{self, Expected};
 use super::providers::Provider;
-use super::{ProviderFailure, SocialSettings, apple};
-
-/// Who signed in, as the provider says.
-#[derive(Debug, Clone)]
-pub struct Profile {
-    /// The provider's stable id of the user (`sub`, GitHub's numeric id).
-    pub subject: String,
-    pub email: Option<String>,
-    /// Whether the provider vouches that the user controls `email`.
-    pub email_verified: bool,
-    pub name: Option<String>,
-}
+use super::{Profile, ProviderFailure, SocialSettings, apple};
 
 /// One exchange of a code the provider sent to our callback.
 pub struct Exchange<'a> {

@@ -11,9 +11,8 @@ use serde_json::Value;
 use authgate_core::hash::sha256_hex;
 use authgate_core::secrets::same;
 
-use super::exchange::Profile;
 use super::providers::Provider;
-use super::{ProviderFailure, SocialSettings};
+use super::{Profile, ProviderFailure, SocialSettings};
 
 /// Microsoft's tenant of personal accounts.
 const CONSUMERS_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";

@@ -22,6 +22,17 @@ pub use providers::{Provider, SocialEndpoints};
 
 use std::sync::Arc;
 
+/// Who signed in, as the provider says.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// The provider's stable id of the user (`sub`, GitHub's numeric id).
+    pub subject: String,
+    pub email: Option<String>,
+    /// Whether the provider vouches that the user controls `email`.
+    pub email_verified: bool,
+    pub name: Option<String>,
+}
+
 /// What social sign-in runs on: the providers' endpoints (server
 /// environment only, never per project), the HTTP client, and the cache
 /// of discovery documents and signing keys.

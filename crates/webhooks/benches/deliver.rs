@@ -1,0 +1,174 @@
+//! Webhooks in process: how fast the worker drains its queue to a loopback
+//! receiver (deliveries per second: claim, sign, POST, record), and what
+//! the outbox write adds to the unit of work of a change (a sign-up):
+//! nothing listening (one indexed read), one endpoint listening (the read,
+//! the message and its delivery), against an empty write unit. SQLite and
+//! (with AUTHGATE_TEST_DATABASE_URL) PostgreSQL.
+//!
+//!   cargo bench -p authgate-webhooks --bench deliver
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::json;
+
+use authgate_core::changes::{ChangeType, publish};
+use authgate_core::{Clock as _, SystemClock, ToolError};
+use authgate_store::{Store, testing};
+use authgate_webhooks::{Deliverer, NewEndpoint, Outbox, WebhookSettings, WorkerOptions};
+
+const KEY: [u8; 32] = [7; 32];
+const QUEUED: u64 = 2_000;
+
+/// A receiver on loopback answering 200 to everything, on a thread and
+/// runtime of its own (as another process would be).
+fn receiver() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(|_req| async {
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                            http_body_util::Full::new(bytes::Bytes::from_static(b"ok")),
+                        ))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+    });
+    port
+}
+
+/// A user as get_end_user shows one: the size of a sign-up's payload.
+fn user() -> serde_json::Value {
+    json!({"id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W", "email": "ada@example.com", "name": "Ada",
+        "email_verified": false, "has_password": true, "metadata": {}, "phone_verified": false,
+        "created_at": "2026-12-07T19:13:32.943720Z", "updated_at": "2026-12-07T19:13:32.943720Z",
+        "last_sign_in_at": null, "linked_accounts": [], "password": {"set": true,
+        "updated_at": "2026-12-07T19:13:32.943720Z"}, "mfa": {"enrolled": false, "factors": []}})
+}
+
+async fn project(store: &Store, endpoint: Option<&str>) -> String {
+    let now = SystemClock.now();
+    store
+        .write(async |c| {
+            let (p, _) = authgate_project::create_project(c, "Bench", "live", now).await?;
+            if let Some(url) = endpoint {
+                let new = NewEndpoint {
+                    url: url.into(),
+                    events: vec!["*".into()],
+                    description: None,
+                };
+                authgate_webhooks::create_endpoint(c, &KEY, &p.id, new, true, now).await?;
+            }
+            Ok::<_, ToolError>(p.id)
+        })
+        .await
+        .expect("fixture")
+}
+
+async fn queue(store: &Store, project: &str, n: u64) {
+    let data = user();
+    for _ in 0..n / 500 {
+        store
+            .write(async |c| {
+                for _ in 0..500 {
+                    publish(
+                        c,
+                        project,
+                        ChangeType::UserCreated,
+                        &data,
+                        SystemClock.now(),
+                    )
+                    .await?;
+                }
+                Ok::<_, ToolError>(())
+            })
+            .await
+            .expect("queued");
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let (rt, dbs) = testing::bench_databases();
+    let port = receiver();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let settings = WebhookSettings {
+        allow_loopback: true,
+        ..WebhookSettings::default()
+    };
+    let options = WorkerOptions::new(settings.clone(), KEY, Arc::new(SystemClock));
+    let client = Deliverer::new(true, settings.timeout);
+    for db in &dbs {
+        let store = rt.block_on(db.store());
+        Outbox::attach(&store);
+        let name = db.backend.name();
+        let listened = rt.block_on(project(&store, Some(&url)));
+        let quiet = rt.block_on(project(&store, None));
+
+        let mut group = c.benchmark_group("deliveries");
+        group.throughput(Throughput::Elements(QUEUED));
+        group.sample_size(10);
+        group.bench_function(format!("drain_{QUEUED}/{name}"), |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    rt.block_on(queue(&store, &listened, QUEUED));
+                    let start = Instant::now();
+                    let mut sent = 0;
+                    while sent < QUEUED as usize {
+                        let n = rt
+                            .block_on(authgate_webhooks::deliver_due(&store, &client, &options))
+                            .expect("pass");
+                        assert!(n > 0, "the queue ran dry at {sent}");
+                        sent += n;
+                    }
+                    spent += start.elapsed();
+                }
+                spent
+            })
+        });
+        group.finish();
+
+        let mut group = c.benchmark_group("outbox_write");
+        group.sample_size(50);
+        let data = user();
+        group.bench_function(format!("empty_unit/{name}"), |b| {
+            b.iter(|| {
+                rt.block_on(store.write(async |_c| Ok::<_, ToolError>(())))
+                    .expect("unit")
+            })
+        });
+        for (label, p) in [("nobody_listens", &quiet), ("one_endpoint", &listened)] {
+            group.bench_function(format!("{label}/{name}"), |b| {
+                b.iter(|| {
+                    rt.block_on(store.write(async |c| {
+                        publish(c, p, ChangeType::UserCreated, &data, SystemClock.now()).await
+                    }))
+                    .expect("published")
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -139,10 +139,11 @@ fn not_found(id: &str) -> ToolError {
     ToolError::not_found(format!("subscription {id} not found in this project")).with_field("id")
 }
 
-/// The subscription `id` of the project, as the REST API shows it.
-async fn load_view(
-    conn: &mut Conn<'_>, project_id: &str, id: &str, now: DateTime<Utc>,
-) -> Result<Subscription, ToolError> {
+/// The subscription `id` of the project with its price (archived ones
+/// too), or not_found.
+async fn load_with_price(
+    conn: &mut Conn<'_>, project_id: &str, id: &str,
+) -> Result<(SubscriptionRow, crate::plans::PriceRow), ToolError> {
     let row: SubscriptionRow = with_conn!(conn, c => {
         subscriptions::table
             .filter(subscriptions::project_id.eq(project_id))
@@ -161,6 +162,14 @@ async fn load_view(
     )
     .await?
     .ok_or_else(|| ToolError::internal("a subscription's price is missing"))?;
+    Ok((row, price))
+}
+
+/// The subscription `id` of the project, as the REST API shows it.
+async fn load_view(
+    conn: &mut Conn<'_>, project_id: &str, id: &str, now: DateTime<Utc>,
+) -> Result<Subscription, ToolError> {
+    let (row, price) = load_with_price(conn, project_id, id).await?;
     Ok(row.view(price.amount_cents, &price.currency, &price.interval, now))
 }
 
@@ -296,24 +305,7 @@ pub async fn cancel_subscription(
     conn: &mut Conn<'_>, project_id: &str, id: &str, immediately: bool, now: DateTime<Utc>,
 ) -> Result<Subscription, ToolError> {
     authgate_core::require_id("id", "sub", id)?;
-    let row: SubscriptionRow = with_conn!(conn, c => {
-        subscriptions::table
-            .filter(subscriptions::project_id.eq(project_id))
-            .filter(subscriptions::id.eq(id))
-            .select(SubscriptionRow::as_select())
-            .first(c)
-            .await
-            .optional()?
-    })
-    .ok_or_else(|| not_found(id))?;
-    let (price, _) = crate::plans::price(
-        conn,
-        project_id,
-        &row.price_id,
-        crate::plans::Archived::Included,
-    )
-    .await?
-    .ok_or_else(|| ToolError::internal("a subscription's price is missing"))?;
+    let (row, price) = load_with_price(conn, project_id, id).await?;
     if row.status == "canceled" {
         return Err(already_canceled(id));
     }

@@ -38,6 +38,7 @@ pub mod settings;
 pub mod status;
 pub mod text;
 pub mod time;
+pub mod tls;
 pub mod tool;
 pub mod userdata;
 

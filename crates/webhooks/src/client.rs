@@ -97,15 +97,7 @@ const KEPT: usize = 1024;
 
 impl Deliverer {
     pub fn new(allow_loopback: bool, timeout: Duration) -> Deliverer {
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap_or_else(|_| unreachable!("ring supports TLS 1.2 and 1.3"))
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = authgate_core::tls::client_config();
         let mut http = HttpConnector::new_with_resolver(GuardedResolver { allow_loopback });
         http.set_connect_timeout(Some(timeout));
         http.set_nodelay(true);

@@ -590,21 +590,7 @@ async fn a_migration_killed_midway_resumes_and_moves_each_subscription_once() {
     for db in common::databases().await {
         let dir = std::env::temp_dir().join(format!("authgate-mig-{}", ulid::Ulid::new()));
         std::fs::create_dir_all(&dir).expect("dir");
-        let env_for = |port: u16| {
-            let mut env = vec![
-                ("AUTHGATE_BIND", format!("127.0.0.1:{port}")),
-                ("AUTHGATE_SECRET_KEY", common::SECRET.to_owned()),
-                ("AUTHGATE_RATE_LIMIT", "100000/s burst 100000".to_owned()),
-                (
-                    "AUTHGATE_PROJECT_RATE_LIMIT",
-                    "100000/s burst 100000".to_owned(),
-                ),
-            ];
-            if db.backend == authgate_store::Backend::Postgres {
-                env.push(("DATABASE_URL", db.url.clone()));
-            }
-            env
-        };
+        let env_for = |port: u16| crate::cli::server_env(&db, port);
         let port = free_port();
         let (running, lines) = serve(&dir, &env_for(port), port);
         let line = lines

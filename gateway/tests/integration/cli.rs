@@ -20,6 +20,26 @@ pub(crate) fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// The environment of a server the test starts on `db` at `port`, with
+/// limits no test reaches (SQLite: the data folder it is started in).
+pub(crate) fn server_env(
+    db: &authgate_store::testing::TestDb, port: u16,
+) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("AUTHGATE_BIND", format!("127.0.0.1:{port}")),
+        ("AUTHGATE_SECRET_KEY", common::SECRET.to_owned()),
+        ("AUTHGATE_RATE_LIMIT", "100000/s burst 100000".to_owned()),
+        (
+            "AUTHGATE_PROJECT_RATE_LIMIT",
+            "100000/s burst 100000".to_owned(),
+        ),
+    ];
+    if db.backend == authgate_store::Backend::Postgres {
+        env.push(("DATABASE_URL", db.url.clone()));
+    }
+    env
+}
+
 fn command(dir: &Path, env: &[(&str, String)]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir)

@@ -570,6 +570,33 @@ pub async fn signed_in_user(url: &str, client: &Client) -> Value {
 
 // --------------------------------------------------------------------- SQL
 
+/// Makes every audit insert fail (a trigger), so a write call's unit of
+/// work rolls back; [`allow_audit_rows`] undoes it.
+pub async fn refuse_audit_rows(store: &authgate_store::Store) {
+    let ddl: &[&str] = match store.backend() {
+        authgate_store::Backend::Sqlite => {
+            &["CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
+             BEGIN SELECT RAISE(ABORT, 'audit refused'); END"]
+        }
+        authgate_store::Backend::Postgres => &[
+            "CREATE OR REPLACE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$",
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
+             FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
+        ],
+    };
+    run_sql(store, ddl).await;
+}
+
+/// Drops the trigger of [`refuse_audit_rows`].
+pub async fn allow_audit_rows(store: &authgate_store::Store) {
+    let drop = match store.backend() {
+        authgate_store::Backend::Sqlite => "DROP TRIGGER refuse_audit",
+        authgate_store::Backend::Postgres => "DROP TRIGGER refuse_audit ON audit_events",
+    };
+    run_sql(store, &[drop]).await;
+}
+
 /// Runs statements past the tools (fixtures, triggers), each in a write
 /// unit of its own.
 pub async fn run_sql(store: &authgate_store::Store, statements: &[&str]) {

@@ -6,7 +6,6 @@
 use serde_json::{Value, json};
 
 use authgate_core::ToolKind;
-use authgate_store::Backend;
 
 use crate::common::{self, err, ok};
 use crate::fixtures::{Expect, danger_args, fixture};
@@ -182,25 +181,10 @@ async fn another_projects_ids_are_not_found_and_no_list_shows_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_whose_audit_record_fails_is_rolled_back() {
     common::each_backend_with_client(&[], async |gw, c| {
-        let backend = gw.store().backend();
-        let ddl: &[&str] = match backend {
-            Backend::Sqlite => &["CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
-                 BEGIN SELECT RAISE(ABORT, 'audit refused'); END"],
-            Backend::Postgres => &[
-                "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
-                 $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$",
-                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
-                 FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
-            ],
-        };
-        common::run_sql(gw.store(), ddl).await;
+        common::refuse_audit_rows(gw.store()).await;
         let e = err_internal(c, json!({"url": "https://rolled.example.com/cb"})).await;
         assert!(e.contains("internal"), "{e}");
-        let drop = match backend {
-            Backend::Sqlite => "DROP TRIGGER refuse_audit",
-            Backend::Postgres => "DROP TRIGGER refuse_audit ON audit_events",
-        };
-        common::run_sql(gw.store(), &[drop]).await;
+        common::allow_audit_rows(gw.store()).await;
         let listed = ok(c, "list_callbacks", json!({})).await;
         assert_eq!(
             listed["data"],

@@ -379,7 +379,6 @@ async fn a_users_life_reaches_a_receiver_that_verifies_every_delivery() {
 /// send nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_call_and_a_rolled_back_change_send_nothing() {
-    use authgate_store::Backend;
     let rx = Receiver::start(None);
     common::each_backend_with_client(&[LOOPBACK], async |gw, c| {
         let path = format!("/nothing/{}", gw.backend);
@@ -407,23 +406,9 @@ async fn a_failed_call_and_a_rolled_back_change_send_nothing() {
         )
         .await;
 
-        let ddl: &[&str] = match gw.store().backend() {
-            Backend::Sqlite => &["CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
-                 BEGIN SELECT RAISE(ABORT, 'audit refused'); END"],
-            Backend::Postgres => &[
-                "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
-                 $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$",
-                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
-                 FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
-            ],
-        };
-        common::run_sql(gw.store(), ddl).await;
+        common::refuse_audit_rows(gw.store()).await;
         common::err(c, "create_org", json!({"name": "Rolled back"}), "internal").await;
-        let drop = match gw.store().backend() {
-            Backend::Sqlite => "DROP TRIGGER refuse_audit",
-            Backend::Postgres => "DROP TRIGGER refuse_audit ON audit_events",
-        };
-        common::run_sql(gw.store(), &[drop]).await;
+        common::allow_audit_rows(gw.store()).await;
         // A later change goes through, so the worker has had its chance.
         ok(c, "create_org", json!({"name": "Marker"})).await;
         let log = rx
@@ -711,21 +696,12 @@ async fn kill_nine_loses_nothing_and_two_gateways_send_each_once() {
         let dir = std::env::temp_dir().join(format!("authgate-hooks-{}", ulid::Ulid::new()));
         std::fs::create_dir_all(&dir).expect("dir");
         let env_for = |port: u16| {
-            let mut env = vec![
-                ("AUTHGATE_BIND", format!("127.0.0.1:{port}")),
-                ("AUTHGATE_SECRET_KEY", common::SECRET.to_owned()),
-                ("AUTHGATE_RATE_LIMIT", "100000/s burst 100000".to_owned()),
-                (
-                    "AUTHGATE_PROJECT_RATE_LIMIT",
-                    "100000/s burst 100000".to_owned(),
-                ),
+            let mut env = crate::cli::server_env(&db, port);
+            env.extend([
                 ("AUTHGATE_WEBHOOKS_ALLOW_LOOPBACK", "true".to_owned()),
                 ("AUTHGATE_WEBHOOKS_RETRY_SCHEDULE", vec!["1s"; 20].join(",")),
                 ("AUTHGATE_WEBHOOKS_TIMEOUT", "1s".to_owned()),
-            ];
-            if db.backend == authgate_store::Backend::Postgres {
-                env.push(("DATABASE_URL", db.url.clone()));
-            }
+            ]);
             env
         };
         let port = free_port();

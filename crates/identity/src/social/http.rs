@@ -27,15 +27,7 @@ impl std::fmt::Debug for Outbound {
 
 /// Builds the client.
 pub fn outbound_client() -> Outbound {
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap_or_else(|_| unreachable!("ring supports TLS 1.2 and 1.3"))
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let tls = authgate_core::tls::client_config();
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.set_connect_timeout(Some(BUDGET));
     http.enforce_http(false);

@@ -7,7 +7,7 @@
 //! `webhook_endpoint.disabled`, which the security rule of that name
 //! raises as an alert.
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -87,25 +87,45 @@ impl Outcome {
 }
 
 /// Records a pass's outcomes in one transaction, each only where this
-/// worker's claim still stands.
+/// worker's claim still stands. Delivered rows are settled a group at a
+/// time (one statement per distinct answer, usually one a pass), every
+/// endpoint's state once a pass: the statements a pass costs do not grow
+/// with its deliveries when they succeed.
 pub(crate) async fn settle_batch(
     store: &Store, options: &WorkerOptions, claim: &str, outcomes: Vec<Outcome>,
 ) -> Result<(), ToolError> {
     let now = options.clock.now();
+    let mut delivered: BTreeMap<(Option<i64>, Option<&str>), Vec<&str>> = BTreeMap::new();
+    let mut others = Vec::new();
+    let mut endpoints: BTreeMap<(&str, &str), EndpointAfter> = BTreeMap::new();
+    for o in &outcomes {
+        if o.delivered() {
+            let key = (o.status_code, o.response.as_deref());
+            delivered.entry(key).or_default().push(o.row.id.as_str());
+        } else {
+            others.push(o);
+        }
+        let state = endpoints
+            .entry((o.row.project_id.as_str(), o.row.endpoint_id.as_str()))
+            .or_default();
+        state.absorb(o);
+    }
     let mut counts = [0u64; 3];
     store
         .write(async |conn| {
-            counts = [0; 3];
-            let mut disabled: HashSet<String> = HashSet::new();
-            for o in &outcomes {
-                if disabled.contains(&o.row.endpoint_id) {
-                    continue;
-                }
+            counts = [outcomes.len() as u64 - others.len() as u64, 0, 0];
+            for ((code, response), ids) in &delivered {
+                settle_delivered(conn, claim, ids, *code, *response, now).await?;
+            }
+            for o in &others {
                 let kind = settle_one(conn, options, claim, o, now).await?;
                 counts[kind as usize] += 1;
-                if let Some(reason) = endpoint_after(conn, o, now).await? {
-                    disable(conn, &o.row.project_id, &o.row.endpoint_id, reason, now).await?;
-                    disabled.insert(o.row.endpoint_id.clone());
+            }
+            for ((project_id, endpoint_id), state) in &endpoints {
+                if let Some(reason) =
+                    endpoint_after(conn, project_id, endpoint_id, state, now).await?
+                {
+                    disable(conn, project_id, endpoint_id, reason, now).await?;
                 }
             }
             Ok::<_, ToolError>(())
@@ -120,9 +140,27 @@ pub(crate) async fn settle_batch(
     Ok(())
 }
 
+/// What a pass's answers say of one endpoint.
+#[derive(Default)]
+struct EndpointAfter {
+    succeeded: bool,
+    failed: bool,
+    gone: bool,
+}
+
+impl EndpointAfter {
+    fn absorb(&mut self, o: &Outcome) {
+        if o.skipped {
+            return;
+        }
+        self.gone |= o.gone();
+        self.succeeded |= o.delivered();
+        self.failed |= !o.delivered();
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Settled {
-    Delivered = 0,
     Retried = 1,
     Failed = 2,
 }
@@ -138,13 +176,40 @@ fn next_wait(options: &WorkerOptions, attempts: i64) -> Option<chrono::Duration>
     chrono::Duration::from_std(step.mul_f64(jitter)).ok()
 }
 
+/// Marks delivered the claimed rows `ids`, which got the same answer.
+async fn settle_delivered(
+    conn: &mut Conn<'_>, claim: &str, ids: &[&str], code: Option<i64>, response: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), ToolError> {
+    with_conn!(conn, c => {
+        diesel::update(
+            webhook_deliveries::table
+                .filter(webhook_deliveries::id.eq_any(ids))
+                .filter(webhook_deliveries::claim.eq(claim)),
+        )
+        .set((
+            webhook_deliveries::status.eq("delivered"),
+            webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
+            webhook_deliveries::last_status_code.eq(code),
+            webhook_deliveries::last_response.eq(response),
+            webhook_deliveries::last_error.eq(None::<String>),
+            webhook_deliveries::next_attempt_at.eq(None::<i64>),
+            webhook_deliveries::claim.eq(None::<String>),
+            webhook_deliveries::updated_at.eq(to_micros(now)),
+        ))
+        .execute(c)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Settles one attempt that did not deliver: retried on the schedule, or
+/// failed (410, skipped, the schedule spent).
 async fn settle_one(
     conn: &mut Conn<'_>, options: &WorkerOptions, claim: &str, o: &Outcome, now: DateTime<Utc>,
 ) -> Result<Settled, ToolError> {
     let attempts = o.row.attempts + i64::from(!o.skipped);
-    let (kind, status, next) = if o.delivered() {
-        (Settled::Delivered, "delivered", None)
-    } else if o.gone() || o.skipped {
+    let (kind, status, next) = if o.gone() || o.skipped {
         (Settled::Failed, "failed", None)
     } else {
         match next_wait(options, attempts) {
@@ -179,26 +244,29 @@ async fn settle_one(
     Ok(kind)
 }
 
-/// Updates the endpoint's failure streak; says why to disable it, if so.
+/// Updates an endpoint's failure streak from a pass's answers (a success
+/// ends it; a failure starts it); says why to disable it, if so: 410, or
+/// only failures for 5 days.
 async fn endpoint_after(
-    conn: &mut Conn<'_>, o: &Outcome, now: DateTime<Utc>,
+    conn: &mut Conn<'_>, project_id: &str, endpoint_id: &str, state: &EndpointAfter,
+    now: DateTime<Utc>,
 ) -> Result<Option<&'static str>, ToolError> {
-    if o.skipped {
-        return Ok(None);
-    }
-    if o.gone() {
+    if state.gone {
         return Ok(Some("gone"));
     }
     let one = webhook_endpoints::table
-        .filter(webhook_endpoints::project_id.eq(&o.row.project_id))
-        .filter(webhook_endpoints::id.eq(&o.row.endpoint_id));
-    if o.delivered() {
+        .filter(webhook_endpoints::project_id.eq(project_id))
+        .filter(webhook_endpoints::id.eq(endpoint_id));
+    if state.succeeded {
         with_conn!(conn, c => {
             diesel::update(one.filter(webhook_endpoints::failing_since.is_not_null()))
                 .set(webhook_endpoints::failing_since.eq(None::<i64>))
                 .execute(c)
                 .await?;
         });
+        return Ok(None);
+    }
+    if !state.failed {
         return Ok(None);
     }
     let at = to_micros(now);

@@ -2,17 +2,21 @@
 //! tools/call are driven by the registry and filtered by the caller's key;
 //! the registry runs each call in its unit of work with its audit record.
 //! Definitions are built once (`tools.rs`); progress notifications are
-//! `progress.rs`.
+//! `progress.rs`; resources (`resources.rs`) and prompts (`prompts.rs`).
 
 mod progress;
+mod prompts;
+mod resources;
 mod tools;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ListToolsResult,
-    PaginatedRequestParams, ProgressToken, ServerConfig, Tool as McpTool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, GetPromptRequestParams,
+    GetPromptResponse, ListPromptsResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProgressToken, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, ResourceContents, ServerConfig, Tool as McpTool,
 };
 use rmcp::service::{Peer, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -112,6 +116,40 @@ impl ServerHandler for McpHandler {
         Ok(ListToolsResult::with_all_items(tools))
     }
 
+    async fn list_resources(
+        &self, _request: Option<PaginatedRequestParams>, context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        auth_of(&context)?;
+        Ok(ListResourcesResult::with_all_items(resources::list()))
+    }
+
+    async fn read_resource(
+        &self, request: ReadResourceRequestParams, context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let auth = auth_of(&context)?;
+        let uri = request.uri.as_str();
+        let contents = match self.tools.resources.read(uri) {
+            Some(contents) => contents,
+            None if uri == resources::PROJECT_STATUS => self.project_status(auth, &context).await?,
+            None => return Err(resources::unknown(uri)),
+        };
+        Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+
+    async fn list_prompts(
+        &self, _request: Option<PaginatedRequestParams>, context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        auth_of(&context)?;
+        Ok(ListPromptsResult::with_all_items(prompts::list()))
+    }
+
+    async fn get_prompt(
+        &self, request: GetPromptRequestParams, context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        auth_of(&context)?;
+        prompts::get(&request.name, request.arguments.as_ref()).map(Into::into)
+    }
+
     fn call_tool(
         &self, request: CallToolRequestParams, context: RequestContext<RoleServer>,
     ) -> impl Future<Output = Result<CallToolResponse, ErrorData>> + Send + '_ {
@@ -123,6 +161,32 @@ impl ServerHandler for McpHandler {
 }
 
 impl McpHandler {
+    /// `authgate://project/status`: get_project_status run with the
+    /// caller's key (its scope and allow-list apply), as JSON.
+    async fn project_status(
+        &self, auth: AuthContext, context: &RequestContext<RoleServer>,
+    ) -> Result<ResourceContents, ErrorData> {
+        let registry = self.app.registry.clone();
+        let tool = registry.get("get_project_status").cloned().ok_or_else(|| {
+            ErrorData::internal_error("get_project_status is not registered", None)
+        })?;
+        let request_id = auth.request_id.clone();
+        let (ctx, _) = self.context(auth, &context.peer, None);
+        match registry
+            .call(ctx, tool.as_ref(), Value::Object(Default::default()))
+            .await
+        {
+            Ok(status) => Ok(
+                ResourceContents::text(status.to_string(), resources::PROJECT_STATUS)
+                    .with_mime_type("application/json"),
+            ),
+            Err(err) => {
+                let body = serde_json::to_value(err.body(Some(&request_id))).ok();
+                Err(ErrorData::invalid_request(err.message.clone(), body))
+            }
+        }
+    }
+
     async fn run_call(
         &self, request: CallToolRequestParams, context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {

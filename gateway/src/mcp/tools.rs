@@ -18,23 +18,36 @@ pub struct McpTools {
     pub definitions: BTreeMap<String, McpTool>,
     /// The server info of `initialize` (and `server/discover`).
     pub server_info: ServerConfig,
+    /// The resources that do not depend on the caller.
+    pub resources: super::resources::StaticResources,
 }
 
 impl McpTools {
     pub fn new(registry: &Registry) -> Self {
+        let definitions: BTreeMap<String, McpTool> = registry
+            .iter()
+            .map(|t| (t.meta().name.to_owned(), tool_definition(t.as_ref())))
+            .collect();
+        let sync = definitions
+            .get("apply_rbac_sync")
+            .map(|t| t.input_schema.as_ref());
+        let resources = super::resources::StaticResources::new(registry, sync);
         McpTools {
-            definitions: registry
-                .iter()
-                .map(|t| (t.meta().name.to_owned(), tool_definition(t.as_ref())))
-                .collect(),
+            definitions,
             server_info: server_info(&registry.instructions()),
+            resources,
         }
     }
 }
 
 /// What the server says of itself in `initialize` (and `server/discover`).
 pub fn server_info(instructions: &str) -> ServerConfig {
-    ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    let capabilities = ServerCapabilities::builder()
+        .enable_prompts()
+        .enable_resources()
+        .enable_tools()
+        .build();
+    ServerConfig::new(capabilities)
         .with_server_info(Implementation::new("authgate", env!("CARGO_PKG_VERSION")))
         .with_instructions(instructions.to_owned())
 }

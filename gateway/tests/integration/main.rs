@@ -24,6 +24,7 @@ mod observability;
 mod orgs;
 mod rbac;
 mod registry;
+mod resources;
 mod security;
 mod sms;
 mod social;

@@ -1,5 +1,6 @@
-//! Webhooks in process: how fast the worker drains its queue to a loopback
-//! receiver (deliveries per second: claim, sign, POST, record), and what
+//! Webhooks in process: how fast the worker (`run_worker`, as the gateway
+//! runs it) drains its queue to a loopback receiver (deliveries per second:
+//! claim, sign, POST, record), and what
 //! the outbox write adds to the unit of work of a change (a sign-up):
 //! nothing listening (one indexed read), one endpoint listening (the read,
 //! the message and its delivery), against the same unit without it. SQLite and
@@ -19,7 +20,8 @@ use authgate_audit::NewAuditEvent;
 use authgate_core::changes::{ChangeType, publish};
 use authgate_core::{Clock as _, EventType, SystemClock, ToolError};
 use authgate_store::{Store, testing};
-use authgate_webhooks::{Deliverer, NewEndpoint, Outbox, WebhookSettings, WorkerOptions};
+use authgate_webhooks::{NewEndpoint, Outbox, WebhookSettings, WorkerOptions};
+use tokio_util::sync::CancellationToken;
 
 const KEY: [u8; 32] = [7; 32];
 const QUEUED: u64 = 2_000;
@@ -66,14 +68,14 @@ fn user() -> serde_json::Value {
         "updated_at": "2026-12-07T19:13:32.943720Z"}, "mfa": {"enrolled": false, "factors": []}})
 }
 
-async fn project(store: &Store, endpoint: Option<&str>) -> String {
+async fn project(store: &Store, endpoints: &[&str]) -> String {
     let now = SystemClock.now();
     store
         .write(async |c| {
             let (p, _) = authgate_project::create_project(c, "Bench", "live", now).await?;
-            if let Some(url) = endpoint {
+            for url in endpoints {
                 let new = NewEndpoint {
-                    url: url.into(),
+                    url: (*url).into(),
                     events: vec!["*".into()],
                     description: None,
                 };
@@ -87,10 +89,11 @@ async fn project(store: &Store, endpoint: Option<&str>) -> String {
 
 async fn queue(store: &Store, project: &str, n: u64) {
     let data = user();
-    for _ in 0..n / 500 {
+    for chunk in (0..n).step_by(500) {
+        let size = (n - chunk).min(500);
         store
             .write(async |c| {
-                for _ in 0..500 {
+                for _ in 0..size {
                     publish(
                         c,
                         project,
@@ -116,36 +119,54 @@ fn bench(c: &mut Criterion) {
         ..WebhookSettings::default()
     };
     let options = WorkerOptions::new(settings.clone(), KEY, Arc::new(SystemClock));
-    let client = Deliverer::new(true, settings.timeout);
     for db in &dbs {
         let store = rt.block_on(db.store());
         Outbox::attach(&store);
         let name = db.backend.name();
-        let listened = rt.block_on(project(&store, Some(&url)));
-        let quiet = rt.block_on(project(&store, None));
+        let listened = rt.block_on(project(&store, &[&url]));
+        let quiet = rt.block_on(project(&store, &[]));
+        let urls: Vec<String> = (0..8).map(|i| format!("{url}/{i}")).collect();
+        let eight = rt.block_on(project(
+            &store,
+            &urls.iter().map(String::as_str).collect::<Vec<_>>(),
+        ));
 
         let mut group = c.benchmark_group("deliveries");
         group.throughput(Throughput::Elements(QUEUED));
         group.sample_size(10);
-        group.bench_function(format!("drain_{QUEUED}/{name}"), |b| {
-            b.iter_custom(|iters| {
-                let mut spent = Duration::ZERO;
-                for _ in 0..iters {
-                    rt.block_on(queue(&store, &listened, QUEUED));
-                    let start = Instant::now();
-                    let mut sent = 0;
-                    while sent < QUEUED as usize {
-                        let n = rt
-                            .block_on(authgate_webhooks::deliver_due(&store, &client, &options))
-                            .expect("pass");
-                        assert!(n > 0, "the queue ran dry at {sent}");
-                        sent += n;
+        // One endpoint (bound by its share of attempts in flight), and the
+        // same number of deliveries spread over eight endpoints.
+        for (label, project, messages) in [
+            ("one_endpoint", &listened, QUEUED),
+            ("eight_endpoints", &eight, QUEUED / 8),
+        ] {
+            group.bench_function(format!("drain_{QUEUED}_{label}/{name}"), |b| {
+                b.iter_custom(|iters| {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..iters {
+                        rt.block_on(queue(&store, project, messages));
+                        let start = Instant::now();
+                        let stop = CancellationToken::new();
+                        let worker = rt.spawn(authgate_webhooks::run_worker(
+                            store.clone(),
+                            options.clone(),
+                            stop.clone(),
+                        ));
+                        while rt
+                            .block_on(authgate_webhooks::queue_depth(&store))
+                            .expect("depth")
+                            > 0
+                        {
+                            std::thread::sleep(Duration::from_millis(2));
+                        }
+                        spent += start.elapsed();
+                        stop.cancel();
+                        let _ = rt.block_on(worker);
                     }
-                    spent += start.elapsed();
-                }
-                spent
-            })
-        });
+                    spent
+                })
+            });
+        }
         group.finish();
 
         // A sign-up's unit of work writes rows (the user, its password,

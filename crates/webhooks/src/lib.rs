@@ -23,7 +23,6 @@ mod signing;
 mod tools;
 mod worker;
 
-pub use client::Deliverer;
 pub use deliveries::{DeliveryFilter, WebhookDelivery, list_deliveries, replay_delivery};
 pub use endpoints::{
     EndpointChange, EndpointWithSecret, MAX_ENDPOINTS, NewEndpoint, WebhookEndpoint, check_events,
@@ -35,4 +34,4 @@ pub use sections::queue_depth;
 pub use settings::{WebhookSettings, WorkerOptions};
 pub use signing::signature;
 pub use tools::{WEBHOOKS, register};
-pub use worker::{deliver_due, run_worker};
+pub use worker::run_worker;

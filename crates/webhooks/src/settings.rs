@@ -67,7 +67,7 @@ impl WorkerOptions {
             clock,
             poll_interval: Duration::from_millis(500),
             batch: 200,
-            concurrency: 64,
+            concurrency: 128,
         }
     }
 }

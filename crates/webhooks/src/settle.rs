@@ -44,6 +44,8 @@ const FAILING_FOR: chrono::Duration = chrono::Duration::days(5);
 /// One attempt's result, waiting to be recorded.
 #[derive(Debug)]
 pub(crate) struct Outcome {
+    /// The claim the row was attempted under.
+    claim: std::sync::Arc<str>,
     row: Claimed,
     status_code: Option<i64>,
     response: Option<String>,
@@ -53,8 +55,9 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    pub(crate) fn skipped(row: Claimed, why: &str) -> Outcome {
+    pub(crate) fn skipped(claim: std::sync::Arc<str>, row: Claimed, why: &str) -> Outcome {
         Outcome {
+            claim,
             row,
             status_code: None,
             response: None,
@@ -63,12 +66,13 @@ impl Outcome {
         }
     }
 
-    pub(crate) fn of(row: Claimed, answer: Answer) -> Outcome {
+    pub(crate) fn of(claim: std::sync::Arc<str>, row: Claimed, answer: Answer) -> Outcome {
         let (status_code, response, error) = match answer {
             Answer::Status(code, text) => (Some(i64::from(code)), Some(text), None),
             Answer::Error(e) => (None, None, Some(e)),
         };
         Outcome {
+            claim,
             row,
             status_code,
             response,
@@ -86,21 +90,22 @@ impl Outcome {
     }
 }
 
-/// Records a pass's outcomes in one transaction, each only where this
-/// worker's claim still stands. Delivered rows are settled a group at a
+/// Records outcomes in one transaction, each only where the claim it was
+/// attempted under still stands. Delivered rows are settled a group at a
 /// time (one statement per distinct answer, usually one a pass), every
 /// endpoint's state once a pass: the statements a pass costs do not grow
 /// with its deliveries when they succeed.
 pub(crate) async fn settle_batch(
-    store: &Store, options: &WorkerOptions, claim: &str, outcomes: Vec<Outcome>,
+    store: &Store, options: &WorkerOptions, outcomes: Vec<Outcome>,
 ) -> Result<(), ToolError> {
     let now = options.clock.now();
-    let mut delivered: BTreeMap<(Option<i64>, Option<&str>), Vec<&str>> = BTreeMap::new();
+    type Answer<'a> = (&'a str, Option<i64>, Option<&'a str>);
+    let mut delivered: BTreeMap<Answer<'_>, Vec<&str>> = BTreeMap::new();
     let mut others = Vec::new();
     let mut endpoints: BTreeMap<(&str, &str), EndpointAfter> = BTreeMap::new();
     for o in &outcomes {
         if o.delivered() {
-            let key = (o.status_code, o.response.as_deref());
+            let key = (&*o.claim, o.status_code, o.response.as_deref());
             delivered.entry(key).or_default().push(o.row.id.as_str());
         } else {
             others.push(o);
@@ -114,11 +119,11 @@ pub(crate) async fn settle_batch(
     store
         .write(async |conn| {
             counts = [outcomes.len() as u64 - others.len() as u64, 0, 0];
-            for ((code, response), ids) in &delivered {
+            for ((claim, code, response), ids) in &delivered {
                 settle_delivered(conn, claim, ids, *code, *response, now).await?;
             }
             for o in &others {
-                let kind = settle_one(conn, options, claim, o, now).await?;
+                let kind = settle_one(conn, options, o, now).await?;
                 counts[kind as usize] += 1;
             }
             for ((project_id, endpoint_id), state) in &endpoints {
@@ -206,7 +211,7 @@ async fn settle_delivered(
 /// Settles one attempt that did not deliver: retried on the schedule, or
 /// failed (410, skipped, the schedule spent).
 async fn settle_one(
-    conn: &mut Conn<'_>, options: &WorkerOptions, claim: &str, o: &Outcome, now: DateTime<Utc>,
+    conn: &mut Conn<'_>, options: &WorkerOptions, o: &Outcome, now: DateTime<Utc>,
 ) -> Result<Settled, ToolError> {
     let attempts = o.row.attempts + i64::from(!o.skipped);
     let (kind, status, next) = if o.gone() || o.skipped {
@@ -226,7 +231,7 @@ async fn settle_one(
         diesel::update(
             webhook_deliveries::table
                 .filter(webhook_deliveries::id.eq(&o.row.id))
-                .filter(webhook_deliveries::claim.eq(claim)),
+                .filter(webhook_deliveries::claim.eq(&*o.claim)),
         )
         .set((
             webhook_deliveries::status.eq(status),

@@ -788,3 +788,50 @@ pub async fn fixture_endpoint(c: &Client) -> (Value, Value) {
     .await;
     (ep, d[0].clone())
 }
+
+/// A receiver that never answers holds only its endpoint's share of the
+/// worker (32 attempts in flight of 128): with 40 of its deliveries
+/// hanging, another endpoint's delivery still arrives at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_receiver_does_not_hold_up_other_endpoints() {
+    let rx = Receiver::start(None);
+    let overrides = [LOOPBACK, ("AUTHGATE_WEBHOOKS_TIMEOUT", "20s")];
+    common::each_backend_with_client(&overrides, async |gw, c| {
+        let b = gw.backend;
+        endpoint(
+            c,
+            &rx.url(&format!("/hang/many/{b}")),
+            json!(["organization.created"]),
+        )
+        .await;
+        for i in 0..40 {
+            ok(c, "create_org", json!({"name": format!("Hung {i}")})).await;
+        }
+        let hung = format!("/hang/many/{b}");
+        rx.wait_for(15, "the hanging endpoint's share in flight", |l| {
+            l.iter().filter(|d| d["path"] == hung.as_str()).count() >= 32
+        })
+        .await;
+        let fast = format!("/ok/fast/{b}");
+        endpoint(c, &rx.url(&fast), json!(["user.created"])).await;
+        common::sign_up(
+            &gw.url(),
+            &gw.project_id,
+            "fast@hooks.test",
+            "correct horse battery",
+        )
+        .await;
+        // Within 10 s, while the hanging attempts wait for their 20 s limit.
+        rx.wait_for(10, "the other endpoint's delivery", |l| {
+            l.iter().any(|d| d["path"] == fast.as_str())
+        })
+        .await;
+        let log = rx.log().await;
+        let in_flight = log.iter().filter(|d| d["path"] == hung.as_str()).count();
+        assert!(
+            in_flight <= 32,
+            "at most 32 attempts to one endpoint at once: {in_flight}"
+        );
+    })
+    .await;
+}

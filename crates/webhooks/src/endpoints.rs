@@ -415,3 +415,37 @@ pub async fn rotate_secret(
         previous_secret_expires_at: Some(until),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn event_lists_name_known_types_or_all() {
+        assert_eq!(check_events("events", &names(&["*"])).expect("all"), ["*"]);
+        assert_eq!(
+            check_events(
+                "events",
+                &names(&["user.created", "user.created", "user.deleted"])
+            )
+            .expect("deduplicated"),
+            ["user.created", "user.deleted"]
+        );
+        let unknown = check_events("events", &names(&["user.created", "user.exploded"]))
+            .expect_err("unknown");
+        assert_eq!(unknown.field.as_deref(), Some("events[1]"));
+        assert!(
+            unknown.message.contains("membership.deleted"),
+            "{}",
+            unknown.message
+        );
+        let mixed = check_events("events", &names(&["*", "user.created"])).expect_err("mixed");
+        assert_eq!(mixed.field.as_deref(), Some("events"));
+        let empty = check_events("events", &[]).expect_err("empty");
+        assert_eq!(empty.field.as_deref(), Some("events"));
+    }
+}

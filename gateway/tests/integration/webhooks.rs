@@ -683,6 +683,87 @@ async fn private_targets_are_refused_without_a_connection() {
     }
 }
 
+/// Bad input is refused naming the field and writes nothing; a project has
+/// at most 20 endpoints. (The hosts resolve to loopback through this
+/// machine's hosts file and the loopback setting is off: no delivery could
+/// leave the machine, and no change is made that would queue one.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_are_validated_and_capped() {
+    let host = name_for_loopback();
+    common::each_backend_with_client(&[], async |gw, c| {
+        let url = |i: usize| format!("https://{host}:9/hook/{i}");
+        for (args, field) in [
+            (
+                json!({"url": url(0), "events": ["user.exploded"]}),
+                "events[0]",
+            ),
+            (json!({"url": url(0), "events": []}), "events"),
+            (
+                json!({"url": url(0), "events": ["*", "user.created"]}),
+                "events",
+            ),
+            (
+                json!({"url": "ftp://example.com/x", "events": ["*"]}),
+                "url",
+            ),
+            (
+                json!({"url": url(0), "events": ["*"], "description": "x".repeat(501)}),
+                "description",
+            ),
+        ] {
+            let e = common::err(
+                c,
+                "create_webhook_endpoint",
+                args.clone(),
+                "invalid_argument",
+            )
+            .await;
+            assert_eq!(e["field"], field, "{args}: {e}");
+        }
+        let n = || common::query_n(gw.store(), "SELECT COUNT(*) AS n FROM webhook_endpoints");
+        assert_eq!(n().await, 0, "nothing written");
+        for i in 0..20 {
+            endpoint(c, &url(i), json!(["user.created"])).await;
+        }
+        let e = common::err(
+            c,
+            "create_webhook_endpoint",
+            json!({"url": url(20), "events": ["*"]}),
+            "limit_exceeded",
+        )
+        .await;
+        assert!(
+            e["message"].as_str().expect("message").contains("20"),
+            "{e}"
+        );
+        assert_eq!(n().await, 20);
+        let page = ok(c, "list_webhook_endpoints", json!({"limit": 100})).await;
+        assert_eq!(page["data"].as_array().expect("data").len(), 20);
+        assert!(
+            !page.to_string().contains("whsec_"),
+            "no secret in a listing"
+        );
+        let e = common::err(
+            c,
+            "update_webhook_endpoint",
+            json!({"endpoint_id": page["data"][0]["id"], "events": ["nope"]}),
+            "invalid_argument",
+        )
+        .await;
+        assert_eq!(e["field"], "events[0]");
+        let dry = ok(
+            c,
+            "delete_webhook_endpoint",
+            json!({"endpoint_id": page["data"][0]["id"], "dry_run": true}),
+        )
+        .await;
+        assert_eq!(dry["dry_run"], true);
+        assert_eq!(dry["cascade"]["webhook_deliveries"], 0);
+        assert_eq!(n().await, 20, "a dry run deletes nothing");
+    })
+    .await;
+}
+
 // ------------------------------------------------- crashes and two gateways
 
 /// Deliveries queued when the gateway is killed (SIGKILL) are all

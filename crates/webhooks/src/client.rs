@@ -15,7 +15,7 @@ use http_body_util::BodyExt as _;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
 
-use crate::policy::{Refusal, check_address};
+use crate::policy::{Refusal, check_address, literal_address};
 
 /// Resolves names with the system resolver and keeps the allowed
 /// addresses; none allowed is a [`Refused`] error.
@@ -154,19 +154,11 @@ impl Deliverer {
 
     fn literal_allowed(&self, url: &str) -> Result<(), String> {
         let parsed = url::Url::parse(url).map_err(|_| "not a valid URL".to_owned())?;
-        let ip = match parsed.host() {
-            Some(url::Host::Ipv4(ip)) => std::net::IpAddr::V4(ip),
-            Some(url::Host::Ipv6(ip)) => std::net::IpAddr::V6(ip),
-            Some(url::Host::Domain(d)) => {
-                let d = d.trim_end_matches('.').to_ascii_lowercase();
-                if (d == "localhost" || d.ends_with(".localhost")) && !self.allow_loopback {
-                    return Err(Refused(Refusal::Loopback).to_string());
-                }
-                return Ok(());
-            }
-            None => return Err("the URL has no host".into()),
-        };
-        check_address(ip, self.allow_loopback).map_err(|r| Refused(r).to_string())
+        let host = parsed.host().ok_or("the URL has no host")?;
+        match literal_address(&host) {
+            Some(ip) => check_address(ip, self.allow_loopback).map_err(|r| Refused(r).to_string()),
+            None => Ok(()),
+        }
     }
 }
 

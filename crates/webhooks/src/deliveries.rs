@@ -12,7 +12,7 @@ use authgate_core::time::{from_micros, to_micros};
 use authgate_core::{Conn, Page, PageRequest, ToolError, new_id, with_conn};
 use authgate_store::schema::webhook_deliveries;
 
-use crate::outbox::{NewDelivery, wake};
+use crate::outbox::{NewDelivery, wake_after_commit};
 
 /// A delivery as tools show it.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -148,9 +148,7 @@ pub async fn replay_delivery(
     with_conn!(conn, c => {
         diesel::insert_into(webhook_deliveries::table).values(&new).execute(c).await?;
     });
-    conn.after_commit(|| {
-        wake().send_modify(|n| *n = n.wrapping_add(1));
-    });
+    wake_after_commit(conn);
     Ok(WebhookDelivery {
         id: new.id,
         status: "pending".into(),

@@ -101,6 +101,21 @@ pub(crate) fn listens(events: &[String], change: ChangeType) -> bool {
     events.iter().any(|e| e == "*" || e == change.name())
 }
 
+type OneEndpoint<'a> = diesel::dsl::Filter<
+    diesel::dsl::Filter<
+        webhook_endpoints::table,
+        diesel::dsl::Eq<webhook_endpoints::project_id, &'a str>,
+    >,
+    diesel::dsl::Eq<webhook_endpoints::id, &'a str>,
+>;
+
+/// The row of one endpoint of one project, to read, update or delete.
+pub(crate) fn one_endpoint<'a>(project_id: &'a str, id: &'a str) -> OneEndpoint<'a> {
+    webhook_endpoints::table
+        .filter(webhook_endpoints::project_id.eq(project_id))
+        .filter(webhook_endpoints::id.eq(id))
+}
+
 fn aad(endpoint_id: &str) -> String {
     format!("webhook_endpoint:{endpoint_id}")
 }
@@ -227,9 +242,7 @@ pub(crate) async fn load(
     conn: &mut Conn<'_>, project_id: &str, id: &str,
 ) -> Result<EndpointRow, ToolError> {
     let row: Option<EndpointRow> = with_conn!(conn, c => {
-        webhook_endpoints::table
-            .filter(webhook_endpoints::project_id.eq(project_id))
-            .filter(webhook_endpoints::id.eq(id))
+        one_endpoint(project_id, id)
             .select(EndpointRow::as_select())
             .first(c)
             .await
@@ -309,11 +322,7 @@ pub async fn update_endpoint(
     }
     let at = to_micros(now);
     with_conn!(conn, c => {
-        diesel::update(
-            webhook_endpoints::table
-                .filter(webhook_endpoints::project_id.eq(project_id))
-                .filter(webhook_endpoints::id.eq(id)),
-        )
+        diesel::update(one_endpoint(project_id, id))
         .set((
             webhook_endpoints::url.eq(&row.url),
             webhook_endpoints::events.eq(&row.events),
@@ -370,11 +379,7 @@ pub async fn delete_endpoint(
     });
     if !dry_run {
         with_conn!(conn, c => {
-            diesel::delete(
-                webhook_endpoints::table
-                    .filter(webhook_endpoints::project_id.eq(project_id))
-                    .filter(webhook_endpoints::id.eq(id)),
-            )
+            diesel::delete(one_endpoint(project_id, id))
             .execute(c)
             .await?;
         });
@@ -395,11 +400,7 @@ pub async fn rotate_secret(
     let until = now + ROTATION_OVERLAP;
     let at = to_micros(now);
     with_conn!(conn, c => {
-        diesel::update(
-            webhook_endpoints::table
-                .filter(webhook_endpoints::project_id.eq(project_id))
-                .filter(webhook_endpoints::id.eq(id)),
-        )
+        diesel::update(one_endpoint(project_id, id))
         .set((
             webhook_endpoints::secret_enc.eq(crypto::encrypt(key, &aad(id), &secret)?),
             webhook_endpoints::previous_secret_enc.eq(Some(&row.secret_enc)),

@@ -25,6 +25,13 @@ pub(crate) fn wake() -> &'static watch::Sender<u64> {
     WAKE.get_or_init(|| watch::channel(0).0)
 }
 
+/// Wakes this process's worker once the unit of work commits.
+pub(crate) fn wake_after_commit(conn: &mut Conn<'_>) {
+    conn.after_commit(|| {
+        wake().send_modify(|n| *n = n.wrapping_add(1));
+    });
+}
+
 /// The payload every receiver gets, in this key order.
 #[derive(Serialize)]
 struct Payload<'a> {
@@ -142,8 +149,6 @@ async fn queue(
             diesel::insert_into(webhook_deliveries::table).values(d).execute(c).await?;
         }
     });
-    conn.after_commit(|| {
-        wake().send_modify(|n| *n = n.wrapping_add(1));
-    });
+    wake_after_commit(conn);
     Ok(())
 }

@@ -129,6 +129,21 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     }
 }
 
+/// The address a host stands for without a lookup: a literal address, or
+/// loopback for `localhost` and `*.localhost` (RFC 6761). `None` for a
+/// name, which is resolved and judged at delivery.
+pub fn literal_address(host: &url::Host<&str>) -> Option<IpAddr> {
+    match host {
+        url::Host::Ipv4(ip) => Some(IpAddr::V4(*ip)),
+        url::Host::Ipv6(ip) => Some(IpAddr::V6(*ip)),
+        url::Host::Domain(d) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            (d == "localhost" || d.ends_with(".localhost"))
+                .then_some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        }
+    }
+}
+
 /// Checks an endpoint URL when it is saved: `https` (or, with the loopback
 /// setting, `http`), a host, no credentials in it, and a literal address
 /// or a `localhost` name judged now (never connected to).
@@ -159,13 +174,7 @@ pub fn check_url(field: &str, raw: &str, allow_loopback: bool) -> Result<url::Ur
     }
     let literal = match url.host() {
         None => return Err(bad(format!("{field} must name a host"))),
-        Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
-        Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-        Some(url::Host::Domain(d)) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            (d == "localhost" || d.ends_with(".localhost"))
-                .then_some(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        }
+        Some(host) => literal_address(&host),
     };
     if let Some(ip) = literal {
         check_address(ip, allow_loopback).map_err(|r| {

@@ -21,6 +21,7 @@ use authgate_store::Store;
 use authgate_store::schema::{webhook_deliveries, webhook_endpoints, webhook_messages};
 
 use crate::client::Answer;
+use crate::endpoints::one_endpoint;
 use crate::settings::WorkerOptions;
 
 /// A delivery a pass claimed.
@@ -259,9 +260,7 @@ async fn endpoint_after(
     if state.gone {
         return Ok(Some("gone"));
     }
-    let one = webhook_endpoints::table
-        .filter(webhook_endpoints::project_id.eq(project_id))
-        .filter(webhook_endpoints::id.eq(endpoint_id));
+    let one = one_endpoint(project_id, endpoint_id);
     if state.succeeded {
         with_conn!(conn, c => {
             diesel::update(one.filter(webhook_endpoints::failing_since.is_not_null()))
@@ -294,10 +293,7 @@ async fn disable(
     let at = to_micros(now);
     let changed = with_conn!(conn, c => {
         diesel::update(
-            webhook_endpoints::table
-                .filter(webhook_endpoints::project_id.eq(project_id))
-                .filter(webhook_endpoints::id.eq(endpoint_id))
-                .filter(webhook_endpoints::disabled.eq(false)),
+            one_endpoint(project_id, endpoint_id).filter(webhook_endpoints::disabled.eq(false)),
         )
         .set((
             webhook_endpoints::disabled.eq(true),

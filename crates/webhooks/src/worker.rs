@@ -97,36 +97,59 @@ async fn claim(
         .await
 }
 
-/// The payloads and endpoints a batch needs, read at once.
+/// Where a batch's deliveries go: an endpoint as its attempts need it, its
+/// secrets unsealed once for the batch, not once a delivery.
+struct Target {
+    url: String,
+    disabled: bool,
+    /// The secrets that sign now, or why they could not be read.
+    secrets: Result<Vec<String>, String>,
+}
+
+/// The payloads (shared, not copied, by the batch's attempts) and targets
+/// a batch needs, read at once.
 async fn load_batch(
-    store: &Store, rows: &[Claimed],
-) -> Result<(HashMap<String, String>, HashMap<String, EndpointRow>), ToolError> {
+    store: &Store, rows: &[Claimed], key: &[u8; 32], now: i64,
+) -> Result<(HashMap<String, bytes::Bytes>, HashMap<String, Arc<Target>>), ToolError> {
     let mut message_ids: Vec<&str> = rows.iter().map(|r| r.message_id.as_str()).collect();
     message_ids.sort_unstable();
     message_ids.dedup();
     let mut endpoint_ids: Vec<&str> = rows.iter().map(|r| r.endpoint_id.as_str()).collect();
     endpoint_ids.sort_unstable();
     endpoint_ids.dedup();
-    store
+    let (messages, endpoints): (Vec<(String, String)>, Vec<EndpointRow>) = store
         .autocommit(async |conn| {
-            Ok(with_conn!(conn, c => {
-                let messages: Vec<(String, String)> = webhook_messages::table
+            Ok::<_, ToolError>(with_conn!(conn, c => {
+                let messages = webhook_messages::table
                     .filter(webhook_messages::id.eq_any(&message_ids))
                     .select((webhook_messages::id, webhook_messages::payload))
                     .load(c)
                     .await?;
-                let endpoints: Vec<EndpointRow> = webhook_endpoints::table
+                let endpoints = webhook_endpoints::table
                     .filter(webhook_endpoints::id.eq_any(&endpoint_ids))
                     .select(EndpointRow::as_select())
                     .load(c)
                     .await?;
-                (
-                    messages.into_iter().collect(),
-                    endpoints.into_iter().map(|e| (e.id.clone(), e)).collect(),
-                )
+                (messages, endpoints)
             }))
         })
-        .await
+        .await?;
+    let targets = endpoints
+        .into_iter()
+        .map(|e| {
+            let target = Target {
+                secrets: e.secrets(key, now).map_err(|err| err.message),
+                url: e.url,
+                disabled: e.disabled,
+            };
+            (e.id, Arc::new(target))
+        })
+        .collect();
+    let payloads = messages
+        .into_iter()
+        .map(|(id, payload)| (id, bytes::Bytes::from(payload)))
+        .collect();
+    Ok((payloads, targets))
 }
 
 /// The most attempts in flight to one endpoint: a hanging receiver holds
@@ -199,7 +222,8 @@ async fn dispatch(w: &Worker, n: usize) -> Result<usize, ToolError> {
         return Ok(0);
     }
     let claimed = rows.len();
-    let (messages, endpoints) = load_batch(store, &rows).await?;
+    let (messages, endpoints) =
+        load_batch(store, &rows, &options.encryption_key, to_micros(now)).await?;
     for row in rows {
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
@@ -254,22 +278,24 @@ async fn settler(store: Store, options: Arc<WorkerOptions>, mut settled: mpsc::R
 /// Sends one delivery, signed at the attempt's time.
 async fn attempt(
     client: &Deliverer, options: &WorkerOptions, claim: Arc<str>, row: Claimed,
-    payload: Option<String>, endpoint: Option<EndpointRow>,
+    payload: Option<bytes::Bytes>, target: Option<Arc<Target>>,
 ) -> Outcome {
-    let (Some(payload), Some(endpoint)) = (payload, endpoint) else {
+    let (Some(payload), Some(target)) = (payload, target) else {
         return Outcome::skipped(claim, row, "endpoint_disabled");
     };
-    if endpoint.disabled {
+    if target.disabled {
         return Outcome::skipped(claim, row, "endpoint_disabled");
     }
     let at: DateTime<Utc> = options.clock.now();
     let timestamp = at.timestamp();
-    let signature = endpoint
-        .secrets(&options.encryption_key, to_micros(at))
-        .and_then(|secrets| {
+    let signature = match &target.secrets {
+        Ok(secrets) => {
             let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-            crate::signing::signature(&refs, &row.message_id, timestamp, payload.as_bytes())
-        });
+            crate::signing::signature(&refs, &row.message_id, timestamp, &payload)
+                .map_err(|e| e.message)
+        }
+        Err(e) => Err(e.clone()),
+    };
     let answer = match signature {
         Ok(signature) => {
             let headers = [
@@ -277,11 +303,9 @@ async fn attempt(
                 ("webhook-timestamp", timestamp.to_string()),
                 ("webhook-signature", signature),
             ];
-            client
-                .post(&endpoint.url, &headers, bytes::Bytes::from(payload))
-                .await
+            client.post(&target.url, &headers, payload).await
         }
-        Err(e) => Answer::Error(format!("could not sign: {}", e.message)),
+        Err(e) => Answer::Error(format!("could not sign: {e}")),
     };
     Outcome::of(claim, row, answer)
 }

@@ -586,19 +586,14 @@ async fn billing_migrations_map_prices_and_report_progress() {
 /// 2,000 subscriptions; run again, it moves exactly the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_migration_killed_midway_resumes_and_moves_each_subscription_once() {
-    use crate::cli::{extract_key, free_port, serve};
+    use crate::cli::{first_run_key, free_port, serve};
     for db in common::databases().await {
         let dir = std::env::temp_dir().join(format!("authgate-mig-{}", ulid::Ulid::new()));
         std::fs::create_dir_all(&dir).expect("dir");
         let env_for = |port: u16| crate::cli::server_env(&db, port);
         let port = free_port();
         let (running, lines) = serve(&dir, &env_for(port), port);
-        let line = lines
-            .iter()
-            .find(|l| l.contains("claude mcp add"))
-            .expect("the connect line")
-            .clone();
-        let key = extract_key(&line);
+        let key = first_run_key(&lines);
         let url = format!("http://127.0.0.1:{port}/api/mcp");
         let c = Arc::new(common::connect(&url, &key).await);
         let project = ok(&c, "whoami", json!({})).await["project"]["id"]

@@ -125,6 +125,15 @@ pub(crate) async fn log_of(running: Running, port: u16) -> String {
     panic!("no log written for the server on port {port}");
 }
 
+/// The admin key a first run printed in its `claude mcp add` line.
+pub(crate) fn first_run_key(lines: &[String]) -> String {
+    let add = lines
+        .iter()
+        .find(|l| l.contains("claude mcp add"))
+        .unwrap_or_else(|| panic!("no key printed: {lines:?}"));
+    extract_key(add)
+}
+
 pub(crate) fn extract_key(line: &str) -> String {
     let start = line.find("Bearer ").expect("Bearer in the line") + "Bearer ".len();
     line[start..].trim_end_matches('"').to_owned()

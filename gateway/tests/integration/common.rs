@@ -65,6 +65,68 @@ fn log_buffer() -> &'static LogBuffer {
     })
 }
 
+// ------------------------------------------------------------ node helpers
+
+/// A Node.js stand-in the tests start (the identity providers, the webhook
+/// receiver): it prints one JSON line when it listens and exits when its
+/// stdin closes, so it never outlives the test process. Killed on drop.
+pub struct NodeHelper {
+    child: std::process::Child,
+    _stdin: std::process::ChildStdin,
+    /// Its first line.
+    pub info: Value,
+}
+
+impl Drop for NodeHelper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl NodeHelper {
+    /// Runs `npm ci` in `dir` once per process (`once`) when `probe`
+    /// (a path under `node_modules`) is missing, then starts `node script`
+    /// there with `env` and reads its first line.
+    pub fn start(
+        once: &'static std::sync::Once, dir: &std::path::Path, probe: &str, script: &str,
+        env: &[(&str, String)],
+    ) -> NodeHelper {
+        use std::io::{BufRead as _, BufReader};
+        use std::process::{Command, Stdio};
+        once.call_once(|| {
+            if !dir.join("node_modules").join(probe).exists() {
+                let status = Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                    .current_dir(dir)
+                    .status()
+                    .expect("npm runs");
+                assert!(status.success(), "npm ci in {}", dir.display());
+            }
+        });
+        let mut child = Command::new("node")
+            .arg(dir.join(script))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("node starts {script}: {e}"));
+        let stdin = child.stdin.take().expect("stdin");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .unwrap_or_else(|e| panic!("{script} prints its first line: {e}"));
+        let info: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("{script}: one JSON line, got {line:?}: {e}"));
+        NodeHelper {
+            child,
+            _stdin: stdin,
+            info,
+        }
+    }
+}
+
 // ----------------------------------------------------------------- servers
 
 pub struct Gateway {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use http::Method;
 use serde_json::json;
 
-use crate::cli::{extract_key, free_port, log_of, serve};
+use crate::cli::{first_run_key, free_port, log_of, serve};
 use crate::common::{self, mail_to, ok, post, rest, sign_in, sign_up};
 
 const PASSWORD: &str = "log-secret password 1";
@@ -231,11 +231,7 @@ async fn no_secret_reaches_the_log_at_debug_or_trace() {
                 ("RUST_LOG", level.to_owned()),
             ];
             let (running, lines) = serve(&dir, &env, port);
-            let add = lines
-                .iter()
-                .find(|l| l.contains("claude mcp add"))
-                .unwrap_or_else(|| panic!("no key printed: {lines:?}"));
-            let key = extract_key(add);
+            let key = first_run_key(&lines);
             let url = format!("http://127.0.0.1:{port}");
             let mut secrets = exercise(&url, &key, &inbox).await;
             let store = db.store().await;

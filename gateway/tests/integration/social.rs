@@ -4,8 +4,6 @@
 //! its answers). Each provider signs a user in end to end on both
 //! backends; then the refusal table, the linking rules and the log scan.
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Once;
 
 use base64::Engine as _;
@@ -22,17 +20,8 @@ const TENANT: &str = "11111111-2222-3333-4444-555555555555";
 
 /// The providers' stand-in, one per test (its hooks are process-wide).
 pub struct Idp {
-    child: Child,
-    _stdin: ChildStdin,
-    pub info: Value,
+    node: common::NodeHelper,
     http: reqwest::Client,
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn idp_dir() -> std::path::PathBuf {
@@ -42,39 +31,22 @@ fn idp_dir() -> std::path::PathBuf {
 impl Idp {
     pub fn start() -> Idp {
         static NPM: Once = Once::new();
-        NPM.call_once(|| {
-            if !idp_dir().join("node_modules/oauth2-mock-server").exists() {
-                let status = Command::new("npm")
-                    .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-                    .current_dir(idp_dir())
-                    .status()
-                    .expect("npm runs");
-                assert!(status.success(), "npm ci in gateway/tests/idp");
-            }
-        });
-        let mut child = Command::new("node")
-            .arg(idp_dir().join("mock-idp.mjs"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node starts the mock IdP");
-        let stdin = child.stdin.take().expect("stdin");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the mock IdP prints its addresses");
-        let info: Value = serde_json::from_str(&line).expect("one JSON line");
+        let node =
+            common::NodeHelper::start(&NPM, &idp_dir(), "oauth2-mock-server", "mock-idp.mjs", &[]);
         Idp {
-            child,
-            _stdin: stdin,
-            info,
+            node,
             http: reqwest::Client::new(),
         }
     }
 
+    /// What the stand-in printed when it started: each provider's base URL
+    /// and Apple's key material.
+    pub fn info(&self) -> &Value {
+        &self.node.info
+    }
+
     pub fn base(&self, provider: &str) -> String {
-        self.info[provider].as_str().expect("base").to_owned()
+        self.info()[provider].as_str().expect("base").to_owned()
     }
 
     /// The gateway's environment pointing every provider here.
@@ -180,9 +152,9 @@ fn provider_change(idp: &Idp, provider: &str) -> Value {
     });
     match provider {
         "apple" => {
-            change["client_secret"] = idp.info["apple_p8"].clone();
-            change["team_id"] = idp.info["apple_team_id"].clone();
-            change["key_id"] = idp.info["apple_key_id"].clone();
+            change["client_secret"] = idp.info()["apple_p8"].clone();
+            change["team_id"] = idp.info()["apple_team_id"].clone();
+            change["key_id"] = idp.info()["apple_key_id"].clone();
         }
         "azure" => change["tenant"] = json!(TENANT),
         _ => {}
@@ -470,8 +442,8 @@ async fn every_provider_signs_a_user_in_end_to_end() {
                 let secret = form["client_secret"].as_str().expect("a client secret JWT");
                 let v = idp.verify_apple_secret(secret).await;
                 assert_eq!(v["ok"], json!(true), "{v}");
-                assert_eq!(v["header"]["kid"], idp.info["apple_key_id"]);
-                assert_eq!(v["payload"]["iss"], idp.info["apple_team_id"]);
+                assert_eq!(v["header"]["kid"], idp.info()["apple_key_id"]);
+                assert_eq!(v["payload"]["iss"], idp.info()["apple_team_id"]);
                 assert_eq!(v["payload"]["sub"], json!("apple-client-id"));
                 secrets.push(secret.to_owned());
             }
@@ -540,7 +512,7 @@ async fn every_provider_signs_a_user_in_end_to_end() {
         assert_eq!(linked_events["data"].as_array().map(Vec::len), Some(5));
 
         secrets.push(
-            idp.info["apple_p8"]
+            idp.info()["apple_p8"]
                 .as_str()
                 .expect("p8")
                 .lines()

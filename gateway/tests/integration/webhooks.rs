@@ -5,8 +5,6 @@
 //! and at-least-once across a kill -9 and two gateways on one PostgreSQL.
 
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -20,17 +18,9 @@ use crate::common::{self, Client, ok, rest};
 
 /// `interop/webhooks-receiver.mjs`: records and verifies deliveries.
 pub struct Receiver {
-    child: Child,
-    _stdin: ChildStdin,
+    _node: common::NodeHelper,
     pub port: u16,
     http: reqwest::Client,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn interop_dir() -> std::path::PathBuf {
@@ -41,35 +31,17 @@ impl Receiver {
     /// Starts one on a free port, or on `port`.
     pub fn start(port: Option<u16>) -> Receiver {
         static NPM: std::sync::Once = std::sync::Once::new();
-        NPM.call_once(|| {
-            if !interop_dir().join("node_modules/standardwebhooks").exists() {
-                let status = Command::new("npm")
-                    .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-                    .current_dir(interop_dir())
-                    .status()
-                    .expect("npm runs");
-                assert!(status.success(), "npm ci in interop/");
-            }
-        });
-        let mut cmd = Command::new("node");
-        cmd.arg(interop_dir().join("webhooks-receiver.mjs"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if let Some(p) = port {
-            cmd.env("PORT", p.to_string());
-        }
-        let mut child = cmd.spawn().expect("node starts the receiver");
-        let stdin = child.stdin.take().expect("stdin");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the receiver prints its port");
-        let info: Value = serde_json::from_str(&line).expect("one JSON line");
+        let env: Vec<(&str, String)> = port.map(|p| ("PORT", p.to_string())).into_iter().collect();
+        let node = common::NodeHelper::start(
+            &NPM,
+            &interop_dir(),
+            "standardwebhooks",
+            "webhooks-receiver.mjs",
+            &env,
+        );
         Receiver {
-            child,
-            _stdin: stdin,
-            port: info["port"].as_u64().expect("port") as u16,
+            port: node.info["port"].as_u64().expect("port") as u16,
+            _node: node,
             http: reqwest::Client::new(),
         }
     }
@@ -771,7 +743,7 @@ async fn endpoints_are_validated_and_capped() {
 /// queue and the receiver gets each webhook-id exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_nine_loses_nothing_and_two_gateways_send_each_once() {
-    use crate::cli::{extract_key, free_port, serve};
+    use crate::cli::{first_run_key, free_port, serve};
     const EVENTS: usize = 60;
     for db in common::databases().await {
         let dir = std::env::temp_dir().join(format!("authgate-hooks-{}", ulid::Ulid::new()));
@@ -787,12 +759,7 @@ async fn kill_nine_loses_nothing_and_two_gateways_send_each_once() {
         };
         let port = free_port();
         let (first, lines) = serve(&dir, &env_for(port), port);
-        let line = lines
-            .iter()
-            .find(|l| l.contains("claude mcp add"))
-            .expect("the connect line")
-            .clone();
-        let key = extract_key(&line);
+        let key = first_run_key(&lines);
         let c = common::connect(&format!("http://127.0.0.1:{port}/api/mcp"), &key).await;
         // The receiver is not up yet: every attempt is refused and retried.
         let rx_port = free_port();

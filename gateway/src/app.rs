@@ -17,6 +17,9 @@ use crate::config::Config;
 use crate::keycache::{KEY_CACHE_TTL, KeyCache};
 use crate::ratelimit::{Buckets, RefusalLog};
 
+/// OAuth client registrations one address may make in an hour.
+pub const REGISTRATIONS_PER_HOUR: u32 = 20;
+
 /// The gateway's rate limits.
 pub struct Limits {
     pub per_key: Buckets<String>,
@@ -25,6 +28,8 @@ pub struct Limits {
     pub auth_failures: Buckets<IpAddr>,
     /// Requests per client address to the unauthenticated REST endpoints.
     pub public: Buckets<IpAddr>,
+    /// OAuth client registrations per client address (20 an hour).
+    pub registrations: Buckets<IpAddr>,
     pub refusals: RefusalLog,
 }
 
@@ -35,6 +40,7 @@ impl Limits {
             per_project: Buckets::new(config.project_rate_limit),
             auth_failures: Buckets::new(config.auth_failure_limit),
             public: Buckets::new(config.public_rate_limit),
+            registrations: Buckets::hourly(REGISTRATIONS_PER_HOUR),
             refusals: RefusalLog::default(),
         }
     }
@@ -44,6 +50,7 @@ impl Limits {
         self.per_project.sweep(now);
         self.auth_failures.sweep(now);
         self.public.sweep(now);
+        self.registrations.sweep(now);
         self.refusals.sweep(now);
     }
 }
@@ -96,6 +103,10 @@ pub struct AppState {
     pub key_cache: KeyCache,
     /// The end-user flows behind the REST API.
     pub auth: authgate_identity::Auth,
+    /// The authorization server's lifetimes (issue 23).
+    pub oauth: authgate_oauth::OAuthSettings,
+    /// Fetches MCP clients' metadata documents.
+    pub cimd: crate::oauth::CimdFetcher,
     /// Cancelled when the server stops: ends MCP sessions and SSE streams,
     /// which graceful shutdown would otherwise wait on forever.
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -111,8 +122,15 @@ impl AppState {
         let keys = Arc::new(ServerKeys::derive(secret));
         let auth =
             authgate_identity::Auth::new(store.clone(), clock.clone(), keys.clone(), identity);
+        let oauth = crate::settings::oauth_settings(&config)?;
+        let cimd = crate::oauth::CimdFetcher::new(
+            config.oauth.cimd_allow_loopback,
+            config.oauth.extra_ca_file.as_deref(),
+        )?;
         Ok(Arc::new(AppState {
             limits: Limits::new(&config),
+            oauth,
+            cimd,
             config,
             store,
             registry,

@@ -37,11 +37,26 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Sign in to the admin pages (OAuth consent, the dashboard) in a browser.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Read the development mailbox (mail written to files when SMTP_URL is
     /// not set).
     Mail {
         #[command(subcommand)]
         command: MailCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Print a one-time sign-in link (10 minutes) for the operator: every
+    /// project, or the one named.
+    Login {
+        #[arg(long)]
+        project: Option<String>,
     },
 }
 
@@ -124,6 +139,9 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 },
         } => key_create(&config, &project, &scopes, name, tools).await,
         Command::Mail { command } => mail(&config, command),
+        Command::Admin {
+            command: AdminCommand::Login { project },
+        } => admin_login(&config, project.as_deref()).await,
     }
 }
 
@@ -179,6 +197,26 @@ async fn serve(config: Config) -> Result<(), String> {
         .wait(shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"))
+}
+
+async fn admin_login(config: &Config, project: Option<&str>) -> Result<(), String> {
+    let store = open_store(config).await?;
+    let now = SystemClock.now();
+    let token = store
+        .write(async |conn| {
+            if let Some(p) = project {
+                authgate_project::get_project(conn, p).await?;
+            }
+            authgate_oauth::admin::create_link(conn, project, now).await
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("Open this link within 10 minutes (it works once):");
+    println!(
+        "  {}/admin/login?token={token}",
+        config.public_url.trim_end_matches('/')
+    );
+    Ok(())
 }
 
 async fn project_create(config: &Config, name: &str, environment: &str) -> Result<(), String> {

@@ -21,7 +21,7 @@ pub const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
 
 struct Entry {
     caller: Arc<Caller>,
-    loaded: Instant,
+    expires: Instant,
 }
 
 pub struct KeyCache {
@@ -44,7 +44,7 @@ impl KeyCache {
     /// The cached caller of a key, if fresh.
     pub fn get(&self, digest: &[u8; 32]) -> Option<Arc<Caller>> {
         let entry = self.map.get(digest)?;
-        (entry.loaded.elapsed() < self.ttl).then(|| entry.caller.clone())
+        (Instant::now() < entry.expires).then(|| entry.caller.clone())
     }
 
     /// Call before looking a key up in the database; pass to [`insert`].
@@ -55,9 +55,18 @@ impl KeyCache {
     /// Caches a valid key looked up since `generation`, unless something was
     /// evicted meanwhile (the lookup may predate a revocation).
     pub fn insert(&self, generation: u64, digest: [u8; 32], caller: Arc<Caller>) {
+        self.insert_until(generation, digest, caller, None);
+    }
+
+    /// The same for a credential that ends by itself (an OAuth access
+    /// token): the entry lives no longer than it.
+    pub fn insert_until(
+        &self, generation: u64, digest: [u8; 32], caller: Arc<Caller>, ends: Option<Instant>,
+    ) {
+        let ttl_end = Instant::now() + self.ttl;
         let entry = Entry {
             caller,
-            loaded: Instant::now(),
+            expires: ends.map_or(ttl_end, |e| e.min(ttl_end)),
         };
         self.map.insert(digest, entry);
         if self.generation() != generation {
@@ -80,7 +89,8 @@ impl KeyCache {
 
     /// Drops expired entries (housekeeping).
     pub fn sweep(&self) {
-        self.map.retain(|_, e| e.loaded.elapsed() < self.ttl);
+        let now = Instant::now();
+        self.map.retain(|_, e| now < e.expires);
     }
 
     pub fn len(&self) -> usize {
@@ -109,6 +119,7 @@ mod tests {
             },
             scopes: vec![authgate_core::Scope::Admin],
             tools: None,
+            client_name: None,
             connection: Default::default(),
         })
     }

@@ -20,6 +20,7 @@ pub mod keycache;
 pub mod logging;
 pub mod mcp;
 pub mod metrics;
+pub mod oauth;
 pub mod ratelimit;
 pub mod registry;
 pub mod request;

@@ -19,6 +19,9 @@ struct Bucket {
 /// One kind of bucket, keyed by `K`.
 pub struct Buckets<K: Hash + Eq> {
     limit: RateLimit,
+    /// Tokens added a second (the limit's rate, or a fraction for an
+    /// hourly bucket).
+    refill_per_second: f64,
     map: DashMap<K, Bucket>,
 }
 
@@ -37,7 +40,20 @@ pub enum Decision {
 impl<K: Hash + Eq + Clone> Buckets<K> {
     pub fn new(limit: RateLimit) -> Self {
         Self {
+            refill_per_second: f64::from(limit.per_second),
             limit,
+            map: DashMap::new(),
+        }
+    }
+
+    /// A bucket of `n` a key an hour, refilled evenly.
+    pub fn hourly(n: u32) -> Self {
+        Self {
+            refill_per_second: f64::from(n) / 3600.0,
+            limit: RateLimit {
+                per_second: 0,
+                burst: n,
+            },
             map: DashMap::new(),
         }
     }
@@ -48,13 +64,13 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
 
     fn refill(&self, bucket: &mut Bucket, now: Instant) {
         let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * f64::from(self.limit.per_second))
-            .min(f64::from(self.limit.burst));
+        bucket.tokens =
+            (bucket.tokens + elapsed * self.refill_per_second).min(f64::from(self.limit.burst));
         bucket.last = now;
     }
 
     fn wait(&self, tokens: f64) -> Duration {
-        Duration::from_secs_f64((1.0 - tokens).max(0.0) / f64::from(self.limit.per_second))
+        Duration::from_secs_f64((1.0 - tokens).max(0.0) / self.refill_per_second)
     }
 
     /// Takes one token from `key`'s bucket.
@@ -102,7 +118,7 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
     /// Forgets buckets that have refilled: they equal a new one.
     pub fn sweep(&self, now: Instant) {
         let full = f64::from(self.limit.burst);
-        let rate = f64::from(self.limit.per_second);
+        let rate = self.refill_per_second;
         self.map.retain(|_, b| {
             b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate < full
         });

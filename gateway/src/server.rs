@@ -89,6 +89,7 @@ pub fn router(app: Arc<AppState>) -> Router {
     Router::new()
         .merge(authenticated)
         .merge(crate::rest::routes(app.clone()))
+        .merge(crate::oauth::routes(app.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::render))
@@ -153,6 +154,9 @@ async fn sweep_tokens(app: Arc<AppState>) {
                 }
                 if let Err(err) = authgate_billing::reconcile_pending(&app.store, now).await {
                     tracing::warn!(error = %err, "could not reconcile pending subscriptions");
+                }
+                if let Err(err) = authgate_oauth::purge(&app.store, now).await {
+                    tracing::warn!(error = %err, "could not purge spent OAuth codes, tokens and clients");
                 }
             }
         }

@@ -47,3 +47,21 @@ pub fn domain_settings(
     settings.insert(identity.clone());
     Ok((settings, identity))
 }
+
+/// The authorization server's lifetimes, from the configuration.
+pub fn oauth_settings(config: &Config) -> Result<authgate_oauth::OAuthSettings, String> {
+    let duration = |d: std::time::Duration, var: &str| {
+        chrono::Duration::from_std(d).map_err(|_| format!("{var} is too long"))
+    };
+    Ok(authgate_oauth::OAuthSettings {
+        access_ttl: duration(config.oauth.access_ttl, "AUTHGATE_OAUTH_ACCESS_TTL")?,
+        reuse_interval: duration(
+            config.refresh_reuse_interval,
+            "AUTHGATE_REFRESH_REUSE_INTERVAL",
+        )?,
+        keys: authgate_project::KeySettings {
+            max_active_keys: config.max_active_keys,
+        },
+        ..authgate_oauth::OAuthSettings::default()
+    })
+}

@@ -72,6 +72,9 @@ pub struct Caller {
     pub scopes: Vec<Scope>,
     /// Tool names and `group:<name>` entries; `None` allows every tool.
     pub tools: Option<Vec<String>>,
+    /// The OAuth client's name when the key is a grant made by the OAuth
+    /// consent (`kind: oauth`); `None` for a key.
+    pub client_name: Option<String>,
     /// What the connection narrowed itself to (`?toolsets=`,
     /// `?read_only=`), within what the key allows.
     pub connection: ConnectionLimits,
@@ -274,6 +277,7 @@ mod tests {
             },
             scopes: scopes.to_vec(),
             tools: tools.map(|t| t.iter().map(|s| s.to_string()).collect()),
+            client_name: None,
             connection: ConnectionLimits::default(),
         }
     }

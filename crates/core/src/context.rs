@@ -37,6 +37,8 @@ pub struct ServerKeys {
     pub audit: [u8; 32],
     /// Keys the hashes of low-entropy secrets (6-digit codes).
     pub codes: [u8; 32],
+    /// Keys the CSRF tokens of admin browser sessions.
+    pub csrf: [u8; 32],
 }
 
 impl std::fmt::Debug for ServerKeys {
@@ -54,6 +56,7 @@ impl ServerKeys {
             encryption: derive("encryption"),
             audit: derive("audit"),
             codes: derive("codes"),
+            csrf: derive("csrf"),
         }
     }
 }

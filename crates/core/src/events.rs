@@ -49,6 +49,12 @@ event_types! {
     ApiKeyRateLimited => "api_key.rate_limited",
     /// A revoked key was presented.
     ApiKeyRevokedKeyUsed => "api_key.revoked_key_used",
+    /// An MCP client's OAuth consent made a grant (metadata `client_id`,
+    /// `client_name`, `scopes`); the actor is the admin session's key.
+    OauthGrantCreated => "oauth.grant_created",
+    /// An OAuth grant ended (metadata `reason`: `code_reused`,
+    /// `refresh_reused`, `revoked_by_client`, `replaced`).
+    OauthGrantRevoked => "oauth.grant_revoked",
     /// An end user signed up (metadata `method`).
     SignUp => "sign_up",
     /// An end user signed in (metadata `method`).

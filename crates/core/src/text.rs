@@ -52,6 +52,23 @@ pub fn like_contains(needle: &str) -> String {
     out
 }
 
+/// Text made safe for HTML, in element content and quoted attributes
+/// alike: the one escape of mail bodies and server-rendered pages.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -222,20 +222,7 @@ pub trait Interpolate {
     fn interpolate(&self, template: &str, path: &str) -> Result<String, ToolError>;
 }
 
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use authgate_core::text::escape_html;
 
 /// Only http(s) and mailto targets survive into mail.
 fn check_url(url: &str, path: &str, allow_mailto: bool) -> Result<String, ToolError> {

@@ -37,6 +37,30 @@ pub struct ApiKeyInfo {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// `key` for a key made by a tool or the CLI; `oauth` for a grant an
+    /// MCP client got through the OAuth consent.
+    pub kind: KeyKind,
+    /// The OAuth client's name, for a grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+}
+
+/// What made a key: a tool or the CLI (`key`), or an OAuth consent
+/// (`oauth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyKind {
+    Key,
+    Oauth,
+}
+
+impl KeyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Key => "key",
+            KeyKind::Oauth => "oauth",
+        }
+    }
 }
 
 /// A key just made: `key` is shown this once and stored only as a hash.
@@ -78,9 +102,20 @@ pub(crate) struct ApiKeyRow {
     created_at: i64,
     last_used_at: Option<i64>,
     revoked_at: Option<i64>,
+    kind: String,
+    client_id: Option<String>,
+    client_name: Option<String>,
 }
 
 impl ApiKeyRow {
+    fn kind(&self) -> KeyKind {
+        if self.kind == "oauth" {
+            KeyKind::Oauth
+        } else {
+            KeyKind::Key
+        }
+    }
+
     fn scopes(&self) -> Vec<Scope> {
         self.scopes
             .0
@@ -117,6 +152,22 @@ impl ApiKeyRow {
             created_at: from_micros(self.created_at),
             last_used_at: self.last_used_at.map(from_micros),
             revoked_at: self.revoked_at.map(from_micros),
+            kind: self.kind(),
+            client_name: self.client_name.clone(),
+        }
+    }
+
+    fn caller(self, project: ProjectRow) -> Caller {
+        Caller {
+            scopes: self.scopes(),
+            tools: self.tools(),
+            client_name: (self.kind() == KeyKind::Oauth)
+                .then(|| self.client_name.clone().unwrap_or_default()),
+            key_id: self.id,
+            key_name: self.name,
+            key_prefix: self.prefix,
+            project: project.into(),
+            connection: Default::default(),
         }
     }
 }
@@ -196,6 +247,9 @@ pub(crate) fn new_key_row(
         created_at: to_micros(now),
         last_used_at: None,
         revoked_at: None,
+        kind: KeyKind::Key.as_str().to_owned(),
+        client_id: None,
+        client_name: None,
     };
     (row, key)
 }
@@ -623,15 +677,101 @@ pub async fn authenticate_key(
             project_id: row.project_id,
         }));
     }
-    Ok(Ok(Caller {
-        scopes: row.scopes(),
-        tools: row.tools(),
-        key_id: row.id,
-        key_name: row.name,
-        key_prefix: row.prefix,
-        project: project.into(),
-        connection: Default::default(),
-    }))
+    Ok(Ok(row.caller(project)))
+}
+
+/// The caller of a key found by its id (an OAuth grant behind an access
+/// token, the key behind an admin browser session): revoked is refused.
+pub async fn caller_of_key(
+    conn: &mut Conn<'_>, project_id: &str, key_id: &str,
+) -> Result<Result<Caller, AuthFailure>, ToolError> {
+    let found: Option<(ApiKeyRow, ProjectRow)> = with_conn!(conn, c => {
+        api_keys::table
+            .inner_join(projects::table)
+            .filter(api_keys::project_id.eq(project_id))
+            .filter(api_keys::id.eq(key_id))
+            .select((ApiKeyRow::as_select(), ProjectRow::as_select()))
+            .first(c)
+            .await
+            .optional()?
+    });
+    let Some((row, project)) = found else {
+        return Ok(Err(AuthFailure::Unknown));
+    };
+    if row.revoked_at.is_some() {
+        return Ok(Err(AuthFailure::Revoked {
+            key_id: row.id,
+            project_id: row.project_id,
+        }));
+    }
+    Ok(Ok(row.caller(project)))
+}
+
+/// An OAuth client's grant in a project, as a consent makes it.
+#[derive(Debug, Clone)]
+pub struct NewGrant {
+    pub client_id: String,
+    pub client_name: String,
+    pub key: NewApiKey,
+}
+
+/// Makes an OAuth grant: a key of kind `oauth` that no bearer string
+/// matches (its hash is of random bytes nobody sees), used through the
+/// access tokens that point at it. The client's earlier grants in the
+/// project are revoked first (a re-consent replaces), then the cap applies
+/// as to any key. Returns the grant's id and the ids it replaced.
+pub async fn create_grant(
+    conn: &mut Conn<'_>, project_id: &str, grant: NewGrant, settings: KeySettings,
+    now: DateTime<Utc>,
+) -> Result<(String, Vec<String>), ToolError> {
+    conn.lock_project(project_id).await?;
+    let replaced: Vec<String> = with_conn!(conn, c => {
+        api_keys::table
+            .filter(api_keys::project_id.eq(project_id))
+            .filter(api_keys::client_id.eq(&grant.client_id))
+            .filter(api_keys::revoked_at.is_null())
+            .select(api_keys::id)
+            .load(c)
+            .await?
+    });
+    let at = to_micros(now);
+    if !replaced.is_empty() {
+        with_conn!(conn, c => {
+            diesel::update(
+                api_keys::table
+                    .filter(api_keys::project_id.eq(project_id))
+                    .filter(api_keys::id.eq_any(&replaced)),
+            )
+            .set(api_keys::revoked_at.eq(Some(at)))
+            .execute(c)
+            .await?;
+        });
+        for id in &replaced {
+            conn.notify(KEY_EVENTS, &KeyEvent::Key(id.clone()).payload())
+                .await?;
+        }
+    }
+    let project = get_project(conn, project_id).await?;
+    let active = count_active_api_keys(conn, project_id).await?;
+    if active >= i64::from(settings.max_active_keys) {
+        return Err(ToolError::new(
+            ErrorCode::LimitExceeded,
+            format!(
+                "this project has {active} active API keys, the most allowed ({})",
+                settings.max_active_keys
+            ),
+        )
+        .with_hint("revoke keys that are no longer used (list_api_keys, revoke_api_key)"));
+    }
+    let (mut row, _unseen) = new_key_row(&project.id, &project.environment, &grant.key, now);
+    row.prefix = "oauth".to_owned();
+    row.kind = KeyKind::Oauth.as_str().to_owned();
+    row.client_id = Some(grant.client_id);
+    row.client_name = Some(grant.client_name);
+    with_conn!(conn, c => {
+        diesel::insert_into(api_keys::table).values(&row).execute(c).await?;
+    });
+    Ok((row.id, replaced))
 }
 
 #[cfg(test)]

@@ -20,11 +20,11 @@ pub use callbacks::{
 };
 pub use flows::{create_project, ensure_first_project};
 pub use keys::{
-    ApiKeyInfo, AuthFailure, CreatedApiKey, Issuer, KEY_EVENTS, KeyEvent, KeyRequest, KeySettings,
-    NewApiKey, PREFIX_LEN, active_api_keys, authenticate_key, authenticate_key_in,
-    count_active_api_keys, create_api_key, flush_key_uses, get_api_key, key_digest,
-    key_well_formed, list_api_keys, record_last_used, regenerate_api_keys, revoke_api_key,
-    validate_new_key,
+    ApiKeyInfo, AuthFailure, CreatedApiKey, Issuer, KEY_EVENTS, KeyEvent, KeyKind, KeyRequest,
+    KeySettings, NewApiKey, NewGrant, PREFIX_LEN, active_api_keys, authenticate_key,
+    authenticate_key_in, caller_of_key, count_active_api_keys, create_api_key, create_grant,
+    flush_key_uses, get_api_key, key_digest, key_well_formed, list_api_keys, record_last_used,
+    regenerate_api_keys, revoke_api_key, validate_new_key,
 };
 pub use projects::{get_project, list_projects, require_project};
 pub use providers::{

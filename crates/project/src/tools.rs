@@ -62,6 +62,11 @@ pub struct WhoamiOutput {
     /// What this connection narrowed itself to (`?toolsets=`,
     /// `?read_only=true` in its URL), within what the key allows.
     pub connection: ConnectionLimits,
+    /// `key`, or `oauth` for a grant made by an MCP client's OAuth consent.
+    pub kind: crate::KeyKind,
+    /// The OAuth client's name, for a grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
 }
 
 /// Describe the calling API key: id, name, project, scopes, tool allow-list,
@@ -79,6 +84,12 @@ pub async fn whoami(ctx: &ToolContext, _args: NoArgs) -> Result<WhoamiOutput, To
         tools: caller.tools.clone(),
         rate_limit: ctx.rate_budget,
         connection: caller.connection.clone(),
+        kind: if caller.client_name.is_some() {
+            crate::KeyKind::Oauth
+        } else {
+            crate::KeyKind::Key
+        },
+        client_name: caller.client_name.clone(),
     })
 }
 

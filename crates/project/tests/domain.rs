@@ -390,6 +390,7 @@ fn new_keys_are_no_wider_than_their_issuer() {
         },
         scopes,
         tools: tools.map(|t| t.into_iter().map(str::to_owned).collect()),
+        client_name: None,
         connection: Default::default(),
     };
     let writer = caller(vec![Scope::Write], None);

@@ -22,6 +22,9 @@ diesel::table! {
         created_at -> BigInt,
         last_used_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+        kind -> Text,
+        client_id -> Nullable<Text>,
+        client_name -> Nullable<Text>,
     }
 }
 
@@ -587,3 +590,69 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_messages,
     webhook_deliveries
 );
+
+diesel::table! {
+    mcp_clients (id) {
+        id -> Text,
+        registration -> Text,
+        client_name -> Nullable<Text>,
+        redirect_uris -> Text,
+        auth_method -> Text,
+        secret_hash -> Nullable<Text>,
+        application_type -> Text,
+        created_at -> BigInt,
+        last_used_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    mcp_codes (code_hash) {
+        code_hash -> Text,
+        project_id -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        code_challenge -> Text,
+        resource -> Text,
+        scopes -> Text,
+        tools -> Nullable<Text>,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        key_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    mcp_tokens (token_hash) {
+        token_hash -> Text,
+        kind -> Text,
+        project_id -> Text,
+        key_id -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    admin_sessions (id_hash) {
+        id_hash -> Text,
+        project_id -> Nullable<Text>,
+        key_id -> Nullable<Text>,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        ended_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    admin_links (token_hash) {
+        token_hash -> Text,
+        project_id -> Nullable<Text>,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(mcp_tokens -> api_keys (key_id));
+diesel::allow_tables_to_appear_in_same_query!(mcp_tokens, api_keys);
+diesel::allow_tables_to_appear_in_same_query!(mcp_tokens, projects);

@@ -244,7 +244,9 @@ struct FkRow {
 /// project-scoped table is added here as well as to `src/schema.rs` and to
 /// both backends' migrations: until all of them agree,
 /// `every_project_id_column_cascades_from_projects` fails on purpose.
-const PROJECT_TABLES: [&str; 36] = [
+const PROJECT_TABLES: [&str; 40] = [
+    "admin_links",
+    "admin_sessions",
     "api_keys",
     "audit_event_targets",
     "audit_events",
@@ -258,6 +260,8 @@ const PROJECT_TABLES: [&str; 36] = [
     "email_templates",
     "end_users",
     "invitations",
+    "mcp_codes",
+    "mcp_tokens",
     "memberships",
     "mfa_factors",
     "oauth_accounts",

@@ -1,4 +1,5 @@
-//! The HTTP client deliveries go out through: hyper with pooled keep-alive
+//! The guarded HTTP client: webhook deliveries and client-metadata
+//! document fetches (authgate-oauth's CIMD) go out through it. It is hyper with pooled keep-alive
 //! connections, TLS by rustls (ring, the web's roots), no redirects
 //! followed (hyper follows none), a time limit around each whole attempt,
 //! and names resolved by [`GuardedResolver`], which hands the connector
@@ -73,9 +74,9 @@ impl tower::Service<Name> for GuardedResolver {
 type Connector = hyper_rustls::HttpsConnector<HttpConnector<GuardedResolver>>;
 type Body = http_body_util::Full<bytes::Bytes>;
 
-/// The delivery client.
+/// The outbound client of user-chosen URLs.
 #[derive(Clone)]
-pub struct Deliverer {
+pub struct GuardedClient {
     client: hyper_util::client::legacy::Client<Connector, Body>,
     allow_loopback: bool,
     timeout: Duration,
@@ -95,9 +96,15 @@ pub enum Answer {
 const READ_AT_MOST: usize = 64 * 1024;
 const KEPT: usize = 1024;
 
-impl Deliverer {
-    pub fn new(allow_loopback: bool, timeout: Duration) -> Deliverer {
-        let tls = authgate_core::tls::client_config();
+impl GuardedClient {
+    pub fn new(allow_loopback: bool, timeout: Duration) -> GuardedClient {
+        GuardedClient::with_tls(allow_loopback, timeout, authgate_core::tls::client_config())
+    }
+
+    /// The same with a TLS configuration of the caller's (extra roots).
+    pub fn with_tls(
+        allow_loopback: bool, timeout: Duration, tls: rustls::ClientConfig,
+    ) -> GuardedClient {
         let mut http = HttpConnector::new_with_resolver(GuardedResolver { allow_loopback });
         http.set_connect_timeout(Some(timeout));
         http.set_nodelay(true);
@@ -112,7 +119,7 @@ impl Deliverer {
                 .pool_idle_timeout(Duration::from_secs(30))
                 .pool_max_idle_per_host(64)
                 .build(connector);
-        Deliverer {
+        GuardedClient {
             client,
             allow_loopback,
             timeout,
@@ -150,6 +157,37 @@ impl Deliverer {
             Ok(Err(e)) => Answer::Error(e),
             Ok(Ok((status, text))) => Answer::Status(status, text),
         }
+    }
+
+    /// GETs `url` within the time limit, reading at most `max_bytes` of
+    /// the body (more is an error): the status and the body. Redirects are
+    /// answers like any other (not followed).
+    pub async fn get(&self, url: &str, max_bytes: usize) -> Result<(u16, bytes::Bytes), String> {
+        self.literal_allowed(url)?;
+        let req = http::Request::builder()
+            .method(http::Method::GET)
+            .uri(url)
+            .header("accept", "application/json")
+            .header(
+                "user-agent",
+                concat!("AuthGate/", env!("CARGO_PKG_VERSION")),
+            )
+            .body(Body::new(bytes::Bytes::new()))
+            .map_err(|_| "not a valid request".to_owned())?;
+        let attempt = async {
+            let res = self.client.request(req).await.map_err(|e| describe(&e))?;
+            let status = res.status().as_u16();
+            let limited = http_body_util::Limited::new(res.into_body(), max_bytes);
+            let body = limited
+                .collect()
+                .await
+                .map_err(|_| format!("the answer is larger than {max_bytes} bytes"))?
+                .to_bytes();
+            Ok::<_, String>((status, body))
+        };
+        tokio::time::timeout(self.timeout, attempt)
+            .await
+            .map_err(|_| "timeout".to_owned())?
     }
 
     fn literal_allowed(&self, url: &str) -> Result<(), String> {

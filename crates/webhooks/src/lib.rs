@@ -23,6 +23,7 @@ mod signing;
 mod tools;
 mod worker;
 
+pub use client::GuardedClient;
 pub use deliveries::{DeliveryFilter, WebhookDelivery, list_deliveries, replay_delivery};
 pub use endpoints::{
     EndpointChange, EndpointWithSecret, MAX_ENDPOINTS, NewEndpoint, WebhookEndpoint, check_events,

@@ -26,7 +26,7 @@ use authgate_core::{ToolError, new_id, with_conn};
 use authgate_store::schema::{webhook_endpoints, webhook_messages};
 use authgate_store::{Backend, Store};
 
-use crate::client::{Answer, Deliverer};
+use crate::client::{Answer, GuardedClient};
 use crate::endpoints::EndpointRow;
 use crate::settings::WorkerOptions;
 use crate::settle::{Claimed, Outcome, settle_batch};
@@ -188,7 +188,7 @@ fn change_slots(in_flight: &InFlight, endpoint_id: &str, up: bool) {
 /// What the delivery loop works with.
 struct Worker {
     store: Store,
-    client: Deliverer,
+    client: GuardedClient,
     options: Arc<WorkerOptions>,
     permits: Arc<Semaphore>,
     in_flight: InFlight,
@@ -277,7 +277,7 @@ async fn settler(store: Store, options: Arc<WorkerOptions>, mut settled: mpsc::R
 
 /// Sends one delivery, signed at the attempt's time.
 async fn attempt(
-    client: &Deliverer, options: &WorkerOptions, claim: Arc<str>, row: Claimed,
+    client: &GuardedClient, options: &WorkerOptions, claim: Arc<str>, row: Claimed,
     payload: Option<bytes::Bytes>, target: Option<Arc<Target>>,
 ) -> Outcome {
     let (Some(payload), Some(target)) = (payload, target) else {
@@ -322,7 +322,7 @@ pub async fn run_worker(store: Store, options: WorkerOptions, shutdown: Cancella
     let (settled, outcomes) = mpsc::channel(options.concurrency.max(1) * 2);
     tokio::spawn(settler(store.clone(), options.clone(), outcomes));
     let w = Worker {
-        client: Deliverer::new(options.settings.allow_loopback, options.settings.timeout),
+        client: GuardedClient::new(options.settings.allow_loopback, options.settings.timeout),
         permits: Arc::new(Semaphore::new(options.concurrency.max(1))),
         in_flight: InFlight::default(),
         freed: Arc::new(Notify::new()),

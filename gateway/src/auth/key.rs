@@ -31,6 +31,9 @@ pub(crate) async fn resolve_key(
         crate::metrics::auth_failure("missing");
         return Err(Refusal::unauthorized(AuthFailure::Missing.reason()));
     };
+    if token.starts_with(authgate_oauth::ACCESS_PREFIX) {
+        return resolve_access_token(app, token).await;
+    }
     if !authgate_project::key_well_formed(token) {
         crate::metrics::auth_failure("malformed");
         return Err(Refusal::unauthorized(AuthFailure::Malformed.reason()));
@@ -52,6 +55,51 @@ pub(crate) async fn resolve_key(
             Err(Refusal {
                 audit: revoked_key_event(app, failure),
                 ..refusal
+            })
+        }
+        Err(err) => {
+            crate::metrics::auth_failure("unavailable");
+            Err(Refusal::unavailable(&err))
+        }
+    }
+}
+
+const ACCESS_TOKEN_REFUSED: &str =
+    "the access token is invalid, expired or revoked; refresh it or authorize again";
+
+/// An OAuth access token's caller (its grant's), cached no longer than
+/// the token lives.
+async fn resolve_access_token(app: &AppState, token: &str) -> Result<Arc<Caller>, Refusal> {
+    if !authgate_oauth::well_formed(token, authgate_oauth::ACCESS_PREFIX) {
+        crate::metrics::auth_failure("malformed");
+        return Err(Refusal::unauthorized(ACCESS_TOKEN_REFUSED));
+    }
+    let digest = authgate_project::key_digest(token);
+    if let Some(caller) = app.key_cache.get(&digest) {
+        return Ok(caller);
+    }
+    let generation = app.key_cache.generation();
+    let now = app.clock.now();
+    let found = app
+        .store
+        .autocommit(async |conn| {
+            authgate_oauth::tokens::authenticate_access(conn, token, now).await
+        })
+        .await;
+    match found {
+        Ok(Ok((caller, expires))) => {
+            let caller = Arc::new(caller);
+            let left = (expires - now).to_std().unwrap_or_default();
+            let ends = Instant::now() + left;
+            app.key_cache
+                .insert_until(generation, digest, caller.clone(), Some(ends));
+            Ok(caller)
+        }
+        Ok(Err(failure)) => {
+            crate::metrics::auth_failure(failure_label(&failure));
+            Err(Refusal {
+                audit: revoked_key_event(app, failure),
+                ..Refusal::unauthorized(ACCESS_TOKEN_REFUSED)
             })
         }
         Err(err) => {

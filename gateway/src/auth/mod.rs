@@ -58,8 +58,16 @@ pub async fn authenticate(
     }
     let caller = match key::resolve_key(&app, req.headers()).await {
         Ok(caller) => caller,
-        Err(refusal) => {
+        Err(mut refusal) => {
             app.limits.auth_failures.take(&ip, Instant::now());
+            if refusal.status == http::StatusCode::UNAUTHORIZED {
+                // Where a client finds how to get a token (RFC 9728 §5.1).
+                let presented = bearer(req.headers())
+                    .is_some()
+                    .then_some(refusal.message.as_str());
+                refusal.challenge =
+                    Some(crate::oauth::challenge(&app, req.uri().path(), presented));
+            }
             return refuse(&app, refusal, &request_id).await.mcp();
         }
     };

@@ -4,6 +4,7 @@
 //! process environment. `source.rs` finds a setting's text, `parse.rs`
 //! reads it.
 
+mod oauth;
 mod outbound;
 mod parse;
 mod source;
@@ -101,6 +102,8 @@ pub struct Config {
     pub sms_daily_cap: u32,
     /// `AUTHGATE_WEBHOOKS_*`.
     pub webhooks: authgate_webhooks::WebhookSettings,
+    /// `AUTHGATE_OAUTH_ACCESS_TTL`, `_CIMD_ALLOW_LOOPBACK`, `_EXTRA_CA_FILE`.
+    pub oauth: oauth::OAuthConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -143,6 +146,7 @@ impl std::fmt::Debug for Config {
             .field("sms_twilio_base", &self.sms_twilio_base)
             .field("sms_daily_cap", &self.sms_daily_cap)
             .field("webhooks", &self.webhooks)
+            .field("oauth", &self.oauth)
             .finish()
     }
 }
@@ -207,6 +211,7 @@ impl Config {
                 )?,
                 sms_daily_cap: src.get("AUTHGATE_SMS_DAILY_CAP", "1000", parse_count)?,
                 webhooks: webhooks::webhook_settings(&src)?,
+                oauth: oauth::oauth_config(&src)?,
                 token_retention: src.get(
                     "AUTHGATE_TOKEN_RETENTION",
                     DEFAULT_TOKEN_RETENTION,

@@ -17,10 +17,9 @@ use crate::app::AppState;
 use crate::ratelimit::Decision;
 
 pub async fn public_budget(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let public = req
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|p| super::PUBLIC.contains(&p.as_str()));
+    let public = req.extensions().get::<MatchedPath>().is_some_and(|p| {
+        super::PUBLIC.contains(&p.as_str()) || crate::oauth::is_public(p.as_str())
+    });
     let client = crate::request::ClientAddr::of(req.extensions());
     if let (true, Some(client)) = (public, client) {
         let bucket = authgate_core::net::bucket(client);

@@ -22,6 +22,7 @@ use axum::middleware::from_fn_with_state;
 use crate::app::AppState;
 
 pub use answer::ApiError;
+pub(crate) use budget::public_budget;
 
 /// One route of the REST API.
 #[derive(Debug, Clone, Copy)]

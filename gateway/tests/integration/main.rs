@@ -20,6 +20,7 @@ mod hardening;
 mod hotpath;
 mod identity;
 mod logsecrets;
+mod oauth;
 mod observability;
 mod orgs;
 mod rbac;

@@ -1,0 +1,84 @@
+//! Client ID Metadata Documents: a `client_id` that is an https URL with a
+//! path names its own metadata, fetched through the guarded client (no
+//! redirects, 5 s, 5 KB, and never a private or loopback address unless
+//! the test-only `AUTHGATE_OAUTH_CIMD_ALLOW_LOOPBACK` says so), checked,
+//! and cached for a day.
+
+use std::time::Duration;
+
+use authgate_oauth::OAuthError;
+use authgate_oauth::clients::{
+    CIMD_CACHE, Client, MAX_CIMD_BYTES, find_client, is_cimd_url, save_cimd_client, validate_cimd,
+};
+use authgate_webhooks::GuardedClient;
+
+use crate::app::AppState;
+
+/// The time limit of one document fetch.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Fetches client metadata documents.
+pub struct CimdFetcher {
+    client: GuardedClient,
+}
+
+impl CimdFetcher {
+    pub fn new(allow_loopback: bool, extra_ca: Option<&std::path::Path>) -> Result<Self, String> {
+        let tls = match extra_ca {
+            Some(path) => authgate_core::tls::client_config_with_ca_file(path)
+                .map_err(|e| format!("AUTHGATE_OAUTH_EXTRA_CA_FILE: {e}"))?,
+            None => authgate_core::tls::client_config(),
+        };
+        Ok(CimdFetcher {
+            client: GuardedClient::with_tls(allow_loopback, FETCH_TIMEOUT, tls),
+        })
+    }
+
+    async fn fetch(&self, url: &str) -> Result<bytes::Bytes, OAuthError> {
+        let refused = |why: String| {
+            OAuthError::invalid_client(format!(
+                "the client metadata document at {url} could not be fetched: {why}"
+            ))
+        };
+        match self.client.get(url, MAX_CIMD_BYTES).await {
+            Ok((200, body)) => Ok(body),
+            Ok((status, _)) => Err(refused(format!(
+                "it answered {status} (redirects are not followed)"
+            ))),
+            Err(why) => Err(refused(why)),
+        }
+    }
+}
+
+/// What went wrong finding a client: an OAuth refusal, or the database.
+pub enum Lookup {
+    Refused(OAuthError),
+    Unavailable(authgate_core::ToolError),
+}
+
+/// The client of an authorization request: a registration, or a metadata
+/// document (from the cache when fresh).
+pub async fn client_for_authorization(app: &AppState, client_id: &str) -> Result<Client, Lookup> {
+    let now = app.clock.now();
+    let known = app
+        .store
+        .read(async |conn| find_client(conn, client_id, now).await)
+        .await
+        .map_err(Lookup::Unavailable)?;
+    let cimd = is_cimd_url(client_id);
+    match known {
+        Some(client) if !cimd || now - client.created_at < CIMD_CACHE => return Ok(client),
+        None if !cimd => {
+            return Err(Lookup::Refused(OAuthError::invalid_client(
+                "unknown client_id: the registration expired or never existed. Clear this client's saved OAuth state (in Claude Code: /mcp, then clear authentication) and connect again so it registers anew.",
+            )));
+        }
+        _ => {}
+    }
+    let body = app.cimd.fetch(client_id).await.map_err(Lookup::Refused)?;
+    let valid = validate_cimd(client_id, &body).map_err(Lookup::Refused)?;
+    app.store
+        .write(async |conn| save_cimd_client(conn, client_id, valid, now).await)
+        .await
+        .map_err(Lookup::Unavailable)
+}

@@ -1,0 +1,57 @@
+//! Token revocation (RFC 7009) at `/oauth/revoke`: an access or a refresh
+//! token ends its whole grant (the key of kind `oauth`), so every token of
+//! it stops at once, here and, through the key notification, on every
+//! gateway. Unknown tokens answer 200 too, as the RFC asks.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse as _, Response};
+use http::StatusCode;
+
+use authgate_oauth::OAuthError;
+
+use super::form::read_form;
+use super::token::{authenticated_client, client_auth, client_refused};
+use super::{error_json, unavailable_json};
+use crate::app::AppState;
+
+pub async fn revoke(State(app): State<Arc<AppState>>, req: Request) -> Response {
+    let (parts, params) = match read_form(req).await {
+        Ok(form) => form,
+        Err(why) => {
+            return error_json(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &OAuthError::invalid_request(why),
+            );
+        }
+    };
+    let auth = match client_auth(&parts.headers, &params) {
+        Ok(auth) => auth,
+        Err(err) if err.code == "invalid_client" => return client_refused(false, &err),
+        Err(err) => return error_json(StatusCode::BAD_REQUEST, &err),
+    };
+    let client = match authenticated_client(&app, &auth).await {
+        Ok(client) => client,
+        Err(resp) => return resp,
+    };
+    let token = match params.one("token") {
+        Ok(Some(t)) => t.to_owned(),
+        Ok(None) => {
+            return error_json(
+                StatusCode::BAD_REQUEST,
+                &OAuthError::invalid_request("token is required"),
+            );
+        }
+        Err(e) => return error_json(StatusCode::BAD_REQUEST, &OAuthError::invalid_request(e)),
+    };
+    let now = app.clock.now();
+    match app
+        .store
+        .write(async |conn| authgate_oauth::tokens::revoke_token(conn, &token, &client, now).await)
+        .await
+    {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e) => unavailable_json(&e),
+    }
+}

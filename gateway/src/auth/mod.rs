@@ -16,6 +16,7 @@ mod key;
 mod refusal;
 mod rest;
 mod session;
+mod stepup;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,9 +41,7 @@ pub(crate) use rest::{
 };
 pub use session::SESSION_HEADER;
 
-pub async fn authenticate(
-    State(app): State<Arc<AppState>>, mut req: Request, next: Next,
-) -> Response {
+pub async fn authenticate(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let request_id = req
         .extensions()
         .get::<RequestId>()
@@ -82,6 +81,10 @@ pub async fn authenticate(
     let caller = match connection::narrow(&app, caller, req.uri().query()) {
         Ok(caller) => caller,
         Err(refusal) => return refusal.mcp(),
+    };
+    let mut req = match stepup::check_step_up(&app, &caller, req).await {
+        Ok(req) => req,
+        Err(resp) => return *resp,
     };
     let session = session::session_of(&req);
     if let Some(session) = &session

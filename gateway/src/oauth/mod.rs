@@ -35,7 +35,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use crate::app::AppState;
 
 pub use cimd::CimdFetcher;
-pub use discovery::challenge;
+pub use discovery::{challenge, endpoint_of, issuer};
 
 /// The routes of the authorization server and the admin sign-in.
 pub fn routes(app: Arc<AppState>) -> Router<Arc<AppState>> {

@@ -405,7 +405,17 @@ async fn a_consent_makes_a_grant_that_is_a_key_in_all_else() {
         let mut reads: Vec<String> = common::tools_of(authgate_core::ToolKind::Read).into_iter().map(str::to_owned).collect();
         reads.sort();
         assert_eq!(listed, reads, "tools/list is exactly the read tools");
-        common::err(&c, "create_org", json!({"name": "Nope"}), "permission_denied").await;
+        // Step-up: a write tool answers 403 with what to ask for.
+        let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                          "params": {"name": "create_org", "arguments": {"name": "Nope"}}});
+        let resp = common::post_raw(&gw.mcp_url(), Some(&access), call.to_string(), &[]).await;
+        assert_eq!(resp.status().as_u16(), 403);
+        let challenge = resp.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(challenge.starts_with("Bearer error=\"insufficient_scope\", scope=\"read write\""), "{challenge}");
+        assert!(challenge.contains(&format!("resource_metadata=\"{}/.well-known/oauth-protected-resource/api/mcp\"", gw.url())));
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["id"], 7);
+        assert_eq!(common::query_n(gw.store(), "SELECT COUNT(*) AS n FROM organizations").await, 0);
         let _ = c.cancel().await;
 
         // The grant is a key: listed with its kind and client name.
@@ -746,6 +756,100 @@ async fn refusals() {
         let resp = post_form(&consent_url, &f, &[("cookie", &reader_cookie)]).await;
         assert_eq!(resp.status().as_u16(), 403);
         assert!(location(&resp).is_none());
+    })
+    .await;
+}
+
+/// What a person does with an authorization URL a client opened: sign in,
+/// tick `scopes`, allow. The Location the browser is sent to.
+async fn browser(gw: &Gateway, auth_url: &str, scopes: &[&str]) -> String {
+    let resp = http().get(auth_url).send().await.expect("answered");
+    assert_eq!(resp.status().as_u16(), 303, "no session: the sign-in page");
+    let cookie = sign_in(gw, &gw.admin_key).await;
+    let page = http()
+        .get(auth_url)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.unwrap();
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut rest = html.as_str();
+    while let Some(at) = rest.find("<input type=\"hidden\" name=\"") {
+        rest = &rest[at + "<input type=\"hidden\" name=\"".len()..];
+        let name = &rest[..rest.find('"').unwrap()];
+        let vstart = rest.find("value=\"").unwrap() + "value=\"".len();
+        let value = &rest[vstart..vstart + rest[vstart..].find('"').unwrap()];
+        fields.push((name.to_owned(), value.replace("&amp;", "&")));
+    }
+    let mut pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    pairs.push(("decision", "allow"));
+    for s in scopes {
+        pairs.push(("scope", s));
+    }
+    let resp = post_form(
+        &format!("{}/oauth/authorize", gw.url()),
+        &pairs,
+        &[("cookie", &cookie)],
+    )
+    .await;
+    assert_eq!(resp.status().as_u16(), 303);
+    location(&resp).expect("Location")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_auth_client_runs_the_flow() {
+    use rmcp::ServiceExt as _;
+    use rmcp::transport::auth::{AuthClient, AuthorizationRequest, OAuthState};
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    common::each_backend(&[], async |gw| {
+        let redirect = "http://127.0.0.1:47111/callback";
+        let mut state = OAuthState::new(gw.mcp_url(), None).await.expect("manager");
+        state
+            .start_authorization(
+                AuthorizationRequest::new(redirect)
+                    .with_client_name("rmcp auth client")
+                    .with_scopes(["read", "write"]),
+            )
+            .await
+            .expect("discovery and registration");
+        let OAuthState::Session(session) = &state else {
+            panic!("a session")
+        };
+        let auth_url = session.get_authorization_url().to_owned();
+        assert!(
+            auth_url.starts_with(&format!("{}/oauth/authorize?", gw.url())),
+            "{auth_url}"
+        );
+        let back = browser(gw, &auth_url, &["read", "write"]).await;
+        session
+            .handle_callback_url(&back)
+            .await
+            .expect("code exchanged, iss checked");
+        state.complete_authorization().await.expect("authorized");
+        let OAuthState::Authorized(manager) = state else {
+            panic!("authorized")
+        };
+        let client = AuthClient::new(reqwest::Client::default(), manager);
+        let transport = rmcp::transport::StreamableHttpClientTransport::with_client(
+            client,
+            StreamableHttpClientTransportConfig::with_uri(gw.mcp_url()),
+        );
+        let c = common::client_info(rmcp::model::ProtocolVersion::LATEST_WITH_INITIALIZE)
+            .serve(transport)
+            .await
+            .expect("connects with the OAuth token");
+        let me = common::ok(&c, "whoami", json!({})).await;
+        assert_eq!(me["kind"], "oauth");
+        assert_eq!(me["client_name"], "rmcp auth client");
+        assert_eq!(me["scopes"], json!(["read", "write"]));
+        let org = common::ok(&c, "create_org", json!({"name": "Made over OAuth"})).await;
+        assert!(org["id"].as_str().unwrap().starts_with("org_"));
+        let _ = c.cancel().await;
     })
     .await;
 }

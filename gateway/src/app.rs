@@ -105,8 +105,9 @@ pub struct AppState {
     pub auth: authgate_identity::Auth,
     /// The authorization server's lifetimes (issue 23).
     pub oauth: authgate_oauth::OAuthSettings,
-    /// Fetches MCP clients' metadata documents.
-    pub cimd: crate::oauth::CimdFetcher,
+    /// Fetches MCP clients' metadata documents (the guarded client:
+    /// no redirects, 5 s, private addresses refused).
+    pub cimd: authgate_webhooks::GuardedClient,
     /// Cancelled when the server stops: ends MCP sessions and SSE streams,
     /// which graceful shutdown would otherwise wait on forever.
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -123,10 +124,7 @@ impl AppState {
         let auth =
             authgate_identity::Auth::new(store.clone(), clock.clone(), keys.clone(), identity);
         let oauth = crate::settings::oauth_settings(&config)?;
-        let cimd = crate::oauth::CimdFetcher::new(
-            config.oauth.cimd_allow_loopback,
-            config.oauth.extra_ca_file.as_deref(),
-        )?;
+        let cimd = crate::settings::cimd_client(&config)?;
         Ok(Arc::new(AppState {
             limits: Limits::new(&config),
             oauth,

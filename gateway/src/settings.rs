@@ -65,3 +65,19 @@ pub fn oauth_settings(config: &Config) -> Result<authgate_oauth::OAuthSettings, 
         ..authgate_oauth::OAuthSettings::default()
     })
 }
+
+/// The client that fetches MCP clients' metadata documents: the guarded
+/// client of webhooks (resolver-checked addresses, no redirects) with 5 s
+/// and, when `AUTHGATE_OAUTH_EXTRA_CA_FILE` is set, its CAs trusted too.
+pub fn cimd_client(config: &Config) -> Result<authgate_webhooks::GuardedClient, String> {
+    let tls = match &config.oauth.extra_ca_file {
+        Some(path) => authgate_core::tls::client_config_with_ca_file(path)
+            .map_err(|e| format!("AUTHGATE_OAUTH_EXTRA_CA_FILE: {e}"))?,
+        None => authgate_core::tls::client_config(),
+    };
+    Ok(authgate_webhooks::GuardedClient::with_tls(
+        config.oauth.cimd_allow_loopback,
+        std::time::Duration::from_secs(5),
+        tls,
+    ))
+}

@@ -157,6 +157,17 @@ impl ApiKeyRow {
         }
     }
 
+    /// The caller of a key that is not revoked.
+    fn live_caller(self, project: ProjectRow) -> Result<Caller, AuthFailure> {
+        if self.revoked_at.is_some() {
+            return Err(AuthFailure::Revoked {
+                key_id: self.id,
+                project_id: self.project_id,
+            });
+        }
+        Ok(self.caller(project))
+    }
+
     fn caller(self, project: ProjectRow) -> Caller {
         Caller {
             scopes: self.scopes(),
@@ -406,16 +417,11 @@ pub async fn count_active_api_keys(
     }))
 }
 
-/// Creates a key for a project (the CLI's `key create`, and
-/// create_api_key), after [`validate_new_key`]. The count of active keys
-/// and the insert run under the project's lock, so concurrent creations
-/// cannot pass `max_active_keys`.
-pub async fn create_api_key(
-    conn: &mut Conn<'_>, project_id: &str, new: NewApiKey, settings: KeySettings,
-    now: DateTime<Utc>,
-) -> Result<CreatedApiKey, ToolError> {
-    conn.lock_project(project_id).await?;
-    let project = get_project(conn, project_id).await?;
+/// Refuses a new key when the project holds `max_active_keys` already
+/// (call under the project's lock).
+async fn ensure_room(
+    conn: &mut Conn<'_>, project_id: &str, settings: KeySettings,
+) -> Result<(), ToolError> {
     let active = count_active_api_keys(conn, project_id).await?;
     if active >= i64::from(settings.max_active_keys) {
         return Err(ToolError::new(
@@ -427,6 +433,20 @@ pub async fn create_api_key(
         )
         .with_hint("revoke keys that are no longer used (list_api_keys, revoke_api_key)"));
     }
+    Ok(())
+}
+
+/// Creates a key for a project (the CLI's `key create`, and
+/// create_api_key), after [`validate_new_key`]. The count of active keys
+/// and the insert run under the project's lock, so concurrent creations
+/// cannot pass `max_active_keys`.
+pub async fn create_api_key(
+    conn: &mut Conn<'_>, project_id: &str, new: NewApiKey, settings: KeySettings,
+    now: DateTime<Utc>,
+) -> Result<CreatedApiKey, ToolError> {
+    conn.lock_project(project_id).await?;
+    let project = get_project(conn, project_id).await?;
+    ensure_room(conn, project_id, settings).await?;
     let (row, key) = new_key_row(&project.id, &project.environment, &new, now);
     with_conn!(conn, c => {
         diesel::insert_into(api_keys::table).values(&row).execute(c).await?;
@@ -671,13 +691,7 @@ pub async fn authenticate_key(
     if !bool::from(row.key_hash.as_bytes().ct_eq(hash.as_bytes())) {
         return Ok(Err(AuthFailure::Unknown));
     }
-    if row.revoked_at.is_some() {
-        return Ok(Err(AuthFailure::Revoked {
-            key_id: row.id,
-            project_id: row.project_id,
-        }));
-    }
-    Ok(Ok(row.caller(project)))
+    Ok(row.live_caller(project))
 }
 
 /// The caller of a key found by its id (an OAuth grant behind an access
@@ -698,13 +712,7 @@ pub async fn caller_of_key(
     let Some((row, project)) = found else {
         return Ok(Err(AuthFailure::Unknown));
     };
-    if row.revoked_at.is_some() {
-        return Ok(Err(AuthFailure::Revoked {
-            key_id: row.id,
-            project_id: row.project_id,
-        }));
-    }
-    Ok(Ok(row.caller(project)))
+    Ok(row.live_caller(project))
 }
 
 /// An OAuth client's grant in a project, as a consent makes it.
@@ -752,17 +760,7 @@ pub async fn create_grant(
         }
     }
     let project = get_project(conn, project_id).await?;
-    let active = count_active_api_keys(conn, project_id).await?;
-    if active >= i64::from(settings.max_active_keys) {
-        return Err(ToolError::new(
-            ErrorCode::LimitExceeded,
-            format!(
-                "this project has {active} active API keys, the most allowed ({})",
-                settings.max_active_keys
-            ),
-        )
-        .with_hint("revoke keys that are no longer used (list_api_keys, revoke_api_key)"));
-    }
+    ensure_room(conn, project_id, settings).await?;
     let (mut row, _unseen) = new_key_row(&project.id, &project.environment, &grant.key, now);
     row.prefix = "oauth".to_owned();
     row.kind = KeyKind::Oauth.as_str().to_owned();

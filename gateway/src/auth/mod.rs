@@ -64,8 +64,11 @@ pub async fn authenticate(State(app): State<Arc<AppState>>, req: Request, next: 
                 let presented = bearer(req.headers())
                     .is_some()
                     .then_some(refusal.message.as_str());
-                refusal.challenge =
-                    Some(crate::oauth::challenge(&app, req.uri().path(), presented));
+                refusal.challenge = Some(crate::oauth::discovery::challenge(
+                    &app,
+                    req.uri().path(),
+                    presented,
+                ));
             }
             return refuse(&app, refusal, &request_id).await.mcp();
         }

@@ -57,8 +57,8 @@ fn needs_more(app: &AppState, caller: &Caller, body: &[u8], path: &str) -> Optio
     let challenge = format!(
         "Bearer error=\"insufficient_scope\", scope=\"{}\", resource_metadata=\"{}/.well-known/oauth-protected-resource{}\", error_description=\"{}\"",
         scope.join(" "),
-        crate::oauth::issuer(app),
-        crate::oauth::endpoint_of(path),
+        crate::oauth::discovery::issuer(app),
+        crate::oauth::discovery::endpoint_of(path),
         refused.message.replace(['"', '\\'], "'")
     );
     let body = serde_json::json!({

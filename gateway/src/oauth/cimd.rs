@@ -4,49 +4,26 @@
 //! the test-only `AUTHGATE_OAUTH_CIMD_ALLOW_LOOPBACK` says so), checked,
 //! and cached for a day.
 
-use std::time::Duration;
-
 use authgate_oauth::OAuthError;
 use authgate_oauth::clients::{
     CIMD_CACHE, Client, MAX_CIMD_BYTES, find_client, is_cimd_url, save_cimd_client, validate_cimd,
 };
-use authgate_webhooks::GuardedClient;
 
 use crate::app::AppState;
 
-/// The time limit of one document fetch.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Fetches client metadata documents.
-pub struct CimdFetcher {
-    client: GuardedClient,
-}
-
-impl CimdFetcher {
-    pub fn new(allow_loopback: bool, extra_ca: Option<&std::path::Path>) -> Result<Self, String> {
-        let tls = match extra_ca {
-            Some(path) => authgate_core::tls::client_config_with_ca_file(path)
-                .map_err(|e| format!("AUTHGATE_OAUTH_EXTRA_CA_FILE: {e}"))?,
-            None => authgate_core::tls::client_config(),
-        };
-        Ok(CimdFetcher {
-            client: GuardedClient::with_tls(allow_loopback, FETCH_TIMEOUT, tls),
-        })
-    }
-
-    async fn fetch(&self, url: &str) -> Result<bytes::Bytes, OAuthError> {
-        let refused = |why: String| {
-            OAuthError::invalid_client(format!(
-                "the client metadata document at {url} could not be fetched: {why}"
-            ))
-        };
-        match self.client.get(url, MAX_CIMD_BYTES).await {
-            Ok((200, body)) => Ok(body),
-            Ok((status, _)) => Err(refused(format!(
-                "it answered {status} (redirects are not followed)"
-            ))),
-            Err(why) => Err(refused(why)),
-        }
+/// Fetches a metadata document: its body, or why not.
+async fn fetch(app: &AppState, url: &str) -> Result<bytes::Bytes, OAuthError> {
+    let refused = |why: String| {
+        OAuthError::invalid_client(format!(
+            "the client metadata document at {url} could not be fetched: {why}"
+        ))
+    };
+    match app.cimd.get(url, MAX_CIMD_BYTES).await {
+        Ok((200, body)) => Ok(body),
+        Ok((status, _)) => Err(refused(format!(
+            "it answered {status} (redirects are not followed)"
+        ))),
+        Err(why) => Err(refused(why)),
     }
 }
 
@@ -75,7 +52,7 @@ pub async fn client_for_authorization(app: &AppState, client_id: &str) -> Result
         }
         _ => {}
     }
-    let body = app.cimd.fetch(client_id).await.map_err(Lookup::Refused)?;
+    let body = fetch(app, client_id).await.map_err(Lookup::Refused)?;
     let valid = validate_cimd(client_id, &body).map_err(Lookup::Refused)?;
     app.store
         .write(async |conn| save_cimd_client(conn, client_id, valid, now).await)

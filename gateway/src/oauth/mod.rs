@@ -16,7 +16,7 @@
 mod admin;
 mod authorize;
 mod cimd;
-mod discovery;
+pub mod discovery;
 mod form;
 mod pages;
 mod register;
@@ -33,9 +33,6 @@ use axum::routing::{get, post};
 use http::{HeaderValue, Method, StatusCode, header};
 
 use crate::app::AppState;
-
-pub use cimd::CimdFetcher;
-pub use discovery::{challenge, endpoint_of, issuer};
 
 /// The routes of the authorization server and the admin sign-in.
 pub fn routes(app: Arc<AppState>) -> Router<Arc<AppState>> {
@@ -71,14 +68,6 @@ pub fn routes(app: Arc<AppState>) -> Router<Arc<AppState>> {
     machine
         .merge(browser)
         .route_layer(from_fn_with_state(app, crate::rest::public_budget))
-}
-
-/// The routes here anyone may call: each spends the client address's
-/// public budget (`AUTHGATE_PUBLIC_RATE_LIMIT`), as the sign-in endpoints do.
-pub fn is_public(route: &str) -> bool {
-    route.starts_with("/oauth/")
-        || route.starts_with("/.well-known/")
-        || route.starts_with("/admin/log")
 }
 
 /// CORS for the endpoints a browser-based MCP client calls: any origin,

@@ -11,28 +11,13 @@ use http::StatusCode;
 
 use authgate_oauth::OAuthError;
 
-use super::form::read_form;
-use super::token::{authenticated_client, client_auth, client_refused};
+use super::token::client_form;
 use super::{error_json, unavailable_json};
 use crate::app::AppState;
 
 pub async fn revoke(State(app): State<Arc<AppState>>, req: Request) -> Response {
-    let (parts, params) = match read_form(req).await {
+    let (params, client) = match client_form(&app, req).await {
         Ok(form) => form,
-        Err(why) => {
-            return error_json(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &OAuthError::invalid_request(why),
-            );
-        }
-    };
-    let auth = match client_auth(&parts.headers, &params) {
-        Ok(auth) => auth,
-        Err(err) if err.code == "invalid_client" => return client_refused(false, &err),
-        Err(err) => return error_json(StatusCode::BAD_REQUEST, &err),
-    };
-    let client = match authenticated_client(&app, &auth).await {
-        Ok(client) => client,
         Err(resp) => return resp,
     };
     let token = match params.one("token") {

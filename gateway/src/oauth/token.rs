@@ -45,7 +45,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 /// The client's credentials, from the Basic header or the form.
-pub(super) fn client_auth(headers: &HeaderMap, params: &Params) -> Result<ClientAuth, OAuthError> {
+fn client_auth(headers: &HeaderMap, params: &Params) -> Result<ClientAuth, OAuthError> {
     let form_id = params
         .one("client_id")
         .map_err(OAuthError::invalid_request)?;
@@ -78,7 +78,7 @@ pub(super) fn client_auth(headers: &HeaderMap, params: &Params) -> Result<Client
 
 /// An `invalid_client` answer: 401, with a Basic challenge when the
 /// client tried Basic (RFC 6749 §5.2).
-pub(super) fn client_refused(auth_basic: bool, err: &OAuthError) -> Response {
+fn client_refused(auth_basic: bool, err: &OAuthError) -> Response {
     let mut resp = error_json(StatusCode::UNAUTHORIZED, err);
     if auth_basic {
         resp.headers_mut().insert(
@@ -90,9 +90,7 @@ pub(super) fn client_refused(auth_basic: bool, err: &OAuthError) -> Response {
 }
 
 /// Loads and authenticates the client; the error is the answer.
-pub(super) async fn authenticated_client(
-    app: &AppState, auth: &ClientAuth,
-) -> Result<Client, Response> {
+async fn authenticated_client(app: &AppState, auth: &ClientAuth) -> Result<Client, Response> {
     let now = app.clock.now();
     let client = app
         .store
@@ -113,23 +111,29 @@ pub(super) async fn authenticated_client(
     Ok(client)
 }
 
-pub async fn token(State(app): State<Arc<AppState>>, req: Request) -> Response {
-    let (parts, params) = match read_form(req).await {
-        Ok(form) => form,
-        Err(why) => {
-            return error_json(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &OAuthError::invalid_request(why),
-            );
-        }
-    };
+/// A POST of the token or revocation endpoint: its form and the client,
+/// authenticated; or the answer that refuses it.
+pub(super) async fn client_form(
+    app: &AppState, req: Request,
+) -> Result<(Params, Client), Response> {
+    let (parts, params) = read_form(req).await.map_err(|why| {
+        error_json(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &OAuthError::invalid_request(why),
+        )
+    })?;
     let auth = match client_auth(&parts.headers, &params) {
         Ok(auth) => auth,
-        Err(err) if err.code == "invalid_client" => return client_refused(false, &err),
-        Err(err) => return error_json(StatusCode::BAD_REQUEST, &err),
+        Err(err) if err.code == "invalid_client" => return Err(client_refused(false, &err)),
+        Err(err) => return Err(error_json(StatusCode::BAD_REQUEST, &err)),
     };
-    let client = match authenticated_client(&app, &auth).await {
-        Ok(client) => client,
+    let client = authenticated_client(app, &auth).await?;
+    Ok((params, client))
+}
+
+pub async fn token(State(app): State<Arc<AppState>>, req: Request) -> Response {
+    let (params, client) = match client_form(&app, req).await {
+        Ok(form) => form,
         Err(resp) => return resp,
     };
     let one = |name: &str| params.one(name).map_err(OAuthError::invalid_request);

@@ -16,10 +16,19 @@ use crate::api_error::ApiError;
 use crate::app::AppState;
 use crate::ratelimit::Decision;
 
+/// The authorization server's routes and the admin sign-in (issue 23):
+/// anyone may call them, so they spend the same budget.
+fn authorization_route(route: &str) -> bool {
+    route.starts_with("/oauth/")
+        || route.starts_with("/.well-known/")
+        || route.starts_with("/admin/log")
+}
+
 pub async fn public_budget(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
-    let public = req.extensions().get::<MatchedPath>().is_some_and(|p| {
-        super::PUBLIC.contains(&p.as_str()) || crate::oauth::is_public(p.as_str())
-    });
+    let public = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| super::PUBLIC.contains(&p.as_str()) || authorization_route(p.as_str()));
     let client = crate::request::ClientAddr::of(req.extensions());
     if let (true, Some(client)) = (public, client) {
         let bucket = authgate_core::net::bucket(client);

@@ -327,6 +327,17 @@ async fn discovery_documents_and_the_401_challenge() {
             let c = challenge.expect("challenge");
             assert!(c.starts_with("Bearer resource_metadata=") && c.contains("error=\"invalid_token\""), "{c}");
         }
+        // Registration: 16 KB at most, 20 an hour from one address.
+        let big = json!({"redirect_uris": ["https://a.example/cb"], "client_name": "x".repeat(17 * 1024)});
+        let (status, body) = register(gw, big).await;
+        assert_eq!((status, body["error"].as_str()), (413, Some("invalid_client_metadata")));
+        for i in 1..20 {
+            let (status, _) = register(gw, json!({"redirect_uris": ["https://a.example/cb"]})).await;
+            assert_eq!(status, 201, "registration {}", i + 1);
+        }
+        let resp = http().post(format!("{base}/oauth/register")).json(&json!({"redirect_uris": ["https://a.example/cb"]})).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 429, "the 21st registration in an hour");
+        assert!(resp.headers().contains_key("retry-after"));
         let sse = http().get(format!("{base}/api/sse")).send().await.expect("answered");
         assert!(sse.headers()["www-authenticate"].to_str().unwrap().contains("/.well-known/oauth-protected-resource/api/sse"));
     })
@@ -722,6 +733,16 @@ async fn refusals() {
             text.contains("invalid_client") && text.contains("refused"),
             "{text}"
         );
+
+        // A registration unused for 30 days is unknown: the page says to start over.
+        common::run_sql(gw.store(), &[&format!("UPDATE mcp_clients SET last_used_at = 0 WHERE id = '{other_client}'")]).await;
+        let stale_authz = authz(redirect, &challenge);
+        let mut q = stale_authz.query();
+        q.retain(|(k, _)| *k != "client_id");
+        q.push(("client_id", other_client.as_str()));
+        let resp = authorize_page(gw, Some(&cookie), &q).await;
+        assert_eq!(resp.status().as_u16(), 400);
+        assert!(resp.text().await.unwrap().contains("invalid_client"));
 
         // A key of read scope cannot consent to write.
         let reader = common::ok(

@@ -735,7 +735,13 @@ async fn refusals() {
         );
 
         // A registration unused for 30 days is unknown: the page says to start over.
-        common::run_sql(gw.store(), &[&format!("UPDATE mcp_clients SET last_used_at = 0 WHERE id = '{other_client}'")]).await;
+        common::run_sql(
+            gw.store(),
+            &[&format!(
+                "UPDATE mcp_clients SET last_used_at = 0 WHERE id = '{other_client}'"
+            )],
+        )
+        .await;
         let stale_authz = authz(redirect, &challenge);
         let mut q = stale_authz.query();
         q.retain(|(k, _)| *k != "client_id");

@@ -202,13 +202,7 @@ async fn serve(config: Config) -> Result<(), String> {
 async fn admin_login(config: &Config, project: Option<&str>) -> Result<(), String> {
     let store = open_store(config).await?;
     let now = SystemClock.now();
-    let token = store
-        .write(async |conn| {
-            if let Some(p) = project {
-                authgate_project::get_project(conn, p).await?;
-            }
-            authgate_oauth::admin::create_link(conn, project, now).await
-        })
+    let token = authgate_oauth::flows::create_link(&store, project, now)
         .await
         .map_err(|e| e.to_string())?;
     println!("Open this link within 10 minutes (it works once):");

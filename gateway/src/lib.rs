@@ -8,6 +8,7 @@
 //! `rest/` (routes, extraction, answers, CORS, handlers by domain),
 //! `server.rs` (assembly and start-up), `app.rs` (shared state).
 
+pub mod admin;
 pub mod api_error;
 pub mod app;
 pub mod auth;

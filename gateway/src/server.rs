@@ -90,6 +90,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         .merge(authenticated)
         .merge(crate::rest::routes(app.clone()))
         .merge(crate::oauth::routes(app.clone()))
+        .merge(crate::admin::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::render))

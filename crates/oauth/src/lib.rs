@@ -11,6 +11,7 @@ pub mod admin;
 pub mod clients;
 pub mod codes;
 mod error;
+pub mod flows;
 pub mod redirect;
 pub mod tokens;
 

@@ -80,12 +80,7 @@ async fn resolve_access_token(app: &AppState, token: &str) -> Result<Arc<Caller>
     }
     let generation = app.key_cache.generation();
     let now = app.clock.now();
-    let found = app
-        .store
-        .autocommit(async |conn| {
-            authgate_oauth::tokens::authenticate_access(conn, token, now).await
-        })
-        .await;
+    let found = authgate_oauth::flows::authenticate_access(&app.store, token, now).await;
     match found {
         Ok(Ok((caller, expires))) => {
             let caller = Arc::new(caller);

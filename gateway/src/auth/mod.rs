@@ -34,6 +34,7 @@ use bindings::SessionOwner;
 use refusal::{Refusal, refuse, refuse_all};
 
 pub use bearer::bearer;
+pub(crate) use budgets::spend_budgets as spend;
 pub use host::host_allowed;
 pub(crate) use rest::{
     CANCEL_SUBSCRIPTION, CREATE_SUBSCRIPTION, KeyEndpoint, PERMISSIONS_CHECK, REDEEM_SIGN_IN_CODE,

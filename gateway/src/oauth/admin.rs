@@ -13,7 +13,8 @@ use http::{HeaderMap, StatusCode, header};
 
 use authgate_core::Caller;
 use authgate_core::text::escape_html;
-use authgate_oauth::admin::{self, AdminSession, MAX_AGE};
+use authgate_oauth::admin::{AdminSession, MAX_AGE};
+use authgate_oauth::flows::{self, Signed};
 
 use super::form::{Params, client_ip, read_form};
 use super::pages::{cookie_of, hidden, page, same_origin, see_other, session_cookie};
@@ -55,25 +56,16 @@ pub async fn current(app: &AppState, headers: &HeaderMap) -> Result<Option<Admin
         return Ok(None);
     };
     let now = app.clock.now();
-    let found = app
-        .store
-        .write(async |conn| {
-            let Some(session) = admin::find_session(conn, cookie, now).await? else {
-                return Ok(None);
-            };
-            let (Some(project), Some(key)) = (&session.project_id, &session.key_id) else {
-                return Ok(Some(Admin::Operator { session }));
-            };
-            Ok(authgate_project::caller_of_key(conn, project, key)
-                .await?
-                .ok()
-                .map(|caller| Admin::Key {
-                    session,
-                    caller: Arc::new(caller),
-                }))
-        })
-        .await;
-    found.map_err(|e: authgate_core::ToolError| unavailable(&e))
+    let found = flows::current_session(&app.store, cookie, now)
+        .await
+        .map_err(|e| unavailable(&e))?;
+    Ok(found.map(|signed| match signed {
+        Signed::Operator(session) => Admin::Operator { session },
+        Signed::Key(session, caller) => Admin::Key {
+            session,
+            caller: Arc::from(caller),
+        },
+    }))
 }
 
 pub fn unavailable(err: &authgate_core::ToolError) -> Response {
@@ -96,7 +88,7 @@ fn safe_return(to: Option<&str>) -> &str {
         {
             t
         }
-        _ => "/admin/login",
+        _ => "/admin",
     }
 }
 
@@ -122,17 +114,7 @@ pub async fn login_page(State(app): State<Arc<AppState>>, req: Request) -> Respo
     let return_to = safe_return(params.one("return_to").ok().flatten()).to_owned();
     if let Ok(Some(token)) = params.one("token") {
         let now = app.clock.now();
-        let opened = app
-            .store
-            .write(async |conn| {
-                let Some(project) = admin::redeem_link(conn, token, now).await? else {
-                    return Ok(None);
-                };
-                admin::open_session(conn, project.as_deref(), None, now)
-                    .await
-                    .map(Some)
-            })
-            .await;
+        let opened = flows::open_link_session(&app.store, token, now).await;
         return match opened {
             Ok(Some(cookie)) => signed_in(&app, &cookie, &return_to),
             Ok(None) => page(
@@ -230,12 +212,7 @@ pub async fn login(State(app): State<Arc<AppState>>, req: Request) -> Response {
         Err(e) => return unavailable(&e),
     };
     let now = app.clock.now();
-    let opened = app
-        .store
-        .write(async |conn| {
-            admin::open_session(conn, Some(&caller.project.id), Some(&caller.key_id), now).await
-        })
-        .await;
+    let opened = flows::open_key_session(&app.store, &caller, now).await;
     match opened {
         Ok(cookie) => signed_in(&app, &cookie, &return_to),
         Err(e) => unavailable(&e),
@@ -270,11 +247,7 @@ pub async fn logout(State(app): State<Arc<AppState>>, req: Request) -> Response 
     }
     let now = app.clock.now();
     let cookie = cookie_of(&headers).unwrap_or("").to_owned();
-    if let Err(e) = app
-        .store
-        .write(async |conn| admin::end_session(conn, &cookie, now).await)
-        .await
-    {
+    if let Err(e) = flows::end_session(&app.store, &cookie, now).await {
         return unavailable(&e);
     }
     let mut resp = see_other("/admin/login");

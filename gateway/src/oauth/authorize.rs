@@ -17,7 +17,7 @@ use authgate_core::text::escape_html;
 use authgate_core::{Project, Scope};
 use authgate_oauth::OAuthError;
 use authgate_oauth::clients::Client;
-use authgate_oauth::codes::{NewCode, issue_code, valid_challenge};
+use authgate_oauth::codes::{NewCode, valid_challenge};
 use authgate_oauth::redirect::is_loopback_host;
 use authgate_project::{Issuer, KeyRequest, validate_new_key};
 
@@ -226,10 +226,7 @@ async fn projects_of(
         Admin::Key { caller, .. } => Ok(vec![caller.project.clone()]),
         Admin::Operator { session } => {
             let only = session.project_id.clone();
-            let all = app
-                .store
-                .read(async |conn| authgate_project::list_projects(conn).await)
-                .await?;
+            let all = authgate_oauth::flows::projects(&app.store).await?;
             Ok(all
                 .into_iter()
                 .filter(|p| only.as_ref().is_none_or(|o| *o == p.id))
@@ -457,12 +454,7 @@ async fn grant(
     };
     let settings = app.oauth;
     let now = app.clock.now();
-    let client_id = authz.client.id.clone();
-    app.store
-        .write(async |conn| {
-            authgate_oauth::clients::touch_client(conn, &client_id, now).await?;
-            issue_code(conn, new, &settings, now).await
-        })
+    authgate_oauth::flows::issue_code(&app.store, new, &settings, now)
         .await
         .map_err(|e| unavailable(&e))
 }

@@ -5,9 +5,7 @@
 //! and cached for a day.
 
 use authgate_oauth::OAuthError;
-use authgate_oauth::clients::{
-    CIMD_CACHE, Client, MAX_CIMD_BYTES, find_client, is_cimd_url, save_cimd_client, validate_cimd,
-};
+use authgate_oauth::clients::{CIMD_CACHE, Client, MAX_CIMD_BYTES, is_cimd_url, validate_cimd};
 
 use crate::app::AppState;
 
@@ -37,9 +35,7 @@ pub enum Lookup {
 /// document (from the cache when fresh).
 pub async fn client_for_authorization(app: &AppState, client_id: &str) -> Result<Client, Lookup> {
     let now = app.clock.now();
-    let known = app
-        .store
-        .read(async |conn| find_client(conn, client_id, now).await)
+    let known = authgate_oauth::flows::find_client(&app.store, client_id, now)
         .await
         .map_err(Lookup::Unavailable)?;
     let cimd = is_cimd_url(client_id);
@@ -54,8 +50,7 @@ pub async fn client_for_authorization(app: &AppState, client_id: &str) -> Result
     }
     let body = fetch(app, client_id).await.map_err(Lookup::Refused)?;
     let valid = validate_cimd(client_id, &body).map_err(Lookup::Refused)?;
-    app.store
-        .write(async |conn| save_cimd_client(conn, client_id, valid, now).await)
+    authgate_oauth::flows::save_cimd_client(&app.store, client_id, valid, now)
         .await
         .map_err(Lookup::Unavailable)
 }

@@ -13,12 +13,12 @@
 // `Err` is that `Response`, moved once on a refusal path.
 #![allow(clippy::result_large_err)]
 
-mod admin;
+pub(crate) mod admin;
 mod authorize;
 mod cimd;
 pub mod discovery;
-mod form;
-mod pages;
+pub(crate) mod form;
+pub(crate) mod pages;
 mod register;
 mod revoke;
 mod token;

@@ -9,7 +9,7 @@ use axum::response::Response;
 use http::StatusCode;
 
 use authgate_oauth::OAuthError;
-use authgate_oauth::clients::{ClientMetadata, register_client, validate_registration};
+use authgate_oauth::clients::{ClientMetadata, validate_registration};
 
 use super::form::{MAX_FORM_BYTES, client_ip};
 use super::{error_json, ok_json, unavailable_json};
@@ -51,11 +51,7 @@ pub async fn register(State(app): State<Arc<AppState>>, req: Request) -> Respons
         Err(err) => return error_json(StatusCode::BAD_REQUEST, &err),
     };
     let now = app.clock.now();
-    match app
-        .store
-        .write(async |conn| register_client(conn, client, now).await)
-        .await
-    {
+    match authgate_oauth::flows::register(&app.store, client, now).await {
         Ok(registered) => ok_json(StatusCode::CREATED, registered),
         Err(e) => unavailable_json(&e),
     }

@@ -31,11 +31,7 @@ pub async fn revoke(State(app): State<Arc<AppState>>, req: Request) -> Response 
         Err(e) => return error_json(StatusCode::BAD_REQUEST, &OAuthError::invalid_request(e)),
     };
     let now = app.clock.now();
-    match app
-        .store
-        .write(async |conn| authgate_oauth::tokens::revoke_token(conn, &token, &client, now).await)
-        .await
-    {
+    match authgate_oauth::flows::revoke_token(&app.store, &token, &client, now).await {
         Ok(_) => StatusCode::OK.into_response(),
         Err(e) => unavailable_json(&e),
     }

@@ -10,8 +10,8 @@ use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use authgate_oauth::OAuthError;
-use authgate_oauth::clients::{Client, find_client};
-use authgate_oauth::codes::{Exchange, exchange_code};
+use authgate_oauth::clients::Client;
+use authgate_oauth::codes::Exchange;
 
 use super::form::{Params, read_form};
 use super::{error_json, ok_json, unavailable_json};
@@ -92,9 +92,7 @@ fn client_refused(auth_basic: bool, err: &OAuthError) -> Response {
 /// Loads and authenticates the client; the error is the answer.
 async fn authenticated_client(app: &AppState, auth: &ClientAuth) -> Result<Client, Response> {
     let now = app.clock.now();
-    let client = app
-        .store
-        .read(async |conn| find_client(conn, &auth.id, now).await)
+    let client = authgate_oauth::flows::find_client(&app.store, &auth.id, now)
         .await
         .map_err(|e| unavailable_json(&e))?;
     let Some(client) = client else {
@@ -177,9 +175,7 @@ async fn code_grant(app: &AppState, client: &Client, params: &Params) -> Answer 
     };
     let settings = app.oauth;
     let now = app.clock.now();
-    app.store
-        .write(async |conn| exchange_code(conn, exchange, &settings, now).await)
-        .await
+    authgate_oauth::flows::exchange_code(&app.store, exchange, &settings, now).await
 }
 
 async fn refresh_grant(app: &AppState, client: &Client, params: &Params) -> Answer {
@@ -194,9 +190,5 @@ async fn refresh_grant(app: &AppState, client: &Client, params: &Params) -> Answ
     };
     let settings = app.oauth;
     let now = app.clock.now();
-    app.store
-        .write(async |conn| {
-            authgate_oauth::tokens::refresh(conn, token, client, &settings, now).await
-        })
-        .await
+    authgate_oauth::flows::refresh(&app.store, token, client, &settings, now).await
 }

@@ -267,3 +267,71 @@ async fn first_run_prints_a_working_claude_mcp_add_line() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// `authgate admin login` prints a one-time link of 10 minutes: it opens
+/// an operator session (every project) once, and never again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_login_prints_a_one_time_link() {
+    for db in common::databases().await {
+        let dir = std::env::temp_dir().join(format!("authgate-cli-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let port = free_port();
+        let env = server_env(&db, port);
+        let (running, _) = serve(&dir, &env, port);
+        let out = command(&dir, &env)
+            .args(["admin", "login"])
+            .output()
+            .expect("authgate admin login runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let prefix = format!("http://127.0.0.1:{port}/admin/login?token=agl_");
+        let link = text
+            .split_whitespace()
+            .find(|w| w.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("a link in: {text}"))
+            .to_owned();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let first = http.get(&link).send().await.expect("answered");
+        assert_eq!(first.status().as_u16(), 303);
+        let cookie = first.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+            "{cookie}"
+        );
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let page = http
+            .get(format!("http://127.0.0.1:{port}/admin/login"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("answered");
+        assert!(
+            page.text()
+                .await
+                .unwrap()
+                .contains("the operator (every project)")
+        );
+        let again = http.get(&link).send().await.expect("answered");
+        assert_eq!(again.status().as_u16(), 401, "a link works once");
+        assert!(again.headers().get("set-cookie").is_none());
+        let unknown = command(&dir, &env)
+            .args([
+                "admin",
+                "login",
+                "--project",
+                "prj_00000000000000000000000000",
+            ])
+            .output()
+            .expect("runs");
+        assert!(!unknown.status.success(), "an unknown project is refused");
+        drop(running);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -10,6 +10,7 @@ mod billing;
 mod budgets;
 mod cli;
 mod common;
+mod dashboard;
 mod devex;
 mod docs;
 mod email;

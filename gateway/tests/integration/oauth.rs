@@ -451,13 +451,16 @@ async fn a_consent_makes_a_grant_that_is_a_key_in_all_else() {
         assert!(challenge.unwrap().contains("resource_metadata="));
 
         // A re-consent makes a new grant; revoke_api_key ends it at once.
-        let (_, tokens) = grant(gw, &["read", "write"]).await;
+        let (granted_client, tokens) = grant(gw, &["read", "write"]).await;
+        let client_id_of = |_: &Value| granted_client.clone();
         let access = tokens["access_token"].as_str().unwrap().to_owned();
         assert_eq!(tokens["scope"], "read write");
         let c = common::connect(&gw.mcp_url(), &access).await;
         let me = common::ok(&c, "whoami", json!({})).await;
         common::ok(&admin, "revoke_api_key", json!({"key_id": me["id"]})).await;
         assert_eq!(mcp_status(gw, &access).await.0, 401, "a revoked grant answers 401 on the next call");
+        let (status, after) = refresh(gw, &client_id_of(&tokens), tokens["refresh_token"].as_str().unwrap()).await;
+        assert_eq!((status, after["error"].as_str()), (400, Some("invalid_grant")), "its refresh token died with it");
         let _ = c.cancel().await;
 
         // /oauth/revoke with the refresh token ends the grant, access included.
@@ -878,5 +881,29 @@ async fn rmcp_auth_client_runs_the_flow() {
         assert!(org["id"].as_str().unwrap().starts_with("org_"));
         let _ = c.cancel().await;
     })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_endpoints_spend_the_public_budget() {
+    common::each_backend(
+        &[("AUTHGATE_PUBLIC_RATE_LIMIT", "1/s burst 2")],
+        async |gw| {
+            let mut statuses = Vec::new();
+            for _ in 0..4 {
+                let resp = http()
+                    .get(format!(
+                        "{}/.well-known/oauth-authorization-server",
+                        gw.url()
+                    ))
+                    .send()
+                    .await
+                    .expect("answered");
+                statuses.push(resp.status().as_u16());
+            }
+            assert_eq!(&statuses[..2], &[200, 200]);
+            assert!(statuses.contains(&429), "{statuses:?}");
+        },
+    )
     .await;
 }

@@ -1,0 +1,157 @@
+//! `/admin/alerts`: security alerts by status and severity; acknowledge,
+//! and resolve with a note.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::response::Response;
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use super::keys::urlencode;
+use super::session::Dash;
+use super::views::{Cell, Field, Form, Section, Table, at};
+use crate::app::AppState;
+use crate::oauth::form::{Params, read_form};
+
+const HERE: &str = "/admin/alerts";
+
+fn choices(values: &[&str], chosen: &str) -> Vec<(String, String, bool)> {
+    let mut out = vec![(String::new(), "any".to_owned(), chosen.is_empty())];
+    out.extend(
+        values
+            .iter()
+            .map(|v| ((*v).to_owned(), (*v).to_owned(), *v == chosen)),
+    );
+    out
+}
+
+pub async fn list(State(app): State<Arc<AppState>>, req: Request) -> Response {
+    let dash = match Dash::open(&app, req.headers(), HERE).await {
+        Ok(d) => d,
+        Err(resp) => return resp,
+    };
+    let params = Params::query(req.uri().query());
+    let status = params.one("status").ok().flatten().unwrap_or("").to_owned();
+    let severity = params
+        .one("severity")
+        .ok()
+        .flatten()
+        .unwrap_or("")
+        .to_owned();
+    let mut args = json!({"limit": 50});
+    if !status.is_empty() {
+        args["status"] = json!(status);
+    }
+    if !severity.is_empty() {
+        args["severity"] = json!(severity);
+    }
+    if let Ok(Some(c)) = params.one("cursor") {
+        args["cursor"] = json!(c);
+    }
+    let page = match dash.call(&app, "list_security_alerts", args).await {
+        Ok(p) => p,
+        Err(e) => return dash.refused(HERE, "Security alerts", &e),
+    };
+    let rows = page
+        .get("data")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|a| {
+                    let id = at(a, "id");
+                    let state = at(a, "status");
+                    let action = if !dash.can_write() || state == "resolved" {
+                        Cell::text(at(a, "note"))
+                    } else if state == "open" {
+                        Cell::action(Form::post(
+                            format!("{HERE}/{id}/acknowledge"),
+                            "Acknowledge",
+                        ))
+                    } else {
+                        Cell::action(
+                            Form::post(format!("{HERE}/{id}/resolve"), "Resolve")
+                                .field(Field::Text("note".into(), "Note".into(), String::new())),
+                        )
+                    };
+                    vec![
+                        Cell::text(at(a, "opened_at")),
+                        Cell::text(at(a, "rule")),
+                        Cell::text(at(a, "severity")),
+                        Cell::text(state),
+                        Cell::text(at(a, "description")),
+                        action,
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let table = Table {
+        id: "alerts",
+        headers: vec!["Opened", "Rule", "Severity", "Status", "Description", ""],
+        rows,
+        next: page.get("next_cursor").and_then(Value::as_str).map(|c| {
+            format!(
+                "{HERE}?status={}&severity={}&cursor={}",
+                urlencode(&status),
+                urlencode(&severity),
+                urlencode(c)
+            )
+        }),
+    };
+    let filter = Form::get(HERE, "Filter")
+        .field(Field::Select(
+            "status".into(),
+            "Status".into(),
+            choices(&["open", "acknowledged", "resolved"], &status),
+        ))
+        .field(Field::Select(
+            "severity".into(),
+            "Severity".into(),
+            choices(&["low", "medium", "high", "critical"], &severity),
+        ));
+    dash.render(
+        StatusCode::OK,
+        HERE,
+        "Security alerts",
+        vec![Section::Form(filter), Section::Table(table)],
+    )
+}
+
+async fn act(app: &AppState, req: Request, tool: &str, id: String) -> Response {
+    let (parts, params) = match read_form(req).await {
+        Ok(f) => f,
+        Err(why) => return crate::oauth::pages::forbidden(&why),
+    };
+    let dash = match Dash::open_post(
+        app,
+        &parts.headers,
+        HERE,
+        params.one("csrf_token").ok().flatten(),
+    )
+    .await
+    {
+        Ok(d) => d,
+        Err(resp) => return resp,
+    };
+    let mut args = json!({"alert_id": id});
+    if let Ok(Some(note)) = params.one("note") {
+        args["note"] = json!(note);
+    }
+    match dash.call(app, tool, args).await {
+        Ok(_) => crate::oauth::pages::see_other(HERE),
+        Err(e) => dash.refused(HERE, "Security alerts", &e),
+    }
+}
+
+pub async fn acknowledge(
+    State(app): State<Arc<AppState>>, Path(id): Path<String>, req: Request,
+) -> Response {
+    act(&app, req, "acknowledge_security_alert", id).await
+}
+
+pub async fn resolve(
+    State(app): State<Arc<AppState>>, Path(id): Path<String>, req: Request,
+) -> Response {
+    act(&app, req, "resolve_security_alert", id).await
+}

@@ -1,0 +1,209 @@
+//! `/admin/users`: end users (filter by email, cursor paging) and one
+//! user's detail: linked accounts, MFA, sessions (each revocable).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::response::Response;
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use super::keys::urlencode;
+use super::session::Dash;
+use super::views::{Cell, Field, Form, Section, Table, at};
+use crate::app::AppState;
+use crate::oauth::form::{Params, read_form};
+
+const HERE: &str = "/admin/users";
+
+fn rows(page: &Value) -> &[Value] {
+    page.get("data")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+pub async fn list(State(app): State<Arc<AppState>>, req: Request) -> Response {
+    let dash = match Dash::open(&app, req.headers(), HERE).await {
+        Ok(d) => d,
+        Err(resp) => return resp,
+    };
+    let params = Params::query(req.uri().query());
+    let email = params.one("email").ok().flatten().unwrap_or("").to_owned();
+    let mut args = json!({"limit": 20});
+    if !email.is_empty() {
+        args["email_contains"] = json!(email);
+    }
+    if let Ok(Some(c)) = params.one("cursor") {
+        args["cursor"] = json!(c);
+    }
+    let page = match dash.call(&app, "list_end_users", args).await {
+        Ok(p) => p,
+        Err(e) => return dash.refused(HERE, "End users", &e),
+    };
+    let table = Table {
+        id: "users",
+        headers: vec!["Email", "Name", "Verified", "Created", "Last sign-in"],
+        rows: rows(&page)
+            .iter()
+            .map(|u| {
+                vec![
+                    Cell::link(at(u, "email"), format!("{HERE}/{}", at(u, "id"))),
+                    Cell::text(at(u, "name")),
+                    Cell::text(at(u, "email_verified")),
+                    Cell::text(at(u, "created_at")),
+                    Cell::text(at(u, "last_sign_in_at")),
+                ]
+            })
+            .collect(),
+        next: page
+            .get("next_cursor")
+            .and_then(Value::as_str)
+            .map(|c| format!("{HERE}?email={}&cursor={}", urlencode(&email), urlencode(c))),
+    };
+    let filter = Form::get(HERE, "Filter").field(Field::Text(
+        "email".into(),
+        "Email contains".into(),
+        email,
+    ));
+    dash.render(
+        StatusCode::OK,
+        HERE,
+        "End users",
+        vec![Section::Form(filter), Section::Table(table)],
+    )
+}
+
+pub async fn detail(
+    State(app): State<Arc<AppState>>, Path(id): Path<String>, req: Request,
+) -> Response {
+    let here = format!("{HERE}/{id}");
+    let dash = match Dash::open(&app, req.headers(), &here).await {
+        Ok(d) => d,
+        Err(resp) => return resp,
+    };
+    let user = match dash
+        .call(&app, "get_end_user", json!({"user_id": id}))
+        .await
+    {
+        Ok(u) => u,
+        Err(e) => return dash.refused(HERE, "End user", &e),
+    };
+    let sessions = match dash
+        .call(&app, "list_sessions", json!({"user_id": id, "limit": 100}))
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return dash.refused(HERE, "End user", &e),
+    };
+    let mut sections = vec![Section::Fields(vec![
+        ("Id".into(), at(&user, "id")),
+        ("Email".into(), at(&user, "email")),
+        ("Name".into(), at(&user, "name")),
+        ("Email verified".into(), at(&user, "email_verified")),
+        ("Phone".into(), at(&user, "phone")),
+        ("Metadata".into(), at(&user, "metadata")),
+        ("Created".into(), at(&user, "created_at")),
+    ])];
+    sections.push(Section::Heading("Linked accounts".into()));
+    sections.push(Section::Table(Table {
+        id: "accounts",
+        headers: vec!["Provider", "Email", "Linked"],
+        rows: user
+            .get("linked_accounts")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .map(|a| {
+                        vec![
+                            Cell::text(at(a, "provider")),
+                            Cell::text(at(a, "email")),
+                            Cell::text(at(a, "created_at")),
+                        ]
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        next: None,
+    }));
+    let mfa = user.get("mfa").cloned().unwrap_or(Value::Null);
+    sections.push(Section::Heading("Multi-factor authentication".into()));
+    sections.push(Section::Fields(vec![
+        ("Enrolled".into(), at(&mfa, "enrolled")),
+        (
+            "Factors".into(),
+            mfa.get("factors")
+                .and_then(Value::as_array)
+                .map(|f| {
+                    f.iter()
+                        .map(|x| at(x, "kind"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default(),
+        ),
+    ]));
+    sections.push(Section::Heading("Sessions".into()));
+    sections.push(Section::Table(Table {
+        id: "sessions",
+        headers: vec!["Session", "Active", "Created", "Last active", "IP", ""],
+        rows: rows(&sessions)
+            .iter()
+            .map(|s| {
+                let active = s.get("active").and_then(Value::as_bool).unwrap_or(false);
+                let action = if active && dash.can_write() {
+                    Cell::action(
+                        Form::post(format!("{here}/sessions/{}/revoke", at(s, "id")), "Revoke")
+                            .danger(),
+                    )
+                } else {
+                    Cell::text(at(s, "revoked_reason"))
+                };
+                vec![
+                    Cell::text(at(s, "id")),
+                    Cell::text(active.to_string()),
+                    Cell::text(at(s, "created_at")),
+                    Cell::text(at(s, "last_active_at")),
+                    Cell::text(at(s, "ip")),
+                    action,
+                ]
+            })
+            .collect(),
+        next: None,
+    }));
+    dash.render(
+        StatusCode::OK,
+        HERE,
+        &format!("End user {}", at(&user, "email")),
+        sections,
+    )
+}
+
+/// `POST /admin/users/{id}/sessions/{session}/revoke`.
+pub async fn revoke_session(
+    State(app): State<Arc<AppState>>, Path((id, session)): Path<(String, String)>, req: Request,
+) -> Response {
+    let (parts, params) = match read_form(req).await {
+        Ok(f) => f,
+        Err(why) => return crate::oauth::pages::forbidden(&why),
+    };
+    let here = format!("{HERE}/{id}");
+    let dash = match Dash::open_post(
+        &app,
+        &parts.headers,
+        &here,
+        params.one("csrf_token").ok().flatten(),
+    )
+    .await
+    {
+        Ok(d) => d,
+        Err(resp) => return resp,
+    };
+    match dash
+        .call(&app, "revoke_session", json!({"session_id": session}))
+        .await
+    {
+        Ok(_) => crate::oauth::pages::see_other(&here),
+        Err(e) => dash.refused(HERE, "End user", &e),
+    }
+}

@@ -9,10 +9,10 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::keys::urlencode;
-use super::session::Dash;
+use super::session::{Dash, act};
 use super::views::{Cell, Field, Form, Section, Table, at};
 use crate::app::AppState;
-use crate::oauth::form::{Params, read_form};
+use crate::oauth::form::Params;
 
 const HERE: &str = "/admin/alerts";
 
@@ -118,40 +118,36 @@ pub async fn list(State(app): State<Arc<AppState>>, req: Request) -> Response {
     )
 }
 
-async fn act(app: &AppState, req: Request, tool: &str, id: String) -> Response {
-    let (parts, params) = match read_form(req).await {
-        Ok(f) => f,
-        Err(why) => return crate::oauth::pages::forbidden(&why),
-    };
-    let dash = match Dash::open_post(
-        app,
-        &parts.headers,
-        HERE,
-        params.one("csrf_token").ok().flatten(),
-    )
-    .await
-    {
-        Ok(d) => d,
-        Err(resp) => return resp,
-    };
-    let mut args = json!({"alert_id": id});
-    if let Ok(Some(note)) = params.one("note") {
-        args["note"] = json!(note);
-    }
-    match dash.call(app, tool, args).await {
-        Ok(_) => crate::oauth::pages::see_other(HERE),
-        Err(e) => dash.refused(HERE, "Security alerts", &e),
-    }
-}
-
 pub async fn acknowledge(
     State(app): State<Arc<AppState>>, Path(id): Path<String>, req: Request,
 ) -> Response {
-    act(&app, req, "acknowledge_security_alert", id).await
+    act(
+        &app,
+        req,
+        HERE,
+        "Security alerts",
+        "acknowledge_security_alert",
+        |_| json!({"alert_id": id}),
+    )
+    .await
 }
 
 pub async fn resolve(
     State(app): State<Arc<AppState>>, Path(id): Path<String>, req: Request,
 ) -> Response {
-    act(&app, req, "resolve_security_alert", id).await
+    act(
+        &app,
+        req,
+        HERE,
+        "Security alerts",
+        "resolve_security_alert",
+        |p| {
+            let mut args = json!({"alert_id": id});
+            if let Ok(Some(note)) = p.one("note") {
+                args["note"] = json!(note);
+            }
+            args
+        },
+    )
+    .await
 }

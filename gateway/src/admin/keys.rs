@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::session::Dash;
 use super::views::{Cell, Field, Form, Section, Table, at};
 use crate::app::AppState;
-use crate::oauth::form::{Params, read_form};
+use crate::oauth::form::Params;
 
 const HERE: &str = "/admin/keys";
 
@@ -132,19 +132,8 @@ pub async fn list(State(app): State<Arc<AppState>>, req: Request) -> Response {
 
 /// `POST /admin/keys`: create_api_key; the key is in this answer only.
 pub async fn create(State(app): State<Arc<AppState>>, req: Request) -> Response {
-    let (parts, params) = match read_form(req).await {
+    let (dash, params) = match Dash::form(&app, req, HERE).await {
         Ok(f) => f,
-        Err(why) => return crate::oauth::pages::forbidden(&why),
-    };
-    let dash = match Dash::open_post(
-        &app,
-        &parts.headers,
-        HERE,
-        params.one("csrf_token").ok().flatten(),
-    )
-    .await
-    {
-        Ok(d) => d,
         Err(resp) => return resp,
     };
     let tools: Vec<String> = params
@@ -186,19 +175,8 @@ pub async fn create(State(app): State<Arc<AppState>>, req: Request) -> Response 
 pub async fn revoke(
     State(app): State<Arc<AppState>>, Path(id): Path<String>, req: Request,
 ) -> Response {
-    let (parts, params) = match read_form(req).await {
+    let (dash, params) = match Dash::form(&app, req, HERE).await {
         Ok(f) => f,
-        Err(why) => return crate::oauth::pages::forbidden(&why),
-    };
-    let dash = match Dash::open_post(
-        &app,
-        &parts.headers,
-        HERE,
-        params.one("csrf_token").ok().flatten(),
-    )
-    .await
-    {
-        Ok(d) => d,
         Err(resp) => return resp,
     };
     let confirmed = params.one("confirm").ok().flatten() == Some("yes");

@@ -10,12 +10,15 @@
 mod alerts;
 mod assets;
 mod audit;
+mod billing;
 mod keys;
 mod orgs;
 mod overview;
+mod providers;
 mod session;
 mod users;
 mod views;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -35,6 +38,11 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/admin/users", get(users::list))
         .route("/admin/users/{id}", get(users::detail))
         .route(
+            "/admin/users/{id}/password-reset",
+            post(users::password_reset),
+        )
+        .route("/admin/users/{id}/verified", post(users::set_verified))
+        .route(
             "/admin/users/{id}/sessions/{session}/revoke",
             post(users::revoke_session),
         )
@@ -44,5 +52,13 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/admin/alerts", get(alerts::list))
         .route("/admin/alerts/{id}/acknowledge", post(alerts::acknowledge))
         .route("/admin/alerts/{id}/resolve", post(alerts::resolve))
+        .route("/admin/webhooks", get(webhooks::list))
+        .route(
+            "/admin/webhooks/deliveries/{id}/replay",
+            post(webhooks::replay),
+        )
+        .route("/admin/providers", get(providers::list))
+        .route("/admin/billing", get(billing::page))
+        .route("/admin/project", post(session::switch_project))
         .route("/admin/assets/{name}", get(assets::serve))
 }

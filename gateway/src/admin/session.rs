@@ -25,11 +25,20 @@ const NAV: &[(&str, &str)] = &[
     ("/admin/orgs", "Organizations"),
     ("/admin/audit", "Audit log"),
     ("/admin/alerts", "Security alerts"),
+    ("/admin/webhooks", "Webhooks"),
+    ("/admin/providers", "Providers"),
+    ("/admin/billing", "Billing"),
 ];
+
+/// The cookie that holds an operator's chosen project.
+pub const PROJECT_COOKIE: &str = "authgate_project";
 
 /// A signed-in request.
 pub struct Dash {
     pub caller: Arc<Caller>,
+    /// For an operator session on every project: the projects to switch
+    /// between (empty otherwise: a key session stays on its own).
+    pub projects: Vec<authgate_core::Project>,
     budget: RateBudget,
     csrf: String,
     request_id: String,
@@ -67,22 +76,32 @@ impl Dash {
             None => return Err(to_login(path)),
         };
         let csrf = admin.csrf_token(app);
+        let mut switchable = Vec::new();
         let caller = match admin {
             Admin::Key { caller, .. } => caller,
             Admin::Operator { session } => {
                 let projects = authgate_oauth::flows::projects(&app.store)
                     .await
                     .map_err(|e| crate::oauth::admin::unavailable(&e))?;
+                let wanted = session.project_id.clone().or_else(|| {
+                    crate::oauth::pages::cookie(headers, PROJECT_COOKIE).map(str::to_owned)
+                });
                 let project = projects
-                    .into_iter()
-                    .find(|p| session.project_id.as_ref().is_none_or(|id| *id == p.id))
+                    .iter()
+                    .find(|p| wanted.as_ref().is_none_or(|id| *id == p.id))
+                    .or_else(|| projects.first().filter(|_| session.project_id.is_none()))
+                    .cloned()
                     .ok_or_else(|| to_login(path))?;
+                if session.project_id.is_none() {
+                    switchable = projects;
+                }
                 Arc::new(operator_caller(project))
             }
         };
         let budget = crate::auth::spend(app, &caller).map_err(|r| r.rest())?;
         Ok(Dash {
             caller,
+            projects: switchable,
             budget,
             csrf,
             request_id: crate::request::current_id(),
@@ -103,6 +122,18 @@ impl Dash {
             ));
         }
         Ok(dash)
+    }
+
+    /// A POSTed form and its session: read, Origin and CSRF checked.
+    pub async fn form(
+        app: &AppState, req: axum::extract::Request, path: &str,
+    ) -> Result<(Dash, crate::oauth::form::Params), Response> {
+        let (parts, params) = crate::oauth::form::read_form(req)
+            .await
+            .map_err(|why| crate::oauth::pages::forbidden(&why))?;
+        let csrf = params.one("csrf_token").ok().flatten();
+        let dash = Dash::open_post(app, &parts.headers, path, csrf).await?;
+        Ok((dash, params))
     }
 
     /// Whether the session may change things (write controls are shown).
@@ -141,6 +172,17 @@ impl Dash {
             project_name: self.caller.project.name.clone(),
             environment: self.caller.project.environment.clone(),
             csrf: self.csrf.clone(),
+            projects: self
+                .projects
+                .iter()
+                .map(|p| {
+                    (
+                        p.id.clone(),
+                        format!("{} ({})", p.name, p.environment),
+                        p.id == self.caller.project.id,
+                    )
+                })
+                .collect(),
             css: super::assets::css(),
             htmx: super::assets::htmx(),
             nav: NAV
@@ -161,6 +203,7 @@ impl Dash {
         let html = if self.fragment {
             askama::Template::render(&Fragment {
                 layout: self.layout(current),
+                title: title.to_owned(),
                 sections,
             })
         } else {
@@ -191,6 +234,22 @@ impl Dash {
     }
 }
 
+/// A POST that calls one tool with `args` (made from the form) and goes
+/// back to `back`; a refusal is shown as a page.
+pub async fn act(
+    app: &AppState, req: axum::extract::Request, back: &str, title: &str, tool: &str,
+    args: impl FnOnce(&crate::oauth::form::Params) -> Value,
+) -> Response {
+    let (dash, params) = match Dash::form(app, req, back).await {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    match dash.call(app, tool, args(&params)).await {
+        Ok(_) => crate::oauth::pages::see_other(back),
+        Err(e) => dash.refused(back, title, &e),
+    }
+}
+
 /// The headers of every signed-in page: a strict CSP (no inline script or
 /// style), never cached, no referrer, no sniffing, never framed.
 fn signed_in_headers(mut resp: Response) -> Response {
@@ -211,5 +270,35 @@ fn signed_in_headers(mut resp: Response) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    resp
+}
+
+/// `POST /admin/project`: an operator session on every project switches
+/// the project it acts on (a cookie holds the choice); a key session stays
+/// on its own project.
+pub async fn switch_project(
+    axum::extract::State(app): axum::extract::State<Arc<AppState>>, req: axum::extract::Request,
+) -> Response {
+    let (dash, params) = match Dash::form(&app, req, "/admin").await {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    let wanted = params.one("project").ok().flatten().unwrap_or("");
+    if !dash.projects.iter().any(|p| p.id == wanted) {
+        return crate::oauth::pages::forbidden(
+            "This session cannot switch to that project: a key's session stays on the key's project.",
+        );
+    }
+    let mut resp = crate::oauth::pages::see_other("/admin");
+    let secure = if app.config.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{PROJECT_COOKIE}={wanted}; Path=/admin; HttpOnly; SameSite=Lax{secure}"
+    )) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
     resp
 }

@@ -9,19 +9,12 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::keys::urlencode;
-use super::session::Dash;
-use super::views::{Cell, Field, Form, Section, Table, at};
+use super::session::{Dash, act};
+use super::views::{Cell, Field, Form, Section, Table, at, items};
 use crate::app::AppState;
-use crate::oauth::form::{Params, read_form};
+use crate::oauth::form::Params;
 
 const HERE: &str = "/admin/users";
-
-fn rows(page: &Value) -> &[Value] {
-    page.get("data")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-}
 
 pub async fn list(State(app): State<Arc<AppState>>, req: Request) -> Response {
     let dash = match Dash::open(&app, req.headers(), HERE).await {
@@ -44,7 +37,7 @@ pub async fn list(State(app): State<Arc<AppState>>, req: Request) -> Response {
     let table = Table {
         id: "users",
         headers: vec!["Email", "Name", "Verified", "Created", "Last sign-in"],
-        rows: rows(&page)
+        rows: items(&page)
             .iter()
             .map(|u| {
                 vec![
@@ -105,6 +98,27 @@ pub async fn detail(
         ("Metadata".into(), at(&user, "metadata")),
         ("Created".into(), at(&user, "created_at")),
     ])];
+    if dash.can_write() {
+        sections.push(Section::Form(Form::post(
+            format!("{here}/password-reset"),
+            "Send a password reset",
+        )));
+        let verified = user
+            .get("email_verified")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        sections.push(Section::Form(
+            Form::post(
+                format!("{here}/verified"),
+                if verified {
+                    "Mark the email unverified"
+                } else {
+                    "Mark the email verified"
+                },
+            )
+            .field(Field::Hidden("verified".into(), (!verified).to_string())),
+        ));
+    }
     sections.push(Section::Heading("Linked accounts".into()));
     sections.push(Section::Table(Table {
         id: "accounts",
@@ -147,7 +161,7 @@ pub async fn detail(
     sections.push(Section::Table(Table {
         id: "sessions",
         headers: vec!["Session", "Active", "Created", "Last active", "IP", ""],
-        rows: rows(&sessions)
+        rows: items(&sessions)
             .iter()
             .map(|s| {
                 let active = s.get("active").and_then(Value::as_bool).unwrap_or(false);
@@ -183,27 +197,46 @@ pub async fn detail(
 pub async fn revoke_session(
     State(app): State<Arc<AppState>>, Path((id, session)): Path<(String, String)>, req: Request,
 ) -> Response {
-    let (parts, params) = match read_form(req).await {
-        Ok(f) => f,
-        Err(why) => return crate::oauth::pages::forbidden(&why),
-    };
     let here = format!("{HERE}/{id}");
-    let dash = match Dash::open_post(
+    act(
         &app,
-        &parts.headers,
+        req,
         &here,
-        params.one("csrf_token").ok().flatten(),
+        "End user",
+        "revoke_session",
+        |_| json!({"session_id": session}),
     )
     .await
-    {
-        Ok(d) => d,
-        Err(resp) => return resp,
-    };
-    match dash
-        .call(&app, "revoke_session", json!({"session_id": session}))
-        .await
-    {
-        Ok(_) => crate::oauth::pages::see_other(&here),
-        Err(e) => dash.refused(HERE, "End user", &e),
-    }
+}
+
+/// `POST /admin/users/{id}/password-reset`: send_password_reset.
+pub async fn password_reset(
+    State(app): State<Arc<AppState>>, Path(id): Path<String>, req: Request,
+) -> Response {
+    let here = format!("{HERE}/{id}");
+    act(
+        &app,
+        req,
+        &here,
+        "End user",
+        "send_password_reset",
+        |_| json!({"user_id": id}),
+    )
+    .await
+}
+
+/// `POST /admin/users/{id}/verified`: set_email_verified.
+pub async fn set_verified(
+    State(app): State<Arc<AppState>>, Path(id): Path<String>, req: Request,
+) -> Response {
+    let here = format!("{HERE}/{id}");
+    act(
+        &app,
+        req,
+        &here,
+        "End user",
+        "set_email_verified",
+        |p| json!({"user_id": id, "verified": p.one("verified").ok().flatten() == Some("true")}),
+    )
+    .await
 }

@@ -19,6 +19,8 @@ pub struct Layout {
     pub project_name: String,
     pub environment: String,
     pub csrf: String,
+    /// An operator's projects to switch between: (id, label, current).
+    pub projects: Vec<(String, String, bool)>,
     pub css: &'static str,
     pub htmx: &'static str,
     pub nav: Vec<NavItem>,
@@ -129,11 +131,13 @@ pub struct Page {
     pub sections: Vec<Section>,
 }
 
-/// The sections alone: what an htmx request for a fragment gets.
+/// The page's title and sections without the frame: what an htmx request
+/// (a filter form) swaps into `<main>`.
 #[derive(Template)]
-#[template(path = "dashboard/sections.html")]
+#[template(path = "dashboard/fragment.html")]
 pub struct Fragment {
     pub layout: Layout,
+    pub title: String,
     pub sections: Vec<Section>,
 }
 
@@ -151,4 +155,12 @@ pub fn text(v: &Value) -> String {
 /// The named member of an answer as text.
 pub fn at(v: &Value, name: &str) -> String {
     text(v.get(name).unwrap_or(&Value::Null))
+}
+
+/// The rows of a list tool's page (`data`).
+pub fn items(page: &Value) -> &[Value] {
+    page.get("data")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }

@@ -78,24 +78,32 @@ fn our_origin(app: &AppState) -> String {
         .unwrap_or_default()
 }
 
-/// A browser POST must come from our own pages: its `Origin` is ours, or,
-/// without one, `Sec-Fetch-Site` is not `cross-site`. Clients that send
-/// neither (not browsers) pass; the CSRF token still binds the session.
+/// A browser POST must come from our own pages: its `Origin` is ours; or,
+/// when the Origin is withheld (`null`, as browsers send under
+/// `Referrer-Policy: no-referrer`) or absent, `Sec-Fetch-Site` says
+/// `same-origin` (absent too: not a browser, and the CSRF token still binds
+/// the session).
 pub fn same_origin(app: &AppState, headers: &HeaderMap) -> Result<(), Response> {
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("");
-        if origin != our_origin(app) {
-            return Err(forbidden(
-                "This form was posted from another site. Open the page on this server and try again.",
-            ));
-        }
-        return Ok(());
-    }
-    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        Some("cross-site") => Err(forbidden(
+    let refused = || {
+        forbidden(
             "This form was posted from another site. Open the page on this server and try again.",
-        )),
-        _ => Ok(()),
+        )
+    };
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    match headers
+        .get(header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or(""))
+    {
+        Some("null") => match fetch_site {
+            Some("same-origin") => Ok(()),
+            _ => Err(refused()),
+        },
+        Some(origin) if origin != our_origin(app) => Err(refused()),
+        Some(_) => Ok(()),
+        None => match fetch_site {
+            Some("cross-site") | Some("same-site") => Err(refused()),
+            _ => Ok(()),
+        },
     }
 }
 
@@ -115,7 +123,11 @@ pub fn session_cookie(app: &AppState, value: &str, max_age_secs: i64) -> HeaderV
 
 /// The admin session cookie a request carries.
 pub fn cookie_of(headers: &HeaderMap) -> Option<&str> {
-    let name = authgate_oauth::admin::ADMIN_COOKIE;
+    cookie(headers, authgate_oauth::admin::ADMIN_COOKIE)
+}
+
+/// A cookie's value.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -155,9 +155,13 @@ async fn pages_headers_keys_csrf_and_sessions() {
         assert_eq!(post(gw, &cookie, &revoke, &[("confirm", "yes")], &[]).await.status().as_u16(), 403);
         assert_eq!(post(gw, &cookie, &revoke, &with_token, &[("origin", "http://127.0.0.2:9")]).await.status().as_u16(), 403);
         assert_eq!(post(gw, &cookie, &revoke, &with_token, &[("sec-fetch-site", "cross-site")]).await.status().as_u16(), 403);
+        // A withheld Origin (`null`, under no-referrer) needs Sec-Fetch-Site: same-origin.
+        assert_eq!(post(gw, &cookie, &revoke, &with_token, &[("origin", "null")]).await.status().as_u16(), 403);
+        assert_eq!(post(gw, &cookie, &revoke, &with_token, &[("origin", "null"), ("sec-fetch-site", "same-site")]).await.status().as_u16(), 403);
         assert_eq!(mcp_status(gw, &key).await, 200, "the key still works");
         // The dry run first, then the revocation.
-        let dry = post(gw, &cookie, &revoke, &[("csrf_token", csrf.as_str())], &[]).await.text().await.unwrap();
+        let browser = [("origin", "null"), ("sec-fetch-site", "same-origin")];
+        let dry = post(gw, &cookie, &revoke, &[("csrf_token", csrf.as_str())], &browser).await.text().await.unwrap();
         assert!(dry.contains("Revoke a key?") && dry.contains(&key_id));
         assert_eq!(mcp_status(gw, &key).await, 200, "a dry run revokes nothing");
         let done = post(gw, &cookie, &revoke, &with_token, &[]).await;
@@ -187,5 +191,112 @@ async fn pages_headers_keys_csrf_and_sessions() {
         assert_eq!(out.status().as_u16(), 303);
         assert_eq!(get(gw, &cookie, "/admin").await.status().as_u16(), 303);
     })
+    .await;
+}
+
+/// An operator's link session switches projects; a key's session stays on
+/// its own; failed sign-ins spend the address's failed-auth budget (429)
+/// and never echo the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_switch_projects_and_sign_ins_are_limited() {
+    common::each_backend(
+        &[("AUTHGATE_AUTH_FAILURE_LIMIT", "1/s burst 2")],
+        async |gw| {
+            let (other_project, _) = common::second_project(gw, "Project B").await;
+            let now = chrono::Utc::now();
+            let token = authgate_oauth::flows::create_link(gw.store(), None, now)
+                .await
+                .expect("link");
+            let link = http()
+                .get(format!("{}/admin/login?token={token}", gw.url()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(link.status().as_u16(), 303);
+            let cookie = link.headers()["set-cookie"]
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned();
+            let page = get(gw, &cookie, "/admin").await.text().await.unwrap();
+            assert!(
+                page.contains(&format!("<code>{}</code>", gw.project_id)),
+                "the first project"
+            );
+            assert!(
+                page.contains(&format!("value=\"{other_project}\"")),
+                "the switcher lists the other project"
+            );
+            let csrf = csrf_of(&page);
+            let switched = post(
+                gw,
+                &cookie,
+                "/admin/project",
+                &[
+                    ("project", other_project.as_str()),
+                    ("csrf_token", csrf.as_str()),
+                ],
+                &[],
+            )
+            .await;
+            assert_eq!(switched.status().as_u16(), 303);
+            let chosen = switched.headers()["set-cookie"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert!(
+                chosen.contains("HttpOnly") && chosen.contains("SameSite=Lax"),
+                "{chosen}"
+            );
+            let both = format!("{cookie}; {}", chosen.split(';').next().unwrap());
+            let page = get(gw, &both, "/admin").await.text().await.unwrap();
+            assert!(
+                page.contains(&format!("<code>{other_project}</code>")),
+                "now on the other project"
+            );
+
+            // A key's session cannot switch.
+            let key_cookie = sign_in(gw, &gw.admin_key).await;
+            let page = get(gw, &key_cookie, "/admin").await.text().await.unwrap();
+            assert!(
+                !page.contains("action=\"/admin/project\""),
+                "no switcher for a key session"
+            );
+            let csrf = csrf_of(&page);
+            let refused = post(
+                gw,
+                &key_cookie,
+                "/admin/project",
+                &[
+                    ("project", other_project.as_str()),
+                    ("csrf_token", csrf.as_str()),
+                ],
+                &[],
+            )
+            .await;
+            assert_eq!(refused.status().as_u16(), 403);
+
+            // Failed sign-ins: 401 without the key echoed, then 429.
+            let wrong = "ag_live_1111111111111111111111111111111111111111";
+            let mut statuses = Vec::new();
+            for _ in 0..3 {
+                let resp = http()
+                    .post(format!("{}/admin/login", gw.url()))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(format!("api_key={wrong}"))
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push(resp.status().as_u16());
+                assert!(
+                    !resp.text().await.unwrap().contains(wrong),
+                    "the key is never echoed"
+                );
+            }
+            assert_eq!(statuses, [401, 401, 429]);
+        },
+    )
     .await;
 }

@@ -345,24 +345,68 @@ pub struct Membership {
 pub async fn memberships_of_user(
     conn: &mut Conn<'_>, project_id: &str, user_id: &str,
 ) -> Result<Vec<Membership>, ToolError> {
-    let rows: Vec<(String, String, String, String, i64)> = with_conn!(conn, c => {
-        memberships::table
+    let rows = membership_rows(conn, project_id, user_id, None, None).await?;
+    Ok(rows.into_iter().map(|(_, m)| m).collect())
+}
+
+/// A user's memberships, a page at a time (list_user_memberships): the
+/// user must be the project's.
+pub async fn user_memberships(
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str, page: &PageRequest,
+) -> Result<Page<Membership>, ToolError> {
+    authgate_identity::require_user(conn, project_id, user_id).await?;
+    let rows = membership_rows(
+        conn,
+        project_id,
+        user_id,
+        page.after.as_deref(),
+        Some(page.fetch_limit()),
+    )
+    .await?;
+    let positions: std::collections::HashMap<String, String> = rows
+        .iter()
+        .map(|(id, m)| (m.org_id.clone(), id.clone()))
+        .collect();
+    let items: Vec<Membership> = rows.into_iter().map(|(_, m)| m).collect();
+    Ok(page.page(items, |m: &Membership| {
+        positions.get(&m.org_id).cloned().unwrap_or_default()
+    }))
+}
+
+/// A user's memberships after the membership `after`, oldest first, with
+/// each membership's id (the cursor position).
+async fn membership_rows(
+    conn: &mut Conn<'_>, project_id: &str, user_id: &str, after: Option<&str>, limit: Option<i64>,
+) -> Result<Vec<(String, Membership)>, ToolError> {
+    let rows: Vec<(String, String, String, String, String, i64)> = with_conn!(conn, c => {
+        let mut q = memberships::table
             .inner_join(organizations::table)
             .filter(memberships::project_id.eq(project_id))
             .filter(memberships::user_id.eq(user_id))
-            .select((organizations::id, organizations::slug, organizations::name, memberships::role, memberships::created_at))
+            .select((memberships::id, organizations::id, organizations::slug, organizations::name, memberships::role, memberships::created_at))
             .order(memberships::id.asc())
-            .load(c)
-            .await?
+            .into_boxed();
+        if let Some(after) = after {
+            q = q.filter(memberships::id.gt(after.to_owned()));
+        }
+        if let Some(limit) = limit {
+            q = q.limit(limit);
+        }
+        q.load(c).await?
     });
     Ok(rows
         .into_iter()
-        .map(|(org_id, org_slug, org_name, role, joined)| Membership {
-            org_id,
-            org_slug,
-            org_name,
-            role,
-            joined_at: from_micros(joined),
+        .map(|(id, org_id, org_slug, org_name, role, joined)| {
+            (
+                id,
+                Membership {
+                    org_id,
+                    org_slug,
+                    org_name,
+                    role,
+                    joined_at: from_micros(joined),
+                },
+            )
         })
         .collect())
 }

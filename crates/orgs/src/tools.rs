@@ -29,6 +29,7 @@ pub fn register(registry: &mut ToolRegistry) {
         .register(UpdateOrg)
         .register(DeleteOrg)
         .register(ListOrgMembers)
+        .register(ListUserMemberships)
         .register(AddOrgMember)
         .register(UpdateOrgMemberRole)
         .register(RemoveOrgMember)
@@ -222,6 +223,34 @@ pub async fn list_org_members(
 ) -> Result<Page<Member>, ToolError> {
     let page = ctx.page(args.limit, args.cursor.as_deref())?;
     members::list_members(conn, ctx.project_id(), &args.org_id, &page).await
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListUserMembershipsArgs {
+    /// The end user (usr_...).
+    pub user_id: String,
+    /// Page size, 1 to 100 (default 20).
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<u32>,
+    /// next_cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// List the organizations an end user belongs to, oldest membership
+/// first, with the role in each.
+#[tool(
+    read,
+    group = ORGANIZATIONS,
+    title = "List a user's memberships",
+    example = r#"{"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}"#
+)]
+pub async fn list_user_memberships(
+    ctx: &ToolContext, conn: &mut Conn<'_>, args: ListUserMembershipsArgs,
+) -> Result<Page<members::Membership>, ToolError> {
+    user_id(&args.user_id)?;
+    let page = ctx.page(args.limit, args.cursor.as_deref())?;
+    members::user_memberships(conn, ctx.project_id(), &args.user_id, &page).await
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

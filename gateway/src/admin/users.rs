@@ -89,6 +89,17 @@ pub async fn detail(
         Ok(s) => s,
         Err(e) => return dash.refused(HERE, "End user", &e),
     };
+    let memberships = match dash
+        .call(
+            &app,
+            "list_user_memberships",
+            json!({"user_id": id, "limit": 100}),
+        )
+        .await
+    {
+        Ok(m) => m,
+        Err(e) => return dash.refused(HERE, "End user", &e),
+    };
     let mut sections = vec![Section::Fields(vec![
         ("Id".into(), at(&user, "id")),
         ("Email".into(), at(&user, "email")),
@@ -119,6 +130,25 @@ pub async fn detail(
             .field(Field::Hidden("verified".into(), (!verified).to_string())),
         ));
     }
+    sections.push(Section::Heading("Organizations".into()));
+    sections.push(Section::Table(Table {
+        id: "memberships",
+        headers: vec!["Organization", "Role", "Joined"],
+        rows: items(&memberships)
+            .iter()
+            .map(|m| {
+                vec![
+                    Cell::link(
+                        at(m, "org_name"),
+                        format!("/admin/orgs/{}", at(m, "org_id")),
+                    ),
+                    Cell::text(at(m, "role")),
+                    Cell::text(at(m, "joined_at")),
+                ]
+            })
+            .collect(),
+        next: None,
+    }));
     sections.push(Section::Heading("Linked accounts".into()));
     sections.push(Section::Table(Table {
         id: "accounts",

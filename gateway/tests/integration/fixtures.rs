@@ -104,6 +104,10 @@ pub async fn fixture(tool: &str, client: &Client, url: &str, own: &[String]) -> 
             let org = new_org(client).await;
             not_found(json!({"org_id": org, "name": "Renamed"}))
         }
+        "list_user_memberships" => {
+            let (_, user, _) = org_with_member(client, url).await;
+            not_found(json!({"user_id": user}))
+        }
         "check_rbac_permission" => {
             let (org, user, _) = org_with_member(client, url).await;
             not_found(

@@ -909,3 +909,26 @@ async fn nth_invitation_token(
     }
     panic!("no invitation number {n} to {to}");
 }
+
+/// list_user_memberships: the organizations a user belongs to, with the
+/// role in each; another project's (or no) user is not_found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_memberships_list_with_their_roles() {
+    common::each_backend_with_client(&[], async |gw, c| {
+        let (org, user, role) = crate::fixtures::org_with_member(c, &gw.url()).await;
+        let page = ok(c, "list_user_memberships", json!({"user_id": user})).await;
+        let data = page["data"].as_array().expect("data");
+        assert_eq!(data.len(), 1, "{page}");
+        assert_eq!(data[0]["org_id"], json!(org));
+        assert_eq!(data[0]["role"], json!(role));
+        assert_eq!(page["has_more"], json!(false));
+        err(
+            c,
+            "list_user_memberships",
+            json!({"user_id": "usr_01JD8X3V9Q4K7M2N5P6R8S0T1W"}),
+            "not_found",
+        )
+        .await;
+    })
+    .await;
+}

@@ -53,8 +53,26 @@ pub async fn page(State(app): State<Arc<AppState>>, req: Request) -> Response {
                 .collect()
         })
         .unwrap_or_default();
+    let names = |key: &str| -> String {
+        let listed: Vec<String> = status
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|l| l.iter().map(|x| at(x, "name")).collect())
+            .unwrap_or_default();
+        if listed.is_empty() {
+            "None yet.".to_owned()
+        } else {
+            listed.join(", ")
+        }
+    };
     let sections = vec![
         Section::Fields(fields),
+        Section::Heading("Newest organizations".into()),
+        Section::Notice("ok", names("organizations")),
+        Section::Heading("Billing plans".into()),
+        Section::Notice("ok", names("billing_plans")),
+        Section::Heading("Roles".into()),
+        Section::Notice("ok", names("roles")),
         Section::Heading("Sign-in providers enabled".into()),
         Section::Notice(
             "ok",

@@ -99,6 +99,10 @@ pub struct AppState {
     pub settings: Settings,
     pub limits: Limits,
     pub sessions: SessionBindings,
+    /// rmcp's Streamable HTTP sessions, idled out after
+    /// `AUTHGATE_SESSION_IDLE_TIMEOUT`.
+    pub mcp_sessions:
+        Arc<rmcp::transport::streamable_http_server::session::local::LocalSessionManager>,
     pub last_used: LastUsed,
     pub key_cache: KeyCache,
     /// The end-user flows behind the REST API.
@@ -125,6 +129,14 @@ impl AppState {
             authgate_identity::Auth::new(store.clone(), clock.clone(), keys.clone(), identity);
         let oauth = crate::settings::oauth_settings(&config)?;
         let cimd = crate::settings::cimd_client(&config)?;
+        let sessions = SessionBindings::new(
+            config.session_idle_timeout + Duration::from_secs(60),
+            config.max_sessions_per_key as usize,
+        );
+        let mut manager =
+            rmcp::transport::streamable_http_server::session::local::LocalSessionManager::default();
+        manager.session_config.keep_alive = Some(config.session_idle_timeout);
+        let mcp_sessions = Arc::new(manager);
         Ok(Arc::new(AppState {
             limits: Limits::new(&config),
             oauth,
@@ -136,7 +148,8 @@ impl AppState {
             auth,
             clock,
             settings,
-            sessions: SessionBindings::default(),
+            sessions,
+            mcp_sessions,
             last_used: LastUsed::default(),
             key_cache: KeyCache::new(KEY_CACHE_TTL),
             shutdown: tokio_util::sync::CancellationToken::new(),

@@ -11,7 +11,6 @@ use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use http::StatusCode;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::task::JoinHandle;
@@ -74,11 +73,7 @@ pub fn router(app: Arc<AppState>) -> Router {
         );
         Router::new().route_service("/api/mcp", service)
     } else {
-        let service = StreamableHttpService::new(
-            factory,
-            Arc::new(LocalSessionManager::default()),
-            mcp_config,
-        );
+        let service = StreamableHttpService::new(factory, app.mcp_sessions.clone(), mcp_config);
         Router::new().route_service("/api/mcp", service)
     };
     let authenticated = mcp_routes

@@ -111,13 +111,18 @@ pub async fn open(
     let ct = app.shutdown.child_token();
     sse.map.insert(id.clone(), SseSession { inbound: in_tx });
     // The auth layer refuses POSTs to this session with any other key.
-    app.sessions.bind(
+    // A key's oldest sessions past AUTHGATE_MAX_SESSIONS_PER_KEY end: an
+    // SSE session ends when its inbound channel goes.
+    for evicted in app.sessions.bind(
         &id,
         SessionOwner {
             key_id: auth.caller.key_id.clone(),
             project_id: auth.caller.project.id.clone(),
         },
-    );
+    ) {
+        sse.map.remove(&evicted);
+        crate::auth::close_mcp_session(&app, evicted);
+    }
     let transport = ChannelTransport {
         inbound: in_rx,
         outbound: out_tx,

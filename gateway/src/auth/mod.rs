@@ -124,7 +124,9 @@ fn bind_session(
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
     {
-        app.sessions.bind(new_session, owner);
+        for evicted in app.sessions.bind(new_session, owner) {
+            close_mcp_session(app, evicted);
+        }
     }
     if is_delete
         && resp.status().is_success()
@@ -132,4 +134,15 @@ fn bind_session(
     {
         app.sessions.unbind(session);
     }
+}
+
+/// Ends a Streamable HTTP session the gateway evicted (the key's oldest
+/// past `AUTHGATE_MAX_SESSIONS_PER_KEY`): off the request path.
+pub(crate) fn close_mcp_session(app: &AppState, session: String) {
+    let manager = app.mcp_sessions.clone();
+    tokio::spawn(async move {
+        use rmcp::transport::streamable_http_server::session::SessionManager as _;
+        let id: rmcp::transport::streamable_http_server::session::SessionId = session.into();
+        let _ = manager.close_session(&id).await;
+    });
 }

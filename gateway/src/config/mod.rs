@@ -104,6 +104,12 @@ pub struct Config {
     pub webhooks: authgate_webhooks::WebhookSettings,
     /// `AUTHGATE_OAUTH_ACCESS_TTL`, `_CIMD_ALLOW_LOOPBACK`, `_EXTRA_CA_FILE`.
     pub oauth: oauth::OAuthConfig,
+    /// An MCP session with no request this long ends
+    /// (`AUTHGATE_SESSION_IDLE_TIMEOUT`, 30 min).
+    pub session_idle_timeout: std::time::Duration,
+    /// The most MCP sessions one key holds; the oldest ends first
+    /// (`AUTHGATE_MAX_SESSIONS_PER_KEY`, 100).
+    pub max_sessions_per_key: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -147,6 +153,8 @@ impl std::fmt::Debug for Config {
             .field("sms_daily_cap", &self.sms_daily_cap)
             .field("webhooks", &self.webhooks)
             .field("oauth", &self.oauth)
+            .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("max_sessions_per_key", &self.max_sessions_per_key)
             .finish()
     }
 }
@@ -162,91 +170,98 @@ impl Config {
                 .map_err(|_| format!("{var} must be host:port such as {DEFAULT_BIND}, got '{v}'"))
         })?;
         let public_url = src.get("AUTHGATE_PUBLIC_URL", &format!("http://{bind}"), public_url)?;
-        let config =
-            Config {
-                email_from: src.get(
-                    "AUTHGATE_EMAIL_FROM",
-                    &default_sender(&public_url),
-                    |_, v| Ok(v.to_owned()),
-                )?,
-                allowed_hosts: allowed_hosts(&src, &public_url)?,
-                bind,
-                database_url: src.get("DATABASE_URL", DEFAULT_DATABASE_URL, |_, v| {
-                    Ok(v.to_owned())
-                })?,
-                secret_key: src.optional("AUTHGATE_SECRET_KEY", secret_key)?,
-                public_url,
-                stateless: src.get("AUTHGATE_STATELESS", "false", parse_bool)?,
-                rate_limit: src.get(
-                    "AUTHGATE_RATE_LIMIT",
-                    DEFAULT_RATE_LIMIT,
-                    RateLimit::parse_var,
-                )?,
-                project_rate_limit: src.get(
-                    "AUTHGATE_PROJECT_RATE_LIMIT",
-                    DEFAULT_PROJECT_RATE_LIMIT,
-                    RateLimit::parse_var,
-                )?,
-                auth_failure_limit: src.get(
-                    "AUTHGATE_AUTH_FAILURE_LIMIT",
-                    DEFAULT_AUTH_FAILURE_LIMIT,
-                    RateLimit::parse_var,
-                )?,
-                public_rate_limit: src.get(
-                    "AUTHGATE_PUBLIC_RATE_LIMIT",
-                    DEFAULT_PUBLIC_RATE_LIMIT,
-                    RateLimit::parse_var,
-                )?,
-                trusted_proxies: src.get("AUTHGATE_TRUSTED_PROXIES", "", parse_cidrs)?,
-                refresh_reuse_interval: src.get(
-                    "AUTHGATE_REFRESH_REUSE_INTERVAL",
-                    DEFAULT_REFRESH_REUSE_INTERVAL,
-                    parse_interval,
-                )?,
-                social: outbound::social_endpoints(&src)?,
-                sms_twilio_base: src.get(
-                    "AUTHGATE_SMS_TWILIO_BASE_URL",
-                    "https://api.twilio.com",
-                    outbound::parse_outbound_url,
-                )?,
-                sms_daily_cap: src.get("AUTHGATE_SMS_DAILY_CAP", "1000", parse_count)?,
-                webhooks: webhooks::webhook_settings(&src)?,
-                oauth: oauth::oauth_config(&src)?,
-                token_retention: src.get(
-                    "AUTHGATE_TOKEN_RETENTION",
-                    DEFAULT_TOKEN_RETENTION,
-                    parse_duration,
-                )?,
-                access_token_ttl: src.get(
-                    "AUTHGATE_ACCESS_TOKEN_TTL",
-                    DEFAULT_ACCESS_TOKEN_TTL,
-                    parse_duration,
-                )?,
-                refresh_token_ttl: src.get(
-                    "AUTHGATE_REFRESH_TOKEN_TTL",
-                    DEFAULT_REFRESH_TOKEN_TTL,
-                    parse_duration,
-                )?,
-                request_read_timeout: src.get(
-                    "AUTHGATE_REQUEST_READ_TIMEOUT",
-                    DEFAULT_REQUEST_READ_TIMEOUT,
-                    parse_duration,
-                )?,
-                max_active_keys: src.get("AUTHGATE_MAX_ACTIVE_KEYS", "100", parse_count)?,
-                outbox_retention: src.get(
-                    "AUTHGATE_OUTBOX_RETENTION",
-                    DEFAULT_OUTBOX_RETENTION,
-                    parse_duration,
-                )?,
-                smtp_url: src.optional("SMTP_URL", |_, v| Ok(v.to_owned()))?,
-                mail_dir: src.optional("AUTHGATE_MAIL_DIR", |_, v| Ok(PathBuf::from(v)))?,
-                stripe_secret_key: src.optional("STRIPE_SECRET_KEY", |_, v| Ok(v.to_owned()))?,
-                stripe_webhook_secret: src
-                    .optional("STRIPE_WEBHOOK_SECRET", |_, v| Ok(v.to_owned()))?,
-                stripe_api_base: src.optional("STRIPE_API_BASE", |_, v| Ok(v.to_owned()))?,
-                log_format: src.get("LOG_FORMAT", "text", log_format)?,
-                security: src.section("security")?,
-            };
+        let config = Config {
+            email_from: src.get(
+                "AUTHGATE_EMAIL_FROM",
+                &default_sender(&public_url),
+                |_, v| Ok(v.to_owned()),
+            )?,
+            allowed_hosts: allowed_hosts(&src, &public_url)?,
+            bind,
+            database_url: src.get(
+                "DATABASE_URL",
+                DEFAULT_DATABASE_URL,
+                |_, v| Ok(v.to_owned()),
+            )?,
+            secret_key: src.optional("AUTHGATE_SECRET_KEY", secret_key)?,
+            public_url,
+            stateless: src.get("AUTHGATE_STATELESS", "false", parse_bool)?,
+            rate_limit: src.get(
+                "AUTHGATE_RATE_LIMIT",
+                DEFAULT_RATE_LIMIT,
+                RateLimit::parse_var,
+            )?,
+            project_rate_limit: src.get(
+                "AUTHGATE_PROJECT_RATE_LIMIT",
+                DEFAULT_PROJECT_RATE_LIMIT,
+                RateLimit::parse_var,
+            )?,
+            auth_failure_limit: src.get(
+                "AUTHGATE_AUTH_FAILURE_LIMIT",
+                DEFAULT_AUTH_FAILURE_LIMIT,
+                RateLimit::parse_var,
+            )?,
+            public_rate_limit: src.get(
+                "AUTHGATE_PUBLIC_RATE_LIMIT",
+                DEFAULT_PUBLIC_RATE_LIMIT,
+                RateLimit::parse_var,
+            )?,
+            trusted_proxies: src.get("AUTHGATE_TRUSTED_PROXIES", "", parse_cidrs)?,
+            refresh_reuse_interval: src.get(
+                "AUTHGATE_REFRESH_REUSE_INTERVAL",
+                DEFAULT_REFRESH_REUSE_INTERVAL,
+                parse_interval,
+            )?,
+            social: outbound::social_endpoints(&src)?,
+            sms_twilio_base: src.get(
+                "AUTHGATE_SMS_TWILIO_BASE_URL",
+                "https://api.twilio.com",
+                outbound::parse_outbound_url,
+            )?,
+            sms_daily_cap: src.get("AUTHGATE_SMS_DAILY_CAP", "1000", parse_count)?,
+            webhooks: webhooks::webhook_settings(&src)?,
+            oauth: oauth::oauth_config(&src)?,
+            session_idle_timeout: src.get(
+                "AUTHGATE_SESSION_IDLE_TIMEOUT",
+                "30m",
+                parse_duration,
+            )?,
+            max_sessions_per_key: src.get("AUTHGATE_MAX_SESSIONS_PER_KEY", "100", parse_count)?,
+            token_retention: src.get(
+                "AUTHGATE_TOKEN_RETENTION",
+                DEFAULT_TOKEN_RETENTION,
+                parse_duration,
+            )?,
+            access_token_ttl: src.get(
+                "AUTHGATE_ACCESS_TOKEN_TTL",
+                DEFAULT_ACCESS_TOKEN_TTL,
+                parse_duration,
+            )?,
+            refresh_token_ttl: src.get(
+                "AUTHGATE_REFRESH_TOKEN_TTL",
+                DEFAULT_REFRESH_TOKEN_TTL,
+                parse_duration,
+            )?,
+            request_read_timeout: src.get(
+                "AUTHGATE_REQUEST_READ_TIMEOUT",
+                DEFAULT_REQUEST_READ_TIMEOUT,
+                parse_duration,
+            )?,
+            max_active_keys: src.get("AUTHGATE_MAX_ACTIVE_KEYS", "100", parse_count)?,
+            outbox_retention: src.get(
+                "AUTHGATE_OUTBOX_RETENTION",
+                DEFAULT_OUTBOX_RETENTION,
+                parse_duration,
+            )?,
+            smtp_url: src.optional("SMTP_URL", |_, v| Ok(v.to_owned()))?,
+            mail_dir: src.optional("AUTHGATE_MAIL_DIR", |_, v| Ok(PathBuf::from(v)))?,
+            stripe_secret_key: src.optional("STRIPE_SECRET_KEY", |_, v| Ok(v.to_owned()))?,
+            stripe_webhook_secret: src
+                .optional("STRIPE_WEBHOOK_SECRET", |_, v| Ok(v.to_owned()))?,
+            stripe_api_base: src.optional("STRIPE_API_BASE", |_, v| Ok(v.to_owned()))?,
+            log_format: src.get("LOG_FORMAT", "text", log_format)?,
+            security: src.section("security")?,
+        };
         config.security.validate()?;
         if config.access_token_ttl > std::time::Duration::from_secs(86_400) {
             return Err("AUTHGATE_ACCESS_TOKEN_TTL must be at most 1d: an access token cannot be revoked before it expires".into());

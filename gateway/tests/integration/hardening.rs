@@ -351,3 +351,74 @@ async fn an_unbound_mcp_session_id_is_refused() {
     })
     .await;
 }
+
+/// A raw session opened with `key`: its id, initialized.
+async fn raw_session(gw: &crate::common::Gateway) -> String {
+    let init = crate::common::post_raw(
+        &gw.mcp_url(),
+        Some(&gw.admin_key),
+        crate::common::initialize_body(),
+        &[],
+    )
+    .await;
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .expect("session")
+        .to_owned();
+    let _ = init.text().await;
+    let _ = crate::common::post_raw(
+        &gw.mcp_url(),
+        Some(&gw.admin_key),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
+        &[
+            ("mcp-session-id", session.as_str()),
+            ("mcp-protocol-version", "2025-06-18"),
+        ],
+    )
+    .await;
+    session
+}
+
+/// The status of a tools/list in `session`.
+async fn list_in(gw: &crate::common::Gateway, session: &str) -> u16 {
+    let body = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}).to_string();
+    crate::common::post_raw(
+        &gw.mcp_url(),
+        Some(&gw.admin_key),
+        body,
+        &[
+            ("mcp-session-id", session),
+            ("mcp-protocol-version", "2025-06-18"),
+        ],
+    )
+    .await
+    .status()
+    .as_u16()
+}
+
+/// Memory is bounded by design: a key holds at most
+/// AUTHGATE_MAX_SESSIONS_PER_KEY sessions (the oldest ends first, with a
+/// 404 clients re-initialize on), and a session idle for
+/// AUTHGATE_SESSION_IDLE_TIMEOUT ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_capped_per_key_and_idle_ones_end() {
+    crate::common::each_backend(
+        &[
+            ("AUTHGATE_MAX_SESSIONS_PER_KEY", "2"),
+            ("AUTHGATE_SESSION_IDLE_TIMEOUT", "2s"),
+        ],
+        async |gw| {
+            let first = raw_session(gw).await;
+            let second = raw_session(gw).await;
+            assert_eq!(list_in(gw, &first).await, 200);
+            let third = raw_session(gw).await;
+            assert_eq!(list_in(gw, &first).await, 404, "the oldest session ended");
+            assert_eq!(list_in(gw, &second).await, 200);
+            assert_eq!(list_in(gw, &third).await, 200);
+            assert_eq!(gw.server.app.sessions.len(), 2);
+            tokio::time::sleep(Duration::from_millis(3500)).await;
+            assert_eq!(list_in(gw, &third).await, 404, "an idle session ended");
+        },
+    )
+    .await;
+}

@@ -200,13 +200,21 @@ async fn metrics_count_calls_with_bounded_labels() {
                         || ["pending", "failed"].contains(&value.as_str())
                 }
                 "endpoint" => value.starts_with('/') || value == "unmatched",
-                "reason" => ["missing", "malformed", "unknown", "revoked", "unavailable"]
-                    .contains(&value.as_str()),
+                "reason" => [
+                    "missing",
+                    "malformed",
+                    "unknown",
+                    "revoked",
+                    "unavailable",
+                    "admin_login",
+                ]
+                .contains(&value.as_str()),
                 "limit" => [
                     "per_key",
                     "per_project",
                     "auth_failures_per_ip",
                     "public_per_ip",
+                    "oauth_register_per_ip",
                 ]
                 .contains(&value.as_str()),
                 "state" => ["size", "in_use"].contains(&value.as_str()),

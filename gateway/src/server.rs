@@ -159,8 +159,9 @@ async fn sweep_tokens(app: Arc<AppState>) {
     }
 }
 
-/// How long shutdown waits for requests in flight.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long shutdown waits in all: the drain of requests in flight
+/// (`serve::DRAIN`) and then the connections, so SIGTERM exits in under 10 s.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// A running server.
 pub struct Server {
@@ -234,10 +235,15 @@ impl Server {
             app.shutdown.clone(),
         ));
         let router = router(app.clone());
-        let shutdown = app.shutdown.clone();
-        let token = shutdown.clone();
+        let shutdown = CancellationToken::new();
         let read_timeout = app.config.request_read_timeout;
-        let task = tokio::spawn(crate::serve::serve(listener, router, read_timeout, token));
+        let task = tokio::spawn(crate::serve::serve(
+            listener,
+            router,
+            read_timeout,
+            shutdown.clone(),
+            app.shutdown.clone(),
+        ));
         Ok(Server {
             addr,
             app,
@@ -250,8 +256,8 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, ends open sessions and streams, and waits (at most
-    /// a few seconds) for requests in flight.
+    /// Stops accepting, lets requests in flight finish, ends open sessions
+    /// and streams, and waits (at most [`SHUTDOWN_GRACE`]).
     pub async fn stop(self) {
         self.shutdown.cancel();
         let mut task = self.task;
@@ -261,6 +267,7 @@ impl Server {
         {
             task.abort();
         }
+        self.app.shutdown.cancel();
     }
 
     /// Serves until the task ends (or `shutdown` is cancelled).
@@ -271,13 +278,15 @@ impl Server {
             r = &mut task => r.map_err(std::io::Error::other)?,
             () = shutdown => {
                 token.cancel();
-                match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
+                let ended = match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
                     Ok(r) => r.map_err(std::io::Error::other)?,
                     Err(_) => {
                         task.abort();
                         Ok(())
                     }
-                }
+                };
+                self.app.shutdown.cancel();
+                ended
             }
         }
     }

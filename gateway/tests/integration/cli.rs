@@ -335,3 +335,63 @@ async fn admin_login_prints_a_one_time_link() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// SIGTERM: a request in flight when the signal comes is answered in full,
+/// and the process exits 0 within 10 seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_requests_in_flight_and_exits_zero() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let db = common::databases().await.remove(0);
+    let dir = std::env::temp_dir().join(format!("authgate-cli-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let port = free_port();
+    let env = server_env(&db, port);
+    let (mut running, lines) = serve(&dir, &env, port);
+    let key = first_run_key(&lines);
+    let body = common::initialize_body();
+    let (head, tail) = body.split_at(body.len() / 2);
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connects");
+    let request = format!(
+        "POST /api/mcp HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{head}",
+        body.len()
+    );
+    conn.write_all(request.as_bytes())
+        .await
+        .expect("half a request");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = running.0.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    conn.write_all(tail.as_bytes())
+        .await
+        .expect("the rest of it");
+    let mut answer = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.read_to_string(&mut answer)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the request in flight is answered: {answer}"
+    );
+    assert!(
+        answer.contains("mcp-session-id") || answer.contains("protocolVersion"),
+        "{answer}"
+    );
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = running.0.try_wait().expect("waits") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "exits within 10 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0), "exit 0 on SIGTERM");
+    let _ = std::fs::remove_dir_all(&dir);
+}

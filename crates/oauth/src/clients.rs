@@ -199,6 +199,13 @@ fn check_kinds(
     Ok(())
 }
 
+impl ValidClient {
+    /// The redirect URIs it registers.
+    pub fn redirect_uris(&self) -> &[String] {
+        &self.redirect_uris
+    }
+}
+
 /// Checks a registration request (RFC 7591 §2, OAuth 2.1 §2.3).
 pub fn validate_registration(meta: ClientMetadata) -> Result<ValidClient, OAuthError> {
     let kinds = check_uris(&meta.redirect_uris)?;

@@ -12,6 +12,7 @@ pub mod clients;
 pub mod codes;
 mod error;
 pub mod flows;
+pub mod fuzzing;
 pub mod redirect;
 pub mod tokens;
 

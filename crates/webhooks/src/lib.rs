@@ -30,7 +30,7 @@ pub use endpoints::{
     create_endpoint, delete_endpoint, list_endpoints, rotate_secret, update_endpoint,
 };
 pub use outbox::Outbox;
-pub use policy::{Refusal, check_address, check_url};
+pub use policy::{Refusal, check_address, check_url, fuzz_webhook_url};
 pub use sections::queue_depth;
 pub use settings::{WebhookSettings, WorkerOptions};
 pub use signing::signature;

@@ -187,9 +187,59 @@ pub fn check_url(field: &str, raw: &str, allow_loopback: bool) -> Result<url::Ur
     Ok(url)
 }
 
+/// Fuzz harness body (issue 25): a webhook URL the save-time check accepts
+/// with the loopback setting off is https, carries no credentials, and
+/// names no literal private, loopback or metadata address.
+pub fn fuzz_webhook_url(data: &[u8]) {
+    let Ok(raw) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(url) = check_url("url", raw, false) else {
+        return;
+    };
+    assert_eq!(url.scheme(), "https", "{raw}");
+    assert!(
+        url.username().is_empty() && url.password().is_none(),
+        "{raw}"
+    );
+    assert!(url.host().is_some(), "accepted without a host: {raw}");
+    let Some(host) = url.host() else { return };
+    if let Some(ip) = literal_address(&host) {
+        assert!(check_address(ip, false).is_ok(), "{raw} reaches {ip}");
+        let public_v4 = |v4: std::net::Ipv4Addr| {
+            !(v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified())
+        };
+        match ip {
+            IpAddr::V4(v4) => assert!(public_v4(v4), "{raw} reaches {ip}"),
+            IpAddr::V6(v6) => {
+                assert!(
+                    !v6.is_loopback() && !v6.is_unspecified(),
+                    "{raw} reaches {ip}"
+                );
+                assert!(
+                    v6.to_ipv4_mapped().is_none_or(public_v4),
+                    "{raw} reaches {ip}"
+                );
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_webhook_url_corpus_replays() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/webhook_url");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).expect("the corpus") {
+            fuzz_webhook_url(&std::fs::read(entry.expect("entry").path()).expect("a file"));
+            n += 1;
+        }
+        assert!(n >= 10, "{n} files");
+    }
 
     fn judge(text: &str, loopback: bool) -> Result<(), Refusal> {
         check_address(text.parse().expect(text), loopback)

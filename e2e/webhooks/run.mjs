@@ -34,7 +34,7 @@ function start(name, cmd, args, env, cwd) {
 
 async function waitFor(what, ok, ms = 15000) {
   for (let t = 0; t < ms; t += 100) {
-    if (ok()) return;
+    if (await ok()) return;
     await sleep(100);
   }
   throw new Error(`${what}: express ${JSON.stringify(lines.express)}, flask ${JSON.stringify(lines.flask)}`);
@@ -96,8 +96,13 @@ try {
   const deleted = `user.deleted ${user}`;
   await waitFor("user.deleted at both", () => lines.express.includes(deleted) && lines.flask.includes(deleted));
   console.log("ok   user.deleted verified by both");
-  const sent = await mcp.tool("list_webhook_deliveries", { status: "delivered" });
-  assert(sent.data.length === 4, `four deliveries delivered: ${JSON.stringify(sent.data)}`);
+  // A delivery is settled just after its receiver answers: wait for it.
+  let sent = [];
+  await waitFor("four deliveries settled as delivered", async () => {
+    sent = (await mcp.tool("list_webhook_deliveries", { status: "delivered" })).data;
+    return sent.length === 4;
+  });
+  assert(sent.length === 4, `four deliveries delivered: ${JSON.stringify(sent)}`);
   await mcp.close();
 
   // The docs show exactly these files.

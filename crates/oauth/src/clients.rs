@@ -206,6 +206,15 @@ impl ValidClient {
     }
 }
 
+/// Reads client metadata (a registration's body or a metadata document):
+/// UTF-8 JSON (RFC 8259). serde_json skips the strings of members it
+/// ignores without checking their UTF-8, so the text is checked first
+/// (found by the cimd_document fuzz target).
+pub fn parse_metadata(body: &[u8]) -> Result<ClientMetadata, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8 text".to_owned())?;
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
 /// Checks a registration request (RFC 7591 §2, OAuth 2.1 §2.3).
 pub fn validate_registration(meta: ClientMetadata) -> Result<ValidClient, OAuthError> {
     let kinds = check_uris(&meta.redirect_uris)?;
@@ -345,7 +354,7 @@ pub fn validate_cimd(url: &str, body: &[u8]) -> Result<ValidClient, OAuthError> 
             "the client metadata document at {url} is larger than {MAX_CIMD_BYTES} bytes"
         )));
     }
-    let meta: ClientMetadata = serde_json::from_slice(body).map_err(|e| {
+    let meta: ClientMetadata = parse_metadata(body).map_err(|e| {
         OAuthError::invalid_client(format!(
             "the client metadata document at {url} is not a JSON object of client metadata: {e}"
         ))
@@ -472,6 +481,15 @@ mod tests {
         let big = format!("{}{}", doc(url, "none"), " ".repeat(MAX_CIMD_BYTES));
         assert_eq!(
             validate_cimd(url, big.as_bytes()).unwrap_err().code,
+            "invalid_client"
+        );
+        // A crash the fuzzer found: invalid UTF-8 inside an ignored member.
+        let mut broken = doc(url, "none").into_bytes();
+        let at = broken.len() - 1;
+        broken.splice(at..at, b",\"x\":\"\x98\xff\"".iter().copied());
+        assert!(std::str::from_utf8(&broken).is_err());
+        assert_eq!(
+            validate_cimd(url, &broken).unwrap_err().code,
             "invalid_client"
         );
         let bad_uri = doc(url, "none").replace("http://127.0.0.1:3000/cb", "javascript:x");

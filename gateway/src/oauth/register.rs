@@ -9,7 +9,7 @@ use axum::response::Response;
 use http::StatusCode;
 
 use authgate_oauth::OAuthError;
-use authgate_oauth::clients::{ClientMetadata, validate_registration};
+use authgate_oauth::clients::{ClientMetadata, parse_metadata, validate_registration};
 
 use super::form::{MAX_FORM_BYTES, client_ip};
 use super::{error_json, ok_json, unavailable_json};
@@ -37,7 +37,7 @@ pub async fn register(State(app): State<Arc<AppState>>, req: Request) -> Respons
         ));
         return error_json(StatusCode::PAYLOAD_TOO_LARGE, &err);
     };
-    let meta: ClientMetadata = match serde_json::from_slice(&bytes) {
+    let meta: ClientMetadata = match parse_metadata(&bytes) {
         Ok(meta) => meta,
         Err(e) => {
             let err = OAuthError::invalid_client_metadata(format!(

@@ -163,9 +163,64 @@ impl CursorCodec {
     }
 }
 
+/// Fuzz harness body (issue 25, `cursor_decode`): a cursor decodes only
+/// for the list and project it was made for, to the position it holds, and
+/// any change to it is refused. The first byte picks the changed character;
+/// the rest is the position.
+pub fn fuzz_cursor_decode(data: &[u8]) {
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let position = String::from_utf8_lossy(rest);
+    let codec = CursorCodec::new([7; 32]);
+    let cursor = codec.encode("callbacks", "prj_a", &position);
+    assert!(
+        codec.decode("callbacks", "prj_a", &cursor).ok().as_deref() == Some(&*position),
+        "a cursor round-trips"
+    );
+    assert!(
+        codec.decode("api_keys", "prj_a", &cursor).is_err(),
+        "another list's cursor"
+    );
+    assert!(
+        codec.decode("callbacks", "prj_b", &cursor).is_err(),
+        "another project's cursor"
+    );
+    let mut changed: Vec<u8> = cursor.clone().into_bytes();
+    let at = usize::from(pick) % changed.len();
+    changed[at] = if changed[at] == b'A' { b'B' } else { b'A' };
+    if let Ok(changed) = String::from_utf8(changed)
+        && changed != cursor
+    {
+        assert!(
+            codec.decode("callbacks", "prj_a", &changed).is_err(),
+            "a changed cursor: {changed}"
+        );
+    }
+    // Whatever the input, decoding it as a cursor never yields a position
+    // without the tag that binds it.
+    if let Ok(raw) = std::str::from_utf8(data)
+        && let Ok(pos) = codec.decode("callbacks", "prj_a", raw)
+    {
+        assert_eq!(codec.encode("callbacks", "prj_a", &pos), raw);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cursor_corpus_replays() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/corpus/cursor_decode");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).expect("the corpus") {
+            fuzz_cursor_decode(&std::fs::read(entry.expect("entry").path()).expect("a file"));
+            n += 1;
+        }
+        assert!(n >= 5, "{n} files");
+    }
 
     fn codec() -> CursorCodec {
         CursorCodec::new([7; 32])

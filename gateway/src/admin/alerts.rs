@@ -8,9 +8,8 @@ use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::keys::urlencode;
 use super::session::{Dash, act};
-use super::views::{Cell, Field, Form, Section, Table, at};
+use super::views::{Cell, Field, Form, Section, Table, at, next_page};
 use crate::app::AppState;
 use crate::oauth::form::Params;
 
@@ -90,14 +89,7 @@ pub async fn list(State(app): State<Arc<AppState>>, req: Request) -> Response {
         id: "alerts",
         headers: vec!["Opened", "Rule", "Severity", "Status", "Description", ""],
         rows,
-        next: page.get("next_cursor").and_then(Value::as_str).map(|c| {
-            format!(
-                "{HERE}?status={}&severity={}&cursor={}",
-                urlencode(&status),
-                urlencode(&severity),
-                urlencode(c)
-            )
-        }),
+        next: next_page(&page, HERE, &[("status", &status), ("severity", &severity)]),
     };
     let filter = Form::get(HERE, "Filter")
         .field(Field::Select(

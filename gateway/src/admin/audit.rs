@@ -9,9 +9,8 @@ use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::keys::urlencode;
 use super::session::Dash;
-use super::views::{Cell, Field, Form, Section, Table, at};
+use super::views::{Cell, Field, Form, Section, Table, at, next_page};
 use crate::app::AppState;
 use crate::oauth::form::Params;
 
@@ -35,7 +34,7 @@ pub async fn list(State(app): State<Arc<AppState>>, req: Request) -> Response {
     for (field, arg, _) in FILTERS {
         if let Ok(Some(v)) = params.one(field) {
             args[arg] = json!(v);
-            kept.push(format!("{field}={}", urlencode(v)));
+            kept.push((field, v));
         }
     }
     if let Ok(Some(c)) = params.one("cursor") {
@@ -96,19 +95,11 @@ pub async fn list(State(app): State<Arc<AppState>>, req: Request) -> Response {
                 .collect()
         })
         .unwrap_or_default();
-    let base = if kept.is_empty() {
-        format!("{HERE}?")
-    } else {
-        format!("{HERE}?{}&", kept.join("&"))
-    };
     let table = Table {
         id: "events",
         headers: vec!["Time", "Event", "Actor", "Client", "Targets", "Outcome"],
         rows,
-        next: events
-            .get("next_cursor")
-            .and_then(Value::as_str)
-            .map(|c| format!("{base}cursor={}", urlencode(c))),
+        next: next_page(&events, HERE, &kept),
     };
     dash.render(
         StatusCode::OK,

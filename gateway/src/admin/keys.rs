@@ -11,7 +11,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::session::Dash;
-use super::views::{Cell, Field, Form, Section, Table, at};
+use super::views::{Cell, Field, Form, Section, Table, at, next_page};
 use crate::app::AppState;
 use crate::oauth::form::Params;
 
@@ -54,15 +54,8 @@ fn key_table(dash: &Dash, page: &Value, cursor_base: &str) -> Table {
         id: "keys",
         headers: vec!["Name", "Prefix", "Kind", "Scopes", "Tools", "Last used", ""],
         rows,
-        next: page
-            .get("next_cursor")
-            .and_then(Value::as_str)
-            .map(|c| format!("{cursor_base}?cursor={}", urlencode(c))),
+        next: next_page(page, cursor_base, &[]),
     }
-}
-
-pub fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 fn create_form(app: &AppState) -> Form {

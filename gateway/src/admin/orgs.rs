@@ -8,9 +8,8 @@ use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::keys::urlencode;
 use super::session::Dash;
-use super::views::{Cell, Field, Form, Section, Table, at};
+use super::views::{Cell, Field, Form, Section, Table, at, next_page};
 use crate::app::AppState;
 use crate::oauth::form::Params;
 
@@ -53,10 +52,7 @@ pub async fn list(State(app): State<Arc<AppState>>, req: Request) -> Response {
                     .collect()
             })
             .unwrap_or_default(),
-        next: page
-            .get("next_cursor")
-            .and_then(Value::as_str)
-            .map(|c| format!("{HERE}?query={}&cursor={}", urlencode(&query), urlencode(c))),
+        next: next_page(&page, HERE, &[("query", &query)]),
     };
     let filter =
         Form::get(HERE, "Search").field(Field::Text("query".into(), "Name or slug".into(), query));

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use axum::response::{Html, IntoResponse as _, Response};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
 
 use authgate_core::{Caller, ClientInfo, RateBudget, Scope, ToolContext, ToolError};
@@ -252,25 +252,11 @@ pub async fn act(
 
 /// The headers of every signed-in page: a strict CSP (no inline script or
 /// style), never cached, no referrer, no sniffing, never framed.
-fn signed_in_headers(mut resp: Response) -> Response {
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-        ),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    resp
+fn signed_in_headers(resp: Response) -> Response {
+    crate::oauth::pages::browser_headers(
+        resp,
+        "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    )
 }
 
 /// `POST /admin/project`: an operator session on every project switches
@@ -290,15 +276,9 @@ pub async fn switch_project(
         );
     }
     let mut resp = crate::oauth::pages::see_other("/admin");
-    let secure = if app.config.public_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "{PROJECT_COOKIE}={wanted}; Path=/admin; HttpOnly; SameSite=Lax{secure}"
-    )) {
-        resp.headers_mut().insert(header::SET_COOKIE, v);
-    }
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        crate::oauth::pages::set_cookie(&app, PROJECT_COOKIE, wanted, "Path=/admin"),
+    );
     resp
 }

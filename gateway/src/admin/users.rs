@@ -8,9 +8,8 @@ use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::keys::urlencode;
 use super::session::{Dash, act};
-use super::views::{Cell, Field, Form, Section, Table, at, items};
+use super::views::{Cell, Field, Form, Section, Table, at, items, next_page};
 use crate::app::AppState;
 use crate::oauth::form::Params;
 
@@ -49,10 +48,7 @@ pub async fn list(State(app): State<Arc<AppState>>, req: Request) -> Response {
                 ]
             })
             .collect(),
-        next: page
-            .get("next_cursor")
-            .and_then(Value::as_str)
-            .map(|c| format!("{HERE}?email={}&cursor={}", urlencode(&email), urlencode(c))),
+        next: next_page(&page, HERE, &[("email", &email)]),
     };
     let filter = Form::get(HERE, "Filter").field(Field::Text(
         "email".into(),

@@ -164,3 +164,14 @@ pub fn items(page: &Value) -> &[Value] {
         .map(Vec::as_slice)
         .unwrap_or(&[])
 }
+
+/// The link to a list's next page, if it has one: `here` with the filters
+/// in `kept` and the answer's `next_cursor`.
+pub fn next_page(page: &Value, here: &str, kept: &[(&str, &str)]) -> Option<String> {
+    let cursor = page.get("next_cursor")?.as_str()?;
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(kept)
+        .append_pair("cursor", cursor)
+        .finish();
+    Some(format!("{here}?{query}"))
+}

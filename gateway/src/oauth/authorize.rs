@@ -1,4 +1,5 @@
-//! The authorization endpoint and its consent page. A bad client or
+//! The authorization endpoint and the consent's decision (the page itself
+//! is `consent.rs`). A bad client or
 //! redirect URI is a page, never a redirect (the URI cannot be trusted);
 //! every later problem goes back to the client's redirect URI with `error`,
 //! `state` and `iss` (RFC 9207). No admin session: the sign-in page, which
@@ -13,30 +14,28 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use http::StatusCode;
 
-use authgate_core::text::escape_html;
 use authgate_core::{Project, Scope};
 use authgate_oauth::OAuthError;
 use authgate_oauth::clients::Client;
 use authgate_oauth::codes::{NewCode, valid_challenge};
-use authgate_oauth::redirect::is_loopback_host;
 use authgate_project::{Issuer, KeyRequest, validate_new_key};
 
 use super::admin::{Admin, current, unavailable};
 use super::cimd::{Lookup, client_for_authorization};
-use super::discovery::{SCOPES, issuer, resources};
+use super::discovery::{issuer, resources};
 use super::form::{Params, read_form};
-use super::pages::{forbidden, hidden, page, refusal, same_origin, see_other};
+use super::pages::{forbidden, page, refusal, same_origin, see_other};
 use crate::app::AppState;
 
 /// A checked authorization request.
-struct Authorization {
-    client: Client,
-    redirect_uri: String,
+pub(super) struct Authorization {
+    pub(super) client: Client,
+    pub(super) redirect_uri: String,
     state: Option<String>,
     code_challenge: String,
     resource: String,
     /// The scopes asked for (unknown ones are ignored; none: read, write).
-    requested: Vec<Scope>,
+    pub(super) requested: Vec<Scope>,
 }
 
 /// Why a request cannot go on.
@@ -173,27 +172,6 @@ async fn check(app: &AppState, params: &Params) -> Result<Authorization, Stop> {
     })
 }
 
-/// The host the client sends the browser to, shown as who is asking.
-fn who_asks(client: &Client, redirect_uri: &str) -> (String, bool) {
-    let source = if client.registration == "cimd" {
-        client.id.as_str()
-    } else {
-        redirect_uri
-    };
-    let url = url::Url::parse(source).ok();
-    let host = url
-        .as_ref()
-        .map(|u| match u.host_str() {
-            Some(h) if !h.is_empty() => h.to_owned(),
-            _ => format!("{}:", u.scheme()),
-        })
-        .unwrap_or_else(|| "an unknown address".to_owned());
-    let loopback = url::Url::parse(redirect_uri)
-        .ok()
-        .is_some_and(|u| u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host));
-    (host, loopback)
-}
-
 /// `GET /oauth/authorize`.
 pub async fn show(State(app): State<Arc<AppState>>, req: Request) -> Response {
     let params = Params::query(req.uri().query());
@@ -216,7 +194,7 @@ pub async fn show(State(app): State<Arc<AppState>>, req: Request) -> Response {
         Ok(p) => p,
         Err(e) => return unavailable(&e),
     };
-    consent_page(&app, &admin, &authz, &projects, &params)
+    super::consent::consent_page(&app, &admin, &authz, &projects, &params)
 }
 
 async fn projects_of(
@@ -233,98 +211,6 @@ async fn projects_of(
                 .collect())
         }
     }
-}
-
-fn max_scope(admin: &Admin) -> Scope {
-    match admin {
-        Admin::Key { caller, .. } => caller.max_scope().unwrap_or(Scope::Read),
-        Admin::Operator { .. } => Scope::Admin,
-    }
-}
-
-fn consent_page(
-    app: &AppState, admin: &Admin, authz: &Authorization, projects: &[Project], params: &Params,
-) -> Response {
-    let (host, loopback) = who_asks(&authz.client, &authz.redirect_uri);
-    let name = authz.client.display_name();
-    let mut body = format!(
-        "<p><strong>{}</strong> (which will receive the authorization at <strong>{}</strong>) asks \
-to use this AuthGate server's MCP tools on your behalf.</p>",
-        escape_html(&name),
-        escape_html(&host)
-    );
-    if loopback {
-        body.push_str(
-            "<p class=\"warn\">This client receives the authorization on this computer (a loopback \
-address). Allow it only if you started this connection yourself, from an app on this machine.</p>",
-        );
-    }
-    body.push_str("<form method=\"post\" action=\"/oauth/authorize\">");
-    for name in [
-        "client_id",
-        "redirect_uri",
-        "state",
-        "code_challenge",
-        "code_challenge_method",
-        "resource",
-        "response_type",
-    ] {
-        if let Ok(Some(v)) = params.one(name) {
-            body.push_str(&hidden(name, v));
-        }
-    }
-    body.push_str(&hidden("csrf_token", &admin.csrf_token(app)));
-    body.push_str("<fieldset><legend>Project</legend>");
-    for (i, p) in projects.iter().enumerate() {
-        body.push_str(&format!(
-            "<label><input type=\"radio\" name=\"project\" value=\"{}\"{}> {} <code>{}</code> ({})</label><br>",
-            escape_html(&p.id),
-            if i == 0 { " checked" } else { "" },
-            escape_html(&p.name),
-            escape_html(&p.id),
-            escape_html(&p.environment)
-        ));
-    }
-    body.push_str("</fieldset><fieldset><legend>Environment</legend>");
-    let env = projects
-        .first()
-        .map(|p| p.environment.as_str())
-        .unwrap_or("live");
-    for e in ["live", "test"] {
-        body.push_str(&format!(
-            "<label><input type=\"radio\" name=\"environment\" value=\"{e}\"{}> {e}</label> ",
-            if e == env { " checked" } else { "" }
-        ));
-    }
-    body.push_str("</fieldset><fieldset><legend>Scopes</legend>");
-    let max = max_scope(admin);
-    for s in SCOPES {
-        let Some(scope) = Scope::parse(s) else {
-            continue;
-        };
-        if scope > max {
-            continue;
-        }
-        let checked = if authz.requested.contains(&scope) {
-            " checked"
-        } else {
-            ""
-        };
-        body.push_str(&format!(
-            "<label><input type=\"checkbox\" name=\"scope\" value=\"{s}\"{checked}> {s}</label> "
-        ));
-    }
-    body.push_str("</fieldset><fieldset><legend>Tool groups (none ticked: every group)</legend>");
-    for g in app.registry.catalog().groups() {
-        body.push_str(&format!(
-            "<label><input type=\"checkbox\" name=\"groups\" value=\"group:{g}\"> {g}</label> "
-        ));
-    }
-    body.push_str(
-        "</fieldset><p><button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
-<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></p></form>",
-    );
-    page(StatusCode::OK, "Authorize an MCP client", &body)
 }
 
 /// `POST /oauth/authorize`: the consent's decision.

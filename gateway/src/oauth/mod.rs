@@ -2,8 +2,8 @@
 //! (issue 23), one concern a file, as apollo-mcp-server's `auth/`:
 //! discovery documents (`discovery.rs`), Dynamic Client Registration
 //! (`register.rs`), client-id metadata documents (`cimd.rs`), the admin
-//! browser session (`admin.rs`), the authorization and consent pages
-//! (`authorize.rs`), the token and revocation endpoints (`token.rs`,
+//! browser session (`admin.rs`), the authorization endpoint and consent
+//! page (`authorize.rs`, `consent.rs`), the token and revocation endpoints (`token.rs`,
 //! `revoke.rs`); forms and pages in `form.rs` and `pages.rs`. Handlers
 //! parse and answer; the rules are in authgate-oauth. The machine-facing
 //! endpoints answer CORS `*` without credentials; every endpoint here
@@ -16,6 +16,7 @@
 pub(crate) mod admin;
 mod authorize;
 mod cimd;
+mod consent;
 pub mod discovery;
 pub(crate) mod form;
 pub(crate) mod pages;

@@ -27,18 +27,25 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
         escape_html(title)
     );
     let mut resp = (status, html).into_response();
-    let h = resp.headers_mut();
-    h.insert(
+    resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    browser_headers(
+        resp,
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+    )
+}
+
+/// The headers of every page a person sees (sign-in, consent, the
+/// dashboard): `csp`, never cached, no referrer, no sniffing, never framed.
+pub fn browser_headers(mut resp: Response, csp: &'static str) -> Response {
+    let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
-        ),
+        HeaderValue::from_static(csp),
     );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
@@ -109,15 +116,20 @@ pub fn same_origin(app: &AppState, headers: &HeaderMap) -> Result<(), Response> 
 
 /// The session cookie, HttpOnly and SameSite=Lax, Secure on https.
 pub fn session_cookie(app: &AppState, value: &str, max_age_secs: i64) -> HeaderValue {
+    let name = authgate_oauth::admin::ADMIN_COOKIE;
+    set_cookie(app, name, value, &format!("Path=/; Max-Age={max_age_secs}"))
+}
+
+/// A `Set-Cookie` value: every cookie the admin pages set is HttpOnly and
+/// SameSite=Lax, and Secure when the public URL is https. `attrs` adds its
+/// path and life.
+pub fn set_cookie(app: &AppState, name: &str, value: &str, attrs: &str) -> HeaderValue {
     let secure = if app.config.public_url.starts_with("https://") {
         "; Secure"
     } else {
         ""
     };
-    let cookie = format!(
-        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}",
-        authgate_oauth::admin::ADMIN_COOKIE
-    );
+    let cookie = format!("{name}={value}; {attrs}; HttpOnly; SameSite=Lax{secure}");
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 

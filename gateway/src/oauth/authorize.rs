@@ -28,14 +28,14 @@ use super::pages::{forbidden, page, refusal, same_origin, see_other};
 use crate::app::AppState;
 
 /// A checked authorization request.
-pub(super) struct Authorization {
-    pub(super) client: Client,
-    pub(super) redirect_uri: String,
+struct Authorization {
+    client: Client,
+    redirect_uri: String,
     state: Option<String>,
     code_challenge: String,
     resource: String,
     /// The scopes asked for (unknown ones are ignored; none: read, write).
-    pub(super) requested: Vec<Scope>,
+    requested: Vec<Scope>,
 }
 
 /// Why a request cannot go on.
@@ -194,7 +194,15 @@ pub async fn show(State(app): State<Arc<AppState>>, req: Request) -> Response {
         Ok(p) => p,
         Err(e) => return unavailable(&e),
     };
-    super::consent::consent_page(&app, &admin, &authz, &projects, &params)
+    super::consent::consent_page(
+        &app,
+        &admin,
+        &authz.client,
+        &authz.redirect_uri,
+        &authz.requested,
+        &projects,
+        &params,
+    )
 }
 
 async fn projects_of(

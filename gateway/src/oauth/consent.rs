@@ -12,7 +12,6 @@ use authgate_oauth::clients::Client;
 use authgate_oauth::redirect::is_loopback_host;
 
 use super::admin::Admin;
-use super::authorize::Authorization;
 use super::discovery::SCOPES;
 use super::form::Params;
 use super::pages::{hidden, page};
@@ -47,10 +46,11 @@ fn max_scope(admin: &Admin) -> Scope {
 }
 
 pub(super) fn consent_page(
-    app: &AppState, admin: &Admin, authz: &Authorization, projects: &[Project], params: &Params,
+    app: &AppState, admin: &Admin, client: &Client, redirect_uri: &str, requested: &[Scope],
+    projects: &[Project], params: &Params,
 ) -> Response {
-    let (host, loopback) = who_asks(&authz.client, &authz.redirect_uri);
-    let name = authz.client.display_name();
+    let (host, loopback) = who_asks(client, redirect_uri);
+    let name = client.display_name();
     let mut body = format!(
         "<p><strong>{}</strong> (which will receive the authorization at <strong>{}</strong>) asks \
 to use this AuthGate server's MCP tools on your behalf.</p>",
@@ -109,7 +109,7 @@ address). Allow it only if you started this connection yourself, from an app on 
         if scope > max {
             continue;
         }
-        let checked = if authz.requested.contains(&scope) {
+        let checked = if requested.contains(&scope) {
             " checked"
         } else {
             ""

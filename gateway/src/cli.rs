@@ -48,6 +48,13 @@ pub enum Command {
         #[command(subcommand)]
         command: MailCommand,
     },
+    /// GET /healthz of a running gateway (a container's HEALTHCHECK, which
+    /// has no shell): exit 0 on 200 within 2 s, 1 otherwise.
+    Healthcheck {
+        /// Default: http:// and AUTHGATE_BIND, 0.0.0.0 read as 127.0.0.1.
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -117,6 +124,10 @@ fn print_connect(config: &Config, key: &str) {
 
 /// Runs one command to its end.
 pub async fn run(cli: Cli) -> Result<(), String> {
+    // Before the configuration: a health check needs none of it.
+    if let Command::Healthcheck { url } = &cli.command {
+        return crate::healthcheck::run(url.as_deref()).await;
+    }
     let config = Config::from_env()?;
     let _log = crate::logging::init(config.log_format);
     match cli.command {
@@ -142,6 +153,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
         Command::Admin {
             command: AdminCommand::Login { project },
         } => admin_login(&config, project.as_deref()).await,
+        Command::Healthcheck { url } => crate::healthcheck::run(url.as_deref()).await,
     }
 }
 

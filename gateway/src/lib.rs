@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod docs;
 pub mod front;
+pub mod healthcheck;
 pub mod jsonrpc;
 pub mod keycache;
 pub mod logging;

@@ -27,7 +27,11 @@ use crate::sse::SseSessions;
 
 /// Opens the configured database and runs its migrations.
 pub async fn open_store(config: &Config) -> Result<Store, String> {
-    Store::open(&config.database_url, StoreOptions::default())
+    let options = StoreOptions {
+        unit_timeout: config.db_timeout,
+        ..StoreOptions::default()
+    };
+    Store::open(&config.database_url, options)
         .await
         .map_err(|e| {
             format!(

@@ -220,7 +220,7 @@ impl Store {
         E: From<StoreError> + From<diesel::result::Error> + Send,
         R: Send,
     {
-        let mut pooled = self.conn().await?;
+        let (mut pooled, deadline) = self.conn().await?;
         let sqlite = matches!(pooled, DbConn::Sqlite(_));
         let hooks = Hooks::default();
         let work = async {
@@ -228,7 +228,8 @@ impl Store {
             f(&mut conn).await
         };
         // Single statements may write: they wait for the lock like a write unit.
-        let value = run(sqlite, true, work).await?;
+        let outcome = self.within(deadline, run(sqlite, true, work)).await;
+        let value = self.settle(pooled, outcome)?;
         run_hooks(hooks);
         Ok(value)
     }
@@ -246,7 +247,7 @@ impl Store {
             }
             _ => None,
         };
-        let mut pooled = self.conn().await?;
+        let (mut pooled, deadline) = self.conn().await?;
         let sqlite = matches!(pooled, DbConn::Sqlite(_));
         let hooks = Hooks::default();
         let work = async {
@@ -297,9 +298,32 @@ impl Store {
             }
         };
         let blocking = matches!(mode, Mode::Write);
-        let value = run(sqlite, blocking, work).await?;
+        let outcome = self.within(deadline, run(sqlite, blocking, work)).await;
+        let value = self.settle(pooled, outcome)?;
         run_hooks(hooks);
         Ok(value)
+    }
+
+    /// A unit's result once its work ended: a unit past its deadline
+    /// gives its connection up (the server may answer it whenever it
+    /// wakes), and one that failed on a connection that died met the
+    /// outage, whatever its own error said.
+    fn settle<R, E>(&self, mut pooled: DbConn, outcome: Option<Result<R, E>>) -> Result<R, E>
+    where
+        E: From<StoreError>,
+    {
+        let Some(result) = outcome else {
+            if let DbConn::Postgres(pg) = pooled {
+                drop(deadpool::managed::Object::take(pg));
+            }
+            return Err(E::from(StoreError::Unavailable(
+                "the database did not answer within the unit's time".into(),
+            )));
+        };
+        match result {
+            Err(err) => Err(self.failed_on(&mut pooled).map_or(err, E::from)),
+            ok => ok,
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 mod conn;
 mod json;
 mod notify;
+mod outage;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -21,6 +22,7 @@ pub use conn::{AfterCommit, Conn, ConnRef, UnitOfWork};
 pub use json::JsonText;
 pub use notify::CHANNEL;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -131,9 +133,17 @@ impl From<DieselError> for StoreError {
             DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
                 StoreError::ForeignKeyViolation
             }
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                StoreError::Unavailable(info.message().to_owned())
-            }
+            // The connection is gone (`UnableToSendCommand` is how
+            // diesel-async reports a socket error or a closed connection),
+            // or the server is a standby that refuses writes (SQLSTATE
+            // 25006, as a demoted primary answers during a switch-over):
+            // a later try, on another connection, may work.
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::UnableToSendCommand
+                | DatabaseErrorKind::ReadOnlyTransaction,
+                info,
+            ) => StoreError::Unavailable(info.message().to_owned()),
             DieselError::BrokenTransactionManager => {
                 StoreError::Unavailable("broken transaction manager".into())
             }
@@ -181,6 +191,8 @@ pub(crate) struct Shared {
     /// they poll SQLite's busy handler, and under load an unlucky writer
     /// can starve past the busy timeout ("database is locked").
     pub(crate) sqlite_writers: tokio::sync::Mutex<()>,
+    /// PostgreSQL units' deadline and the window after an outage.
+    pub(crate) outage: outage::Outage,
 }
 
 type Extensions = std::collections::HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>;
@@ -213,7 +225,14 @@ pub struct PoolStatus {
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub max_connections: usize,
+    /// How long a checkout waits for a free connection, or for a new one.
     pub connect_timeout: Duration,
+    /// PostgreSQL only: how long a unit of work may take, its checkout
+    /// included, before it is abandoned as `Unavailable` (its connection
+    /// discarded). A frozen or unreachable server then answers in bounded
+    /// time instead of holding requests forever. SQLite units run in
+    /// process and have the busy timeout.
+    pub unit_timeout: Duration,
 }
 
 impl Default for StoreOptions {
@@ -221,9 +240,13 @@ impl Default for StoreOptions {
         Self {
             max_connections: 16,
             connect_timeout: Duration::from_secs(10),
+            unit_timeout: DEFAULT_UNIT_TIMEOUT,
         }
     }
 }
+
+/// A request must answer within 2 s even when PostgreSQL does not.
+pub const DEFAULT_UNIT_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Where a `sqlite://PATH` URL points, or `None` for another scheme.
 pub fn sqlite_path(url: &str) -> Option<&str> {
@@ -270,13 +293,13 @@ impl Store {
             config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
             let manager = AsyncDieselConnectionManager::new_with_config(path, config);
             let pool = pool(manager, &options)?;
-            Ok(Store::new(Pools::Sqlite(pool), url))
+            Ok(Store::new(Pools::Sqlite(pool), url, &options))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let mut config = ManagerConfig::<PgConn>::default();
             config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
             let manager = AsyncDieselConnectionManager::new_with_config(url, config);
             let pool = pool(manager, &options)?;
-            Ok(Store::new(Pools::Postgres(pool), url))
+            Ok(Store::new(Pools::Postgres(pool), url, &options))
         } else {
             Err(StoreError::InvalidUrl(
                 "DATABASE_URL must start with sqlite:// or postgres://".into(),
@@ -295,7 +318,7 @@ impl Store {
             .insert(std::any::TypeId::of::<T>(), value);
     }
 
-    fn new(pool: Pools, url: &str) -> Store {
+    fn new(pool: Pools, url: &str, options: &StoreOptions) -> Store {
         Store {
             pool,
             shared: Arc::new(Shared {
@@ -303,6 +326,7 @@ impl Store {
                 listeners: std::sync::RwLock::new(Vec::new()),
                 extensions: std::sync::RwLock::new(Extensions::new()),
                 sqlite_writers: tokio::sync::Mutex::new(()),
+                outage: outage::Outage::new(options.unit_timeout),
             }),
         }
     }
@@ -327,20 +351,74 @@ impl Store {
         }
     }
 
-    /// Takes a connection from the pool.
-    pub(crate) async fn conn(&self) -> Result<DbConn, StoreError> {
+    /// Takes a connection from the pool, and on PostgreSQL the deadline of
+    /// the unit of work it is for (see `outage.rs`).
+    pub(crate) async fn conn(&self) -> Result<(DbConn, Option<tokio::time::Instant>), StoreError> {
         match &self.pool {
-            Pools::Postgres(pool) => pool
-                .get()
-                .await
-                .map(DbConn::Postgres)
-                .map_err(|e| StoreError::Unavailable(e.to_string())),
+            Pools::Postgres(pool) => {
+                let deadline = self.shared.outage.admit()?;
+                match tokio::time::timeout_at(deadline, pool.get()).await {
+                    Ok(Ok(conn)) => Ok((DbConn::Postgres(conn), Some(deadline))),
+                    // A busy pool is load, not an outage.
+                    Ok(Err(
+                        e @ deadpool::managed::PoolError::Timeout(
+                            deadpool::managed::TimeoutType::Wait,
+                        ),
+                    )) => Err(StoreError::Unavailable(e.to_string())),
+                    Ok(Err(e)) => {
+                        self.shared.outage.trip("no connection could be made");
+                        Err(StoreError::Unavailable(e.to_string()))
+                    }
+                    Err(_) => Err(StoreError::Unavailable(
+                        "no connection was free within the unit's time".into(),
+                    )),
+                }
+            }
             Pools::Sqlite(pool) => pool
                 .get()
                 .await
-                .map(DbConn::Sqlite)
+                .map(|c| (DbConn::Sqlite(c), None))
                 .map_err(|e| StoreError::Unavailable(e.to_string())),
         }
+    }
+
+    /// Runs a unit's work within its deadline. `None` when the deadline
+    /// passed: the outage window opens, and the caller discards the
+    /// connection.
+    pub(crate) async fn within<T>(
+        &self, deadline: Option<tokio::time::Instant>, work: impl Future<Output = T>,
+    ) -> Option<T> {
+        let Some(at) = deadline else {
+            return Some(work.await);
+        };
+        match tokio::time::timeout_at(at, work).await {
+            Ok(value) => Some(value),
+            Err(_) => {
+                self.shared
+                    .outage
+                    .trip("a unit of work passed its deadline");
+                None
+            }
+        }
+    }
+
+    /// A unit that failed on a connection that is now closed or broken
+    /// met an outage, whatever its error said (a server shutting down
+    /// ends its sessions with an error of its own first).
+    pub(crate) fn failed_on(&self, conn: &mut DbConn) -> Option<StoreError> {
+        use diesel_async::pooled_connection::PoolableConnection as _;
+        let DbConn::Postgres(pg) = conn else {
+            return None;
+        };
+        if !pg.is_broken() {
+            return None;
+        }
+        self.shared
+            .outage
+            .trip("a connection closed under a unit of work");
+        Some(StoreError::Unavailable(
+            "the connection to the database closed".into(),
+        ))
     }
 
     /// Runs the embedded migrations of this backend. Blocking work runs on

@@ -38,6 +38,9 @@ impl TestDb {
             &self.url,
             StoreOptions {
                 max_connections: 4,
+                // Tests load two cores with many gateways: a slow unit
+                // there is not an outage (the fault tests set their own).
+                unit_timeout: std::time::Duration::from_secs(60),
                 ..StoreOptions::default()
             },
         )

@@ -484,6 +484,7 @@ async fn an_exhausted_pool_is_unavailable_then_recovers() {
             StoreOptions {
                 max_connections: 1,
                 connect_timeout: std::time::Duration::from_millis(200),
+                ..StoreOptions::default()
             },
         )
         .await
@@ -599,4 +600,59 @@ async fn rebuilding_end_users_keeps_every_row_and_every_foreign_key() {
         "the cascade still works"
     );
     assert_eq!(count("SELECT COUNT(*) AS n FROM oauth_accounts").await, 0);
+}
+
+/// A PostgreSQL unit that outlives its deadline (a server that stopped
+/// answering) is `Unavailable` at the deadline, not when the server
+/// answers; units fail at once for the next second, then run again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_past_its_deadline_is_unavailable_then_the_database_is_tried_again() {
+    for db in testing::databases().await {
+        if db.backend != Backend::Postgres {
+            continue;
+        }
+        db.store().await; // migrated
+        let store = Store::open(
+            &db.url,
+            StoreOptions {
+                max_connections: 2,
+                unit_timeout: std::time::Duration::from_millis(300),
+                ..StoreOptions::default()
+            },
+        )
+        .await
+        .expect("a pool");
+        let started = std::time::Instant::now();
+        let slow = store
+            .read(async |conn| {
+                with_conn!(conn, c => {
+                    diesel::sql_query("SELECT pg_sleep(3)").execute(c).await?;
+                });
+                Ok::<_, StoreError>(())
+            })
+            .await;
+        let took = started.elapsed();
+        assert!(matches!(slow, Err(StoreError::Unavailable(_))), "{slow:?}");
+        assert!(
+            took < std::time::Duration::from_secs(2),
+            "abandoned at its deadline: {took:?}"
+        );
+        let at_once = std::time::Instant::now();
+        let refused = store.ping().await;
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable(_))),
+            "{refused:?}"
+        );
+        assert!(
+            at_once.elapsed() < std::time::Duration::from_millis(100),
+            "without waiting"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        store.ping().await.expect("tried again after the window");
+        assert_eq!(
+            store.pool_status().in_use,
+            0,
+            "the abandoned connection is not held"
+        );
+    }
 }

@@ -59,7 +59,9 @@ pub async fn authenticate(State(app): State<Arc<AppState>>, req: Request, next: 
     let caller = match key::resolve_key(&app, req.headers()).await {
         Ok(caller) => caller,
         Err(mut refusal) => {
-            app.limits.auth_failures.take(&ip, Instant::now());
+            if refusal.is_failed_authentication() {
+                app.limits.auth_failures.take(&ip, Instant::now());
+            }
             if refusal.status == http::StatusCode::UNAUTHORIZED {
                 // Where a client finds how to get a token (RFC 9728 §5.1).
                 let presented = bearer(req.headers())

@@ -76,6 +76,12 @@ impl Refusal {
         r
     }
 
+    /// Whether the refusal was the caller's doing (a key not accepted),
+    /// which counts against its address; an outage is not.
+    pub fn is_failed_authentication(&self) -> bool {
+        self.status != StatusCode::SERVICE_UNAVAILABLE
+    }
+
     pub fn audited(mut self, event: RefusalEvent) -> Self {
         self.audit = Some(event);
         self

@@ -66,7 +66,9 @@ pub(crate) async fn rest_key(
     let caller = match resolve_key(app, headers).await {
         Ok(caller) => caller,
         Err(refusal) => {
-            if let Some(b) = bucket {
+            if let Some(b) = bucket
+                && refusal.is_failed_authentication()
+            {
                 app.limits.auth_failures.take(&b, Instant::now());
             }
             return Err(refuse(app, refusal, request_id).await.rest());

@@ -47,6 +47,7 @@ impl std::fmt::Debug for Config {
             .field("webhooks", &self.webhooks)
             .field("oauth", &self.oauth)
             .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("db_timeout", &self.db_timeout)
             .field("max_sessions_per_key", &self.max_sessions_per_key)
             .finish()
     }

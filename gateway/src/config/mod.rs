@@ -111,6 +111,10 @@ pub struct Config {
     /// The most MCP sessions one key holds; the oldest ends first
     /// (`AUTHGATE_MAX_SESSIONS_PER_KEY`, 100).
     pub max_sessions_per_key: u32,
+    /// PostgreSQL: the most a unit of work may take, its wait for a
+    /// connection included, before the request answers 503 `unavailable`
+    /// (`AUTHGATE_DB_TIMEOUT`, 1500 ms).
+    pub db_timeout: std::time::Duration,
 }
 
 impl Config {
@@ -181,6 +185,7 @@ impl Config {
                 parse_duration,
             )?,
             max_sessions_per_key: src.get("AUTHGATE_MAX_SESSIONS_PER_KEY", "100", parse_count)?,
+            db_timeout: src.get("AUTHGATE_DB_TIMEOUT", "1500ms", parse_duration)?,
             token_retention: src.get(
                 "AUTHGATE_TOKEN_RETENTION",
                 DEFAULT_TOKEN_RETENTION,

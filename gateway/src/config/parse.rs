@@ -40,21 +40,23 @@ impl RateLimit {
 
 /// Parses a duration such as `7d`, `12h`, `30m` or `45s`; errors name `var`.
 pub fn parse_duration(var: &str, s: &str) -> Result<std::time::Duration, String> {
-    let err = || format!("{var} must be a number and a unit (d, h, m or s) such as 7d, got '{s}'");
+    let err =
+        || format!("{var} must be a number and a unit (d, h, m, s or ms) such as 7d, got '{s}'");
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
     let (n, unit) = s.split_at(split);
     let n: u64 = n.parse().map_err(|_| err())?;
-    let secs = match unit {
-        "d" => n.checked_mul(86_400),
-        "h" => n.checked_mul(3_600),
-        "m" => n.checked_mul(60),
-        "s" => Some(n),
+    let millis = match unit {
+        "d" => n.checked_mul(86_400_000),
+        "h" => n.checked_mul(3_600_000),
+        "m" => n.checked_mul(60_000),
+        "s" => n.checked_mul(1_000),
+        "ms" => Some(n),
         _ => None,
     }
-    .filter(|s| *s > 0)
+    .filter(|ms| *ms > 0)
     .ok_or_else(err)?;
-    Ok(std::time::Duration::from_secs(secs))
+    Ok(std::time::Duration::from_millis(millis))
 }
 
 /// A duration as [`parse_duration`] reads it, or zero (`0s`: off).

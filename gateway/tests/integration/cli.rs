@@ -395,3 +395,41 @@ async fn sigterm_finishes_requests_in_flight_and_exits_zero() {
     assert_eq!(status.code(), Some(0), "exit 0 on SIGTERM");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_exits_zero_on_a_healthy_gateway_and_one_otherwise() {
+    let db = common::databases().await.remove(0);
+    let dir = std::env::temp_dir().join(format!("authgate-cli-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let port = free_port();
+    let env = server_env(&db, port);
+    let (_running, _) = serve(&dir, &env, port);
+    let check = |env: &[(&str, String)], args: &[&str]| {
+        command(&dir, env)
+            .arg("healthcheck")
+            .args(args)
+            .output()
+            .expect("healthcheck runs")
+    };
+    // From AUTHGATE_BIND, as a container's HEALTHCHECK runs it (0.0.0.0
+    // read as loopback).
+    let bound = check(&[("AUTHGATE_BIND", format!("0.0.0.0:{port}"))], &[]);
+    assert_eq!(bound.status.code(), Some(0), "{bound:?}");
+    let given = check(&[], &["--url", &format!("http://127.0.0.1:{port}/healthz")]);
+    assert_eq!(given.status.code(), Some(0), "{given:?}");
+    let not_found = check(&[], &["--url", &format!("http://127.0.0.1:{port}/nope")]);
+    assert_eq!(not_found.status.code(), Some(1), "{not_found:?}");
+    assert!(
+        String::from_utf8_lossy(&not_found.stderr).contains("404"),
+        "{not_found:?}"
+    );
+    let closed = check(
+        &[],
+        &[
+            "--url",
+            &format!("http://127.0.0.1:{}/healthz", free_port()),
+        ],
+    );
+    assert_eq!(closed.status.code(), Some(1), "{closed:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

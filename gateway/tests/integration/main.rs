@@ -16,6 +16,7 @@ mod docs;
 mod email;
 mod enumeration;
 mod export;
+mod faults;
 mod fixtures;
 mod hardening;
 mod hotpath;

@@ -444,6 +444,9 @@ pub struct Auth {
     pub clock: Arc<dyn Clock>,
     pub keys: Arc<ServerKeys>,
     pub settings: IdentitySettings,
+    /// The key sets last published, per project: served while the
+    /// database is out of reach (see [`Auth::jwks`]).
+    published: Arc<std::sync::Mutex<std::collections::HashMap<String, crate::jwt::Jwks>>>,
 }
 
 impl Auth {
@@ -455,6 +458,7 @@ impl Auth {
             clock,
             keys,
             settings,
+            published: Arc::default(),
         }
     }
 

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use authgate_core::time::to_micros;
-use authgate_core::{Conn, EventType, RequestMeta, ToolError, settle};
+use authgate_core::{Conn, ErrorCode, EventType, RequestMeta, ToolError, settle};
 use authgate_sessions::{self as sessions, Refreshed, RevokedBy, Session};
 
 use super::{
@@ -204,8 +204,34 @@ impl Auth {
     }
 
     /// `GET /projects/{id}/jwks.json`: the published keys (made on first
-    /// request when the project has none yet).
+    /// request when the project has none yet). While the database is out
+    /// of reach the keys last published are served: verifiers keep
+    /// verifying tokens already issued, and nothing new is signed then.
     pub async fn jwks(&self, project_id: &str) -> Result<Jwks, ToolError> {
+        match self.read_jwks(project_id).await {
+            Ok(jwks) => {
+                let mut published = self
+                    .published
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if published.len() >= PUBLISHED_CACHED && !published.contains_key(project_id) {
+                    published.clear();
+                }
+                published.insert(project_id.to_owned(), jwks.clone());
+                Ok(jwks)
+            }
+            Err(err) if err.code == ErrorCode::Unavailable => self
+                .published
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(project_id)
+                .cloned()
+                .ok_or(err),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn read_jwks(&self, project_id: &str) -> Result<Jwks, ToolError> {
         let now = self.now();
         let published = self
             .store
@@ -225,6 +251,10 @@ impl Auth {
             .await
     }
 }
+
+/// The most projects whose key sets are kept for an outage (a few KB
+/// each); past it the cache starts over.
+const PUBLISHED_CACHED: usize = 10_000;
 
 fn invalid_refresh() -> ToolError {
     unauthenticated(

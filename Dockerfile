@@ -9,21 +9,27 @@
 # (it assembles the runtime from Debian's packages) and checks the result.
 ARG BUILD_IMAGE=rust:1.95-slim-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
+# The stage the binary comes from: `build` compiles it here; scripts/image-check
+# names an image holding one built outside (no base can be pulled there).
+ARG BINARY_FROM=build
 
 FROM ${BUILD_IMAGE} AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p authgate-gateway --bin authgate \
- && install -D -m 0755 target/release/authgate /out/authgate \
+# The `dist` profile: release built for size (Cargo.toml).
+RUN cargo build --profile dist --locked -p authgate-gateway --bin authgate \
+ && install -D -m 0755 target/dist/authgate /out/authgate \
  && install -d -o 65532 -g 65532 /out/data
+
+FROM ${BINARY_FROM} AS binary
 
 FROM ${RUNTIME_IMAGE}
 LABEL org.opencontainers.image.title="AuthGate" \
       org.opencontainers.image.description="Self-hostable auth platform with an MCP control plane" \
       org.opencontainers.image.source="https://github.com/authgate/authgate" \
       org.opencontainers.image.licenses="Apache-2.0"
-COPY --from=build /out/authgate /usr/local/bin/authgate
-COPY --from=build --chown=65532:65532 /out/data /data
+COPY --from=binary /out/authgate /usr/local/bin/authgate
+COPY --from=binary --chown=65532:65532 /out/data /data
 USER 65532:65532
 WORKDIR /data
 ENV AUTHGATE_BIND=0.0.0.0:8080 \

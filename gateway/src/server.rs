@@ -125,7 +125,7 @@ async fn sweep_security(app: Arc<AppState>) {
             () = app.shutdown.cancelled() => return,
             _ = tick.tick() => {
                 let swept =
-                    authgate_security::sweep(&app.store, &app.config.security, app.clock.now()).await;
+                    authgate_security::sweep(&app.store.patient(), &app.config.security, app.clock.now()).await;
                 if let Err(err) = swept {
                     tracing::warn!(error = %err, "could not sweep stale security state");
                 }
@@ -148,14 +148,15 @@ async fn sweep_tokens(app: Arc<AppState>) {
             () = app.shutdown.cancelled() => return,
             _ = tick.tick() => {
                 let now = app.clock.now();
-                match authgate_identity::prune_tokens(&app.store, app.config.token_retention, now).await {
+                let store = app.store.patient();
+                match authgate_identity::prune_tokens(&store, app.config.token_retention, now).await {
                     Ok(pruned) => tracing::debug!(?pruned, "pruned spent tokens"),
                     Err(err) => tracing::warn!(error = %err, "could not prune spent tokens"),
                 }
-                if let Err(err) = authgate_billing::reconcile_pending(&app.store, now).await {
+                if let Err(err) = authgate_billing::reconcile_pending(&store, now).await {
                     tracing::warn!(error = %err, "could not reconcile pending subscriptions");
                 }
-                if let Err(err) = authgate_oauth::purge(&app.store, now).await {
+                if let Err(err) = authgate_oauth::purge(&store, now).await {
                     tracing::warn!(error = %err, "could not purge spent OAuth codes, tokens and clients");
                 }
             }
@@ -221,7 +222,7 @@ impl Server {
         }
         .map_err(std::io::Error::other)?;
         tokio::spawn(authgate_email::run_worker(
-            app.store.clone(),
+            app.store.patient(),
             mailer,
             authgate_email::DeliveryOptions {
                 retention: app.config.outbox_retention,
@@ -230,7 +231,7 @@ impl Server {
             app.shutdown.clone(),
         ));
         tokio::spawn(authgate_webhooks::run_worker(
-            app.store.clone(),
+            app.store.patient(),
             authgate_webhooks::WorkerOptions::new(
                 app.config.webhooks.clone(),
                 app.keys.encryption,

@@ -23,6 +23,7 @@ mod dispatch;
 pub mod docs;
 pub mod error;
 pub mod events;
+pub mod fuzzing;
 pub mod hash;
 pub mod ids;
 pub mod meta;

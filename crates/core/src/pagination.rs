@@ -212,13 +212,7 @@ mod tests {
 
     #[test]
     fn the_cursor_corpus_replays() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fuzz/corpus/cursor_decode");
-        let mut n = 0;
-        for entry in std::fs::read_dir(&dir).expect("the corpus") {
-            fuzz_cursor_decode(&std::fs::read(entry.expect("entry").path()).expect("a file"));
-            n += 1;
-        }
+        let n = crate::fuzzing::replay("cursor_decode", fuzz_cursor_decode);
         assert!(n >= 5, "{n} files");
     }
 

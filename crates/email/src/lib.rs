@@ -6,6 +6,8 @@
 
 mod defaults;
 pub mod devbox;
+#[doc(hidden)]
+pub mod fuzzing;
 mod kinds;
 mod outbox;
 mod syntax;

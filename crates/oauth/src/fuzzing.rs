@@ -57,19 +57,7 @@ pub fn cimd_document(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn replay(target: &str, body: fn(&[u8])) -> usize {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fuzz/corpus")
-            .join(target);
-        let mut n = 0;
-        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let path = entry.expect("entry").path();
-            body(&std::fs::read(&path).expect("a corpus file"));
-            n += 1;
-        }
-        n
-    }
+    use authgate_core::fuzzing::replay;
 
     #[test]
     fn the_corpora_replay() {

@@ -8,6 +8,8 @@
 mod conditions;
 mod engine;
 mod flows;
+#[doc(hidden)]
+pub mod fuzzing;
 mod resources;
 mod roles;
 mod sections;

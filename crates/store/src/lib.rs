@@ -171,6 +171,8 @@ fn with_sources(err: &dyn std::error::Error) -> String {
 pub struct Store {
     pool: Pools,
     pub(crate) shared: Arc<Shared>,
+    /// PostgreSQL: the deadline of this handle's units (see `outage.rs`).
+    unit_timeout: Duration,
 }
 
 #[derive(Clone)]
@@ -248,6 +250,9 @@ impl Default for StoreOptions {
 /// A request must answer within 2 s even when PostgreSQL does not.
 pub const DEFAULT_UNIT_TIMEOUT: Duration = Duration::from_millis(1500);
 
+/// The deadline of [`Store::patient`] units: work off the request path.
+pub const BACKGROUND_UNIT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Where a `sqlite://PATH` URL points, or `None` for another scheme.
 pub fn sqlite_path(url: &str) -> Option<&str> {
     url.strip_prefix("sqlite://")
@@ -318,15 +323,27 @@ impl Store {
             .insert(std::any::TypeId::of::<T>(), value);
     }
 
+    /// This store for work off the request path (sweeps, prunes, delivery
+    /// workers): its PostgreSQL units may take up to
+    /// [`BACKGROUND_UNIT_TIMEOUT`], as a large table's clean-up legitimately
+    /// can, rather than a request's deadline. Same pool, same outage window.
+    pub fn patient(&self) -> Store {
+        Store {
+            unit_timeout: BACKGROUND_UNIT_TIMEOUT.max(self.unit_timeout),
+            ..self.clone()
+        }
+    }
+
     fn new(pool: Pools, url: &str, options: &StoreOptions) -> Store {
         Store {
+            unit_timeout: options.unit_timeout,
             pool,
             shared: Arc::new(Shared {
                 url: url.to_owned(),
                 listeners: std::sync::RwLock::new(Vec::new()),
                 extensions: std::sync::RwLock::new(Extensions::new()),
                 sqlite_writers: tokio::sync::Mutex::new(()),
-                outage: outage::Outage::new(options.unit_timeout),
+                outage: outage::Outage::default(),
             }),
         }
     }
@@ -356,7 +373,7 @@ impl Store {
     pub(crate) async fn conn(&self) -> Result<(DbConn, Option<tokio::time::Instant>), StoreError> {
         match &self.pool {
             Pools::Postgres(pool) => {
-                let deadline = self.shared.outage.admit()?;
+                let deadline = self.shared.outage.admit(self.unit_timeout)?;
                 match tokio::time::timeout_at(deadline, pool.get()).await {
                     Ok(Ok(conn)) => Ok((DbConn::Postgres(conn), Some(deadline))),
                     // A busy pool is load, not an outage.

@@ -2,7 +2,9 @@
 //! (connections refused or closed); a frozen one (a stalled host, a lost
 //! network path) answers nothing, so every unit of work has a deadline
 //! ([`StoreOptions::unit_timeout`](crate::StoreOptions), its checkout
-//! included) after which it is abandoned, its connection discarded.
+//! included; [`Store::patient`](crate::Store::patient) units, off the
+//! request path, have a minute) after which it is abandoned, its
+//! connection discarded.
 //!
 //! A unit that meets the outage (its deadline passed, a connection could
 //! not be made, or its connection died under it) opens a short window in
@@ -23,7 +25,6 @@ use crate::StoreError;
 const OPEN_FOR: Duration = Duration::from_secs(1);
 
 pub(crate) struct Outage {
-    unit_timeout: Duration,
     open_for: Duration,
     epoch: Instant,
     /// Milliseconds after `epoch` until which units fail at once; 0 when
@@ -31,30 +32,31 @@ pub(crate) struct Outage {
     open_until: AtomicU64,
 }
 
-impl Outage {
-    pub(crate) fn new(unit_timeout: Duration) -> Self {
+impl Default for Outage {
+    fn default() -> Self {
         Self {
-            unit_timeout,
             open_for: OPEN_FOR,
             epoch: Instant::now(),
             open_until: AtomicU64::new(0),
         }
     }
+}
 
+impl Outage {
     fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// The deadline of a unit starting now, or `Unavailable` inside the
     /// window after an outage was met.
-    pub(crate) fn admit(&self) -> Result<Instant, StoreError> {
+    pub(crate) fn admit(&self, unit_timeout: Duration) -> Result<Instant, StoreError> {
         let until = self.open_until.load(Ordering::Relaxed);
         if until != 0 && self.now_ms() < until {
             return Err(StoreError::Unavailable(
                 "the database did not answer a moment ago; not trying again yet".into(),
             ));
         }
-        Ok(Instant::now() + self.unit_timeout)
+        Ok(Instant::now() + unit_timeout)
     }
 
     /// A unit met the outage: open the window.
@@ -80,17 +82,23 @@ mod tests {
     async fn a_tripped_outage_refuses_units_for_its_window_then_admits_them() {
         let outage = Outage {
             open_for: Duration::from_millis(200),
-            ..Outage::new(Duration::from_millis(1500))
+            ..Outage::default()
         };
         let before = Instant::now();
-        let deadline = outage.admit().expect("admitted");
+        let deadline = outage.admit(Duration::from_millis(1500)).expect("admitted");
         assert!(deadline >= before + Duration::from_millis(1500));
         assert!(deadline <= Instant::now() + Duration::from_millis(1500));
         outage.trip("test");
-        assert!(matches!(outage.admit(), Err(StoreError::Unavailable(_))));
+        assert!(matches!(
+            outage.admit(Duration::from_millis(1500)),
+            Err(StoreError::Unavailable(_))
+        ));
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(matches!(outage.admit(), Err(StoreError::Unavailable(_))));
+        assert!(matches!(
+            outage.admit(Duration::from_millis(1500)),
+            Err(StoreError::Unavailable(_))
+        ));
         tokio::time::sleep(Duration::from_millis(150)).await;
-        assert!(outage.admit().is_ok());
+        assert!(outage.admit(Duration::from_millis(1500)).is_ok());
     }
 }

@@ -231,13 +231,7 @@ mod tests {
 
     #[test]
     fn the_webhook_url_corpus_replays() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/webhook_url");
-        let mut n = 0;
-        for entry in std::fs::read_dir(&dir).expect("the corpus") {
-            fuzz_webhook_url(&std::fs::read(entry.expect("entry").path()).expect("a file"));
-            n += 1;
-        }
+        let n = authgate_core::fuzzing::replay("webhook_url", fuzz_webhook_url);
         assert!(n >= 10, "{n} files");
     }
 

@@ -528,3 +528,197 @@ async fn the_database_stopped_or_frozen_under_load_answers_503_in_bounded_time_a
     drop(cluster);
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// One `report_usage` batch as a stateless tools/call; `None` when no
+/// answer came (the gateway was killed under it, or is down).
+async fn report(http: &reqwest::Client, url: &str, key: &str, batch: &Value) -> Option<Value> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "report_usage", "arguments": {"events": batch},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "faults", "version": "1.0"},
+            "io.modelcontextprotocol/clientCapabilities": {}
+        }
+    }});
+    let resp = http
+        .post(format!("{url}/api/mcp"))
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "report_usage")
+        .body(body.to_string())
+        .send()
+        .await
+        .ok()?;
+    if resp.status() != 200 {
+        return None;
+    }
+    let answer = json_of(&resp.text().await.ok()?);
+    let result = &answer["result"];
+    if result["isError"] == true {
+        return None;
+    }
+    Some(result["structuredContent"].clone())
+}
+
+const BATCHES: usize = 120;
+const PER_BATCH: usize = 100;
+
+/// kill -9 of the gateway five times at random moments while a client
+/// reports usage in batches, re-sending (same idempotency keys) every batch
+/// it got no answer for: every event counts exactly once, on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_usage_reports_counts_every_event_once() {
+    for db in common::databases().await {
+        let work = std::env::temp_dir().join(format!("authgate-kill-{}", ulid::Ulid::new()));
+        std::fs::create_dir_all(&work).expect("work dir");
+        let port = free_port();
+        let mut env = crate::cli::server_env(&db, port);
+        if db.backend == authgate_store::Backend::Sqlite {
+            env.push(("DATABASE_URL", db.url.clone()));
+        }
+        let (running, lines) = serve(&work, &env, port);
+        let mut running = Some(running);
+        let key = first_run_key(&lines);
+        let url = format!("http://127.0.0.1:{port}");
+        let admin = common::connect(&format!("{url}/api/mcp"), &key).await;
+        let project = ok(&admin, "whoami", json!({})).await["project"]["id"]
+            .as_str()
+            .expect("project id")
+            .to_owned();
+        ok(
+            &admin,
+            "create_billing_plan",
+            json!({"name": "Metered", "features": [{"key": "api_calls", "limit": 1_000_000_000}]}),
+        )
+        .await;
+        let mut users = Vec::new();
+        for i in 0..2 {
+            let user = common::sign_up(
+                &url,
+                &project,
+                &format!("k{i}@example.com"),
+                "correct horse battery staple 9",
+            )
+            .await;
+            users.push(user["id"].as_str().expect("id").to_owned());
+        }
+        let _ = admin.cancel().await;
+        let batches: Vec<Value> = (0..BATCHES)
+            .map(|b| {
+                Value::Array(
+                    (0..PER_BATCH)
+                        .map(|i| {
+                            let n = b * PER_BATCH + i;
+                            json!({"user_id": users[n % 2], "meter": "api_calls",
+                                "quantity": 1 + n % 5, "idempotency_key": format!("kill-{n}")})
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        let expected: i64 = (0..BATCHES * PER_BATCH).map(|n| 1 + (n % 5) as i64).sum();
+
+        // The killer: five kills at random moments 50-250 ms apart, each
+        // followed by a restart on the same port and database.
+        let seed = u64::from(std::process::id()) ^ (ulid::Ulid::new().random() as u64);
+        let mut rng = seed;
+        let mut next = move || {
+            rng = rng
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            50 + (rng >> 33) % 200
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        let (mut acked, mut resent, mut kills) = (0usize, 0usize, 0usize);
+        let mut kill_at = Instant::now() + Duration::from_millis(next());
+        let mut accepted = 0i64;
+        for batch in &batches {
+            loop {
+                if kills < 5 && Instant::now() >= kill_at {
+                    if let Some(r) = running.take() {
+                        let pid = r.0.id().to_string();
+                        assert!(
+                            succeeded(Command::new("kill").args(["-9", &pid])),
+                            "kill -9"
+                        );
+                        drop(r);
+                    }
+                    kills += 1;
+                    let (r, _) = serve(&work, &env, port);
+                    running = Some(r);
+                    kill_at = Instant::now() + Duration::from_millis(next());
+                }
+                // A kill may land while the batch is in flight.
+                let sent = report(&http, &url, &key, batch);
+                let answered = if kills < 5 {
+                    let until = tokio::time::sleep_until(kill_at.into());
+                    tokio::select! {
+                        a = sent => a,
+                        () = until => None,
+                    }
+                } else {
+                    sent.await
+                };
+                match answered {
+                    Some(out) => {
+                        assert_eq!(out["rejected"], json!([]), "{out}");
+                        let a = out["accepted"].as_i64().expect("accepted");
+                        let d = out["duplicates"].as_i64().expect("duplicates");
+                        assert_eq!(a + d, PER_BATCH as i64, "{out}");
+                        accepted += a;
+                        acked += 1;
+                        break;
+                    }
+                    None => {
+                        resent += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        }
+        while kills < 5 {
+            // The batches went faster than the kills: the rest on idle.
+            if let Some(r) = running.take() {
+                let pid = r.0.id().to_string();
+                assert!(
+                    succeeded(Command::new("kill").args(["-9", &pid])),
+                    "kill -9"
+                );
+            }
+            kills += 1;
+            running = Some(serve(&work, &env, port).0);
+        }
+        assert_eq!(acked, BATCHES);
+        let store = db.store().await;
+        let counted = common::query_n(
+            &store,
+            "SELECT CAST(COALESCE(SUM(quantity), 0) AS BIGINT) AS n FROM usage_events",
+        )
+        .await;
+        let events = common::query_n(&store, "SELECT COUNT(*) AS n FROM usage_events").await;
+        eprintln!(
+            "kill -9 [{:?}]: seed {seed}, {kills} kills, {resent} re-sends, {accepted} events accepted in answers",
+            db.backend
+        );
+        let all = (BATCHES * PER_BATCH) as i64;
+        assert_eq!(events, all, "every event stored once [{:?}]", db.backend);
+        assert_eq!(
+            counted, expected,
+            "every quantity counted once [{:?}]",
+            db.backend
+        );
+        assert!(
+            accepted <= all,
+            "no event accepted twice [{:?}]",
+            db.backend
+        );
+        drop(running);
+        let _ = std::fs::remove_dir_all(&work);
+    }
+}

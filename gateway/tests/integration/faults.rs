@@ -200,16 +200,18 @@ struct Target {
 }
 
 /// A tool call as one stateless request (2026-07-28: no initialize).
-fn tool_call(http: &reqwest::Client, t: &Target, key: &str, tool: &str) -> reqwest::RequestBuilder {
+fn tool_call(
+    http: &reqwest::Client, url: &str, key: &str, tool: &str, arguments: Value,
+) -> reqwest::RequestBuilder {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-        "name": tool, "arguments": {},
+        "name": tool, "arguments": arguments,
         "_meta": {
             "io.modelcontextprotocol/protocolVersion": "2026-07-28",
             "io.modelcontextprotocol/clientInfo": {"name": "faults", "version": "1.0"},
             "io.modelcontextprotocol/clientCapabilities": {}
         }
     }});
-    http.post(format!("{}/api/mcp", t.url))
+    http.post(format!("{url}/api/mcp"))
         .header("authorization", format!("Bearer {key}"))
         .header("content-type", "application/json")
         .header("accept", "application/json, text/event-stream")
@@ -243,7 +245,7 @@ async fn request(
             .get(format!("{}/api/v1/me", t.url))
             .header("x-authgate-project", &t.project)
             .header("authorization", format!("Bearer {}", t.token)),
-        _ => tool_call(http, t, &t.key, "get_project_status"),
+        _ => tool_call(http, &t.url, &t.key, "get_project_status", json!({})),
     };
     match req.send().await {
         Ok(resp) => {
@@ -508,7 +510,7 @@ async fn the_database_stopped_or_frozen_under_load_answers_503_in_bounded_time_a
         }
     };
     let http = reqwest::Client::new();
-    let whoami = |t: &Target| tool_call(&http, t, &t.key, "whoami").send();
+    let whoami = |t: &Target| tool_call(&http, &t.url, &t.key, "whoami", json!({})).send();
     let before = whoami(&on_b).await.expect("B answers");
     assert_eq!(before.status(), 200, "the new key works on B");
     ok(&admin, "revoke_api_key", json!({"key_id": made["id"]})).await;
@@ -532,23 +534,7 @@ async fn the_database_stopped_or_frozen_under_load_answers_503_in_bounded_time_a
 /// One `report_usage` batch as a stateless tools/call; `None` when no
 /// answer came (the gateway was killed under it, or is down).
 async fn report(http: &reqwest::Client, url: &str, key: &str, batch: &Value) -> Option<Value> {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-        "name": "report_usage", "arguments": {"events": batch},
-        "_meta": {
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientInfo": {"name": "faults", "version": "1.0"},
-            "io.modelcontextprotocol/clientCapabilities": {}
-        }
-    }});
-    let resp = http
-        .post(format!("{url}/api/mcp"))
-        .header("authorization", format!("Bearer {key}"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "report_usage")
-        .body(body.to_string())
+    let resp = tool_call(http, url, key, "report_usage", json!({"events": batch}))
         .send()
         .await
         .ok()?;
